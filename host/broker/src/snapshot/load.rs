@@ -1,0 +1,805 @@
+//! Reading a snapshot folder into memory.
+//!
+//! Loading is forgiving by design: a snapshot is evidence gathered in a hurry
+//! from a broken cluster, and one bad file must not hide the other thousand.
+//! Whatever cannot be used becomes a [`LoadProblem`] naming the file and the
+//! document/item inside it; everything else loads.
+//!
+//! Two phases: files are parsed into a flat list of staged objects, then the
+//! list is indexed. The split exists because whether a custom kind is
+//! namespaced (and what its CRD calls it) is only known once every file has
+//! been read.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::LoadProblem;
+use super::logs::{PodLogs, parse_log_file};
+use crate::BrokerError;
+use crate::resources::{ResourceKind, ResourceTable, split_api_version};
+
+/// (API group, Kind): how objects are keyed. The version is deliberately not
+/// part of the key: the API server serves one object under every version of
+/// its group, so `autoscaling/v1` and `autoscaling/v2` HPAs are the same kind.
+pub(crate) type GroupKind = (String, String);
+
+/// group-kind → namespace (`""` for cluster-scoped kinds) → name → object.
+/// BTreeMaps so that listing is already sorted by namespace, then name.
+pub(crate) type Index = HashMap<GroupKind, BTreeMap<String, BTreeMap<String, Value>>>;
+
+/// Everything a snapshot holds, ready to serve.
+pub(crate) struct Loaded {
+    pub table: ResourceTable,
+    pub objects: Index,
+    /// (namespace, pod) → logs by container.
+    pub logs: HashMap<(String, String), PodLogs>,
+    /// The highest resourceVersion seen anywhere, served as the lists' one.
+    pub resource_version: u64,
+    /// Objects read from files, duplicates included.
+    pub scanned: usize,
+}
+
+struct Staged {
+    group: String,
+    kind: String,
+    api_version: String,
+    namespace: Option<String>,
+    name: String,
+    object: Value,
+}
+
+/// Where in a file an object came from, for problem messages.
+#[derive(Clone)]
+struct Origin<'a> {
+    file: &'a Path,
+    /// `document 2, item 5` — empty for a single-object file.
+    at: String,
+}
+
+impl Origin<'_> {
+    fn prefix(&self) -> String {
+        if self.at.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", self.at)
+        }
+    }
+
+    fn child(&self, what: String) -> Self {
+        Self {
+            file: self.file,
+            at: if self.at.is_empty() {
+                what
+            } else {
+                format!("{}, {what}", self.at)
+            },
+        }
+    }
+}
+
+pub(crate) struct Loader {
+    builtin: ResourceTable,
+    staged: Vec<Staged>,
+    logs: HashMap<(String, String), PodLogs>,
+    problems: Vec<LoadProblem>,
+    max_resource_version: u64,
+    /// Pods read from a cluster-info dump `pods.json`: the dump writes a
+    /// `<pod>/logs.txt` beside it for each, so a missing one is worth saying.
+    dump_pods: Vec<(PathBuf, String, String)>,
+    visited_dirs: HashSet<PathBuf>,
+}
+
+impl Loader {
+    pub(crate) fn new() -> Self {
+        Self {
+            builtin: ResourceTable::builtin(),
+            staged: Vec::new(),
+            logs: HashMap::new(),
+            problems: Vec::new(),
+            max_resource_version: 0,
+            dump_pods: Vec::new(),
+            visited_dirs: HashSet::new(),
+        }
+    }
+
+    fn problem(&mut self, file: &Path, message: String) {
+        self.problems.push(LoadProblem {
+            file: file.to_path_buf(),
+            message,
+        });
+    }
+
+    /// Load a folder (recursively) or a single file.
+    pub(crate) fn load_path(&mut self, root: &Path) -> Result<(), BrokerError> {
+        let meta = fs::metadata(root).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                BrokerError::NotFound(format!(
+                    "snapshot path {} does not exist; pass the folder written by `kubectl \
+                     cluster-info dump --output-directory` (plus any `kubectl get -o yaml` \
+                     files), or a single YAML/JSON file",
+                    root.display()
+                ))
+            } else {
+                BrokerError::Unavailable(format!(
+                    "cannot read snapshot path {}: {e}; check that it exists and is readable",
+                    root.display()
+                ))
+            }
+        })?;
+        if meta.is_dir() {
+            // The root folder itself must be listable; anything below that
+            // fails becomes a problem instead.
+            fs::read_dir(root).map_err(|e| {
+                BrokerError::Unavailable(format!(
+                    "cannot list snapshot folder {}: {e}; check its permissions",
+                    root.display()
+                ))
+            })?;
+            self.walk(root);
+        } else {
+            self.load_file(root);
+        }
+        Ok(())
+    }
+
+    fn walk(&mut self, dir: &Path) {
+        // Guard against symlink loops: each real directory is read once.
+        if let Ok(real) = fs::canonicalize(dir)
+            && !self.visited_dirs.insert(real)
+        {
+            return;
+        }
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.problem(
+                    dir,
+                    format!("cannot list this folder: {e}; its files were skipped"),
+                );
+                return;
+            }
+        };
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) => paths.push(entry.path()),
+                Err(e) => self.problem(
+                    dir,
+                    format!("cannot read an entry of this folder: {e}; it was skipped"),
+                ),
+            }
+        }
+        // Sorted, so that problems and duplicate resolution are reproducible.
+        paths.sort();
+        for path in paths {
+            let hidden = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
+            if hidden {
+                // `.git`, editor swap files, `.DS_Store`: never snapshot data.
+                continue;
+            }
+            match fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => self.walk(&path),
+                Ok(_) => self.load_file(&path),
+                Err(e) => self.problem(
+                    &path,
+                    format!("cannot read this entry: {e} (a dangling symlink?); skipped"),
+                ),
+            }
+        }
+    }
+
+    fn load_file(&mut self, path: &Path) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+        let is_logs = matches!(extension, "txt" | "log");
+        if !is_logs && !matches!(extension, "json" | "yaml" | "yml") {
+            // READMEs, tarballs, …: not ours to judge.
+            return;
+        }
+        let bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.problem(
+                    path,
+                    format!("cannot read this file: {e}; check its permissions"),
+                );
+                return;
+            }
+        };
+        if is_logs {
+            // Container logs may contain anything; keep what decodes.
+            let text = String::from_utf8_lossy(&bytes);
+            self.load_logs(path, &name, &text);
+            return;
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                self.problem(
+                    path,
+                    format!(
+                        "not UTF-8 text (invalid byte at offset {}); skipped — snapshot files \
+                         are YAML or JSON as kubectl writes them",
+                        e.utf8_error().valid_up_to()
+                    ),
+                );
+                return;
+            }
+        };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let from_dump_pods = name == "pods.json";
+        if extension == "json" {
+            self.load_json(path, text, from_dump_pods);
+        } else {
+            self.load_yaml(path, text);
+        }
+    }
+
+    fn load_logs(&mut self, path: &Path, name: &str, text: &str) {
+        let (blocks, problems) = parse_log_file(text);
+        for message in problems {
+            self.problem(path, message);
+        }
+        if blocks.is_empty() {
+            // Only `logs.txt` is a promise of log blocks; other .txt files
+            // (notes, READMEs) are simply not ours.
+            if name == "logs.txt" {
+                self.problem(
+                    path,
+                    "no `==== START logs for container C of pod NS/POD ====` blocks found; \
+                     this does not look like a cluster-info dump logs file"
+                        .to_string(),
+                );
+            }
+            return;
+        }
+        for block in blocks {
+            let pod = self
+                .logs
+                .entry((block.namespace.clone(), block.pod.clone()))
+                .or_default();
+            let container = pod.entry(block.container.clone()).or_default();
+            let slot = if block.previous {
+                &mut container.previous
+            } else {
+                &mut container.current
+            };
+            if slot.is_some() {
+                let which = if block.previous {
+                    "previous logs"
+                } else {
+                    "logs"
+                };
+                self.problem(
+                    path,
+                    format!(
+                        "a second block of {which} for container {} of pod {}/{}; kept the \
+                         first one read",
+                        block.container, block.namespace, block.pod
+                    ),
+                );
+                continue;
+            }
+            *slot = Some(block.body);
+        }
+    }
+
+    fn load_json(&mut self, path: &Path, text: &str, from_dump_pods: bool) {
+        // A stream, not a single value: `kubectl cluster-info dump` without
+        // --output-directory and `kubectl get -o json` run in a loop both
+        // produce concatenated JSON documents.
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+        let mut index = 0usize;
+        loop {
+            match stream.next() {
+                None => break,
+                Some(Ok(value)) => {
+                    index += 1;
+                    let at = if index > 1 {
+                        format!("document {index}")
+                    } else {
+                        String::new()
+                    };
+                    let origin = Origin { file: path, at };
+                    self.ingest(value, &origin, None, from_dump_pods);
+                }
+                Some(Err(e)) => {
+                    let rest = if index > 0 {
+                        format!(
+                            "; the {index} document(s) before it loaded, the rest of the file \
+                             was skipped"
+                        )
+                    } else {
+                        "; the file was skipped".to_string()
+                    };
+                    // serde_json appends the location itself; say it once.
+                    let reason = e.to_string();
+                    let reason = reason
+                        .rsplit_once(" at line ")
+                        .map_or(reason.as_str(), |(r, _)| r);
+                    self.problem(
+                        path,
+                        format!(
+                            "invalid JSON at line {}, column {}: {reason}{rest}",
+                            e.line(),
+                            e.column()
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    fn load_yaml(&mut self, path: &Path, text: &str) {
+        let documents = split_yaml_documents(text);
+        let many = documents.len() > 1;
+        for (number, (first_line, document)) in documents.iter().enumerate() {
+            let number = number + 1;
+            let at = if many {
+                format!("document {number} (line {first_line})")
+            } else {
+                String::new()
+            };
+            match serde_yaml::from_str::<Value>(document) {
+                Ok(Value::Null) => {} // empty document, e.g. a trailing `---`
+                Ok(value) => {
+                    let origin = Origin { file: path, at };
+                    self.ingest(value, &origin, None, false);
+                }
+                Err(e) => {
+                    let prefix = if at.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{at}: ")
+                    };
+                    // serde_yaml counts lines from the start of the document;
+                    // make them absolute so the user can jump straight there.
+                    let reason = shift_line_numbers(&e.to_string(), first_line - 1);
+                    self.problem(
+                        path,
+                        format!("{prefix}invalid YAML: {reason}; document skipped"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Take one parsed top-level value (or list item) apart.
+    /// `implied` is the (apiVersion, Kind) a typed list gives its items.
+    fn ingest(
+        &mut self,
+        mut value: Value,
+        origin: &Origin<'_>,
+        implied: Option<(&str, &str)>,
+        from_dump_pods: bool,
+    ) {
+        let at = origin.prefix();
+        let Some(map) = value.as_object_mut() else {
+            let found = match value {
+                Value::Array(_) => "an array",
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                Value::Bool(_) => "a boolean",
+                Value::Null | Value::Object(_) => "null",
+            };
+            self.problem(
+                origin.file,
+                format!(
+                    "{at}expected a Kubernetes object (a mapping with apiVersion, kind and \
+                     metadata.name), found {found}; skipped"
+                ),
+            );
+            return;
+        };
+        let own_kind = map
+            .get("kind")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty());
+        let Some(kind) = own_kind.or(implied.map(|(_, k)| k)).map(str::to_string) else {
+            self.problem(
+                origin.file,
+                format!(
+                    "{at}object has no kind; skipped — every object needs apiVersion and kind \
+                     (only items of a typed list such as PodList may omit them)"
+                ),
+            );
+            return;
+        };
+        let own_api_version = map
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+
+        if let Some(rv) = resource_version_of(&value) {
+            self.max_resource_version = self.max_resource_version.max(rv);
+        }
+        let Some(map) = value.as_object_mut() else {
+            return;
+        };
+
+        let is_list = kind == "List" || (kind.ends_with("List") && map.contains_key("items"));
+        if is_list {
+            let items = match map.remove("items") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(items)) => items,
+                Some(_) => {
+                    self.problem(
+                        origin.file,
+                        format!("{at}{kind} has an `items` field that is not a list; skipped"),
+                    );
+                    return;
+                }
+            };
+            // `PodList` → items are `Pod`s of the list's apiVersion; a plain
+            // `List` implies nothing, its items carry their own.
+            let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
+            let list_api_version = own_api_version.or(implied.map(|(v, _)| v.to_string()));
+            for (i, item) in items.into_iter().enumerate() {
+                let child = origin.child(format!("item {}", i + 1));
+                let item_implied = match (&list_api_version, item_kind) {
+                    (Some(v), Some(k)) => Some((v.as_str(), k)),
+                    _ => None,
+                };
+                self.ingest(item, &child, item_implied, from_dump_pods);
+            }
+            return;
+        }
+
+        let name = map
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
+        let shown_name = name
+            .as_deref()
+            .map(|n| format!(" \"{n}\""))
+            .unwrap_or_default();
+
+        let api_version = match own_api_version.or_else(|| implied.map(|(v, _)| v.to_string())) {
+            Some(v) => v,
+            None => {
+                // Hand-written files sometimes omit apiVersion; a built-in kind
+                // with a single home is unambiguous.
+                let homes = self.builtin.builtin_by_kind(&kind);
+                match homes.as_slice() {
+                    [only] => only.api_version(),
+                    _ => {
+                        self.problem(
+                            origin.file,
+                            format!(
+                                "{at}{kind}{shown_name} has no apiVersion and {kind} is not a \
+                                 built-in kind with a single API group; skipped — add \
+                                 apiVersion (e.g. example.com/v1)"
+                            ),
+                        );
+                        return;
+                    }
+                }
+            }
+        };
+        let (group, _) = split_api_version(&api_version);
+        if group.is_empty() && self.builtin.by_group_kind("", &kind).is_none() {
+            // Custom resources always have a group; an unknown kind in the
+            // core group is a typo or a non-Kubernetes file.
+            self.problem(
+                origin.file,
+                format!(
+                    "{at}kind {kind}{shown_name} is not part of the core v1 API (apiVersion \
+                     \"{api_version}\"); skipped — a typo? Custom resources need their group in \
+                     apiVersion, e.g. example.com/v1"
+                ),
+            );
+            return;
+        }
+        let Some(name) = name else {
+            self.problem(
+                origin.file,
+                format!(
+                    "{at}{kind} object has no metadata.name; skipped — snapshot objects are \
+                     server output, which always has a name"
+                ),
+            );
+            return;
+        };
+        let namespace = map
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
+
+        // Items of typed lists lack these; every object we serve has them.
+        map.insert("apiVersion".into(), Value::String(api_version.clone()));
+        map.insert("kind".into(), Value::String(kind.clone()));
+
+        if from_dump_pods && group.is_empty() && kind == "Pod" {
+            self.dump_pods.push((
+                origin.file.to_path_buf(),
+                namespace.clone().unwrap_or_default(),
+                name.clone(),
+            ));
+        }
+        self.staged.push(Staged {
+            group: group.to_string(),
+            kind,
+            api_version,
+            namespace,
+            name,
+            object: value,
+        });
+    }
+
+    /// Load objects that are already parsed (tests, other crates' fixtures).
+    pub(crate) fn load_values(&mut self, label: &Path, values: Vec<Value>) {
+        for (i, value) in values.into_iter().enumerate() {
+            let origin = Origin {
+                file: label,
+                at: format!("document {}", i + 1),
+            };
+            self.ingest(value, &origin, None, false);
+        }
+    }
+
+    /// Index what was read. Fails only when nothing at all was usable.
+    pub(crate) fn finish(mut self, root: &Path) -> Result<(Loaded, Vec<LoadProblem>), BrokerError> {
+        let scanned = self.staged.len();
+        let mut table = self.builtin.clone();
+
+        // CRDs first: their declared names beat derived ones.
+        for staged in &self.staged {
+            if staged.group == "apiextensions.k8s.io"
+                && staged.kind == "CustomResourceDefinition"
+                && let Some(kind) = ResourceKind::from_crd(&staged.object)
+            {
+                table.insert(kind);
+            }
+        }
+        // Then every other unknown (group, Kind): namespaced if any of its
+        // objects has a namespace.
+        let mut unknown: Vec<(GroupKind, String, bool)> = Vec::new();
+        let mut position: HashMap<GroupKind, usize> = HashMap::new();
+        for staged in &self.staged {
+            if table.by_group_kind(&staged.group, &staged.kind).is_some() {
+                continue;
+            }
+            let key = (staged.group.clone(), staged.kind.clone());
+            match position.get(&key) {
+                Some(&i) => unknown[i].2 |= staged.namespace.is_some(),
+                None => {
+                    position.insert(key.clone(), unknown.len());
+                    unknown.push((key, staged.api_version.clone(), staged.namespace.is_some()));
+                }
+            }
+        }
+        for ((_, kind), api_version, namespaced) in unknown {
+            table.insert(ResourceKind::discovered(&api_version, &kind, namespaced));
+        }
+
+        let mut objects: Index = HashMap::new();
+        let mut count = 0usize;
+        for staged in self.staged {
+            let namespaced = table
+                .by_group_kind(&staged.group, &staged.kind)
+                .is_none_or(|k| k.namespaced);
+            // kubectl puts a namespaced object without a namespace into
+            // `default`; cluster-scoped objects have none, whatever a file says.
+            let namespace = if namespaced {
+                staged.namespace.unwrap_or_else(|| "default".to_string())
+            } else {
+                String::new()
+            };
+            let by_name = objects
+                .entry((staged.group, staged.kind))
+                .or_default()
+                .entry(namespace)
+                .or_default();
+            match by_name.get(&staged.name) {
+                // Same object seen twice (dump + `kubectl get` output): keep
+                // the newer one. Not a problem, just overlap.
+                Some(existing)
+                    if !is_newer(
+                        resource_version_of(&staged.object),
+                        resource_version_of(existing),
+                    ) => {}
+                Some(_) => {
+                    by_name.insert(staged.name, staged.object);
+                }
+                None => {
+                    by_name.insert(staged.name, staged.object);
+                    count += 1;
+                }
+            }
+        }
+
+        for (pods_json, namespace, pod) in &self.dump_pods {
+            if !self.logs.contains_key(&(namespace.clone(), pod.clone())) {
+                let expected = pods_json
+                    .parent()
+                    .unwrap_or(Path::new(""))
+                    .join(pod)
+                    .join("logs.txt");
+                self.problems.push(LoadProblem {
+                    file: expected,
+                    message: format!(
+                        "pod {namespace}/{pod} is in {} but this logs.txt is missing; logs for \
+                         it will answer unavailable — re-run the dump or add the file",
+                        pods_json.display()
+                    ),
+                });
+            }
+        }
+
+        if count == 0 && self.logs.is_empty() {
+            let skipped = if self.problems.is_empty() {
+                "no YAML, JSON or logs.txt files were found".to_string()
+            } else {
+                let first = &self.problems[0];
+                format!(
+                    "{} problem(s), the first in {}: {}",
+                    self.problems.len(),
+                    first.file.display(),
+                    first.message
+                )
+            };
+            return Err(BrokerError::Invalid(format!(
+                "no Kubernetes objects or pod logs could be loaded from {} ({skipped}); a \
+                 snapshot is a `kubectl cluster-info dump --output-directory` folder and/or \
+                 `kubectl get … -o yaml|json` files — see docs/snapshots.md",
+                root.display()
+            )));
+        }
+
+        let loaded = Loaded {
+            table,
+            objects,
+            logs: self.logs,
+            resource_version: self.max_resource_version,
+            scanned,
+        };
+        Ok((loaded, self.problems))
+    }
+}
+
+/// `metadata.resourceVersion` as a number. Resource versions are opaque in
+/// the API, but etcd-backed servers (all real ones) use increasing integers,
+/// which is what lets us pick the newer of two copies.
+pub(crate) fn resource_version_of(object: &Value) -> Option<u64> {
+    object
+        .get("metadata")?
+        .get("resourceVersion")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+fn is_newer(candidate: Option<u64>, existing: Option<u64>) -> bool {
+    match (candidate, existing) {
+        (Some(c), Some(e)) => c > e,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// Add `offset` to every `line N` in a serde_yaml error message.
+fn shift_line_numbers(message: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("line ") {
+        let (before, after) = rest.split_at(at + "line ".len());
+        out.push_str(before);
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        match after[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&after[..digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Split a YAML stream at `---` / `...` document markers, returning each
+/// document with the line it starts on. Done by hand rather than with
+/// serde_yaml's multi-document reader so that a syntax error in one document
+/// costs only that document, not the rest of the file. (A marker at column 0
+/// always ends a document in YAML, even inside a block scalar, so this is
+/// exact for real files.)
+fn split_yaml_documents(text: &str) -> Vec<(usize, String)> {
+    let mut documents = Vec::new();
+    let mut current = String::new();
+    let mut start_line = 1;
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let trimmed = line.trim_end();
+        let is_start = trimmed == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        let is_end = trimmed == "...";
+        if is_start || is_end {
+            documents.push((start_line, std::mem::take(&mut current)));
+            start_line = line_no;
+            if is_start {
+                // `--- {inline: doc}` keeps its content in the new document.
+                let rest = line[3..].trim_start();
+                if !rest.is_empty() && !rest.starts_with('#') {
+                    current.push_str(rest);
+                    current.push('\n');
+                } else {
+                    current.push('\n');
+                }
+            } else {
+                current.push('\n');
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    documents.push((start_line, current));
+    // Documents that are only blank lines and comments are not documents.
+    documents
+        .into_iter()
+        .filter(|(_, d)| {
+            d.lines().any(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with('#')
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_documents_split_with_line_numbers() {
+        let text = "# header\n---\na: 1\n---\n---\nb: 2\n...\n--- {c: 3}\n";
+        let docs = split_yaml_documents(text);
+        assert_eq!(docs.len(), 3, "{docs:?}");
+        assert_eq!(docs[0].0, 2);
+        assert!(docs[0].1.contains("a: 1"));
+        assert_eq!(docs[1].0, 5);
+        assert!(docs[1].1.contains("b: 2"));
+        assert_eq!(docs[2].0, 8);
+        assert!(docs[2].1.contains("{c: 3}"));
+        // Relative line numbers inside a document stay right: the marker line
+        // is kept as an empty line.
+        assert_eq!(docs[1].1.lines().position(|l| l == "b: 2"), Some(1));
+    }
+
+    #[test]
+    fn yaml_error_lines_become_absolute() {
+        assert_eq!(
+            shift_line_numbers(
+                "did not find expected key at line 4 column 1, while parsing a block mapping at \
+                 line 2 column 1",
+                10
+            ),
+            "did not find expected key at line 14 column 1, while parsing a block mapping at \
+             line 12 column 1"
+        );
+        assert_eq!(shift_line_numbers("no lines here", 3), "no lines here");
+    }
+
+    #[test]
+    fn newer_resource_version_wins() {
+        assert!(is_newer(Some(10), Some(9)));
+        assert!(!is_newer(Some(9), Some(10)));
+        assert!(!is_newer(Some(9), Some(9)));
+        assert!(is_newer(Some(1), None));
+        assert!(!is_newer(None, Some(1)));
+        assert!(!is_newer(None, None));
+    }
+}

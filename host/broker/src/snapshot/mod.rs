@@ -1,0 +1,598 @@
+//! The offline backend: a cluster snapshot on disk, served from memory.
+//!
+//! A snapshot folder may hold a `kubectl cluster-info dump --output-directory`
+//! tree, any number of `kubectl get … -o yaml|json` files, or both (the dump
+//! lacks ConfigMaps, Secrets, PVCs, HPAs, Ingresses…). See `docs/snapshots.md`
+//! for the layout, the capture commands and the previous-logs block format.
+//!
+//! The backend answers every [`Backend`] call the way the API server would,
+//! including its error wording, so skills cannot tell the difference —
+//! except that nothing is ever written: dry-run patches are applied to a copy.
+
+mod load;
+mod logs;
+mod time;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::resources::{ResourceKind, ResourceTable, split_api_version};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef};
+use load::{GroupKind, Index, Loader};
+use logs::{LogBody, PodLogs};
+
+/// Something in a snapshot that could not be used and was skipped; the rest
+/// of the snapshot still loaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LoadProblem {
+    /// The file (or folder) concerned.
+    pub file: PathBuf,
+    /// What was wrong, where in the file, and what was done about it.
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+/// A snapshot loaded into memory. Cheap to clone: the data is shared.
+#[derive(Clone)]
+pub struct SnapshotBackend {
+    inner: Arc<Snapshot>,
+}
+
+struct Snapshot {
+    source: PathBuf,
+    table: ResourceTable,
+    objects: Index,
+    logs: HashMap<(String, String), PodLogs>,
+    resource_version: u64,
+    scanned: usize,
+    object_count: usize,
+    namespaces: Vec<String>,
+}
+
+impl std::fmt::Debug for SnapshotBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotBackend")
+            .field("source", &self.inner.source)
+            .field("objects", &self.inner.object_count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SnapshotBackend {
+    /// Load a snapshot folder (recursively) or a single YAML/JSON file.
+    ///
+    /// Files that cannot be used are skipped and returned as problems.
+    /// Fails only if `path` does not exist or cannot be read, or if nothing
+    /// at all could be loaded from it.
+    pub fn load(path: &Path) -> Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError> {
+        let mut loader = Loader::new();
+        loader.load_path(path)?;
+        let (loaded, problems) = loader.finish(path)?;
+        let backend = Self::from_loaded(path.to_path_buf(), loaded);
+        tracing::debug!(
+            source = %path.display(),
+            objects = backend.inner.object_count,
+            scanned = backend.inner.scanned,
+            problems = problems.len(),
+            "snapshot loaded"
+        );
+        Ok((backend, problems))
+    }
+
+    /// Build a snapshot from objects already in memory (each an object or a
+    /// list, as a file would hold). `label` names the source in
+    /// [`Backend::describe`] and in problems. Useful for tests and fixtures.
+    pub fn from_values(
+        label: &str,
+        values: Vec<Value>,
+    ) -> Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError> {
+        let label = PathBuf::from(label);
+        let mut loader = Loader::new();
+        loader.load_values(&label, values);
+        let (loaded, problems) = loader.finish(&label)?;
+        Ok((Self::from_loaded(label, loaded), problems))
+    }
+
+    fn from_loaded(source: PathBuf, loaded: load::Loaded) -> Self {
+        let mut namespaces: BTreeSet<String> = BTreeSet::new();
+        let mut object_count = 0;
+        for ((group, kind), by_namespace) in &loaded.objects {
+            for (namespace, by_name) in by_namespace {
+                object_count += by_name.len();
+                if !namespace.is_empty() {
+                    namespaces.insert(namespace.clone());
+                }
+                if group.is_empty() && kind == "Namespace" {
+                    namespaces.extend(by_name.keys().cloned());
+                }
+            }
+        }
+        namespaces.extend(loaded.logs.keys().map(|(ns, _)| ns.clone()));
+        Self {
+            inner: Arc::new(Snapshot {
+                source,
+                table: loaded.table,
+                objects: loaded.objects,
+                logs: loaded.logs,
+                resource_version: loaded.resource_version,
+                scanned: loaded.scanned,
+                object_count,
+                namespaces: namespaces.into_iter().collect(),
+            }),
+        }
+    }
+
+    /// Objects read from the snapshot's files, duplicates included.
+    pub fn objects_scanned(&self) -> usize {
+        self.inner.scanned
+    }
+
+    /// Distinct objects held (after keeping the newest of duplicates).
+    pub fn object_count(&self) -> usize {
+        self.inner.object_count
+    }
+
+    /// Every namespace the snapshot knows of — from Namespace objects, from
+    /// namespaced objects and from pod logs — sorted.
+    pub fn namespaces(&self) -> Vec<String> {
+        self.inner.namespaces.clone()
+    }
+
+    /// The folder or file the snapshot was loaded from.
+    pub fn source(&self) -> &Path {
+        &self.inner.source
+    }
+
+    /// The resource table: built-ins plus kinds found in the snapshot.
+    pub fn table(&self) -> &ResourceTable {
+        &self.inner.table
+    }
+}
+
+/// `pods "x" not found in namespace "staging"` / `nodes "x" not found`, as the
+/// API server words it (with the namespace spelled out, since a snapshot
+/// caller cannot see the URL).
+fn not_found(kind: &ResourceKind, namespace: Option<&str>, name: &str) -> BrokerError {
+    let resource = kind.grant_name();
+    match namespace {
+        Some(ns) if kind.namespaced => BrokerError::NotFound(format!(
+            "{resource} \"{name}\" not found in namespace \"{ns}\""
+        )),
+        _ => BrokerError::NotFound(format!("{resource} \"{name}\" not found")),
+    }
+}
+
+impl Snapshot {
+    fn by_namespace(
+        &self,
+        kind: &ResourceKind,
+    ) -> Option<&std::collections::BTreeMap<String, std::collections::BTreeMap<String, Value>>>
+    {
+        let key: GroupKind = (kind.group.clone(), kind.kind.clone());
+        self.objects.get(&key)
+    }
+
+    /// The index key of `namespace` for this kind; cluster-scoped kinds
+    /// ignore any namespace given, like kubectl does.
+    fn namespace_key<'a>(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&'a str>,
+        name: &str,
+    ) -> Result<&'a str, BrokerError> {
+        if !kind.namespaced {
+            return Ok("");
+        }
+        namespace.filter(|ns| !ns.is_empty()).ok_or_else(|| {
+            BrokerError::Invalid(format!(
+                "{} is namespaced: give the namespace of {} \"{name}\"",
+                kind.grant_name(),
+                kind.kind
+            ))
+        })
+    }
+
+    fn get(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<&Value, BrokerError> {
+        let ns = self.namespace_key(kind, namespace, name)?;
+        self.by_namespace(kind)
+            .and_then(|m| m.get(ns))
+            .and_then(|m| m.get(name))
+            .ok_or_else(|| not_found(kind, namespace, name))
+    }
+
+    fn list(&self, kind: &ResourceKind, query: &ListQuery) -> Result<Value, BrokerError> {
+        let labels = match query.label_selector.as_deref().map(str::trim) {
+            Some(s) if !s.is_empty() => Some(LabelSelector::parse(s)?),
+            _ => None,
+        };
+        let fields = match query.field_selector.as_deref().map(str::trim) {
+            Some(s) if !s.is_empty() => Some(FieldSelector::parse(s)?),
+            _ => None,
+        };
+        // As in the API, a limit of 0 means no limit.
+        let limit = query
+            .limit
+            .filter(|&l| l > 0)
+            .map_or(usize::MAX, |l| l as usize);
+        let namespace = query.namespace.as_deref().filter(|ns| !ns.is_empty());
+
+        let mut items: Vec<Value> = Vec::new();
+        let mut remaining = 0usize;
+        if let Some(by_namespace) = self.by_namespace(kind) {
+            let scopes: Box<dyn Iterator<Item = &std::collections::BTreeMap<String, Value>>> =
+                match namespace {
+                    Some(ns) if kind.namespaced => Box::new(by_namespace.get(ns).into_iter()),
+                    _ => Box::new(by_namespace.values()),
+                };
+            let matching = scopes.flat_map(|m| m.values()).filter(|o| {
+                labels.as_ref().is_none_or(|s| s.matches(o))
+                    && fields.as_ref().is_none_or(|s| s.matches(o))
+            });
+            for object in matching {
+                if items.len() < limit {
+                    items.push(object.clone());
+                } else {
+                    remaining += 1;
+                }
+            }
+        }
+        let mut metadata = Map::new();
+        metadata.insert(
+            "resourceVersion".into(),
+            Value::String(self.resource_version.to_string()),
+        );
+        if remaining > 0 {
+            // No continue token (a snapshot cannot page), but the caller must
+            // know the answer was cut.
+            metadata.insert("remainingItemCount".into(), json!(remaining));
+        }
+        Ok(json!({
+            "apiVersion": kind.api_version(),
+            "kind": kind.list_kind(),
+            "metadata": metadata,
+            "items": items,
+        }))
+    }
+
+    fn logs(&self, namespace: &str, pod: &str, query: &LogQuery) -> Result<String, BrokerError> {
+        let pod_object = self
+            .objects
+            .get(&(String::new(), "Pod".to_string()))
+            .and_then(|m| m.get(namespace))
+            .and_then(|m| m.get(pod));
+        let pod_logs = self.logs.get(&(namespace.to_string(), pod.to_string()));
+        if pod_object.is_none() && pod_logs.is_none() {
+            return Err(BrokerError::NotFound(format!(
+                "pods \"{pod}\" not found in namespace \"{namespace}\""
+            )));
+        }
+        let names = |field: &str| -> Vec<String> {
+            pod_object
+                .and_then(|p| p.get("spec"))
+                .and_then(|s| s.get(field))
+                .and_then(Value::as_array)
+                .map(|cs| {
+                    cs.iter()
+                        .filter_map(|c| c.get("name").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut containers = names("containers");
+        if pod_object.is_none() {
+            // Logs without the pod object: the blocks name the containers.
+            containers = pod_logs
+                .map(|l| l.keys().cloned().collect())
+                .unwrap_or_default();
+        }
+        let init_containers = names("initContainers");
+        let ephemeral = names("ephemeralContainers");
+        let all_valid: Vec<&String> = containers
+            .iter()
+            .chain(&init_containers)
+            .chain(&ephemeral)
+            .chain(pod_logs.into_iter().flat_map(|l| l.keys()))
+            .collect();
+        let choices = || {
+            let mut text = format!("[{}]", containers.join(" "));
+            if !init_containers.is_empty() {
+                text.push_str(&format!(
+                    " or one of the init containers: [{}]",
+                    init_containers.join(" ")
+                ));
+            }
+            text
+        };
+        let container = match query.container.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) if all_valid.iter().any(|v| v.as_str() == c) => c.to_string(),
+            Some(c) => {
+                return Err(BrokerError::Invalid(format!(
+                    "container {c} is not valid for pod {namespace}/{pod}: choose one of: {}",
+                    choices()
+                )));
+            }
+            None => match containers.as_slice() {
+                [only] => only.clone(),
+                [] => {
+                    return Err(BrokerError::Invalid(format!(
+                        "pod {namespace}/{pod} has no containers in the snapshot; name one \
+                         explicitly"
+                    )));
+                }
+                _ => {
+                    return Err(BrokerError::Invalid(format!(
+                        "a container name must be specified for pod {namespace}/{pod}, choose \
+                         one of: {}",
+                        choices()
+                    )));
+                }
+            },
+        };
+        let entry = pod_logs.and_then(|l| l.get(&container));
+        let body = if query.previous {
+            entry.and_then(|e| e.previous.as_ref())
+        } else {
+            entry.and_then(|e| e.current.as_ref())
+        };
+        match body {
+            Some(LogBody::Text(text)) => Ok(logs::tail(text, query.tail_lines)),
+            Some(LogBody::FetchError(line)) => Err(BrokerError::Unavailable(format!(
+                "{}logs of container {container} in pod {namespace}/{pod} could not be fetched \
+                 when the snapshot was taken: \"{line}\"; re-capture them (`kubectl logs -n \
+                 {namespace} {pod} -c {container}{}`) once the node's kubelet is reachable",
+                if query.previous { "previous " } else { "" },
+                if query.previous { " --previous" } else { "" },
+            ))),
+            None if query.previous => {
+                match previous_instance(pod_object, &container) {
+                    // The pod status proves there was a previous instance:
+                    // its logs existed, the snapshot just did not keep them.
+                    Some(restarts) => Err(BrokerError::Unavailable(format!(
+                        "container {container} in pod {namespace}/{pod} has a previous \
+                         terminated instance ({restarts} restart(s)) but the snapshot holds no \
+                         previous logs for it; capture them with `kubectl logs -n {namespace} \
+                         {pod} -c {container} --previous` into a `==== START previous logs for \
+                         container {container} of pod {namespace}/{pod} ====` block"
+                    ))),
+                    None => Err(BrokerError::NotFound(format!(
+                        "previous terminated container \"{container}\" in pod \
+                         \"{namespace}/{pod}\" not found"
+                    ))),
+                }
+            }
+            None => Err(BrokerError::Unavailable(format!(
+                "the snapshot holds no logs for container {container} of pod {namespace}/{pod} \
+                 (no `==== START logs for container {container} of pod {namespace}/{pod} ====` \
+                 block in any logs.txt); capture them with `kubectl logs -n {namespace} {pod} -c \
+                 {container}`"
+            ))),
+        }
+    }
+
+    fn events(&self, object: &ObjectRef) -> Value {
+        let (want_group, _) = split_api_version(&object.api_version);
+        let want_namespace = object.namespace.as_deref().unwrap_or("");
+        let mut matching: Vec<(Option<i64>, &str, &Value)> = Vec::new();
+        if let Some(by_namespace) = self.objects.get(&(String::new(), "Event".to_string())) {
+            for event in by_namespace.values().flat_map(|m| m.values()) {
+                let Some(involved) = event.get("involvedObject") else {
+                    continue;
+                };
+                let field = |f: &str| involved.get(f).and_then(Value::as_str).unwrap_or("");
+                if field("kind") != object.kind || field("name") != object.name {
+                    continue;
+                }
+                if field("namespace") != want_namespace {
+                    continue;
+                }
+                // Versions differ between writers (extensions/v1beta1 vs
+                // apps/v1); the group identifies the kind.
+                let (group, _) = split_api_version(field("apiVersion"));
+                if !field("apiVersion").is_empty()
+                    && !object.api_version.is_empty()
+                    && group != want_group
+                {
+                    continue;
+                }
+                let name = event
+                    .get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                matching.push((event_time(event), name, event));
+            }
+        }
+        // Oldest first; events without any timestamp first of all; ties by name.
+        matching.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let items: Vec<Value> = matching.into_iter().map(|(_, _, e)| e.clone()).collect();
+        json!({
+            "apiVersion": "v1",
+            "kind": "EventList",
+            "metadata": {"resourceVersion": self.resource_version.to_string()},
+            "items": items,
+        })
+    }
+
+    fn dry_run_patch(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, BrokerError> {
+        let original = self.get(kind, namespace, name)?;
+        let what = match namespace {
+            Some(ns) if kind.namespaced => {
+                format!("{} \"{name}\" in namespace \"{ns}\"", kind.grant_name())
+            }
+            _ => format!("{} \"{name}\"", kind.grant_name()),
+        };
+        let operations: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+            BrokerError::Invalid(format!(
+                "the patch for {what} is not an RFC 6902 JSON Patch ({e}); it must be an array \
+                 of operations such as {{\"op\": \"replace\", \"path\": \"/spec/replicas\", \
+                 \"value\": 3}}"
+            ))
+        })?;
+        let mut patched = original.clone();
+        if let Err(e) = json_patch::patch(&mut patched, &operations.0) {
+            let path = e.path.to_string();
+            let op_number = e.operation + 1;
+            return Err(match e.kind {
+                json_patch::PatchErrorKind::TestFailed => {
+                    let expected = match operations.0.get(e.operation) {
+                        Some(json_patch::PatchOperation::Test(t)) => t.value.to_string(),
+                        _ => "?".to_string(),
+                    };
+                    let actual = original.pointer(&path).map_or_else(
+                        || "nothing (the path does not exist)".to_string(),
+                        Value::to_string,
+                    );
+                    BrokerError::Conflict(format!(
+                        "dry-run patch of {what}: test operation {op_number} failed at {path}: \
+                         expected {expected}, found {actual}; the object is not what the patch \
+                         was written against — re-read it and re-propose the change"
+                    ))
+                }
+                json_patch::PatchErrorKind::InvalidFromPointer => BrokerError::Invalid(format!(
+                    "dry-run patch of {what}: operation {op_number} has a \"from\" path that does \
+                     not exist in the object; check it against the object's current YAML"
+                )),
+                json_patch::PatchErrorKind::CannotMoveInsideItself => {
+                    BrokerError::Invalid(format!(
+                        "dry-run patch of {what}: operation {op_number} moves {path} inside itself"
+                    ))
+                }
+                _ => BrokerError::Invalid(format!(
+                    "dry-run patch of {what}: operation {op_number} has path {path}, which does \
+                     not exist in the object (or its parent does not); check the path against \
+                     the object's current YAML"
+                )),
+            });
+        }
+        // The API server refuses patches that change an object's identity.
+        for pointer in [
+            "/apiVersion",
+            "/kind",
+            "/metadata/name",
+            "/metadata/namespace",
+        ] {
+            if original.pointer(pointer) != patched.pointer(pointer) {
+                return Err(BrokerError::Invalid(format!(
+                    "dry-run patch of {what} changes {pointer}, which identifies the object and \
+                     cannot be patched; create a new object instead"
+                )));
+            }
+        }
+        Ok(patched)
+    }
+}
+
+/// When an event last happened, for ordering: `lastTimestamp`, then the
+/// events.k8s.io-style `series.lastObservedTime` and `eventTime`, then
+/// `firstTimestamp`, then the object's creation.
+fn event_time(event: &Value) -> Option<i64> {
+    let candidates = [
+        event.get("lastTimestamp"),
+        event.get("series").and_then(|s| s.get("lastObservedTime")),
+        event.get("eventTime"),
+        event.get("firstTimestamp"),
+        event
+            .get("metadata")
+            .and_then(|m| m.get("creationTimestamp")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find_map(time::parse_rfc3339_micros)
+}
+
+/// The restart count of `container` if its status shows a terminated
+/// previous instance (`lastState.terminated` or restarts > 0).
+fn previous_instance(pod: Option<&Value>, container: &str) -> Option<u64> {
+    let status = pod?.get("status")?;
+    let statuses = ["containerStatuses", "initContainerStatuses"]
+        .into_iter()
+        .filter_map(|f| status.get(f).and_then(Value::as_array))
+        .flatten();
+    for s in statuses {
+        if s.get("name").and_then(Value::as_str) != Some(container) {
+            continue;
+        }
+        let restarts = s.get("restartCount").and_then(Value::as_u64).unwrap_or(0);
+        let terminated = s
+            .get("lastState")
+            .and_then(|l| l.get("terminated"))
+            .is_some_and(|t| !t.is_null());
+        return (terminated || restarts > 0).then_some(restarts);
+    }
+    None
+}
+
+#[async_trait::async_trait]
+impl Backend for SnapshotBackend {
+    fn describe(&self) -> String {
+        format!("snapshot {}", self.inner.source.display())
+    }
+
+    async fn resolve(&self, resource: &str) -> Result<ResourceKind, BrokerError> {
+        self.inner.table.resolve(resource)
+    }
+
+    async fn get(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, BrokerError> {
+        self.inner.get(kind, namespace, name).cloned()
+    }
+
+    async fn list(&self, kind: &ResourceKind, query: &ListQuery) -> Result<Value, BrokerError> {
+        self.inner.list(kind, query)
+    }
+
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        query: &LogQuery,
+    ) -> Result<String, BrokerError> {
+        self.inner.logs(namespace, pod, query)
+    }
+
+    async fn events(&self, object: &ObjectRef) -> Result<Value, BrokerError> {
+        Ok(self.inner.events(object))
+    }
+
+    async fn dry_run_patch(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+    ) -> Result<Value, BrokerError> {
+        self.inner.dry_run_patch(kind, namespace, name, json_patch)
+    }
+
+    async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError> {
+        Ok(self.inner.table.kinds().to_vec())
+    }
+}

@@ -1,0 +1,1151 @@
+//! The snapshot backend against real API-server output and hand-built
+//! layouts, driven through the public `Backend`/`Broker` API.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+use guardian_broker::redact;
+use guardian_broker::snapshot::{LoadProblem, SnapshotBackend};
+use guardian_broker::{
+    Backend, Broker, BrokerError, CallContext, ListQuery, LogQuery, ObjectRef, ResourceKind,
+};
+use serde_json::{Value, json};
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/real-dumps/staging/snapshot"
+);
+
+/// A minimal executor: the snapshot backend never actually waits, so
+/// parking the thread until woken is all that is needed.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+fn fixture() -> SnapshotBackend {
+    let (backend, problems) = SnapshotBackend::load(Path::new(FIXTURE)).expect("fixture loads");
+    assert!(problems.is_empty(), "unexpected problems: {problems:#?}");
+    backend
+}
+
+fn kind(backend: &SnapshotBackend, name: &str) -> ResourceKind {
+    block_on(backend.resolve(name)).unwrap_or_else(|e| panic!("resolve {name}: {e}"))
+}
+
+fn list(backend: &SnapshotBackend, resource: &str, query: ListQuery) -> Value {
+    let k = kind(backend, resource);
+    block_on(backend.list(&k, &query)).unwrap_or_else(|e| panic!("list {resource}: {e}"))
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            i["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+fn staging(query: ListQuery) -> ListQuery {
+    ListQuery {
+        namespace: Some("staging".into()),
+        ..query
+    }
+}
+
+fn cx() -> CallContext {
+    CallContext {
+        caller: "human:test".into(),
+        skill: "test".into(),
+        tool: "test".into(),
+    }
+}
+
+fn logs(
+    backend: &SnapshotBackend,
+    ns: &str,
+    pod: &str,
+    q: LogQuery,
+) -> Result<String, BrokerError> {
+    block_on(backend.logs(ns, pod, &q))
+}
+
+fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn problems_for<'a>(problems: &'a [LoadProblem], file: &str) -> Vec<&'a LoadProblem> {
+    problems.iter().filter(|p| p.file.ends_with(file)).collect()
+}
+
+// ---------------------------------------------------------------- real dump
+
+#[test]
+fn real_dump_loads_every_object() {
+    let backend = fixture();
+    let counts = [
+        ("pods", 16),
+        ("events", 9),
+        ("deployments", 4),
+        ("replicasets", 4),
+        ("services", 1),
+        ("daemonsets", 0),
+        ("replicationcontrollers", 0),
+        ("nodes", 3),
+        ("configmaps", 1),
+        ("secrets", 1),
+        ("serviceaccounts", 1),
+        ("storageclasses", 1),
+        ("ingressclasses", 1),
+    ];
+    for (resource, want) in counts {
+        let all = list(&backend, resource, ListQuery::default());
+        assert_eq!(
+            all["items"].as_array().map(Vec::len),
+            Some(want),
+            "{resource}"
+        );
+    }
+    assert_eq!(backend.objects_scanned(), 16 + 9 + 4 + 4 + 1 + 3 + 3 + 2);
+    assert_eq!(backend.object_count(), backend.objects_scanned());
+    assert_eq!(backend.namespaces(), ["staging"]);
+    assert!(backend.describe().starts_with("snapshot "));
+
+    // Typed-list items got their apiVersion and kind; lists are well-formed.
+    let pods = list(&backend, "po", staging(ListQuery::default()));
+    assert_eq!(pods["apiVersion"], "v1");
+    assert_eq!(pods["kind"], "PodList");
+    assert_eq!(pods["metadata"]["resourceVersion"], "683");
+    for pod in pods["items"].as_array().unwrap_or(&Vec::new()) {
+        assert_eq!(pod["apiVersion"], "v1");
+        assert_eq!(pod["kind"], "Pod");
+    }
+    let mut sorted = names(&pods);
+    sorted.sort();
+    assert_eq!(names(&pods), sorted, "sorted by name within a namespace");
+    let deploys = list(&backend, "deployments.apps", ListQuery::default());
+    assert_eq!(deploys["kind"], "DeploymentList");
+    assert_eq!(deploys["items"][0]["apiVersion"], "apps/v1");
+    assert_eq!(
+        names(&deploys),
+        ["auth-service", "billing", "checkout-service", "web"]
+    );
+
+    let node = block_on(backend.get(&kind(&backend, "no"), None, "worker-a")).expect("node");
+    assert_eq!(node["kind"], "Node");
+    let sc = block_on(backend.get(&kind(&backend, "sc"), Some("ignored"), "standard")).expect("sc");
+    assert_eq!(sc["provisioner"], "ebs.csi.aws.com");
+}
+
+#[test]
+fn real_dump_get_errors_read_like_the_api_server() {
+    let backend = fixture();
+    let pods = kind(&backend, "pods");
+    let err = block_on(backend.get(&pods, Some("staging"), "nope")).unwrap_err();
+    assert_eq!(
+        err,
+        BrokerError::NotFound(r#"pods "nope" not found in namespace "staging""#.into())
+    );
+    let deploy = kind(&backend, "deploy");
+    let err = block_on(backend.get(&deploy, Some("prod"), "web")).unwrap_err();
+    assert_eq!(
+        err.message(),
+        r#"deployments.apps "web" not found in namespace "prod""#
+    );
+    let err = block_on(backend.get(&kind(&backend, "nodes"), None, "worker-z")).unwrap_err();
+    assert_eq!(err.message(), r#"nodes "worker-z" not found"#);
+    let err = block_on(backend.get(&pods, None, "web")).unwrap_err();
+    assert_eq!(err.kind_str(), "invalid");
+    assert!(err.message().contains("namespace"), "{err}");
+}
+
+#[test]
+fn real_dump_secret_values_never_leave_the_broker() {
+    let backend = fixture();
+    let secrets = kind(&backend, "secrets");
+    // The backend itself returns raw objects…
+    let raw = block_on(backend.get(&secrets, Some("staging"), "auth-db")).expect("secret");
+    assert_eq!(raw["data"]["user"], "YXV0aA==");
+
+    // …the broker never does.
+    let broker = Broker::new(Arc::new(backend));
+    let secret = block_on(broker.get(&cx(), &secrets, Some("staging"), "auth-db")).expect("get");
+    let data = secret["data"].as_object().expect("data");
+    let mut keys: Vec<&String> = data.keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["pass", "user"],
+        "keys are kept: the missing `password` key is visible"
+    );
+    assert_eq!(data["user"], "<redacted: 4 bytes, sha256:bdf49c3c>");
+    assert_eq!(data["pass"], "<redacted: 27 bytes, sha256:9091175d>");
+
+    let listed =
+        block_on(broker.list(&cx(), &secrets, &staging(ListQuery::default()))).expect("list");
+    assert_eq!(listed["items"][0]["data"], secret["data"]);
+    let text = listed.to_string();
+    assert!(!text.contains("YXV0aA=="), "{text}");
+    assert!(!text.contains("ZXhhbXBsZS1ub3QtYS1yZWFsLXBhc3N3b3Jk"));
+
+    // Dry-run output is an object leaving the broker too.
+    let patch = json!([{"op": "add", "path": "/data/password", "value": "c2VjcmV0"}]);
+    let patched =
+        block_on(broker.dry_run_patch(&cx(), &secrets, Some("staging"), "auth-db", &patch))
+            .expect("dry run");
+    assert_eq!(patched["data"]["password"], redact::marker(b"secret"));
+}
+
+#[test]
+fn real_dump_logs() {
+    let backend = fixture();
+    let q = LogQuery::default;
+
+    let billing = logs(&backend, "staging", "billing-64aaedb81a-9acc7", q()).expect("logs");
+    assert!(
+        billing.starts_with("panic: runtime error: invalid memory address"),
+        "{billing}"
+    );
+    assert_eq!(billing.lines().count(), 9);
+    let last = logs(
+        &backend,
+        "staging",
+        "billing-64aaedb81a-9acc7",
+        LogQuery {
+            tail_lines: Some(1),
+            container: Some("billing".into()),
+            ..q()
+        },
+    )
+    .expect("tail");
+    assert_eq!(
+        last,
+        "time=\"2026-11-23T13:55:02Z\" level=warning msg=\"LEDGER_URL is empty\"\n"
+    );
+
+    // The dump could not reach the kubelet for these: Unavailable, quoted.
+    let err = logs(&backend, "staging", "auth-service-c8e4fff738-a038b", q()).unwrap_err();
+    assert_eq!(err.kind_str(), "unavailable");
+    assert!(
+        err.message().contains(
+            "\"Request log error: an error on the server (\"unknown\") has prevented the request \
+             from succeeding (get pods auth-service-c8e4fff738-a038b)\""
+        ),
+        "{err}"
+    );
+
+    // Previous logs: the web pods never restarted → NotFound like the API;
+    // billing restarted 5 times but the dump has no previous block.
+    let previous = || LogQuery {
+        previous: true,
+        ..q()
+    };
+    let err = logs(&backend, "staging", "web-6efe70165c-07ca9", previous()).unwrap_err();
+    assert_eq!(
+        err,
+        BrokerError::NotFound(
+            "previous terminated container \"web\" in pod \"staging/web-6efe70165c-07ca9\" not found"
+                .into()
+        )
+    );
+    let err = logs(&backend, "staging", "billing-64aaedb81a-9acc7", previous()).unwrap_err();
+    assert_eq!(err.kind_str(), "unavailable");
+    assert!(err.message().contains("5 restart(s)"), "{err}");
+
+    let err = logs(
+        &backend,
+        "staging",
+        "billing-64aaedb81a-9acc7",
+        LogQuery {
+            container: Some("sidecar".into()),
+            ..q()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.kind_str(), "invalid");
+    assert!(err.message().contains("[billing]"), "{err}");
+    let err = logs(&backend, "staging", "ghost", q()).unwrap_err();
+    assert_eq!(
+        err.message(),
+        r#"pods "ghost" not found in namespace "staging""#
+    );
+}
+
+#[test]
+fn real_dump_events() {
+    let backend = fixture();
+    let pod_ref = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        namespace: Some("staging".into()),
+        name: "auth-service-c8e4fff738-a038b".into(),
+    };
+    let events = block_on(backend.events(&pod_ref)).expect("events");
+    assert_eq!(events["kind"], "EventList");
+    let items = events["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["kind"], "Event");
+    assert_eq!(
+        items[0]["message"],
+        "Error: couldn't find key password in Secret staging/auth-db"
+    );
+
+    let deploy_ref = ObjectRef {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        namespace: Some("staging".into()),
+        name: "billing".into(),
+    };
+    let events = block_on(backend.events(&deploy_ref)).expect("events");
+    assert_eq!(events["items"][0]["reason"], "ScalingReplicaSet");
+    let elsewhere = ObjectRef {
+        namespace: Some("prod".into()),
+        ..deploy_ref.clone()
+    };
+    let none = block_on(backend.events(&elsewhere)).expect("events");
+    assert_eq!(none["items"], json!([]));
+    let wrong_group = ObjectRef {
+        api_version: "argoproj.io/v1alpha1".into(),
+        ..deploy_ref
+    };
+    assert_eq!(
+        block_on(backend.events(&wrong_group)).expect("events")["items"],
+        json!([])
+    );
+}
+
+#[test]
+fn real_dump_list_selectors_and_limits() {
+    let backend = fixture();
+    let by_label = |selector: &str| {
+        names(&list(
+            &backend,
+            "pods",
+            staging(ListQuery {
+                label_selector: Some(selector.into()),
+                ..Default::default()
+            }),
+        ))
+    };
+    assert_eq!(by_label("app=auth-service").len(), 6);
+    assert_eq!(
+        by_label("app=web,pod-template-hash=ca0f3e0b21"),
+        ["web-ca0f3e0b21-35000", "web-ca0f3e0b21-8eb81"]
+    );
+    assert_eq!(by_label("app in (billing, checkout-service)").len(), 6);
+    assert_eq!(
+        by_label("app notin (web),topology.kubernetes.io/zone=eu-west-1c").len(),
+        2
+    );
+    assert_eq!(by_label("!component").len(), 12);
+
+    let by_field = |selector: &str| {
+        names(&list(
+            &backend,
+            "pods",
+            ListQuery {
+                field_selector: Some(selector.into()),
+                ..Default::default()
+            },
+        ))
+    };
+    assert_eq!(by_field("status.phase=Pending").len(), 6);
+    assert_eq!(
+        by_field("status.phase!=Pending,spec.nodeName=worker-b").len(),
+        4
+    );
+    assert_eq!(
+        by_field("metadata.name=web-6efe70165c-07ca9"),
+        ["web-6efe70165c-07ca9"]
+    );
+    let warnings = list(
+        &backend,
+        "ev",
+        staging(ListQuery {
+            field_selector: Some("type=Warning,involvedObject.kind=Pod".into()),
+            ..Default::default()
+        }),
+    );
+    assert_eq!(names(&warnings).len(), 5);
+
+    let limited = list(
+        &backend,
+        "pods",
+        ListQuery {
+            limit: Some(3),
+            ..Default::default()
+        },
+    );
+    assert_eq!(names(&limited).len(), 3);
+    assert_eq!(limited["metadata"]["remainingItemCount"], 13);
+    let other_ns = list(
+        &backend,
+        "pods",
+        ListQuery {
+            namespace: Some("default".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(other_ns["items"], json!([]));
+
+    let k = kind(&backend, "pods");
+    let err = block_on(backend.list(
+        &k,
+        &ListQuery {
+            label_selector: Some("app in web".into()),
+            ..Default::default()
+        },
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind_str(), "invalid");
+    assert!(err.message().contains("\"web\""), "{err}");
+}
+
+#[test]
+fn real_dump_resolve_and_api_resources() {
+    let backend = fixture();
+    assert_eq!(kind(&backend, "deploy").grant_name(), "deployments.apps");
+    assert_eq!(
+        kind(&backend, "Deployment").grant_name(),
+        "deployments.apps"
+    );
+    assert!(block_on(backend.resolve("pods/log")).is_err());
+    let resources = block_on(backend.api_resources()).expect("api resources");
+    for name in [
+        "pods",
+        "deployments.apps",
+        "ingressclasses.networking.k8s.io",
+        "applications.argoproj.io",
+    ] {
+        assert!(resources.iter().any(|r| r.grant_name() == name), "{name}");
+    }
+}
+
+// ---------------------------------------------------------------- dry run
+
+#[test]
+fn dry_run_patch_applies_to_a_copy() {
+    let backend = fixture();
+    let deploy = kind(&backend, "deploy");
+    let patch = json!([
+        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "billing"},
+        {"op": "test", "path": "/spec/template/spec/containers/0/image", "value": "ghcr.io/example/billing:0.8.0"},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "ghcr.io/example/billing:0.8.1"},
+        {"op": "add", "path": "/spec/template/spec/containers/0/env/0/value", "value": "http://ledger"}
+    ]);
+    let patched = block_on(backend.dry_run_patch(&deploy, Some("staging"), "billing", &patch))
+        .expect("dry run");
+    let container = &patched["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "ghcr.io/example/billing:0.8.1");
+    assert_eq!(container["env"][0]["value"], "http://ledger");
+    // A dry run bumps nothing and persists nothing.
+    assert_eq!(patched["metadata"]["resourceVersion"], "670");
+    let stored = block_on(backend.get(&deploy, Some("staging"), "billing")).expect("get");
+    assert_eq!(
+        stored["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/example/billing:0.8.0"
+    );
+}
+
+#[test]
+fn dry_run_patch_errors() {
+    let backend = fixture();
+    let deploy = kind(&backend, "deploy");
+    let run = |patch: Value| {
+        block_on(backend.dry_run_patch(&deploy, Some("staging"), "billing", &patch)).unwrap_err()
+    };
+
+    let err = run(json!([
+        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "ledger"},
+        {"op": "replace", "path": "/spec/replicas", "value": 0}
+    ]));
+    assert_eq!(err.kind_str(), "conflict");
+    assert!(
+        err.message()
+            .contains("/spec/template/spec/containers/0/name"),
+        "{err}"
+    );
+    assert!(err.message().contains("expected \"ledger\""), "{err}");
+    assert!(err.message().contains("found \"billing\""), "{err}");
+
+    let err = run(
+        json!([{"op": "replace", "path": "/spec/template/spec/containers/3/image", "value": "x"}]),
+    );
+    assert_eq!(err.kind_str(), "invalid");
+    assert!(
+        err.message()
+            .contains("/spec/template/spec/containers/3/image"),
+        "{err}"
+    );
+
+    let err = run(json!({"op": "replace"}));
+    assert_eq!(err.kind_str(), "invalid");
+    assert!(err.message().contains("RFC 6902"), "{err}");
+
+    let err = run(json!([{"op": "replace", "path": "/metadata/name", "value": "other"}]));
+    assert_eq!(err.kind_str(), "invalid");
+    assert!(err.message().contains("/metadata/name"), "{err}");
+
+    let err =
+        block_on(backend.dry_run_patch(&deploy, Some("staging"), "ghost", &json!([]))).unwrap_err();
+    assert_eq!(err.kind_str(), "not-found");
+}
+
+// ---------------------------------------------------------------- layouts
+
+fn pod_json(ns: &str, name: &str, rv: &str, containers: &[&str], labels: Value) -> Value {
+    let containers: Vec<Value> = containers
+        .iter()
+        .map(|c| json!({"name": c, "image": format!("example/{c}:1")}))
+        .collect();
+    json!({
+        "metadata": {"name": name, "namespace": ns, "resourceVersion": rv, "labels": labels},
+        "spec": {"containers": containers, "nodeName": "node-1"},
+        "status": {"phase": "Running"}
+    })
+}
+
+fn typed_list(api_version: &str, kind: &str, items: Vec<Value>) -> String {
+    let list = json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "900"}, "items": items});
+    serde_json::to_string_pretty(&list).unwrap_or_default()
+}
+
+fn block(previous: bool, container: &str, ns: &str, pod: &str, body: &str) -> String {
+    let which = if previous { "previous logs" } else { "logs" };
+    format!(
+        "==== START {which} for container {container} of pod {ns}/{pod} ====\n{body}==== END {which} for container {container} of pod {ns}/{pod} ====\n"
+    )
+}
+
+#[test]
+fn all_namespaces_layout_with_multi_container_pods() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "nodes.json",
+        &typed_list(
+            "v1",
+            "NodeList",
+            vec![json!({"metadata": {"name": "node-1", "resourceVersion": "5"}})],
+        ),
+    );
+    for ns in ["default", "kube-system", "staging"] {
+        write(
+            root,
+            &format!("{ns}/pods.json"),
+            &typed_list(
+                "v1",
+                "PodList",
+                vec![pod_json(
+                    ns,
+                    &format!("{ns}-app"),
+                    "10",
+                    &["app"],
+                    json!({"app": ns}),
+                )],
+            ),
+        );
+        write(
+            root,
+            &format!("{ns}/{ns}-app/logs.txt"),
+            &block(false, "app", ns, &format!("{ns}-app"), "hello\n"),
+        );
+        write(
+            root,
+            &format!("{ns}/events.json"),
+            &typed_list("v1", "EventList", vec![]),
+        );
+        write(
+            root,
+            &format!("{ns}/daemonsets.json"),
+            r#"{"kind":"DaemonSetList","apiVersion":"apps/v1","metadata":{"resourceVersion":"900"},"items":null}"#,
+        );
+    }
+    // A two-container pod with previous logs for one container.
+    write(
+        root,
+        "staging/pods.json",
+        &typed_list(
+            "v1",
+            "PodList",
+            vec![
+                pod_json(
+                    "staging",
+                    "staging-app",
+                    "10",
+                    &["app"],
+                    json!({"app": "staging"}),
+                ),
+                pod_json(
+                    "staging",
+                    "api-0",
+                    "11",
+                    &["api", "proxy"],
+                    json!({"app": "api"}),
+                ),
+            ],
+        ),
+    );
+    let api_logs = [
+        block(false, "api", "staging", "api-0", "starting\nready\n"),
+        block(true, "api", "staging", "api-0", "panic: nil map\n"),
+        block(false, "proxy", "staging", "api-0", "proxy up\n"),
+    ]
+    .concat();
+    write(root, "staging/api-0/logs.txt", &api_logs);
+
+    let (backend, problems) = SnapshotBackend::load(root).expect("load");
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(backend.namespaces(), ["default", "kube-system", "staging"]);
+    let all = list(&backend, "pods", ListQuery::default());
+    assert_eq!(
+        names(&all),
+        ["default-app", "kube-system-app", "api-0", "staging-app"],
+        "sorted by namespace, then name"
+    );
+    assert_eq!(
+        list(&backend, "nodes", ListQuery::default())["items"][0]["kind"],
+        "Node"
+    );
+    assert_eq!(
+        list(
+            &backend,
+            "pods",
+            ListQuery {
+                namespace: Some("kube-system".into()),
+                ..Default::default()
+            }
+        )["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        logs(
+            &backend,
+            "kube-system",
+            "kube-system-app",
+            LogQuery::default()
+        )
+        .as_deref(),
+        Ok("hello\n")
+    );
+
+    let err = logs(&backend, "staging", "api-0", LogQuery::default()).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "a container name must be specified for pod staging/api-0, choose one of: [api proxy]"
+    );
+    let with = |container: &str, previous: bool| LogQuery {
+        container: Some(container.into()),
+        previous,
+        tail_lines: None,
+    };
+    assert_eq!(
+        logs(&backend, "staging", "api-0", with("api", false)).as_deref(),
+        Ok("starting\nready\n")
+    );
+    assert_eq!(
+        logs(&backend, "staging", "api-0", with("api", true)).as_deref(),
+        Ok("panic: nil map\n")
+    );
+    assert_eq!(
+        logs(&backend, "staging", "api-0", with("proxy", false)).as_deref(),
+        Ok("proxy up\n")
+    );
+    let err = logs(&backend, "staging", "api-0", with("proxy", true)).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "previous terminated container \"proxy\" in pod \"staging/api-0\" not found"
+    );
+}
+
+#[test]
+fn dump_merges_with_extra_yaml() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "dump/staging/pods.json",
+        &typed_list(
+            "v1",
+            "PodList",
+            vec![
+                pod_json("staging", "a", "100", &["c"], json!({"v": "dump"})),
+                pod_json("staging", "b", "300", &["c"], json!({"v": "dump"})),
+            ],
+        ),
+    );
+    write(
+        root,
+        "dump/staging/a/logs.txt",
+        &block(false, "c", "staging", "a", "x\n"),
+    );
+    write(
+        root,
+        "dump/staging/b/logs.txt",
+        &block(false, "c", "staging", "b", "y\n"),
+    );
+    // `kubectl get -o yaml` output: a generic List, a typed list whose items
+    // lack kind, a multi-document stream, newer and older copies of pods.
+    write(
+        root,
+        "extra.yaml",
+        r#"apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: a, namespace: staging, resourceVersion: "200", labels: {v: extra}}
+  spec: {containers: [{name: c}]}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: b, namespace: staging, resourceVersion: "250", labels: {v: extra}}
+  spec: {containers: [{name: c}]}
+- apiVersion: apps/v1
+  kind: StatefulSet
+  metadata: {name: db, namespace: staging, resourceVersion: "7"}
+metadata:
+  resourceVersion: ""
+---
+apiVersion: v1
+kind: ConfigMapList
+items:
+- metadata: {name: settings, namespace: staging}
+  data: {LEDGER_URL: ""}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web, namespace: staging}
+spec: {minReplicas: 2, maxReplicas: 5}
+---
+"#,
+    );
+    write(
+        root,
+        "cluster.yml",
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: fast}\nprovisioner: x\n",
+    );
+    write(root, "README.md", "not a manifest\n");
+    write(root, ".git/config.yaml", ": : not yaml at all");
+
+    let (backend, problems) = SnapshotBackend::load(root).expect("load");
+    assert!(problems.is_empty(), "{problems:#?}");
+    let pods = list(&backend, "pods", ListQuery::default());
+    assert_eq!(names(&pods), ["a", "b"]);
+    assert_eq!(
+        pods["items"][0]["metadata"]["labels"]["v"], "extra",
+        "newer copy from extra.yaml"
+    );
+    assert_eq!(
+        pods["items"][1]["metadata"]["labels"]["v"], "dump",
+        "newer copy from the dump"
+    );
+    assert_eq!(backend.objects_scanned(), 8);
+    assert_eq!(backend.object_count(), 6);
+
+    let cm = block_on(backend.get(&kind(&backend, "cm"), Some("staging"), "settings")).expect("cm");
+    assert_eq!(
+        (cm["apiVersion"].as_str(), cm["kind"].as_str()),
+        (Some("v1"), Some("ConfigMap"))
+    );
+    assert_eq!(names(&list(&backend, "sts", ListQuery::default())), ["db"]);
+    assert_eq!(names(&list(&backend, "hpa", ListQuery::default())), ["web"]);
+    assert_eq!(
+        names(&list(
+            &backend,
+            "storageclasses.storage.k8s.io",
+            ListQuery::default()
+        )),
+        ["fast"]
+    );
+}
+
+#[test]
+fn custom_resources_are_discovered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "crds.yaml",
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: certificates.cert-manager.io}
+spec:
+  group: cert-manager.io
+  names: {kind: Certificate, plural: certificates, singular: certificate, shortNames: [cert]}
+  scope: Namespaced
+  versions: [{name: v1, served: true, storage: true}]
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web-tls, namespace: staging}
+---
+apiVersion: example.com/v1alpha1
+kind: WidgetPolicy
+metadata: {name: strict}
+---
+apiVersion: example.com/v1alpha1
+kind: Gadget
+metadata: {name: g1, namespace: team-a}
+"#,
+    );
+    let (backend, problems) = SnapshotBackend::load(root).expect("load");
+    assert!(problems.is_empty(), "{problems:#?}");
+    let cert = kind(&backend, "cert");
+    assert_eq!(cert.grant_name(), "certificates.cert-manager.io");
+    assert_eq!(
+        names(&list(&backend, "certificates", ListQuery::default())),
+        ["web-tls"]
+    );
+    let policy = kind(&backend, "widgetpolicies");
+    assert!(!policy.namespaced);
+    assert_eq!(policy.api_version(), "example.com/v1alpha1");
+    assert_eq!(kind(&backend, "WidgetPolicy"), policy);
+    assert!(kind(&backend, "gadgets.example.com").namespaced);
+    assert_eq!(backend.namespaces(), ["staging", "team-a"]);
+    let resources = block_on(backend.api_resources()).expect("api resources");
+    assert!(
+        resources
+            .iter()
+            .any(|r| r.grant_name() == "gadgets.example.com")
+    );
+    assert!(resources.iter().any(|r| r.grant_name() == "pods"));
+}
+
+#[test]
+fn broken_files_are_reported_and_the_rest_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write(
+        root,
+        "staging/pods.json",
+        &typed_list(
+            "v1",
+            "PodList",
+            vec![
+                pod_json("staging", "ok", "1", &["c"], json!({})),
+                pod_json("staging", "nologs", "2", &["c"], json!({})),
+            ],
+        ),
+    );
+    write(
+        root,
+        "staging/ok/logs.txt",
+        &block(false, "c", "staging", "ok", "fine\n"),
+    );
+    write(root, "staging/empty/logs.txt", "nothing here\n");
+    write(
+        root,
+        "staging/cut/logs.txt",
+        "==== START logs for container c of pod staging/cut ====\npartial line\n",
+    );
+    write(root, "array.json", "[1, 2, 3]");
+    write(
+        root,
+        "truncated.json",
+        "{\"kind\": \"PodList\", \"items\": [",
+    );
+    write(
+        root,
+        "bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good, namespace: staging}\n---\nkind: ConfigMap\n  metadata: broken: [\n---\napiVersion: v1\nkind: Podd\nmetadata: {name: typo}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {namespace: staging}\n---\nmetadata: {name: kindless}\n---\nkind: Frobnicator\nmetadata: {name: f}\n",
+    );
+
+    let (backend, problems) = SnapshotBackend::load(root).expect("load");
+    let describe = |p: &[&LoadProblem]| format!("{p:#?}");
+
+    let bad = problems_for(&problems, "bad.yaml");
+    assert_eq!(bad.len(), 5, "{}", describe(&bad));
+    assert!(
+        bad[0]
+            .message
+            .starts_with("document 2 (line 4): invalid YAML"),
+        "{}",
+        bad[0].message
+    );
+    assert!(
+        bad[0].message.contains("line 6"),
+        "absolute line number: {}",
+        bad[0].message
+    );
+    assert!(bad[1].message.contains("Podd"), "{}", bad[1].message);
+    assert!(
+        bad[1].message.contains("not part of the core v1 API"),
+        "{}",
+        bad[1].message
+    );
+    assert!(
+        bad[2]
+            .message
+            .contains("ConfigMap object has no metadata.name"),
+        "{}",
+        bad[2].message
+    );
+    assert!(
+        bad[3].message.contains("object has no kind"),
+        "{}",
+        bad[3].message
+    );
+    assert!(
+        bad[4]
+            .message
+            .contains("Frobnicator \"f\" has no apiVersion"),
+        "{}",
+        bad[4].message
+    );
+
+    let array = problems_for(&problems, "array.json");
+    assert_eq!(array.len(), 1);
+    assert!(
+        array[0].message.contains("found an array"),
+        "{}",
+        array[0].message
+    );
+    let truncated = problems_for(&problems, "truncated.json");
+    assert_eq!(truncated.len(), 1);
+    assert!(
+        truncated[0].message.contains("invalid JSON at line 1"),
+        "{}",
+        truncated[0].message
+    );
+
+    let missing = problems_for(&problems, "staging/nologs/logs.txt");
+    assert_eq!(missing.len(), 1, "{problems:#?}");
+    assert!(
+        missing[0].message.contains("pod staging/nologs"),
+        "{}",
+        missing[0].message
+    );
+    let empty = problems_for(&problems, "staging/empty/logs.txt");
+    assert_eq!(empty.len(), 1);
+    assert!(
+        empty[0].message.contains("START logs for container"),
+        "{}",
+        empty[0].message
+    );
+    let cut = problems_for(&problems, "staging/cut/logs.txt");
+    assert_eq!(cut.len(), 1);
+    assert!(cut[0].message.contains("no END line"), "{}", cut[0].message);
+    assert_eq!(problems.len(), 10, "{problems:#?}");
+    for problem in &problems {
+        assert!(
+            problem.to_string().starts_with(&root.display().to_string()),
+            "{problem}"
+        );
+    }
+
+    // The rest loaded.
+    assert_eq!(
+        names(&list(&backend, "pods", ListQuery::default())),
+        ["nologs", "ok"]
+    );
+    assert_eq!(names(&list(&backend, "cm", ListQuery::default())), ["good"]);
+    assert_eq!(
+        logs(&backend, "staging", "ok", LogQuery::default()).as_deref(),
+        Ok("fine\n")
+    );
+    assert_eq!(
+        logs(&backend, "staging", "cut", LogQuery::default()).as_deref(),
+        Ok("partial line\n")
+    );
+    let err = logs(&backend, "staging", "nologs", LogQuery::default()).unwrap_err();
+    assert_eq!(err.kind_str(), "unavailable");
+    assert!(
+        err.message().contains("container c of pod staging/nologs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn load_fails_only_when_nothing_is_usable() {
+    let err = SnapshotBackend::load(Path::new("/nonexistent/snapshot")).unwrap_err();
+    assert_eq!(err.kind_str(), "not-found");
+    assert!(err.message().contains("/nonexistent/snapshot"), "{err}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = SnapshotBackend::load(dir.path()).unwrap_err();
+    assert_eq!(err.kind_str(), "invalid");
+    assert!(
+        err.message().contains("no YAML, JSON or logs.txt files"),
+        "{err}"
+    );
+
+    write(dir.path(), "broken.yaml", "kind: [\n");
+    let err = SnapshotBackend::load(dir.path()).unwrap_err();
+    assert!(err.message().contains("broken.yaml"), "{err}");
+
+    // A single file is a snapshot too.
+    let file = write(
+        dir.path(),
+        "one.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: solo}\n",
+    );
+    let (backend, problems) = SnapshotBackend::load(&file).expect("single file");
+    assert!(problems.is_empty());
+    assert_eq!(backend.namespaces(), ["solo"]);
+}
+
+#[test]
+fn events_are_ordered_oldest_first() {
+    let event = |name: &str, last: Option<&str>, event_time: Option<&str>, first: Option<&str>| {
+        json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": "staging"},
+            "involvedObject": {"kind": "Pod", "namespace": "staging", "name": "web-1", "apiVersion": "v1"},
+            "lastTimestamp": last, "eventTime": event_time, "firstTimestamp": first,
+        })
+    };
+    let other = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "other", "namespace": "staging"},
+        "involvedObject": {"kind": "Pod", "namespace": "staging", "name": "web-2"},
+    });
+    let node_event = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "node-1.a", "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": "node-1"},
+    });
+    let (backend, _) = SnapshotBackend::from_values(
+        "memory",
+        vec![
+            event("c", Some("2026-01-01T10:00:00Z"), None, None),
+            event("a", None, Some("2026-01-01T09:30:00.000000Z"), None),
+            event("b", None, None, Some("2026-01-01T11:00:00+02:00")),
+            event(
+                "d",
+                Some("2026-01-01T12:00:00Z"),
+                None,
+                Some("2026-01-01T08:00:00Z"),
+            ),
+            other,
+            node_event,
+        ],
+    )
+    .expect("from values");
+    let r = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        namespace: Some("staging".into()),
+        name: "web-1".into(),
+    };
+    let events = block_on(backend.events(&r)).expect("events");
+    assert_eq!(names(&events), ["b", "a", "c", "d"]);
+    let node = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Node".into(),
+        namespace: None,
+        name: "node-1".into(),
+    };
+    assert_eq!(
+        names(&block_on(backend.events(&node)).expect("events")),
+        ["node-1.a"]
+    );
+    assert!(backend.describe().contains("memory"));
+}
+
+#[test]
+fn listing_5000_pods_through_the_broker_is_fast() {
+    // A realistic pod (~3 KB of JSON) repeated 5,000 times across 50 namespaces.
+    let pods: Vec<Value> = (0..5000)
+        .map(|i| {
+            let mut pod = pod_json(
+                &format!("ns-{}", i % 50),
+                &format!("app-{i}"),
+                &i.to_string(),
+                &["app", "sidecar"],
+                json!({"app": format!("app-{}", i % 7), "pod-template-hash": "abcdef1234", "tier": "backend"}),
+            );
+            pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "app-abcdef1234", "uid": "5cdcb534-422b-4c50-9410-a8ca90fc9079", "controller": true}]);
+            pod["spec"]["volumes"] = json!([{"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}, {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}]);
+            pod["status"]["conditions"] = json!([
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-23T13:30:00Z"},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2026-11-23T13:30:00Z"},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-11-23T13:29:00Z"}
+            ]);
+            pod["status"]["containerStatuses"] = json!([
+                {"name": "app", "ready": true, "restartCount": 0, "image": "example/app:1", "imageID": "docker.io/example/app@sha256:64a01af809be4bebbea0c34078701b533c4b25b79903419a993a593174c16e81", "containerID": "containerd://a11bacaca79d435c8c85b2f0f13a333246ab204aa45c4d109451d71c7cac95ab", "state": {"running": {"startedAt": "2026-11-23T13:29:30Z"}}},
+                {"name": "sidecar", "ready": true, "restartCount": 0, "image": "example/sidecar:1", "imageID": "docker.io/example/sidecar@sha256:64a01af809be4bebbea0c34078701b533c4b25b79903419a993a593174c16e81", "containerID": "containerd://a11bacaca79d435c8c85b2f0f13a333246ab204aa45c4d109451d71c7cac95ab", "state": {"running": {"startedAt": "2026-11-23T13:29:30Z"}}}
+            ]);
+            pod
+        })
+        .collect();
+    let list_value = json!({"apiVersion": "v1", "kind": "PodList", "items": pods});
+    let (backend, _) = SnapshotBackend::from_values("5k", vec![list_value]).expect("load");
+    assert_eq!(backend.object_count(), 5000);
+    let pods_kind = kind(&backend, "pods");
+    let broker = Broker::new(Arc::new(backend));
+
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let listed = block_on(broker.list(&cx(), &pods_kind, &ListQuery::default())).expect("list");
+        best = best.min(start.elapsed());
+        assert_eq!(listed["items"].as_array().map(Vec::len), Some(5000));
+    }
+    eprintln!("listing 5,000 pods through the broker: {best:?}");
+    // Only meaningful in an optimised build; debug builds are ~10x slower.
+    if !cfg!(debug_assertions) {
+        assert!(best.as_millis() <= 50, "listing 5,000 pods took {best:?}");
+    }
+
+    let start = Instant::now();
+    let selected = block_on(broker.list(
+        &cx(),
+        &pods_kind,
+        &ListQuery {
+            namespace: Some("ns-7".into()),
+            label_selector: Some("app=app-0".into()),
+            ..Default::default()
+        },
+    ))
+    .expect("list");
+    eprintln!("selective list: {:?}", start.elapsed());
+    assert!(!selected["items"].as_array().is_none_or(Vec::is_empty));
+}
+
+
+#[test]
+fn zz_profile() {
+    let pods: Vec<Value> = (0..5000)
+        .map(|i| pod_json(&format!("ns-{}", i % 50), &format!("app-{i}"), &i.to_string(), &["app", "sidecar"], json!({"app": "x"})))
+        .collect();
+    let v = json!({"apiVersion": "v1", "kind": "PodList", "items": pods});
+    eprintln!("pod bytes {}", serde_json::to_string(&v["items"][0]).unwrap().len());
+    for _ in 0..3 {
+        let t = Instant::now();
+        let c = v.clone();
+        eprintln!("clone small {:?}", t.elapsed());
+        let t = Instant::now();
+        drop(c);
+        eprintln!("drop {:?}", t.elapsed());
+    }
+}

@@ -1,0 +1,96 @@
+//! Every flag, defined once. `--help` is generated from these doc comments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Guardian: a Kubernetes operations agent. It observes a cluster (live or a
+/// snapshot), finds what is broken and why, and proposes the exact fix — which
+/// is applied only after a human approves it.
+#[derive(Debug, Parser)]
+#[command(name = "guardian", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Load third-party skills from this directory (one subdirectory per skill,
+    /// holding skill.toml and skill.wasm).
+    #[arg(long, global = true, env = "GUARDIAN_SKILLS_DIR", value_name = "DIR")]
+    pub skills_dir: Option<PathBuf>,
+
+    /// Where compiled skills are cached [default: ~/.cache/guardian/compiled].
+    #[arg(long, global = true, env = "GUARDIAN_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile every skill from scratch; read and write no compile cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+
+    /// Operator config (grants, limits) [default: ~/.config/guardian/config.yaml if it exists].
+    #[arg(long, global = true, env = "GUARDIAN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug). GUARDIAN_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, inspect and call skills (the WebAssembly components that do the work).
+    #[command(subcommand)]
+    Skills(SkillsCommand),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkillsCommand {
+    /// List the loaded skills and their tools.
+    List {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+    },
+    /// Show one skill: manifest, requested and effective grants, tools and
+    /// their input schemas.
+    Inspect {
+        /// Skill name, as `skills list` shows it.
+        name: String,
+        #[arg(short, long, value_enum, default_value_t = DataFormat::Yaml)]
+        output: DataFormat,
+    },
+    /// Call one tool of a skill.
+    ///
+    /// Example: guardian skills call cluster.summary --input '{"namespace":"staging"}' --snapshot examples/staging
+    Call {
+        /// SKILL.TOOL, e.g. cluster.summary.
+        tool: String,
+        /// Tool input as JSON; `@FILE` reads a file, `-` reads stdin.
+        #[arg(short, long, default_value = "{}", value_name = "JSON")]
+        input: String,
+        /// Answer Kubernetes reads from a snapshot folder (kubectl cluster-info
+        /// dump output and/or `kubectl get -o yaml` files).
+        #[arg(long, value_name = "PATH")]
+        snapshot: Option<PathBuf>,
+        #[arg(short, long, value_enum, default_value_t = DataFormat::Json)]
+        output: DataFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DataFormat {
+    Json,
+    Yaml,
+}

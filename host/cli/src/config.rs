@@ -1,0 +1,88 @@
+//! The operator config file (`~/.config/guardian/config.yaml`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use guardian_runtime::{Limits, OperatorGrants};
+use serde::Deserialize;
+
+/// ```yaml
+/// skills:
+///   dir: /var/lib/guardian/skills       # same as --skills-dir
+///   grants:                             # what the operator allows; a skill
+///     default:                          # gets requested ∩ allowed
+///       read: ["pods", "pods/log", "events"]
+///     skills:
+///       cluster: { read: ["*"], propose: [], metrics: false }
+/// limits:
+///   cpu_seconds: 5
+///   memory_mib: 64
+///   output_kib: 1024
+///   host_call_seconds: 30
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub skills: SkillsConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillsConfig {
+    pub dir: Option<PathBuf>,
+    #[serde(default)]
+    pub grants: OperatorGrants,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub cpu_seconds: Option<f64>,
+    pub memory_mib: Option<usize>,
+    pub output_kib: Option<usize>,
+    pub host_call_seconds: Option<f64>,
+}
+
+impl LimitsConfig {
+    pub fn apply(&self, mut limits: Limits) -> anyhow::Result<Limits> {
+        let secs = |v: f64, what: &str| {
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .with_context(|| format!("limits.{what}: expected a positive number of seconds"))
+        };
+        if let Some(v) = self.cpu_seconds {
+            limits.cpu_time = secs(v, "cpu_seconds")?;
+        }
+        if let Some(v) = self.host_call_seconds {
+            limits.host_call_timeout = secs(v, "host_call_seconds")?;
+        }
+        if let Some(v) = self.memory_mib {
+            anyhow::ensure!((1..=4096).contains(&v), "limits.memory_mib: expected 1..=4096");
+            limits.memory_bytes = v << 20;
+        }
+        if let Some(v) = self.output_kib {
+            anyhow::ensure!(v >= 1, "limits.output_kib: expected at least 1");
+            limits.output_bytes = v << 10;
+        }
+        Ok(limits)
+    }
+}
+
+/// Reads the config named on the command line, or the default one if present.
+pub fn load(explicit: Option<&Path>) -> anyhow::Result<Config> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => match dirs::config_dir().map(|d| d.join("guardian").join("config.yaml")) {
+            Some(p) if p.exists() => p,
+            _ => return Ok(Config::default()),
+        },
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    serde_yaml::from_str(&text).with_context(|| format!("config {}", path.display()))
+}

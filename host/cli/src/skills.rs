@@ -1,0 +1,179 @@
+//! `guardian skills …`
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use guardian_broker::Broker;
+use guardian_broker::snapshot::SnapshotBackend;
+use guardian_runtime::{CompileCache, Runtime, RuntimeConfig, Skill};
+
+use crate::args::{DataFormat, Global, ListFormat, SkillsCommand};
+use crate::{config, output};
+
+pub async fn run(global: &Global, cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        SkillsCommand::List { output: format } => {
+            let runtime = setup(global, None).await?;
+            let infos: Vec<_> = runtime.skills().iter().map(|s| s.info()).collect();
+            let text = match format {
+                ListFormat::Json => output::json(&infos)?,
+                ListFormat::Yaml => output::yaml(&infos)?,
+                ListFormat::Table => {
+                    let rows: Vec<Vec<String>> = runtime
+                        .skills()
+                        .iter()
+                        .map(|s| table_row(s))
+                        .collect();
+                    output::table(&["NAME", "VERSION", "ABI", "SOURCE", "TOOLS"], &rows)
+                }
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        SkillsCommand::Inspect { name, output: format } => {
+            let runtime = setup(global, None).await?;
+            let skill = runtime.skill(&name).with_context(|| {
+                format!(
+                    "no skill named `{name}`; loaded: {}",
+                    names(&runtime).join(", ")
+                )
+            })?;
+            let view = serde_json::json!({
+                "name": skill.manifest.name,
+                "version": skill.manifest.version,
+                "abi": skill.manifest.abi.to_string(),
+                "description": skill.manifest.description,
+                "source": skill.info().source,
+                "path": skill.info().path,
+                "sha256": skill.manifest.sha256,
+                "grants": {
+                    "requested": skill.manifest.grants,
+                    "effective": skill.grants,
+                },
+                "tools": skill.tools,
+            });
+            print!(
+                "{}",
+                match format {
+                    DataFormat::Json => output::json(&view)?,
+                    DataFormat::Yaml => output::yaml(&view)?,
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        SkillsCommand::Call {
+            tool,
+            input,
+            snapshot,
+            output: format,
+        } => {
+            let input = read_input(&input)?;
+            let runtime = setup(global, snapshot.as_deref()).await?;
+            match runtime.call("human:cli", &tool, &input).await {
+                Ok(value) => {
+                    print!(
+                        "{}",
+                        match format {
+                            DataFormat::Json => output::json(&value)?,
+                            DataFormat::Yaml => output::yaml(&value)?,
+                        }
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => {
+                    eprintln!("error [{}]: {err}", err.code());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+fn table_row(skill: &Skill) -> Vec<String> {
+    let info = skill.info();
+    vec![
+        info.name,
+        info.version,
+        info.abi,
+        info.source.to_owned(),
+        info.tools
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    ]
+}
+
+fn names(runtime: &Runtime) -> Vec<String> {
+    runtime.skills().iter().map(|s| s.manifest.name.clone()).collect()
+}
+
+fn read_input(input: &str) -> anyhow::Result<String> {
+    if input == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the tool input from stdin")?;
+        Ok(s)
+    } else if let Some(path) = input.strip_prefix('@') {
+        std::fs::read_to_string(path).with_context(|| format!("reading the tool input from {path}"))
+    } else {
+        Ok(input.to_owned())
+    }
+}
+
+/// Builds the runtime: config, broker (when a snapshot is given), built-in
+/// skills, then the skills directory. A refused skill is reported on stderr
+/// and the others load.
+pub async fn setup(global: &Global, snapshot: Option<&Path>) -> anyhow::Result<Runtime> {
+    let config = config::load(global.config.as_deref())?;
+    let limits = config.limits.apply(Default::default())?;
+    let cache_dir = if global.no_cache {
+        None
+    } else {
+        global
+            .cache_dir
+            .clone()
+            .or_else(CompileCache::default_dir)
+    };
+    let broker = match snapshot {
+        Some(path) => Some(load_snapshot(path)?),
+        None => None,
+    };
+    let runtime = Runtime::new(
+        RuntimeConfig {
+            limits,
+            cache_dir,
+            operator_grants: config.skills.grants,
+        },
+        broker,
+    )?;
+    for builtin in guardian_builtin_skills::all() {
+        if let Err(e) = runtime.load_builtin(builtin.manifest, builtin.wasm).await {
+            eprintln!("warning: {e}");
+        }
+    }
+    let dir: Option<PathBuf> = global.skills_dir.clone().or(config.skills.dir);
+    if let Some(dir) = dir {
+        for e in runtime
+            .load_dir(&dir)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
+            eprintln!("warning: {e}");
+        }
+    }
+    Ok(runtime)
+}
+
+fn load_snapshot(path: &Path) -> anyhow::Result<Broker> {
+    let (backend, problems) = SnapshotBackend::load(path)
+        .map_err(|e| anyhow::anyhow!("snapshot {}: {e}", path.display()))?;
+    for p in &problems {
+        eprintln!("warning: snapshot: {}: {}", p.file.display(), p.message);
+    }
+    Ok(Broker::new(Arc::new(backend)))
+}

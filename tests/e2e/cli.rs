@@ -1,0 +1,150 @@
+//! The `guardian` binary as a user runs it.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+#[test]
+fn skills_list_json_has_the_documented_shape() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_ok(guardian(cache.path()).args(["skills", "list", "-o", "json"]));
+    let skills: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let cluster = skills
+        .iter()
+        .find(|s| s["name"] == "cluster")
+        .expect("built-in cluster skill listed");
+    for key in ["name", "version", "abi", "source", "grants", "tools"] {
+        assert!(cluster.get(key).is_some(), "missing {key} in {cluster}");
+    }
+    assert_eq!(cluster["source"], "builtin");
+    assert_eq!(cluster["abi"], "0.2.0");
+    let tools = cluster["tools"].as_array().unwrap();
+    let summary = tools.iter().find(|t| t["name"] == "summary").unwrap();
+    assert_eq!(summary["effect"], "read");
+    assert_eq!(summary["input_schema"]["type"], "object");
+    assert!(!summary["description"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn skills_list_table_and_dir_skills() {
+    let cache = tempfile::tempdir().unwrap();
+    let skills = tempfile::tempdir().unwrap();
+    install_skill(
+        skills.path(),
+        "hello",
+        &test_skill_wasm("hello"),
+        &repo_root().join("examples/skills/hello/skill.toml"),
+    );
+    let out = run_ok(
+        guardian(cache.path())
+            .args(["skills", "list", "--skills-dir"])
+            .arg(skills.path()),
+    );
+    let mut lines = out.lines();
+    assert!(lines.next().unwrap().starts_with("NAME"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("cluster") && l.contains("builtin")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("hello") && l.contains("dir")), "{out}");
+}
+
+#[test]
+fn a_refused_skill_is_a_warning_not_a_failure() {
+    let cache = tempfile::tempdir().unwrap();
+    let skills = tempfile::tempdir().unwrap();
+    install_test_skill(skills.path(), "hostile-net");
+    let out = guardian(cache.path())
+        .args(["skills", "list", "--skills-dir"])
+        .arg(skills.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning:") && stderr.contains("no network access"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cluster"));
+}
+
+#[test]
+fn skills_call_runs_a_tool_on_the_example_snapshot() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_ok(guardian(cache.path()).args([
+        "skills",
+        "call",
+        "cluster.summary",
+        "--input",
+        r#"{"namespace":"staging"}"#,
+        "--snapshot",
+        "examples/staging",
+    ]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let text = v.to_string();
+    // The example cluster has crash-looping and image-pull-failing pods.
+    assert!(text.contains("CrashLoopBackOff"), "{text}");
+    assert!(text.contains("ImagePullBackOff") || text.contains("ErrImagePull"), "{text}");
+}
+
+#[test]
+fn skills_call_with_invalid_input_names_the_field() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_err(guardian(cache.path()).args([
+        "skills",
+        "call",
+        "cluster.logs",
+        "--input",
+        r#"{"namespace":"staging","pod":5}"#,
+        "--snapshot",
+        "examples/staging",
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid-input") && stderr.contains("`pod`"), "{stderr}");
+}
+
+#[test]
+fn skills_call_without_a_cluster_says_how_to_configure_one() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_err(guardian(cache.path()).args([
+        "skills",
+        "call",
+        "cluster.summary",
+        "--input",
+        "{}",
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--snapshot"), "{stderr}");
+}
+
+#[test]
+fn skills_inspect_shows_requested_and_effective_grants() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_ok(guardian(cache.path()).args(["skills", "inspect", "cluster", "-o", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v["grants"]["requested"]["read"].is_array());
+    assert_eq!(v["grants"]["requested"], v["grants"]["effective"]);
+    assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
+    let err = run_err(guardian(cache.path()).args(["skills", "inspect", "nope"]));
+    assert!(String::from_utf8_lossy(&err.stderr).contains("loaded: cluster"));
+}
+
+#[test]
+fn operator_config_restricts_grants() {
+    let cache = tempfile::tempdir().unwrap();
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        cfg.path(),
+        "skills:\n  grants:\n    skills:\n      cluster:\n        read: [\"nodes\"]\n",
+    )
+    .unwrap();
+    let out = run_err(
+        guardian(cache.path())
+            .env("GUARDIAN_CONFIG", cfg.path())
+            .args([
+                "skills",
+                "call",
+                "cluster.list",
+                "--input",
+                r#"{"resource":"pods","namespace":"staging"}"#,
+                "--snapshot",
+                "examples/staging",
+            ]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing grant: read `pods`"), "{stderr}");
+}

@@ -1,0 +1,9 @@
+//! Guardian's end-to-end tests: real wasm32-wasip2 skills, real snapshots, the
+//! real `guardian` binary. One test binary for the whole workspace (it links
+//! wasmtime once).
+
+mod support;
+
+mod cli;
+mod hostile;
+mod loading;

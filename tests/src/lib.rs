@@ -1,0 +1,46 @@
+//! Helpers for the end-to-end tests: where the test skills were built and
+//! where their manifests are.
+
+use std::path::PathBuf;
+
+/// The directory holding `<name>.wasm` for every [`TEST_SKILLS`] entry, built
+/// by `build.rs`.
+pub const TEST_SKILLS_DIR: &str = env!("GUARDIAN_TEST_SKILLS");
+
+/// The workspace root.
+pub const REPO_ROOT: &str = env!("GUARDIAN_REPO_ROOT");
+
+/// The test skills (and the example skill) built by `build.rs`: name and the
+/// directory of its `skill.toml`, relative to [`REPO_ROOT`].
+pub const TEST_SKILLS: &[(&str, &str)] = &[
+    ("hostile", "tests/skills/hostile"),
+    ("hostile-net", "tests/skills/hostile-net"),
+    ("hostile-fs", "tests/skills/hostile-fs"),
+    ("legacy-v0-1", "tests/skills/legacy-v0-1"),
+    ("hello", "examples/skills/hello"),
+];
+
+/// The built component of test skill `name`.
+pub fn skill_wasm(name: &str) -> PathBuf {
+    PathBuf::from(TEST_SKILLS_DIR).join(format!("{name}.wasm"))
+}
+
+/// The source `skill.toml` of test skill `name` (without `sha256`).
+pub fn skill_manifest(name: &str) -> PathBuf {
+    let (_, dir) = TEST_SKILLS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no test skill {name}"));
+    PathBuf::from(REPO_ROOT).join(dir).join("skill.toml")
+}
+
+/// `manifest` with its top-level `sha256` set to `hex` (replacing the
+/// `# sha256 = …` placeholder), as the build does for the built-in skills.
+pub fn set_sha256(manifest: &str, hex: &str) -> String {
+    skill_build::set_sha256(manifest, hex)
+}
+
+#[allow(dead_code)]
+mod skill_build {
+    include!("../../host/builtin-skills/skill_build.rs");
+}
