@@ -269,3 +269,37 @@ async fn invalid_input_is_refused_before_the_skill_runs_naming_the_field() {
         .unwrap();
     assert!(ok.is_object() || ok.is_array());
 }
+
+#[tokio::test]
+async fn a_cache_others_can_write_is_refused_and_its_parent_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let shared = tempfile::tempdir().unwrap();
+    fs::set_permissions(shared.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let err = Runtime::new(
+        RuntimeConfig {
+            limits: test_limits(),
+            cache_dir: Some(shared.path().to_path_buf()),
+            operator_grants: Default::default(),
+        },
+        None,
+    )
+    .err()
+    .expect("world-writable cache parent refused");
+    assert!(err.to_string().contains("writable by other users"), "{err}");
+    // The operator's directory is never chmod-ed.
+    let mode = fs::metadata(shared.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o777);
+    // With the sticky bit (like /tmp) it is accepted; our subdirectory is 0700.
+    fs::set_permissions(shared.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    let rt = Runtime::new(
+        RuntimeConfig {
+            limits: test_limits(),
+            cache_dir: Some(shared.path().to_path_buf()),
+            operator_grants: Default::default(),
+        },
+        None,
+    )
+    .unwrap();
+    let sub = fs::metadata(rt.cache_dir().unwrap()).unwrap().permissions().mode();
+    assert_eq!(sub & 0o777, 0o700);
+}

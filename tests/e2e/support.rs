@@ -10,7 +10,12 @@ use guardian_broker::snapshot::SnapshotBackend;
 use guardian_runtime::{Limits, Runtime, RuntimeConfig};
 pub use sha2_lite::sha256_hex;
 
-pub use guardian_tests::{repo_root, test_skill_wasm};
+pub use guardian_tests::skill_wasm as test_skill_wasm;
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(guardian_tests::REPO_ROOT)
+}
 
 /// The example cluster shipped in `examples/staging`.
 pub fn example_snapshot() -> PathBuf {

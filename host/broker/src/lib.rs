@@ -20,7 +20,8 @@ use serde::ser::SerializeStruct;
 use serde_json::Value;
 
 pub use error::BrokerError;
-pub use resources::ResourceKind;
+pub use resources::{ResourceKind, ResourceTable};
+pub use snapshot::{LoadProblem, SnapshotBackend};
 
 /// Options of a list call, in kubectl's terms.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -78,7 +78,10 @@ fn redact_value(v: &mut Value, implied_kind: Option<&str>) {
     // Anything with an `items` array is walked: `kind: List`, typed lists,
     // and lists whose own kind is missing. The item kind implied by a typed
     // list is its kind without the `List` suffix.
-    let item_kind = kind.as_deref().and_then(implied_item_kind).map(str::to_string);
+    let item_kind = kind
+        .as_deref()
+        .and_then(implied_item_kind)
+        .map(str::to_string);
     if let Some(Value::Array(items)) = map.get_mut("items") {
         for item in items {
             redact_value(item, item_kind.as_deref());

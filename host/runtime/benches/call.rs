@@ -78,9 +78,9 @@ fn report(what: &str, s: &[Duration]) {
 
 fn install(dir: &Path) {
     use sha2::{Digest, Sha256};
-    let wasm = std::fs::read(guardian_tests::test_skill_wasm("hostile")).unwrap();
+    let wasm = std::fs::read(guardian_tests::skill_wasm("hostile")).unwrap();
     let manifest = std::fs::read_to_string(
-        guardian_tests::repo_root().join("tests/skills/hostile/skill.toml"),
+        guardian_tests::skill_manifest("hostile"),
     )
     .unwrap();
     let sha = hex::encode(Sha256::digest(&wasm));

@@ -43,25 +43,38 @@ impl CompileCache {
         let dir = dir.join(engine_key(engine));
         fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create compile cache {}: {e}", dir.display()))?;
-        for d in [dir.as_path(), dir.parent().unwrap_or(&dir)] {
-            let meta = fs::metadata(d)
-                .map_err(|e| format!("cannot read compile cache {}: {e}", d.display()))?;
-            let me = fs::metadata("/proc/self").map(|m| m.uid()).ok();
-            if me.is_some_and(|uid| uid != meta.uid()) {
+        let me = fs::metadata("/proc/self").map(|m| m.uid()).ok();
+        // The directory the operator named: never changed, only checked that
+        // no other user can swap our subdirectory out (writable without the
+        // sticky bit, as /tmp has).
+        if let Some(parent) = dir.parent() {
+            let meta = fs::metadata(parent)
+                .map_err(|e| format!("cannot read compile cache {}: {e}", parent.display()))?;
+            if meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0 {
                 return Err(format!(
-                    "compile cache {} is owned by uid {}, not by this process; use --cache-dir with a directory you own",
-                    d.display(),
-                    meta.uid()
+                    "compile cache {} is writable by other users; use --cache-dir with a directory only you can write",
+                    parent.display()
                 ));
             }
-            if meta.mode() & 0o022 != 0 {
-                fs::set_permissions(d, fs::Permissions::from_mode(0o700)).map_err(|e| {
-                    format!(
-                        "compile cache {} is writable by others and cannot be fixed: {e}",
-                        d.display()
-                    )
-                })?;
-            }
+        }
+        // Our own subdirectory: owned by us and private (others could
+        // otherwise swap in native code, or see which skills run here).
+        let meta = fs::metadata(&dir)
+            .map_err(|e| format!("cannot read compile cache {}: {e}", dir.display()))?;
+        if me.is_some_and(|uid| uid != meta.uid()) {
+            return Err(format!(
+                "compile cache {} is owned by uid {}, not by this process; use --cache-dir with a directory you own",
+                dir.display(),
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o077 != 0 {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
+                format!(
+                    "compile cache {} is accessible to other users and cannot be made private: {e}",
+                    dir.display()
+                )
+            })?;
         }
         Ok(Self { dir })
     }

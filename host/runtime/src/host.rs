@@ -224,8 +224,15 @@ impl kube::Host for HostState {
                 field_selector: options.field_selector,
                 limit: options.limit,
             };
-            let list = self.timed("list", broker.list(&cx, &kind, &query)).await?;
-            to_json(&list)
+            // Shared items: serialized straight from the snapshot's data
+            // instead of deep-copying every object first.
+            let list = self
+                .timed("list", broker.list_shared(&cx, &kind, &query))
+                .await?;
+            serde_json::to_string(&list).map_err(|e| HostError {
+                kind: ErrorKind::Internal,
+                message: format!("cannot encode answer as JSON: {e}"),
+            })
         }
         .await)
     }

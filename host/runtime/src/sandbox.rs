@@ -275,7 +275,7 @@ pub(crate) async fn run(
         }),
         Err(ToolError::Host(e)) => Err(CallError::HostError {
             tool,
-            kind: format!("{:?}", e.kind).to_ascii_lowercase(),
+            kind: error_kind_str(e.kind).to_owned(),
             message: truncate(&e.message, 8192).to_owned(),
         }),
         Ok(RawOutput::Describe(specs)) => {
@@ -307,6 +307,21 @@ pub(crate) async fn run(
                     message: format!("{e} (output starts {:?})", truncate(&text, 80)),
                 })
         }
+    }
+}
+
+/// The WIT name of an error kind (`not-found`), as JSON output shows it.
+pub(crate) fn error_kind_str(kind: crate::bindings::latest::types::ErrorKind) -> &'static str {
+    use crate::bindings::latest::types::ErrorKind as K;
+    match kind {
+        K::Denied => "denied",
+        K::NotFound => "not-found",
+        K::Invalid => "invalid",
+        K::Conflict => "conflict",
+        K::Unavailable => "unavailable",
+        K::Timeout => "timeout",
+        K::TooLarge => "too-large",
+        K::Internal => "internal",
     }
 }
 

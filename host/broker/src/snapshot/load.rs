@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -27,8 +28,9 @@ use crate::resources::{ResourceKind, ResourceTable, split_api_version};
 pub(crate) type GroupKind = (String, String);
 
 /// group-kind → namespace (`""` for cluster-scoped kinds) → name → object.
-/// BTreeMaps so that listing is already sorted by namespace, then name.
-pub(crate) type Index = HashMap<GroupKind, BTreeMap<String, BTreeMap<String, Value>>>;
+/// BTreeMaps so that listing is already sorted by namespace, then name;
+/// `Arc`s so that shared lists hand out items without copying them.
+pub(crate) type Index = HashMap<GroupKind, BTreeMap<String, BTreeMap<String, Arc<Value>>>>;
 
 /// Everything a snapshot holds, ready to serve.
 pub(crate) struct Loaded {
@@ -615,10 +617,10 @@ impl Loader {
                         resource_version_of(existing),
                     ) => {}
                 Some(_) => {
-                    by_name.insert(staged.name, staged.object);
+                    by_name.insert(staged.name, Arc::new(staged.object));
                 }
                 None => {
-                    by_name.insert(staged.name, staged.object);
+                    by_name.insert(staged.name, Arc::new(staged.object));
                     count += 1;
                 }
             }

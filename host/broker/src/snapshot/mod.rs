@@ -13,7 +13,7 @@ mod load;
 mod logs;
 mod time;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::resources::{ResourceKind, ResourceTable, split_api_version};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef};
+use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef, SharedList};
 use load::{GroupKind, Index, Loader};
 use logs::{LogBody, PodLogs};
 
@@ -176,8 +176,7 @@ impl Snapshot {
     fn by_namespace(
         &self,
         kind: &ResourceKind,
-    ) -> Option<&std::collections::BTreeMap<String, std::collections::BTreeMap<String, Value>>>
-    {
+    ) -> Option<&BTreeMap<String, BTreeMap<String, Arc<Value>>>> {
         let key: GroupKind = (kind.group.clone(), kind.kind.clone());
         self.objects.get(&key)
     }
@@ -207,7 +206,7 @@ impl Snapshot {
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
-    ) -> Result<&Value, BrokerError> {
+    ) -> Result<&Arc<Value>, BrokerError> {
         let ns = self.namespace_key(kind, namespace, name)?;
         self.by_namespace(kind)
             .and_then(|m| m.get(ns))
@@ -215,7 +214,13 @@ impl Snapshot {
             .ok_or_else(|| not_found(kind, namespace, name))
     }
 
-    fn list(&self, kind: &ResourceKind, query: &ListQuery) -> Result<Value, BrokerError> {
+    /// The objects a list call answers with, in order, plus how many more
+    /// matched beyond the limit.
+    fn select(
+        &self,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<(Vec<&Arc<Value>>, usize), BrokerError> {
         let labels = match query.label_selector.as_deref().map(str::trim) {
             Some(s) if !s.is_empty() => Some(LabelSelector::parse(s)?),
             _ => None,
@@ -231,26 +236,30 @@ impl Snapshot {
             .map_or(usize::MAX, |l| l as usize);
         let namespace = query.namespace.as_deref().filter(|ns| !ns.is_empty());
 
-        let mut items: Vec<Value> = Vec::new();
+        let mut items: Vec<&Arc<Value>> = Vec::new();
         let mut remaining = 0usize;
         if let Some(by_namespace) = self.by_namespace(kind) {
-            let scopes: Box<dyn Iterator<Item = &std::collections::BTreeMap<String, Value>>> =
-                match namespace {
-                    Some(ns) if kind.namespaced => Box::new(by_namespace.get(ns).into_iter()),
-                    _ => Box::new(by_namespace.values()),
-                };
+            let scopes: Box<dyn Iterator<Item = &BTreeMap<String, Arc<Value>>>> = match namespace {
+                // Cluster-scoped kinds ignore a namespace, as kubectl does.
+                Some(ns) if kind.namespaced => Box::new(by_namespace.get(ns).into_iter()),
+                _ => Box::new(by_namespace.values()),
+            };
             let matching = scopes.flat_map(|m| m.values()).filter(|o| {
                 labels.as_ref().is_none_or(|s| s.matches(o))
                     && fields.as_ref().is_none_or(|s| s.matches(o))
             });
             for object in matching {
                 if items.len() < limit {
-                    items.push(object.clone());
+                    items.push(object);
                 } else {
                     remaining += 1;
                 }
             }
         }
+        Ok((items, remaining))
+    }
+
+    fn list_metadata(&self, remaining: usize) -> Value {
         let mut metadata = Map::new();
         metadata.insert(
             "resourceVersion".into(),
@@ -261,12 +270,32 @@ impl Snapshot {
             // know the answer was cut.
             metadata.insert("remainingItemCount".into(), json!(remaining));
         }
+        Value::Object(metadata)
+    }
+
+    fn list(&self, kind: &ResourceKind, query: &ListQuery) -> Result<Value, BrokerError> {
+        let (items, remaining) = self.select(kind, query)?;
+        let items: Vec<Value> = items.into_iter().map(|o| Value::clone(o)).collect();
         Ok(json!({
             "apiVersion": kind.api_version(),
             "kind": kind.list_kind(),
-            "metadata": metadata,
+            "metadata": self.list_metadata(remaining),
             "items": items,
         }))
+    }
+
+    fn list_shared(
+        &self,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<SharedList, BrokerError> {
+        let (items, remaining) = self.select(kind, query)?;
+        Ok(SharedList {
+            api_version: kind.api_version(),
+            kind: kind.list_kind(),
+            metadata: self.list_metadata(remaining),
+            items: items.into_iter().cloned().collect(),
+        })
     }
 
     fn logs(&self, namespace: &str, pod: &str, query: &LogQuery) -> Result<String, BrokerError> {
@@ -274,7 +303,8 @@ impl Snapshot {
             .objects
             .get(&(String::new(), "Pod".to_string()))
             .and_then(|m| m.get(namespace))
-            .and_then(|m| m.get(pod));
+            .and_then(|m| m.get(pod))
+            .map(|p| p.as_ref());
         let pod_logs = self.logs.get(&(namespace.to_string(), pod.to_string()));
         if pod_object.is_none() && pod_logs.is_none() {
             return Err(BrokerError::NotFound(format!(
@@ -388,7 +418,7 @@ impl Snapshot {
     fn events(&self, object: &ObjectRef) -> Value {
         let (want_group, _) = split_api_version(&object.api_version);
         let want_namespace = object.namespace.as_deref().unwrap_or("");
-        let mut matching: Vec<(Option<i64>, &str, &Value)> = Vec::new();
+        let mut matching: Vec<(Option<i64>, &str, &Arc<Value>)> = Vec::new();
         if let Some(by_namespace) = self.objects.get(&(String::new(), "Event".to_string())) {
             for event in by_namespace.values().flat_map(|m| m.values()) {
                 let Some(involved) = event.get("involvedObject") else {
@@ -420,7 +450,10 @@ impl Snapshot {
         }
         // Oldest first; events without any timestamp first of all; ties by name.
         matching.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let items: Vec<Value> = matching.into_iter().map(|(_, _, e)| e.clone()).collect();
+        let items: Vec<Value> = matching
+            .into_iter()
+            .map(|(_, _, e)| Value::clone(e))
+            .collect();
         json!({
             "apiVersion": "v1",
             "kind": "EventList",
@@ -450,7 +483,7 @@ impl Snapshot {
                  \"value\": 3}}"
             ))
         })?;
-        let mut patched = original.clone();
+        let mut patched = Value::clone(original);
         if let Err(e) = json_patch::patch(&mut patched, &operations.0) {
             let path = e.path.to_string();
             let op_number = e.operation + 1;
@@ -562,11 +595,21 @@ impl Backend for SnapshotBackend {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, BrokerError> {
-        self.inner.get(kind, namespace, name).cloned()
+        self.inner
+            .get(kind, namespace, name)
+            .map(|object| Value::clone(object))
     }
 
     async fn list(&self, kind: &ResourceKind, query: &ListQuery) -> Result<Value, BrokerError> {
         self.inner.list(kind, query)
+    }
+
+    async fn list_shared(
+        &self,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<SharedList, BrokerError> {
+        self.inner.list_shared(kind, query)
     }
 
     async fn logs(
