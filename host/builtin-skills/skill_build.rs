@@ -70,15 +70,29 @@ pub fn build_skills(workspace: &Path, skills: &[SkillCrate]) -> Vec<PathBuf> {
         // Cargo shows a failed build script's stderr: put the nested build's there.
         eprintln!("{}", String::from_utf8_lossy(&output.stdout));
         eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let missing_target = [
+            "may not be installed",
+            "can't find crate for `core`",
+            "can't find crate for `std`",
+        ]
+        .iter()
+        .any(|m| stderr.contains(m));
         panic!(
             "building the skills ({}) for wasm32-wasip2 failed ({}); its output is above.\n\
-             hint: the target must be installed: `rustup target add wasm32-wasip2`",
+             hint: {}",
             skills
                 .iter()
                 .map(|s| s.package)
                 .collect::<Vec<_>>()
                 .join(", "),
             output.status,
+            if missing_target {
+                "the wasm32-wasip2 target is not installed: `rustup target add wasm32-wasip2`"
+            } else {
+                "reproduce with `cargo build --profile skill --target wasm32-wasip2 -p <package>`; \
+                 the target must be installed (`rustup target add wasm32-wasip2`)"
+            },
         );
     }
 

@@ -42,8 +42,16 @@ fn skills_list_table_and_dir_skills() {
     );
     let mut lines = out.lines();
     assert!(lines.next().unwrap().starts_with("NAME"), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("cluster") && l.contains("builtin")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("hello") && l.contains("dir")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("cluster") && l.contains("builtin")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("hello") && l.contains("dir")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -58,7 +66,10 @@ fn a_refused_skill_is_a_warning_not_a_failure() {
         .unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("warning:") && stderr.contains("no network access"), "{stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("no network access"),
+        "{stderr}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("cluster"));
 }
 
@@ -78,7 +89,10 @@ fn skills_call_runs_a_tool_on_the_example_snapshot() {
     let text = v.to_string();
     // The example cluster has crash-looping and image-pull-failing pods.
     assert!(text.contains("CrashLoopBackOff"), "{text}");
-    assert!(text.contains("ImagePullBackOff") || text.contains("ErrImagePull"), "{text}");
+    assert!(
+        text.contains("ImagePullBackOff") || text.contains("ErrImagePull"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -94,7 +108,10 @@ fn skills_call_with_invalid_input_names_the_field() {
         "examples/staging",
     ]));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("invalid-input") && stderr.contains("`pod`"), "{stderr}");
+    assert!(
+        stderr.contains("invalid-input") && stderr.contains("`pod`"),
+        "{stderr}"
+    );
 }
 
 #[test]

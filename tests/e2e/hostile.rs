@@ -44,7 +44,10 @@ async fn infinite_loop_is_interrupted() {
 async fn unbounded_memory_growth_is_stopped() {
     let (rt, _d) = hostile_runtime().await;
     let err = rt.call("test", "hostile.grow", "{}").await.unwrap_err();
-    assert!(matches!(err, CallError::MemoryExceeded { limit_mib: 64, .. }), "{err:?}");
+    assert!(
+        matches!(err, CallError::MemoryExceeded { limit_mib: 64, .. }),
+        "{err:?}"
+    );
     healthy_after(&rt).await;
 }
 
@@ -72,7 +75,10 @@ async fn panic_is_reported_with_its_message() {
 #[tokio::test]
 async fn output_over_the_bound_is_refused() {
     let (rt, _d) = hostile_runtime().await;
-    let err = rt.call("test", "hostile.huge-output", "{}").await.unwrap_err();
+    let err = rt
+        .call("test", "hostile.huge-output", "{}")
+        .await
+        .unwrap_err();
     match err {
         CallError::OutputTooLarge { bytes, limit, .. } => {
             assert_eq!(limit, 1 << 20);
@@ -94,11 +100,17 @@ async fn garbage_output_is_refused() {
 #[tokio::test]
 async fn call_outside_grants_is_denied_naming_the_grant() {
     let (rt, _d) = hostile_runtime().await;
-    let err = rt.call("test", "hostile.read-secret", "{}").await.unwrap_err();
+    let err = rt
+        .call("test", "hostile.read-secret", "{}")
+        .await
+        .unwrap_err();
     match &err {
         CallError::HostError { kind, message, .. } => {
             assert_eq!(kind, "denied");
-            assert!(message.contains("missing grant: read `secrets`"), "{message}");
+            assert!(
+                message.contains("missing grant: read `secrets`"),
+                "{message}"
+            );
         }
         other => panic!("expected a denied host error, got {other:?}"),
     }
@@ -126,7 +138,11 @@ async fn many_hostile_calls_in_a_row_leave_the_host_serving() {
     let (rt, _d) = hostile_runtime().await;
     for tool in ["spin", "grow", "recurse", "panic", "huge-output", "garbage"] {
         for _ in 0..3 {
-            assert!(rt.call("test", &format!("hostile.{tool}"), "{}").await.is_err());
+            assert!(
+                rt.call("test", &format!("hostile.{tool}"), "{}")
+                    .await
+                    .is_err()
+            );
         }
     }
     healthy_after(&rt).await;

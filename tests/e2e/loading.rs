@@ -112,14 +112,21 @@ async fn bad_skills_are_refused_with_clear_messages_and_the_rest_load() {
     assert!(find("no-wasm").contains("cannot read skill.wasm"));
     assert!(find("core-module").contains("not a valid WebAssembly component"));
     let net = find("hostile-net");
-    assert!(net.contains("wasi:sockets/") && net.contains("no network access"), "{net}");
+    assert!(
+        net.contains("wasi:sockets/") && net.contains("no network access"),
+        "{net}"
+    );
     let fs_err = find("hostile-fs");
     assert!(
         fs_err.contains("wasi:filesystem/") && fs_err.contains("no filesystem access"),
         "{fs_err}"
     );
     // The good one loaded, next to the built-ins.
-    let names: Vec<String> = rt.skills().iter().map(|s| s.manifest.name.clone()).collect();
+    let names: Vec<String> = rt
+        .skills()
+        .iter()
+        .map(|s| s.manifest.name.clone())
+        .collect();
     assert!(names.contains(&"hello".to_owned()), "{names:?}");
     assert!(names.contains(&"cluster".to_owned()), "{names:?}");
 }
@@ -135,11 +142,19 @@ async fn a_skill_name_cannot_shadow_a_builtin() {
         &root.join("examples/skills/hello/skill.toml"),
     );
     let text = fs::read_to_string(folder.join("skill.toml")).unwrap();
-    fs::write(folder.join("skill.toml"), text.replace("name = \"hello\"", "name = \"cluster\"")).unwrap();
+    fs::write(
+        folder.join("skill.toml"),
+        text.replace("name = \"hello\"", "name = \"cluster\""),
+    )
+    .unwrap();
     let rt = runtime_with(test_limits(), None).await;
     let errors = rt.load_dir(dir.path()).await.unwrap();
     assert_eq!(errors.len(), 1);
-    assert!(errors[0].to_string().contains("already loaded"), "{}", errors[0]);
+    assert!(
+        errors[0].to_string().contains("already loaded"),
+        "{}",
+        errors[0]
+    );
     assert_eq!(rt.skill("cluster").unwrap().info().source, "builtin");
 }
 
@@ -208,7 +223,10 @@ async fn a_cache_inside_the_skills_directory_is_refused() {
     )
     .unwrap();
     let err = rt.load_dir(skills.path()).await.unwrap_err();
-    assert!(err.to_string().contains("inside the skills directory"), "{err}");
+    assert!(
+        err.to_string().contains("inside the skills directory"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -236,7 +254,10 @@ async fn effective_grants_are_the_intersection_with_the_operators() {
     let skill = rt.skill("hostile").unwrap();
     // Requested pods, operator allowed nodes: nothing in common.
     assert!(skill.grants.read.is_empty(), "{:?}", skill.grants);
-    let err = rt.call("test", "hostile.list-pods", "{}").await.unwrap_err();
+    let err = rt
+        .call("test", "hostile.list-pods", "{}")
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().contains("missing grant: read `pods`"),
         "{err}"
@@ -254,9 +275,15 @@ async fn invalid_input_is_refused_before_the_skill_runs_naming_the_field() {
         CallError::InvalidInput { message, .. } => assert!(message.contains("`name`"), "{message}"),
         other => panic!("expected invalid input, got {other:?}"),
     }
-    let err = rt.call("test", "cluster.get", r#"{"resource": "pods"}"#).await.unwrap_err();
+    let err = rt
+        .call("test", "cluster.get", r#"{"resource": "pods"}"#)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("name"), "{err}");
-    let err = rt.call("test", "cluster.get", "not json").await.unwrap_err();
+    let err = rt
+        .call("test", "cluster.get", "not json")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not JSON"), "{err}");
     let err = rt.call("test", "cluster.nope", "{}").await.unwrap_err();
     assert!(matches!(err, CallError::UnknownTool { .. }), "{err:?}");
@@ -264,7 +291,11 @@ async fn invalid_input_is_refused_before_the_skill_runs_naming_the_field() {
     assert!(matches!(err, CallError::UnknownSkill { .. }), "{err:?}");
     // A valid call still goes through.
     let ok = rt
-        .call("test", "cluster.list", &json!({"resource": "pods", "namespace": "staging"}).to_string())
+        .call(
+            "test",
+            "cluster.list",
+            &json!({"resource": "pods", "namespace": "staging"}).to_string(),
+        )
         .await
         .unwrap();
     assert!(ok.is_object() || ok.is_array());
@@ -300,6 +331,9 @@ async fn a_cache_others_can_write_is_refused_and_its_parent_left_alone() {
         None,
     )
     .unwrap();
-    let sub = fs::metadata(rt.cache_dir().unwrap()).unwrap().permissions().mode();
+    let sub = fs::metadata(rt.cache_dir().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(sub & 0o777, 0o700);
 }

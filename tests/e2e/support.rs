@@ -62,8 +62,8 @@ pub async fn runtime_with(limits: Limits, broker: Option<Broker>) -> Runtime {
 /// manifest at `manifest`, with `sha256` filled in. Returns the skill folder.
 pub fn install_skill(dir: &Path, name: &str, wasm: &Path, manifest: &Path) -> PathBuf {
     let bytes = std::fs::read(wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
-    let text = std::fs::read_to_string(manifest)
-        .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+    let text =
+        std::fs::read_to_string(manifest).unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
     let text = with_sha(&text, &sha256_hex(&bytes));
     let folder = dir.join(name);
     std::fs::create_dir_all(&folder).unwrap();
@@ -94,7 +94,10 @@ pub fn install_test_skill(dir: &Path, name: &str) -> PathBuf {
         dir,
         name,
         &test_skill_wasm(name),
-        &repo_root().join("tests/skills").join(name).join("skill.toml"),
+        &repo_root()
+            .join("tests/skills")
+            .join(name)
+            .join("skill.toml"),
     )
 }
 

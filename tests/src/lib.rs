@@ -44,3 +44,38 @@ pub fn set_sha256(manifest: &str, hex: &str) -> String {
 mod skill_build {
     include!("../../host/builtin-skills/skill_build.rs");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::set_sha256;
+
+    #[test]
+    fn sha256_replaces_the_placeholder_or_is_added_before_the_tables() {
+        let hex = "ab".repeat(32);
+        let placeholder = "name = \"x\"\n# sha256 = \"...\"   # filled in\n\n[grants]\nread = []\n";
+        assert_eq!(
+            set_sha256(placeholder, &hex),
+            format!("name = \"x\"\nsha256 = \"{hex}\"\n\n[grants]\nread = []\n")
+        );
+        let stale = "name = \"x\"\nsha256 = \"00\"\n[grants]\n";
+        assert_eq!(
+            set_sha256(stale, &hex),
+            format!("name = \"x\"\nsha256 = \"{hex}\"\n[grants]\n")
+        );
+        let missing = "name = \"x\"\n[grants]\n# sha256 = \"in a table: not ours\"\n";
+        assert_eq!(
+            set_sha256(missing, &hex),
+            format!(
+                "name = \"x\"\nsha256 = \"{hex}\"\n\n[grants]\n# sha256 = \"in a table: not ours\"\n"
+            )
+        );
+    }
+
+    #[test]
+    fn test_skills_are_built() {
+        for (name, _) in super::TEST_SKILLS {
+            assert!(super::skill_wasm(name).is_file(), "{name}.wasm");
+            assert!(super::skill_manifest(name).is_file(), "{name}/skill.toml");
+        }
+    }
+}

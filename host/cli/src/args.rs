@@ -8,7 +8,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// snapshot), finds what is broken and why, and proposes the exact fix — which
 /// is applied only after a human approves it.
 #[derive(Debug, Parser)]
-#[command(name = "guardian", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "guardian",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -35,9 +40,39 @@ pub struct Global {
     #[arg(long, global = true, env = "GUARDIAN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Extra or overriding Rego policies (every *.rego file in DIR is loaded
+    /// after the built-in defaults; see policies/README.md).
+    #[arg(long, global = true, env = "GUARDIAN_POLICIES", value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+
+    /// Write one JSON line per broker decision to PATH (`-` for stdout).
+    #[arg(long, global = true, env = "GUARDIAN_AUDIT", value_name = "PATH")]
+    pub audit: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+
     /// More log output on stderr (-v info, -vv debug). GUARDIAN_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// How to reach a live cluster, as kubectl takes it.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ClusterFlags {
+    /// Path to the kubeconfig file [default: $KUBECONFIG, then ~/.kube/config;
+    /// in a pod, the service account].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use [default: its current-context].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Impersonate this user (like kubectl --as).
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Impersonate this group; repeat for several (like kubectl --as-group).
+    #[arg(long = "as-group", global = true, value_name = "GROUP")]
+    pub as_groups: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,8 +80,44 @@ pub enum Command {
     /// List, inspect and call skills (the WebAssembly components that do the work).
     #[command(subcommand)]
     Skills(SkillsCommand),
+    /// Work with offline cluster snapshots: serve one as a Kubernetes API,
+    /// or capture one from a live cluster.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Serve a snapshot as a Kubernetes API endpoint (discovery, get/list with
+    /// selectors, pods/log, events, dry-run PATCH), for kubectl --server and
+    /// for testing Guardian's live path. Secret values are redacted.
+    Serve {
+        /// The snapshot folder.
+        path: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8001", value_name = "ADDR")]
+        listen: String,
+        /// Apply non-dry-run writes in memory (bumping resourceVersion)
+        /// instead of refusing them with 405.
+        #[arg(long)]
+        writable: bool,
+    },
+    /// Capture a complete snapshot of a live cluster into DIR (every kind the
+    /// skills read, pod logs with previous containers, events); Secret values
+    /// are redacted at capture.
+    Capture {
+        /// Namespace to capture.
+        #[arg(short, long, conflicts_with = "all_namespaces")]
+        namespace: Option<String>,
+        /// Capture every namespace.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Output folder (created; must be empty if it exists).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

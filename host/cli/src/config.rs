@@ -62,7 +62,10 @@ impl LimitsConfig {
             limits.host_call_timeout = secs(v, "host_call_seconds")?;
         }
         if let Some(v) = self.memory_mib {
-            anyhow::ensure!((1..=4096).contains(&v), "limits.memory_mib: expected 1..=4096");
+            anyhow::ensure!(
+                (1..=4096).contains(&v),
+                "limits.memory_mib: expected 1..=4096"
+            );
             limits.memory_bytes = v << 20;
         }
         if let Some(v) = self.output_kib {

@@ -5,6 +5,7 @@ mod args;
 mod config;
 mod output;
 mod skills;
+mod snapshot;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
 async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         args::Command::Skills(cmd) => skills::run(&cli.global, cmd).await,
+        args::Command::Snapshot(cmd) => snapshot::run(&cli.global, cmd).await,
         args::Command::Version => {
             println!("guardian {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
@@ -50,7 +52,8 @@ fn init_tracing(verbose: u8) {
         2 => "debug,wasmtime=info,cranelift=info",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("GUARDIAN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        EnvFilter::try_from_env("GUARDIAN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -45,7 +45,10 @@ mod tests {
     fn aligns_columns() {
         let t = super::table(
             &["NAME", "TOOLS"],
-            &[vec!["cluster".into(), "get, list".into()], vec!["x".into(), "y".into()]],
+            &[
+                vec!["cluster".into(), "get, list".into()],
+                vec!["x".into(), "y".into()],
+            ],
         );
         assert_eq!(t, "NAME      TOOLS\ncluster   get, list\nx         y\n");
     }

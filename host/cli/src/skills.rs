@@ -22,18 +22,18 @@ pub async fn run(global: &Global, cmd: SkillsCommand) -> anyhow::Result<ExitCode
                 ListFormat::Json => output::json(&infos)?,
                 ListFormat::Yaml => output::yaml(&infos)?,
                 ListFormat::Table => {
-                    let rows: Vec<Vec<String>> = runtime
-                        .skills()
-                        .iter()
-                        .map(|s| table_row(s))
-                        .collect();
+                    let rows: Vec<Vec<String>> =
+                        runtime.skills().iter().map(|s| table_row(s)).collect();
                     output::table(&["NAME", "VERSION", "ABI", "SOURCE", "TOOLS"], &rows)
                 }
             };
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        SkillsCommand::Inspect { name, output: format } => {
+        SkillsCommand::Inspect {
+            name,
+            output: format,
+        } => {
             let runtime = setup(global, None).await?;
             let skill = runtime.skill(&name).with_context(|| {
                 format!(
@@ -108,7 +108,11 @@ fn table_row(skill: &Skill) -> Vec<String> {
 }
 
 fn names(runtime: &Runtime) -> Vec<String> {
-    runtime.skills().iter().map(|s| s.manifest.name.clone()).collect()
+    runtime
+        .skills()
+        .iter()
+        .map(|s| s.manifest.name.clone())
+        .collect()
 }
 
 fn read_input(input: &str) -> anyhow::Result<String> {
@@ -134,10 +138,7 @@ pub async fn setup(global: &Global, snapshot: Option<&Path>) -> anyhow::Result<R
     let cache_dir = if global.no_cache {
         None
     } else {
-        global
-            .cache_dir
-            .clone()
-            .or_else(CompileCache::default_dir)
+        global.cache_dir.clone().or_else(CompileCache::default_dir)
     };
     let broker = match snapshot {
         Some(path) => Some(load_snapshot(path)?),

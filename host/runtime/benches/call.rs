@@ -41,7 +41,13 @@ async fn run() {
 
     let n = 1000;
     let zero = measure(&runtime, "hostile.roundtrip", r#"{"n":0}"#, 5_000).await;
-    let many = measure(&runtime, "hostile.roundtrip", &format!(r#"{{"n":{n}}}"#), 2_000).await;
+    let many = measure(
+        &runtime,
+        "hostile.roundtrip",
+        &format!(r#"{{"n":{n}}}"#),
+        2_000,
+    )
+    .await;
     report("roundtrip n=0", &zero);
     report(&format!("roundtrip n={n}"), &many);
     let per = (p(&many, 50).as_nanos() as f64 - p(&zero, 50).as_nanos() as f64) / n as f64;
@@ -79,10 +85,7 @@ fn report(what: &str, s: &[Duration]) {
 fn install(dir: &Path) {
     use sha2::{Digest, Sha256};
     let wasm = std::fs::read(guardian_tests::skill_wasm("hostile")).unwrap();
-    let manifest = std::fs::read_to_string(
-        guardian_tests::skill_manifest("hostile"),
-    )
-    .unwrap();
+    let manifest = std::fs::read_to_string(guardian_tests::skill_manifest("hostile")).unwrap();
     let sha = hex::encode(Sha256::digest(&wasm));
     let manifest: String = manifest
         .lines()

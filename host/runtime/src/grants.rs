@@ -130,7 +130,11 @@ mod tests {
 
     #[test]
     fn effective_is_the_intersection() {
-        let requested = g(&["pods", "secrets", "pods/log"], &["deployments.apps"], true);
+        let requested = g(
+            &["pods", "secrets", "pods/log"],
+            &["deployments.apps"],
+            true,
+        );
         let allowed = g(&["pods", "pods/log", "nodes"], &[], true);
         let eff = requested.intersect(&allowed);
         assert_eq!(eff, g(&["pods", "pods/log"], &[], true));

@@ -203,10 +203,7 @@ impl kube::Host for HostState {
             let broker = self.broker()?.clone();
             let cx = self.cx.clone();
             let obj = self
-                .timed(
-                    "get",
-                    broker.get(&cx, &kind, namespace.as_deref(), &name),
-                )
+                .timed("get", broker.get(&cx, &kind, namespace.as_deref(), &name))
                 .await?;
             to_json(&obj)
         }
@@ -306,9 +303,7 @@ impl kube::Host for HostState {
         Ok(async {
             let broker = self.broker()?.clone();
             let cx = self.cx.clone();
-            let kinds = self
-                .timed("discovery", broker.api_resources(&cx))
-                .await?;
+            let kinds = self.timed("discovery", broker.api_resources(&cx)).await?;
             Ok(kinds
                 .into_iter()
                 .map(|k| ApiResource {

@@ -164,13 +164,15 @@ impl Runtime {
             .and_then(|()| v0_1::add_to_linker(&mut linker))
             .map_err(|e| anyhow::anyhow!("cannot link the host interfaces: {e:#}"))?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(
-                CompileCache::open(dir, &engine.engine).map_err(|e| anyhow::anyhow!(e))?,
-            ),
+            Some(dir) => {
+                Some(CompileCache::open(dir, &engine.engine).map_err(|e| anyhow::anyhow!(e))?)
+            }
             None => None,
         };
         Ok(Self {
-            slots: Arc::new(Semaphore::new(config.limits.concurrent_calls.max(1) as usize)),
+            slots: Arc::new(Semaphore::new(
+                config.limits.concurrent_calls.max(1) as usize
+            )),
             engine,
             linker,
             cache,
@@ -257,7 +259,12 @@ impl Runtime {
         Ok(errors)
     }
 
-    async fn load(&self, source: SkillSource, manifest: &str, wasm: &[u8]) -> Result<(), LoadError> {
+    async fn load(
+        &self,
+        source: SkillSource,
+        manifest: &str,
+        wasm: &[u8],
+    ) -> Result<(), LoadError> {
         let desc = match &source {
             SkillSource::Builtin => "builtin".to_owned(),
             SkillSource::Dir(p) => p.display().to_string(),
@@ -282,7 +289,12 @@ impl Runtime {
                 manifest.sha256
             )));
         }
-        if self.skills.read().expect("skills lock").contains_key(&manifest.name) {
+        if self
+            .skills
+            .read()
+            .expect("skills lock")
+            .contains_key(&manifest.name)
+        {
             return Err(fail(format!(
                 "a skill named `{}` is already loaded; names must be unique",
                 manifest.name
@@ -325,9 +337,16 @@ impl Runtime {
         for spec in specs {
             let tool = sandbox::check_tool_spec(spec).map_err(&fail)?;
             let validator = jsonschema::validator_for(&tool.input_schema).map_err(|e| {
-                fail(format!("tool `{}`: input schema is not valid JSON Schema: {e}", tool.name))
+                fail(format!(
+                    "tool `{}`: input schema is not valid JSON Schema: {e}",
+                    tool.name
+                ))
             })?;
-            if skill.validators.insert(tool.name.clone(), validator).is_some() {
+            if skill
+                .validators
+                .insert(tool.name.clone(), validator)
+                .is_some()
+            {
                 return Err(fail(format!("tool `{}` is declared twice", tool.name)));
             }
             skill.tools.push(tool);
@@ -346,11 +365,20 @@ impl Runtime {
 
     /// Removes a skill (used when a drop-in directory changes).
     pub fn unload(&self, name: &str) -> bool {
-        self.skills.write().expect("skills lock").remove(name).is_some()
+        self.skills
+            .write()
+            .expect("skills lock")
+            .remove(name)
+            .is_some()
     }
 
     pub fn skills(&self) -> Vec<Arc<Skill>> {
-        self.skills.read().expect("skills lock").values().cloned().collect()
+        self.skills
+            .read()
+            .expect("skills lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn skill(&self, name: &str) -> Option<Arc<Skill>> {
@@ -359,22 +387,29 @@ impl Runtime {
 
     /// Calls `skill.tool` with a JSON input. `caller` is who asked
     /// (`human:alice`, `agent`, …), carried to the broker.
-    pub async fn call(&self, caller: &str, qualified: &str, input: &str) -> Result<Value, CallError> {
+    pub async fn call(
+        &self,
+        caller: &str,
+        qualified: &str,
+        input: &str,
+    ) -> Result<Value, CallError> {
         let (skill_name, tool) = qualified
             .split_once('.')
             .filter(|(s, t)| !s.is_empty() && !t.is_empty())
             .ok_or_else(|| CallError::BadToolName {
                 name: qualified.to_owned(),
             })?;
-        let skill = self.skill(skill_name).ok_or_else(|| CallError::UnknownSkill {
-            skill: skill_name.to_owned(),
-            available: self
-                .skills()
-                .iter()
-                .map(|s| s.manifest.name.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+        let skill = self
+            .skill(skill_name)
+            .ok_or_else(|| CallError::UnknownSkill {
+                skill: skill_name.to_owned(),
+                available: self
+                    .skills()
+                    .iter()
+                    .map(|s| s.manifest.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
         let Some(validator) = skill.validators.get(tool) else {
             return Err(CallError::UnknownTool {
                 skill: skill_name.to_owned(),
@@ -401,12 +436,13 @@ impl Runtime {
             tool: tool.to_owned(),
         };
         let canonical = value.to_string();
-        self.run(&skill, cx, sandbox::Invocation::Call(tool, &canonical))
-            .await
-            .and_then(|out| match out {
-                sandbox::Output::Call(v) => Ok(v),
-                sandbox::Output::Describe(_) => unreachable!("call returns a call output"),
-            })
+        match self
+            .run(&skill, cx, sandbox::Invocation::Call(tool, &canonical))
+            .await?
+        {
+            sandbox::Output::Call(v) => Ok(v),
+            sandbox::Output::Describe(_) => unreachable!("call returns a call output"),
+        }
     }
 
     async fn describe(
@@ -433,8 +469,12 @@ impl Runtime {
         let label = format!("{}.{}", cx.skill, cx.tool);
         let _slot = tokio::time::timeout(self.limits.wall_time, self.slots.acquire())
             .await
-            .map_err(|_| CallError::Busy { tool: label.clone() })?
-            .map_err(|_| CallError::Busy { tool: label.clone() })?;
+            .map_err(|_| CallError::Busy {
+                tool: label.clone(),
+            })?
+            .map_err(|_| CallError::Busy {
+                tool: label.clone(),
+            })?;
         let state = HostState::new(
             cx,
             skill.grants.clone(),
@@ -442,6 +482,14 @@ impl Runtime {
             &self.limits,
             self.progress.clone(),
         );
-        sandbox::run(&self.engine.engine, &skill.pre, state, &self.limits, &label, invocation).await
+        sandbox::run(
+            &self.engine.engine,
+            &skill.pre,
+            state,
+            &self.limits,
+            &label,
+            invocation,
+        )
+        .await
     }
 }

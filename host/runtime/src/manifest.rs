@@ -57,7 +57,10 @@ impl Manifest {
             ));
         }
         let abi = AbiVersion::parse(&raw.abi).ok_or_else(|| {
-            format!("`abi` = {:?}: expected a version such as \"0.2.0\"", raw.abi)
+            format!(
+                "`abi` = {:?}: expected a version such as \"0.2.0\"",
+                raw.abi
+            )
         })?;
         if !bindings::SUPPORTED.contains(&abi) {
             let known: Vec<String> = bindings::SUPPORTED.iter().map(|v| v.to_string()).collect();
@@ -112,7 +115,9 @@ mod tests {
     const SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     fn manifest(extra: &str) -> String {
-        format!("name = \"demo\"\nversion = \"1.0.0\"\nabi = \"0.2.0\"\nsha256 = \"{SHA}\"\n{extra}")
+        format!(
+            "name = \"demo\"\nversion = \"1.0.0\"\nabi = \"0.2.0\"\nsha256 = \"{SHA}\"\n{extra}"
+        )
     }
 
     #[test]
@@ -130,13 +135,20 @@ mod tests {
     #[test]
     fn refuses_unknown_abi_naming_supported_versions() {
         let err = Manifest::parse(&manifest("").replace("0.2.0", "1.0.0")).unwrap_err();
-        assert!(err.contains("`abi`") && err.contains("0.1.0, 0.2.0"), "{err}");
+        assert!(
+            err.contains("`abi`") && err.contains("0.1.0, 0.2.0"),
+            "{err}"
+        );
     }
 
     #[test]
     fn refuses_missing_or_malformed_sha() {
         let no_sha = manifest("").replace(&format!("sha256 = \"{SHA}\"\n"), "");
-        assert!(Manifest::parse(&no_sha).unwrap_err().contains("`sha256` is missing"));
+        assert!(
+            Manifest::parse(&no_sha)
+                .unwrap_err()
+                .contains("`sha256` is missing")
+        );
         let bad = manifest("").replace(SHA, "abc");
         assert!(Manifest::parse(&bad).unwrap_err().contains("64 hex digits"));
     }

@@ -121,7 +121,11 @@ pub(crate) fn check_imports(
         let exports: Vec<&str> = ty.exports(engine).map(|(n, _)| n).collect();
         refused.push(format!(
             "it does not export `{export}` (exports: {})",
-            if exports.is_empty() { "none".into() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "none".into()
+            } else {
+                exports.join(", ")
+            }
         ));
     }
     if refused.is_empty() {
@@ -147,7 +151,10 @@ pub(crate) fn check_tool_spec(spec: ToolSpec) -> Result<ToolInfo, String> {
     let input_schema: Value = serde_json::from_str(&spec.input_schema)
         .map_err(|e| format!("tool `{}`: input schema is not JSON: {e}", spec.name))?;
     if !input_schema.is_object() {
-        return Err(format!("tool `{}`: input schema must be a JSON object", spec.name));
+        return Err(format!(
+            "tool `{}`: input schema must be a JSON object",
+            spec.name
+        ));
     }
     Ok(ToolInfo {
         name: spec.name,
@@ -161,7 +168,10 @@ pub(crate) fn check_tool_spec(spec: ToolSpec) -> Result<ToolInfo, String> {
 }
 
 /// Validates a tool input against its schema; the message names the field.
-pub(crate) fn validate_input(validator: &jsonschema::Validator, value: &Value) -> Result<(), String> {
+pub(crate) fn validate_input(
+    validator: &jsonschema::Validator,
+    value: &Value,
+) -> Result<(), String> {
     let errors: Vec<String> = validator
         .iter_errors(value)
         .take(5)
@@ -335,7 +345,12 @@ fn ticks(d: Duration) -> u64 {
 }
 
 /// Turns a wasmtime error into the error a person can act on.
-fn classify_trap(err: wasmtime::Error, state: &HostState, limits: &Limits, tool: String) -> CallError {
+fn classify_trap(
+    err: wasmtime::Error,
+    state: &HostState,
+    limits: &Limits,
+    tool: String,
+) -> CallError {
     if let Some(trap) = err.downcast_ref::<Trap>() {
         match trap {
             Trap::Interrupt => {

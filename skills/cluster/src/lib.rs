@@ -121,7 +121,7 @@ impl Tool for Summary {
                 Err(e) => {
                     unavailable.push(Unavailable {
                         resource,
-                        error: e.to_string(),
+                        error: e.describe(),
                     });
                     first_error.get_or_insert(e);
                     continue;
@@ -168,7 +168,7 @@ impl Tool for Summary {
                 Err(e) => {
                     unavailable.push(Unavailable {
                         resource: "nodes",
-                        error: e.to_string(),
+                        error: e.describe(),
                     });
                     None
                 }

@@ -70,7 +70,10 @@
 //! A skill has no filesystem, network, clock or environment: the host refuses
 //! components importing `wasi:filesystem` or `wasi:sockets`. Plain `std` code
 //! (collections, formatting, serde) does not import them; `std::fs` and
-//! `std::net` do.
+//! `std::net` do. Every component imports `wasi:cli` and `wasi:io` (std's
+//! stdio and exit); `HashMap`'s random seed adds `wasi:random/insecure-seed`
+//! and `std::time` adds `wasi:clocks`, so prefer `BTreeMap`, and take times
+//! from the objects rather than from the clock.
 
 extern crate self as guardian_skill_sdk;
 
@@ -84,7 +87,7 @@ use serde_json::Value;
 #[allow(unsafe_code, missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "/tmp/witfix/since_v0.2.0", // WITFIX: revert to ../../wit/since_v0.2.0
+        path: "../../wit/since_v0.2.0",
         world: "skill",
         pub_export_macro: true,
         default_bindings_module: "guardian_skill_sdk::bindings",
@@ -180,6 +183,23 @@ impl From<serde_json::Error> for ToolError {
     }
 }
 
+impl ErrorKind {
+    /// The WIT name: `denied`, `not-found`, `invalid`, `conflict`,
+    /// `unavailable`, `timeout`, `too-large`, `internal`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorKind::Denied => "denied",
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::TooLarge => "too-large",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
 impl HostError {
     /// A host error of `kind` with a message for people.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
@@ -187,6 +207,11 @@ impl HostError {
             kind,
             message: message.into(),
         }
+    }
+
+    /// `kind: message`, for people (the generated `Display` is `Debug`-like).
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.kind.as_str(), self.message)
     }
 }
 
@@ -276,7 +301,7 @@ fn describe_path_error(e: &serde_path_to_error::Error<serde_json::Error>) -> Str
     if path == "." {
         e.inner().to_string()
     } else {
-        format!("{path}: {}", e.inner())
+        format!("field `{path}`: {}", e.inner())
     }
 }
 
@@ -532,5 +557,98 @@ pub mod __private {
             i += 1;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize, schemars::JsonSchema)]
+    struct EchoInput {
+        /// What to echo.
+        text: String,
+        #[serde(default)]
+        times: Option<u32>,
+    }
+
+    struct Echo;
+    impl Tool for Echo {
+        const NAME: &'static str = "echo";
+        const DESCRIPTION: &'static str = "Echoes.";
+        const EFFECT: Effect = Effect::Read;
+        type Input = EchoInput;
+        type Output = Value;
+        fn run(input: EchoInput) -> Result<Value, ToolError> {
+            Ok(Value::String(
+                input.text.repeat(input.times.unwrap_or(1) as usize),
+            ))
+        }
+    }
+
+    #[test]
+    fn spec_carries_the_schema() {
+        let spec = __private::spec::<Echo>();
+        assert_eq!(spec.name, "echo");
+        let schema: Value = serde_json::from_str(&spec.input_schema).unwrap();
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["required"], serde_json::json!(["text"]));
+        assert_eq!(schema["properties"]["text"]["description"], "What to echo.");
+    }
+
+    #[test]
+    fn call_decodes_runs_and_encodes() {
+        let out = __private::call::<Echo>(r#"{"text":"ab","times":2}"#).unwrap();
+        assert_eq!(out, r#""abab""#);
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        match __private::call::<Echo>(r#"{"text":"a","times":"x"}"#) {
+            Err(ToolError::InvalidInput(m)) => {
+                assert!(m.starts_with("field `times`: invalid type"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match __private::call::<Echo>(r#"{}"#) {
+            Err(ToolError::InvalidInput(m)) => assert!(m.contains("missing field `text`"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn raw_output_passes_through() {
+        assert_eq!(
+            RawOutput("not json".into()).into_json().unwrap(),
+            "not json"
+        );
+    }
+
+    #[test]
+    fn unknown_tool_lists_the_known_ones() {
+        let e = __private::unknown_tool("x", &["a", "b"]);
+        assert!(matches!(e, ToolError::Failed(m) if m == "unknown tool x; this skill has: a, b"));
+    }
+
+    #[test]
+    fn host_answers_that_do_not_parse_are_internal_errors() {
+        let e = parse::<List<u32>>(r#"{"items":[1,"two"]}"#, "kube.list pods").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(
+            e.message.starts_with(
+                "kube.list pods: the host's answer is not the expected JSON: field `items[1]`:"
+            ),
+            "{}",
+            e.message
+        );
+        let empty: List<u32> = parse(r#"{"kind":"PodList","items":null}"#, "x").unwrap();
+        assert!(empty.items.is_empty());
+    }
+
+    #[test]
+    fn names_are_checked() {
+        __private::check_names(&["a", "b-c", "d_1"]);
+        assert!(std::panic::catch_unwind(|| __private::check_names(&["a", "a"])).is_err());
+        assert!(std::panic::catch_unwind(|| __private::check_names(&["Bad"])).is_err());
     }
 }

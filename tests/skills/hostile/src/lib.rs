@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 skill!(
-    Behave, ListPods, Spin, Grow, Recurse, Panic, HugeOutput, Garbage, ReadSecret, StdoutSpam, Log
+    Behave, ListPods, Spin, Grow, Recurse, Panic, HugeOutput, Garbage, ReadSecret, StdoutSpam, Log,
+    Roundtrip
 );
 
 /// Declares a tool taking `NoInput` and returning `Value`.
@@ -38,10 +39,10 @@ tool!(Behave, "ok", "Behaves: returns {\"ok\": true}.", {
 tool!(
     ListPods,
     "list-pods",
-    "Lists pods in every namespace (granted); returns the count.",
+    "Lists pods in every namespace (granted); returns {\"pods\": count}.",
     {
         let pods = kube::list::<Value>("pods", &ListOptions::default())?;
-        Ok(json!({"count": pods.items.len()}))
+        Ok(json!({"pods": pods.items.len()}))
     }
 );
 
@@ -172,3 +173,27 @@ tool!(
         Ok(json!({"logged": true}))
     }
 );
+
+/// Input of `roundtrip`.
+#[derive(Deserialize, JsonSchema)]
+pub struct RoundtripInput {
+    /// How many host calls to make.
+    pub n: u32,
+}
+
+/// Makes `n` cheap host calls (`log.log` at trace level), so a benchmark can
+/// take the cost of one host-import round trip as the slope over `n`.
+pub struct Roundtrip;
+impl Tool for Roundtrip {
+    const NAME: &'static str = "roundtrip";
+    const DESCRIPTION: &'static str = "Makes n log.log host calls; returns {\"calls\": n}.";
+    const EFFECT: Effect = Effect::Read;
+    type Input = RoundtripInput;
+    type Output = Value;
+    fn run(input: RoundtripInput) -> Result<Value, ToolError> {
+        for _ in 0..input.n {
+            log::trace("roundtrip");
+        }
+        Ok(json!({"calls": input.n}))
+    }
+}

@@ -5,7 +5,7 @@
 #[allow(unsafe_code)]
 mod bindings {
     wit_bindgen::generate!({
-        path: "/tmp/witfix/since_v0.1.0", // WITFIX: revert to ../../../wit/since_v0.1.0
+        path: "../../../wit/since_v0.1.0",
         world: "skill",
     });
 }
