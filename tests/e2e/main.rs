@@ -4,6 +4,9 @@
 
 mod support;
 
+mod apiserver;
+mod broker;
 mod cli;
 mod hostile;
+mod live;
 mod loading;

@@ -5,8 +5,8 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use guardian_broker::Broker;
 use guardian_broker::snapshot::SnapshotBackend;
+use guardian_broker::{Audit, Broker, Policy};
 use guardian_runtime::{Limits, Runtime, RuntimeConfig};
 pub use sha2_lite::sha256_hex;
 
@@ -26,7 +26,24 @@ pub fn example_snapshot() -> PathBuf {
 pub fn snapshot_broker(path: &Path) -> Broker {
     let (backend, problems) = SnapshotBackend::load(path).expect("snapshot loads");
     assert!(problems.is_empty(), "snapshot problems: {problems:?}");
-    Broker::new(Arc::new(backend))
+    Broker::new(
+        Arc::new(backend),
+        Arc::new(Policy::defaults().expect("default policy")),
+        Arc::new(Audit::Off),
+    )
+}
+
+/// A broker over a snapshot folder that keeps its audit lines in memory.
+pub fn audited_broker(path: &Path) -> (Broker, Arc<Audit>) {
+    let (backend, problems) = SnapshotBackend::load(path).expect("snapshot loads");
+    assert!(problems.is_empty(), "snapshot problems: {problems:?}");
+    let audit = Arc::new(Audit::memory());
+    let broker = Broker::new(
+        Arc::new(backend),
+        Arc::new(Policy::defaults().expect("default policy")),
+        audit.clone(),
+    );
+    (broker, audit)
 }
 
 /// Limits small enough that hostile tests finish quickly.

@@ -1,13 +1,18 @@
 //! The broker: the only door between Guardian and a Kubernetes cluster.
 //!
 //! Every call a skill makes arrives here (via the runtime's host imports) and is
-//! answered by a [`Backend`]: a live API server or an offline snapshot. Whatever
-//! leaves the broker has Secret values redacted ([`redact`]).
+//! answered by a [`Backend`]: a live API server or an offline snapshot. Every
+//! call is decided by policy first (backends take a [`Permit`], which only a
+//! policy decision mints) and written to the audit log. Whatever leaves the
+//! broker is redacted ([`redact`]): Secret values, credential-shaped env
+//! values, and credential-shaped text in logs and event messages.
 //!
 //! **Architecture invariant:** nothing outside this crate talks to a cluster.
 //! The runtime holds a [`Broker`], never a backend's client.
 
+mod audit;
 mod error;
+pub mod live;
 pub mod redact;
 pub mod resources;
 pub mod selectors;
@@ -19,7 +24,9 @@ use serde::Serialize;
 use serde::ser::SerializeStruct;
 use serde_json::Value;
 
+pub use audit::{Audit, AuditRecord};
 pub use error::BrokerError;
+pub use guardian_policy::{GrantSets, Permit, Policy};
 pub use resources::{ResourceKind, ResourceTable};
 pub use snapshot::{LoadProblem, SnapshotBackend};
 
@@ -58,6 +65,9 @@ pub struct CallContext {
     pub caller: String,
     pub skill: String,
     pub tool: String,
+    /// The skill's effective grants; policy allows reads and dry runs only
+    /// within them. Callers that are not skills (capture, doctor) pass `*`.
+    pub grants: GrantSets,
 }
 
 /// A list answer whose items are shared with the backend instead of copied.
@@ -149,96 +159,356 @@ pub trait Backend: Send + Sync + 'static {
     async fn resolve(&self, resource: &str) -> Result<ResourceKind, BrokerError>;
     async fn get(
         &self,
+        permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, BrokerError>;
     /// A list object: `{"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [...]}`.
-    async fn list(&self, kind: &ResourceKind, query: &ListQuery) -> Result<Value, BrokerError>;
+    async fn list(
+        &self,
+        permit: &Permit,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Value, BrokerError>;
     /// The same answer as [`Backend::list`] with items shared rather than
     /// copied. The default wraps `list`; backends that keep objects in
     /// memory (the snapshot) override it to avoid the copy.
     async fn list_shared(
         &self,
+        permit: &Permit,
         kind: &ResourceKind,
         query: &ListQuery,
     ) -> Result<SharedList, BrokerError> {
-        Ok(SharedList::from_value(self.list(kind, query).await?))
+        Ok(SharedList::from_value(
+            self.list(permit, kind, query).await?,
+        ))
     }
     async fn logs(
         &self,
+        permit: &Permit,
         namespace: &str,
         pod: &str,
         query: &LogQuery,
     ) -> Result<String, BrokerError>;
     /// An EventList of the events whose involvedObject matches, oldest first.
-    async fn events(&self, object: &ObjectRef) -> Result<Value, BrokerError>;
+    async fn events(&self, permit: &Permit, object: &ObjectRef) -> Result<Value, BrokerError>;
     /// Apply an RFC 6902 JSON Patch to a copy of the object and return it;
     /// nothing is persisted.
     async fn dry_run_patch(
         &self,
+        permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
         json_patch: &Value,
     ) -> Result<Value, BrokerError>;
     async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError>;
+    /// True when every object and log this backend serves was already run
+    /// through [`redact`] (env values, event messages, log text) when it was
+    /// loaded, so the broker can skip scanning them per call. Secret values
+    /// are checked on every call regardless.
+    fn redacted_at_source(&self) -> bool {
+        false
+    }
 }
 
-/// The broker: a backend plus the rules every answer obeys on its way out.
+/// The broker: a backend, the policy every call is decided by, and the audit
+/// log every decision goes to. Whatever leaves it is redacted.
 #[derive(Clone)]
 pub struct Broker {
     backend: Arc<dyn Backend>,
+    policy: Arc<Policy>,
+    audit: Arc<Audit>,
+}
+
+/// What a call is, for policy and audit.
+struct Request<'a> {
+    verb: &'a str,
+    kind: &'a ResourceKind,
+    subresource: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    dry_run: bool,
 }
 
 impl Broker {
-    pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
+    pub fn new(backend: Arc<dyn Backend>, policy: Arc<Policy>, audit: Arc<Audit>) -> Self {
+        Self {
+            backend,
+            policy,
+            audit,
+        }
     }
 
     pub fn describe(&self) -> String {
         self.backend.describe()
     }
 
+    /// Records a call refused before policy was asked (outside the skill's
+    /// grants), so every refusal is in the audit log.
+    pub fn record_refusal(
+        &self,
+        cx: &CallContext,
+        verb: &str,
+        kind: &ResourceKind,
+        subresource: &str,
+        namespace: Option<&str>,
+        name: &str,
+        reason: &str,
+    ) {
+        let req = Request {
+            verb,
+            kind,
+            subresource,
+            namespace,
+            name,
+            dry_run: WRITE_VERBS.contains(&verb),
+        };
+        self.audit(
+            cx,
+            &req,
+            "deny",
+            "outside-grants",
+            &[reason.to_owned()],
+            None,
+            std::time::Instant::now(),
+        );
+    }
+
+    /// Discovery: resolving a resource name reads no object, so it needs no
+    /// permit.
     pub async fn resolve(&self, resource: &str) -> Result<ResourceKind, BrokerError> {
         self.backend.resolve(resource).await
     }
 
+    /// Asks policy; audits a denial; returns the permit and the start time.
+    async fn authorize(
+        &self,
+        cx: &CallContext,
+        req: &Request<'_>,
+    ) -> Result<(Permit, std::time::Instant), BrokerError> {
+        let started = std::time::Instant::now();
+        let namespace_labels = if WRITE_VERBS.contains(&req.verb) {
+            self.namespace_labels(req.namespace).await
+        } else {
+            Default::default()
+        };
+        let input = guardian_policy::PolicyInput {
+            caller: guardian_policy::Caller::parse(&cx.caller),
+            skill: cx.skill.clone(),
+            tool: cx.tool.clone(),
+            verb: req.verb.to_owned(),
+            resource: guardian_policy::Resource::new(
+                &req.kind.group,
+                &req.kind.version,
+                &req.kind.plural,
+                req.subresource,
+                &req.kind.kind,
+            ),
+            namespace: req.namespace.unwrap_or_default().to_owned(),
+            name: req.name.to_owned(),
+            namespace_labels,
+            dry_run: req.dry_run,
+            action: None,
+            grants: cx.grants.clone(),
+        };
+        let (decision, permit) = self.policy.decide(input);
+        match permit {
+            Some(permit) => Ok((permit, started)),
+            None => {
+                self.audit(
+                    cx,
+                    req,
+                    "deny",
+                    &decision.rule,
+                    &decision.reasons,
+                    None,
+                    started,
+                );
+                let what = match req.namespace {
+                    Some(ns) if !req.name.is_empty() => format!("{ns}/{}", req.name),
+                    Some(ns) => format!("in namespace {ns}"),
+                    None => req.name.to_owned(),
+                };
+                Err(BrokerError::Denied(format!(
+                    "policy denied {} {} {what}: {} (rule {})",
+                    req.verb,
+                    grant_display(req.kind, req.subresource),
+                    decision.reasons.join("; "),
+                    decision.rule
+                )))
+            }
+        }
+    }
+
+    /// Audits an allowed call once the backend has answered.
+    fn done<T>(
+        &self,
+        cx: &CallContext,
+        req: &Request<'_>,
+        permit: &Permit,
+        started: std::time::Instant,
+        outcome: &Result<T, BrokerError>,
+    ) {
+        let error = outcome.as_ref().err().map(BrokerError::kind_str);
+        let reasons = [format!("allowed by {}", permit.rule())];
+        let req = Request {
+            dry_run: permit.dry_run(),
+            ..*req
+        };
+        self.audit(cx, &req, "allow", permit.rule(), &reasons, error, started);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        cx: &CallContext,
+        req: &Request<'_>,
+        decision: &'static str,
+        rule: &str,
+        reasons: &[String],
+        error: Option<&'static str>,
+        started: std::time::Instant,
+    ) {
+        let k = req.kind;
+        let mut resource = format!("{}/{}/{}", k.group, k.version, k.plural);
+        if !req.subresource.is_empty() {
+            resource.push('/');
+            resource.push_str(req.subresource);
+        }
+        self.audit.record(&AuditRecord {
+            time: audit::now_rfc3339(),
+            caller: cx.caller.clone(),
+            skill: &cx.skill,
+            tool: &cx.tool,
+            verb: req.verb,
+            resource,
+            namespace: req.namespace.unwrap_or_default(),
+            name: req.name,
+            dry_run: req.dry_run,
+            decision,
+            rule,
+            reasons,
+            error,
+            latency_us: started.elapsed().as_micros() as u64,
+        });
+    }
+
+    /// The labels of a namespace, read as Guardian itself (the protected
+    /// namespace rule needs them). A namespace the backend does not have
+    /// (a snapshot without Namespace objects) has no labels.
+    async fn namespace_labels(
+        &self,
+        namespace: Option<&str>,
+    ) -> std::collections::BTreeMap<String, String> {
+        let Some(ns) = namespace else {
+            return Default::default();
+        };
+        let Ok(kind) = self.backend.resolve("namespaces").await else {
+            return Default::default();
+        };
+        let cx = CallContext {
+            caller: "system:guardian".into(),
+            skill: "guardian".into(),
+            tool: "namespace-labels".into(),
+            grants: GrantSets {
+                read: vec!["namespaces".into()],
+                propose: vec![],
+            },
+        };
+        let req = Request {
+            verb: "get",
+            kind: &kind,
+            subresource: "",
+            namespace: None,
+            name: ns,
+            dry_run: false,
+        };
+        let Ok((permit, started)) = Box::pin(self.authorize(&cx, &req)).await else {
+            return Default::default();
+        };
+        let out = self.backend.get(&permit, &kind, None, ns).await;
+        self.done(&cx, &req, &permit, started, &out);
+        out.ok()
+            .and_then(|ns| ns["metadata"]["labels"].as_object().cloned())
+            .map(|labels| {
+                labels
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub async fn get(
         &self,
-        _cx: &CallContext,
+        cx: &CallContext,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, BrokerError> {
-        let mut object = self.backend.get(kind, namespace, name).await?;
+        let req = Request {
+            verb: "get",
+            kind,
+            subresource: "",
+            namespace,
+            name,
+            dry_run: false,
+        };
+        let (permit, started) = self.authorize(cx, &req).await?;
+        let out = self.backend.get(&permit, kind, namespace, name).await;
+        self.done(cx, &req, &permit, started, &out);
+        let mut object = out?;
         redact::object(&mut object);
+        if !self.backend.redacted_at_source() {
+            redact::env_values(&mut object);
+        }
         Ok(object)
     }
 
     pub async fn list(
         &self,
-        _cx: &CallContext,
+        cx: &CallContext,
         kind: &ResourceKind,
         query: &ListQuery,
     ) -> Result<Value, BrokerError> {
-        let mut list = self.backend.list(kind, query).await?;
-        redact::object(&mut list);
-        Ok(list)
+        Ok(self.list_shared(cx, kind, query).await?.into_value())
     }
 
-    /// [`Broker::list`] without copying the items: Secrets are redacted
-    /// copy-on-write, every other item stays shared with the backend.
+    /// Like [`Broker::list`], with items shared with the backend instead of
+    /// copied (redaction copies only what it changes).
     pub async fn list_shared(
         &self,
-        _cx: &CallContext,
+        cx: &CallContext,
         kind: &ResourceKind,
         query: &ListQuery,
     ) -> Result<SharedList, BrokerError> {
-        let mut list = self.backend.list_shared(kind, query).await?;
+        let req = Request {
+            verb: "list",
+            kind,
+            subresource: "",
+            namespace: query.namespace.as_deref(),
+            name: "",
+            dry_run: false,
+        };
+        let (permit, started) = self.authorize(cx, &req).await?;
+        let out = self.backend.list_shared(&permit, kind, query).await;
+        self.done(cx, &req, &permit, started, &out);
+        let mut list = out?;
+        let scan = !self.backend.redacted_at_source();
         for item in &mut list.items {
             if redact::list_item_needs_redaction(item, &list.kind) {
                 redact::list_item(Arc::make_mut(item), &list.kind);
+            }
+            if !scan {
+                continue;
+            }
+            if redact::env_values_needed(item) {
+                redact::env_values(Arc::make_mut(item));
+            }
+            if list.kind == "EventList" {
+                redact::event_messages(Arc::make_mut(item));
             }
         }
         Ok(list)
@@ -246,39 +516,95 @@ impl Broker {
 
     pub async fn logs(
         &self,
-        _cx: &CallContext,
+        cx: &CallContext,
         namespace: &str,
         pod: &str,
         query: &LogQuery,
     ) -> Result<String, BrokerError> {
-        self.backend.logs(namespace, pod, query).await
+        let kind = self.backend.resolve("pods").await?;
+        let req = Request {
+            verb: "logs",
+            kind: &kind,
+            subresource: "log",
+            namespace: Some(namespace),
+            name: pod,
+            dry_run: false,
+        };
+        let (permit, started) = self.authorize(cx, &req).await?;
+        let out = self.backend.logs(&permit, namespace, pod, query).await;
+        self.done(cx, &req, &permit, started, &out);
+        let text = out?;
+        if self.backend.redacted_at_source() {
+            return Ok(text);
+        }
+        Ok(redact::text(&text).into_owned())
     }
 
-    pub async fn events(
-        &self,
-        _cx: &CallContext,
-        object: &ObjectRef,
-    ) -> Result<Value, BrokerError> {
-        self.backend.events(object).await
+    pub async fn events(&self, cx: &CallContext, object: &ObjectRef) -> Result<Value, BrokerError> {
+        let kind = self.backend.resolve("events").await?;
+        let req = Request {
+            verb: "events",
+            kind: &kind,
+            subresource: "",
+            namespace: object.namespace.as_deref(),
+            name: &object.name,
+            dry_run: false,
+        };
+        let (permit, started) = self.authorize(cx, &req).await?;
+        let out = self.backend.events(&permit, object).await;
+        self.done(cx, &req, &permit, started, &out);
+        let mut events = out?;
+        if !self.backend.redacted_at_source() {
+            redact::event_messages(&mut events);
+        }
+        Ok(events)
     }
 
+    /// A server-side dry run of a JSON Patch. Policy sees a `patch` with
+    /// `dry_run: true`; nothing is persisted whatever it says.
     pub async fn dry_run_patch(
         &self,
-        _cx: &CallContext,
+        cx: &CallContext,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
         json_patch: &Value,
     ) -> Result<Value, BrokerError> {
-        let mut object = self
+        let req = Request {
+            verb: "patch",
+            kind,
+            subresource: "",
+            namespace,
+            name,
+            dry_run: true,
+        };
+        let (permit, started) = self.authorize(cx, &req).await?;
+        let out = self
             .backend
-            .dry_run_patch(kind, namespace, name, json_patch)
-            .await?;
+            .dry_run_patch(&permit, kind, namespace, name, json_patch)
+            .await;
+        self.done(cx, &req, &permit, started, &out);
+        let mut object = out?;
         redact::object(&mut object);
+        redact::env_values(&mut object);
         Ok(object)
     }
 
+    /// Discovery (no object data; needs no permit).
     pub async fn api_resources(&self, _cx: &CallContext) -> Result<Vec<ResourceKind>, BrokerError> {
         self.backend.api_resources().await
     }
+}
+
+const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
+
+fn grant_display(kind: &ResourceKind, subresource: &str) -> String {
+    guardian_policy::Resource::new(
+        &kind.group,
+        &kind.version,
+        &kind.plural,
+        subresource,
+        &kind.kind,
+    )
+    .grant
 }

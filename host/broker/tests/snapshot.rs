@@ -10,8 +10,8 @@ use std::time::Instant;
 use guardian_broker::redact;
 use guardian_broker::snapshot::{LoadProblem, SnapshotBackend};
 use guardian_broker::{
-    Backend, Broker, BrokerError, CallContext, ListQuery, LogQuery, ObjectRef, ResourceKind,
-    SharedList,
+    Audit, Backend, Broker, BrokerError, CallContext, GrantSets, ListQuery, LogQuery, ObjectRef,
+    Permit, Policy, ResourceKind, SharedList,
 };
 use serde_json::{Value, json};
 
@@ -52,7 +52,9 @@ fn kind(backend: &SnapshotBackend, name: &str) -> ResourceKind {
 
 fn list(backend: &SnapshotBackend, resource: &str, query: ListQuery) -> Value {
     let k = kind(backend, resource);
-    block_on(backend.list(&k, &query)).unwrap_or_else(|e| panic!("list {resource}: {e}"))
+    backend
+        .list_objects(&k, &query)
+        .unwrap_or_else(|e| panic!("list {resource}: {e}"))
 }
 
 fn names(list: &Value) -> Vec<String> {
@@ -81,7 +83,30 @@ fn cx() -> CallContext {
         caller: "human:test".into(),
         skill: "test".into(),
         tool: "test".into(),
+        grants: GrantSets {
+            read: vec!["*".into()],
+            propose: vec!["*".into()],
+        },
     }
+}
+
+/// A broker with the default policy and no audit log.
+fn broker_over(backend: Arc<dyn Backend>) -> Broker {
+    Broker::new(
+        backend,
+        Arc::new(Policy::defaults().expect("default policy")),
+        Arc::new(Audit::Off),
+    )
+}
+
+/// `get` through the snapshot's own API (tests hold no permits).
+fn get_obj(
+    backend: &SnapshotBackend,
+    kind: &ResourceKind,
+    ns: Option<&str>,
+    name: &str,
+) -> Result<Value, BrokerError> {
+    backend.get_object(kind, ns, name).map(|o| Value::clone(&o))
 }
 
 fn logs(
@@ -90,7 +115,7 @@ fn logs(
     pod: &str,
     q: LogQuery,
 ) -> Result<String, BrokerError> {
-    block_on(backend.logs(ns, pod, &q))
+    backend.pod_logs(ns, pod, &q)
 }
 
 fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
@@ -159,9 +184,9 @@ fn real_dump_loads_every_object() {
         ["auth-service", "billing", "checkout-service", "web"]
     );
 
-    let node = block_on(backend.get(&kind(&backend, "no"), None, "worker-a")).expect("node");
+    let node = get_obj(&backend, &kind(&backend, "no"), None, "worker-a").expect("node");
     assert_eq!(node["kind"], "Node");
-    let sc = block_on(backend.get(&kind(&backend, "sc"), Some("ignored"), "standard")).expect("sc");
+    let sc = get_obj(&backend, &kind(&backend, "sc"), Some("ignored"), "standard").expect("sc");
     assert_eq!(sc["provisioner"], "ebs.csi.aws.com");
 }
 
@@ -169,20 +194,20 @@ fn real_dump_loads_every_object() {
 fn real_dump_get_errors_read_like_the_api_server() {
     let backend = fixture();
     let pods = kind(&backend, "pods");
-    let err = block_on(backend.get(&pods, Some("staging"), "nope")).unwrap_err();
+    let err = get_obj(&backend, &pods, Some("staging"), "nope").unwrap_err();
     assert_eq!(
         err,
         BrokerError::NotFound(r#"pods "nope" not found in namespace "staging""#.into())
     );
     let deploy = kind(&backend, "deploy");
-    let err = block_on(backend.get(&deploy, Some("prod"), "web")).unwrap_err();
+    let err = get_obj(&backend, &deploy, Some("prod"), "web").unwrap_err();
     assert_eq!(
         err.message(),
         r#"deployments.apps "web" not found in namespace "prod""#
     );
-    let err = block_on(backend.get(&kind(&backend, "nodes"), None, "worker-z")).unwrap_err();
+    let err = get_obj(&backend, &kind(&backend, "nodes"), None, "worker-z").unwrap_err();
     assert_eq!(err.message(), r#"nodes "worker-z" not found"#);
-    let err = block_on(backend.get(&pods, None, "web")).unwrap_err();
+    let err = get_obj(&backend, &pods, None, "web").unwrap_err();
     assert_eq!(err.kind_str(), "invalid");
     assert!(err.message().contains("namespace"), "{err}");
 }
@@ -191,12 +216,12 @@ fn real_dump_get_errors_read_like_the_api_server() {
 fn real_dump_secret_values_never_leave_the_broker() {
     let backend = fixture();
     let secrets = kind(&backend, "secrets");
-    // The backend itself returns raw objects…
-    let raw = block_on(backend.get(&secrets, Some("staging"), "auth-db")).expect("secret");
-    assert_eq!(raw["data"]["user"], "YXV0aA==");
+    // The snapshot holds Secret values redacted from the moment it loads…
+    let raw = get_obj(&backend, &secrets, Some("staging"), "auth-db").expect("secret");
+    assert_eq!(raw["data"]["user"], redact::marker(b"auth"));
 
-    // …the broker never does.
-    let broker = Broker::new(Arc::new(backend));
+    // …and the broker never hands out anything else.
+    let broker = broker_over(Arc::new(backend));
     let secret = block_on(broker.get(&cx(), &secrets, Some("staging"), "auth-db")).expect("get");
     let data = secret["data"].as_object().expect("data");
     let mut keys: Vec<&String> = data.keys().collect();
@@ -308,7 +333,7 @@ fn real_dump_events() {
         namespace: Some("staging".into()),
         name: "auth-service-c8e4fff738-a038b".into(),
     };
-    let events = block_on(backend.events(&pod_ref)).expect("events");
+    let events = Ok::<_, BrokerError>(backend.events_of(&pod_ref)).expect("events");
     assert_eq!(events["kind"], "EventList");
     let items = events["items"].as_array().expect("items");
     assert_eq!(items.len(), 1);
@@ -324,20 +349,20 @@ fn real_dump_events() {
         namespace: Some("staging".into()),
         name: "billing".into(),
     };
-    let events = block_on(backend.events(&deploy_ref)).expect("events");
+    let events = Ok::<_, BrokerError>(backend.events_of(&deploy_ref)).expect("events");
     assert_eq!(events["items"][0]["reason"], "ScalingReplicaSet");
     let elsewhere = ObjectRef {
         namespace: Some("prod".into()),
         ..deploy_ref.clone()
     };
-    let none = block_on(backend.events(&elsewhere)).expect("events");
+    let none = Ok::<_, BrokerError>(backend.events_of(&elsewhere)).expect("events");
     assert_eq!(none["items"], json!([]));
     let wrong_group = ObjectRef {
         api_version: "argoproj.io/v1alpha1".into(),
         ..deploy_ref
     };
     assert_eq!(
-        block_on(backend.events(&wrong_group)).expect("events")["items"],
+        Ok::<_, BrokerError>(backend.events_of(&wrong_group)).expect("events")["items"],
         json!([])
     );
 }
@@ -417,14 +442,15 @@ fn real_dump_list_selectors_and_limits() {
     assert_eq!(other_ns["items"], json!([]));
 
     let k = kind(&backend, "pods");
-    let err = block_on(backend.list(
-        &k,
-        &ListQuery {
-            label_selector: Some("app in web".into()),
-            ..Default::default()
-        },
-    ))
-    .unwrap_err();
+    let err = backend
+        .list_objects(
+            &k,
+            &ListQuery {
+                label_selector: Some("app in web".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
     assert_eq!(err.kind_str(), "invalid");
     assert!(err.message().contains("\"web\""), "{err}");
 }
@@ -461,14 +487,15 @@ fn dry_run_patch_applies_to_a_copy() {
         {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "ghcr.io/example/billing:0.8.1"},
         {"op": "add", "path": "/spec/template/spec/containers/0/env/0/value", "value": "http://ledger"}
     ]);
-    let patched = block_on(backend.dry_run_patch(&deploy, Some("staging"), "billing", &patch))
+    let patched = backend
+        .dry_run_json_patch(&deploy, Some("staging"), "billing", &patch)
         .expect("dry run");
     let container = &patched["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(container["image"], "ghcr.io/example/billing:0.8.1");
     assert_eq!(container["env"][0]["value"], "http://ledger");
     // A dry run bumps nothing and persists nothing.
     assert_eq!(patched["metadata"]["resourceVersion"], "670");
-    let stored = block_on(backend.get(&deploy, Some("staging"), "billing")).expect("get");
+    let stored = get_obj(&backend, &deploy, Some("staging"), "billing").expect("get");
     assert_eq!(
         stored["spec"]["template"]["spec"]["containers"][0]["image"],
         "ghcr.io/example/billing:0.8.0"
@@ -480,7 +507,9 @@ fn dry_run_patch_errors() {
     let backend = fixture();
     let deploy = kind(&backend, "deploy");
     let run = |patch: Value| {
-        block_on(backend.dry_run_patch(&deploy, Some("staging"), "billing", &patch)).unwrap_err()
+        backend
+            .dry_run_json_patch(&deploy, Some("staging"), "billing", &patch)
+            .unwrap_err()
     };
 
     let err = run(json!([
@@ -514,8 +543,9 @@ fn dry_run_patch_errors() {
     assert_eq!(err.kind_str(), "invalid");
     assert!(err.message().contains("/metadata/name"), "{err}");
 
-    let err =
-        block_on(backend.dry_run_patch(&deploy, Some("staging"), "ghost", &json!([]))).unwrap_err();
+    let err = backend
+        .dry_run_json_patch(&deploy, Some("staging"), "ghost", &json!([]))
+        .unwrap_err();
     assert_eq!(err.kind_str(), "not-found");
 }
 
@@ -773,7 +803,7 @@ spec: {minReplicas: 2, maxReplicas: 5}
     assert_eq!(backend.objects_scanned(), 8);
     assert_eq!(backend.object_count(), 6);
 
-    let cm = block_on(backend.get(&kind(&backend, "cm"), Some("staging"), "settings")).expect("cm");
+    let cm = get_obj(&backend, &kind(&backend, "cm"), Some("staging"), "settings").expect("cm");
     assert_eq!(
         (cm["apiVersion"].as_str(), cm["kind"].as_str()),
         (Some("v1"), Some("ConfigMap"))
@@ -1058,7 +1088,7 @@ fn events_are_ordered_oldest_first() {
         namespace: Some("staging".into()),
         name: "web-1".into(),
     };
-    let events = block_on(backend.events(&r)).expect("events");
+    let events = Ok::<_, BrokerError>(backend.events_of(&r)).expect("events");
     assert_eq!(names(&events), ["b", "a", "c", "d"]);
     let node = ObjectRef {
         api_version: "v1".into(),
@@ -1067,7 +1097,7 @@ fn events_are_ordered_oldest_first() {
         name: "node-1".into(),
     };
     assert_eq!(
-        names(&block_on(backend.events(&node)).expect("events")),
+        names(&Ok::<_, BrokerError>(backend.events_of(&node)).expect("events")),
         ["node-1.a"]
     );
     assert!(backend.describe().contains("memory"));
@@ -1103,7 +1133,7 @@ fn listing_5000_pods_through_the_broker() {
     let (backend, _) = SnapshotBackend::from_values("5k", vec![list_value]).expect("load");
     assert_eq!(backend.object_count(), 5000);
     let pods_kind = kind(&backend, "pods");
-    let broker = Broker::new(Arc::new(backend));
+    let broker = broker_over(Arc::new(backend));
 
     // Correctness at scale; the latency of this path is measured by a
     // benchmark, not asserted here.
@@ -1138,7 +1168,7 @@ fn shared_lists_match_owned_lists_and_redact_copy_on_write() {
     let backend = fixture();
     let secrets = kind(&backend, "secrets");
     let pods = kind(&backend, "pods");
-    let broker = Broker::new(Arc::new(backend.clone()));
+    let broker = broker_over(Arc::new(backend.clone()));
 
     for (k, query) in [
         (&pods, ListQuery::default()),
@@ -1161,9 +1191,9 @@ fn shared_lists_match_owned_lists_and_redact_copy_on_write() {
     let shared =
         block_on(broker.list_shared(&cx(), &secrets, &ListQuery::default())).expect("list");
     assert_eq!(shared.items[0]["data"]["user"], redact::marker(b"auth"));
-    // Redaction copied the Secret; the backend's own copy is untouched.
-    let raw = block_on(backend.get(&secrets, Some("staging"), "auth-db")).expect("get");
-    assert_eq!(raw["data"]["user"], "YXV0aA==");
+    // The backend's own copy was redacted at load (at rest).
+    let raw = get_obj(&backend, &secrets, Some("staging"), "auth-db").expect("get");
+    assert_eq!(raw["data"]["user"], redact::marker(b"auth"));
     // The default trait method (for backends without shared storage) agrees.
     struct Plain(SnapshotBackend);
     #[async_trait::async_trait]
@@ -1176,35 +1206,48 @@ fn shared_lists_match_owned_lists_and_redact_copy_on_write() {
         }
         async fn get(
             &self,
+            permit: &Permit,
             k: &ResourceKind,
             ns: Option<&str>,
             n: &str,
         ) -> Result<Value, BrokerError> {
-            self.0.get(k, ns, n).await
+            self.0.get(permit, k, ns, n).await
         }
-        async fn list(&self, k: &ResourceKind, q: &ListQuery) -> Result<Value, BrokerError> {
-            self.0.list(k, q).await
+        async fn list(
+            &self,
+            permit: &Permit,
+            k: &ResourceKind,
+            q: &ListQuery,
+        ) -> Result<Value, BrokerError> {
+            self.0.list(permit, k, q).await
         }
-        async fn logs(&self, ns: &str, p: &str, q: &LogQuery) -> Result<String, BrokerError> {
-            self.0.logs(ns, p, q).await
+        async fn logs(
+            &self,
+            permit: &Permit,
+            ns: &str,
+            p: &str,
+            q: &LogQuery,
+        ) -> Result<String, BrokerError> {
+            self.0.logs(permit, ns, p, q).await
         }
-        async fn events(&self, o: &ObjectRef) -> Result<Value, BrokerError> {
-            self.0.events(o).await
+        async fn events(&self, permit: &Permit, o: &ObjectRef) -> Result<Value, BrokerError> {
+            self.0.events(permit, o).await
         }
         async fn dry_run_patch(
             &self,
+            permit: &Permit,
             k: &ResourceKind,
             ns: Option<&str>,
             n: &str,
             p: &Value,
         ) -> Result<Value, BrokerError> {
-            self.0.dry_run_patch(k, ns, n, p).await
+            self.0.dry_run_patch(permit, k, ns, n, p).await
         }
         async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError> {
             self.0.api_resources().await
         }
     }
-    let plain = Broker::new(Arc::new(Plain(backend)));
+    let plain = broker_over(Arc::new(Plain(backend)));
     let via_default =
         block_on(plain.list_shared(&cx(), &secrets, &ListQuery::default())).expect("list");
     assert_eq!(via_default, shared);

@@ -84,6 +84,16 @@ pub enum Command {
     /// or capture one from a live cluster.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Check the connection to the cluster (--kubeconfig, --context, --as) and,
+    /// with SelfSubjectAccessReview, every permission the enabled skills'
+    /// grants need; prints the minimal Role/ClusterRole for what is missing
+    /// and exits 1 if anything is.
+    Doctor {
+        /// Check namespaced permissions in this namespace (a Role would grant
+        /// them) instead of cluster-wide (a ClusterRole).
+        #[arg(short, long, value_name = "NS")]
+        namespace: Option<String>,
+    },
     /// Print the version.
     Version,
 }

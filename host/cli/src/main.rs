@@ -2,7 +2,9 @@
 //! together, prints. No logic here that the core crates lack.
 
 mod args;
+mod capture;
 mod config;
+mod doctor;
 mod output;
 mod skills;
 mod snapshot;
@@ -37,6 +39,7 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         args::Command::Skills(cmd) => skills::run(&cli.global, cmd).await,
         args::Command::Snapshot(cmd) => snapshot::run(&cli.global, cmd).await,
+        args::Command::Doctor { namespace } => doctor::run(&cli.global, namespace).await,
         args::Command::Version => {
             println!("guardian {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

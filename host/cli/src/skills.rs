@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use guardian_broker::Broker;
 use guardian_broker::snapshot::SnapshotBackend;
+use guardian_broker::{Audit, Broker, Policy};
 use guardian_runtime::{CompileCache, Runtime, RuntimeConfig, Skill};
 
 use crate::args::{DataFormat, Global, ListFormat, SkillsCommand};
@@ -141,7 +141,7 @@ pub async fn setup(global: &Global, snapshot: Option<&Path>) -> anyhow::Result<R
         global.cache_dir.clone().or_else(CompileCache::default_dir)
     };
     let broker = match snapshot {
-        Some(path) => Some(load_snapshot(path)?),
+        Some(path) => Some(load_snapshot(global, path)?),
         None => None,
     };
     let runtime = Runtime::new(
@@ -170,11 +170,24 @@ pub async fn setup(global: &Global, snapshot: Option<&Path>) -> anyhow::Result<R
     Ok(runtime)
 }
 
-fn load_snapshot(path: &Path) -> anyhow::Result<Broker> {
+/// The policy (defaults plus `--policies`) and the audit sink (`--audit`),
+/// which every broker shares. A policy that does not parse stops here.
+pub fn policy_and_audit(global: &Global) -> anyhow::Result<(Arc<Policy>, Arc<Audit>)> {
+    let policy = Policy::load(global.policies.as_deref())?;
+    let audit = match &global.audit {
+        Some(path) => Audit::open(path)
+            .with_context(|| format!("cannot open the audit log {}", path.display()))?,
+        None => Audit::Off,
+    };
+    Ok((Arc::new(policy), Arc::new(audit)))
+}
+
+fn load_snapshot(global: &Global, path: &Path) -> anyhow::Result<Broker> {
     let (backend, problems) = SnapshotBackend::load(path)
         .map_err(|e| anyhow::anyhow!("snapshot {}: {e}", path.display()))?;
     for p in &problems {
         eprintln!("warning: snapshot: {}: {}", p.file.display(), p.message);
     }
-    Ok(Broker::new(Arc::new(backend)))
+    let (policy, audit) = policy_and_audit(global)?;
+    Ok(Broker::new(Arc::new(backend), policy, audit))
 }

@@ -43,6 +43,14 @@ impl fmt::Display for Need {
 }
 
 impl Grants {
+    /// The grants as the policy input carries them.
+    pub fn as_sets(&self) -> guardian_broker::GrantSets {
+        guardian_broker::GrantSets {
+            read: self.read.iter().cloned().collect(),
+            propose: self.propose.iter().cloned().collect(),
+        }
+    }
+
     /// The grants both sides agree on.
     pub fn intersect(&self, allowed: &Grants) -> Grants {
         Grants {

@@ -144,11 +144,16 @@ impl HostState {
             .timed("resource discovery", broker.resolve(resource))
             .await?;
         let name = kind.grant_name();
-        self.check(if propose {
+        let need = if propose {
             Need::Propose(name)
         } else {
             Need::Read(name)
-        })?;
+        };
+        if let Err(e) = self.check(need) {
+            let verb = if propose { "patch" } else { "get" };
+            broker.record_refusal(&self.cx, verb, &kind, "", None, "", &e.message);
+            return Err(e);
+        }
         Ok(kind)
     }
 }
@@ -241,9 +246,22 @@ impl kube::Host for HostState {
         options: LogOptions,
     ) -> HostResult<String> {
         Ok(async {
-            self.check(Need::Read("pods/log".into()))?;
             let broker = self.broker()?.clone();
             let cx = self.cx.clone();
+            if let Err(e) = self.check(Need::Read("pods/log".into())) {
+                if let Ok(kind) = broker.resolve("pods").await {
+                    broker.record_refusal(
+                        &cx,
+                        "logs",
+                        &kind,
+                        "log",
+                        Some(&namespace),
+                        &pod,
+                        &e.message,
+                    );
+                }
+                return Err(e);
+            }
             let query = LogQuery {
                 container: options.container,
                 tail_lines: options.tail_lines,
@@ -257,9 +275,22 @@ impl kube::Host for HostState {
 
     async fn events(&mut self, object: WitObjectRef) -> HostResult<String> {
         Ok(async {
-            self.check(Need::Read("events".into()))?;
             let broker = self.broker()?.clone();
             let cx = self.cx.clone();
+            if let Err(e) = self.check(Need::Read("events".into())) {
+                if let Ok(kind) = broker.resolve("events").await {
+                    broker.record_refusal(
+                        &cx,
+                        "events",
+                        &kind,
+                        "",
+                        object.namespace.as_deref(),
+                        &object.name,
+                        &e.message,
+                    );
+                }
+                return Err(e);
+            }
             let object = ObjectRef {
                 api_version: object.api_version,
                 kind: object.kind,

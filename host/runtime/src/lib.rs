@@ -434,6 +434,7 @@ impl Runtime {
             caller: caller.to_owned(),
             skill: skill_name.to_owned(),
             tool: tool.to_owned(),
+            grants: skill.grants.as_sets(),
         };
         let canonical = value.to_string();
         match self
@@ -450,9 +451,10 @@ impl Runtime {
         skill: &Skill,
     ) -> Result<Vec<bindings::latest::types::ToolSpec>, CallError> {
         let cx = CallContext {
-            caller: "guardian".into(),
+            caller: "system:guardian".into(),
             skill: skill.manifest.name.clone(),
             tool: "describe".into(),
+            grants: skill.grants.as_sets(),
         };
         match self.run(skill, cx, sandbox::Invocation::Describe).await? {
             sandbox::Output::Describe(specs) => Ok(specs),

@@ -248,7 +248,9 @@ impl Loader {
     }
 
     fn load_logs(&mut self, path: &Path, name: &str, text: &str) {
-        let (blocks, problems) = parse_log_file(text);
+        // Credential-shaped text is masked at rest, like the objects.
+        let text = crate::redact::text(text);
+        let (blocks, problems) = parse_log_file(&text);
         for message in problems {
             self.problem(path, message);
         }
@@ -592,7 +594,7 @@ impl Loader {
 
         let mut objects: Index = HashMap::new();
         let mut count = 0usize;
-        for staged in self.staged {
+        for mut staged in self.staged {
             let namespaced = table
                 .by_group_kind(&staged.group, &staged.kind)
                 .is_none_or(|k| k.namespaced);
@@ -603,6 +605,12 @@ impl Loader {
             } else {
                 String::new()
             };
+            // Redacted once, at rest: a snapshot never changes after load, so
+            // the broker need not scan every object on every call (see
+            // `Backend::redacted_at_source`).
+            crate::redact::object(&mut staged.object);
+            crate::redact::env_values(&mut staged.object);
+            crate::redact::event_messages(&mut staged.object);
             let by_name = objects
                 .entry((staged.group, staged.kind))
                 .or_default()

@@ -11,11 +11,15 @@
 
 mod load;
 mod logs;
+mod patch;
 mod time;
+mod write;
 
+use guardian_policy::Permit;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -25,6 +29,7 @@ use crate::selectors::{FieldSelector, LabelSelector};
 use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef, SharedList};
 use load::{GroupKind, Index, Loader};
 use logs::{LogBody, PodLogs};
+pub use write::{PatchKind, Preconditions};
 
 /// Something in a snapshot that could not be used and was skipped; the rest
 /// of the snapshot still loaded.
@@ -51,9 +56,13 @@ pub struct SnapshotBackend {
 struct Snapshot {
     source: PathBuf,
     table: ResourceTable,
-    objects: Index,
+    /// Written only by the inherent write methods (`write.rs`), which swap
+    /// whole `Arc`s: readers clone `Arc`s out under the read lock and never
+    /// see an object change under them.
+    objects: RwLock<Index>,
     logs: HashMap<(String, String), PodLogs>,
-    resource_version: u64,
+    /// The highest resourceVersion seen; every write bumps it, like etcd.
+    resource_version: AtomicU64,
     scanned: usize,
     object_count: usize,
     namespaces: Vec<String>,
@@ -122,9 +131,9 @@ impl SnapshotBackend {
             inner: Arc::new(Snapshot {
                 source,
                 table: loaded.table,
-                objects: loaded.objects,
+                objects: RwLock::new(loaded.objects),
                 logs: loaded.logs,
-                resource_version: loaded.resource_version,
+                resource_version: AtomicU64::new(loaded.resource_version),
                 scanned: loaded.scanned,
                 object_count,
                 namespaces: namespaces.into_iter().collect(),
@@ -137,9 +146,15 @@ impl SnapshotBackend {
         self.inner.scanned
     }
 
-    /// Distinct objects held (after keeping the newest of duplicates).
+    /// Distinct objects held (after keeping the newest of duplicates, and
+    /// after any in-memory writes).
     pub fn object_count(&self) -> usize {
-        self.inner.object_count
+        self.inner
+            .read()
+            .values()
+            .flat_map(|by_namespace| by_namespace.values())
+            .map(BTreeMap::len)
+            .sum()
     }
 
     /// Every namespace the snapshot knows of — from Namespace objects, from
@@ -157,6 +172,78 @@ impl SnapshotBackend {
     pub fn table(&self) -> &ResourceTable {
         &self.inner.table
     }
+
+    // The read calls, as inherent methods: [`Backend`] delegates to them, and
+    // code that holds a `SnapshotBackend` itself (`guardian snapshot serve`)
+    // calls them without going through the trait.
+
+    /// `snapshot PATH`, as [`Backend::describe`] says it.
+    pub fn description(&self) -> String {
+        format!("snapshot {}", self.inner.source.display())
+    }
+
+    /// The snapshot's current resourceVersion: the highest one loaded, bumped
+    /// by every in-memory write.
+    pub fn resource_version(&self) -> u64 {
+        self.inner.current_resource_version()
+    }
+
+    /// One object, shared with the snapshot (no copy). Cluster-scoped kinds
+    /// ignore `namespace`; namespaced kinds require one.
+    pub fn get_object(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Arc<Value>, BrokerError> {
+        self.inner.get(kind, namespace, name)
+    }
+
+    /// A list object with copies of the matching items.
+    pub fn list_objects(
+        &self,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Value, BrokerError> {
+        self.inner.list(kind, query)
+    }
+
+    /// The matching items, shared with the snapshot: no deep copy, whatever
+    /// the count.
+    pub fn list_objects_shared(
+        &self,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<SharedList, BrokerError> {
+        self.inner.list_shared(kind, query)
+    }
+
+    /// A container's logs, with the API server's error wording.
+    pub fn pod_logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        query: &LogQuery,
+    ) -> Result<String, BrokerError> {
+        self.inner.logs(namespace, pod, query)
+    }
+
+    /// An EventList of the events about `object`, oldest first.
+    pub fn events_of(&self, object: &ObjectRef) -> Value {
+        self.inner.events(object)
+    }
+
+    /// An RFC 6902 JSON Patch applied to a copy; nothing is stored. A failed
+    /// `test` operation is a [`BrokerError::Conflict`].
+    pub fn dry_run_json_patch(
+        &self,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+    ) -> Result<Value, BrokerError> {
+        self.inner.dry_run_patch(kind, namespace, name, json_patch)
+    }
 }
 
 /// `pods "x" not found in namespace "staging"` / `nodes "x" not found`, as the
@@ -172,13 +259,26 @@ fn not_found(kind: &ResourceKind, namespace: Option<&str>, name: &str) -> Broker
     }
 }
 
+/// The objects of one kind, by namespace then name.
+fn by_namespace<'a>(
+    objects: &'a Index,
+    kind: &ResourceKind,
+) -> Option<&'a BTreeMap<String, BTreeMap<String, Arc<Value>>>> {
+    let key: GroupKind = (kind.group.clone(), kind.kind.clone());
+    objects.get(&key)
+}
+
 impl Snapshot {
-    fn by_namespace(
-        &self,
-        kind: &ResourceKind,
-    ) -> Option<&BTreeMap<String, BTreeMap<String, Arc<Value>>>> {
-        let key: GroupKind = (kind.group.clone(), kind.kind.clone());
-        self.objects.get(&key)
+    fn read(&self) -> RwLockReadGuard<'_, Index> {
+        self.objects.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.objects.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn current_resource_version(&self) -> u64 {
+        self.resource_version.load(Ordering::SeqCst)
     }
 
     /// The index key of `namespace` for this kind; cluster-scoped kinds
@@ -206,11 +306,12 @@ impl Snapshot {
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
-    ) -> Result<&Arc<Value>, BrokerError> {
+    ) -> Result<Arc<Value>, BrokerError> {
         let ns = self.namespace_key(kind, namespace, name)?;
-        self.by_namespace(kind)
+        by_namespace(&self.read(), kind)
             .and_then(|m| m.get(ns))
             .and_then(|m| m.get(name))
+            .cloned()
             .ok_or_else(|| not_found(kind, namespace, name))
     }
 
@@ -220,7 +321,7 @@ impl Snapshot {
         &self,
         kind: &ResourceKind,
         query: &ListQuery,
-    ) -> Result<(Vec<&Arc<Value>>, usize), BrokerError> {
+    ) -> Result<(Vec<Arc<Value>>, usize), BrokerError> {
         let labels = match query.label_selector.as_deref().map(str::trim) {
             Some(s) if !s.is_empty() => Some(LabelSelector::parse(s)?),
             _ => None,
@@ -236,9 +337,10 @@ impl Snapshot {
             .map_or(usize::MAX, |l| l as usize);
         let namespace = query.namespace.as_deref().filter(|ns| !ns.is_empty());
 
-        let mut items: Vec<&Arc<Value>> = Vec::new();
+        let mut items: Vec<Arc<Value>> = Vec::new();
         let mut remaining = 0usize;
-        if let Some(by_namespace) = self.by_namespace(kind) {
+        let objects = self.read();
+        if let Some(by_namespace) = by_namespace(&objects, kind) {
             let scopes: Box<dyn Iterator<Item = &BTreeMap<String, Arc<Value>>>> = match namespace {
                 // Cluster-scoped kinds ignore a namespace, as kubectl does.
                 Some(ns) if kind.namespaced => Box::new(by_namespace.get(ns).into_iter()),
@@ -250,7 +352,7 @@ impl Snapshot {
             });
             for object in matching {
                 if items.len() < limit {
-                    items.push(object);
+                    items.push(Arc::clone(object));
                 } else {
                     remaining += 1;
                 }
@@ -263,7 +365,7 @@ impl Snapshot {
         let mut metadata = Map::new();
         metadata.insert(
             "resourceVersion".into(),
-            Value::String(self.resource_version.to_string()),
+            Value::String(self.current_resource_version().to_string()),
         );
         if remaining > 0 {
             // No continue token (a snapshot cannot page), but the caller must
@@ -275,7 +377,7 @@ impl Snapshot {
 
     fn list(&self, kind: &ResourceKind, query: &ListQuery) -> Result<Value, BrokerError> {
         let (items, remaining) = self.select(kind, query)?;
-        let items: Vec<Value> = items.into_iter().map(|o| Value::clone(o)).collect();
+        let items: Vec<Value> = items.into_iter().map(|o| Value::clone(&o)).collect();
         Ok(json!({
             "apiVersion": kind.api_version(),
             "kind": kind.list_kind(),
@@ -294,17 +396,18 @@ impl Snapshot {
             api_version: kind.api_version(),
             kind: kind.list_kind(),
             metadata: self.list_metadata(remaining),
-            items: items.into_iter().cloned().collect(),
+            items,
         })
     }
 
     fn logs(&self, namespace: &str, pod: &str, query: &LogQuery) -> Result<String, BrokerError> {
         let pod_object = self
-            .objects
+            .read()
             .get(&(String::new(), "Pod".to_string()))
             .and_then(|m| m.get(namespace))
             .and_then(|m| m.get(pod))
-            .map(|p| p.as_ref());
+            .cloned();
+        let pod_object = pod_object.as_deref();
         let pod_logs = self.logs.get(&(namespace.to_string(), pod.to_string()));
         if pod_object.is_none() && pod_logs.is_none() {
             return Err(BrokerError::NotFound(format!(
@@ -418,8 +521,9 @@ impl Snapshot {
     fn events(&self, object: &ObjectRef) -> Value {
         let (want_group, _) = split_api_version(&object.api_version);
         let want_namespace = object.namespace.as_deref().unwrap_or("");
+        let objects = self.read();
         let mut matching: Vec<(Option<i64>, &str, &Arc<Value>)> = Vec::new();
-        if let Some(by_namespace) = self.objects.get(&(String::new(), "Event".to_string())) {
+        if let Some(by_namespace) = objects.get(&(String::new(), "Event".to_string())) {
             for event in by_namespace.values().flat_map(|m| m.values()) {
                 let Some(involved) = event.get("involvedObject") else {
                     continue;
@@ -457,7 +561,7 @@ impl Snapshot {
         json!({
             "apiVersion": "v1",
             "kind": "EventList",
-            "metadata": {"resourceVersion": self.resource_version.to_string()},
+            "metadata": {"resourceVersion": self.current_resource_version().to_string()},
             "items": items,
         })
     }
@@ -483,7 +587,7 @@ impl Snapshot {
                  \"value\": 3}}"
             ))
         })?;
-        let mut patched = Value::clone(original);
+        let mut patched = Value::clone(&original);
         if let Err(e) = json_patch::patch(&mut patched, &operations.0) {
             let path = e.path.to_string();
             let op_number = e.operation + 1;
@@ -582,7 +686,12 @@ fn previous_instance(pod: Option<&Value>, container: &str) -> Option<u64> {
 #[async_trait::async_trait]
 impl Backend for SnapshotBackend {
     fn describe(&self) -> String {
-        format!("snapshot {}", self.inner.source.display())
+        self.description()
+    }
+
+    /// Objects and logs are redacted when the snapshot loads.
+    fn redacted_at_source(&self) -> bool {
+        true
     }
 
     async fn resolve(&self, resource: &str) -> Result<ResourceKind, BrokerError> {
@@ -591,48 +700,56 @@ impl Backend for SnapshotBackend {
 
     async fn get(
         &self,
+        _permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, BrokerError> {
-        self.inner
-            .get(kind, namespace, name)
-            .map(|object| Value::clone(object))
+        self.get_object(kind, namespace, name)
+            .map(|object| Value::clone(&object))
     }
 
-    async fn list(&self, kind: &ResourceKind, query: &ListQuery) -> Result<Value, BrokerError> {
-        self.inner.list(kind, query)
+    async fn list(
+        &self,
+        _permit: &Permit,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Value, BrokerError> {
+        self.list_objects(kind, query)
     }
 
     async fn list_shared(
         &self,
+        _permit: &Permit,
         kind: &ResourceKind,
         query: &ListQuery,
     ) -> Result<SharedList, BrokerError> {
-        self.inner.list_shared(kind, query)
+        self.list_objects_shared(kind, query)
     }
 
     async fn logs(
         &self,
+        _permit: &Permit,
         namespace: &str,
         pod: &str,
         query: &LogQuery,
     ) -> Result<String, BrokerError> {
-        self.inner.logs(namespace, pod, query)
+        self.pod_logs(namespace, pod, query)
     }
 
-    async fn events(&self, object: &ObjectRef) -> Result<Value, BrokerError> {
-        Ok(self.inner.events(object))
+    async fn events(&self, _permit: &Permit, object: &ObjectRef) -> Result<Value, BrokerError> {
+        Ok(self.events_of(object))
     }
 
     async fn dry_run_patch(
         &self,
+        _permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
         json_patch: &Value,
     ) -> Result<Value, BrokerError> {
-        self.inner.dry_run_patch(kind, namespace, name, json_patch)
+        self.dry_run_json_patch(kind, namespace, name, json_patch)
     }
 
     async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError> {

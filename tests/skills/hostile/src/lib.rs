@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 skill!(
     Behave, ListPods, Spin, Grow, Recurse, Panic, HugeOutput, Garbage, ReadSecret, StdoutSpam, Log,
-    Roundtrip
+    Roundtrip, GetAny, PatchAny
 );
 
 /// Declares a tool taking `NoInput` and returning `Value`.
@@ -195,5 +195,58 @@ impl Tool for Roundtrip {
             log::trace("roundtrip");
         }
         Ok(json!({"calls": input.n}))
+    }
+}
+
+/// Input of `get`.
+#[derive(Deserialize, JsonSchema)]
+pub struct GetInput {
+    pub resource: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+/// Reads any object it is asked to (the host decides whether it may).
+pub struct GetAny;
+impl Tool for GetAny {
+    const NAME: &'static str = "get";
+    const DESCRIPTION: &'static str = "Gets any object; the host's grants and policy decide.";
+    const EFFECT: Effect = Effect::Read;
+    type Input = GetInput;
+    type Output = Value;
+    fn run(input: GetInput) -> Result<Value, ToolError> {
+        Ok(kube::get::<Value>(
+            &input.resource,
+            input.namespace.as_deref(),
+            &input.name,
+        )?)
+    }
+}
+
+/// Input of `patch`.
+#[derive(Deserialize, JsonSchema)]
+pub struct PatchInput {
+    pub resource: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub patch: Value,
+}
+
+/// Asks for a dry-run patch of any object (the host decides).
+pub struct PatchAny;
+impl Tool for PatchAny {
+    const NAME: &'static str = "patch";
+    const DESCRIPTION: &'static str =
+        "Dry-run patches any object; the host's grants and policy decide.";
+    const EFFECT: Effect = Effect::Propose;
+    type Input = PatchInput;
+    type Output = Value;
+    fn run(input: PatchInput) -> Result<Value, ToolError> {
+        Ok(kube::dry_run_patch(
+            &input.resource,
+            input.namespace.as_deref(),
+            &input.name,
+            &input.patch,
+        )?)
     }
 }

@@ -1,0 +1,53 @@
+# Guardian's default policy: every Kubernetes call a skill makes is decided here.
+#
+# Operators extend it with --policies DIR: files in `package guardian` may add
+# `deny` entries, `allow` entries, and names to `disabled` (to switch off a rule
+# of this file). They cannot touch `package guardian.system`, which holds the
+# invariants and combines everything into the one decision the broker reads:
+# `data.guardian.system.decision`. See policies/README.md for the input and
+# output documents.
+package guardian
+
+import rego.v1
+
+read_verbs := {"get", "list", "watch", "logs", "events"}
+
+write_verbs := {"create", "update", "patch", "delete", "deletecollection"}
+
+covered_by(grants) if "*" in grants
+
+# `input.resource.grant` is the resource as skill manifests name it:
+# "pods", "pods/log", "deployments.apps".
+covered_by(grants) if input.resource.grant in grants
+
+# Reads are allowed within the skill's read grants.
+allow contains "reads-within-grants" if {
+	input.verb in read_verbs
+	covered_by(input.grants.read)
+}
+
+# A write may be tried as a server-side dry run within the propose grants.
+allow contains "dry-run-within-grants" if {
+	input.verb in write_verbs
+	input.dry_run
+	covered_by(input.grants.propose)
+}
+
+# A write that carries a human-approved action is allowed for real.
+allow contains "approved-action" if {
+	input.verb in write_verbs
+	data.guardian.system.approved_action
+	covered_by(input.grants.propose)
+}
+
+# Operators add entries here: {"rule": "...", "reason": "..."}.
+deny contains entry if {
+	false
+	entry := {}
+}
+
+# Operators add rule names here to switch off rules of this file.
+disabled contains name if {
+	false
+	name := ""
+}

@@ -1,0 +1,989 @@
+//! The live backend over real HTTP.
+//!
+//! Two servers, both real HTTP on loopback:
+//! - `guardian snapshot serve examples/staging` — a Kubernetes API endpoint
+//!   over a snapshot. `LiveBackend` (kube::Client) pointed at it must answer
+//!   every broker call exactly as `SnapshotBackend` on the same folder does,
+//!   and `guardian snapshot capture` from it must round-trip.
+//! - a small scripted API server in this file, for what a snapshot cannot
+//!   play: a 403 and a 401 from the authorizer, SelfSubjectAccessReview
+//!   answers for `guardian doctor`, and recording the impersonation headers
+//!   the client sends.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use guardian_broker::live::{ClusterOptions, LiveBackend};
+use guardian_broker::snapshot::SnapshotBackend;
+use guardian_broker::{BrokerError, ListQuery, LogQuery, ObjectRef, redact};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+// ----- `guardian snapshot serve` as a child process ---------------------
+
+/// A running `guardian snapshot serve`; killed on drop.
+struct Serve {
+    _child: Killed,
+    addr: SocketAddr,
+    _cache: tempfile::TempDir,
+}
+
+/// A child process killed (and reaped) on drop, whatever the test does.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Serve {
+    fn start(snapshot: &Path, writable: bool) -> Serve {
+        let cache = tempfile::tempdir().unwrap();
+        let mut cmd = guardian(cache.path());
+        cmd.args(["snapshot", "serve"])
+            .arg(snapshot)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if writable {
+            cmd.arg("--writable");
+        }
+        let mut child = Killed(cmd.spawn().expect("guardian snapshot serve starts"));
+        let stderr = child.0.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            // Keep draining stderr so the server never blocks on a full pipe.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if line.contains("serving snapshot")
+                        && let Some(at) = line.find("http://")
+                    {
+                        let addr = line[at + "http://".len()..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap()
+                            .trim_end_matches('/');
+                        return Serve {
+                            _child: child,
+                            addr: addr.parse().expect("serve prints host:port"),
+                            _cache: cache,
+                        };
+                    }
+                    seen.push(line);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = child.0.try_wait() {
+                        panic!("snapshot serve exited with {status}: {}", seen.join("\n"));
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.0.wait().unwrap();
+                    panic!("snapshot serve exited with {status}: {}", seen.join("\n"));
+                }
+            }
+        }
+        panic!(
+            "snapshot serve did not say where it listens: {}",
+            seen.join("\n")
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// A kubeconfig with a `snap` context (current) pointing at `server`, a
+/// `dead` context pointing at a closed port, and a `bad-token` user.
+fn write_kubeconfig(dir: &Path, server: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: snap\n\
+             clusters:\n\
+             - name: snap\n  cluster:\n    server: {server}\n\
+             - name: dead\n  cluster:\n    server: http://127.0.0.1:{}\n\
+             users:\n\
+             - name: me\n  user:\n    token: good-token\n\
+             - name: bad\n  user:\n    token: bad-token\n\
+             contexts:\n\
+             - name: snap\n  context:\n    cluster: snap\n    user: me\n    namespace: staging\n\
+             - name: dead\n  context:\n    cluster: dead\n    user: me\n\
+             - name: bad-token\n  context:\n    cluster: snap\n    user: bad\n",
+            closed_port()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+async fn connect(kubeconfig: &Path, context: Option<&str>) -> LiveBackend {
+    LiveBackend::connect(&ClusterOptions {
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        context: context.map(str::to_string),
+        ..ClusterOptions::default()
+    })
+    .await
+    .expect("connect")
+}
+
+fn load(path: &Path) -> SnapshotBackend {
+    let (backend, problems) = SnapshotBackend::load(path).expect("snapshot loads");
+    assert!(problems.is_empty(), "{}: {problems:?}", path.display());
+    backend
+}
+
+fn redacted(mut v: Value) -> Value {
+    redact::object(&mut v);
+    v
+}
+
+/// The items of a list by (namespace, name), redacted.
+fn by_key(list: &Value) -> BTreeMap<(String, String), Value> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let text = |p: &str| {
+                item.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            (
+                (text("/metadata/namespace"), text("/metadata/name")),
+                redacted(item.clone()),
+            )
+        })
+        .collect()
+}
+
+/// Same class, and the same message unless the snapshot's names a snapshot.
+fn same_error(live: &BrokerError, snap: &BrokerError, what: &str) {
+    assert_eq!(
+        live.kind_str(),
+        snap.kind_str(),
+        "{what}: live {live} / snapshot {snap}"
+    );
+}
+
+// ----- LiveBackend against snapshot serve --------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_backend_answers_like_the_snapshot_backend() {
+    let serve = Serve::start(&example_snapshot(), false);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
+    let live = connect(&kubeconfig, None).await;
+    let snap = load(&example_snapshot());
+    assert_eq!(live.default_namespace(), "staging");
+    assert!(
+        live.description().contains(&serve.url()),
+        "{}",
+        live.description()
+    );
+
+    // api-resources: every kind the snapshot holds is served, same scope.
+    let served = live.served_resources().await.unwrap();
+    for kind in snap.table().kinds().to_vec() {
+        let list = snap.list_objects(&kind, &ListQuery::default()).unwrap();
+        if list["items"].as_array().unwrap().is_empty() {
+            continue;
+        }
+        let found = served
+            .iter()
+            .find(|k| k.group == kind.group && k.kind == kind.kind)
+            .unwrap_or_else(|| panic!("{} not served", kind.grant_name()));
+        assert_eq!(found.namespaced, kind.namespaced, "{}", kind.grant_name());
+        assert_eq!(found.plural, kind.plural, "{}", kind.grant_name());
+
+        // list across all namespaces: same objects, Secrets redacted.
+        let live_kind = live.resolve_resource(&kind.grant_name()).await.unwrap();
+        let live_list = live
+            .list_objects(&live_kind, &ListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(live_list["kind"], kind.list_kind());
+        assert_eq!(
+            by_key(&live_list),
+            by_key(&list),
+            "list {}",
+            kind.grant_name()
+        );
+        // get of each: the same object.
+        for ((namespace, name), object) in by_key(&list) {
+            let ns = (!namespace.is_empty()).then_some(namespace.as_str());
+            let got = live.get_object(&live_kind, ns, &name).await.unwrap();
+            assert_eq!(
+                redacted(got),
+                object,
+                "get {} {namespace}/{name}",
+                kind.grant_name()
+            );
+        }
+    }
+
+    // Name resolution: kubectl's spellings.
+    for (name, want) in [
+        ("po", "pods"),
+        ("deploy", "deployments.apps"),
+        ("Deployment", "deployments.apps"),
+        ("ev", "events"),
+    ] {
+        assert_eq!(
+            live.resolve_resource(name).await.unwrap().grant_name(),
+            want,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        live.resolve_resource("nonsense")
+            .await
+            .unwrap_err()
+            .kind_str(),
+        "invalid"
+    );
+
+    // Selectors and limit.
+    let pods = live.resolve_resource("pods").await.unwrap();
+    let snap_pods = snap.table().resolve("pods").unwrap();
+    let queries = [
+        ListQuery {
+            namespace: Some("staging".into()),
+            ..ListQuery::default()
+        },
+        ListQuery {
+            namespace: Some("staging".into()),
+            label_selector: Some("app in (checkout,payments)".into()),
+            ..ListQuery::default()
+        },
+        ListQuery {
+            field_selector: Some("status.phase!=Running".into()),
+            ..ListQuery::default()
+        },
+        ListQuery {
+            namespace: Some("staging".into()),
+            label_selector: Some("app=catalog".into()),
+            field_selector: Some("status.phase=Running".into()),
+            ..ListQuery::default()
+        },
+    ];
+    for query in &queries {
+        let a = live.list_objects(&pods, query).await.unwrap();
+        let b = snap.list_objects(&snap_pods, query).unwrap();
+        assert_eq!(by_key(&a), by_key(&b), "{query:?}");
+    }
+    let limited = live
+        .list_objects(
+            &pods,
+            &ListQuery {
+                limit: Some(2),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(limited["items"].as_array().unwrap().len(), 2);
+    let bad = live
+        .list_objects(
+            &pods,
+            &ListQuery {
+                label_selector: Some("app in (".into()),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad.kind_str(), "invalid", "{bad}");
+
+    // Not found: the snapshot's wording.
+    let live_err = live
+        .get_object(&pods, Some("staging"), "nope")
+        .await
+        .unwrap_err();
+    let snap_err = snap
+        .get_object(&snap_pods, Some("staging"), "nope")
+        .unwrap_err();
+    assert_eq!(live_err, snap_err);
+
+    // Logs of every container, current and previous, with and without tail.
+    let all_pods = snap
+        .list_objects(&snap_pods, &ListQuery::default())
+        .unwrap();
+    let mut compared = 0;
+    for pod in all_pods["items"].as_array().unwrap() {
+        let ns = pod["metadata"]["namespace"].as_str().unwrap();
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        let containers: Vec<&str> = pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        for container in &containers {
+            for previous in [false, true] {
+                for tail in [None, Some(2)] {
+                    let query = LogQuery {
+                        container: Some(container.to_string()),
+                        tail_lines: tail,
+                        previous,
+                    };
+                    let what = format!("logs {ns}/{name} -c {container} {query:?}");
+                    match (
+                        live.pod_logs(ns, name, &query).await,
+                        snap.pod_logs(ns, name, &query),
+                    ) {
+                        (Ok(a), Ok(b)) => {
+                            assert_eq!(a, b, "{what}");
+                            compared += 1;
+                        }
+                        (Err(a), Err(b)) => same_error(&a, &b, &what),
+                        (a, b) => panic!("{what}: live {a:?} / snapshot {b:?}"),
+                    }
+                }
+            }
+        }
+        if containers.len() > 1 {
+            let a = live
+                .pod_logs(ns, name, &LogQuery::default())
+                .await
+                .unwrap_err();
+            assert_eq!(a.kind_str(), "invalid", "{a}");
+        }
+    }
+    assert!(compared > 10, "only {compared} logs compared");
+
+    // Events of every Pod and Deployment: same items, same (oldest-first) order.
+    for resource in ["pods", "deployments"] {
+        let kind = snap.table().resolve(resource).unwrap();
+        let list = snap.list_objects(&kind, &ListQuery::default()).unwrap();
+        for object in list["items"].as_array().unwrap() {
+            let reference = ObjectRef {
+                api_version: kind.api_version(),
+                kind: kind.kind.clone(),
+                namespace: object["metadata"]["namespace"].as_str().map(str::to_string),
+                name: object["metadata"]["name"].as_str().unwrap().to_string(),
+            };
+            let a = live.events_of(&reference).await.unwrap();
+            let b = snap.events_of(&reference);
+            assert_eq!(a["kind"], "EventList");
+            assert_eq!(a["items"], b["items"], "events of {reference:?}");
+        }
+    }
+
+    // Server-side dry-run patch: same object as the in-memory one; a failed
+    // test is a conflict on both; nothing is stored.
+    let deployments = live.resolve_resource("deployments").await.unwrap();
+    let snap_deployments = snap.table().resolve("deployments").unwrap();
+    let list = snap
+        .list_objects(&snap_deployments, &ListQuery::default())
+        .unwrap();
+    let target = &list["items"][0];
+    let (ns, name) = (
+        target["metadata"]["namespace"].as_str().unwrap(),
+        target["metadata"]["name"].as_str().unwrap(),
+    );
+    let replicas = target["spec"]["replicas"].clone();
+    let patch = json!([
+        {"op": "test", "path": "/spec/replicas", "value": replicas},
+        {"op": "replace", "path": "/spec/replicas", "value": 7}
+    ]);
+    let a = live
+        .dry_run_json_patch(&deployments, Some(ns), name, &patch)
+        .await
+        .unwrap();
+    let b = snap
+        .dry_run_json_patch(&snap_deployments, Some(ns), name, &patch)
+        .unwrap();
+    assert_eq!(a["spec"]["replicas"], 7);
+    assert_eq!(a["spec"], b["spec"]);
+    assert_eq!(a["metadata"]["name"], b["metadata"]["name"]);
+    let stale = json!([
+        {"op": "test", "path": "/spec/replicas", "value": 9999},
+        {"op": "replace", "path": "/spec/replicas", "value": 1}
+    ]);
+    let err = live
+        .dry_run_json_patch(&deployments, Some(ns), name, &stale)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "conflict", "{err}");
+    let err = live
+        .dry_run_json_patch(&deployments, Some(ns), name, &json!({"not": "a patch"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "invalid", "{err}");
+    let after = live.get_object(&deployments, Some(ns), name).await.unwrap();
+    assert_eq!(
+        after["spec"]["replicas"], replicas,
+        "a dry run stored nothing"
+    );
+
+    // The server's version.
+    let (version, _platform) = live.server_version().await.unwrap();
+    assert!(version.starts_with('v'), "{version}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guarded_apply_lands_only_on_the_approved_version() {
+    let serve = Serve::start(&example_snapshot(), true);
+    let dir = tempfile::tempdir().unwrap();
+    let live = connect(&write_kubeconfig(dir.path(), &serve.url()), None).await;
+    let deployments = live.resolve_resource("deployments.apps").await.unwrap();
+    let list = live
+        .list_objects(&deployments, &ListQuery::default())
+        .await
+        .unwrap();
+    let target = &list["items"][0];
+    let (ns, name) = (
+        target["metadata"]["namespace"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        target["metadata"]["name"].as_str().unwrap().to_string(),
+    );
+    let version = target["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patch = json!([{"op": "replace", "path": "/spec/replicas", "value": 5}]);
+    let applied = live
+        .apply_json_patch(&deployments, Some(&ns), &name, &patch, &version)
+        .await
+        .unwrap();
+    assert_eq!(applied["spec"]["replicas"], 5);
+    assert_ne!(applied["metadata"]["resourceVersion"], json!(version));
+    let stored = live
+        .get_object(&deployments, Some(&ns), &name)
+        .await
+        .unwrap();
+    assert_eq!(stored["spec"]["replicas"], 5);
+    // The same approval again: the object moved on, so it is refused.
+    let again = json!([{"op": "replace", "path": "/spec/replicas", "value": 6}]);
+    let err = live
+        .apply_json_patch(&deployments, Some(&ns), &name, &again, &version)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "conflict", "{err}");
+    let stored = live
+        .get_object(&deployments, Some(&ns), &name)
+        .await
+        .unwrap();
+    assert_eq!(stored["spec"]["replicas"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_contexts_and_unreachable_servers() {
+    let serve = Serve::start(&example_snapshot(), false);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
+
+    // --context picks the context; an unknown one lists the others.
+    let err = LiveBackend::connect(&ClusterOptions {
+        kubeconfig: Some(kubeconfig.clone()),
+        context: Some("prod".into()),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind_str(), "not-found");
+    assert!(
+        err.message()
+            .contains("its contexts: snap, dead, bad-token"),
+        "{err}"
+    );
+
+    // A context whose server is down: unavailable, naming the URL.
+    let dead = connect(&kubeconfig, Some("dead")).await;
+    let err = dead.server_version().await.unwrap_err();
+    assert_eq!(err.kind_str(), "unavailable", "{err}");
+    assert!(err.message().contains(dead.server_url()), "{err}");
+    assert!(err.message().contains("context dead"), "{err}");
+
+    // A missing --kubeconfig says so.
+    let err = LiveBackend::connect(&ClusterOptions {
+        kubeconfig: Some(dir.path().join("nope")),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(err.message().contains("does not exist"), "{err}");
+}
+
+// ----- snapshot capture: the round trip ----------------------------------
+
+#[test]
+fn capture_from_serve_round_trips() {
+    let serve = Serve::start(&example_snapshot(), false);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
+    let out = dir.path().join("capture");
+    let cache = tempfile::tempdir().unwrap();
+    let result = guardian(cache.path())
+        .args(["snapshot", "capture", "-A", "-o"])
+        .arg(&out)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "capture failed: {stderr}");
+    assert!(stderr.contains("pods:"), "progress on stderr: {stderr}");
+    assert!(out.join("capture-report.json").is_file());
+    assert!(out.join("nodes.json").is_file());
+    assert!(out.join("staging/pods.json").is_file());
+
+    // The capture loads without a single problem…
+    let original = load(&example_snapshot());
+    let captured = load(&out);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // …and holds the same objects, kind by kind, Secrets redacted.
+        for kind in original.table().kinds().to_vec() {
+            let a = original.list_objects(&kind, &ListQuery::default()).unwrap();
+            if a["items"].as_array().unwrap().is_empty() {
+                continue;
+            }
+            let b = captured.list_objects(&kind, &ListQuery::default()).unwrap();
+            assert_eq!(by_key(&b), by_key(&a), "captured {}", kind.grant_name());
+        }
+        // …and the same logs, current and previous.
+        let pods = original.table().resolve("pods").unwrap();
+        let list = original.list_objects(&pods, &ListQuery::default()).unwrap();
+        for pod in list["items"].as_array().unwrap() {
+            let ns = pod["metadata"]["namespace"].as_str().unwrap();
+            let name = pod["metadata"]["name"].as_str().unwrap();
+            for c in pod["spec"]["containers"].as_array().unwrap() {
+                for previous in [false, true] {
+                    let query = LogQuery {
+                        container: Some(c["name"].as_str().unwrap().to_string()),
+                        previous,
+                        ..LogQuery::default()
+                    };
+                    let what = format!("{ns}/{name} {query:?}");
+                    match (
+                        original.pod_logs(ns, name, &query),
+                        captured.pod_logs(ns, name, &query),
+                    ) {
+                        (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}"),
+                        (Err(a), Err(b)) => same_error(&b, &a, &what),
+                        (a, b) => panic!("{what}: original {a:?} / captured {b:?}"),
+                    }
+                }
+            }
+        }
+    });
+
+    // No Secret value of the original files is anywhere in the capture
+    // (read from the files themselves: the snapshot backend may redact at load).
+    let mut values = Vec::new();
+    for file in ["extra.yaml", "cluster.yaml"] {
+        let text = std::fs::read_to_string(example_snapshot().join(file)).unwrap();
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let doc: Value = serde::Deserialize::deserialize(document).unwrap();
+            let items = doc["items"].as_array().cloned().unwrap_or(vec![doc]);
+            for item in items.iter().filter(|i| i["kind"] == "Secret") {
+                for field in ["data", "stringData"] {
+                    if let Some(map) = item[field].as_object() {
+                        values.extend(
+                            map.values()
+                                .filter_map(Value::as_str)
+                                .filter(|v| v.len() >= 8 && !redact::is_marker(v))
+                                .map(str::to_string),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(!values.is_empty(), "the example has Secrets with values");
+    let everything = read_tree(&out);
+    for value in &values {
+        assert!(
+            !everything.contains(value.as_str()),
+            "secret value {value} leaked"
+        );
+    }
+    assert!(everything.contains("<redacted: "), "markers in place");
+
+    // The same findings: a skill reading the capture says what it says
+    // reading the original.
+    for input in [r#"{"namespace":"staging"}"#, "{}"] {
+        let summary = |snapshot: &Path| {
+            run_ok(
+                guardian(cache.path())
+                    .args(["skills", "call", "cluster.summary", "--input", input])
+                    .arg("--snapshot")
+                    .arg(snapshot),
+            )
+        };
+        let a: Value = serde_json::from_str(&summary(&example_snapshot())).unwrap();
+        let b: Value = serde_json::from_str(&summary(&out)).unwrap();
+        assert_eq!(a, b, "cluster.summary {input}");
+    }
+
+    // A second capture into the same folder is refused.
+    let again = run_err(
+        guardian(cache.path())
+            .args(["snapshot", "capture", "-A", "-o"])
+            .arg(&out)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig),
+    );
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+fn read_tree(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            text.push_str(&read_tree(&path));
+        } else {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    text
+}
+
+// ----- a scripted API server: authorizer answers and headers -------------
+
+/// One request as the scripted server received it.
+#[derive(Clone, Debug)]
+struct Received {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+type Script = dyn Fn(&Received) -> (u16, String) + Send + Sync;
+
+/// A minimal HTTP/1.1 server on loopback: one request per connection,
+/// answered by `script`, every request recorded. Stops on drop.
+struct Scripted {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+impl Scripted {
+    fn start(script: Box<Script>) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rec, halt) = (received.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if halt.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                if let Some(request) = read_request(&stream) {
+                    let (status, body) = script(&request);
+                    rec.lock().unwrap().push(request);
+                    let mut stream = stream;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+            }
+        });
+        Scripted {
+            addr,
+            received,
+            stop,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn read_request(stream: &TcpStream) -> Option<Received> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (name, value) = h.split_once(':')?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Received {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// An API server whose RBAC grants everything except `pods/log` (the
+/// classic: a Role with `pods` but not `pods/log`), and that refuses the
+/// token `bad-token`.
+fn rbac_script(req: &Received) -> (u16, String) {
+    if req
+        .header_values("authorization")
+        .contains(&"Bearer bad-token")
+    {
+        return (
+            401,
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#.into(),
+        );
+    }
+    let user = req
+        .header_values("impersonate-user")
+        .first()
+        .map_or("kubernetes-admin".to_string(), |u| u.to_string());
+    match (req.method.as_str(), req.path.split('?').next().unwrap()) {
+        ("GET", "/version") => (
+            200,
+            json!({"major": "1", "minor": "31", "gitVersion": "v1.31.0-scripted",
+                   "platform": "linux/amd64"})
+            .to_string(),
+        ),
+        ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
+            let review: Value = serde_json::from_str(&req.body).unwrap();
+            let attributes = &review["spec"]["resourceAttributes"];
+            let allowed = attributes["subresource"] != "log";
+            let mut answer = review.clone();
+            answer["status"] = json!({"allowed": allowed});
+            (201, answer.to_string())
+        }
+        ("GET", path) if path.ends_with("/log") => (
+            403,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": format!("pods \"web-1\" is forbidden: User \"{user}\" cannot get resource \"pods/log\" in API group \"\" in the namespace \"staging\""),
+                   "reason": "Forbidden", "details": {"name": "web-1", "kind": "pods"},
+                   "code": 403})
+            .to_string(),
+        ),
+        _ => (
+            404,
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","code":404}"#.into(),
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_unauthorized_and_impersonation_over_http() {
+    let server = Scripted::start(Box::new(rbac_script));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &server.url());
+
+    // Impersonation: kubectl's --as / --as-group headers reach the server.
+    let live = LiveBackend::connect(&ClusterOptions {
+        kubeconfig: Some(kubeconfig.clone()),
+        impersonate_user: Some("system:serviceaccount:guardian:guardian".into()),
+        impersonate_groups: vec!["system:serviceaccounts".into(), "sre".into()],
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    assert!(
+        live.description()
+            .ends_with("as system:serviceaccount:guardian:guardian")
+    );
+    let (version, platform) = live.server_version().await.unwrap();
+    assert_eq!(
+        (version.as_str(), platform.as_str()),
+        ("v1.31.0-scripted", "linux/amd64")
+    );
+    let sent = server.received();
+    let last = sent.last().unwrap();
+    assert_eq!(
+        last.header_values("impersonate-user"),
+        ["system:serviceaccount:guardian:guardian"]
+    );
+    assert_eq!(
+        last.header_values("impersonate-group"),
+        ["system:serviceaccounts", "sre"]
+    );
+    assert_eq!(last.header_values("authorization"), ["Bearer good-token"]);
+
+    // A 403 on pods/log: the verb, the subresource and the Role rule.
+    let err = live
+        .pod_logs("staging", "web-1", &LogQuery::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "denied");
+    assert_eq!(
+        err.message(),
+        "RBAC forbids get on pods/log in namespace staging for user \
+         \"system:serviceaccount:guardian:guardian\"; a Role rule that allows it: {apiGroups: \
+         [\"\"], resources: [\"pods/log\"], verbs: [\"get\"]} — pods/log is a subresource: a \
+         rule for \"pods\" alone does not cover it"
+    );
+
+    // SelfSubjectAccessReview.
+    assert!(
+        live.access_review("get", "", "pods", None, Some("staging"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !live
+            .access_review("get", "", "pods", Some("log"), Some("staging"))
+            .await
+            .unwrap()
+    );
+    let review = server.received().last().unwrap().clone();
+    let body: Value = serde_json::from_str(&review.body).unwrap();
+    assert_eq!(
+        body["spec"]["resourceAttributes"],
+        json!({"verb": "get", "group": "", "resource": "pods", "subresource": "log",
+               "namespace": "staging"})
+    );
+
+    // Without impersonation no such header is sent.
+    let plain = connect(&kubeconfig, None).await;
+    plain.server_version().await.unwrap();
+    assert!(
+        server
+            .received()
+            .last()
+            .unwrap()
+            .header_values("impersonate-user")
+            .is_empty()
+    );
+
+    // 401: the credentials were refused, and where.
+    let bad = connect(&kubeconfig, Some("bad-token")).await;
+    let err = bad.server_version().await.unwrap_err();
+    assert_eq!(err.kind_str(), "denied");
+    assert!(
+        err.message()
+            .contains("refused the credentials of context bad-token"),
+        "{err}"
+    );
+    assert!(err.message().contains(&server.url()), "{err}");
+}
+
+#[test]
+fn doctor_checks_every_grant_and_prints_the_missing_role() {
+    let server = Scripted::start(Box::new(rbac_script));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &server.url());
+    let cache = tempfile::tempdir().unwrap();
+    // KUBECONFIG, not --kubeconfig: the environment is honoured too.
+    let out = guardian(cache.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .args(["doctor", "--as", "system:serviceaccount:guardian:guardian"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "missing pods/log → exit 1: {stdout}"
+    );
+    assert!(
+        stdout.contains("Kubernetes v1.31.0-scripted (linux/amd64)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("SKILL"), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("cluster") && l.contains("pods/log"))
+        .unwrap_or_else(|| panic!("no pods/log row: {stdout}"));
+    assert!(row.contains("get") && row.ends_with("NO"), "{row}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("cluster")
+            && l.contains("deployments.apps")
+            && l.ends_with("yes")),
+        "{stdout}"
+    );
+    // The minimal ClusterRole: only what is missing.
+    let yaml = &stdout[stdout
+        .find("apiVersion: rbac.authorization.k8s.io/v1")
+        .unwrap()..];
+    let role: Value = serde_yaml::from_str(yaml).unwrap();
+    assert_eq!(role["kind"], "ClusterRole");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}])
+    );
+    // Every review went out as the impersonated service account.
+    let reviews: Vec<Received> = server
+        .received()
+        .into_iter()
+        .filter(|r| r.path.contains("selfsubjectaccessreviews"))
+        .collect();
+    assert!(reviews.len() >= 20, "{} reviews", reviews.len());
+    assert!(reviews.iter().all(|r| {
+        r.header_values("impersonate-user") == ["system:serviceaccount:guardian:guardian"]
+    }));
+}
