@@ -182,13 +182,18 @@ fn by_key(list: &Value) -> BTreeMap<(String, String), Value> {
         .collect()
 }
 
-/// Same class, and the same message unless the snapshot's names a snapshot.
+/// The same class of error, the live one carrying the snapshot's words (the
+/// API server's message, wrapped with what was asked).
 fn same_error(live: &BrokerError, snap: &BrokerError, what: &str) {
-    assert_eq!(
-        live.kind_str(),
-        snap.kind_str(),
+    same_class(live, snap, what);
+    assert!(
+        live.message().contains(snap.message()),
         "{what}: live {live} / snapshot {snap}"
     );
+}
+
+fn same_class(a: &BrokerError, b: &BrokerError, what: &str) {
+    assert_eq!(a.kind_str(), b.kind_str(), "{what}: {a} / {b}");
 }
 
 // ----- LiveBackend against snapshot serve --------------------------------
@@ -470,8 +475,58 @@ async fn guarded_apply_lands_only_on_the_approved_version() {
         .unwrap()
         .to_string();
     let patch = json!([{"op": "replace", "path": "/spec/replicas", "value": 5}]);
+    // Policy mints a write permit only for a human-approved action.
+    let policy = guardian_broker::Policy::defaults().unwrap();
+    let request = |action: Option<guardian_policy::ActionRef>| guardian_policy::PolicyInput {
+        caller: guardian_policy::Caller::parse("human:alice"),
+        verb: "patch".into(),
+        resource: guardian_policy::Resource::new("apps", "v1", "deployments", "", "Deployment"),
+        namespace: ns.clone(),
+        name: name.clone(),
+        dry_run: false,
+        action,
+        grants: guardian_policy::GrantSets {
+            read: vec!["*".into()],
+            propose: vec!["deployments.apps".into()],
+        },
+        ..Default::default()
+    };
+    // Without an approved action the decision forces a dry run: no permit
+    // for a real write exists, and an approval by anything but a human
+    // does not count.
+    let (decision, permit) = policy.decide(request(None));
+    assert!(!decision.allow && permit.is_none(), "{decision:?}");
+    let (_, permit) = policy.decide(request(Some(guardian_policy::ActionRef {
+        id: "act-1".into(),
+        approved: true,
+        approver: "agent:loop".into(),
+    })));
+    assert!(permit.is_none());
+    // A dry-run permit for the same object is refused by the write path.
+    let mut dry = request(None);
+    dry.dry_run = true;
+    let (_, dry_permit) = policy.decide(dry);
+    let err = live
+        .apply_json_patch(
+            dry_permit.as_ref().unwrap(),
+            &deployments,
+            Some(&ns),
+            &name,
+            &patch,
+            &version,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "denied", "{err}");
+    let (_, permit) = policy.decide(request(Some(guardian_policy::ActionRef {
+        id: "act-1".into(),
+        approved: true,
+        approver: "human:alice".into(),
+    })));
+    let permit = permit.expect("an approved action gets a write permit");
+    assert!(!permit.dry_run());
     let applied = live
-        .apply_json_patch(&deployments, Some(&ns), &name, &patch, &version)
+        .apply_json_patch(&permit, &deployments, Some(&ns), &name, &patch, &version)
         .await
         .unwrap();
     assert_eq!(applied["spec"]["replicas"], 5);
@@ -484,7 +539,7 @@ async fn guarded_apply_lands_only_on_the_approved_version() {
     // The same approval again: the object moved on, so it is refused.
     let again = json!([{"op": "replace", "path": "/spec/replicas", "value": 6}]);
     let err = live
-        .apply_json_patch(&deployments, Some(&ns), &name, &again, &version)
+        .apply_json_patch(&permit, &deployments, Some(&ns), &name, &again, &version)
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "conflict", "{err}");
@@ -531,6 +586,150 @@ async fn kubeconfig_contexts_and_unreachable_servers() {
     .await
     .unwrap_err();
     assert!(err.message().contains("does not exist"), "{err}");
+}
+
+/// Run `openssl` with these arguments in `dir`; panics with its stderr.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_a_server_signed_by_a_private_ca() {
+    // A private CA, and a server certificate for 127.0.0.1 signed by it.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=guardian-test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    // `openssl s_server -WWW` serves files of its working directory over
+    // TLS: `/version` is the file `version`.
+    let www = d.join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(
+        www.join("version"),
+        json!({"gitVersion": "v1.31.0-tls", "platform": "linux/arm64"}).to_string(),
+    )
+    .unwrap();
+    let port = closed_port();
+    let _server = Killed(
+        std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(d.join("server.crt"))
+            .arg("-key")
+            .arg(d.join("server.key"))
+            .current_dir(&www)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The CA named by a path relative to the kubeconfig, as kubectl allows.
+    let trusted = d.join("trusted");
+    std::fs::write(
+        &trusted,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: tls\nclusters:\n- name: tls\n  \
+             cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority: ca.crt\n\
+             users:\n- name: u\n  user: {{}}\ncontexts:\n- name: tls\n  context:\n    \
+             cluster: tls\n    user: u\n"
+        ),
+    )
+    .unwrap();
+    let live = connect(&trusted, None).await;
+    assert_eq!(
+        live.server_version().await.unwrap(),
+        ("v1.31.0-tls".to_string(), "linux/arm64".to_string())
+    );
+
+    // Without that CA the certificate is refused, and the error says TLS.
+    let untrusted = d.join("untrusted");
+    std::fs::write(
+        &untrusted,
+        std::fs::read_to_string(&trusted)
+            .unwrap()
+            .replace("    certificate-authority: ca.crt\n", ""),
+    )
+    .unwrap();
+    let live = connect(&untrusted, None).await;
+    let err = live.server_version().await.unwrap_err();
+    assert_eq!(err.kind_str(), "unavailable", "{err}");
+    assert!(
+        err.message()
+            .starts_with("TLS with the API server at https://127.0.0.1:"),
+        "{err}"
+    );
 }
 
 // ----- snapshot capture: the round trip ----------------------------------
@@ -591,7 +790,7 @@ fn capture_from_serve_round_trips() {
                         captured.pod_logs(ns, name, &query),
                     ) {
                         (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}"),
-                        (Err(a), Err(b)) => same_error(&b, &a, &what),
+                        (Err(a), Err(b)) => same_class(&b, &a, &what),
                         (a, b) => panic!("{what}: original {a:?} / captured {b:?}"),
                     }
                 }
@@ -986,4 +1185,126 @@ fn doctor_checks_every_grant_and_prints_the_missing_role() {
     assert!(reviews.iter().all(|r| {
         r.header_values("impersonate-user") == ["system:serviceaccount:guardian:guardian"]
     }));
+}
+
+/// A cluster with one restarted pod where the identity may not list
+/// Secrets: what `snapshot capture` must get through.
+fn restricted_cluster(req: &Received) -> (u16, String) {
+    let (path, query) = req.path.split_once('?').unwrap_or((req.path.as_str(), ""));
+    let resources = |list: &[(&str, &str, bool)]| {
+        let resources: Vec<Value> = list
+            .iter()
+            .map(|(name, kind, namespaced)| {
+                json!({"name": name, "singularName": "", "kind": kind, "namespaced": namespaced,
+                       "verbs": ["get", "list"]})
+            })
+            .collect();
+        json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": resources}).to_string()
+    };
+    match path {
+        "/version" => (200, json!({"gitVersion": "v1.30.4", "platform": "linux/amd64"}).to_string()),
+        "/api/v1" => (
+            200,
+            resources(&[
+                ("namespaces", "Namespace", false),
+                ("pods", "Pod", true),
+                ("pods/log", "Pod", true),
+                ("secrets", "Secret", true),
+            ]),
+        ),
+        "/apis" => (200, json!({"kind": "APIGroupList", "groups": []}).to_string()),
+        "/api/v1/namespaces" => (
+            200,
+            json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": "5"},
+                   "items": [{"metadata": {"name": "shop", "resourceVersion": "1"}}]})
+            .to_string(),
+        ),
+        "/api/v1/pods" => (
+            200,
+            json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "5"},
+                   "items": [{"metadata": {"name": "web-1", "namespace": "shop", "resourceVersion": "3"},
+                              "spec": {"containers": [{"name": "app"}]},
+                              "status": {"containerStatuses": [{"name": "app", "restartCount": 2}]}}]})
+            .to_string(),
+        ),
+        "/api/v1/secrets" => (
+            403,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": "secrets is forbidden: User \"viewer\" cannot list resource \"secrets\" in API group \"\" at the cluster scope",
+                   "reason": "Forbidden", "details": {"kind": "secrets"}, "code": 403})
+            .to_string(),
+        ),
+        "/api/v1/namespaces/shop/pods/web-1/log" if query.contains("previous=true") => {
+            (200, "panic: nil map\ngoroutine 1 [running]\n".to_string())
+        }
+        "/api/v1/namespaces/shop/pods/web-1/log" => (200, "listening on :8080\n".to_string()),
+        _ => (
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": "the server could not find the requested resource",
+                   "reason": "NotFound", "code": 404})
+            .to_string(),
+        ),
+    }
+}
+
+#[test]
+fn capture_skips_what_rbac_forbids_and_keeps_previous_logs() {
+    let server = Scripted::start(Box::new(restricted_cluster));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &server.url());
+    let out = dir.path().join("capture");
+    let cache = tempfile::tempdir().unwrap();
+    let result = guardian(cache.path())
+        .args(["snapshot", "capture", "-A", "-o"])
+        .arg(&out)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        result.status.success(),
+        "a forbidden kind is not fatal: {stderr}"
+    );
+    assert!(
+        stderr.contains("warning: secrets skipped: RBAC forbids list on secrets cluster-wide"),
+        "{stderr}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("capture-report.json")).unwrap())
+            .unwrap();
+    let report = &report["guardianCaptureReport"];
+    let skipped = report["skipped"].as_array().unwrap();
+    let secrets = skipped.iter().find(|s| s["resource"] == "secrets").unwrap();
+    assert_eq!(secrets["why"], "forbidden");
+    assert!(
+        secrets["message"]
+            .as_str()
+            .unwrap()
+            .contains("resources: [\"secrets\"], verbs: [\"list\"]"),
+        "{secrets}"
+    );
+    assert_eq!(report["serverVersion"], "v1.30.4");
+    assert_eq!(report["logs"]["previous"], 1);
+
+    // What was captured loads, previous logs included.
+    let captured = load(&out);
+    assert_eq!(captured.namespaces(), ["shop"]);
+    let current = captured
+        .pod_logs("shop", "web-1", &LogQuery::default())
+        .unwrap();
+    assert_eq!(current, "listening on :8080\n");
+    let previous = captured
+        .pod_logs(
+            "shop",
+            "web-1",
+            &LogQuery {
+                previous: true,
+                ..LogQuery::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(previous, "panic: nil map\ngoroutine 1 [running]\n");
 }

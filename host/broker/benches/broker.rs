@@ -93,14 +93,25 @@ fn main() {
     let mut s: Vec<Duration> = Vec::new();
     for _ in 0..30 {
         let t = Instant::now();
-        std::hint::black_box(ready(broker.list_shared(&cx, &pods_kind, &ListQuery::default())).unwrap());
+        std::hint::black_box(
+            ready(broker.list_shared(&cx, &pods_kind, &ListQuery::default())).unwrap(),
+        );
         s.push(t.elapsed());
     }
-    report("list 5,000 pods through the broker (shared, before encoding)", &mut s);
+    report(
+        "list 5,000 pods through the broker (shared, before encoding)",
+        &mut s,
+    );
 }
 
 fn report(what: &str, s: &mut [Duration]) {
     s.sort();
     let p = |q: usize| s[(s.len() * q / 100).min(s.len() - 1)].as_nanos() as f64 / 1e3;
-    println!("{what}: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs ({} runs)", p(50), p(90), p(99), s.len());
+    println!(
+        "{what}: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs ({} runs)",
+        p(50),
+        p(90),
+        p(99),
+        s.len()
+    );
 }

@@ -247,6 +247,7 @@ impl Broker {
 
     /// Records a call refused before policy was asked (outside the skill's
     /// grants), so every refusal is in the audit log.
+    #[allow(clippy::too_many_arguments)]
     pub fn record_refusal(
         &self,
         cx: &CallContext,

@@ -84,6 +84,15 @@ pub(crate) fn transport(err: &kube::Error, target: &Target) -> BrokerError {
             target.server, target.label
         ));
     }
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        return BrokerError::Unavailable(format!(
+            "TLS with the API server at {} ({}) failed: {detail}; check the kubeconfig's \
+             certificate-authority / certificate-authority-data (the CA that signed the \
+             server's certificate) and that the server URL's host is in the certificate",
+            target.server, target.label
+        ));
+    }
     if let kube::Error::Auth(_) = err {
         return BrokerError::Denied(format!(
             "cannot get credentials for the API server at {} ({}): {detail}; fix the user entry \

@@ -81,6 +81,11 @@ impl LiveBackend {
     /// the in-cluster service account) but does not contact the server: the
     /// first call does, and a dead server is reported then, naming its URL.
     pub async fn connect(opts: &ClusterOptions) -> Result<LiveBackend, BrokerError> {
+        // TLS is rustls with ring (pure Rust and assembly, no cmake). With a
+        // single provider compiled in this is what rustls picks anyway;
+        // installing it makes that hold whatever else enables aws-lc-rs.
+        // Fails only when a provider is already installed, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let resolved = config::resolve(opts, &config::Environment::current()).await?;
         let server = resolved
             .config
@@ -493,12 +498,32 @@ impl LiveBackend {
     /// stored, human-approved action may call it (DESIGN.md §4, invariant 1).
     pub async fn apply_json_patch(
         &self,
+        permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
         json_patch: &Value,
         resource_version: &str,
     ) -> Result<Value, BrokerError> {
+        // A real write needs a permit for exactly this object that policy
+        // granted as a real write, which only a human-approved action gets
+        // (DESIGN.md §4 invariant 1). Anything else is refused here, before
+        // a byte goes to the server.
+        let input = permit.input();
+        if permit.dry_run()
+            || input.verb != "patch"
+            || input.resource.group != kind.group
+            || input.resource.resource != kind.plural
+            || input.namespace != namespace.unwrap_or_default()
+            || input.name != name
+        {
+            return Err(BrokerError::Denied(format!(
+                "apply to {}: the permit does not allow a real write of this object (rule {}, dry run {}); only a human-approved action does",
+                object_label(kind, namespace, name),
+                permit.rule(),
+                permit.dry_run()
+            )));
+        }
         if resource_version.is_empty() {
             return Err(BrokerError::Invalid(format!(
                 "apply to {}: a resourceVersion precondition is required",
