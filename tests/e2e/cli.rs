@@ -165,3 +165,23 @@ fn operator_config_restricts_grants() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing grant: read `pods`"), "{stderr}");
 }
+
+#[test]
+fn a_skills_stderr_is_forwarded_to_tracing() {
+    let cache = tempfile::tempdir().unwrap();
+    let skills = tempfile::tempdir().unwrap();
+    install_test_skill(skills.path(), "hostile");
+    let out = run_err(
+        guardian(cache.path())
+            .args(["-vv", "skills", "call", "hostile.panic", "--skills-dir"])
+            .arg(skills.path()),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The guest's panic message, captured from its stderr, arrives as a
+    // tracing event tagged with the stream and the tool.
+    let forwarded = stderr
+        .lines()
+        .find(|l| l.contains("stream=\"stderr\"") && l.contains("panicked"))
+        .unwrap_or_else(|| panic!("no forwarded stderr line in:\n{stderr}"));
+    assert!(forwarded.contains("hostile.panic"), "{forwarded}");
+}

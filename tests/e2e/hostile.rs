@@ -66,6 +66,8 @@ async fn panic_is_reported_with_its_message() {
     match &err {
         CallError::Trap { message, .. } => {
             assert!(message.contains("panicked"), "{message}");
+            // The guest's own panic message is quoted, not the backtrace hint.
+            assert!(message.contains("panicking on purpose"), "{message}");
         }
         other => panic!("expected a trap, got {other:?}"),
     }

@@ -373,12 +373,23 @@ fn classify_trap(
     if let Some(trap) = err.downcast_ref::<Trap>() {
         // A Rust panic prints its message to stderr, then hits `unreachable`.
         let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map(|l| format!(" — stderr: {}", truncate(l, 500)))
-            .unwrap_or_default();
+        // Rust prints "thread … panicked at FILE:LINE:COL:" then the message
+        // (then a RUST_BACKTRACE hint); quote the message, else the last line.
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let quoted = match lines.iter().position(|l| l.contains("panicked at")) {
+            Some(i) => lines[i..]
+                .iter()
+                .take(2)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => lines.last().map(|l| l.to_string()).unwrap_or_default(),
+        };
+        let last = if quoted.is_empty() {
+            String::new()
+        } else {
+            format!(" — stderr: {}", truncate(&quoted, 500))
+        };
         let what = match trap {
             Trap::UnreachableCodeReached => "panicked (wasm `unreachable`)".to_owned(),
             other => format!("trapped: {other}"),
