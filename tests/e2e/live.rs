@@ -196,6 +196,44 @@ fn same_class(a: &BrokerError, b: &BrokerError, what: &str) {
     assert_eq!(a.kind_str(), b.kind_str(), "{what}: {a} / {b}");
 }
 
+/// A permit from the default policy for the person at the CLI, as
+/// `Broker::permit` mints them for capture.
+fn read_permit(
+    verb: &str,
+    kind: &guardian_broker::resources::ResourceKind,
+    subresource: &str,
+) -> guardian_policy::Permit {
+    let input = guardian_policy::PolicyInput {
+        caller: guardian_policy::Caller::parse("human:cli"),
+        skill: "guardian".into(),
+        tool: "test".into(),
+        verb: verb.into(),
+        resource: guardian_policy::Resource::new(
+            &kind.group,
+            &kind.version,
+            &kind.plural,
+            subresource,
+            &kind.kind,
+        ),
+        dry_run: verb == "patch",
+        grants: guardian_policy::GrantSets {
+            read: vec!["*".into()],
+            propose: vec!["*".into()],
+        },
+        ..Default::default()
+    };
+    static POLICY: std::sync::OnceLock<guardian_policy::Policy> = std::sync::OnceLock::new();
+    let policy = POLICY.get_or_init(|| guardian_policy::Policy::defaults().unwrap());
+    let (decision, permit) = policy.decide(input);
+    permit.unwrap_or_else(|| panic!("{verb} {}: {decision:?}", kind.grant_name()))
+}
+
+fn kind_of(resource: &str) -> guardian_broker::resources::ResourceKind {
+    guardian_broker::resources::ResourceTable::builtin()
+        .resolve(resource)
+        .unwrap()
+}
+
 // ----- LiveBackend against snapshot serve --------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +267,11 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         // list across all namespaces: same objects, Secrets redacted.
         let live_kind = live.resolve_resource(&kind.grant_name()).await.unwrap();
         let live_list = live
-            .list_objects(&live_kind, &ListQuery::default())
+            .list_objects(
+                &read_permit("list", &live_kind, ""),
+                &live_kind,
+                &ListQuery::default(),
+            )
             .await
             .unwrap();
         assert_eq!(live_list["kind"], kind.list_kind());
@@ -242,7 +284,10 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         // get of each: the same object.
         for ((namespace, name), object) in by_key(&list) {
             let ns = (!namespace.is_empty()).then_some(namespace.as_str());
-            let got = live.get_object(&live_kind, ns, &name).await.unwrap();
+            let got = live
+                .get_object(&read_permit("get", &live_kind, ""), &live_kind, ns, &name)
+                .await
+                .unwrap();
             assert_eq!(
                 redacted(got),
                 object,
@@ -298,12 +343,16 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         },
     ];
     for query in &queries {
-        let a = live.list_objects(&pods, query).await.unwrap();
+        let a = live
+            .list_objects(&read_permit("list", &pods, ""), &pods, query)
+            .await
+            .unwrap();
         let b = snap.list_objects(&snap_pods, query).unwrap();
         assert_eq!(by_key(&a), by_key(&b), "{query:?}");
     }
     let limited = live
         .list_objects(
+            &read_permit("list", &pods, ""),
             &pods,
             &ListQuery {
                 limit: Some(2),
@@ -315,6 +364,7 @@ async fn live_backend_answers_like_the_snapshot_backend() {
     assert_eq!(limited["items"].as_array().unwrap().len(), 2);
     let bad = live
         .list_objects(
+            &read_permit("list", &pods, ""),
             &pods,
             &ListQuery {
                 label_selector: Some("app in (".into()),
@@ -325,9 +375,30 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         .unwrap_err();
     assert_eq!(bad.kind_str(), "invalid", "{bad}");
 
+    // A permit is for the call it was minted for.
+    let wrong = live
+        .get_object(
+            &read_permit("get", &kind_of("secrets"), ""),
+            &pods,
+            Some("staging"),
+            "nope",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.kind_str(), "internal", "{wrong}");
+    assert!(
+        wrong.message().contains("a permit for get secrets"),
+        "{wrong}"
+    );
+
     // Not found: the snapshot's wording.
     let live_err = live
-        .get_object(&pods, Some("staging"), "nope")
+        .get_object(
+            &read_permit("get", &pods, ""),
+            &pods,
+            Some("staging"),
+            "nope",
+        )
         .await
         .unwrap_err();
     let snap_err = snap
@@ -359,7 +430,13 @@ async fn live_backend_answers_like_the_snapshot_backend() {
                     };
                     let what = format!("logs {ns}/{name} -c {container} {query:?}");
                     match (
-                        live.pod_logs(ns, name, &query).await,
+                        live.pod_logs(
+                            &read_permit("logs", &kind_of("pods"), "log"),
+                            ns,
+                            name,
+                            &query,
+                        )
+                        .await,
                         snap.pod_logs(ns, name, &query),
                     ) {
                         (Ok(a), Ok(b)) => {
@@ -374,7 +451,12 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         }
         if containers.len() > 1 {
             let a = live
-                .pod_logs(ns, name, &LogQuery::default())
+                .pod_logs(
+                    &read_permit("logs", &kind_of("pods"), "log"),
+                    ns,
+                    name,
+                    &LogQuery::default(),
+                )
                 .await
                 .unwrap_err();
             assert_eq!(a.kind_str(), "invalid", "{a}");
@@ -393,7 +475,10 @@ async fn live_backend_answers_like_the_snapshot_backend() {
                 namespace: object["metadata"]["namespace"].as_str().map(str::to_string),
                 name: object["metadata"]["name"].as_str().unwrap().to_string(),
             };
-            let a = live.events_of(&reference).await.unwrap();
+            let a = live
+                .events_of(&read_permit("events", &kind_of("events"), ""), &reference)
+                .await
+                .unwrap();
             let b = snap.events_of(&reference);
             assert_eq!(a["kind"], "EventList");
             assert_eq!(a["items"], b["items"], "events of {reference:?}");
@@ -418,7 +503,13 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         {"op": "replace", "path": "/spec/replicas", "value": 7}
     ]);
     let a = live
-        .dry_run_json_patch(&deployments, Some(ns), name, &patch)
+        .dry_run_json_patch(
+            &read_permit("patch", &deployments, ""),
+            &deployments,
+            Some(ns),
+            name,
+            &patch,
+        )
         .await
         .unwrap();
     let b = snap
@@ -432,16 +523,36 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         {"op": "replace", "path": "/spec/replicas", "value": 1}
     ]);
     let err = live
-        .dry_run_json_patch(&deployments, Some(ns), name, &stale)
+        .dry_run_json_patch(
+            &read_permit("patch", &deployments, ""),
+            &deployments,
+            Some(ns),
+            name,
+            &stale,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "conflict", "{err}");
     let err = live
-        .dry_run_json_patch(&deployments, Some(ns), name, &json!({"not": "a patch"}))
+        .dry_run_json_patch(
+            &read_permit("patch", &deployments, ""),
+            &deployments,
+            Some(ns),
+            name,
+            &json!({"not": "a patch"}),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "invalid", "{err}");
-    let after = live.get_object(&deployments, Some(ns), name).await.unwrap();
+    let after = live
+        .get_object(
+            &read_permit("get", &deployments, ""),
+            &deployments,
+            Some(ns),
+            name,
+        )
+        .await
+        .unwrap();
     assert_eq!(
         after["spec"]["replicas"], replicas,
         "a dry run stored nothing"
@@ -459,7 +570,11 @@ async fn guarded_apply_lands_only_on_the_approved_version() {
     let live = connect(&write_kubeconfig(dir.path(), &serve.url()), None).await;
     let deployments = live.resolve_resource("deployments.apps").await.unwrap();
     let list = live
-        .list_objects(&deployments, &ListQuery::default())
+        .list_objects(
+            &read_permit("list", &deployments, ""),
+            &deployments,
+            &ListQuery::default(),
+        )
         .await
         .unwrap();
     let target = &list["items"][0];
@@ -532,7 +647,12 @@ async fn guarded_apply_lands_only_on_the_approved_version() {
     assert_eq!(applied["spec"]["replicas"], 5);
     assert_ne!(applied["metadata"]["resourceVersion"], json!(version));
     let stored = live
-        .get_object(&deployments, Some(&ns), &name)
+        .get_object(
+            &read_permit("get", &deployments, ""),
+            &deployments,
+            Some(&ns),
+            &name,
+        )
         .await
         .unwrap();
     assert_eq!(stored["spec"]["replicas"], 5);
@@ -544,7 +664,12 @@ async fn guarded_apply_lands_only_on_the_approved_version() {
         .unwrap_err();
     assert_eq!(err.kind_str(), "conflict", "{err}");
     let stored = live
-        .get_object(&deployments, Some(&ns), &name)
+        .get_object(
+            &read_permit("get", &deployments, ""),
+            &deployments,
+            Some(&ns),
+            &name,
+        )
         .await
         .unwrap();
     assert_eq!(stored["spec"]["replicas"], 5);
@@ -741,15 +866,36 @@ fn capture_from_serve_round_trips() {
     let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
     let out = dir.path().join("capture");
     let cache = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
     let result = guardian(cache.path())
         .args(["snapshot", "capture", "-A", "-o"])
         .arg(&out)
         .arg("--kubeconfig")
         .arg(&kubeconfig)
+        .arg("--audit")
+        .arg(&audit)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "capture failed: {stderr}");
+    // Every read of the capture was decided by policy and audited.
+    let records: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by = |verb: &str, resource: &str| {
+        records
+            .iter()
+            .filter(|r| r["verb"] == verb && r["resource"] == resource)
+            .count()
+    };
+    assert!(by("list", "/v1/pods") >= 1, "{records:?}");
+    assert!(by("list", "/v1/secrets") >= 1, "{records:?}");
+    assert!(by("logs", "/v1/pods/log") >= 20, "{records:?}");
+    assert!(records.iter().all(|r| r["tool"] == "snapshot.capture"
+        && r["caller"] == "human:cli"
+        && r["decision"] == "allow"));
     assert!(stderr.contains("pods:"), "progress on stderr: {stderr}");
     assert!(out.join("capture-report.json").is_file());
     assert!(out.join("nodes.json").is_file());
@@ -1075,7 +1221,12 @@ async fn forbidden_unauthorized_and_impersonation_over_http() {
 
     // A 403 on pods/log: the verb, the subresource and the Role rule.
     let err = live
-        .pod_logs("staging", "web-1", &LogQuery::default())
+        .pod_logs(
+            &read_permit("logs", &kind_of("pods"), "log"),
+            "staging",
+            "web-1",
+            &LogQuery::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "denied");

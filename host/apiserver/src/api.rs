@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use guardian_broker::selectors::{FieldSelector, LabelSelector};
 use guardian_broker::snapshot::{PatchKind, Preconditions};
-use guardian_broker::{BrokerError, ListQuery, LogQuery, ResourceKind, SharedList, redact};
+use guardian_broker::{
+    BrokerError, ListQuery, LogQuery, ResourceKind, SharedItem, SharedList, redact,
+};
 use serde_json::{Value, json};
 
 use crate::State;
@@ -371,7 +373,7 @@ fn add_implied_namespaces(
             .to_string()
     };
     for name in state.backend.namespaces() {
-        if list.items.iter().any(|o| name_of(o) == name) {
+        if list.items.iter().any(|o| name_of(&o.to_value()) == name) {
             continue;
         }
         let Some(namespace) = implied_namespace(state, &name) else {
@@ -380,10 +382,10 @@ fn add_implied_namespaces(
         if labels.as_ref().is_none_or(|s| s.matches(&namespace))
             && fields.as_ref().is_none_or(|s| s.matches(&namespace))
         {
-            list.items.push(namespace);
+            list.items.push(SharedItem::Tree(namespace));
         }
     }
-    list.items.sort_by_key(|o| name_of(o));
+    list.items.sort_by_key(|o| name_of(&o.to_value()));
     Ok(())
 }
 
@@ -437,7 +439,7 @@ fn list(
             })?,
     };
     let total = list.items.len();
-    let mut items: Vec<Arc<Value>> = list.items.drain(..).skip(offset).take(limit).collect();
+    let mut items: Vec<SharedItem> = list.items.drain(..).skip(offset).take(limit).collect();
     let next = offset.saturating_add(items.len());
     if next < total {
         list.metadata["continue"] = json!(continue_token(next));
@@ -445,13 +447,14 @@ fn list(
     }
     // Secrets are copied to be redacted; every other item stays shared.
     for item in &mut items {
-        if redact::list_item_needs_redaction(item, &list.kind) {
-            redact::list_item(Arc::make_mut(item), &list.kind);
+        if item.needs_redaction(&list.kind) {
+            redact::list_item(item.make_mut(), &list.kind);
         }
     }
     if as_table {
         let include = IncludeObject::parse(params.get("includeObject").map(String::as_str));
-        let table = table::table(&target.kind, &items, include, list.metadata, Utc::now());
+        let trees: Vec<Arc<Value>> = items.into_iter().map(SharedItem::into_tree).collect();
+        let table = table::table(&target.kind, &trees, include, list.metadata, Utc::now());
         return Ok(table_response(&table));
     }
     list.items = items;

@@ -90,9 +90,12 @@ impl ApiServer {
             .map(|list| {
                 list.items
                     .iter()
-                    .filter_map(|n| n.pointer("/status/nodeInfo/kubeletVersion"))
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
+                    .filter_map(|n| {
+                        n.to_value()
+                            .pointer("/status/nodeInfo/kubeletVersion")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -203,7 +203,9 @@ pub(crate) fn start(
             .list_objects_shared(kind, &query)
             .map_err(ApiError::from_read)?
             .items
-            .into()
+            .into_iter()
+            .map(guardian_broker::SharedItem::into_tree)
+            .collect()
     } else {
         VecDeque::new()
     };

@@ -28,6 +28,7 @@ pub use audit::{Audit, AuditRecord};
 pub use error::BrokerError;
 pub use guardian_policy::{GrantSets, Permit, Policy};
 pub use resources::{ResourceKind, ResourceTable};
+pub use snapshot::stored::Stored;
 pub use snapshot::{LoadProblem, SnapshotBackend};
 
 /// Options of a list call, in kubectl's terms.
@@ -70,6 +71,23 @@ pub struct CallContext {
     pub grants: GrantSets,
 }
 
+impl CallContext {
+    /// The host itself acting for the person at the CLI (`snapshot capture`,
+    /// `doctor`): caller `human:cli`, skill `guardian`, every read granted
+    /// (policy still decides each call).
+    pub fn host(tool: &str) -> Self {
+        CallContext {
+            caller: "human:cli".into(),
+            skill: "guardian".into(),
+            tool: tool.into(),
+            grants: GrantSets {
+                read: vec!["*".into()],
+                propose: Vec::new(),
+            },
+        }
+    }
+}
+
 /// A list answer whose items are shared with the backend instead of copied.
 ///
 /// [`Backend::list`] must hand out an owned `Value`, which means deep-copying
@@ -86,7 +104,69 @@ pub struct SharedList {
     pub kind: String,
     /// The list's metadata (`resourceVersion`, `remainingItemCount`).
     pub metadata: Value,
-    pub items: Vec<Arc<Value>>,
+    pub items: Vec<SharedItem>,
+}
+
+/// One item of a [`SharedList`]: a parsed tree, or a snapshot's stored JSON
+/// text (serialized as it is, parsed only if someone needs the tree).
+#[derive(Clone, Debug)]
+pub enum SharedItem {
+    Tree(Arc<Value>),
+    Stored(Arc<snapshot::stored::Stored>),
+}
+
+impl SharedItem {
+    /// The item as a tree (parses a stored one).
+    pub fn to_value(&self) -> Value {
+        match self {
+            SharedItem::Tree(v) => Value::clone(v),
+            SharedItem::Stored(s) => s.value(),
+        }
+    }
+
+    /// The item as a shared tree (parses a stored one).
+    pub fn into_tree(self) -> Arc<Value> {
+        match self {
+            SharedItem::Tree(v) => v,
+            SharedItem::Stored(s) => Arc::new(s.value()),
+        }
+    }
+
+    /// The tree, to change: a stored item is parsed, a shared tree copied if
+    /// someone else holds it.
+    pub fn make_mut(&mut self) -> &mut Value {
+        if let SharedItem::Stored(s) = self {
+            *self = SharedItem::Tree(Arc::new(s.value()));
+        }
+        match self {
+            SharedItem::Tree(v) => Arc::make_mut(v),
+            SharedItem::Stored(_) => unreachable!("replaced above"),
+        }
+    }
+
+    /// Whether [`redact::list_item`] must look at this item. A stored item
+    /// was redacted at load; only Secrets are checked again, on every call.
+    pub fn needs_redaction(&self, list_kind: &str) -> bool {
+        match self {
+            SharedItem::Tree(v) => redact::list_item_needs_redaction(v, list_kind),
+            SharedItem::Stored(_) => list_kind == "SecretList",
+        }
+    }
+}
+
+impl PartialEq for SharedItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_value() == other.to_value()
+    }
+}
+
+impl Serialize for SharedItem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SharedItem::Tree(v) => v.serialize(serializer),
+            SharedItem::Stored(s) => s.serialize(serializer),
+        }
+    }
 }
 
 impl SharedList {
@@ -102,7 +182,10 @@ impl SharedList {
             _ => String::new(),
         };
         let items = match list.remove("items") {
-            Some(Value::Array(items)) => items.into_iter().map(Arc::new).collect(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| SharedItem::Tree(Arc::new(item)))
+                .collect(),
             _ => Vec::new(),
         };
         Self {
@@ -120,7 +203,12 @@ impl SharedList {
         let items: Vec<Value> = self
             .items
             .into_iter()
-            .map(|item| Arc::try_unwrap(item).unwrap_or_else(|shared| (*shared).clone()))
+            .map(|item| match item {
+                SharedItem::Tree(v) => {
+                    Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone())
+                }
+                SharedItem::Stored(s) => s.value(),
+            })
             .collect();
         serde_json::json!({
             "apiVersion": self.api_version,
@@ -133,10 +221,10 @@ impl SharedList {
 
 impl Serialize for SharedList {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Items<'a>(&'a [Arc<Value>]);
+        struct Items<'a>(&'a [SharedItem]);
         impl Serialize for Items<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.iter().map(|item| item.as_ref()))
+                serializer.collect_seq(self.0.iter())
             }
         }
         let mut list = serializer.serialize_struct("List", 4)?;
@@ -275,6 +363,32 @@ impl Broker {
             None,
             std::time::Instant::now(),
         );
+    }
+
+    /// A permit for a call the host makes itself rather than for a skill
+    /// (`snapshot capture`, `doctor`): policy decides as for any call and the
+    /// decision is audited here, since the caller then talks to its backend
+    /// directly. A denial is audited and returned as [`BrokerError::Denied`].
+    pub async fn permit(
+        &self,
+        cx: &CallContext,
+        verb: &str,
+        kind: &ResourceKind,
+        subresource: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Permit, BrokerError> {
+        let req = Request {
+            verb,
+            kind,
+            subresource,
+            namespace,
+            name,
+            dry_run: WRITE_VERBS.contains(&verb),
+        };
+        let (permit, started) = self.authorize(cx, &req).await?;
+        self.done::<()>(cx, &req, &permit, started, &Ok(()));
+        Ok(permit)
     }
 
     /// Discovery: resolving a resource name reads no object, so it needs no
@@ -499,17 +613,24 @@ impl Broker {
         let mut list = out?;
         let scan = !self.backend.redacted_at_source();
         for item in &mut list.items {
-            if redact::list_item_needs_redaction(item, &list.kind) {
-                redact::list_item(Arc::make_mut(item), &list.kind);
+            if item.needs_redaction(&list.kind) {
+                redact::list_item(item.make_mut(), &list.kind);
             }
             if !scan {
                 continue;
             }
-            if redact::env_values_needed(item) {
-                redact::env_values(Arc::make_mut(item));
+            if let SharedItem::Stored(stored) = item {
+                // Only a snapshot stores items, and it is redacted at source;
+                // a backend that is not gets its items scanned as trees.
+                *item = SharedItem::Tree(Arc::new(stored.value()));
+            }
+            if let SharedItem::Tree(tree) = item
+                && redact::env_values_needed(tree)
+            {
+                redact::env_values(item.make_mut());
             }
             if list.kind == "EventList" {
-                redact::event_messages(Arc::make_mut(item));
+                redact::event_messages(item.make_mut());
             }
         }
         Ok(list)

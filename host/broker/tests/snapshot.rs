@@ -1184,7 +1184,10 @@ fn shared_lists_match_owned_lists_and_redact_copy_on_write() {
 
     let shared =
         block_on(broker.list_shared(&cx(), &secrets, &ListQuery::default())).expect("list");
-    assert_eq!(shared.items[0]["data"]["user"], redact::marker(b"auth"));
+    assert_eq!(
+        shared.items[0].to_value()["data"]["user"],
+        redact::marker(b"auth")
+    );
     // The backend's own copy was redacted at load (at rest).
     let raw = get_obj(&backend, &secrets, Some("staging"), "auth-db").expect("get");
     assert_eq!(raw["data"]["user"], redact::marker(b"auth"));
@@ -1245,4 +1248,32 @@ fn shared_lists_match_owned_lists_and_redact_copy_on_write() {
     let via_default =
         block_on(plain.list_shared(&cx(), &secrets, &ListQuery::default())).expect("list");
     assert_eq!(via_default, shared);
+}
+
+#[test]
+fn a_dump_without_namespace_objects_lists_its_namespaces() {
+    // cluster-info dump writes no Namespace objects; `list namespaces` still
+    // answers, as a live server would, with minimal synthesized ones.
+    let backend = fixture();
+    let listed = list(&backend, "namespaces", ListQuery::default());
+    assert_eq!(names(&listed), ["staging"]);
+    let ns = &listed["items"][0];
+    assert_eq!(ns["status"]["phase"], "Active");
+    assert_eq!(
+        ns["metadata"]["annotations"]["guardian.io/synthesized"],
+        "true"
+    );
+    // A Namespace object the snapshot holds is served as it is.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "objects.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    team: web\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: shop\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: batch\n",
+    );
+    let (backend, problems) = SnapshotBackend::load(dir.path()).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let listed = list(&backend, "namespaces", ListQuery::default());
+    assert_eq!(names(&listed), ["batch", "shop"]);
+    assert_eq!(listed["items"][1]["metadata"]["labels"]["team"], "web");
+    assert!(listed["items"][1]["metadata"]["annotations"].is_null());
 }

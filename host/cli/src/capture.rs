@@ -3,7 +3,9 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use guardian_broker::Broker;
 use guardian_broker::live::capture::{self, CaptureScope};
 use guardian_broker::live::{ClusterOptions, LiveBackend};
 
@@ -41,9 +43,14 @@ pub async fn run(
             namespace.unwrap_or_else(|| backend.default_namespace().to_string()),
         )
     };
-    let report = capture::capture(&backend, &scope, output, &|line| eprintln!("{line}"))
-        .await
-        .map_err(|e| anyhow::anyhow!("snapshot capture: {e}"))?;
+    // Every read is decided by policy and audited like a skill's (--audit).
+    let (policy, audit) = crate::skills::policy_and_audit(global)?;
+    let broker = Broker::new(Arc::new(backend.clone()), policy, audit);
+    let report = capture::capture(&broker, &backend, &scope, output, &|line| {
+        eprintln!("{line}")
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("snapshot capture: {e}"))?;
     let forbidden = report
         .skipped
         .iter()

@@ -26,8 +26,11 @@ use serde_json::{Value, json};
 
 use super::LiveBackend;
 use super::rbac::parse_grant;
-use crate::resources::ResourceKind;
-use crate::{BrokerError, LogQuery, redact};
+use crate::resources::{ResourceKind, ResourceTable};
+use crate::{Broker, BrokerError, CallContext, LogQuery, redact};
+
+/// The tool name capture's reads carry in policy input and the audit log.
+const TOOL: &str = "snapshot.capture";
 
 /// Kinds a capture takes, in kubectl grant spelling. Cluster-scoped and
 /// namespaced alike; the server's discovery says which is which.
@@ -149,6 +152,7 @@ pub struct LogStats {
 /// Capture the cluster `backend` points at into `dir` (which must not exist
 /// or be empty). `progress` receives one line per step, for stderr.
 pub async fn capture(
+    broker: &Broker,
     backend: &LiveBackend,
     scope: &CaptureScope,
     dir: &Path,
@@ -201,7 +205,7 @@ pub async fn capture(
             });
             continue;
         };
-        let mut list = match list_kind(backend, kind, namespace).await {
+        let mut list = match list_kind(broker, backend, kind, namespace).await {
             Ok(list) => list,
             Err(e) => {
                 let why = if e.kind_str() == "denied" {
@@ -243,7 +247,7 @@ pub async fn capture(
         }
     }
 
-    report.logs = capture_logs(backend, dir, pods, progress).await?;
+    report.logs = capture_logs(broker, backend, dir, pods, progress).await?;
     let text = serde_json::to_string_pretty(&json!({
         "apiVersion": "v1",
         "kind": "List",
@@ -274,17 +278,24 @@ pub async fn capture(
 /// Every object of `kind` in scope. With a single namespace, a user who may
 /// not list Namespaces can usually still get their own.
 async fn list_kind(
+    broker: &Broker,
     backend: &LiveBackend,
     kind: &ResourceKind,
     namespace: Option<&str>,
 ) -> Result<Value, BrokerError> {
+    let cx = CallContext::host(TOOL);
     let scoped = if kind.namespaced { namespace } else { None };
-    let listed = backend.list_all(kind, scoped).await;
+    let permit = broker.permit(&cx, "list", kind, "", scoped, "").await?;
+    let listed = backend.list_all(&permit, kind, scoped).await;
     match (listed, namespace) {
         (Err(e), Some(ns))
             if e.kind_str() == "denied" && kind.group.is_empty() && kind.kind == "Namespace" =>
         {
-            let one = backend.get_object(kind, None, ns).await.map_err(|_| e)?;
+            let permit = broker.permit(&cx, "get", kind, "", None, ns).await?;
+            let one = backend
+                .get_object(&permit, kind, None, ns)
+                .await
+                .map_err(|_| e)?;
             Ok(json!({
                 "apiVersion": kind.api_version(),
                 "kind": kind.list_kind(),
@@ -471,6 +482,7 @@ fn log_block(
 }
 
 async fn capture_logs(
+    broker: &Broker,
     backend: &LiveBackend,
     dir: &Path,
     pods: Vec<Value>,
@@ -483,6 +495,10 @@ async fn capture_logs(
     }
     progress(&format!("  pod logs: {total} pods"));
     let semaphore = Arc::new(tokio::sync::Semaphore::new(LOG_CONCURRENCY));
+    let pods_kind = ResourceTable::builtin()
+        .by_group_kind("", "Pod")
+        .cloned()
+        .ok_or_else(|| BrokerError::Internal("no core Pod kind".to_string()))?;
     let mut tasks = tokio::task::JoinSet::new();
     for pod in pods {
         let text = |p: &str| {
@@ -497,24 +513,36 @@ async fn capture_logs(
         }
         let jobs = log_jobs(&pod);
         let backend = backend.clone();
+        let broker = broker.clone();
+        let pods_kind = pods_kind.clone();
+        let cx = CallContext::host(TOOL);
         let semaphore = semaphore.clone();
         tasks.spawn(async move {
             let mut file = String::new();
             let (mut containers, mut previous, mut failed) = (0, 0, 0);
             for job in jobs {
-                let permit = semaphore.acquire().await;
-                let body = backend
-                    .pod_logs(
-                        &namespace,
-                        &name,
-                        &LogQuery {
-                            container: Some(job.container.clone()),
-                            tail_lines: Some(LOG_TAIL_LINES),
-                            previous: job.previous,
-                        },
-                    )
-                    .await;
-                drop(permit);
+                let slot = semaphore.acquire().await;
+                let body = match broker
+                    .permit(&cx, "logs", &pods_kind, "log", Some(&namespace), &name)
+                    .await
+                {
+                    Ok(permit) => {
+                        backend
+                            .pod_logs(
+                                &permit,
+                                &namespace,
+                                &name,
+                                &LogQuery {
+                                    container: Some(job.container.clone()),
+                                    tail_lines: Some(LOG_TAIL_LINES),
+                                    previous: job.previous,
+                                },
+                            )
+                            .await
+                    }
+                    Err(denied) => Err(denied),
+                };
+                drop(slot);
                 if job.previous {
                     previous += 1;
                 } else {

@@ -273,10 +273,12 @@ impl LiveBackend {
     /// One object.
     pub async fn get_object(
         &self,
+        permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, BrokerError> {
+        check_permit(permit, &["get"], kind, "")?;
         let namespace = scope(kind, namespace, name)?;
         check_name(kind, name)?;
         let op = Op {
@@ -301,9 +303,11 @@ impl LiveBackend {
     /// `remainingItemCount`).
     pub async fn list_objects(
         &self,
+        permit: &Permit,
         kind: &ResourceKind,
         query: &ListQuery,
     ) -> Result<Value, BrokerError> {
+        check_permit(permit, &["list", "events"], kind, "")?;
         self.list_page(kind, query, None).await
     }
 
@@ -354,9 +358,11 @@ impl LiveBackend {
     /// (500 a page, as kubectl does).
     pub async fn list_all(
         &self,
+        permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
     ) -> Result<Value, BrokerError> {
+        check_permit(permit, &["list"], kind, "")?;
         let query = ListQuery {
             namespace: namespace.map(str::to_string),
             limit: Some(500),
@@ -384,10 +390,12 @@ impl LiveBackend {
     /// A container's logs (`kubectl logs [-c C] [--tail N] [--previous]`).
     pub async fn pod_logs(
         &self,
+        permit: &Permit,
         namespace: &str,
         pod: &str,
         query: &LogQuery,
     ) -> Result<String, BrokerError> {
+        check_permit(permit, &["get", "logs"], &pod_kind(), "log")?;
         if namespace.is_empty() {
             return Err(BrokerError::Invalid(format!(
                 "pods are namespaced: give the namespace of pod \"{pod}\""
@@ -428,7 +436,11 @@ impl LiveBackend {
 
     /// The core/v1 Events whose involvedObject is `object`, oldest first, as
     /// an EventList.
-    pub async fn events_of(&self, object: &ObjectRef) -> Result<Value, BrokerError> {
+    pub async fn events_of(
+        &self,
+        permit: &Permit,
+        object: &ObjectRef,
+    ) -> Result<Value, BrokerError> {
         let mut selector = format!(
             "involvedObject.kind={},involvedObject.name={}",
             object.kind, object.name
@@ -445,6 +457,7 @@ impl LiveBackend {
         // elsewhere: look everywhere.
         let mut list = self
             .list_objects(
+                permit,
                 &events,
                 &ListQuery {
                     namespace: namespace.map(str::to_string),
@@ -481,11 +494,13 @@ impl LiveBackend {
     /// API server and its admission webhooks. Nothing is persisted.
     pub async fn dry_run_json_patch(
         &self,
+        permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
         json_patch: &Value,
     ) -> Result<Value, BrokerError> {
+        check_permit(permit, &["patch"], kind, "")?;
         self.patch(kind, namespace, name, json_patch, true).await
     }
 
@@ -677,46 +692,46 @@ impl Backend for LiveBackend {
 
     async fn get(
         &self,
-        _permit: &Permit,
+        permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, BrokerError> {
-        self.get_object(kind, namespace, name).await
+        self.get_object(permit, kind, namespace, name).await
     }
 
     async fn list(
         &self,
-        _permit: &Permit,
+        permit: &Permit,
         kind: &ResourceKind,
         query: &ListQuery,
     ) -> Result<Value, BrokerError> {
-        self.list_objects(kind, query).await
+        self.list_objects(permit, kind, query).await
     }
 
     async fn logs(
         &self,
-        _permit: &Permit,
+        permit: &Permit,
         namespace: &str,
         pod: &str,
         query: &LogQuery,
     ) -> Result<String, BrokerError> {
-        self.pod_logs(namespace, pod, query).await
+        self.pod_logs(permit, namespace, pod, query).await
     }
 
-    async fn events(&self, _permit: &Permit, object: &ObjectRef) -> Result<Value, BrokerError> {
-        self.events_of(object).await
+    async fn events(&self, permit: &Permit, object: &ObjectRef) -> Result<Value, BrokerError> {
+        self.events_of(permit, object).await
     }
 
     async fn dry_run_patch(
         &self,
-        _permit: &Permit,
+        permit: &Permit,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
         json_patch: &Value,
     ) -> Result<Value, BrokerError> {
-        self.dry_run_json_patch(kind, namespace, name, json_patch)
+        self.dry_run_json_patch(permit, kind, namespace, name, json_patch)
             .await
     }
 
@@ -743,6 +758,44 @@ fn not_a_patch(kind: &ResourceKind, namespace: Option<&str>, name: &str, why: &s
 }
 
 /// The group/resource part of an [`Op`].
+/// Refuses a permit minted for another verb or resource: a permit to list
+/// Secrets does not read pods' logs.
+fn check_permit(
+    permit: &Permit,
+    verbs: &[&str],
+    kind: &ResourceKind,
+    subresource: &str,
+) -> Result<(), BrokerError> {
+    let input = permit.input();
+    let resource = &input.resource;
+    if verbs.contains(&input.verb.as_str())
+        && resource.group == kind.group
+        && resource.resource == kind.plural
+        && resource.subresource == subresource
+    {
+        return Ok(());
+    }
+    Err(BrokerError::Internal(format!(
+        "a permit for {} {} was used to {} {}{}",
+        input.verb,
+        resource.grant,
+        verbs.first().copied().unwrap_or("?"),
+        kind.grant_name(),
+        if subresource.is_empty() {
+            String::new()
+        } else {
+            format!("/{subresource}")
+        }
+    )))
+}
+
+fn pod_kind() -> ResourceKind {
+    ResourceTable::builtin()
+        .by_group_kind("", "Pod")
+        .cloned()
+        .expect("the built-in table has Pod")
+}
+
 fn resource_op(kind: &ResourceKind) -> Op {
     Op {
         group: kind.group.clone(),

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::LoadProblem;
 use super::logs::{PodLogs, parse_log_file};
+use super::stored::Stored;
 use crate::BrokerError;
 use crate::resources::{ResourceKind, ResourceTable, split_api_version};
 
@@ -30,7 +31,7 @@ pub(crate) type GroupKind = (String, String);
 /// group-kind → namespace (`""` for cluster-scoped kinds) → name → object.
 /// BTreeMaps so that listing is already sorted by namespace, then name;
 /// `Arc`s so that shared lists hand out items without copying them.
-pub(crate) type Index = HashMap<GroupKind, BTreeMap<String, BTreeMap<String, Arc<Value>>>>;
+pub(crate) type Index = HashMap<GroupKind, BTreeMap<String, BTreeMap<String, Arc<Stored>>>>;
 
 /// Everything a snapshot holds, ready to serve.
 pub(crate) struct Loaded {
@@ -50,7 +51,9 @@ struct Staged {
     api_version: String,
     namespace: Option<String>,
     name: String,
-    object: Value,
+    /// Redacted and compacted as soon as it is read, so a load never holds
+    /// more than one file's parsed objects.
+    object: Stored,
 }
 
 /// Where in a file an object came from, for problem messages.
@@ -92,6 +95,8 @@ pub(crate) struct Loader {
     /// `<pod>/logs.txt` beside it for each, so a missing one is worth saying.
     dump_pods: Vec<(PathBuf, String, String)>,
     visited_dirs: HashSet<PathBuf>,
+    /// Files found by the walk (with their sizes), read after it.
+    files: Vec<(PathBuf, u64)>,
 }
 
 impl Loader {
@@ -104,6 +109,7 @@ impl Loader {
             max_resource_version: 0,
             dump_pods: Vec::new(),
             visited_dirs: HashSet::new(),
+            files: Vec::new(),
         }
     }
 
@@ -140,18 +146,127 @@ impl Loader {
                     root.display()
                 ))
             })?;
+            let started = std::time::Instant::now();
             self.walk(root);
+            let walked = started.elapsed();
+            self.load_files();
+            tracing::debug!(
+                files = self.staged.len(),
+                walk_ms = walked.as_millis() as u64,
+                read_ms = (started.elapsed() - walked).as_millis() as u64,
+                "snapshot files read"
+            );
         } else {
             self.load_file(root);
         }
         Ok(())
     }
 
+    /// Reads the files the walk found, in parallel: each thread reads a
+    /// contiguous share (by bytes) into its own loader, and the shares are
+    /// merged in file order, so the result is the same as reading them one
+    /// after another.
+    fn load_files(&mut self) {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        // Small snapshots are not worth a thread.
+        self.load_files_with(threads, 4 << 20);
+    }
+
+    fn load_files_with(&mut self, threads: usize, min_bytes: u64) {
+        let files = std::mem::take(&mut self.files);
+        let total: u64 = files.iter().map(|(_, size)| size).sum();
+        if threads == 1 || files.len() < 2 || total < min_bytes {
+            for (path, _) in &files {
+                self.load_file(path);
+            }
+            return;
+        }
+        let share = total.div_ceil(threads as u64);
+        let mut chunks: Vec<&[(PathBuf, u64)]> = Vec::new();
+        let (mut start, mut bytes) = (0, 0u64);
+        for (i, (_, size)) in files.iter().enumerate() {
+            bytes += size;
+            if bytes >= share && chunks.len() + 1 < threads {
+                chunks.push(&files[start..=i]);
+                start = i + 1;
+                bytes = 0;
+            }
+        }
+        chunks.push(&files[start..]);
+        let loaded: Vec<Loader> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let mut part = Loader::new();
+                        for (path, _) in chunk.iter() {
+                            part.load_file(path);
+                        }
+                        part
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a snapshot loader thread panicked"))
+                .collect()
+        });
+        for part in loaded {
+            self.merge(part);
+        }
+    }
+
+    /// Takes in what `part` read (from files after this loader's).
+    fn merge(&mut self, part: Loader) {
+        self.staged.extend(part.staged);
+        self.problems.extend(part.problems);
+        self.dump_pods.extend(part.dump_pods);
+        self.max_resource_version = self.max_resource_version.max(part.max_resource_version);
+        for (key, containers) in part.logs {
+            let pod = self.logs.entry(key.clone()).or_default();
+            for (name, entry) in containers {
+                let mine = pod.entry(name.clone()).or_default();
+                for (previous, slot) in [(false, entry.current), (true, entry.previous)] {
+                    let Some(body) = slot else { continue };
+                    let target = if previous {
+                        &mut mine.previous
+                    } else {
+                        &mut mine.current
+                    };
+                    if target.is_some() {
+                        self.problems.push(LoadProblem {
+                            file: PathBuf::from(format!("{}/{}", key.0, key.1)),
+                            message: format!(
+                                "a second block of {} for container {name} of pod {}/{}; kept \
+                                 the first one read",
+                                if previous { "previous logs" } else { "logs" },
+                                key.0,
+                                key.1
+                            ),
+                        });
+                    } else {
+                        *target = Some(body);
+                    }
+                }
+            }
+        }
+    }
+
     fn walk(&mut self, dir: &Path) {
-        // Guard against symlink loops: each real directory is read once.
-        if let Ok(real) = fs::canonicalize(dir)
-            && !self.visited_dirs.insert(real)
-        {
+        match fs::canonicalize(dir) {
+            Ok(real) => self.walk_in(dir, real),
+            Err(_) => self.walk_in(dir, dir.to_path_buf()),
+        }
+    }
+
+    /// Walks `dir`, whose real path is `real`. Guards against symlink
+    /// loops: each real directory is read once. Only symlinks are resolved
+    /// (a plain subfolder's real path is its parent's plus its name), which
+    /// keeps a walk of thousands of pod folders cheap.
+    fn walk_in(&mut self, dir: &Path, real: PathBuf) {
+        if !self.visited_dirs.insert(real.clone()) {
             return;
         }
         let entries = match fs::read_dir(dir) {
@@ -164,10 +279,10 @@ impl Loader {
                 return;
             }
         };
-        let mut paths: Vec<PathBuf> = Vec::new();
+        let mut found: Vec<(PathBuf, Option<fs::FileType>)> = Vec::new();
         for entry in entries {
             match entry {
-                Ok(entry) => paths.push(entry.path()),
+                Ok(entry) => found.push((entry.path(), entry.file_type().ok())),
                 Err(e) => self.problem(
                     dir,
                     format!("cannot read an entry of this folder: {e}; it was skipped"),
@@ -175,19 +290,28 @@ impl Loader {
             }
         }
         // Sorted, so that problems and duplicate resolution are reproducible.
-        paths.sort();
-        for path in paths {
-            let hidden = path
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, file_type) in found {
+            let name = path
                 .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if hidden {
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
+            if name.to_str().is_some_and(|n| n.starts_with('.')) {
                 // `.git`, editor swap files, `.DS_Store`: never snapshot data.
                 continue;
             }
+            if file_type.is_some_and(|t| t.is_dir()) {
+                self.walk_in(&path, real.join(&name));
+                continue;
+            }
             match fs::metadata(&path) {
-                Ok(meta) if meta.is_dir() => self.walk(&path),
-                Ok(_) => self.load_file(&path),
+                Ok(meta) if meta.is_dir() => match fs::canonicalize(&path) {
+                    Ok(target) => self.walk_in(&path, target),
+                    Err(e) => {
+                        self.problem(&path, format!("cannot resolve this link: {e}; skipped"))
+                    }
+                },
+                Ok(meta) => self.files.push((path, meta.len())),
                 Err(e) => self.problem(
                     &path,
                     format!("cannot read this entry: {e} (a dangling symlink?); skipped"),
@@ -248,9 +372,10 @@ impl Loader {
     }
 
     fn load_logs(&mut self, path: &Path, name: &str, text: &str) {
-        // Credential-shaped text is masked at rest, like the objects.
-        let text = crate::redact::text(text);
-        let (blocks, problems) = parse_log_file(&text);
+        // Kept as written: credential-shaped text is masked when a log is
+        // read (`Snapshot::logs`), which is cheaper than masking megabytes
+        // of logs nobody reads at every load.
+        let (blocks, problems) = parse_log_file(text);
         for message in problems {
             self.problem(path, message);
         }
@@ -536,13 +661,19 @@ impl Loader {
                 name.clone(),
             ));
         }
+        // Redacted once, at rest: a snapshot never changes after load, so
+        // the broker need not scan every object on every call (see
+        // `Backend::redacted_at_source`).
+        crate::redact::object(&mut value);
+        crate::redact::env_values(&mut value);
+        crate::redact::event_messages(&mut value);
         self.staged.push(Staged {
             group: group.to_string(),
             kind,
             api_version,
             namespace,
             name,
-            object: value,
+            object: Stored::new(&value),
         });
     }
 
@@ -566,7 +697,7 @@ impl Loader {
         for staged in &self.staged {
             if staged.group == "apiextensions.k8s.io"
                 && staged.kind == "CustomResourceDefinition"
-                && let Some(kind) = ResourceKind::from_crd(&staged.object)
+                && let Some(kind) = ResourceKind::from_crd(&staged.object.value())
             {
                 table.insert(kind);
             }
@@ -594,7 +725,7 @@ impl Loader {
 
         let mut objects: Index = HashMap::new();
         let mut count = 0usize;
-        for mut staged in self.staged {
+        for staged in self.staged {
             let namespaced = table
                 .by_group_kind(&staged.group, &staged.kind)
                 .is_none_or(|k| k.namespaced);
@@ -605,12 +736,6 @@ impl Loader {
             } else {
                 String::new()
             };
-            // Redacted once, at rest: a snapshot never changes after load, so
-            // the broker need not scan every object on every call (see
-            // `Backend::redacted_at_source`).
-            crate::redact::object(&mut staged.object);
-            crate::redact::env_values(&mut staged.object);
-            crate::redact::event_messages(&mut staged.object);
             let by_name = objects
                 .entry((staged.group, staged.kind))
                 .or_default()
@@ -621,8 +746,8 @@ impl Loader {
                 // the newer one. Not a problem, just overlap.
                 Some(existing)
                     if !is_newer(
-                        resource_version_of(&staged.object),
-                        resource_version_of(existing),
+                        staged.object.resource_version(),
+                        existing.resource_version(),
                     ) => {}
                 Some(_) => {
                     by_name.insert(staged.name, Arc::new(staged.object));
@@ -801,6 +926,75 @@ mod tests {
              line 12 column 1"
         );
         assert_eq!(shift_line_numbers("no lines here", 3), "no lines here");
+    }
+
+    #[test]
+    fn parallel_reading_gives_what_sequential_reading_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        for ns in 0..6 {
+            let folder = dir.path().join(format!("ns{ns}"));
+            fs::create_dir_all(&folder).unwrap();
+            let items: Vec<Value> = (0..20)
+                .map(|i| {
+                    serde_json::json!({"metadata": {"name": format!("p{i}"), "namespace": format!("ns{ns}"),
+                        "resourceVersion": format!("{}", ns * 100 + i)},
+                        "spec": {"containers": [{"name": "c"}]}})
+                })
+                .collect();
+            let list = serde_json::json!({"kind": "PodList", "apiVersion": "v1", "items": items});
+            fs::write(folder.join("pods.json"), list.to_string()).unwrap();
+            for i in 0..20 {
+                let pod = folder.join(format!("p{i}"));
+                fs::create_dir_all(&pod).unwrap();
+                let mut text = format!(
+                    "==== START logs for container c of pod ns{ns}/p{i} ====\nline {i}\n==== END logs for container c of pod ns{ns}/p{i} ====\n"
+                );
+                if i == 3 {
+                    text.push_str("not a block\n");
+                }
+                fs::write(pod.join("logs.txt"), text).unwrap();
+            }
+        }
+        // A broken file in the middle, and a pod whose logs.txt is missing.
+        fs::write(dir.path().join("ns3/broken.yaml"), "kind: [").unwrap();
+        fs::remove_file(dir.path().join("ns4/p7/logs.txt")).unwrap();
+
+        let read = |threads: usize| {
+            let mut loader = Loader::new();
+            loader.walk(dir.path());
+            loader.load_files_with(threads, 0);
+            let (loaded, problems) = loader.finish(dir.path()).unwrap();
+            let mut objects: Vec<(String, String, String)> = Vec::new();
+            for ((_, kind), by_ns) in &loaded.objects {
+                for (ns, by_name) in by_ns {
+                    for (name, stored) in by_name {
+                        objects.push((
+                            kind.clone(),
+                            ns.clone(),
+                            format!("{name} {}", stored.json().get()),
+                        ));
+                    }
+                }
+            }
+            objects.sort();
+            let mut logs: Vec<String> = loaded
+                .logs
+                .iter()
+                .map(|(k, v)| format!("{k:?} {:?}", v.keys()))
+                .collect();
+            logs.sort();
+            let problems: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{} {}", p.file.display(), p.message))
+                .collect();
+            (objects, logs, problems, loaded.resource_version)
+        };
+        let one = read(1);
+        assert_eq!(one.0.len(), 120);
+        assert!(!one.2.is_empty());
+        for threads in [2, 3, 7] {
+            assert_eq!(read(threads), one, "{threads} threads");
+        }
     }
 
     #[test]

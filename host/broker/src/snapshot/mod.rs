@@ -12,6 +12,7 @@
 mod load;
 mod logs;
 mod patch;
+pub mod stored;
 mod time;
 mod write;
 
@@ -26,9 +27,10 @@ use serde_json::{Map, Value, json};
 
 use crate::resources::{ResourceKind, ResourceTable, split_api_version};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef, SharedList};
+use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef, SharedItem, SharedList, redact};
 use load::{GroupKind, Index, Loader};
 use logs::{LogBody, PodLogs};
+use stored::Stored;
 pub use write::{PatchKind, Preconditions};
 
 /// Something in a snapshot that could not be used and was skipped; the rest
@@ -65,6 +67,8 @@ struct Snapshot {
     resource_version: AtomicU64,
     scanned: usize,
     object_count: usize,
+    /// Namespace objects made up for namespaces the files have no object for.
+    synthesized: usize,
     namespaces: Vec<String>,
 }
 
@@ -84,12 +88,14 @@ impl SnapshotBackend {
     /// Fails only if `path` does not exist or cannot be read, or if nothing
     /// at all could be loaded from it.
     pub fn load(path: &Path) -> Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError> {
+        let started = std::time::Instant::now();
         let mut loader = Loader::new();
         loader.load_path(path)?;
         let (loaded, problems) = loader.finish(path)?;
         let backend = Self::from_loaded(path.to_path_buf(), loaded);
-        tracing::debug!(
+        tracing::info!(
             source = %path.display(),
+            ms = started.elapsed().as_millis() as u64,
             objects = backend.inner.object_count,
             scanned = backend.inner.scanned,
             problems = problems.len(),
@@ -127,6 +133,9 @@ impl SnapshotBackend {
             }
         }
         namespaces.extend(loaded.logs.keys().map(|(ns, _)| ns.clone()));
+        let mut loaded = loaded;
+        // Not counted in `object_count`: that is what the files hold.
+        let synthesized = synthesize_namespaces(&mut loaded.objects, &namespaces);
         Self {
             inner: Arc::new(Snapshot {
                 source,
@@ -136,6 +145,7 @@ impl SnapshotBackend {
                 resource_version: AtomicU64::new(loaded.resource_version),
                 scanned: loaded.scanned,
                 object_count,
+                synthesized,
                 namespaces: namespaces.into_iter().collect(),
             }),
         }
@@ -147,14 +157,16 @@ impl SnapshotBackend {
     }
 
     /// Distinct objects held (after keeping the newest of duplicates, and
-    /// after any in-memory writes).
+    /// after any in-memory writes), not counting synthesized Namespaces.
     pub fn object_count(&self) -> usize {
-        self.inner
+        let held: usize = self
+            .inner
             .read()
             .values()
             .flat_map(|by_namespace| by_namespace.values())
             .map(BTreeMap::len)
-            .sum()
+            .sum();
+        held.saturating_sub(self.inner.synthesized)
     }
 
     /// Every namespace the snapshot knows of — from Namespace objects, from
@@ -188,15 +200,15 @@ impl SnapshotBackend {
         self.inner.current_resource_version()
     }
 
-    /// One object, shared with the snapshot (no copy). Cluster-scoped kinds
-    /// ignore `namespace`; namespaced kinds require one.
+    /// One object. Cluster-scoped kinds ignore `namespace`; namespaced
+    /// kinds require one.
     pub fn get_object(
         &self,
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Arc<Value>, BrokerError> {
-        self.inner.get(kind, namespace, name)
+        Ok(Arc::new(self.inner.get(kind, namespace, name)?.value()))
     }
 
     /// A list object with copies of the matching items.
@@ -246,6 +258,40 @@ impl SnapshotBackend {
     }
 }
 
+/// A cluster-info dump has no Namespace objects: each namespace that holds
+/// objects but has no Namespace object gets a minimal one (phase Active,
+/// annotated `guardian.io/synthesized: "true"`), so `list namespaces` answers
+/// as a live API server would. Returns how many were added.
+fn synthesize_namespaces(objects: &mut load::Index, namespaces: &BTreeSet<String>) -> usize {
+    let by_name = objects
+        .entry((String::new(), "Namespace".to_string()))
+        .or_default()
+        .entry(String::new())
+        .or_default();
+    let mut added = 0;
+    for ns in namespaces {
+        if by_name.contains_key(ns) {
+            continue;
+        }
+        by_name.insert(
+            ns.clone(),
+            Arc::new(Stored::new(&json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": ns,
+                    "labels": {"kubernetes.io/metadata.name": ns},
+                    "annotations": {"guardian.io/synthesized": "true"},
+                },
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }))),
+        );
+        added += 1;
+    }
+    added
+}
+
 /// `pods "x" not found in namespace "staging"` / `nodes "x" not found`, as the
 /// API server words it (with the namespace spelled out, since a snapshot
 /// caller cannot see the URL).
@@ -263,7 +309,7 @@ fn not_found(kind: &ResourceKind, namespace: Option<&str>, name: &str) -> Broker
 fn by_namespace<'a>(
     objects: &'a Index,
     kind: &ResourceKind,
-) -> Option<&'a BTreeMap<String, BTreeMap<String, Arc<Value>>>> {
+) -> Option<&'a BTreeMap<String, BTreeMap<String, Arc<Stored>>>> {
     let key: GroupKind = (kind.group.clone(), kind.kind.clone());
     objects.get(&key)
 }
@@ -306,7 +352,7 @@ impl Snapshot {
         kind: &ResourceKind,
         namespace: Option<&str>,
         name: &str,
-    ) -> Result<Arc<Value>, BrokerError> {
+    ) -> Result<Arc<Stored>, BrokerError> {
         let ns = self.namespace_key(kind, namespace, name)?;
         by_namespace(&self.read(), kind)
             .and_then(|m| m.get(ns))
@@ -321,7 +367,7 @@ impl Snapshot {
         &self,
         kind: &ResourceKind,
         query: &ListQuery,
-    ) -> Result<(Vec<Arc<Value>>, usize), BrokerError> {
+    ) -> Result<(Vec<Arc<Stored>>, usize), BrokerError> {
         let labels = match query.label_selector.as_deref().map(str::trim) {
             Some(s) if !s.is_empty() => Some(LabelSelector::parse(s)?),
             _ => None,
@@ -337,18 +383,18 @@ impl Snapshot {
             .map_or(usize::MAX, |l| l as usize);
         let namespace = query.namespace.as_deref().filter(|ns| !ns.is_empty());
 
-        let mut items: Vec<Arc<Value>> = Vec::new();
+        let mut items: Vec<Arc<Stored>> = Vec::new();
         let mut remaining = 0usize;
         let objects = self.read();
         if let Some(by_namespace) = by_namespace(&objects, kind) {
-            let scopes: Box<dyn Iterator<Item = &BTreeMap<String, Arc<Value>>>> = match namespace {
+            let scopes: Box<dyn Iterator<Item = &BTreeMap<String, Arc<Stored>>>> = match namespace {
                 // Cluster-scoped kinds ignore a namespace, as kubectl does.
                 Some(ns) if kind.namespaced => Box::new(by_namespace.get(ns).into_iter()),
                 _ => Box::new(by_namespace.values()),
             };
             let matching = scopes.flat_map(|m| m.values()).filter(|o| {
-                labels.as_ref().is_none_or(|s| s.matches(o))
-                    && fields.as_ref().is_none_or(|s| s.matches(o))
+                labels.as_ref().is_none_or(|s| s.matches_labels(o.labels()))
+                    && fields.as_ref().is_none_or(|s| s.matches(&o.value()))
             });
             for object in matching {
                 if items.len() < limit {
@@ -377,7 +423,7 @@ impl Snapshot {
 
     fn list(&self, kind: &ResourceKind, query: &ListQuery) -> Result<Value, BrokerError> {
         let (items, remaining) = self.select(kind, query)?;
-        let items: Vec<Value> = items.into_iter().map(|o| Value::clone(&o)).collect();
+        let items: Vec<Value> = items.into_iter().map(|o| o.value()).collect();
         Ok(json!({
             "apiVersion": kind.api_version(),
             "kind": kind.list_kind(),
@@ -396,7 +442,7 @@ impl Snapshot {
             api_version: kind.api_version(),
             kind: kind.list_kind(),
             metadata: self.list_metadata(remaining),
-            items,
+            items: items.into_iter().map(SharedItem::Stored).collect(),
         })
     }
 
@@ -406,8 +452,8 @@ impl Snapshot {
             .get(&(String::new(), "Pod".to_string()))
             .and_then(|m| m.get(namespace))
             .and_then(|m| m.get(pod))
-            .cloned();
-        let pod_object = pod_object.as_deref();
+            .map(|p| p.value());
+        let pod_object = pod_object.as_ref();
         let pod_logs = self.logs.get(&(namespace.to_string(), pod.to_string()));
         if pod_object.is_none() && pod_logs.is_none() {
             return Err(BrokerError::NotFound(format!(
@@ -484,12 +530,15 @@ impl Snapshot {
             entry.and_then(|e| e.current.as_ref())
         };
         match body {
-            Some(LogBody::Text(text)) => Ok(logs::tail(text, query.tail_lines)),
+            // Masked here, on the whole body (a PEM block may straddle the
+            // tail's first line), before any of it leaves the backend.
+            Some(LogBody::Text(text)) => Ok(logs::tail(&redact::text(text), query.tail_lines)),
             Some(LogBody::FetchError(line)) => Err(BrokerError::Unavailable(format!(
                 "{}logs of container {container} in pod {namespace}/{pod} could not be fetched \
-                 when the snapshot was taken: \"{line}\"; re-capture them (`kubectl logs -n \
+                 when the snapshot was taken: \"{}\"; re-capture them (`kubectl logs -n \
                  {namespace} {pod} -c {container}{}`) once the node's kubelet is reachable",
                 if query.previous { "previous " } else { "" },
+                redact::text(line),
                 if query.previous { " --previous" } else { "" },
             ))),
             None if query.previous => {
@@ -522,9 +571,18 @@ impl Snapshot {
         let (want_group, _) = split_api_version(&object.api_version);
         let want_namespace = object.namespace.as_deref().unwrap_or("");
         let objects = self.read();
-        let mut matching: Vec<(Option<i64>, &str, &Arc<Value>)> = Vec::new();
+        let mut matching: Vec<(Option<i64>, String, Value)> = Vec::new();
         if let Some(by_namespace) = objects.get(&(String::new(), "Event".to_string())) {
-            for event in by_namespace.values().flat_map(|m| m.values()) {
+            // A namespaced object's events are in its namespace; a
+            // cluster-scoped one's may be anywhere (`default` for nodes).
+            let scopes: Box<dyn Iterator<Item = &BTreeMap<String, Arc<Stored>>>> =
+                if want_namespace.is_empty() {
+                    Box::new(by_namespace.values())
+                } else {
+                    Box::new(by_namespace.get(want_namespace).into_iter())
+                };
+            for stored in scopes.flat_map(|m| m.values()) {
+                let event = stored.value();
                 let Some(involved) = event.get("involvedObject") else {
                     continue;
                 };
@@ -548,16 +606,14 @@ impl Snapshot {
                     .get("metadata")
                     .and_then(|m| m.get("name"))
                     .and_then(Value::as_str)
-                    .unwrap_or("");
-                matching.push((event_time(event), name, event));
+                    .unwrap_or("")
+                    .to_string();
+                matching.push((event_time(&event), name, event));
             }
         }
         // Oldest first; events without any timestamp first of all; ties by name.
-        matching.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let items: Vec<Value> = matching
-            .into_iter()
-            .map(|(_, _, e)| Value::clone(e))
-            .collect();
+        matching.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let items: Vec<Value> = matching.into_iter().map(|(_, _, e)| e).collect();
         json!({
             "apiVersion": "v1",
             "kind": "EventList",
@@ -573,7 +629,7 @@ impl Snapshot {
         name: &str,
         patch: &Value,
     ) -> Result<Value, BrokerError> {
-        let original = self.get(kind, namespace, name)?;
+        let original = self.get(kind, namespace, name)?.value();
         let what = match namespace {
             Some(ns) if kind.namespaced => {
                 format!("{} \"{name}\" in namespace \"{ns}\"", kind.grant_name())
@@ -587,7 +643,7 @@ impl Snapshot {
                  \"value\": 3}}"
             ))
         })?;
-        let mut patched = Value::clone(&original);
+        let mut patched = original.clone();
         if let Err(e) = json_patch::patch(&mut patched, &operations.0) {
             let path = e.path.to_string();
             let op_number = e.operation + 1;

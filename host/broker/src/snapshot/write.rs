@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 
+use super::stored::Stored;
 use super::{Snapshot, SnapshotBackend, by_namespace, not_found, patch};
 use crate::BrokerError;
 use crate::resources::ResourceKind;
@@ -139,7 +140,7 @@ impl SnapshotBackend {
         let current = by_namespace(&objects, kind)
             .and_then(|m| m.get(ns))
             .and_then(|m| m.get(name))
-            .cloned()
+            .map(|stored| stored.value())
             .ok_or_else(|| not_found(kind, namespace, name))?;
         let patched = match patch {
             PatchKind::Json(operations) => apply_json_patch(&current, operations, &what)?,
@@ -237,7 +238,7 @@ impl SnapshotBackend {
         let current = by_namespace(&objects, kind)
             .and_then(|m| m.get(ns))
             .and_then(|m| m.get(name))
-            .cloned()
+            .map(|stored| stored.value())
             .ok_or_else(|| not_found(kind, namespace, name))?;
         let updated = inner.checked_update(kind, &current, object, name, &what)?;
         if dry_run {
@@ -271,7 +272,7 @@ impl SnapshotBackend {
         let current = by_namespace(&objects, kind)
             .and_then(|m| m.get(ns))
             .and_then(|m| m.get(name))
-            .cloned()
+            .map(|stored| stored.value())
             .ok_or_else(|| not_found(kind, namespace, name))?;
         let stored_uid = metadata_str(&current, "uid").unwrap_or("");
         if let Some(uid) = preconditions.uid.as_deref()
@@ -407,7 +408,7 @@ impl Snapshot {
             .or_default()
             .entry(ns.to_string())
             .or_default()
-            .insert(name.to_string(), Arc::new(object.clone()));
+            .insert(name.to_string(), Arc::new(Stored::new(&object)));
         object
     }
 }
