@@ -15,11 +15,18 @@ use skill_build::{SkillCrate, build_skills, set_sha256, watch_skill_sources};
 
 /// The built-in skills. Adding one is one line here (and a crate with a
 /// `skill.toml` under `skills/`).
-const BUILTIN: &[SkillCrate] = &[SkillCrate {
-    name: "cluster",
-    package: "guardian-skill-cluster",
-    dir: "skills/cluster",
-}];
+const BUILTIN: &[SkillCrate] = &[
+    SkillCrate {
+        name: "cluster",
+        package: "guardian-skill-cluster",
+        dir: "skills/cluster",
+    },
+    SkillCrate {
+        name: "diagnostics",
+        package: "guardian-skill-diagnostics",
+        dir: "skills/diagnostics",
+    },
+];
 
 fn main() {
     let manifest_dir =

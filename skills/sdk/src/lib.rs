@@ -284,6 +284,12 @@ fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result
 /// Parses a host answer; a mismatch is the host's (or the caller's type's)
 /// fault, reported as `internal` with the path of the offending field.
 fn parse<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, HostError> {
+    // Plain serde first: tracking the path costs an allocation per map key,
+    // which is most of the time of a large list. Only a failure is parsed
+    // again, to say where.
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         HostError::new(

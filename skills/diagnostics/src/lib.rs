@@ -1,0 +1,236 @@
+//! The built-in `diagnostics` skill: K8sGPT-class analyzers that say what is
+//! broken, an evidence chain that says why (statuses, events, the previous
+//! container's log, the ConfigMaps and Secrets a pod references), and fixes as
+//! JSON Patches checked by server-side dry-run through the host.
+//!
+//! The output is documented in `docs/diagnostics.md`.
+
+mod analyzers;
+mod ctx;
+mod finding;
+mod fix;
+mod kinds;
+mod model;
+mod reasons;
+
+use guardian_skill_sdk::{Effect, Tool, ToolError, kube, log, skill};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use analyzers::{ANALYZERS, Run};
+use ctx::{Loader, Unavailable, name_of};
+use finding::{DryRun, Finding};
+
+skill!(Analyze, Analyzers);
+
+/// Scans a namespace (or every namespace) and returns findings.
+pub struct Analyze;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeInput {
+    /// Only this namespace; every namespace (and the cluster-scoped objects:
+    /// nodes, storage, webhooks, gateway classes) when absent.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Only these analyzers (names as the `analyzers` tool lists them, e.g.
+    /// `Pod`, `Service`, `pvc`); all when empty.
+    #[serde(default)]
+    pub filter: Vec<String>,
+    /// Check every fix by server-side dry-run (default true). Nothing is
+    /// ever persisted.
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    /// For a scan split across parallel calls: this call takes every `of`-th
+    /// namespace (in name order) starting at `index`, and only shard 0 runs
+    /// the cluster-scoped analyzers. The shards' findings together are
+    /// exactly one unsplit scan's.
+    #[serde(default)]
+    pub shard: Option<Shard>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// 0-based.
+    pub index: u32,
+    /// How many shards (1 to 64).
+    pub of: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Serialize)]
+pub struct AnalyzeOutput {
+    findings: Vec<Finding>,
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    objects_scanned: usize,
+    findings: usize,
+    namespaces: usize,
+    /// Findings per severity.
+    by_severity: std::collections::BTreeMap<String, usize>,
+    /// What could not be read (not served, denied, missing from a snapshot).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unavailable: Vec<Unavailable>,
+}
+
+impl Tool for Analyze {
+    const NAME: &'static str = "analyze";
+    const DESCRIPTION: &'static str = "Finds what is broken in a namespace or the whole cluster: each finding has a reason code, the evidence chain (status, events, logs, referenced ConfigMaps/Secrets), the root cause in one sentence, and fixes as JSON Patches checked by server-side dry-run.";
+    const EFFECT: Effect = Effect::Read;
+    type Input = AnalyzeInput;
+    type Output = AnalyzeOutput;
+
+    fn run(input: AnalyzeInput) -> Result<AnalyzeOutput, ToolError> {
+        let selected = analyzers::select(&input.filter).map_err(ToolError::invalid_input)?;
+        let mut loader = Loader::default();
+        let mut findings = Vec::new();
+
+        let namespaces = match &input.namespace {
+            Some(ns) => vec![ns.clone()],
+            None => {
+                let items = loader.list::<Value>("namespaces", None);
+                let mut names: Vec<String> = items.iter().map(|n| name_of(n).to_string()).collect();
+                names.sort();
+                names
+            }
+        };
+        let (index, of) = match &input.shard {
+            Some(Shard { index, of }) if *of == 0 || *of > 64 || index >= of => {
+                return Err(ToolError::invalid_input(format!(
+                    "shard: index {index} of {of}: want 0 <= index < of <= 64"
+                )));
+            }
+            Some(Shard { index, of }) => (*index as usize, *of as usize),
+            None => (0, 1),
+        };
+        let scanned_in_all = namespaces.len();
+        let namespaces: Vec<String> = namespaces
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % of == index)
+            .map(|(_, ns)| ns)
+            .collect();
+        // Namespaced scans read the cluster-scoped objects too (StorageClasses,
+        // IngressClasses, nodes are cross-checked) but report nothing on them.
+        let cluster = loader.cluster();
+        if index != 0 {
+            // Shard 0 counts the namespaces and cluster-scoped objects.
+            loader.objects_scanned = 0;
+        }
+        if input.namespace.is_none() && index == 0 {
+            for analyzer in &selected {
+                if let Run::Cluster(run) = analyzer.run {
+                    run(&cluster, &mut findings);
+                }
+            }
+        }
+        let total = namespaces.len() as u32;
+        for (i, ns) in namespaces.iter().enumerate() {
+            log::progress(i as u32, total, format!("namespace {ns}"));
+            analyzers::budget::start_namespace(scanned_in_all);
+            let scope = loader.scope(&cluster, ns);
+            for analyzer in &selected {
+                if let Run::Namespaced(run) = analyzer.run {
+                    run(&scope, &mut findings);
+                }
+            }
+        }
+        log::progress(total, total, "checking fixes");
+
+        if input.dry_run {
+            for finding in &mut findings {
+                for fix in &mut finding.fixes {
+                    if fix.dry_run.is_some() {
+                        continue;
+                    }
+                    let Some(patch) = &fix.json_patch else {
+                        continue;
+                    };
+                    let result = kube::dry_run_patch(
+                        &fix.target.resource(),
+                        fix.target.namespace.as_deref(),
+                        &fix.target.name,
+                        patch,
+                    );
+                    fix.dry_run = Some(match result {
+                        Ok(_) => DryRun::Passed,
+                        Err(e) => DryRun::Failed {
+                            error: e.describe(),
+                        },
+                    });
+                }
+            }
+        }
+
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.object.namespace.cmp(&b.object.namespace))
+                .then_with(|| a.object.kind.cmp(&b.object.kind))
+                .then_with(|| a.object.name.cmp(&b.object.name))
+                .then_with(|| a.reason.cmp(&b.reason))
+        });
+        let mut by_severity = std::collections::BTreeMap::new();
+        for f in &findings {
+            *by_severity
+                .entry(
+                    serde_json::to_value(f.severity)?
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                )
+                .or_insert(0) += 1;
+        }
+        Ok(AnalyzeOutput {
+            summary: Summary {
+                objects_scanned: loader.objects_scanned,
+                findings: findings.len(),
+                namespaces: namespaces.len(),
+                by_severity,
+                unavailable: loader.unavailable,
+            },
+            findings,
+        })
+    }
+}
+
+/// Lists the analyzers `analyze` can run (the names its `filter` takes).
+pub struct Analyzers;
+
+#[derive(Serialize)]
+pub struct AnalyzerInfo {
+    name: &'static str,
+    aliases: &'static [&'static str],
+    scope: &'static str,
+}
+
+impl Tool for Analyzers {
+    const NAME: &'static str = "analyzers";
+    const DESCRIPTION: &'static str =
+        "Lists the analyzers of `analyze`, with the names and aliases its `filter` takes.";
+    const EFFECT: Effect = Effect::Read;
+    type Input = guardian_skill_sdk::NoInput;
+    type Output = Vec<AnalyzerInfo>;
+
+    fn run(_: guardian_skill_sdk::NoInput) -> Result<Vec<AnalyzerInfo>, ToolError> {
+        Ok(ANALYZERS
+            .iter()
+            .map(|a| AnalyzerInfo {
+                name: a.name,
+                aliases: a.aliases,
+                scope: match a.run {
+                    Run::Namespaced(_) => "namespace",
+                    Run::Cluster(_) => "cluster",
+                },
+            })
+            .collect())
+    }
+}
