@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod generate;
+
 /// The directory holding `<name>.wasm` for every [`TEST_SKILLS`] entry, built
 /// by `build.rs`.
 pub const TEST_SKILLS_DIR: &str = env!("GUARDIAN_TEST_SKILLS");
