@@ -10,3 +10,4 @@ mod cli;
 mod hostile;
 mod live;
 mod loading;
+mod scenarios;
