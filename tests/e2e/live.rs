@@ -992,6 +992,19 @@ fn capture_from_serve_round_trips() {
         assert_eq!(a, b, "cluster.summary {input}");
     }
 
+    // …and `guardian diagnose` finds the same problems in the capture as in
+    // the original, down to the evidence and the dry-run of every fix.
+    let original = diagnose(
+        cache.path(),
+        &["--snapshot", example_snapshot().to_str().unwrap()],
+    );
+    let recaptured = diagnose(cache.path(), &["--snapshot", out.to_str().unwrap()]);
+    assert!(
+        !original["findings"].as_array().unwrap().is_empty(),
+        "the example is broken: {original}"
+    );
+    assert_eq!(recaptured["findings"], original["findings"]);
+
     // A second capture into the same folder is refused.
     let again = run_err(
         guardian(cache.path())
@@ -1004,6 +1017,57 @@ fn capture_from_serve_round_trips() {
         String::from_utf8_lossy(&again.stderr).contains("not empty"),
         "{}",
         String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+/// `guardian diagnose -A -o json` with `args`, parsed.
+fn diagnose(cache: &Path, args: &[&str]) -> Value {
+    let text = run_ok(
+        guardian(cache)
+            .args(["diagnose", "-A", "-o", "json"])
+            .args(args),
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn diagnose_over_http_finds_what_the_snapshot_path_finds() {
+    let serve = Serve::start(&example_snapshot(), false);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
+    let cache = tempfile::tempdir().unwrap();
+    let direct = diagnose(
+        cache.path(),
+        &["--snapshot", example_snapshot().to_str().unwrap()],
+    );
+    let live = diagnose(
+        cache.path(),
+        &["--kubeconfig", kubeconfig.to_str().unwrap()],
+    );
+    let findings = direct["findings"].as_array().unwrap();
+    assert!(
+        findings.len() >= 8,
+        "the example's eight breakages: {direct}"
+    );
+    // Every fix was dry-run against the API endpoint, over HTTP.
+    let fixes: Vec<&Value> = findings
+        .iter()
+        .flat_map(|f| f["fixes"].as_array().unwrap())
+        .filter(|f| f["json_patch"].is_array())
+        .collect();
+    assert!(!fixes.is_empty());
+    assert_eq!(live["findings"], direct["findings"]);
+    assert_eq!(
+        live["summary"]["objects_scanned"],
+        direct["summary"]["objects_scanned"]
+    );
+    assert!(
+        live["summary"]["source"]
+            .as_str()
+            .unwrap()
+            .contains(&serve.url()),
+        "{}",
+        live["summary"]
     );
 }
 

@@ -7,6 +7,7 @@ mod support;
 mod apiserver;
 mod broker;
 mod cli;
+mod diagnose;
 mod hostile;
 mod live;
 mod loading;

@@ -21,7 +21,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct Global {
     /// Load third-party skills from this directory (one subdirectory per skill,
     /// holding skill.toml and skill.wasm).
@@ -84,6 +84,19 @@ pub enum Command {
     /// or capture one from a live cluster.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Find what is broken, prove why from the cluster's own evidence, and
+    /// propose the exact fix (checked by server-side dry-run, never applied).
+    ///
+    /// Reads a live cluster (--kubeconfig, --context, --as) or, with
+    /// --snapshot, an offline snapshot. Exit status: 0, or 3 when a finding is
+    /// at or above --fail-on; 1 on errors.
+    ///
+    /// Examples:
+    ///   guardian diagnose --snapshot examples/staging
+    ///   guardian diagnose -n shop --filter Pod,Service -o markdown
+    ///   guardian diagnose -A --fail-on critical -o json
+    #[command(verbatim_doc_comment)]
+    Diagnose(DiagnoseArgs),
     /// Check the connection to the cluster (--kubeconfig, --context, --as) and,
     /// with SelfSubjectAccessReview, every permission the enabled skills'
     /// grants need; prints the minimal Role/ClusterRole for what is missing
@@ -174,4 +187,74 @@ pub enum ListFormat {
 pub enum DataFormat {
     Json,
     Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Read this snapshot folder instead of a live cluster (kubectl
+    /// cluster-info dump output and/or `kubectl get -o yaml` files).
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+    /// Only this namespace [default: the context's namespace; a snapshot is
+    /// read whole].
+    #[arg(short, long, value_name = "NS", conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Every namespace, and the cluster-scoped objects (nodes, storage,
+    /// webhooks, gateway classes).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Only these analyzers, comma-separated: Pod, Deployment, ReplicaSet,
+    /// StatefulSet, DaemonSet, Job, CronJob, Service, Ingress,
+    /// PersistentVolumeClaim, Storage, Node, ValidatingWebhookConfiguration,
+    /// MutatingWebhookConfiguration, ConfigMap, HorizontalPodAutoscaler,
+    /// PodDisruptionBudget, NetworkPolicy, Log, Security, GatewayClass,
+    /// Gateway, HTTPRoute (kubectl short names work: pvc, hpa, svc…).
+    #[arg(long, value_delimiter = ',', value_name = "KIND,…")]
+    pub filter: Vec<String>,
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
+    pub output: ReportFormat,
+    /// Exit with status 3 when a finding is at least this severe.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+    /// Do not check the proposed fixes by server-side dry-run.
+    #[arg(long)]
+    pub no_dry_run: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ReportFormat {
+    /// A summary table, then each finding with evidence and fixes.
+    Table,
+    Json,
+    Yaml,
+    /// A report for a ticket or a pull request.
+    Markdown,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Error,
+    Critical,
+}
+
+impl FailOn {
+    pub fn level(self) -> u8 {
+        match self {
+            FailOn::Warning => 1,
+            FailOn::Error => 2,
+            FailOn::Critical => 3,
+        }
+    }
+
+    /// The rank of a finding's severity (`info` is 0).
+    pub fn rank(severity: &str) -> Option<u8> {
+        match severity {
+            "info" => Some(0),
+            "warning" => Some(1),
+            "error" => Some(2),
+            "critical" => Some(3),
+            _ => None,
+        }
+    }
 }

@@ -4,6 +4,7 @@
 mod args;
 mod capture;
 mod config;
+mod diagnose;
 mod doctor;
 mod output;
 mod skills;
@@ -39,6 +40,7 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         args::Command::Skills(cmd) => skills::run(&cli.global, cmd).await,
         args::Command::Snapshot(cmd) => snapshot::run(&cli.global, cmd).await,
+        args::Command::Diagnose(args) => diagnose::run(&cli.global, args).await,
         args::Command::Doctor { namespace } => doctor::run(&cli.global, namespace).await,
         args::Command::Version => {
             println!("guardian {}", env!("CARGO_PKG_VERSION"));

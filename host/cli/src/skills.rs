@@ -133,16 +133,21 @@ fn read_input(input: &str) -> anyhow::Result<String> {
 /// skills, then the skills directory. A refused skill is reported on stderr
 /// and the others load.
 pub async fn setup(global: &Global, snapshot: Option<&Path>) -> anyhow::Result<Runtime> {
+    let broker = match snapshot {
+        Some(path) => Some(load_snapshot(global, path)?),
+        None => None,
+    };
+    setup_with(global, broker).await
+}
+
+/// [`setup`] with a broker already built (a live cluster's, or none).
+pub async fn setup_with(global: &Global, broker: Option<Broker>) -> anyhow::Result<Runtime> {
     let config = config::load(global.config.as_deref())?;
     let limits = config.limits.apply(Default::default())?;
     let cache_dir = if global.no_cache {
         None
     } else {
         global.cache_dir.clone().or_else(CompileCache::default_dir)
-    };
-    let broker = match snapshot {
-        Some(path) => Some(load_snapshot(global, path)?),
-        None => None,
     };
     let runtime = Runtime::new(
         RuntimeConfig {
@@ -182,7 +187,7 @@ pub fn policy_and_audit(global: &Global) -> anyhow::Result<(Arc<Policy>, Arc<Aud
     Ok((Arc::new(policy), Arc::new(audit)))
 }
 
-fn load_snapshot(global: &Global, path: &Path) -> anyhow::Result<Broker> {
+pub fn load_snapshot(global: &Global, path: &Path) -> anyhow::Result<Broker> {
     let (backend, problems) = SnapshotBackend::load(path)
         .map_err(|e| anyhow::anyhow!("snapshot {}: {e}", path.display()))?;
     for p in &problems {
@@ -190,4 +195,13 @@ fn load_snapshot(global: &Global, path: &Path) -> anyhow::Result<Broker> {
     }
     let (policy, audit) = policy_and_audit(global)?;
     Ok(Broker::new(Arc::new(backend), policy, audit))
+}
+
+/// A broker over the live cluster the global flags name (--kubeconfig,
+/// --context, --as).
+pub async fn live_broker(global: &Global) -> anyhow::Result<(Broker, String)> {
+    let backend = crate::capture::connect(global).await?;
+    let namespace = backend.default_namespace().to_string();
+    let (policy, audit) = policy_and_audit(global)?;
+    Ok((Broker::new(Arc::new(backend), policy, audit), namespace))
 }

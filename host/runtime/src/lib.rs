@@ -184,6 +184,12 @@ impl Runtime {
         })
     }
 
+    /// Sets (or replaces) the broker skills' Kubernetes calls go to: lets a
+    /// caller load a large snapshot while the skills load.
+    pub fn set_broker(&mut self, broker: Broker) {
+        self.broker = Some(broker);
+    }
+
     /// Sets where `log.progress` reports go.
     pub fn set_progress(&mut self, sink: ProgressSink) {
         self.progress = Some(sink);

@@ -1,0 +1,517 @@
+//! `guardian diagnose`: wiring and printing only. The analysis is the
+//! `diagnostics.analyze` tool of the built-in `diagnostics` skill.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::args::{DiagnoseArgs, FailOn, ReportFormat};
+use crate::{output, skills};
+
+/// Exit status when a finding is at or above `--fail-on`.
+pub const FINDINGS_EXIT: u8 = 3;
+
+pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    // A snapshot loads on a blocking thread while the skills load here.
+    let snapshot_load = args.snapshot.clone().map(|path| {
+        let global = global.clone();
+        tokio::task::spawn_blocking(move || skills::load_snapshot(&global, &path))
+    });
+    let mut runtime = skills::setup_with(global, None).await?;
+    let (broker, default_ns, source) = match (&args.snapshot, snapshot_load) {
+        (Some(path), Some(load)) => (
+            load.await.context("the snapshot loader panicked")??,
+            None,
+            format!("snapshot {}", path.display()),
+        ),
+        _ => {
+            let (broker, ns) = skills::live_broker(global).await?;
+            let source = broker.describe();
+            (broker, Some(ns), source)
+        }
+    };
+    runtime.set_broker(broker);
+    // As kubectl: -n, else -A, else the context's namespace. A snapshot is
+    // one capture, read whole unless -n narrows it.
+    let namespace = match (&args.namespace, args.all_namespaces) {
+        (Some(ns), _) => Some(ns.clone()),
+        (None, true) => None,
+        (None, false) => default_ns,
+    };
+    if std::io::stderr().is_terminal() {
+        runtime.set_progress(progress_line());
+    }
+    // A scan of every namespace is split across the cores: each call takes
+    // a share of the namespaces (see the tool's `shard` input), and their
+    // findings together are exactly one call's.
+    let shards = if namespace.is_none() {
+        std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
+    } else {
+        1
+    };
+    let runtime = Arc::new(runtime);
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    for index in 0..shards {
+        let mut input = json!({
+            "namespace": namespace,
+            "filter": args.filter,
+            "dry_run": !args.no_dry_run,
+        });
+        if shards > 1 {
+            input["shard"] = json!({"index": index, "of": shards});
+        }
+        let runtime = Arc::clone(&runtime);
+        calls.push(tokio::spawn(async move {
+            runtime
+                .call("human:cli", "diagnostics.analyze", &input.to_string())
+                .await
+        }));
+    }
+    let mut parts = Vec::new();
+    let mut failure = None;
+    for call in calls {
+        match call.await.context("a diagnose task panicked")? {
+            Ok(part) => parts.push(part),
+            Err(err) => {
+                failure.get_or_insert(err);
+            }
+        }
+    }
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+    if let Some(err) = failure {
+        eprintln!("error [{}]: {err}", err.code());
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut report = merge(parts);
+    let duration_ms = started.elapsed().as_millis() as u64;
+    if let Some(summary) = report.get_mut("summary").and_then(Value::as_object_mut) {
+        summary.insert("duration_ms".into(), json!(duration_ms));
+        summary.insert("source".into(), json!(source));
+        summary.insert(
+            "scope".into(),
+            json!(match &namespace {
+                Some(ns) => format!("namespace {ns}"),
+                None => "all namespaces".to_string(),
+            }),
+        );
+    }
+    let text = match args.output {
+        ReportFormat::Json => output::json(&report)?,
+        ReportFormat::Yaml => output::yaml(&report)?,
+        ReportFormat::Table => render_table(&report),
+        ReportFormat::Markdown => render_markdown(&report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .context("writing the report")?;
+    stdout.flush().ok();
+    if let Some(unavailable) = report["summary"]["unavailable"].as_array() {
+        for u in unavailable {
+            eprintln!(
+                "warning: could not read {}{}: {}",
+                u["resource"].as_str().unwrap_or("?"),
+                u["namespace"]
+                    .as_str()
+                    .map(|n| format!(" in {n}"))
+                    .unwrap_or_default(),
+                u["error"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(threshold) = args.fail_on {
+        let worst = findings(&report)
+            .iter()
+            .filter_map(|f| FailOn::rank(f["severity"].as_str().unwrap_or("")))
+            .max();
+        if worst.is_some_and(|w| w >= threshold.level()) {
+            return Ok(ExitCode::from(FINDINGS_EXIT));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One report from the shards' reports: findings in the skill's order
+/// (severity, then namespace, kind, name, reason), counts added up.
+fn merge(mut parts: Vec<Value>) -> Value {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut findings: Vec<Value> = Vec::new();
+    let (mut objects, mut namespaces) = (0u64, 0u64);
+    let mut unavailable: Vec<Value> = Vec::new();
+    for part in parts {
+        let summary = &part["summary"];
+        objects += summary["objects_scanned"].as_u64().unwrap_or(0);
+        namespaces += summary["namespaces"].as_u64().unwrap_or(0);
+        for u in summary["unavailable"].as_array().into_iter().flatten() {
+            let seen = unavailable
+                .iter()
+                .any(|x| x["resource"] == u["resource"] && x["error"] == u["error"]);
+            if !seen {
+                unavailable.push(u.clone());
+            }
+        }
+        if let Value::Array(items) = &part["findings"] {
+            findings.extend(items.iter().cloned());
+        }
+    }
+    let key = |f: &Value| {
+        let o = &f["object"];
+        (
+            std::cmp::Reverse(FailOn::rank(s(f, "severity")).unwrap_or(0)),
+            o["namespace"].as_str().map(str::to_string),
+            s(o, "kind").to_string(),
+            s(o, "name").to_string(),
+            s(f, "reason").to_string(),
+        )
+    };
+    findings.sort_by_cached_key(key);
+    let mut by_severity = serde_json::Map::new();
+    for f in &findings {
+        let n = by_severity
+            .entry(s(f, "severity").to_string())
+            .or_insert(json!(0));
+        *n = json!(n.as_u64().unwrap_or(0) + 1);
+    }
+    let mut summary = json!({
+        "objects_scanned": objects,
+        "findings": findings.len(),
+        "namespaces": namespaces,
+        "by_severity": by_severity,
+    });
+    if !unavailable.is_empty() {
+        summary["unavailable"] = Value::Array(unavailable);
+    }
+    json!({"findings": findings, "summary": summary})
+}
+
+/// Draws `[done/total] message` on one stderr line.
+fn progress_line() -> guardian_runtime::ProgressSink {
+    Arc::new(|_skill: &str, done: u32, total: u32, message: &str| {
+        let mut err = std::io::stderr().lock();
+        let line: String = format!("[{done}/{total}] {message}")
+            .chars()
+            .take(99)
+            .collect();
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+    })
+}
+
+fn findings(report: &Value) -> &[Value] {
+    report["findings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+/// `deployment/payments -n staging`, as kubectl names an object.
+fn object_name(object: &Value) -> String {
+    let kind = s(object, "kind").to_lowercase();
+    match object["namespace"].as_str() {
+        Some(ns) => format!("{kind}/{} -n {ns}", s(object, "name")),
+        None => format!("{kind}/{}", s(object, "name")),
+    }
+}
+
+fn dry_run_label(fix: &Value) -> String {
+    match fix["dry_run"]["result"].as_str() {
+        Some("passed") => "dry-run passed".into(),
+        Some("failed") => format!("dry-run FAILED: {}", s(&fix["dry_run"], "error")),
+        Some("skipped") => format!("dry-run skipped: {}", s(&fix["dry_run"], "why")),
+        _ => "not dry-run".into(),
+    }
+}
+
+/// Wraps `text` to `width` columns, every line after the first indented by
+/// `indent` spaces. A word longer than a line is cut.
+fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let room = width.saturating_sub(indent).max(10);
+    let mut out = String::new();
+    let mut col = 0;
+    let mut fresh = true;
+    let mut words: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let chars: Vec<char> = word.chars().collect();
+        for piece in chars.chunks(room) {
+            words.push(piece.iter().collect());
+        }
+    }
+    for word in words {
+        let len = word.chars().count();
+        if !fresh && col + 1 + len > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            col = indent;
+            fresh = true;
+        }
+        if !fresh {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(&word);
+        col += len;
+        fresh = false;
+    }
+    out
+}
+
+const WIDTH: usize = 100;
+
+/// The summary table, then each finding with its evidence and fixes,
+/// readable on a 100-column terminal.
+pub fn render_table(report: &Value) -> String {
+    let items = findings(report);
+    let mut out = String::new();
+    if items.is_empty() {
+        out.push_str("No problems found.\n");
+    } else {
+        let rows: Vec<Vec<String>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut object = object_name(&f["object"]);
+                if object.chars().count() > 45 {
+                    object = object.chars().take(44).collect::<String>() + "…";
+                }
+                vec![
+                    (i + 1).to_string(),
+                    s(f, "severity").to_uppercase(),
+                    s(f, "reason").to_string(),
+                    object,
+                ]
+            })
+            .collect();
+        out.push_str(&output::table(
+            &["#", "SEVERITY", "REASON", "OBJECT"],
+            &rows,
+        ));
+        for (i, f) in items.iter().enumerate() {
+            out.push('\n');
+            out.push_str(&format!(
+                "{}. {} {} ({})\n",
+                i + 1,
+                s(f, "severity").to_uppercase(),
+                object_name(&f["object"]),
+                s(f, "reason")
+            ));
+            out.push_str(&format!(
+                "   what:  {}\n",
+                wrap(s(f, "cause"), WIDTH - 10, 10)
+            ));
+            if let Some(why) = f["root_cause"].as_str() {
+                out.push_str(&format!("   why:   {}\n", wrap(why, WIDTH - 10, 10)));
+            }
+            if let Some(pods) = f["pods"].as_array().filter(|p| !p.is_empty()) {
+                let names: Vec<&str> = pods.iter().filter_map(Value::as_str).collect();
+                out.push_str(&format!(
+                    "   pods:  {}\n",
+                    wrap(&names.join(", "), WIDTH - 10, 10)
+                ));
+            }
+            let evidence = f["evidence"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            if !evidence.is_empty() {
+                out.push_str("   evidence:\n");
+                for e in evidence {
+                    let line = format!("{}: {}", s(e, "ref"), s(e, "text"));
+                    out.push_str(&format!(
+                        "     {:<6} {}\n",
+                        s(e, "source"),
+                        wrap(&line, WIDTH - 12, 12)
+                    ));
+                }
+            }
+            for fix in f["fixes"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                let input = if fix["requires_input"].as_bool() == Some(true) {
+                    " (needs input: fill in the <placeholders>)"
+                } else {
+                    ""
+                };
+                let text = format!("{}{input} [{}]", s(fix, "description"), dry_run_label(fix));
+                out.push_str(&format!("   fix:   {}\n", wrap(&text, WIDTH - 10, 10)));
+                if let Some(cmd) = fix["kubectl"].as_str() {
+                    out.push_str(&format!("          $ {cmd}\n"));
+                }
+            }
+        }
+    }
+    out.push('\n');
+    out.push_str(&summary_line(report));
+    out
+}
+
+fn summary_line(report: &Value) -> String {
+    let summary = &report["summary"];
+    let by = &summary["by_severity"];
+    let mut counts = Vec::new();
+    for level in ["critical", "error", "warning", "info"] {
+        if let Some(n) = by[level].as_u64().filter(|n| *n > 0) {
+            counts.push(format!("{n} {level}"));
+        }
+    }
+    let n = summary["findings"].as_u64().unwrap_or(0);
+    let line = format!(
+        "{n} finding{}{} in {}; {} objects scanned in {} ms.",
+        if n == 1 { "" } else { "s" },
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        },
+        s(summary, "scope"),
+        summary["objects_scanned"].as_u64().unwrap_or(0),
+        summary["duration_ms"].as_u64().unwrap_or(0),
+    );
+    wrap(&line, WIDTH, 0) + "\n"
+}
+
+/// A Markdown report (for tickets and pull requests): one section per
+/// finding, the evidence as a list, each fix as a YAML diff and a command.
+pub fn render_markdown(report: &Value) -> String {
+    let mut out = String::from("# Guardian diagnosis\n\n");
+    out.push_str(&summary_line(report));
+    out.push('\n');
+    let items = findings(report);
+    if items.is_empty() {
+        out.push_str("No problems found.\n");
+        return out;
+    }
+    out.push_str("| # | severity | reason | object |\n| --- | --- | --- | --- |\n");
+    for (i, f) in items.iter().enumerate() {
+        out.push_str(&format!(
+            "| {} | {} | {} | `{}` |\n",
+            i + 1,
+            s(f, "severity"),
+            s(f, "reason"),
+            object_name(&f["object"])
+        ));
+    }
+    for (i, f) in items.iter().enumerate() {
+        out.push_str(&format!(
+            "\n## {}. {} `{}` — {}\n\n",
+            i + 1,
+            s(f, "severity"),
+            object_name(&f["object"]),
+            s(f, "reason")
+        ));
+        out.push_str(&format!("**What:** {}\n\n", s(f, "cause")));
+        if let Some(why) = f["root_cause"].as_str() {
+            out.push_str(&format!("**Why:** {why}\n\n"));
+        }
+        let evidence = f["evidence"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        if !evidence.is_empty() {
+            out.push_str("**Evidence:**\n\n");
+            for e in evidence {
+                out.push_str(&format!(
+                    "- *{}* {}: `{}`\n",
+                    s(e, "source"),
+                    s(e, "ref"),
+                    s(e, "text").replace('`', "'")
+                ));
+            }
+            out.push('\n');
+        }
+        for fix in f["fixes"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            out.push_str(&format!(
+                "**Fix:** {} ({}{})\n\n",
+                s(fix, "description"),
+                dry_run_label(fix),
+                if fix["requires_input"].as_bool() == Some(true) {
+                    "; needs input"
+                } else {
+                    ""
+                }
+            ));
+            if let Some(diff) = fix["yaml_diff"].as_str() {
+                out.push_str(&format!("```diff\n{}```\n\n", ensure_newline(diff)));
+            }
+            if let Some(cmd) = fix["kubectl"].as_str() {
+                out.push_str(&format!("```sh\n{cmd}\n```\n\n"));
+            }
+        }
+    }
+    out
+}
+
+fn ensure_newline(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_string()
+    } else {
+        format!("{text}\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Value {
+        json!({
+            "findings": [{
+                "id": "x", "severity": "critical", "reason": "CreateContainerConfigError",
+                "object": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "staging", "name": "payments"},
+                "cause": "2 pods cannot start: CreateContainerConfigError",
+                "root_cause": "container `payments` of Deployment staging/payments reads DB_PASSWORD from Secret `payments-db` key `password`, which does not exist (keys present: `pass`, `username`)",
+                "evidence": [{"source": "event", "ref": "Event Failed", "text": "Error: couldn't find key password in Secret staging/payments-db"}],
+                "fixes": [{"target": {}, "description": "point DB_PASSWORD at key `pass`",
+                           "kubectl": "kubectl patch deployments.apps payments -n staging --type=json -p '[]'",
+                           "yaml_diff": "--- a\n+++ b\n", "dry_run": {"result": "passed"}, "requires_input": false}],
+                "pods": ["payments-a", "payments-b"]
+            }],
+            "summary": {"findings": 1, "objects_scanned": 40, "duration_ms": 12, "scope": "namespace staging",
+                        "by_severity": {"critical": 1}}
+        })
+    }
+
+    #[test]
+    fn table_fits_100_columns() {
+        let text = render_table(&sample());
+        for line in text.lines() {
+            if line.trim_start().starts_with("$ ") {
+                continue; // commands are printed whole, to be copied
+            }
+            assert!(
+                line.chars().count() <= 100,
+                "{} columns: {line}",
+                line.len()
+            );
+        }
+        assert!(text.contains("CRITICAL"), "{text}");
+        assert!(text.contains("why:   container `payments`"), "{text}");
+        assert!(text.contains("[dry-run passed]"), "{text}");
+        assert!(
+            text.contains("1 finding (1 critical) in namespace staging"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn markdown_has_a_section_per_finding() {
+        let text = render_markdown(&sample());
+        assert!(
+            text.contains("## 1. critical `deployment/payments -n staging`"),
+            "{text}"
+        );
+        assert!(text.contains("```diff\n--- a\n+++ b\n```"), "{text}");
+        assert!(text.contains("```sh\nkubectl patch"), "{text}");
+    }
+
+    #[test]
+    fn wraps_at_word_boundaries() {
+        assert_eq!(wrap("aaa bbb ccc", 7, 2), "aaa bbb\n  ccc");
+        let long = wrap(&"x".repeat(25), 14, 2);
+        assert!(long.lines().all(|l| l.chars().count() <= 14), "{long}");
+    }
+}
