@@ -440,3 +440,38 @@ fn a_scan_split_across_cores_finds_what_one_call_finds() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+#[test]
+fn a_terminal_sees_a_progress_line_and_a_pipe_does_not() {
+    let cache = tempfile::tempdir().unwrap();
+    // `script` gives the command a pseudo-terminal, as a person has.
+    let command = format!(
+        "{} diagnose -A --snapshot examples/staging -o json",
+        env!("CARGO_BIN_EXE_guardian")
+    );
+    let mut plain = guardian(cache.path());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .envs(plain.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(plain.get_current_dir().unwrap())
+        .output()
+        .expect("script(1) from util-linux runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\r\x1b[2K[0/1] namespace staging"),
+        "{text:?}"
+    );
+    // Through a pipe: no progress line, nothing but the report on stdout.
+    let piped = stdout_and_stderr(plain.args(["diagnose", "-A", "--snapshot", "examples/staging"]));
+    assert!(!piped.contains('\x1b'), "{piped:?}");
+}
+
+fn stdout_and_stderr(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
