@@ -1,4 +1,5 @@
-//! The audit log: one JSON line per broker decision (DESIGN.md §4 invariant 5).
+//! The audit log: one JSON line per broker decision and per action state
+//! change (DESIGN.md §4 invariant 5).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -33,6 +34,54 @@ pub struct AuditRecord<'a> {
     pub latency_us: u64,
 }
 
+/// One line of the audit log for a state change of a proposed action
+/// (`guardian-actions`): `{"time", "event": "action", "action", "from", "to",
+/// "who", "target", "note"}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionAuditRecord<'a> {
+    /// RFC 3339, UTC: when the transition happened.
+    pub time: String,
+    /// Always `action` (tells these lines from decision lines).
+    pub event: &'static str,
+    /// The action id: `act-…`.
+    pub action: &'a str,
+    /// The state before; `None` (JSON `null`) for a new proposal.
+    pub from: Option<&'a str>,
+    /// The state after: `pending`, `approved`, `rejected`, `expired`,
+    /// `applying`, `applied`, `failed`.
+    pub to: &'a str,
+    /// Who made the change: `human:alice (cli)`, `agent via diagnostics.analyze`,
+    /// `system:guardian`.
+    pub who: &'a str,
+    /// The object: `deployments.apps shop/web`.
+    pub target: &'a str,
+    pub note: &'a str,
+}
+
+impl<'a> ActionAuditRecord<'a> {
+    /// A record with `event` set to `action`.
+    pub fn new(
+        time: String,
+        action: &'a str,
+        from: Option<&'a str>,
+        to: &'a str,
+        who: &'a str,
+        target: &'a str,
+        note: &'a str,
+    ) -> Self {
+        Self {
+            time,
+            event: "action",
+            action,
+            from,
+            to,
+            who,
+            target,
+            note,
+        }
+    }
+}
+
 /// Where audit lines go.
 pub enum Audit {
     /// Discarded (tests, benchmarks).
@@ -57,7 +106,17 @@ impl Audit {
         Audit::Memory(Mutex::new(Vec::new()))
     }
 
+    /// Records one broker decision.
     pub fn record(&self, record: &AuditRecord<'_>) {
+        self.write(record);
+    }
+
+    /// Records one state change of a proposed action.
+    pub fn record_action(&self, record: &ActionAuditRecord<'_>) {
+        self.write(record);
+    }
+
+    fn write<T: Serialize>(&self, record: &T) {
         if matches!(self, Audit::Off) {
             return;
         }

@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde::ser::SerializeStruct;
 use serde_json::Value;
 
-pub use audit::{Audit, AuditRecord};
+pub use audit::{ActionAuditRecord, Audit, AuditRecord};
 pub use error::BrokerError;
 pub use guardian_policy::{GrantSets, Permit, Policy};
 pub use resources::{ResourceKind, ResourceTable};
