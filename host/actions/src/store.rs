@@ -1,0 +1,996 @@
+//! The durable store: SQLite, one transaction per transition.
+//!
+//! Multi-process safe: the CLI approving while the daemon runs is the normal
+//! case. WAL mode, a busy timeout, and `BEGIN IMMEDIATE` for every write, so
+//! writers serialize and each transition re-reads the state it checks.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use guardian_broker::{ActionAuditRecord, Audit};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::clock::{self, Clock, SystemClock};
+use crate::model::{
+    Action, ApplyOutcome, Approver, Channel, DEFAULT_TTL, Proposal, Proposer, State, Target,
+    Transition, sha256_hex,
+};
+use crate::{ActionError, id};
+
+/// The schema this code writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The file name inside the state directory.
+pub const DB_FILE: &str = "actions.db";
+
+/// `who` of transitions the store makes itself (expiry).
+const SYSTEM: &str = "system:guardian";
+
+/// Bounds on what a proposal may carry (the store is not a blob store).
+const MAX_PATCH_BYTES: usize = 1 << 20;
+const MAX_TEXT_BYTES: usize = 4 << 20;
+
+const SCHEMA: &str = "
+CREATE TABLE actions (
+    id               TEXT PRIMARY KEY NOT NULL,
+    api_version      TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    namespace        TEXT,
+    name             TEXT NOT NULL,
+    resource         TEXT NOT NULL,
+    patch            BLOB NOT NULL,
+    patch_sha256     TEXT NOT NULL,
+    resource_version TEXT NOT NULL,
+    rationale        TEXT NOT NULL,
+    proposer_caller  TEXT NOT NULL,
+    proposer_skill   TEXT NOT NULL,
+    proposer_tool    TEXT NOT NULL,
+    dry_run_result   TEXT NOT NULL,
+    diff             TEXT NOT NULL,
+    policy_decision  TEXT NOT NULL,
+    created          TEXT NOT NULL,
+    expires          TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    approver_channel TEXT,
+    approver_identity TEXT,
+    outcome          TEXT
+);
+CREATE INDEX actions_state ON actions(state);
+CREATE TABLE transitions (
+    action_id TEXT NOT NULL REFERENCES actions(id),
+    seq       INTEGER NOT NULL,
+    state     TEXT NOT NULL,
+    who       TEXT NOT NULL,
+    at        TEXT NOT NULL,
+    note      TEXT NOT NULL,
+    PRIMARY KEY (action_id, seq)
+);
+";
+
+const COLUMNS: &str = "id, api_version, kind, namespace, name, resource, patch, patch_sha256, \
+    resource_version, rationale, proposer_caller, proposer_skill, proposer_tool, dry_run_result, \
+    diff, policy_decision, created, expires, state, approver_channel, approver_identity, outcome";
+
+/// How to open a store (defaults: system clock, 24 h TTL, 5 s busy timeout).
+pub struct StoreOptions {
+    pub clock: Arc<dyn Clock>,
+    /// TTL of proposals that do not set one.
+    pub default_ttl: TimeDelta,
+    /// How long a write waits for another process's write to finish.
+    pub busy_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            default_ttl: DEFAULT_TTL,
+            busy_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+/// The durable store of proposed actions and the only way to move one
+/// between states. `Send + Sync`; several stores (threads, processes) may
+/// have the same file open.
+pub struct ActionStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    clock: Arc<dyn Clock>,
+    audit: Arc<Audit>,
+    default_ttl: TimeDelta,
+}
+
+/// A state change decided inside a transaction.
+struct Change {
+    to: State,
+    who: String,
+    note: String,
+    approver: Option<Approver>,
+    outcome: Option<String>,
+}
+
+/// What an operation decides, given the current (unexpired) action.
+enum Verdict {
+    Go(Change),
+    Refuse(ActionError),
+    /// Record the change, then report the error (a tampered patch is failed
+    /// for good and the caller told why).
+    ChangeThenRefuse(Change, ActionError),
+}
+
+/// An audit line to write once the transaction committed.
+struct Audited {
+    id: String,
+    from: Option<State>,
+    to: State,
+    who: String,
+    at: DateTime<Utc>,
+    target: String,
+    note: String,
+}
+
+/// Where the store lives: `<state_dir>/actions.db`, or by default
+/// `<data dir>/guardian/actions.db` (`~/.local/share/guardian/actions.db`).
+pub fn default_path(state_dir: Option<&Path>) -> Result<PathBuf, ActionError> {
+    match state_dir {
+        Some(dir) => Ok(dir.join(DB_FILE)),
+        None => dirs::data_dir()
+            .map(|d| d.join("guardian").join(DB_FILE))
+            .ok_or(ActionError::NoDataDir),
+    }
+}
+
+impl ActionStore {
+    /// Opens (creating if needed) the store at `path` with default options.
+    pub fn open(path: &Path, audit: Arc<Audit>) -> Result<Self, ActionError> {
+        Self::open_with(path, audit, StoreOptions::default())
+    }
+
+    /// Opens the store at [`default_path`]`(state_dir)`.
+    pub fn open_default(state_dir: Option<&Path>, audit: Arc<Audit>) -> Result<Self, ActionError> {
+        Self::open(&default_path(state_dir)?, audit)
+    }
+
+    /// Opens (creating if needed) the store at `path`. Its directory is
+    /// created 0700 and the file 0600; a directory another user owns or can
+    /// write is refused, and so is a schema newer than [`SCHEMA_VERSION`].
+    pub fn open_with(
+        path: &Path,
+        audit: Arc<Audit>,
+        options: StoreOptions,
+    ) -> Result<Self, ActionError> {
+        prepare_files(path)?;
+        let db = |e: rusqlite::Error| store_error(path, e);
+        let mut conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(options.busy_timeout).map_err(db)?;
+        // WAL: readers never block the writer; FULL: a committed approval
+        // survives a power cut, not only a crash.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(db)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "action store is not in WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        init_schema(&mut conn, path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+            clock: options.clock,
+            audit,
+            default_ttl: options.default_ttl,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records a new `pending` action (audited as `proposed`). The patch
+    /// must be a JSON array of operations; the resourceVersion, target and
+    /// rationale must be set.
+    pub fn propose(&self, proposal: Proposal) -> Result<Action, ActionError> {
+        let mut p = proposal;
+        validate(&mut p)?;
+        let ttl = p.ttl.unwrap_or(self.default_ttl);
+        let now = clock::now_micros(self.clock.as_ref());
+        let expires = now + ttl;
+        let who = p.proposer.label();
+        let note = format!("proposed; expires {}", clock::format(expires));
+        let mut action = Action {
+            id: String::new(),
+            patch_sha256: sha256_hex(&p.patch),
+            patch: p.patch,
+            target: p.target,
+            resource_version: p.resource_version,
+            rationale: p.rationale,
+            proposer: p.proposer,
+            dry_run_result: p.dry_run_result,
+            diff: p.diff,
+            policy_decision: p.policy_decision,
+            created: now,
+            expires,
+            state: State::Pending,
+            approver: None,
+            outcome: None,
+            history: vec![Transition {
+                state: State::Pending,
+                who: who.clone(),
+                at: now,
+                note: note.clone(),
+            }],
+        };
+        let mut conn = self.lock();
+        let db = |e: rusqlite::Error| store_error(&self.path, e);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        // 60 random bits: a clash is next to impossible, but cheap to retry.
+        let mut attempts = 0;
+        loop {
+            action.id = id::generate().map_err(|e| ActionError::Io {
+                path: self.path.clone(),
+                message: format!("cannot get random bytes for an action id: {e}"),
+            })?;
+            let taken: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM actions WHERE id = ?1)",
+                    [&action.id],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            attempts += 1;
+            if !taken {
+                break;
+            }
+            if attempts >= 5 {
+                return Err(ActionError::Io {
+                    path: self.path.clone(),
+                    message: "cannot find a free action id".into(),
+                });
+            }
+        }
+        let a = &action;
+        tx.execute(
+            &format!(
+                "INSERT INTO actions ({COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL)"
+            ),
+            params![
+                a.id,
+                a.target.api_version,
+                a.target.kind,
+                a.target.namespace,
+                a.target.name,
+                a.target.resource,
+                a.patch,
+                a.patch_sha256,
+                a.resource_version,
+                a.rationale,
+                a.proposer.caller,
+                a.proposer.skill,
+                a.proposer.tool,
+                a.dry_run_result,
+                a.diff,
+                a.policy_decision,
+                clock::format(a.created),
+                clock::format(a.expires),
+                a.state.as_str(),
+            ],
+        )
+        .map_err(db)?;
+        insert_transition(&tx, &a.id, 0, &a.history[0]).map_err(db)?;
+        tx.commit().map_err(db)?;
+        drop(conn);
+        self.write_audit(&[Audited {
+            id: action.id.clone(),
+            from: None,
+            to: State::Pending,
+            who,
+            at: now,
+            target: action.target.label(),
+            note,
+        }]);
+        Ok(action)
+    }
+
+    /// One action. A `pending` or `approved` action whose TTL passed is
+    /// moved to `expired` (and audited) first.
+    pub fn get(&self, id: &str) -> Result<Action, ActionError> {
+        check_id(id)?;
+        let action = {
+            let conn = self.lock();
+            load(&conn, id)
+                .map_err(|e| store_error(&self.path, e))?
+                .ok_or_else(|| self.not_found(id))?
+        };
+        if self.due(&action) {
+            return self.expire(id);
+        }
+        Ok(action)
+    }
+
+    /// Every action (or those in `state`), newest first, expiring the due
+    /// ones first.
+    pub fn list(&self, state: Option<State>) -> Result<Vec<Action>, ActionError> {
+        let db = |e: rusqlite::Error| store_error(&self.path, e);
+        let rows: Vec<(String, String, String)> = {
+            let conn = self.lock();
+            let mut stmt = conn
+                .prepare("SELECT id, state, expires FROM actions ORDER BY created DESC, id")
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)?
+        };
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for (id, st, expires) in rows {
+            let st = State::parse(&st);
+            let due = st.is_some_and(State::can_expire)
+                && clock::parse(&expires).is_some_and(|e| now >= e);
+            let could_match = match state {
+                None => true,
+                Some(State::Expired) => due || st == Some(State::Expired),
+                Some(want) => !due && st == Some(want),
+            };
+            if !could_match {
+                continue;
+            }
+            // Reread (or expire) each: another process may have moved it.
+            let action = if due {
+                self.expire(&id)?
+            } else {
+                let conn = self.lock();
+                match load(&conn, &id).map_err(db)? {
+                    Some(a) => a,
+                    None => continue,
+                }
+            };
+            if state.is_none_or(|s| action.state == s) {
+                out.push(action);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The actions left `applying`: an apply started and never recorded its
+    /// end (a crash, a kill). Do not re-apply them: check the object's
+    /// [`crate::ACTION_ANNOTATION`] ([`Action::landed_on`]) and record what
+    /// happened with [`ActionStore::finish_apply`].
+    pub fn needs_check(&self) -> Result<Vec<Action>, ActionError> {
+        self.list(Some(State::Applying))
+    }
+
+    /// pending → approved, by a person on a human channel.
+    pub fn approve(
+        &self,
+        id: &str,
+        approver: &Approver,
+        note: &str,
+    ) -> Result<Action, ActionError> {
+        self.transition(id, "approved", |a| match a.state {
+            State::Pending => Verdict::Go(Change {
+                to: State::Approved,
+                who: approver.label(),
+                note: note_or(note, "approved"),
+                approver: Some(approver.clone()),
+                outcome: None,
+            }),
+            state => Verdict::Refuse(ActionError::InvalidTransition {
+                id: a.id.clone(),
+                state,
+                rule: "only a pending action can be approved",
+            }),
+        })
+    }
+
+    /// pending → rejected, by a person on a human channel.
+    pub fn reject(
+        &self,
+        id: &str,
+        approver: &Approver,
+        reason: &str,
+    ) -> Result<Action, ActionError> {
+        self.transition(id, "rejected", |a| match a.state {
+            State::Pending => Verdict::Go(Change {
+                to: State::Rejected,
+                who: approver.label(),
+                note: note_or(reason, "rejected"),
+                approver: Some(approver.clone()),
+                outcome: None,
+            }),
+            state => Verdict::Refuse(ActionError::InvalidTransition {
+                id: a.id.clone(),
+                state,
+                rule: "only a pending action can be rejected",
+            }),
+        })
+    }
+
+    /// approved → applying, atomically: exactly one caller (thread or
+    /// process) gets the action back; the others get
+    /// [`ActionError::AlreadyClaimed`]. The patch bytes are checked against
+    /// their sha256 first; a mismatch fails the action for good
+    /// ([`ActionError::PatchMismatch`]). `who` is the process applying
+    /// (`system:guardian`, `human:alice`).
+    ///
+    /// The returned action's [`Action::action_ref`] is what policy must see
+    /// for the real write.
+    pub fn claim_for_apply(&self, id: &str, who: &str) -> Result<Action, ActionError> {
+        self.transition(id, "applied", |a| match a.state {
+            State::Approved => match a.verified_patch() {
+                Ok(_) => Verdict::Go(Change {
+                    to: State::Applying,
+                    who: who.to_owned(),
+                    note: "apply started".into(),
+                    approver: a.approver.clone(),
+                    outcome: None,
+                }),
+                Err(e) => Verdict::ChangeThenRefuse(
+                    Change {
+                        to: State::Failed,
+                        who: who.to_owned(),
+                        note: e.to_string(),
+                        approver: a.approver.clone(),
+                        outcome: Some(format!("failed: {e}")),
+                    },
+                    e,
+                ),
+            },
+            State::Applying => {
+                let (by, at) = a
+                    .last_transition()
+                    .map(|t| (t.who.clone(), clock::format(t.at)))
+                    .unwrap_or_default();
+                Verdict::Refuse(ActionError::AlreadyClaimed {
+                    id: a.id.clone(),
+                    by,
+                    at,
+                })
+            }
+            State::Pending => Verdict::Refuse(ActionError::InvalidTransition {
+                id: a.id.clone(),
+                state: State::Pending,
+                rule: "only an approved action can be applied; a person must approve it first",
+            }),
+            state => Verdict::Refuse(ActionError::InvalidTransition {
+                id: a.id.clone(),
+                state,
+                rule: "only an approved action can be applied",
+            }),
+        })
+    }
+
+    /// applying → applied or failed, with what happened. Recorded as done by
+    /// whoever claimed it.
+    pub fn finish_apply(&self, id: &str, outcome: ApplyOutcome) -> Result<Action, ActionError> {
+        self.transition(id, "finished", |a| match a.state {
+            State::Applying => {
+                let who = a
+                    .last_transition()
+                    .map(|t| t.who.clone())
+                    .unwrap_or_else(|| SYSTEM.to_owned());
+                let summary = outcome.summary();
+                Verdict::Go(Change {
+                    to: match outcome {
+                        ApplyOutcome::Applied { .. } => State::Applied,
+                        ApplyOutcome::Failed { .. } => State::Failed,
+                    },
+                    who,
+                    note: summary.clone(),
+                    approver: a.approver.clone(),
+                    outcome: Some(summary),
+                })
+            }
+            state => Verdict::Refuse(ActionError::InvalidTransition {
+                id: a.id.clone(),
+                state,
+                rule: "only an applying action (claimed with claim_for_apply) can be finished",
+            }),
+        })
+    }
+
+    /// pending|approved → expired, if its TTL passed; returns it as it now is.
+    fn expire(&self, id: &str) -> Result<Action, ActionError> {
+        match self.transition(id, "read", |a| {
+            Verdict::Refuse(ActionError::InvalidTransition {
+                id: a.id.clone(),
+                state: a.state,
+                rule: "it is not due to expire",
+            })
+        }) {
+            Err(ActionError::Expired { .. }) | Err(ActionError::InvalidTransition { .. }) => {
+                let conn = self.lock();
+                load(&conn, id)
+                    .map_err(|e| store_error(&self.path, e))?
+                    .ok_or_else(|| self.not_found(id))
+            }
+            other => other,
+        }
+    }
+
+    /// One transition in one `BEGIN IMMEDIATE` transaction: re-read the
+    /// action, expire it if its TTL passed (then refuse), else ask `decide`.
+    fn transition<F>(&self, id: &str, verb: &'static str, decide: F) -> Result<Action, ActionError>
+    where
+        F: FnOnce(&Action) -> Verdict,
+    {
+        check_id(id)?;
+        let db = |e: rusqlite::Error| store_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let mut action = load(&tx, id)
+            .map_err(db)?
+            .ok_or_else(|| self.not_found(id))?;
+        let now = clock::now_micros(self.clock.as_ref());
+        let (change, error) = if action.state.can_expire() && now >= action.expires {
+            let was = action.state;
+            let change = Change {
+                to: State::Expired,
+                who: SYSTEM.to_owned(),
+                note: format!("TTL passed at {}", clock::format(action.expires)),
+                approver: action.approver.clone(),
+                outcome: None,
+            };
+            let error = ActionError::Expired {
+                id: action.id.clone(),
+                expired_at: clock::format(action.expires),
+                was,
+                verb,
+            };
+            (Some(change), Some(error))
+        } else {
+            match decide(&action) {
+                Verdict::Go(c) => (Some(c), None),
+                Verdict::Refuse(e) => (None, Some(e)),
+                Verdict::ChangeThenRefuse(c, e) => (Some(c), Some(e)),
+            }
+        };
+        let mut audited = Vec::new();
+        if let Some(change) = change {
+            let from = action.state;
+            apply_change(&tx, &mut action, &change, now).map_err(db)?;
+            tx.commit().map_err(db)?;
+            audited.push(Audited {
+                id: action.id.clone(),
+                from: Some(from),
+                to: change.to,
+                who: change.who,
+                at: now,
+                target: action.target.label(),
+                note: change.note,
+            });
+        } else {
+            drop(tx);
+        }
+        drop(conn);
+        self.write_audit(&audited);
+        match error {
+            Some(e) => Err(e),
+            None => Ok(action),
+        }
+    }
+
+    fn due(&self, a: &Action) -> bool {
+        a.state.can_expire() && self.clock.now() >= a.expires
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn not_found(&self, id: &str) -> ActionError {
+        ActionError::NotFound {
+            id: id.to_owned(),
+            path: self.path.clone(),
+        }
+    }
+
+    fn write_audit(&self, records: &[Audited]) {
+        for r in records {
+            self.audit.record_action(&ActionAuditRecord::new(
+                clock::format(r.at),
+                &r.id,
+                r.from.map(State::as_str),
+                r.to.as_str(),
+                &r.who,
+                &r.target,
+                &r.note,
+            ));
+        }
+    }
+}
+
+fn note_or(note: &str, default: &str) -> String {
+    let note = note.trim();
+    if note.is_empty() {
+        default.to_owned()
+    } else {
+        note.to_owned()
+    }
+}
+
+fn check_id(id: &str) -> Result<(), ActionError> {
+    if id::is_valid(id) {
+        Ok(())
+    } else {
+        Err(ActionError::InvalidId(id.to_owned()))
+    }
+}
+
+fn store_error(path: &Path, e: rusqlite::Error) -> ActionError {
+    let message = match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            format!(
+                "{e} (another guardian process held the store longer than the busy timeout; try again)"
+            )
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            format!(
+                "{e} (the file is not an action store; move it away or use another --state-dir)"
+            )
+        }
+        _ => e.to_string(),
+    };
+    ActionError::Store {
+        path: path.to_owned(),
+        message,
+    }
+}
+
+/// Checks and fills a proposal before it is stored.
+fn validate(p: &mut Proposal) -> Result<(), ActionError> {
+    let bad = |m: String| Err(ActionError::InvalidProposal(m));
+    let t = &mut p.target;
+    for (field, value) in [
+        ("target apiVersion", &t.api_version),
+        ("target kind", &t.kind),
+        ("target name", &t.name),
+        ("target resource", &t.resource),
+    ] {
+        if value.trim().is_empty() {
+            return bad(format!("{field} is empty"));
+        }
+    }
+    if t.namespace.as_deref().is_some_and(str::is_empty) {
+        t.namespace = None;
+    }
+    if p.resource_version.trim().is_empty() {
+        return bad(format!(
+            "no resourceVersion for {}: the apply needs it as a precondition",
+            t.label()
+        ));
+    }
+    if p.rationale.trim().is_empty() {
+        return bad("the rationale is empty: say why the change is needed".into());
+    }
+    if p.proposer.caller.trim().is_empty() {
+        return bad("the proposer's caller is empty".into());
+    }
+    if p.patch.len() > MAX_PATCH_BYTES {
+        return bad(format!(
+            "the patch is {} bytes; at most {MAX_PATCH_BYTES} are accepted",
+            p.patch.len()
+        ));
+    }
+    let patch: serde_json::Value = match serde_json::from_slice(&p.patch) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("the patch is not JSON: {e}")),
+    };
+    let ops = match patch.as_array() {
+        Some(ops) if !ops.is_empty() => ops,
+        Some(_) => return bad("the patch has no operations".into()),
+        None => return bad("the patch is not a JSON Patch array (RFC 6902)".into()),
+    };
+    for (i, op) in ops.iter().enumerate() {
+        if op.get("op").and_then(|o| o.as_str()).is_none()
+            || op.get("path").and_then(|o| o.as_str()).is_none()
+        {
+            return bad(format!(
+                "patch operation {i} lacks a string `op` or `path`: {op}"
+            ));
+        }
+    }
+    for (field, value) in [
+        ("dry-run result", &p.dry_run_result),
+        ("diff", &p.diff),
+        ("rationale", &p.rationale),
+        ("policy decision", &p.policy_decision),
+    ] {
+        if value.len() > MAX_TEXT_BYTES {
+            return bad(format!("the {field} is longer than {MAX_TEXT_BYTES} bytes"));
+        }
+    }
+    if let Some(ttl) = p.ttl
+        && ttl <= TimeDelta::zero()
+    {
+        return bad(format!("the TTL must be positive, not {ttl}"));
+    }
+    Ok(())
+}
+
+/// Creates the directory (0700) and the file (0600) before SQLite opens it:
+/// SQLite gives its -wal and -shm files the database file's mode.
+fn prepare_files(path: &Path) -> Result<(), ActionError> {
+    let io = |what: &str, p: &Path, e: std::io::Error| ActionError::Io {
+        path: p.to_owned(),
+        message: format!("cannot {what}: {e}"),
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| io("create the directory", &dir, e))?;
+        }
+        let me = fs::metadata("/proc/self").map(|m| m.uid()).ok();
+        let meta = fs::metadata(&dir).map_err(|e| io("read the directory", &dir, e))?;
+        if !meta.is_dir() {
+            return Err(io(
+                "use it as the state directory",
+                &dir,
+                std::io::Error::other("not a directory"),
+            ));
+        }
+        if me.is_some_and(|uid| uid != meta.uid()) {
+            return Err(ActionError::Io {
+                path: dir,
+                message: format!(
+                    "the state directory is owned by uid {}, not by this process; use --state-dir with a directory you own",
+                    meta.uid()
+                ),
+            });
+        }
+        if meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0 {
+            return Err(ActionError::Io {
+                path: dir,
+                message: "the state directory is writable by other users, who could replace the action store; use --state-dir with a directory only you can write".into(),
+            });
+        }
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| io("open", path, e))?;
+        let meta = file.metadata().map_err(|e| io("read", path, e))?;
+        if me.is_some_and(|uid| uid != meta.uid()) {
+            return Err(ActionError::Io {
+                path: path.to_owned(),
+                message: format!(
+                    "the action store is owned by uid {}, not by this process",
+                    meta.uid()
+                ),
+            });
+        }
+        if meta.mode() & 0o077 != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                .map_err(|e| io("make the action store private", path, e))?;
+        }
+    }
+    #[cfg(not(unix))]
+    fs::create_dir_all(&dir).map_err(|e| io("create the directory", &dir, e))?;
+    Ok(())
+}
+
+/// Creates the schema in a new store; checks the version of an existing one.
+fn init_schema(conn: &mut Connection, path: &Path) -> Result<(), ActionError> {
+    let db = |e: rusqlite::Error| store_error(path, e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
+    )
+    .map_err(db)?;
+    let version: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    match version {
+        None => {
+            tx.execute_batch(SCHEMA).map_err(db)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION.to_string()],
+            )
+            .map_err(db)?;
+        }
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(SCHEMA_VERSION) => {}
+            Ok(found) if found > SCHEMA_VERSION => {
+                return Err(ActionError::SchemaTooNew {
+                    path: path.to_owned(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            _ => {
+                return Err(ActionError::Store {
+                    path: path.to_owned(),
+                    message: format!(
+                        "unknown schema version {v:?} (this guardian writes {SCHEMA_VERSION})"
+                    ),
+                });
+            }
+        },
+    }
+    tx.commit().map_err(db)
+}
+
+fn insert_transition(
+    conn: &Connection,
+    id: &str,
+    seq: usize,
+    t: &Transition,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO transitions (action_id, seq, state, who, at, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, seq as i64, t.state.as_str(), t.who, clock::format(t.at), t.note],
+    )?;
+    Ok(())
+}
+
+/// Writes `change` (the row, guarded by the state it was read in, and a
+/// history entry) and updates `action` to match.
+fn apply_change(
+    conn: &Connection,
+    action: &mut Action,
+    change: &Change,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let (channel, identity) = match &change.approver {
+        Some(a) => (Some(a.channel().as_str()), Some(a.identity().to_owned())),
+        None => (None, None),
+    };
+    let updated = conn.execute(
+        "UPDATE actions SET state = ?1, approver_channel = ?2, approver_identity = ?3, \
+         outcome = COALESCE(?4, outcome) WHERE id = ?5 AND state = ?6",
+        params![
+            change.to.as_str(),
+            channel,
+            identity,
+            change.outcome,
+            action.id,
+            action.state.as_str()
+        ],
+    )?;
+    if updated != 1 {
+        // Unreachable under BEGIN IMMEDIATE (the row was read in this
+        // transaction); refuse rather than write history for nothing.
+        return Err(rusqlite::Error::StatementChangedRows(updated));
+    }
+    let t = Transition {
+        state: change.to,
+        who: change.who.clone(),
+        at: now,
+        note: change.note.clone(),
+    };
+    insert_transition(conn, &action.id, action.history.len(), &t)?;
+    action.state = change.to;
+    action.approver = change.approver.clone();
+    if change.outcome.is_some() {
+        action.outcome = change.outcome.clone();
+    }
+    action.history.push(t);
+    Ok(())
+}
+
+/// Reads one action and its history.
+fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Action>> {
+    let row = conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM actions WHERE id = ?1"),
+            [id],
+            |r| {
+                let bad = |i: usize, what: &str, v: &str| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        format!("invalid {what} {v:?}").into(),
+                    )
+                };
+                let time = |i: usize| -> rusqlite::Result<DateTime<Utc>> {
+                    let s: String = r.get(i)?;
+                    clock::parse(&s).ok_or_else(|| bad(i, "time", &s))
+                };
+                let state: String = r.get(18)?;
+                let channel: Option<String> = r.get(19)?;
+                let identity: Option<String> = r.get(20)?;
+                let approver = match (channel, identity) {
+                    (Some(c), Some(i)) => {
+                        let channel = Channel::parse(&c).ok_or_else(|| bad(19, "channel", &c))?;
+                        Some(
+                            Approver::new(channel, &i)
+                                .map_err(|_| bad(20, "approver identity", &i))?,
+                        )
+                    }
+                    _ => None,
+                };
+                Ok(Action {
+                    id: r.get(0)?,
+                    target: Target {
+                        api_version: r.get(1)?,
+                        kind: r.get(2)?,
+                        namespace: r.get(3)?,
+                        name: r.get(4)?,
+                        resource: r.get(5)?,
+                    },
+                    patch: r.get(6)?,
+                    patch_sha256: r.get(7)?,
+                    resource_version: r.get(8)?,
+                    rationale: r.get(9)?,
+                    proposer: Proposer {
+                        caller: r.get(10)?,
+                        skill: r.get(11)?,
+                        tool: r.get(12)?,
+                    },
+                    dry_run_result: r.get(13)?,
+                    diff: r.get(14)?,
+                    policy_decision: r.get(15)?,
+                    created: time(16)?,
+                    expires: time(17)?,
+                    state: State::parse(&state).ok_or_else(|| bad(18, "state", &state))?,
+                    approver,
+                    outcome: r.get(21)?,
+                    history: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut action) = row else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT state, who, at, note FROM transitions WHERE action_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        let state: String = r.get(0)?;
+        let at: String = r.get(2)?;
+        let bad = |i: usize, what: &str, v: &str| {
+            rusqlite::Error::FromSqlConversionFailure(
+                i,
+                rusqlite::types::Type::Text,
+                format!("invalid {what} {v:?}").into(),
+            )
+        };
+        Ok(Transition {
+            state: State::parse(&state).ok_or_else(|| bad(0, "state", &state))?,
+            who: r.get(1)?,
+            at: clock::parse(&at).ok_or_else(|| bad(2, "time", &at))?,
+            note: r.get(3)?,
+        })
+    })?;
+    for t in rows {
+        action.history.push(t?);
+    }
+    Ok(Some(action))
+}
