@@ -4,6 +4,7 @@
 
 mod support;
 
+mod actions;
 mod apiserver;
 mod broker;
 mod cli;

@@ -17,13 +17,21 @@
 //!   start is reported by [`ActionStore::needs_check`], never re-applied.
 //! - Expiry (TTL, default 24 h) is evaluated on every read and transition,
 //!   so an expired action can never be approved or applied.
+//! - [`apply()`] is the guarded apply (policy re-checked, resourceVersion
+//!   precondition, the [`ACTION_ANNOTATION`] set, rollout watched) and
+//!   [`recover`] settles what a crash left `applying`, without re-applying.
 
+mod apply;
 mod clock;
 mod error;
 mod id;
 mod model;
 mod store;
 
+pub use apply::{
+    ApplyError, ApplyOptions, ApplyReport, INTERRUPTED, RECOVER_GRACE, Recovered, STALE, apply,
+    apply_with, recover, rollout_status,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ActionError;
 pub use id::is_valid as is_valid_id;

@@ -292,6 +292,34 @@ pub trait Backend: Send + Sync + 'static {
         json_patch: &Value,
     ) -> Result<Value, BrokerError>;
     async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError>;
+    /// Apply an RFC 6902 JSON Patch for real, guarded by `resource_version`
+    /// (the object must still be at that version, otherwise
+    /// [`BrokerError::Conflict`]); returns the object as stored.
+    ///
+    /// The `permit` must be a real-write permit for exactly this object,
+    /// which policy mints only for a human-approved action (DESIGN.md §4
+    /// invariant 1); only [`Broker::apply_approved`] calls this. The default
+    /// refuses: a backend is read-only unless it says otherwise (a snapshot
+    /// cannot be changed).
+    async fn apply_patch(
+        &self,
+        permit: &Permit,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+        resource_version: &str,
+    ) -> Result<Value, BrokerError> {
+        let _ = (permit, json_patch, resource_version);
+        let what = match namespace {
+            Some(ns) => format!("{} {ns}/{name}", kind.grant_name()),
+            None => format!("{} {name}", kind.grant_name()),
+        };
+        Err(BrokerError::Invalid(format!(
+            "cannot apply to {what}: this backend ({}) is read-only: a snapshot cannot be changed; apply against a cluster (--kubeconfig, --context)",
+            self.describe()
+        )))
+    }
     /// True when every object and log this backend serves was already run
     /// through [`redact`] (env values, event messages, log text) when it was
     /// loaded, so the broker can skip scanning them per call. Secret values
@@ -403,6 +431,17 @@ impl Broker {
         cx: &CallContext,
         req: &Request<'_>,
     ) -> Result<(Permit, std::time::Instant), BrokerError> {
+        self.authorize_action(cx, req, None).await
+    }
+
+    /// [`Broker::authorize`] for a call that carries an action (the real
+    /// write of an approved action): policy sees it as `input.action`.
+    async fn authorize_action(
+        &self,
+        cx: &CallContext,
+        req: &Request<'_>,
+        action: Option<&guardian_policy::ActionRef>,
+    ) -> Result<(Permit, std::time::Instant), BrokerError> {
         let started = std::time::Instant::now();
         let namespace_labels = if WRITE_VERBS.contains(&req.verb) {
             self.namespace_labels(req.namespace).await
@@ -425,7 +464,7 @@ impl Broker {
             name: req.name.to_owned(),
             namespace_labels,
             dry_run: req.dry_run,
-            action: None,
+            action: action.cloned(),
             grants: cx.grants.clone(),
         };
         let (decision, permit) = self.policy.decide(input);
@@ -706,6 +745,76 @@ impl Broker {
             .dry_run_patch(&permit, kind, namespace, name, json_patch)
             .await;
         self.done(cx, &req, &permit, started, &out);
+        let mut object = out?;
+        redact::object(&mut object);
+        redact::env_values(&mut object);
+        Ok(object)
+    }
+
+    /// The real write of a stored, human-approved action: a JSON Patch
+    /// applied with `resource_version` as precondition.
+    ///
+    /// Policy decides it again now (a `patch`, `dry_run: false`, with
+    /// `input.action` set), whatever it said when the action was proposed;
+    /// the decision is audited like every other. Only a permit for a real
+    /// write reaches the backend: a decision that allows only a dry run (no
+    /// human approval) is refused and audited as a denial. A read-only
+    /// backend (a snapshot) refuses the write. The patch is sent exactly as
+    /// given, after a `test` of the resourceVersion, so a changed object is a
+    /// [`BrokerError::Conflict`] and nothing is written.
+    ///
+    /// Only the apply step of the action store calls this (DESIGN.md §4
+    /// invariant 1); nothing reachable from a skill does.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_approved(
+        &self,
+        cx: &CallContext,
+        action: &guardian_policy::ActionRef,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+        resource_version: &str,
+    ) -> Result<Value, BrokerError> {
+        let req = Request {
+            verb: "patch",
+            kind,
+            subresource: "",
+            namespace,
+            name,
+            dry_run: false,
+        };
+        let (permit, started) = self.authorize_action(cx, &req, Some(action)).await?;
+        if permit.dry_run() {
+            let reason = format!(
+                "action {}: policy allows only a dry run (rule {}); a real write needs an action approved by a person on a human channel",
+                action.id,
+                permit.rule()
+            );
+            self.audit(
+                cx,
+                &req,
+                "deny",
+                permit.rule(),
+                std::slice::from_ref(&reason),
+                None,
+                started,
+            );
+            return Err(BrokerError::Denied(format!(
+                "policy denied the apply of {}: {reason}",
+                grant_display(kind, "")
+            )));
+        }
+        let out = self
+            .backend
+            .apply_patch(&permit, kind, namespace, name, json_patch, resource_version)
+            .await;
+        let error = out.as_ref().err().map(BrokerError::kind_str);
+        let reasons = [
+            format!("allowed by {}", permit.rule()),
+            format!("action {} approved by {}", action.id, action.approver),
+        ];
+        self.audit(cx, &req, "allow", permit.rule(), &reasons, error, started);
         let mut object = out?;
         redact::object(&mut object);
         redact::env_values(&mut object);

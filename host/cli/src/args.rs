@@ -49,6 +49,10 @@ pub struct Global {
     #[arg(long, global = true, env = "GUARDIAN_AUDIT", value_name = "PATH")]
     pub audit: Option<PathBuf>,
 
+    /// Where proposed actions are stored [default: ~/.local/share/guardian].
+    #[arg(long, global = true, env = "GUARDIAN_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
     #[command(flatten)]
     pub cluster: ClusterFlags,
 
@@ -107,8 +111,94 @@ pub enum Command {
         #[arg(short, long, value_name = "NS")]
         namespace: Option<String>,
     },
+    /// Review proposed actions and approve (which applies) or reject them.
+    ///
+    /// A fix is applied only here, by a person: `approve` shows the diff,
+    /// asks, records who approved, and applies it to the live cluster
+    /// (--kubeconfig, --context, --as) guarded by the object's
+    /// resourceVersion.
+    ///
+    /// Examples:
+    ///   guardian actions list
+    ///   guardian actions show act-k3q7x2m9b4ta
+    ///   guardian actions approve act-k3q7x2m9b4ta
+    ///   guardian actions reject act-k3q7x2m9b4ta --reason "fix the leak instead"
+    #[command(subcommand, verbatim_doc_comment)]
+    Actions(ActionsCommand),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActionsCommand {
+    /// List proposed actions, newest first.
+    List {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+        /// Only actions in this state.
+        #[arg(long, value_enum, value_name = "STATE")]
+        state: Option<StateFilter>,
+    },
+    /// Show one action: target, rationale, diff, history, and the kubectl
+    /// command equivalent to its apply.
+    Show {
+        /// The action id (`guardian actions list` shows them).
+        id: String,
+        #[arg(short, long, value_enum, default_value_t = ShowFormat::Text)]
+        output: ShowFormat,
+    },
+    /// Approve a pending action and apply it to the cluster (--kubeconfig,
+    /// --context, --as). Prints the diff and asks for confirmation at a
+    /// terminal; without one, --yes is required. An action left half-applied
+    /// by a crash is settled first (never applied twice).
+    Approve {
+        /// The action id (`guardian actions list` shows them).
+        id: String,
+        /// Do not ask for confirmation (required when stdin is not a terminal).
+        #[arg(short, long)]
+        yes: bool,
+        /// Who is approving [default: $USER].
+        #[arg(long = "as-user", value_name = "NAME")]
+        approver: Option<String>,
+        /// How long to wait for a Deployment, StatefulSet or DaemonSet to
+        /// finish rolling out after the change (0: do not wait).
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        rollout_timeout: u64,
+        /// Refused: a snapshot cannot be changed; apply against a cluster.
+        #[arg(long, value_name = "PATH", hide = true)]
+        snapshot: Option<PathBuf>,
+    },
+    /// Reject a pending action; it can then never be applied.
+    Reject {
+        /// The action id (`guardian actions list` shows them).
+        id: String,
+        /// Why (recorded in its history and the audit log).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        /// Who is rejecting [default: $USER].
+        #[arg(long = "as-user", value_name = "NAME")]
+        approver: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ShowFormat {
+    /// For a person: summary, diff, kubectl command, history.
+    Text,
+    Json,
+    Yaml,
+}
+
+/// The states of an action, for `--state`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StateFilter {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Applying,
+    Applied,
+    Failed,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! `guardian`: the command line. Parses arguments, wires the core crates
 //! together, prints. No logic here that the core crates lack.
 
+mod actions;
 mod args;
 mod capture;
 mod config;
@@ -42,6 +43,7 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Snapshot(cmd) => snapshot::run(&cli.global, cmd).await,
         args::Command::Diagnose(args) => diagnose::run(&cli.global, args).await,
         args::Command::Doctor { namespace } => doctor::run(&cli.global, namespace).await,
+        args::Command::Actions(cmd) => actions::run(&cli.global, cmd).await,
         args::Command::Version => {
             println!("guardian {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -738,6 +738,19 @@ impl Backend for LiveBackend {
     async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError> {
         self.served_resources().await
     }
+
+    async fn apply_patch(
+        &self,
+        permit: &Permit,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+        resource_version: &str,
+    ) -> Result<Value, BrokerError> {
+        self.apply_json_patch(permit, kind, namespace, name, json_patch, resource_version)
+            .await
+    }
 }
 
 // ----- helpers ---------------------------------------------------------

@@ -1,0 +1,593 @@
+//! The guarded apply: the one path that writes an approved action to the
+//! cluster, and the check that settles an apply a crash interrupted.
+//!
+//! [`apply`] claims the action (approved → applying, exactly once across
+//! processes), adds an operation that sets [`ACTION_ANNOTATION`] to the
+//! action id, and sends the patch through [`Broker::apply_approved`] with the
+//! action's resourceVersion as precondition: policy decides the real write
+//! again, and an object that changed since the proposal is a conflict, so
+//! nothing is written and the action fails as stale. Rollouts
+//! (Deployment, StatefulSet, DaemonSet) are then watched, bounded, to record
+//! whether the change left the workload healthy.
+//!
+//! [`recover`] never re-applies: for an action left `applying` it reads the
+//! object, and the annotation says whether the write landed.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use guardian_broker::{Broker, BrokerError, CallContext, GrantSets, ResourceKind};
+use serde_json::{Value, json};
+
+use crate::{ACTION_ANNOTATION, Action, ActionError, ActionStore, ApplyOutcome, Health, State};
+
+/// Why an action whose object changed after the proposal was not applied.
+pub const STALE: &str = "stale: the object changed since it was proposed; re-propose";
+
+/// Why an interrupted apply that never reached the cluster was failed.
+pub const INTERRUPTED: &str = "the apply was interrupted before it reached the cluster; re-propose";
+
+/// How an apply waits for a rollout.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    /// How long to wait for a Deployment, StatefulSet or DaemonSet to finish
+    /// rolling out after the write (default 60 s). Zero: do not wait
+    /// (health `unchecked`).
+    pub rollout_timeout: Duration,
+    /// How often to read the object while waiting (default 2 s).
+    pub poll_interval: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            rollout_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// How [`recover`] leaves an `applying` action whose object does not carry
+/// its annotation: only once its claim is this old. A live apply writes
+/// within seconds of its claim; a younger claim may belong to a process
+/// that is still applying, and failing it then could record `failed` for a
+/// patch about to land.
+pub const RECOVER_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+
+/// What [`apply`] did.
+#[derive(Clone, Debug)]
+pub struct ApplyReport {
+    /// The action as it ended (`applied` or `failed`).
+    pub action: Action,
+    /// How it ended.
+    pub outcome: ApplyOutcome,
+    /// Whether this call sent the write (false when the object already
+    /// carried the annotation, or the apply failed before writing).
+    pub wrote: bool,
+}
+
+/// What [`recover`] found for one `applying` action.
+#[derive(Clone, Debug)]
+pub struct Recovered {
+    /// The action as it now is (`applied`, `failed`, or still `applying`).
+    pub action: Action,
+    /// One line for the person: what was found.
+    pub note: String,
+}
+
+/// Why an apply could not run or could not record its end.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The store refused (unknown id, not approved, already applied or being
+    /// applied, expired) or failed.
+    #[error(transparent)]
+    Store(#[from] ActionError),
+    /// The write may have reached the cluster but its result is unknown, and
+    /// the object could not be read to find out; the action stays
+    /// `applying` and [`recover`] settles it once the cluster answers.
+    #[error(
+        "action {id}: {error}; the write may or may not have landed and the object could not be read to check ({check}); the action stays applying until a later run checks the object's {ACTION_ANNOTATION} annotation"
+    )]
+    Unknown {
+        id: String,
+        error: BrokerError,
+        check: BrokerError,
+    },
+}
+
+/// Applies the approved action `id` (see the module docs). `who` is who is
+/// applying (`human:alice`): the claim is recorded under it and it is the
+/// caller policy sees. An apply that fails after the claim (stale object,
+/// policy denial, API error) is recorded as `failed` and returned as a
+/// report, not an error; errors are refusals of the store and writes whose
+/// result is unknown.
+pub async fn apply(
+    store: &ActionStore,
+    broker: &Broker,
+    id: &str,
+    who: &str,
+) -> Result<ApplyReport, ApplyError> {
+    apply_with(store, broker, id, who, &ApplyOptions::default()).await
+}
+
+/// [`apply`] with explicit rollout-wait options.
+pub async fn apply_with(
+    store: &ActionStore,
+    broker: &Broker,
+    id: &str,
+    who: &str,
+    options: &ApplyOptions,
+) -> Result<ApplyReport, ApplyError> {
+    let claimed = store.claim_for_apply(id, who)?;
+    let fail = |error: String| -> Result<ApplyReport, ApplyError> {
+        let outcome = ApplyOutcome::Failed { error };
+        let action = finish(store, id, outcome.clone())?;
+        Ok(ApplyReport {
+            action,
+            outcome,
+            wrote: false,
+        })
+    };
+    let patch = match claimed.verified_patch() {
+        Ok(p) => p,
+        Err(e) => return fail(e.to_string()),
+    };
+    let Some(operations) = patch.as_array() else {
+        return fail("the stored patch is not a JSON Patch array".into());
+    };
+    let Some(action_ref) = claimed.action_ref() else {
+        return fail("the action has no human approver; it cannot be applied".into());
+    };
+    let target = &claimed.target;
+    let cx = context(who, &target.resource);
+    let namespace = target.namespace.as_deref();
+    let kind = match broker.resolve(&target.resource).await {
+        Ok(k) => k,
+        Err(e) => return fail(format!("cannot resolve {}: {e}", target.resource)),
+    };
+    let current = match broker.get(&cx, &kind, namespace, &target.name).await {
+        Ok(o) => o,
+        Err(e) => return fail(format!("cannot read {}: {e}", target.label())),
+    };
+    if claimed.landed_on(&current) {
+        // An earlier run wrote it and did not record the end.
+        let outcome = ApplyOutcome::Applied {
+            health: Health::Unchecked,
+            detail: format!(
+                "already on the object ({ACTION_ANNOTATION}={id}); nothing written again"
+            ),
+        };
+        let action = finish(store, id, outcome.clone())?;
+        return Ok(ApplyReport {
+            action,
+            outcome,
+            wrote: false,
+        });
+    }
+    if current
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|rv| rv != claimed.resource_version)
+    {
+        return fail(STALE.into());
+    }
+    let mut guarded = operations.clone();
+    guarded.push(annotation_op(&current, id));
+    let result = broker
+        .apply_approved(
+            &cx,
+            &action_ref,
+            &kind,
+            namespace,
+            &target.name,
+            &Value::Array(guarded),
+            &claimed.resource_version,
+        )
+        .await;
+    let applied = match result {
+        Ok(object) => object,
+        Err(BrokerError::Conflict(_)) => return fail(STALE.into()),
+        Err(e @ (BrokerError::Denied(_) | BrokerError::Invalid(_) | BrokerError::NotFound(_))) => {
+            // Refused before or by the server: nothing was written.
+            return fail(e.to_string());
+        }
+        Err(e) => {
+            // Unavailable, timeout, internal: the write may have landed.
+            match broker.get(&cx, &kind, namespace, &target.name).await {
+                Ok(object) if claimed.landed_on(&object) => object,
+                Ok(_) => return fail(e.to_string()),
+                Err(check) => {
+                    return Err(ApplyError::Unknown {
+                        id: id.to_owned(),
+                        error: e,
+                        check,
+                    });
+                }
+            }
+        }
+    };
+    let (health, detail) = if is_rollout(&kind) {
+        wait_for_rollout(
+            broker,
+            &cx,
+            &kind,
+            namespace,
+            &target.name,
+            applied,
+            options,
+        )
+        .await
+    } else {
+        (Health::Unchecked, "no rollout to wait for".to_owned())
+    };
+    let outcome = ApplyOutcome::Applied { health, detail };
+    let action = finish(store, id, outcome.clone())?;
+    Ok(ApplyReport {
+        action,
+        outcome,
+        wrote: true,
+    })
+}
+
+/// Settles every action left `applying` (a crash or kill during an apply):
+/// the object's [`ACTION_ANNOTATION`] says whether the write landed
+/// (→ `applied`, health unchecked) or not (→ `failed`, once the claim is
+/// older than [`RECOVER_GRACE`]). Nothing is ever re-applied. An object
+/// that cannot be read leaves the action `applying` for a later run.
+pub async fn recover(store: &ActionStore, broker: &Broker) -> Result<Vec<Recovered>, ActionError> {
+    let mut out = Vec::new();
+    for action in store.needs_check()? {
+        let target = &action.target;
+        let cx = context("system:guardian", &target.resource);
+        let read = match broker.resolve(&target.resource).await {
+            Ok(kind) => {
+                broker
+                    .get(&cx, &kind, target.namespace.as_deref(), &target.name)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let claimed_at = action.last_transition().map(|t| t.at);
+        let young = claimed_at.is_some_and(|at| Utc::now() - at < RECOVER_GRACE);
+        let (outcome, note) = match read {
+            Ok(object) if action.landed_on(&object) => (
+                Some(ApplyOutcome::Applied {
+                    health: Health::Unchecked,
+                    detail: format!(
+                        "the apply was interrupted after it reached the cluster (the object carries {ACTION_ANNOTATION}={}); health not checked",
+                        action.id
+                    ),
+                }),
+                "landed (found the annotation): recorded as applied".to_owned(),
+            ),
+            Ok(_) if young => (
+                None,
+                format!(
+                    "not on the object yet, but claimed less than {}s ago (another process may still be applying it); left applying",
+                    RECOVER_GRACE.num_seconds()
+                ),
+            ),
+            Ok(_) | Err(BrokerError::NotFound(_)) => (
+                Some(ApplyOutcome::Failed {
+                    error: INTERRUPTED.into(),
+                }),
+                "never reached the cluster: recorded as failed".to_owned(),
+            ),
+            Err(e) => (
+                None,
+                format!(
+                    "cannot read {} to check ({e}); left applying",
+                    target.label()
+                ),
+            ),
+        };
+        let action = match outcome {
+            Some(outcome) => match store.finish_apply(&action.id, outcome) {
+                Ok(a) => a,
+                // Another process finished it meanwhile.
+                Err(ActionError::InvalidTransition { .. }) => store.get(&action.id)?,
+                Err(e) => return Err(e),
+            },
+            None => action,
+        };
+        out.push(Recovered { action, note });
+    }
+    Ok(out)
+}
+
+/// Records the end; if another process (a concurrent [`recover`]) already
+/// did, returns the action as it recorded it.
+fn finish(store: &ActionStore, id: &str, outcome: ApplyOutcome) -> Result<Action, ActionError> {
+    match store.finish_apply(id, outcome) {
+        Ok(a) => Ok(a),
+        Err(ActionError::InvalidTransition { .. }) => {
+            let a = store.get(id)?;
+            if a.state == State::Applying {
+                Err(ActionError::InvalidTransition {
+                    id: id.to_owned(),
+                    state: a.state,
+                    rule: "the apply's end could not be recorded",
+                })
+            } else {
+                Ok(a)
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Who the broker sees for the apply: `who`, reading anything and allowed
+/// to write (with an approved action, which policy still checks) exactly
+/// the target's resource.
+fn context(who: &str, resource: &str) -> CallContext {
+    CallContext {
+        caller: who.to_owned(),
+        skill: "guardian".into(),
+        tool: "actions.apply".into(),
+        grants: GrantSets {
+            read: vec!["*".into()],
+            propose: vec![resource.to_owned()],
+        },
+    }
+}
+
+/// The operation that records the action id on the object: adds the
+/// annotation, creating `/metadata/annotations` if the object has none.
+fn annotation_op(object: &Value, id: &str) -> Value {
+    if object
+        .pointer("/metadata/annotations")
+        .is_some_and(Value::is_object)
+    {
+        let key = ACTION_ANNOTATION.replace('~', "~0").replace('/', "~1");
+        json!({"op": "add", "path": format!("/metadata/annotations/{key}"), "value": id})
+    } else {
+        json!({"op": "add", "path": "/metadata/annotations", "value": {ACTION_ANNOTATION: id}})
+    }
+}
+
+fn is_rollout(kind: &ResourceKind) -> bool {
+    kind.group == "apps"
+        && matches!(
+            kind.kind.as_str(),
+            "Deployment" | "StatefulSet" | "DaemonSet"
+        )
+}
+
+/// Polls the object until its rollout is complete or the timeout passes.
+async fn wait_for_rollout(
+    broker: &Broker,
+    cx: &CallContext,
+    kind: &ResourceKind,
+    namespace: Option<&str>,
+    name: &str,
+    mut object: Value,
+    options: &ApplyOptions,
+) -> (Health, String) {
+    if options.rollout_timeout.is_zero() {
+        return (Health::Unchecked, "did not wait for the rollout".into());
+    }
+    let started = std::time::Instant::now();
+    let deadline = started + options.rollout_timeout;
+    let mut last_error = None;
+    loop {
+        let (done, status) = rollout_status(&kind.kind, &object);
+        if done {
+            return (
+                Health::Healthy,
+                format!(
+                    "rollout complete after {}s: {status}",
+                    started.elapsed().as_secs()
+                ),
+            );
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            let mut detail = format!(
+                "rollout not complete after {}s: {status}",
+                options.rollout_timeout.as_secs()
+            );
+            if let Some(e) = last_error {
+                detail.push_str(&format!(" (last read failed: {e})"));
+            }
+            return (Health::Degraded, detail);
+        }
+        tokio::time::sleep(options.poll_interval.min(deadline - now)).await;
+        match broker.get(cx, kind, namespace, name).await {
+            Ok(o) => {
+                object = o;
+                last_error = None;
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+}
+
+/// Whether a workload finished rolling out, and its status in one line.
+pub fn rollout_status(kind: &str, object: &Value) -> (bool, String) {
+    let int = |path: &str| object.pointer(path).and_then(Value::as_i64);
+    let generation = int("/metadata/generation").unwrap_or(0);
+    let observed = int("/status/observedGeneration").unwrap_or(0);
+    let (desired, updated, available) = match kind {
+        "DaemonSet" => (
+            int("/status/desiredNumberScheduled").unwrap_or(0),
+            int("/status/updatedNumberScheduled").unwrap_or(0),
+            int("/status/numberAvailable").unwrap_or(0),
+        ),
+        _ => (
+            int("/spec/replicas").unwrap_or(1),
+            int("/status/updatedReplicas").unwrap_or(0),
+            int("/status/availableReplicas").unwrap_or(0),
+        ),
+    };
+    let done = observed >= generation && updated == desired && available == desired;
+    let status = format!(
+        "observedGeneration {observed}/generation {generation}, {updated} updated and {available} available of {desired} desired"
+    );
+    (done, status)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use guardian_broker::{Audit, Policy, SnapshotBackend};
+
+    use super::*;
+    use crate::{Approver, Channel, ManualClock, Proposal, Proposer, StoreOptions, Target};
+
+    fn staging() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/staging")
+    }
+
+    fn snapshot_broker(audit: Arc<Audit>) -> Broker {
+        let (backend, _) = SnapshotBackend::load(&staging()).unwrap();
+        Broker::new(
+            Arc::new(backend),
+            Arc::new(Policy::defaults().unwrap()),
+            audit,
+        )
+    }
+
+    fn proposal() -> Proposal {
+        Proposal {
+            target: Target {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                namespace: Some("staging".into()),
+                name: "search".into(),
+                resource: "deployments.apps".into(),
+            },
+            patch: br#"[{"op":"replace","path":"/spec/template/spec/containers/0/resources/limits/memory","value":"512Mi"}]"#.to_vec(),
+            resource_version: "6123071".into(),
+            rationale: "search is OOMKilled".into(),
+            proposer: Proposer {
+                caller: "agent".into(),
+                skill: "diagnostics".into(),
+                tool: "analyze".into(),
+            },
+            ..Proposal::default()
+        }
+    }
+
+    fn alice() -> Approver {
+        Approver::new(Channel::Cli, "alice").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_cannot_be_changed_and_the_action_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Arc::new(Audit::memory());
+        let store = ActionStore::open(&dir.path().join("actions.db"), audit.clone()).unwrap();
+        let broker = snapshot_broker(audit.clone());
+        let id = store.propose(proposal()).unwrap().id;
+        // Not approved: not applied, not even claimed.
+        let err = apply(&store, &broker, &id, "human:alice")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("a person must approve it first"),
+            "{err}"
+        );
+        store.approve(&id, &alice(), "").unwrap();
+        let report = apply(&store, &broker, &id, "human:alice").await.unwrap();
+        assert!(!report.wrote);
+        assert_eq!(report.action.state, State::Failed);
+        let ApplyOutcome::Failed { error } = &report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        assert!(
+            error.contains("read-only: a snapshot cannot be changed"),
+            "{error}"
+        );
+        // Policy allowed the write (approved by a person); the backend refused.
+        let lines = audit.lines();
+        let write = lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|l| l["verb"] == "patch" && l["dry_run"] == false)
+            .expect("the apply decision is audited");
+        assert_eq!(write["rule"], "approved-action");
+        assert_eq!(write["error"], "invalid");
+    }
+
+    #[tokio::test]
+    async fn recover_fails_an_old_unlanded_claim_and_leaves_a_young_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Arc::new(Audit::memory());
+        let path = dir.path().join("actions.db");
+        let broker = snapshot_broker(audit.clone());
+        // Claimed ten minutes ago, by a process that then died.
+        let clock = Arc::new(ManualClock::new(
+            Utc::now() - chrono::TimeDelta::minutes(10),
+        ));
+        let old = ActionStore::open_with(
+            &path,
+            audit.clone(),
+            StoreOptions {
+                clock,
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap();
+        let stale_id = old.propose(proposal()).unwrap().id;
+        old.approve(&stale_id, &alice(), "").unwrap();
+        old.claim_for_apply(&stale_id, "human:alice").unwrap();
+        // Claimed just now (maybe still being applied elsewhere).
+        let store = ActionStore::open(&path, audit.clone()).unwrap();
+        let young_id = store.propose(proposal()).unwrap().id;
+        store.approve(&young_id, &alice(), "").unwrap();
+        store.claim_for_apply(&young_id, "human:alice").unwrap();
+
+        let recovered = recover(&store, &broker).await.unwrap();
+        assert_eq!(recovered.len(), 2);
+        let stale = store.get(&stale_id).unwrap();
+        assert_eq!(stale.state, State::Failed);
+        assert!(stale.outcome.unwrap().contains(INTERRUPTED));
+        assert_eq!(store.get(&young_id).unwrap().state, State::Applying);
+        // Never re-applied: no write was even asked for.
+        assert!(
+            !audit
+                .lines()
+                .iter()
+                .any(|l| l.contains(r#""verb":"patch""#)),
+            "recover must not write"
+        );
+    }
+
+    #[test]
+    fn rollout_is_complete_only_when_observed_updated_and_available() {
+        let deployment = |observed: i64, updated: i64, available: i64| {
+            json!({
+                "metadata": {"generation": 3},
+                "spec": {"replicas": 2},
+                "status": {"observedGeneration": observed, "updatedReplicas": updated,
+                           "availableReplicas": available}
+            })
+        };
+        assert!(rollout_status("Deployment", &deployment(3, 2, 2)).0);
+        assert!(!rollout_status("Deployment", &deployment(2, 2, 2)).0);
+        assert!(!rollout_status("Deployment", &deployment(3, 1, 2)).0);
+        assert!(!rollout_status("Deployment", &deployment(3, 2, 1)).0);
+        let ds = json!({
+            "metadata": {"generation": 1},
+            "status": {"observedGeneration": 1, "desiredNumberScheduled": 3,
+                       "updatedNumberScheduled": 3, "numberAvailable": 3}
+        });
+        assert!(rollout_status("DaemonSet", &ds).0);
+    }
+
+    #[test]
+    fn annotation_is_added_or_created() {
+        let with = json!({"metadata": {"annotations": {"a": "b"}}});
+        assert_eq!(
+            annotation_op(&with, "act-x"),
+            json!({"op": "add", "path": "/metadata/annotations/guardian.dev~1action-id", "value": "act-x"})
+        );
+        let without = json!({"metadata": {"name": "x"}});
+        assert_eq!(
+            annotation_op(&without, "act-x"),
+            json!({"op": "add", "path": "/metadata/annotations", "value": {"guardian.dev/action-id": "act-x"}})
+        );
+    }
+}

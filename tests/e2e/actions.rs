@@ -1,0 +1,653 @@
+//! `guardian actions list|show|approve|reject` and the guarded apply, against
+//! `guardian snapshot serve --writable` (a real Kubernetes API over HTTP).
+//!
+//! DESIGN.md §4: invariant 1 (nothing is written without a stored,
+//! human-approved action, and never twice), 5 (every transition and the
+//! apply decision are audited), 6 (an apply a crash interrupted is neither
+//! lost nor repeated).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use guardian_actions::{
+    ACTION_ANNOTATION, ActionStore, Proposal, Proposer, State, Target, is_valid_id,
+};
+use guardian_broker::Audit;
+use guardian_broker::live::{ClusterOptions, LiveBackend};
+use guardian_broker::resources::ResourceKind;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+// ----- `guardian snapshot serve --writable` (as in live.rs) -------------
+
+/// A child process killed (and reaped) on drop, whatever the test does.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Serve {
+    _child: Killed,
+    addr: SocketAddr,
+    _cache: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start_writable(snapshot: &Path) -> Serve {
+        let cache = tempfile::tempdir().unwrap();
+        let mut cmd = guardian(cache.path());
+        cmd.args(["snapshot", "serve"])
+            .arg(snapshot)
+            .args(["--listen", "127.0.0.1:0", "--writable"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = Killed(cmd.spawn().expect("guardian snapshot serve starts"));
+        let stderr = child.0.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if line.contains("serving snapshot")
+                        && let Some(at) = line.find("http://")
+                    {
+                        let addr = line[at + "http://".len()..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap()
+                            .trim_end_matches('/');
+                        return Serve {
+                            _child: child,
+                            addr: addr.parse().expect("serve prints host:port"),
+                            _cache: cache,
+                        };
+                    }
+                    seen.push(line);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = child.0.try_wait() {
+                        panic!("snapshot serve exited with {status}: {}", seen.join("\n"));
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.0.wait().unwrap();
+                    panic!("snapshot serve exited with {status}: {}", seen.join("\n"));
+                }
+            }
+        }
+        panic!("snapshot serve did not start: {}", seen.join("\n"));
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn write_kubeconfig(dir: &Path, server: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: snap\n\
+             clusters:\n- name: snap\n  cluster:\n    server: {server}\n\
+             users:\n- name: me\n  user:\n    token: good-token\n\
+             contexts:\n- name: snap\n  context:\n    cluster: snap\n    user: me\n    namespace: staging\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+// ----- the test's own view of the cluster (over HTTP) ------------------
+
+/// The served cluster, read (and changed behind Guardian's back) over HTTP.
+struct Cluster {
+    live: LiveBackend,
+    deployments: ResourceKind,
+    policy: guardian_policy::Policy,
+}
+
+impl Cluster {
+    async fn connect(kubeconfig: &Path) -> Cluster {
+        let live = LiveBackend::connect(&ClusterOptions {
+            kubeconfig: Some(kubeconfig.to_path_buf()),
+            ..ClusterOptions::default()
+        })
+        .await
+        .expect("connect");
+        let deployments = live.resolve_resource("deployments.apps").await.unwrap();
+        Cluster {
+            live,
+            deployments,
+            policy: guardian_policy::Policy::defaults().unwrap(),
+        }
+    }
+
+    fn permit(&self, verb: &str, action: Option<&str>) -> guardian_policy::Permit {
+        let input = guardian_policy::PolicyInput {
+            caller: guardian_policy::Caller::parse("human:test"),
+            skill: "guardian".into(),
+            tool: "test".into(),
+            verb: verb.into(),
+            resource: guardian_policy::Resource::new("apps", "v1", "deployments", "", "Deployment"),
+            namespace: "staging".into(),
+            name: "search".into(),
+            dry_run: false,
+            action: action.map(|id| guardian_policy::ActionRef {
+                id: id.into(),
+                approved: true,
+                approver: "human:test".into(),
+            }),
+            grants: guardian_policy::GrantSets {
+                read: vec!["*".into()],
+                propose: vec!["deployments.apps".into()],
+            },
+            ..Default::default()
+        };
+        let (decision, permit) = self.policy.decide(input);
+        permit.unwrap_or_else(|| panic!("{verb}: {decision:?}"))
+    }
+
+    async fn search(&self) -> Value {
+        self.live
+            .get_object(
+                &self.permit("get", None),
+                &self.deployments,
+                Some("staging"),
+                "search",
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Someone else changes `search` (replicas), outside Guardian's actions.
+    async fn change_search(&self, replicas: i64) {
+        let current = self.search().await;
+        let rv = current["metadata"]["resourceVersion"].as_str().unwrap();
+        self.live
+            .apply_json_patch(
+                &self.permit("patch", Some("act-someoneelse")),
+                &self.deployments,
+                Some("staging"),
+                "search",
+                &json!([{"op": "replace", "path": "/spec/replicas", "value": replicas}]),
+                rv,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+fn rv(object: &Value) -> String {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn memory_limit(object: &Value) -> &str {
+    object["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+        .as_str()
+        .unwrap()
+}
+
+fn annotation(object: &Value) -> Option<&str> {
+    object["metadata"]["annotations"][ACTION_ANNOTATION].as_str()
+}
+
+// ----- proposals and the CLI --------------------------------------------
+
+/// A proposal raising `search`'s memory limit from `from` to `to`, made
+/// against the object as it is now (`resource_version`).
+fn raise_memory(resource_version: &str, from: &str, to: &str) -> Proposal {
+    let patch = json!([
+        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "search"},
+        {"op": "test", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": from},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": to},
+    ]);
+    Proposal {
+        target: Target {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("staging".into()),
+            name: "search".into(),
+            resource: "deployments.apps".into(),
+        },
+        patch: serde_json::to_vec(&patch).unwrap(),
+        resource_version: resource_version.into(),
+        rationale: format!(
+            "search is OOMKilled: its memory limit ({from}) is below its working set"
+        ),
+        proposer: Proposer {
+            caller: "agent".into(),
+            skill: "diagnostics".into(),
+            tool: "analyze".into(),
+        },
+        dry_run_result: "dry run accepted by the API server".into(),
+        diff: format!("-            memory: {from}\n+            memory: {to}\n"),
+        policy_decision: "allow (approved-action)".into(),
+        ttl: None,
+    }
+}
+
+/// Paths one scenario shares between the test and the `guardian` runs.
+struct Env {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Env {
+    fn new(serve: &Serve) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
+        Env { dir, kubeconfig }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn audit_path(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    /// The store, as the proposing side (a daemon) opens it.
+    fn store(&self) -> ActionStore {
+        let audit = Arc::new(Audit::open(&self.audit_path()).unwrap());
+        ActionStore::open_default(Some(&self.state_dir()), audit).unwrap()
+    }
+
+    /// `guardian actions ARGS --state-dir D --kubeconfig K --audit A`,
+    /// with no terminal on stdin.
+    fn guardian(&self, args: &[&str]) -> Command {
+        let mut cmd = guardian(&self.dir.path().join("cache"));
+        cmd.arg("actions")
+            .args(args)
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--audit")
+            .arg(self.audit_path())
+            .env("USER", "alice")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn list_json(&self) -> Vec<Value> {
+        let out = run_ok(&mut self.guardian(&["list", "-o", "json"]));
+        serde_json::from_str::<Vec<Value>>(&out).expect("list -o json is a JSON array")
+    }
+
+    fn audit_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.audit_path())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
+    }
+
+    /// The states an action went through, as the audit log has them.
+    fn audited_states(&self, id: &str) -> Vec<String> {
+        self.audit_lines()
+            .iter()
+            .filter(|l| l["event"] == "action" && l["action"] == id)
+            .map(|l| l["to"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_applies_once_refuses_stale_and_reject_works() {
+    let serve = Serve::start_writable(&example_snapshot());
+    let env = Env::new(&serve);
+    let cluster = Cluster::connect(&env.kubeconfig).await;
+    let before = cluster.search().await;
+    assert_eq!(memory_limit(&before), "256Mi");
+    assert_eq!(annotation(&before), None);
+
+    let store = env.store();
+    let first = store
+        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .unwrap();
+    let id = first.id.clone();
+
+    // Listed as pending, with its diff.
+    let listed = env.list_json();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], json!(id));
+    assert_eq!(listed[0]["state"], "pending");
+    assert!(listed[0]["diff"].as_str().unwrap().contains("512Mi"));
+    assert!(
+        listed[0]["rationale"]
+            .as_str()
+            .unwrap()
+            .contains("OOMKilled")
+    );
+    assert!(listed[0]["created"].is_string() && listed[0]["expires"].is_string());
+    assert_eq!(listed[0]["target"]["name"], "search");
+    let table = run_ok(&mut env.guardian(&["list"]));
+    assert!(table.contains(&id) && table.contains("pending"), "{table}");
+    let shown = run_ok(&mut env.guardian(&["show", &id]));
+    assert!(
+        shown.contains("+            memory: 512Mi")
+            && shown.contains("kubectl patch deployments.apps search -n staging --type=json"),
+        "{shown}"
+    );
+    let shown: Value =
+        serde_json::from_str(&run_ok(&mut env.guardian(&["show", &id, "-o", "json"]))).unwrap();
+    assert!(shown["kubectl"].as_str().unwrap().contains(&rv(&before)));
+
+    // Without a terminal and without --yes, nothing happens.
+    let out = run_err(&mut env.guardian(&["approve", &id]));
+    assert!(stderr_of(&out).contains("--yes"), "{}", stderr_of(&out));
+    assert_eq!(store.get(&id).unwrap().state, State::Pending);
+    // A snapshot cannot be changed: refused before anything is recorded.
+    let out =
+        run_err(&mut env.guardian(&["approve", &id, "--yes", "--snapshot", "examples/staging"]));
+    assert!(stderr_of(&out).contains("read-only"), "{}", stderr_of(&out));
+    assert_eq!(store.get(&id).unwrap().state, State::Pending);
+
+    // Approve: applied, with the annotation.
+    let out = run_ok(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
+    assert!(out.contains(&format!("action {id} applied")), "{out}");
+    let after = cluster.search().await;
+    assert_eq!(memory_limit(&after), "512Mi");
+    assert_eq!(annotation(&after), Some(id.as_str()));
+    assert_ne!(rv(&after), rv(&before));
+    let action = store.get(&id).unwrap();
+    assert_eq!(action.state, State::Applied);
+    assert_eq!(action.approver.as_ref().unwrap().identity(), "alice");
+    // serve does not run controllers: the rollout never completes.
+    assert!(
+        action
+            .outcome
+            .as_deref()
+            .unwrap()
+            .starts_with("applied-but-degraded"),
+        "{:?}",
+        action.outcome
+    );
+
+    // Approving again is refused, and nothing is written twice.
+    let out = run_err(&mut env.guardian(&["approve", &id, "--yes"]));
+    assert!(
+        stderr_of(&out).contains("already applied"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(rv(&cluster.search().await), rv(&after));
+
+    // A proposal whose object changed meanwhile fails as stale; the
+    // object is not touched by it.
+    let second = store
+        .propose(raise_memory(&rv(&after), "512Mi", "1Gi"))
+        .unwrap();
+    cluster.change_search(3).await;
+    let changed = cluster.search().await;
+    let out = run_err(&mut env.guardian(&["approve", &second.id, "--yes"]));
+    assert!(stderr_of(&out).contains("stale"), "{}", stderr_of(&out));
+    let now = cluster.search().await;
+    assert_eq!(rv(&now), rv(&changed));
+    assert_eq!(memory_limit(&now), "512Mi");
+    assert_eq!(annotation(&now), Some(id.as_str()));
+    let failed = store.get(&second.id).unwrap();
+    assert_eq!(failed.state, State::Failed);
+    assert!(failed.outcome.as_deref().unwrap().contains("stale"));
+
+    // Reject a pending one; it can then not be approved.
+    let third = store
+        .propose(raise_memory(&rv(&now), "512Mi", "768Mi"))
+        .unwrap();
+    let out = run_ok(&mut env.guardian(&[
+        "reject",
+        &third.id,
+        "--reason",
+        "fix the leak instead",
+        "--as-user",
+        "bob",
+    ]));
+    assert!(out.contains("rejected"), "{out}");
+    let rejected = store.get(&third.id).unwrap();
+    assert_eq!(rejected.state, State::Rejected);
+    assert_eq!(rejected.approver.as_ref().unwrap().identity(), "bob");
+    assert_eq!(
+        rejected.last_transition().unwrap().note,
+        "fix the leak instead"
+    );
+    let out = run_err(&mut env.guardian(&["approve", &third.id, "--yes"]));
+    assert!(stderr_of(&out).contains("rejected"), "{}", stderr_of(&out));
+    assert_eq!(rv(&cluster.search().await), rv(&now));
+    let listed = run_ok(&mut env.guardian(&["list", "--state", "rejected", "-o", "json"]));
+    let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], json!(third.id));
+
+    // Unknown ids say how to see the ids.
+    let out = run_err(&mut env.guardian(&["show", "act-aaaaaaaaaaaa"]));
+    assert!(
+        stderr_of(&out).contains("guardian actions list"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = run_err(&mut env.guardian(&["approve", "nonsense", "--yes"]));
+    assert!(
+        stderr_of(&out).contains("guardian actions list"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // Every transition, and the apply decision, is in the audit log.
+    assert_eq!(
+        env.audited_states(&id),
+        ["pending", "approved", "applying", "applied"]
+    );
+    assert_eq!(
+        env.audited_states(&second.id),
+        ["pending", "approved", "applying", "failed"]
+    );
+    assert_eq!(env.audited_states(&third.id), ["pending", "rejected"]);
+    let writes: Vec<Value> = env
+        .audit_lines()
+        .into_iter()
+        .filter(|l| l["verb"] == "patch" && l["dry_run"] == false)
+        .collect();
+    assert_eq!(writes.len(), 1, "exactly one real write: {writes:?}");
+    assert_eq!(writes[0]["decision"], "allow");
+    assert_eq!(writes[0]["rule"], "approved-action");
+    assert_eq!(writes[0]["name"], "search");
+    assert_eq!(writes[0]["caller"], "human:alice");
+    assert!(
+        writes[0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains(&id)),
+        "{writes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_mid_way_is_neither_lost_nor_repeated() {
+    let serve = Serve::start_writable(&example_snapshot());
+    let env = Env::new(&serve);
+    let cluster = Cluster::connect(&env.kubeconfig).await;
+    let before = cluster.search().await;
+    let store = env.store();
+    let action = store
+        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .unwrap();
+    let id = action.id.clone();
+
+    // Approve in a child process; it writes, then waits for a rollout that
+    // never completes (serve runs no controllers). Kill it there.
+    let mut child = Killed(
+        env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "600"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let written = loop {
+        let object = cluster.search().await;
+        if annotation(&object) == Some(id.as_str()) {
+            break object;
+        }
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("approve exited early with {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the apply never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    child.0.kill().unwrap(); // SIGKILL: no cleanup runs.
+    let status = child.0.wait().unwrap();
+    assert!(!status.success());
+
+    // Not lost: still there, left applying.
+    let listed = env.list_json();
+    let entry = listed.iter().find(|a| a["id"] == json!(id)).unwrap();
+    assert_eq!(entry["state"], "applying", "{entry}");
+
+    // Approving again settles it from the annotation, without a second write.
+    let out = run_ok(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
+    assert!(out.contains("already applied"), "{out}");
+    let after = cluster.search().await;
+    assert_eq!(rv(&after), rv(&written), "nothing written again");
+    assert_eq!(memory_limit(&after), "512Mi");
+    let action = store.get(&id).unwrap();
+    assert_eq!(action.state, State::Applied);
+    assert_eq!(
+        action
+            .history
+            .iter()
+            .filter(|t| t.state == State::Applying)
+            .count(),
+        1,
+        "claimed once: {:?}",
+        action.history
+    );
+    let listed = env.list_json();
+    let entry = listed.iter().find(|a| a["id"] == json!(id)).unwrap();
+    assert_eq!(entry["state"], "applied");
+    assert_eq!(
+        env.audited_states(&id),
+        ["pending", "approved", "applying", "applied"]
+    );
+    let writes = env
+        .audit_lines()
+        .into_iter()
+        .filter(|l| l["verb"] == "patch" && l["dry_run"] == false)
+        .count();
+    assert_eq!(writes, 1);
+}
+
+/// A skill cannot approve. The skill ABI (every WIT version) has no approve,
+/// reject or apply function — `actions` offers only `propose`, which the
+/// runtime does not implement yet — so instead of a hostile skill calling an
+/// approve import, this runs every tool of the hostile test skill against
+/// the served cluster and checks a pending action stays pending and the
+/// object unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skills_cannot_approve_or_apply() {
+    for version in ["since_v0.1.0", "since_v0.2.0"] {
+        let dir = repo_root().join("wit").join(version);
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for line in text.lines().filter(|l| l.contains(": func(")) {
+                let name = line.trim().split(':').next().unwrap();
+                assert!(
+                    ![
+                        "approve",
+                        "reject",
+                        "apply",
+                        "apply-patch",
+                        "patch",
+                        "update",
+                        "delete"
+                    ]
+                    .contains(&name),
+                    "{}: a skill import that could change the cluster or an action: {line}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    let serve = Serve::start_writable(&example_snapshot());
+    let env = Env::new(&serve);
+    let cluster = Cluster::connect(&env.kubeconfig).await;
+    let before = cluster.search().await;
+    let store = env.store();
+    let action = store
+        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .unwrap();
+
+    let live = LiveBackend::connect(&ClusterOptions {
+        kubeconfig: Some(env.kubeconfig.clone()),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    let broker = guardian_broker::Broker::new(
+        Arc::new(live),
+        Arc::new(guardian_broker::Policy::defaults().unwrap()),
+        Arc::new(Audit::Off),
+    );
+    let skills = tempfile::tempdir().unwrap();
+    install_test_skill(skills.path(), "hostile");
+    let runtime = runtime_with(test_limits(), Some(broker)).await;
+    let errors = runtime.load_dir(skills.path()).await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let hostile = runtime.skill("hostile").unwrap();
+    let patch = String::from_utf8(action.patch_bytes().to_vec()).unwrap();
+    for tool in &hostile.tools {
+        let input = match tool.name.as_str() {
+            "get" => {
+                json!({"resource": "deployments.apps", "namespace": "staging", "name": "search"})
+            }
+            "patch" => json!({
+                "resource": "deployments.apps", "namespace": "staging", "name": "search",
+                "patch": serde_json::from_str::<Value>(&patch).unwrap(),
+            }),
+            _ => json!({}),
+        };
+        // Whatever each returns (many fail on purpose), it cannot approve.
+        let _ = runtime
+            .call(
+                "agent",
+                &format!("hostile.{}", tool.name),
+                &input.to_string(),
+            )
+            .await;
+    }
+    assert!(hostile.tools.iter().any(|t| t.name == "patch"));
+    let after = store.get(&action.id).unwrap();
+    assert_eq!(after.state, State::Pending);
+    assert!(after.approver.is_none());
+    assert_eq!(rv(&cluster.search().await), rv(&before));
+    assert!(is_valid_id(&action.id));
+}
