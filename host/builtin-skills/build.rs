@@ -26,6 +26,11 @@ const BUILTIN: &[SkillCrate] = &[
         package: "guardian-skill-diagnostics",
         dir: "skills/diagnostics",
     },
+    SkillCrate {
+        name: "patch",
+        package: "guardian-skill-patch",
+        dir: "skills/patch",
+    },
 ];
 
 fn main() {

@@ -651,3 +651,286 @@ async fn skills_cannot_approve_or_apply() {
     assert_eq!(rv(&cluster.search().await), rv(&before));
     assert!(is_valid_id(&action.id));
 }
+
+// ----- proposing through the host path ----------------------------------
+
+/// A copy of the example cluster whose `staging` namespace is protected
+/// (`guardian.io/protected=true`), as `broker.rs` builds it.
+fn protected_snapshot() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(example_snapshot())
+        .arg(dir.path().join("snap"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        dir.path().join("snap/namespace.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: staging\n  labels:\n    guardian.io/protected: \"true\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+impl Env {
+    /// `guardian ARGS --state-dir D --kubeconfig K --audit A` (any command).
+    fn guardian_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = guardian(&self.dir.path().join("cache"));
+        cmd.args(args)
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--audit")
+            .arg(self.audit_path())
+            .env("USER", "alice")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `guardian skills call patch.propose --input @FILE` against the
+    /// served cluster.
+    fn propose_patch(&self, input: &Value) -> std::process::Output {
+        let file = self.dir.path().join("proposal.json");
+        std::fs::write(&file, input.to_string()).unwrap();
+        let at = format!("@{}", file.display());
+        self.guardian_cmd(&["skills", "call", "patch.propose", "--input", &at])
+            .output()
+            .expect("guardian runs")
+    }
+}
+
+/// The `patch.propose` input raising `search`'s memory limit.
+fn patch_input(patch: Value) -> Value {
+    json!({
+        "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "staging", "name": "search"},
+        "json_patch": patch,
+        "rationale": "search is OOMKilled: its memory limit is below its working set",
+    })
+}
+
+fn pinned_memory_patch(from: &str, to: &str) -> Value {
+    json!([
+        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "search"},
+        {"op": "test", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": from},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": to},
+    ])
+}
+
+/// The issue's flow: `diagnose --propose` finds the OOMKilled `search` and
+/// proposes raising its limit; the action is listed pending with its diff;
+/// a person approves it; the served object changes once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnose_propose_then_approve_applies_the_fix_once() {
+    let serve = Serve::start_writable(&example_snapshot());
+    let env = Env::new(&serve);
+    let cluster = Cluster::connect(&env.kubeconfig).await;
+    let before = cluster.search().await;
+    assert_eq!(memory_limit(&before), "256Mi");
+
+    // Without --propose nothing is stored.
+    let report = run_ok(&mut env.guardian_cmd(&["diagnose", "-n", "staging", "-o", "json"]));
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert!(report["findings"].as_array().unwrap().iter().all(|f| {
+        f["fixes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|x| x.get("proposed_action").is_none())
+    }));
+    assert!(env.list_json().is_empty());
+
+    let report =
+        run_ok(&mut env.guardian_cmd(&["diagnose", "-n", "staging", "--propose", "-o", "json"]));
+    let report: Value = serde_json::from_str(&report).unwrap();
+    // Every fix that passed its dry run and needs no input was proposed.
+    let eligible: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["fixes"].as_array().into_iter().flatten())
+        .filter(|x| x["dry_run"]["result"] == "passed" && x["requires_input"] != true)
+        .collect();
+    assert!(eligible.len() > 1);
+    for x in &eligible {
+        assert!(x["proposed_action"].is_string(), "not proposed: {x}");
+    }
+    assert_eq!(env.list_json().len(), eligible.len());
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["reason"] == "OOMKilled" && f["object"]["name"] == "search")
+        .expect("the OOMKilled search finding");
+    let fix = &finding["fixes"][0];
+    assert_eq!(fix["dry_run"]["result"], "passed", "{fix}");
+    let id = fix["proposed_action"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no proposed_action: {fix}"))
+        .to_owned();
+    assert!(is_valid_id(&id), "{id}");
+    // Proposing changed nothing on the cluster.
+    assert_eq!(rv(&cluster.search().await), rv(&before));
+
+    // Listed as pending, with the diff of the limit.
+    let listed = env.list_json();
+    let action = listed
+        .iter()
+        .find(|a| a["id"] == json!(id))
+        .unwrap_or_else(|| panic!("{id} not listed: {listed:?}"));
+    assert_eq!(action["state"], "pending");
+    assert_eq!(action["target"]["name"], "search");
+    assert_eq!(action["resource_version"], json!(rv(&before)));
+    let diff = action["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("-            memory: 256Mi") && diff.contains("+            memory: "),
+        "{diff}"
+    );
+    assert_eq!(action["proposer"]["caller"], "human:cli");
+    assert_eq!(action["proposer"]["skill"], "diagnostics");
+    assert_eq!(action["proposer"]["tool"], "analyze");
+    let new_limit = fix["json_patch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|op| op["op"] == "replace")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_limit, "256Mi");
+
+    // The table shows the id next to the finding.
+    let table = run_ok(&mut env.guardian_cmd(&["diagnose", "-n", "staging", "--propose"]));
+    assert!(
+        table.contains(&format!("proposed: {id} (guardian actions approve {id})")),
+        "{table}"
+    );
+    // Proposing the same fixes again returned the pending actions.
+    assert_eq!(env.list_json().len(), eligible.len());
+
+    // Approve: applied, with the annotation.
+    let out = run_ok(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
+    assert!(out.contains(&format!("action {id} applied")), "{out}");
+    let after = cluster.search().await;
+    assert_eq!(memory_limit(&after), new_limit);
+    assert_eq!(annotation(&after), Some(id.as_str()));
+
+    // A second approve writes nothing.
+    let _ = env.guardian(&["approve", &id, "--yes"]).output().unwrap();
+    assert_eq!(rv(&cluster.search().await), rv(&after));
+    assert_eq!(env.audited_states(&id)[0], "pending");
+    assert!(env.audited_states(&id).ends_with(&["applied".to_owned()]));
+}
+
+/// `patch.propose` through `skills call`: an unpinned patch is refused with
+/// why, a target outside the skill's propose grants is denied (and
+/// audited), a good proposal is stored pending, and proposing never
+/// changes the served object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_propose_refuses_unpinned_and_ungranted_and_stores_the_rest() {
+    let serve = Serve::start_writable(&example_snapshot());
+    let env = Env::new(&serve);
+    let cluster = Cluster::connect(&env.kubeconfig).await;
+    let before = cluster.search().await;
+
+    let out = env.propose_patch(&patch_input(json!([
+        {"op": "replace", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "512Mi"},
+    ])));
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("a proposal must pin what it changes with test operations"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let out = env.propose_patch(&json!({
+        "target": {"apiVersion": "v1", "kind": "Secret", "namespace": "staging", "name": "payments-db"},
+        "json_patch": [
+            {"op": "test", "path": "/data/pass", "value": "x"},
+            {"op": "remove", "path": "/data/pass"},
+        ],
+        "rationale": "try to touch a secret",
+    }));
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("no grant to propose changes to `secrets`"),
+        "{err}"
+    );
+    let denial = env
+        .audit_lines()
+        .into_iter()
+        .find(|l| l["skill"] == "patch" && l["decision"] == "deny")
+        .expect("the refusal is audited");
+    assert_eq!(denial["rule"], "outside-grants");
+    assert_eq!(denial["resource"], "/v1/secrets");
+    assert!(env.list_json().is_empty());
+
+    let out = env.propose_patch(&patch_input(pinned_memory_patch("256Mi", "512Mi")));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = answer["action_id"].as_str().unwrap();
+    assert_eq!(answer["state"], "pending");
+    assert!(
+        answer["next"]
+            .as_str()
+            .unwrap()
+            .contains("guardian actions approve")
+    );
+    let listed = env.list_json();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], json!(id));
+    assert_eq!(listed[0]["proposer"]["skill"], "patch");
+    assert_eq!(listed[0]["policy_decision"], "allow (approved-action)");
+
+    // A patch whose test no longer holds fails its dry run: not stored.
+    let out = env.propose_patch(&patch_input(pinned_memory_patch("1Gi", "2Gi")));
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("dry run"), "{}", stderr_of(&out));
+    assert_eq!(env.list_json().len(), 1);
+
+    // Nothing of this reached the object.
+    let now = cluster.search().await;
+    assert_eq!(rv(&now), rv(&before));
+    assert_eq!(memory_limit(&now), "256Mi");
+    assert_eq!(annotation(&now), None);
+    // The preview of the apply is audited as a decision, never as a write.
+    let previews: Vec<Value> = env
+        .audit_lines()
+        .into_iter()
+        .filter(|l| {
+            l["reasons"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r == "preview of an apply"))
+        })
+        .collect();
+    assert!(!previews.is_empty());
+    assert!(
+        previews
+            .iter()
+            .all(|l| l["dry_run"] == false && l["error"].is_null())
+    );
+}
+
+/// A proposal in a namespace labelled `guardian.io/protected=true` is
+/// refused: policy would deny its apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_in_a_protected_namespace_is_refused() {
+    let snap = protected_snapshot();
+    let serve = Serve::start_writable(&snap.path().join("snap"));
+    let env = Env::new(&serve);
+    let cluster = Cluster::connect(&env.kubeconfig).await;
+    let before = cluster.search().await;
+
+    let out = env.propose_patch(&patch_input(pinned_memory_patch("256Mi", "512Mi")));
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("policy would deny the apply") && err.contains("rule protected-namespace"),
+        "{err}"
+    );
+    assert!(env.list_json().is_empty());
+    assert_eq!(rv(&cluster.search().await), rv(&before));
+}

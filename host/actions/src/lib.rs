@@ -26,6 +26,7 @@ mod clock;
 mod error;
 mod id;
 mod model;
+mod propose;
 mod store;
 
 pub use apply::{
@@ -39,4 +40,5 @@ pub use model::{
     ACTION_ANNOTATION, Action, ApplyOutcome, Approver, Channel, DEFAULT_TTL, Health, Proposal,
     Proposer, State, Target, Transition,
 };
+pub use propose::{ProposeError, UNPINNED, propose, validate_patch, yaml_diff};
 pub use store::{ActionStore, DB_FILE, SCHEMA_VERSION, StoreOptions, default_path};

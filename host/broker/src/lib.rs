@@ -821,6 +821,75 @@ impl Broker {
         Ok(object)
     }
 
+    /// The policy decision the real apply of a proposal would get, asked
+    /// now: a `patch` with `dry_run: false` carrying a placeholder
+    /// human-approved action. Audited as a decision (`dry_run: false`, reason
+    /// `preview of an apply`); nothing reaches the backend and no permit
+    /// leaves this function. Returns (allowed for a real write, rule,
+    /// reasons).
+    pub async fn preview_apply(
+        &self,
+        cx: &CallContext,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> (bool, String, Vec<String>) {
+        let started = std::time::Instant::now();
+        let req = Request {
+            verb: "patch",
+            kind,
+            subresource: "",
+            namespace,
+            name,
+            dry_run: false,
+        };
+        let approver = if cx.caller.starts_with("human:") {
+            cx.caller.clone()
+        } else {
+            "human:approver".to_owned()
+        };
+        let action = guardian_policy::ActionRef {
+            id: "act-preview".into(),
+            approved: true,
+            approver,
+        };
+        let namespace_labels = self.namespace_labels(namespace).await;
+        let input = guardian_policy::PolicyInput {
+            caller: guardian_policy::Caller::parse(&cx.caller),
+            skill: cx.skill.clone(),
+            tool: cx.tool.clone(),
+            verb: "patch".into(),
+            resource: guardian_policy::Resource::new(
+                &kind.group,
+                &kind.version,
+                &kind.plural,
+                "",
+                &kind.kind,
+            ),
+            namespace: namespace.unwrap_or_default().to_owned(),
+            name: name.to_owned(),
+            namespace_labels,
+            dry_run: false,
+            action: Some(action),
+            grants: cx.grants.clone(),
+        };
+        let (decision, permit) = self.policy.decide(input);
+        // A permit that allows only a dry run would not let the apply write.
+        let allowed = permit.is_some_and(|p| !p.dry_run());
+        let mut reasons = vec!["preview of an apply".to_owned()];
+        reasons.extend(decision.reasons.iter().cloned());
+        self.audit(
+            cx,
+            &req,
+            if allowed { "allow" } else { "deny" },
+            &decision.rule,
+            &reasons,
+            None,
+            started,
+        );
+        (allowed, decision.rule, decision.reasons)
+    }
+
     /// Discovery (no object data; needs no permit).
     pub async fn api_resources(&self, _cx: &CallContext) -> Result<Vec<ResourceKind>, BrokerError> {
         self.backend.api_resources().await

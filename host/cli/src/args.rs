@@ -258,7 +258,8 @@ pub enum SkillsCommand {
         #[arg(short, long, default_value = "{}", value_name = "JSON")]
         input: String,
         /// Answer Kubernetes reads from a snapshot folder (kubectl cluster-info
-        /// dump output and/or `kubectl get -o yaml` files).
+        /// dump output and/or `kubectl get -o yaml` files). Without it,
+        /// --kubeconfig or --context name a live cluster.
         #[arg(long, value_name = "PATH")]
         snapshot: Option<PathBuf>,
         #[arg(short, long, value_enum, default_value_t = DataFormat::Json)]
@@ -309,6 +310,11 @@ pub struct DiagnoseArgs {
     /// Do not check the proposed fixes by server-side dry-run.
     #[arg(long)]
     pub no_dry_run: bool,
+    /// Store every fix whose dry-run passed and that needs no input as a
+    /// pending action (in --state-dir), for `guardian actions approve`.
+    /// Nothing is applied.
+    #[arg(long, conflicts_with = "no_dry_run")]
+    pub propose: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -34,6 +34,7 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
             (broker, Some(ns), source)
         }
     };
+    let proposer_broker = args.propose.then(|| broker.clone());
     runtime.set_broker(broker);
     // As kubectl: -n, else -A, else the context's namespace. A snapshot is
     // one capture, read whole unless -n narrows it.
@@ -102,6 +103,9 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
             }),
         );
     }
+    if let Some(broker) = proposer_broker {
+        propose_fixes(global, &runtime, &broker, &mut report).await?;
+    }
     let text = match args.output {
         ReportFormat::Json => output::json(&report)?,
         ReportFormat::Yaml => output::yaml(&report)?,
@@ -136,6 +140,100 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--propose`: stores every fix whose dry-run passed and that needs no
+/// input as a pending action, through the same host path as a skill's
+/// `actions.propose` (caller `human:cli`, skill `diagnostics`, tool
+/// `analyze`, with the diagnostics skill's grants). Each fix gets
+/// `proposed_action` (or `proposal_error`); nothing is applied.
+async fn propose_fixes(
+    global: &crate::args::Global,
+    runtime: &guardian_runtime::Runtime,
+    broker: &guardian_broker::Broker,
+    report: &mut Value,
+) -> anyhow::Result<()> {
+    let store = guardian_actions::ActionStore::open_default(
+        global.state_dir.as_deref(),
+        Arc::new(match &global.audit {
+            Some(path) => guardian_broker::Audit::open(path)
+                .with_context(|| format!("cannot open the audit log {}", path.display()))?,
+            None => guardian_broker::Audit::Off,
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("--propose: {e}"))?;
+    let grants = runtime
+        .skill("diagnostics")
+        .map(|s| s.grants.as_sets())
+        .context("--propose: the diagnostics skill is not loaded")?;
+    let cx = guardian_broker::CallContext {
+        caller: "human:cli".into(),
+        skill: "diagnostics".into(),
+        tool: "analyze".into(),
+        grants,
+    };
+    let proposer = guardian_actions::Proposer {
+        caller: cx.caller.clone(),
+        skill: cx.skill.clone(),
+        tool: cx.tool.clone(),
+    };
+    let Some(findings) = report["findings"].as_array_mut() else {
+        return Ok(());
+    };
+    for finding in findings {
+        let why = finding["root_cause"]
+            .as_str()
+            .or(finding["cause"].as_str())
+            .unwrap_or("")
+            .to_owned();
+        let Some(fixes) = finding["fixes"].as_array_mut() else {
+            continue;
+        };
+        for fix in fixes {
+            let passed = fix["dry_run"]["result"].as_str() == Some("passed");
+            let needs_input = fix["requires_input"].as_bool() == Some(true);
+            let Some(patch) = fix.get("json_patch").filter(|p| p.is_array()) else {
+                continue;
+            };
+            if !passed || needs_input {
+                continue;
+            }
+            let t = &fix["target"];
+            let target = guardian_broker::ObjectRef {
+                api_version: s(t, "apiVersion").to_owned(),
+                kind: s(t, "kind").to_owned(),
+                namespace: t["namespace"].as_str().map(str::to_owned),
+                name: s(t, "name").to_owned(),
+            };
+            let rationale = match (why.as_str(), s(fix, "description")) {
+                ("", d) => d.to_owned(),
+                (w, "") => w.to_owned(),
+                (w, d) => format!("{w}. Fix: {d}"),
+            };
+            let text = patch.to_string();
+            match guardian_actions::propose(
+                &store,
+                broker,
+                &cx,
+                &target,
+                &text,
+                &rationale,
+                proposer.clone(),
+            )
+            .await
+            {
+                Ok(action) => fix["proposed_action"] = json!(action.id),
+                Err(e) => {
+                    eprintln!(
+                        "warning: not proposed ({} {}): {e}",
+                        target.kind, target.name
+                    );
+                    fix["proposal_error"] = json!(e.to_string());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One report from the shards' reports: findings in the skill's order
@@ -343,6 +441,11 @@ pub fn render_table(report: &Value) -> String {
                 out.push_str(&format!("   fix:   {}\n", wrap(&text, WIDTH - 10, 10)));
                 if let Some(cmd) = fix["kubectl"].as_str() {
                     out.push_str(&format!("          $ {cmd}\n"));
+                }
+                if let Some(id) = fix["proposed_action"].as_str() {
+                    out.push_str(&format!(
+                        "          proposed: {id} (guardian actions approve {id})\n"
+                    ));
                 }
             }
         }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use guardian_actions::ActionStore;
 use guardian_broker::snapshot::SnapshotBackend;
 use guardian_broker::{Audit, Broker, Policy};
 use guardian_runtime::{CompileCache, Runtime, RuntimeConfig, Skill};
@@ -71,7 +72,17 @@ pub async fn run(global: &Global, cmd: SkillsCommand) -> anyhow::Result<ExitCode
             output: format,
         } => {
             let input = read_input(&input)?;
-            let runtime = setup(global, snapshot.as_deref()).await?;
+            let broker = match snapshot.as_deref() {
+                Some(path) => Some(load_snapshot(global, path)?),
+                None if global.cluster.kubeconfig.is_some() || global.cluster.context.is_some() => {
+                    Some(live_broker(global).await?.0)
+                }
+                None => None,
+            };
+            let mut runtime = setup_with(global, broker).await?;
+            if let Some(store) = open_actions(global) {
+                runtime.set_actions(store);
+            }
             match runtime.call("human:cli", &tool, &input).await {
                 Ok(value) => {
                     print!(
@@ -185,6 +196,29 @@ pub fn policy_and_audit(global: &Global) -> anyhow::Result<(Arc<Policy>, Arc<Aud
         None => Audit::Off,
     };
     Ok((Arc::new(policy), Arc::new(audit)))
+}
+
+/// The action store under --state-dir (or the default data dir), auditing
+/// to --audit. `None` (with a warning) when it cannot be opened: proposals
+/// are then refused as `unavailable`, and every other call works.
+pub fn open_actions(global: &Global) -> Option<Arc<ActionStore>> {
+    let audit = match &global.audit {
+        Some(path) => match Audit::open(path) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("warning: cannot open the audit log {}: {e}", path.display());
+                return None;
+            }
+        },
+        None => Audit::Off,
+    };
+    match ActionStore::open_default(global.state_dir.as_deref(), Arc::new(audit)) {
+        Ok(store) => Some(Arc::new(store)),
+        Err(e) => {
+            eprintln!("warning: no action store: {e}");
+            None
+        }
+    }
 }
 
 pub fn load_snapshot(global: &Global, path: &Path) -> anyhow::Result<Broker> {

@@ -3,8 +3,10 @@
 //! Every import checks the skill's effective grants first, then goes to the
 //! broker with a deadline. The guest never sees a client, a path or a socket.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use guardian_actions::{ActionStore, ProposeError, Proposer};
 use guardian_broker::{Broker, BrokerError, CallContext, ListQuery, LogQuery, ObjectRef};
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -24,6 +26,7 @@ pub struct HostState {
     pub(crate) cx: CallContext,
     pub(crate) grants: Grants,
     pub(crate) broker: Option<Broker>,
+    pub(crate) actions: Option<Arc<ActionStore>>,
     pub(crate) limits: StoreLimits,
     pub(crate) host_call_timeout: Duration,
     pub(crate) cpu_time: Duration,
@@ -46,6 +49,7 @@ impl HostState {
         cx: CallContext,
         grants: Grants,
         broker: Option<Broker>,
+        actions: Option<Arc<ActionStore>>,
         limits: &Limits,
         progress: Option<ProgressSink>,
     ) -> Self {
@@ -65,6 +69,7 @@ impl HostState {
             cx,
             grants,
             broker,
+            actions,
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .table_elements(100_000)
@@ -383,16 +388,92 @@ impl metrics::Host for HostState {
 }
 
 impl actions::Host for HostState {
+    /// Checks the skill's `propose` grant for the target (a refusal is
+    /// audited), then dry-runs and stores the proposal as a pending action
+    /// ([`guardian_actions::propose`]) and returns its id. Nothing here can
+    /// approve or apply.
     async fn propose(&mut self, proposal: Proposal) -> HostResult<String> {
         Ok(async {
-            self.resolve_for(&proposal.target.kind, true).await?;
-            Err(HostError {
+            let broker = self.broker()?.clone();
+            let target = proposal.target;
+            let kind = self
+                .timed("resource discovery", broker.resolve(&target.kind))
+                .await?;
+            let namespace = target.namespace.as_deref();
+            if let Err(e) = self.check(Need::Propose(kind.grant_name())) {
+                broker.record_refusal(
+                    &self.cx,
+                    "patch",
+                    &kind,
+                    "",
+                    namespace,
+                    &target.name,
+                    &e.message,
+                );
+                return Err(e);
+            }
+            let store = self.actions.clone().ok_or_else(|| HostError {
                 kind: ErrorKind::Unavailable,
-                message: "no action store is configured: proposals cannot be recorded in this mode"
-                    .into(),
-            })
+                message: "no action store; run with --state-dir or the default data dir".into(),
+            })?;
+            let cx = self.cx.clone();
+            let object = ObjectRef {
+                api_version: target.api_version,
+                kind: target.kind,
+                namespace: target.namespace,
+                name: target.name,
+            };
+            let proposer = Proposer {
+                caller: cx.caller.clone(),
+                skill: cx.skill.clone(),
+                tool: cx.tool.clone(),
+            };
+            let start = Instant::now();
+            let out = tokio::time::timeout(
+                self.host_call_timeout,
+                guardian_actions::propose(
+                    &store,
+                    &broker,
+                    &cx,
+                    &object,
+                    &proposal.json_patch,
+                    &proposal.rationale,
+                    proposer,
+                ),
+            )
+            .await;
+            self.host_time += start.elapsed();
+            self.host_calls += 1;
+            match out {
+                Ok(Ok(action)) => Ok(action.id),
+                Ok(Err(e)) => Err(propose_error(&e)),
+                Err(_) => Err(HostError {
+                    kind: ErrorKind::Timeout,
+                    message: format!(
+                        "propose did not answer within {:?} (host call deadline)",
+                        self.host_call_timeout
+                    ),
+                }),
+            }
         }
         .await)
+    }
+}
+
+fn propose_error(err: &ProposeError) -> HostError {
+    let kind = match err.kind_str() {
+        "invalid" => ErrorKind::Invalid,
+        "denied" => ErrorKind::Denied,
+        "conflict" => ErrorKind::Conflict,
+        "not-found" => ErrorKind::NotFound,
+        "too-large" => ErrorKind::TooLarge,
+        "timeout" => ErrorKind::Timeout,
+        "internal" => ErrorKind::Internal,
+        _ => ErrorKind::Unavailable,
+    };
+    HostError {
+        kind,
+        message: err.to_string(),
     }
 }
 

@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use guardian_actions::ActionStore;
 use guardian_broker::{Broker, CallContext};
 use serde::Serialize;
 use serde_json::Value;
@@ -141,6 +142,7 @@ pub struct Runtime {
     limits: Limits,
     operator: OperatorGrants,
     broker: Option<Broker>,
+    actions: Option<Arc<ActionStore>>,
     skills: RwLock<BTreeMap<String, Arc<Skill>>>,
     slots: Arc<Semaphore>,
     progress: Option<ProgressSink>,
@@ -179,6 +181,7 @@ impl Runtime {
             limits: config.limits,
             operator: config.operator_grants,
             broker,
+            actions: None,
             skills: RwLock::default(),
             progress: None,
         })
@@ -188,6 +191,17 @@ impl Runtime {
     /// caller load a large snapshot while the skills load.
     pub fn set_broker(&mut self, broker: Broker) {
         self.broker = Some(broker);
+    }
+
+    /// Sets the store `actions.propose` records pending actions in. Without
+    /// one, proposals are refused as `unavailable`.
+    pub fn set_actions(&mut self, store: Arc<ActionStore>) {
+        self.actions = Some(store);
+    }
+
+    /// The action store proposals go to, if one is set.
+    pub fn actions(&self) -> Option<&Arc<ActionStore>> {
+        self.actions.as_ref()
     }
 
     /// Sets where `log.progress` reports go.
@@ -487,6 +501,7 @@ impl Runtime {
             cx,
             skill.grants.clone(),
             self.broker.clone(),
+            self.actions.clone(),
             &self.limits,
             self.progress.clone(),
         );

@@ -264,7 +264,8 @@ fn namespace_posture(
                 let key = "/automountServiceAccountToken";
                 let ops = match object.pointer(key) {
                     Some(old) => vec![fix::test(key, old.clone()), fix::replace(key, false)],
-                    None => vec![fix::add(key, false)],
+                    // Pinned to the object, so a proposal of it says what it changes.
+                    None => vec![fix::test("/metadata/name", "default"), fix::add(key, false)],
                 };
                 f.fix(fix::patch(account, object, ops, description))
             }
