@@ -934,3 +934,85 @@ async fn a_proposal_in_a_protected_namespace_is_refused() {
     assert!(env.list_json().is_empty());
     assert_eq!(rv(&cluster.search().await), rv(&before));
 }
+
+/// A crash between approve and apply leaves the action approved: the next
+/// `approve` applies it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_approved_but_never_applied_is_applied_once_by_the_next_approve() {
+    let serve = Serve::start_writable(&example_snapshot());
+    let env = Env::new(&serve);
+    let cluster = Cluster::connect(&env.kubeconfig).await;
+    let before = cluster.search().await;
+    let store = env.store();
+    let id = store
+        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .unwrap()
+        .id;
+    let alice = guardian_actions::Approver::new(guardian_actions::Channel::Cli, "alice").unwrap();
+    store
+        .approve(&id, &alice, "approved, then the process died")
+        .unwrap();
+    drop(store);
+    assert_eq!(
+        rv(&cluster.search().await),
+        rv(&before),
+        "approval writes nothing"
+    );
+
+    run_ok(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
+    let after = cluster.search().await;
+    assert_eq!(memory_limit(&after), "512Mi");
+    assert_eq!(annotation(&after), Some(id.as_str()));
+    assert_eq!(
+        env.audited_states(&id),
+        ["pending", "approved", "applying", "applied"]
+    );
+    let again = env.guardian(&["approve", &id, "--yes"]).output().unwrap();
+    assert!(!again.status.success());
+    assert_eq!(rv(&cluster.search().await), rv(&after), "never twice");
+}
+
+/// On a terminal, `approve` shows the change and asks; anything but `y`
+/// leaves the action pending and the object untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_on_a_terminal_asks_first() {
+    let serve = Serve::start_writable(&example_snapshot());
+    let env = Env::new(&serve);
+    let cluster = Cluster::connect(&env.kubeconfig).await;
+    let before = cluster.search().await;
+    let id = env
+        .store()
+        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .unwrap()
+        .id;
+    // `script` runs the command on a pseudo-terminal; "n" is the answer.
+    let cmd = env.guardian(&["approve", &id]);
+    let line = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &line, "/dev/null"])
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    if let Some(dir) = cmd.get_current_dir() {
+        script.current_dir(dir);
+    }
+    let mut child = script.spawn().expect("script(1) from util-linux runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        stdin.write_all(b"n\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Apply this change to"), "{text}");
+    assert!(text.contains("512Mi"), "the diff is shown: {text}");
+    assert!(text.contains("Not approved"), "{text}");
+    assert_eq!(env.store().get(&id).unwrap().state, State::Pending);
+    assert_eq!(rv(&cluster.search().await), rv(&before));
+}
