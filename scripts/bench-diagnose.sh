@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p guardian-cli
-cargo build --release -q -p guardian-tests --bin gen-snapshot --bin bench-diagnose
-exec target/release/bench-diagnose --guardian target/release/guardian "$@"
+cargo build --release -q -p guardian-tests --example gen-snapshot --example bench-diagnose
+exec target/release/examples/bench-diagnose --guardian target/release/guardian "$@"
