@@ -6,10 +6,8 @@
 //! apply decision are audited), 6 (an apply a crash interrupted is neither
 //! lost nor repeated).
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,97 +19,8 @@ use guardian_broker::live::{ClusterOptions, LiveBackend};
 use guardian_broker::resources::ResourceKind;
 use serde_json::{Value, json};
 
+use crate::serve::{Killed, Serve, write_kubeconfig};
 use crate::support::*;
-
-// ----- `guardian snapshot serve --writable` (as in live.rs) -------------
-
-/// A child process killed (and reaped) on drop, whatever the test does.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Serve {
-    _child: Killed,
-    addr: SocketAddr,
-    _cache: tempfile::TempDir,
-}
-
-impl Serve {
-    fn start_writable(snapshot: &Path) -> Serve {
-        let cache = tempfile::tempdir().unwrap();
-        let mut cmd = guardian(cache.path());
-        cmd.args(["snapshot", "serve"])
-            .arg(snapshot)
-            .args(["--listen", "127.0.0.1:0", "--writable"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = Killed(cmd.spawn().expect("guardian snapshot serve starts"));
-        let stderr = child.0.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        while Instant::now() < deadline {
-            match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    if line.contains("serving snapshot")
-                        && let Some(at) = line.find("http://")
-                    {
-                        let addr = line[at + "http://".len()..]
-                            .split_whitespace()
-                            .next()
-                            .unwrap()
-                            .trim_end_matches('/');
-                        return Serve {
-                            _child: child,
-                            addr: addr.parse().expect("serve prints host:port"),
-                            _cache: cache,
-                        };
-                    }
-                    seen.push(line);
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    if let Ok(Some(status)) = child.0.try_wait() {
-                        panic!("snapshot serve exited with {status}: {}", seen.join("\n"));
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = child.0.wait().unwrap();
-                    panic!("snapshot serve exited with {status}: {}", seen.join("\n"));
-                }
-            }
-        }
-        panic!("snapshot serve did not start: {}", seen.join("\n"));
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-fn write_kubeconfig(dir: &Path, server: &str) -> PathBuf {
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: snap\n\
-             clusters:\n- name: snap\n  cluster:\n    server: {server}\n\
-             users:\n- name: me\n  user:\n    token: good-token\n\
-             contexts:\n- name: snap\n  context:\n    cluster: snap\n    user: me\n    namespace: staging\n"
-        ),
-    )
-    .unwrap();
-    path
-}
 
 // ----- the test's own view of the cluster (over HTTP) ------------------
 
@@ -318,7 +227,7 @@ fn stderr_of(out: &std::process::Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_applies_once_refuses_stale_and_reject_works() {
-    let serve = Serve::start_writable(&example_snapshot());
+    let serve = Serve::start(&example_snapshot(), true);
     let env = Env::new(&serve);
     let cluster = Cluster::connect(&env.kubeconfig).await;
     let before = cluster.search().await;
@@ -488,7 +397,7 @@ async fn approve_applies_once_refuses_stale_and_reject_works() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apply_killed_mid_way_is_neither_lost_nor_repeated() {
-    let serve = Serve::start_writable(&example_snapshot());
+    let serve = Serve::start(&example_snapshot(), true);
     let env = Env::new(&serve);
     let cluster = Cluster::connect(&env.kubeconfig).await;
     let before = cluster.search().await;
@@ -597,7 +506,7 @@ async fn skills_cannot_approve_or_apply() {
         }
     }
 
-    let serve = Serve::start_writable(&example_snapshot());
+    let serve = Serve::start(&example_snapshot(), true);
     let env = Env::new(&serve);
     let cluster = Cluster::connect(&env.kubeconfig).await;
     let before = cluster.search().await;
@@ -723,7 +632,7 @@ fn pinned_memory_patch(from: &str, to: &str) -> Value {
 /// a person approves it; the served object changes once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diagnose_propose_then_approve_applies_the_fix_once() {
-    let serve = Serve::start_writable(&example_snapshot());
+    let serve = Serve::start(&example_snapshot(), true);
     let env = Env::new(&serve);
     let cluster = Cluster::connect(&env.kubeconfig).await;
     let before = cluster.search().await;
@@ -830,7 +739,7 @@ async fn diagnose_propose_then_approve_applies_the_fix_once() {
 /// changes the served object.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patch_propose_refuses_unpinned_and_ungranted_and_stores_the_rest() {
-    let serve = Serve::start_writable(&example_snapshot());
+    let serve = Serve::start(&example_snapshot(), true);
     let env = Env::new(&serve);
     let cluster = Cluster::connect(&env.kubeconfig).await;
     let before = cluster.search().await;
@@ -919,7 +828,7 @@ async fn patch_propose_refuses_unpinned_and_ungranted_and_stores_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proposal_in_a_protected_namespace_is_refused() {
     let snap = protected_snapshot();
-    let serve = Serve::start_writable(&snap.path().join("snap"));
+    let serve = Serve::start(&snap.path().join("snap"), true);
     let env = Env::new(&serve);
     let cluster = Cluster::connect(&env.kubeconfig).await;
     let before = cluster.search().await;
@@ -939,7 +848,7 @@ async fn a_proposal_in_a_protected_namespace_is_refused() {
 /// `approve` applies it, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_action_approved_but_never_applied_is_applied_once_by_the_next_approve() {
-    let serve = Serve::start_writable(&example_snapshot());
+    let serve = Serve::start(&example_snapshot(), true);
     let env = Env::new(&serve);
     let cluster = Cluster::connect(&env.kubeconfig).await;
     let before = cluster.search().await;
@@ -976,7 +885,7 @@ async fn an_action_approved_but_never_applied_is_applied_once_by_the_next_approv
 /// leaves the action pending and the object untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_on_a_terminal_asks_first() {
-    let serve = Serve::start_writable(&example_snapshot());
+    let serve = Serve::start(&example_snapshot(), true);
     let env = Env::new(&serve);
     let cluster = Cluster::connect(&env.kubeconfig).await;
     let before = cluster.search().await;
