@@ -61,6 +61,22 @@ pub struct Global {
     pub verbose: u8,
 }
 
+impl Global {
+    /// The session options these flags name.
+    pub fn options(&self) -> guardian_core::Options {
+        guardian_core::Options {
+            skills_dir: self.skills_dir.clone(),
+            cache_dir: self.cache_dir.clone(),
+            no_cache: self.no_cache,
+            config: self.config.clone(),
+            policies: self.policies.clone(),
+            audit: self.audit.clone(),
+            state_dir: self.state_dir.clone(),
+            cluster: crate::capture::cluster_options(&self.cluster),
+        }
+    }
+}
+
 /// How to reach a live cluster, as kubectl takes it.
 #[derive(Clone, Debug, Default, Args)]
 pub struct ClusterFlags {
@@ -125,6 +141,28 @@ pub enum Command {
     ///   guardian actions reject act-k3q7x2m9b4ta --reason "fix the leak instead"
     #[command(subcommand, verbatim_doc_comment)]
     Actions(ActionsCommand),
+    /// Ask a question about the cluster; get the root cause, the evidence
+    /// and the fix.
+    ///
+    /// Answered by a model behind any OpenAI-compatible endpoint (--model,
+    /// --base-url, or llm: in the config) calling the skills' tools, or,
+    /// when no model is configured, by the built-in reasoner. Either way
+    /// nothing is applied: a fix can only be proposed, for a person to
+    /// approve with `guardian actions approve`.
+    ///
+    /// Examples:
+    ///   guardian ask "why is checkout failing?" --snapshot examples/staging
+    ///   guardian ask "what is wrong in shop?" --context prod --stats
+    ///   guardian ask "why is payments down?" --model llama3.1 --base-url http://localhost:11434/v1
+    #[command(verbatim_doc_comment)]
+    Ask(crate::ask::AskArgs),
+    /// Run the agent on every scenario of a corpus and score it: correctness
+    /// (root cause), fix accuracy (patch operations), safety (no denied or
+    /// mutating call), efficiency (tool calls, tokens, wall time).
+    ///
+    /// Example: guardian eval tests/scenarios --mode reasoner
+    #[command(verbatim_doc_comment)]
+    Eval(crate::ask::EvalArgs),
     /// Print the version.
     Version,
 }
@@ -345,12 +383,6 @@ impl FailOn {
 
     /// The rank of a finding's severity (`info` is 0).
     pub fn rank(severity: &str) -> Option<u8> {
-        match severity {
-            "info" => Some(0),
-            "warning" => Some(1),
-            "error" => Some(2),
-            "critical" => Some(3),
-            _ => None,
-        }
+        guardian_core::severity_rank(severity)
     }
 }

@@ -23,9 +23,7 @@ pub fn cluster_options(flags: &ClusterFlags) -> ClusterOptions {
 
 /// Connect to the cluster the global flags name.
 pub async fn connect(global: &Global) -> anyhow::Result<LiveBackend> {
-    LiveBackend::connect(&cluster_options(&global.cluster))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    guardian_core::session::connect(&global.options()).await
 }
 
 pub async fn run(

@@ -4,107 +4,72 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use guardian_core::{DiagnoseRequest, Session, Source};
+use serde_json::Value;
 
 use crate::args::{DiagnoseArgs, FailOn, ReportFormat};
-use crate::{output, skills};
+use crate::output;
 
 /// Exit status when a finding is at or above `--fail-on`.
 pub const FINDINGS_EXIT: u8 = 3;
 
 pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
-    // A snapshot loads on a blocking thread while the skills load here.
-    let snapshot_load = args.snapshot.clone().map(|path| {
-        let global = global.clone();
-        tokio::task::spawn_blocking(move || skills::load_snapshot(&global, &path))
-    });
-    let mut runtime = skills::setup_with(global, None).await?;
-    let (broker, default_ns, source) = match (&args.snapshot, snapshot_load) {
-        (Some(path), Some(load)) => (
-            load.await.context("the snapshot loader panicked")??,
-            None,
-            format!("snapshot {}", path.display()),
-        ),
-        _ => {
-            let (broker, ns) = skills::live_broker(global).await?;
-            let source = broker.describe();
-            (broker, Some(ns), source)
-        }
+    let source = match &args.snapshot {
+        Some(path) => Source::Snapshot(path.clone()),
+        None => Source::Live,
     };
-    let proposer_broker = args.propose.then(|| broker.clone());
-    runtime.set_broker(broker);
+    let progress = std::io::stderr().is_terminal().then(progress_line);
+    let session = Session::open(&global.options(), &source, progress).await?;
     // As kubectl: -n, else -A, else the context's namespace. A snapshot is
     // one capture, read whole unless -n narrows it.
     let namespace = match (&args.namespace, args.all_namespaces) {
         (Some(ns), _) => Some(ns.clone()),
         (None, true) => None,
-        (None, false) => default_ns,
+        (None, false) => session.default_namespace.clone(),
     };
-    if std::io::stderr().is_terminal() {
-        runtime.set_progress(progress_line());
-    }
-    // A scan of every namespace is split across the cores: each call takes
-    // a share of the namespaces (see the tool's `shard` input), and their
-    // findings together are exactly one call's.
-    let shards = if namespace.is_none() {
-        std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
-    } else {
-        1
+    let request = DiagnoseRequest {
+        namespace,
+        filter: args.filter.clone(),
+        dry_run: !args.no_dry_run,
+        propose: args.propose,
+        shards: 0,
     };
-    let runtime = Arc::new(runtime);
-    let started = Instant::now();
-    let mut calls = Vec::new();
-    for index in 0..shards {
-        let mut input = json!({
-            "namespace": namespace,
-            "filter": args.filter,
-            "dry_run": !args.no_dry_run,
-        });
-        if shards > 1 {
-            input["shard"] = json!({"index": index, "of": shards});
-        }
-        let runtime = Arc::clone(&runtime);
-        calls.push(tokio::spawn(async move {
-            runtime
-                .call("human:cli", "diagnostics.analyze", &input.to_string())
-                .await
-        }));
-    }
-    let mut parts = Vec::new();
-    let mut failure = None;
-    for call in calls {
-        match call.await.context("a diagnose task panicked")? {
-            Ok(part) => parts.push(part),
-            Err(err) => {
-                failure.get_or_insert(err);
-            }
-        }
-    }
+    let result =
+        guardian_core::diagnose(&session.runtime, "human:cli", &session.source, &request).await;
     if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[2K");
     }
-    if let Some(err) = failure {
-        eprintln!("error [{}]: {err}", err.code());
-        return Ok(ExitCode::FAILURE);
-    }
-    let mut report = merge(parts);
-    let duration_ms = started.elapsed().as_millis() as u64;
-    if let Some(summary) = report.get_mut("summary").and_then(Value::as_object_mut) {
-        summary.insert("duration_ms".into(), json!(duration_ms));
-        summary.insert("source".into(), json!(source));
-        summary.insert(
-            "scope".into(),
-            json!(match &namespace {
-                Some(ns) => format!("namespace {ns}"),
-                None => "all namespaces".to_string(),
-            }),
-        );
-    }
-    if let Some(broker) = proposer_broker {
-        propose_fixes(global, &runtime, &broker, &mut report).await?;
+    let mut report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("error [{}]: {err}", err.code());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if args.propose {
+        let broker = session.broker.as_ref().context("--propose: no cluster")?;
+        let store = session
+            .actions
+            .as_ref()
+            .context("--propose: the action store could not be opened (see the warning above)")?;
+        guardian_core::propose_fixes(&session.runtime, store, broker, "human:cli", &mut report)
+            .await
+            .map_err(|e| anyhow::anyhow!("--propose: {e}"))?;
+        for fix in findings(&report)
+            .iter()
+            .flat_map(|f| f["fixes"].as_array().into_iter().flatten())
+        {
+            if let Some(e) = fix["proposal_error"].as_str() {
+                let t = &fix["target"];
+                eprintln!(
+                    "warning: not proposed ({} {}): {e}",
+                    s(t, "kind"),
+                    s(t, "name")
+                );
+            }
+        }
     }
     let text = match args.output {
         ReportFormat::Json => output::json(&report)?,
@@ -140,155 +105,6 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--propose`: stores every fix whose dry-run passed and that needs no
-/// input as a pending action, through the same host path as a skill's
-/// `actions.propose` (caller `human:cli`, skill `diagnostics`, tool
-/// `analyze`, with the diagnostics skill's grants). Each fix gets
-/// `proposed_action` (or `proposal_error`); nothing is applied.
-async fn propose_fixes(
-    global: &crate::args::Global,
-    runtime: &guardian_runtime::Runtime,
-    broker: &guardian_broker::Broker,
-    report: &mut Value,
-) -> anyhow::Result<()> {
-    let store = guardian_actions::ActionStore::open_default(
-        global.state_dir.as_deref(),
-        Arc::new(match &global.audit {
-            Some(path) => guardian_broker::Audit::open(path)
-                .with_context(|| format!("cannot open the audit log {}", path.display()))?,
-            None => guardian_broker::Audit::Off,
-        }),
-    )
-    .map_err(|e| anyhow::anyhow!("--propose: {e}"))?;
-    let grants = runtime
-        .skill("diagnostics")
-        .map(|s| s.grants.as_sets())
-        .context("--propose: the diagnostics skill is not loaded")?;
-    let cx = guardian_broker::CallContext {
-        caller: "human:cli".into(),
-        skill: "diagnostics".into(),
-        tool: "analyze".into(),
-        grants,
-    };
-    let proposer = guardian_actions::Proposer {
-        caller: cx.caller.clone(),
-        skill: cx.skill.clone(),
-        tool: cx.tool.clone(),
-    };
-    let Some(findings) = report["findings"].as_array_mut() else {
-        return Ok(());
-    };
-    for finding in findings {
-        let why = finding["root_cause"]
-            .as_str()
-            .or(finding["cause"].as_str())
-            .unwrap_or("")
-            .to_owned();
-        let Some(fixes) = finding["fixes"].as_array_mut() else {
-            continue;
-        };
-        for fix in fixes {
-            let passed = fix["dry_run"]["result"].as_str() == Some("passed");
-            let needs_input = fix["requires_input"].as_bool() == Some(true);
-            let Some(patch) = fix.get("json_patch").filter(|p| p.is_array()) else {
-                continue;
-            };
-            if !passed || needs_input {
-                continue;
-            }
-            let t = &fix["target"];
-            let target = guardian_broker::ObjectRef {
-                api_version: s(t, "apiVersion").to_owned(),
-                kind: s(t, "kind").to_owned(),
-                namespace: t["namespace"].as_str().map(str::to_owned),
-                name: s(t, "name").to_owned(),
-            };
-            let rationale = match (why.as_str(), s(fix, "description")) {
-                ("", d) => d.to_owned(),
-                (w, "") => w.to_owned(),
-                (w, d) => format!("{w}. Fix: {d}"),
-            };
-            let text = patch.to_string();
-            match guardian_actions::propose(
-                &store,
-                broker,
-                &cx,
-                &target,
-                &text,
-                &rationale,
-                proposer.clone(),
-            )
-            .await
-            {
-                Ok(action) => fix["proposed_action"] = json!(action.id),
-                Err(e) => {
-                    eprintln!(
-                        "warning: not proposed ({} {}): {e}",
-                        target.kind, target.name
-                    );
-                    fix["proposal_error"] = json!(e.to_string());
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// One report from the shards' reports: findings in the skill's order
-/// (severity, then namespace, kind, name, reason), counts added up.
-fn merge(mut parts: Vec<Value>) -> Value {
-    if parts.len() == 1 {
-        return parts.pop().unwrap_or_default();
-    }
-    let mut findings: Vec<Value> = Vec::new();
-    let (mut objects, mut namespaces) = (0u64, 0u64);
-    let mut unavailable: Vec<Value> = Vec::new();
-    for part in parts {
-        let summary = &part["summary"];
-        objects += summary["objects_scanned"].as_u64().unwrap_or(0);
-        namespaces += summary["namespaces"].as_u64().unwrap_or(0);
-        for u in summary["unavailable"].as_array().into_iter().flatten() {
-            let seen = unavailable
-                .iter()
-                .any(|x| x["resource"] == u["resource"] && x["error"] == u["error"]);
-            if !seen {
-                unavailable.push(u.clone());
-            }
-        }
-        if let Value::Array(items) = &part["findings"] {
-            findings.extend(items.iter().cloned());
-        }
-    }
-    let key = |f: &Value| {
-        let o = &f["object"];
-        (
-            std::cmp::Reverse(FailOn::rank(s(f, "severity")).unwrap_or(0)),
-            o["namespace"].as_str().map(str::to_string),
-            s(o, "kind").to_string(),
-            s(o, "name").to_string(),
-            s(f, "reason").to_string(),
-        )
-    };
-    findings.sort_by_cached_key(key);
-    let mut by_severity = serde_json::Map::new();
-    for f in &findings {
-        let n = by_severity
-            .entry(s(f, "severity").to_string())
-            .or_insert(json!(0));
-        *n = json!(n.as_u64().unwrap_or(0) + 1);
-    }
-    let mut summary = json!({
-        "objects_scanned": objects,
-        "findings": findings.len(),
-        "namespaces": namespaces,
-        "by_severity": by_severity,
-    });
-    if !unavailable.is_empty() {
-        summary["unavailable"] = Value::Array(unavailable);
-    }
-    json!({"findings": findings, "summary": summary})
 }
 
 /// Draws `[done/total] message` on one stderr line.
@@ -559,6 +375,7 @@ fn ensure_newline(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn sample() -> Value {
         json!({

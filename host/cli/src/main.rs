@@ -3,8 +3,8 @@
 
 mod actions;
 mod args;
+mod ask;
 mod capture;
-mod config;
 mod diagnose;
 mod doctor;
 mod output;
@@ -44,6 +44,8 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Diagnose(args) => diagnose::run(&cli.global, args).await,
         args::Command::Doctor { namespace } => doctor::run(&cli.global, namespace).await,
         args::Command::Actions(cmd) => actions::run(&cli.global, cmd).await,
+        args::Command::Ask(args) => ask::ask(&cli.global, args).await,
+        args::Command::Eval(args) => ask::eval(&cli.global, args).await,
         args::Command::Version => {
             println!("guardian {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -1,18 +1,17 @@
 //! `guardian skills …`
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use guardian_actions::ActionStore;
-use guardian_broker::snapshot::SnapshotBackend;
 use guardian_broker::{Audit, Broker, Policy};
-use guardian_runtime::{CompileCache, Runtime, RuntimeConfig, Skill};
+use guardian_runtime::{Runtime, Skill};
 
 use crate::args::{DataFormat, Global, ListFormat, SkillsCommand};
-use crate::{config, output};
+use crate::output;
 
 pub async fn run(global: &Global, cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -153,89 +152,28 @@ pub async fn setup(global: &Global, snapshot: Option<&Path>) -> anyhow::Result<R
 
 /// [`setup`] with a broker already built (a live cluster's, or none).
 pub async fn setup_with(global: &Global, broker: Option<Broker>) -> anyhow::Result<Runtime> {
-    let config = config::load(global.config.as_deref())?;
-    let limits = config.limits.apply(Default::default())?;
-    let cache_dir = if global.no_cache {
-        None
-    } else {
-        global.cache_dir.clone().or_else(CompileCache::default_dir)
-    };
-    let runtime = Runtime::new(
-        RuntimeConfig {
-            limits,
-            cache_dir,
-            operator_grants: config.skills.grants,
-        },
-        broker,
-    )?;
-    for builtin in guardian_builtin_skills::all() {
-        if let Err(e) = runtime.load_builtin(builtin.manifest, builtin.wasm).await {
-            eprintln!("warning: {e}");
-        }
-    }
-    let dir: Option<PathBuf> = global.skills_dir.clone().or(config.skills.dir);
-    if let Some(dir) = dir {
-        for e in runtime
-            .load_dir(&dir)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-        {
-            eprintln!("warning: {e}");
-        }
-    }
-    Ok(runtime)
+    let options = global.options();
+    let config = guardian_core::config::load(options.config.as_deref())?;
+    guardian_core::session::runtime(&options, &config, broker).await
 }
 
-/// The policy (defaults plus `--policies`) and the audit sink (`--audit`),
-/// which every broker shares. A policy that does not parse stops here.
+/// The policy and the audit sink every broker shares.
 pub fn policy_and_audit(global: &Global) -> anyhow::Result<(Arc<Policy>, Arc<Audit>)> {
-    let policy = Policy::load(global.policies.as_deref())?;
-    let audit = match &global.audit {
-        Some(path) => Audit::open(path)
-            .with_context(|| format!("cannot open the audit log {}", path.display()))?,
-        None => Audit::Off,
-    };
-    Ok((Arc::new(policy), Arc::new(audit)))
+    guardian_core::session::policy_and_audit(&global.options())
 }
 
-/// The action store under --state-dir (or the default data dir), auditing
-/// to --audit. `None` (with a warning) when it cannot be opened: proposals
-/// are then refused as `unavailable`, and every other call works.
+/// The action store under --state-dir (None, with a warning, if it cannot
+/// be opened).
 pub fn open_actions(global: &Global) -> Option<Arc<ActionStore>> {
-    let audit = match &global.audit {
-        Some(path) => match Audit::open(path) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("warning: cannot open the audit log {}: {e}", path.display());
-                return None;
-            }
-        },
-        None => Audit::Off,
-    };
-    match ActionStore::open_default(global.state_dir.as_deref(), Arc::new(audit)) {
-        Ok(store) => Some(Arc::new(store)),
-        Err(e) => {
-            eprintln!("warning: no action store: {e}");
-            None
-        }
-    }
+    guardian_core::session::open_actions(&global.options())
 }
 
 pub fn load_snapshot(global: &Global, path: &Path) -> anyhow::Result<Broker> {
-    let (backend, problems) = SnapshotBackend::load(path)
-        .map_err(|e| anyhow::anyhow!("snapshot {}: {e}", path.display()))?;
-    for p in &problems {
-        eprintln!("warning: snapshot: {}: {}", p.file.display(), p.message);
-    }
-    let (policy, audit) = policy_and_audit(global)?;
-    Ok(Broker::new(Arc::new(backend), policy, audit))
+    guardian_core::session::load_snapshot(&global.options(), path)
 }
 
 /// A broker over the live cluster the global flags name (--kubeconfig,
 /// --context, --as).
 pub async fn live_broker(global: &Global) -> anyhow::Result<(Broker, String)> {
-    let backend = crate::capture::connect(global).await?;
-    let namespace = backend.default_namespace().to_string();
-    let (policy, audit) = policy_and_audit(global)?;
-    Ok((Broker::new(Arc::new(backend), policy, audit), namespace))
+    guardian_core::session::live_broker(&global.options()).await
 }

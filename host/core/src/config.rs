@@ -20,17 +20,61 @@ use serde::Deserialize;
 ///   memory_mib: 64
 ///   output_kib: 1024
 ///   host_call_seconds: 30
+/// llm:                                  # `guardian ask` with a model (else the built-in reasoner)
+///   model: gpt-4o-mini                  # same as --model
+///   base_url: https://api.openai.com/v1 # any OpenAI-compatible endpoint (--base-url)
+///   api_key_env: OPENAI_API_KEY         # the environment variable holding the key
+///   stream: true                        # stream completions (SSE)
+///   temperature: 0
+/// agent:
+///   max_tool_calls: 15                  # per run
+///   token_budget: 200000                # prompt + completion tokens per run
+///   tool_output_kib: 16                 # what one tool result may put in the context
+///   summarize_after_tokens: 24000       # older turns are summarised past this
+///   timeout_seconds: 300                # wall time of one run
+///   llm_timeout_seconds: 120            # one completion request
+///   max_retries: 4                      # on 429 and 5xx, with backoff
 /// ```
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub skills: SkillsConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub llm: LlmConfig,
+    #[serde(default)]
+    pub agent: AgentConfig,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The model `guardian ask` talks to. No model: the built-in reasoner.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    /// The name of the environment variable that holds the API key
+    /// [default: OPENAI_API_KEY]. The key itself is never in the file.
+    pub api_key_env: Option<String>,
+    pub stream: Option<bool>,
+    pub temperature: Option<f32>,
+}
+
+/// The agent loop's guards; every field has a default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub max_tool_calls: Option<u32>,
+    pub token_budget: Option<u64>,
+    pub tool_output_kib: Option<usize>,
+    pub summarize_after_tokens: Option<u64>,
+    pub timeout_seconds: Option<f64>,
+    pub llm_timeout_seconds: Option<f64>,
+    pub max_retries: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SkillsConfig {
     pub dir: Option<PathBuf>,
@@ -38,7 +82,7 @@ pub struct SkillsConfig {
     pub grants: OperatorGrants,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     pub cpu_seconds: Option<f64>,

@@ -1,0 +1,467 @@
+//! The model: Chat Completions with tool calling through async-openai, to
+//! any OpenAI-compatible endpoint (OpenAI, Azure OpenAI's v1 API, vLLM,
+//! Ollama, llama.cpp's server, LiteLLM). Requests and responses are kept as
+//! JSON (async-openai's bring-your-own-types calls) so that servers which
+//! add or omit fields still work. 429 and 5xx are retried with backoff.
+
+use std::time::{Duration, Instant};
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Which model, where, and how.
+#[derive(Clone, Debug)]
+pub struct LlmSettings {
+    pub model: String,
+    /// `https://api.openai.com/v1` when absent.
+    pub base_url: Option<String>,
+    pub api_key: Option<String>,
+    /// Stream completions as server-sent events.
+    pub stream: bool,
+    pub temperature: Option<f32>,
+}
+
+/// One tool call the model asked for.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolCall {
+    pub id: String,
+    /// The wire name (`diagnostics__analyze`).
+    pub name: String,
+    /// The raw argument text, as the model wrote it (it may not be JSON).
+    pub arguments: String,
+}
+
+/// Token usage the server reported.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// One completion.
+#[derive(Clone, Debug, Serialize)]
+pub struct Completion {
+    pub content: Option<String>,
+    pub tool_calls: Vec<ToolCall>,
+    pub finish_reason: Option<String>,
+    /// `None` when the server reported none (then the loop estimates).
+    pub usage: Option<Usage>,
+    /// Attempts that failed with 429/5xx before this one.
+    pub retries: u32,
+    pub response_model: Option<String>,
+    pub response_id: Option<String>,
+}
+
+impl Completion {
+    /// The assistant message to append to the conversation.
+    pub fn message(&self) -> Value {
+        let mut m = json!({"role": "assistant", "content": self.content});
+        if !self.tool_calls.is_empty() {
+            m["tool_calls"] = self
+                .tool_calls
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "type": "function",
+                           "function": {"name": c.name, "arguments": c.arguments}})
+                })
+                .collect();
+        }
+        m
+    }
+}
+
+/// Why no completion came back.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("the model endpoint answered {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("cannot reach the model endpoint: {0}")]
+    Transport(String),
+    #[error("the model endpoint did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the model endpoint sent something that is not a chat completion: {0}")]
+    Decode(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl LlmError {
+    /// 429, 5xx, and a connection that failed: worth another attempt.
+    pub fn retryable(&self) -> bool {
+        match self {
+            LlmError::Status { status, .. } => *status == 429 || *status >= 500,
+            LlmError::Transport(_) | LlmError::Timeout(_) => true,
+            LlmError::Decode(_) | LlmError::Cancelled => false,
+        }
+    }
+}
+
+/// How long one attempt may take and how often to retry.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub timeout: Duration,
+    pub max_retries: u32,
+    /// The first retry's delay; doubled each time, at most 8 s.
+    pub retry_base: Duration,
+}
+
+/// The client.
+#[derive(Clone)]
+pub struct LlmClient {
+    client: Client<OpenAIConfig>,
+    pub settings: LlmSettings,
+}
+
+impl LlmClient {
+    pub fn new(settings: LlmSettings) -> Self {
+        crate::install_crypto_provider();
+        let mut config = OpenAIConfig::new();
+        if let Some(url) = &settings.base_url {
+            config = config.with_api_base(url.trim_end_matches('/'));
+        }
+        // A local server (vLLM, Ollama) needs no key; send a placeholder so
+        // no header is malformed.
+        config = config.with_api_key(settings.api_key.clone().unwrap_or_default());
+        LlmClient {
+            client: Client::with_config(config),
+            settings,
+        }
+    }
+
+    /// The endpoint, for messages and traces.
+    pub fn endpoint(&self) -> String {
+        self.settings
+            .base_url
+            .clone()
+            .unwrap_or_else(|| "https://api.openai.com/v1".into())
+    }
+
+    /// One completion, retried on 429/5xx as `policy` says, each attempt
+    /// bounded by its timeout. `on_retry` hears of each failed attempt.
+    pub async fn complete(
+        &self,
+        messages: &[Value],
+        tools: &[Value],
+        policy: &RetryPolicy,
+        cancel: &tokio_util::sync::CancellationToken,
+        on_retry: &(dyn Fn(u32, &LlmError, Duration) + Send + Sync),
+    ) -> Result<Completion, LlmError> {
+        let RetryPolicy {
+            timeout,
+            max_retries,
+            retry_base,
+        } = *policy;
+        let mut request = json!({
+            "model": self.settings.model,
+            "messages": messages,
+        });
+        if !tools.is_empty() {
+            request["tools"] = Value::Array(tools.to_vec());
+            request["tool_choice"] = json!("auto");
+        }
+        if let Some(t) = self.settings.temperature {
+            request["temperature"] = json!(t);
+        }
+        if self.settings.stream {
+            request["stream"] = json!(true);
+            request["stream_options"] = json!({"include_usage": true});
+        }
+        let mut attempt = 0u32;
+        loop {
+            let once = async {
+                if self.settings.stream {
+                    self.stream_once(&request).await
+                } else {
+                    self.once(&request).await
+                }
+            };
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return Err(LlmError::Cancelled),
+                r = tokio::time::timeout(timeout, once) => r.unwrap_or(Err(LlmError::Timeout(timeout))),
+            };
+            match result {
+                Ok(mut c) => {
+                    c.retries = attempt;
+                    return Ok(c);
+                }
+                Err(e) if e.retryable() && attempt < max_retries => {
+                    let delay = retry_base
+                        .saturating_mul(1 << attempt.min(5))
+                        .min(Duration::from_secs(8));
+                    on_retry(attempt + 1, &e, delay);
+                    attempt += 1;
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Err(LlmError::Cancelled),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn once(&self, request: &Value) -> Result<Completion, LlmError> {
+        let response: Value = self
+            .client
+            .chat()
+            .create_byot(request)
+            .await
+            .map_err(map_error)?;
+        parse_response(&response)
+    }
+
+    async fn stream_once(&self, request: &Value) -> Result<Completion, LlmError> {
+        let mut stream = self
+            .client
+            .chat()
+            .create_stream_byot::<&Value, Value>(request)
+            .await
+            .map_err(map_error)?;
+        let mut acc = StreamAccumulator::default();
+        while let Some(chunk) = stream.next().await {
+            acc.add(&chunk.map_err(map_error)?);
+        }
+        acc.finish()
+    }
+}
+
+fn map_error(e: OpenAIError) -> LlmError {
+    match e {
+        OpenAIError::ApiError(r) => LlmError::Status {
+            status: r.status_code.as_u16(),
+            message: r.api_error.message,
+        },
+        OpenAIError::Reqwest(e) => match e.status() {
+            Some(s) => LlmError::Status {
+                status: s.as_u16(),
+                message: e.to_string(),
+            },
+            None => LlmError::Transport(e.to_string()),
+        },
+        OpenAIError::JSONDeserialize(e, body) => {
+            LlmError::Decode(format!("{e}: {}", clip(&body, 300)))
+        }
+        OpenAIError::StreamError(e) => {
+            let text = e.to_string();
+            // eventsource reports a non-2xx answer as an invalid status.
+            match status_in(&text) {
+                Some(status) => LlmError::Status {
+                    status,
+                    message: clip(&text, 300),
+                },
+                None => LlmError::Transport(clip(&text, 300)),
+            }
+        }
+        other => LlmError::Transport(other.to_string()),
+    }
+}
+
+fn status_in(text: &str) -> Option<u16> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse::<u16>().ok())
+        .find(|n| (400..600).contains(n))
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_owned();
+    }
+    let mut cut = n;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &s[..cut])
+}
+
+fn usage_of(v: &Value) -> Option<Usage> {
+    let u = v.get("usage").filter(|u| u.is_object())?;
+    Some(Usage {
+        prompt_tokens: u["prompt_tokens"].as_u64().unwrap_or(0),
+        completion_tokens: u["completion_tokens"].as_u64().unwrap_or(0),
+    })
+}
+
+/// A non-streamed `chat.completion`.
+pub fn parse_response(v: &Value) -> Result<Completion, LlmError> {
+    let choice = v["choices"]
+        .get(0)
+        .ok_or_else(|| LlmError::Decode(format!("no choices in {}", clip(&v.to_string(), 300))))?;
+    let message = &choice["message"];
+    let tool_calls = message["tool_calls"]
+        .as_array()
+        .map(|calls| {
+            calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ToolCall {
+                    id: c["id"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("call_{i}")),
+                    name: c["function"]["name"].as_str().unwrap_or("").to_owned(),
+                    arguments: arguments_text(&c["function"]["arguments"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Completion {
+        content: message["content"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        tool_calls,
+        finish_reason: choice["finish_reason"].as_str().map(str::to_owned),
+        usage: usage_of(v),
+        retries: 0,
+        response_model: v["model"].as_str().map(str::to_owned),
+        response_id: v["id"].as_str().map(str::to_owned),
+    })
+}
+
+/// Arguments are a JSON text; some servers send an object instead.
+fn arguments_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Builds one completion from `chat.completion.chunk`s: content appended,
+/// tool calls assembled by index from their fragments, usage from the
+/// final chunk.
+#[derive(Default)]
+pub struct StreamAccumulator {
+    content: String,
+    calls: Vec<(String, String, String)>,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    model: Option<String>,
+    id: Option<String>,
+    chunks: usize,
+}
+
+impl StreamAccumulator {
+    pub fn add(&mut self, chunk: &Value) {
+        self.chunks += 1;
+        if let Some(u) = usage_of(chunk) {
+            self.usage = Some(u);
+        }
+        if self.model.is_none() {
+            self.model = chunk["model"].as_str().map(str::to_owned);
+            self.id = chunk["id"].as_str().map(str::to_owned);
+        }
+        let Some(choice) = chunk["choices"].get(0) else {
+            return;
+        };
+        if let Some(r) = choice["finish_reason"].as_str() {
+            self.finish_reason = Some(r.to_owned());
+        }
+        let delta = &choice["delta"];
+        if let Some(text) = delta["content"].as_str() {
+            self.content.push_str(text);
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            let index = call["index"].as_u64().unwrap_or(0) as usize;
+            if index > 128 {
+                continue;
+            }
+            while self.calls.len() <= index {
+                self.calls.push(Default::default());
+            }
+            let slot = &mut self.calls[index];
+            if let Some(id) = call["id"].as_str() {
+                slot.0 = id.to_owned();
+            }
+            if let Some(name) = call["function"]["name"].as_str() {
+                slot.1.push_str(name);
+            }
+            slot.2
+                .push_str(&arguments_text(&call["function"]["arguments"]));
+        }
+    }
+
+    pub fn finish(self) -> Result<Completion, LlmError> {
+        if self.chunks == 0 {
+            return Err(LlmError::Decode("the stream ended without a chunk".into()));
+        }
+        Ok(Completion {
+            content: Some(self.content).filter(|s| !s.is_empty()),
+            tool_calls: self
+                .calls
+                .into_iter()
+                .enumerate()
+                .filter(|(_, c)| !c.1.is_empty())
+                .map(|(i, (id, name, arguments))| ToolCall {
+                    id: if id.is_empty() {
+                        format!("call_{i}")
+                    } else {
+                        id
+                    },
+                    name,
+                    arguments,
+                })
+                .collect(),
+            finish_reason: self.finish_reason,
+            usage: self.usage,
+            retries: 0,
+            response_model: self.model,
+            response_id: self.id,
+        })
+    }
+}
+
+/// Seconds since `start`, for stats.
+pub fn since_ms(start: Instant) -> f64 {
+    (start.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_chunks_assemble_into_tool_calls() {
+        let mut acc = StreamAccumulator::default();
+        let chunks = [
+            json!({"id":"c1","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}),
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"cluster__summary","arguments":""}}]}}]}),
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"name"}}]}}]}),
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"space\":\"shop\"}"}}]}}]}),
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","function":{"name":"cluster__events","arguments":"{}"}}]}}]}),
+            json!({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}),
+            json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}),
+        ];
+        for c in &chunks {
+            acc.add(c);
+        }
+        let c = acc.finish().unwrap();
+        assert_eq!(c.tool_calls.len(), 2);
+        assert_eq!(c.tool_calls[0].id, "call_a");
+        assert_eq!(c.tool_calls[0].arguments, "{\"namespace\":\"shop\"}");
+        assert_eq!(c.tool_calls[1].name, "cluster__events");
+        assert_eq!(c.finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(c.usage.unwrap().completion_tokens, 5);
+        assert!(c.content.is_none());
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        let s = |status| LlmError::Status {
+            status,
+            message: String::new(),
+        };
+        assert!(s(429).retryable());
+        assert!(s(503).retryable());
+        assert!(!s(400).retryable());
+        assert!(!s(401).retryable());
+        assert_eq!(
+            status_in("Invalid status code: 429 Too Many Requests"),
+            Some(429)
+        );
+    }
+}
