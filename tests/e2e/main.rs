@@ -6,6 +6,7 @@ mod serve;
 mod support;
 
 mod actions;
+mod agent;
 mod apiserver;
 mod broker;
 mod cli;

@@ -1,9 +1,11 @@
 //! Helpers for the end-to-end tests: where the test skills were built and
-//! where their manifests are.
+//! where their manifests are, and a loopback OpenAI-compatible server
+//! replaying scripted conversations ([`openai`]).
 
 use std::path::PathBuf;
 
 pub mod generate;
+pub mod openai;
 
 /// The directory holding `<name>.wasm` for every [`TEST_SKILLS`] entry, built
 /// by `build.rs`.

@@ -126,8 +126,11 @@ impl LlmClient {
         // A local server (vLLM, Ollama) needs no key; send a placeholder so
         // no header is malformed.
         config = config.with_api_key(settings.api_key.clone().unwrap_or_default());
+        // The plain transport, without async-openai's own retry layer: the
+        // loop retries (and counts, and reports) 429 and 5xx itself.
+        let transport = async_openai::middleware::ReqwestService::new(reqwest::Client::new());
         LlmClient {
-            client: Client::with_config(config),
+            client: Client::with_config(config).with_http_service(transport),
             settings,
         }
     }

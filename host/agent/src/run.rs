@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -645,7 +644,55 @@ fn summarize_if_needed(messages: &mut [Value], threshold: u64, rec: &Recorder) {
     }
 }
 
-/// The JSON value of a report, for `-o json`.
-pub fn report_json<T: Serialize>(report: &T) -> Value {
-    serde_json::to_value(report).unwrap_or(Value::Null)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn older_tool_results_are_summarised_past_the_threshold() {
+        let rec = Recorder::new(crate::report::no_events(), "llm", None);
+        let big = |id: &str| {
+            let mut body = String::new();
+            for i in 0..300 {
+                body.push_str(&format!("  name: pod-{i}\n  phase: Running\n"));
+            }
+            body.push_str("  reason: CrashLoopBackOff\n");
+            prompt::tool_result(id, "cluster.list", "ok", &body)
+        };
+        let mut messages = vec![
+            json!({"role": "system", "content": "s"}),
+            json!({"role": "user", "content": "q"}),
+            json!({"role": "assistant", "content": null}),
+            json!({"role": "tool", "tool_call_id": "a", "content": big("a")}),
+            json!({"role": "assistant", "content": null}),
+            json!({"role": "tool", "tool_call_id": "b", "content": big("b")}),
+        ];
+        let before: usize = messages.iter().map(|m| m.to_string().len()).sum();
+        summarize_if_needed(&mut messages, 100_000, &rec);
+        assert!(
+            rec.events.lock().unwrap().is_empty(),
+            "under the threshold nothing changes"
+        );
+        summarize_if_needed(&mut messages, 2_000, &rec);
+        let older = messages[3]["content"].as_str().unwrap();
+        assert!(older.contains("[summarised]"), "{older}");
+        assert!(
+            older.contains("reason: CrashLoopBackOff"),
+            "the relevant line is kept"
+        );
+        assert!(older.starts_with("<tool_result call_id=\"a\""));
+        assert!(older.ends_with("</tool_result>"));
+        assert!(
+            !messages[5]["content"]
+                .as_str()
+                .unwrap()
+                .contains("[summarised]"),
+            "the last round stays whole"
+        );
+        let after: usize = messages.iter().map(|m| m.to_string().len()).sum();
+        assert!(after < before * 2 / 3, "{before} -> {after}");
+        assert!(
+            matches!(&rec.events.lock().unwrap()[0], Event::Guard { guard, .. } if guard == "summarize")
+        );
+    }
 }
