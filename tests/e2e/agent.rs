@@ -736,3 +736,52 @@ fn a_run_is_exported_as_genai_spans_over_otlp_http() {
         "call_propose"
     );
 }
+
+#[test]
+fn ctrl_c_cancels_a_run_and_still_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("endpoint-down");
+    let started = std::time::Instant::now();
+    let child = guardian(&dir.path().join("cache"))
+        .args([
+            "ask",
+            "hello?",
+            "--snapshot",
+            "examples/staging",
+            "-o",
+            "json",
+        ])
+        .args(["--model", "test-model", "--base-url", &server.base_url()])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the model has been asked, the run is in its retry backoff.
+    while server.requests().is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the model was never asked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let asked = started.elapsed();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(r["stopped"], "the run was cancelled", "{r}");
+    // Without the cancel, four backoffs (0.5 + 1 + 2 + 4 s) would run.
+    assert!(started.elapsed() - asked < std::time::Duration::from_secs(5));
+    assert!(server.requests().len() < 4);
+}
