@@ -785,3 +785,34 @@ fn ctrl_c_cancels_a_run_and_still_reports_it() {
     assert!(started.elapsed() - asked < std::time::Duration::from_secs(5));
     assert!(server.requests().len() < 4);
 }
+
+#[test]
+fn eval_in_llm_mode_scores_a_model_from_its_answer_proposal_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("eval-05-missing-secret-key");
+    let text = run_ok(
+        guardian(&dir.path().join("cache"))
+            .args([
+                "eval",
+                "tests/scenarios",
+                "--only",
+                "05-",
+                "--mode",
+                "llm",
+                "-o",
+                "json",
+            ])
+            .args(["--model", "test-model", "--base-url", &server.base_url()]),
+    );
+    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["mode"], "llm");
+    let s = &r["scenarios"][0];
+    assert_eq!(s["scenario"], "05-missing-secret-key-similar");
+    assert_eq!(s["question"], "why is deployment payments failing?");
+    assert_eq!(s["correct"], true, "{s}");
+    assert_eq!(s["fix_accurate"], true, "{s}");
+    assert_eq!(s["safe"], true, "{s}");
+    assert_eq!(s["tool_calls"], 2);
+    assert_eq!(s["tokens"], 1010 + 4120 + 4350);
+}
