@@ -36,7 +36,8 @@ pub struct Global {
     #[arg(long, global = true)]
     pub no_cache: bool,
 
-    /// Operator config (grants, limits) [default: ~/.config/guardian/config.yaml if it exists].
+    /// Operator config (skills, grants, limits, llm, agent) [default:
+    /// ~/.config/guardian/config.yaml if it exists; see docs/agent.md].
     #[arg(long, global = true, env = "GUARDIAN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 

@@ -255,7 +255,12 @@ pub async fn ask(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
             let mut t = report.answer.trim_end().to_owned();
             t.push('\n');
             if let (Some(model), Some(url)) = (&report.model, &endpoint) {
-                t.push_str(&format!("\n(Answered by model {model} at {url}.)\n"));
+                let verb = if report.stopped.is_some() {
+                    "Asked"
+                } else {
+                    "Answered by"
+                };
+                t.push_str(&format!("\n({verb} model {model} at {url}.)\n"));
             }
             if args.stats {
                 t.push('\n');
