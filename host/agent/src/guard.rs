@@ -19,6 +19,8 @@ pub struct Guards {
     pub token_budget: u64,
     /// Bytes of one tool result that go into the context.
     pub tool_output_bytes: usize,
+    /// The same, per tool (`diagnostics.analyze`), overriding the default.
+    pub tool_output_bytes_per_tool: std::collections::BTreeMap<String, usize>,
     /// Past this estimated context size, older tool results are summarised.
     pub summarize_after_tokens: u64,
     /// Wall time of one run.
@@ -49,6 +51,7 @@ impl Default for Guards {
             max_tool_calls: 15,
             token_budget: 200_000,
             tool_output_bytes: 16 * 1024,
+            tool_output_bytes_per_tool: Default::default(),
             summarize_after_tokens: 24_000,
             timeout: Duration::from_secs(300),
             llm_timeout: Duration::from_secs(120),
@@ -59,6 +62,14 @@ impl Default for Guards {
 }
 
 impl Guards {
+    /// The output budget of `tool`.
+    pub fn output_budget(&self, tool: &str) -> usize {
+        self.tool_output_bytes_per_tool
+            .get(tool)
+            .copied()
+            .unwrap_or(self.tool_output_bytes)
+    }
+
     /// The defaults, overridden by the config's `agent:` section.
     pub fn from_config(config: &AgentConfig) -> Result<Guards, String> {
         let mut g = Guards::default();
@@ -82,6 +93,14 @@ impl Guards {
                 return Err("agent.tool_output_kib: expected at least 1".into());
             }
             g.tool_output_bytes = n << 10;
+        }
+        for (tool, kib) in &config.tool_output_kib_per_tool {
+            if *kib == 0 || !tool.contains('.') {
+                return Err(format!(
+                    "agent.tool_output_kib_per_tool.{tool}: expected SKILL.TOOL and at least 1 KiB"
+                ));
+            }
+            g.tool_output_bytes_per_tool.insert(tool.clone(), kib << 10);
         }
         if let Some(n) = config.summarize_after_tokens {
             g.summarize_after_tokens = n.max(1000);
@@ -406,11 +425,20 @@ mod tests {
         let g = Guards::from_config(&AgentConfig {
             max_tool_calls: Some(3),
             tool_output_kib: Some(2),
+            tool_output_kib_per_tool: [("diagnostics.analyze".to_owned(), 40)].into(),
             ..Default::default()
         })
         .unwrap();
         assert_eq!(g.max_tool_calls, 3);
-        assert_eq!(g.tool_output_bytes, 2048);
+        assert_eq!(g.output_budget("cluster.logs"), 2048);
+        assert_eq!(g.output_budget("diagnostics.analyze"), 40 << 10);
+        assert!(
+            Guards::from_config(&AgentConfig {
+                tool_output_kib_per_tool: [("analyze".to_owned(), 4)].into(),
+                ..Default::default()
+            })
+            .is_err()
+        );
         assert!(
             Guards::from_config(&AgentConfig {
                 max_tool_calls: Some(0),

@@ -283,7 +283,7 @@ impl Agent {
         }
         let outcome = self.toolbox.call(tool, &arguments.to_string()).await;
         let (status, body) = match (&outcome.value, &outcome.error) {
-            (Some(v), _) => ("ok", truncate_output(v, self.guards.tool_output_bytes)),
+            (Some(v), _) => ("ok", truncate_output(v, self.guards.output_budget(tool))),
             (None, Some(e)) => (
                 if e.kind == "denied" {
                     "denied"
@@ -301,7 +301,7 @@ impl Agent {
                         },
                         e.message
                     ),
-                    self.guards.tool_output_bytes,
+                    self.guards.output_budget(tool),
                 ),
             ),
             (None, None) => ("error", truncate_text("no result", 64)),
@@ -325,7 +325,9 @@ impl Agent {
                 "tool_output",
                 format!(
                     "{tool}: {} bytes cut to the budget of {} ({} lines omitted)",
-                    body.original_bytes, self.guards.tool_output_bytes, body.omitted_lines
+                    body.original_bytes,
+                    self.guards.output_budget(tool),
+                    body.omitted_lines
                 ),
             );
         }

@@ -30,6 +30,8 @@ use serde::Deserialize;
 ///   max_tool_calls: 15                  # per run
 ///   token_budget: 200000                # prompt + completion tokens per run
 ///   tool_output_kib: 16                 # what one tool result may put in the context
+///   tool_output_kib_per_tool:           # per tool, overriding tool_output_kib
+///     diagnostics.analyze: 32
 ///   summarize_after_tokens: 24000       # older turns are summarised past this
 ///   timeout_seconds: 300                # wall time of one run
 ///   llm_timeout_seconds: 120            # one completion request
@@ -68,6 +70,8 @@ pub struct AgentConfig {
     pub max_tool_calls: Option<u32>,
     pub token_budget: Option<u64>,
     pub tool_output_kib: Option<usize>,
+    #[serde(default)]
+    pub tool_output_kib_per_tool: std::collections::BTreeMap<String, usize>,
     pub summarize_after_tokens: Option<u64>,
     pub timeout_seconds: Option<f64>,
     pub llm_timeout_seconds: Option<f64>,
