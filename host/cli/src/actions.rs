@@ -12,6 +12,7 @@ use guardian_actions::{
     Action, ActionError, ActionStore, ApplyOptions, ApplyOutcome, Approver, Channel, Health, State,
 };
 use guardian_broker::Audit;
+use guardian_core::actions::{DecisionError, Settled};
 use serde_json::Value;
 
 use crate::args::{ActionsCommand, Global, ListFormat, ShowFormat, StateFilter};
@@ -159,40 +160,27 @@ async fn approve(
     let who = approver(name)?;
     let (policy, audit) = crate::skills::policy_and_audit(global)?;
     let store = open_store(global, audit.clone())?;
-    let action = store.get(id).map_err(store_error)?;
-    refuse_final(&action)?;
+    decided(guardian_core::actions::refuse_final(
+        &store.get(id).map_err(store_error)?,
+    ))?;
     let backend = crate::capture::connect(global).await?;
     let broker = guardian_broker::Broker::new(Arc::new(backend), policy, audit);
     // An apply a crash interrupted is settled first, never re-applied.
-    let recovered = guardian_actions::recover(&store, &broker)
-        .await
-        .map_err(store_error)?;
-    for r in &recovered {
-        eprintln!("{}: {}", r.action.id, r.note);
+    let mut notes = Vec::new();
+    let settled = guardian_core::actions::settle(&store, &broker, id, &mut notes).await;
+    for note in &notes {
+        eprintln!("{note}");
     }
-    let action = store.get(id).map_err(store_error)?;
-    if let Some(r) = recovered.iter().find(|r| r.action.id == id) {
-        if action.state == State::Applied {
+    let action = match decided(settled)? {
+        Settled::Ready(action) => action,
+        Settled::AlreadyApplied(action) => {
             println!(
                 "action {id} was already applied by an earlier run that was interrupted; nothing applied again ({})",
                 action.outcome.as_deref().unwrap_or("applied")
             );
             return Ok(ExitCode::SUCCESS);
         }
-        if action.state == State::Applying {
-            anyhow::bail!("action {id} is still being applied: {}", r.note);
-        }
-    }
-    refuse_final(&action)?;
-    if action.state == State::Applying {
-        anyhow::bail!(
-            "action {id} is being applied by another process (since {}); check it with `guardian actions show {id}`",
-            action
-                .last_transition()
-                .map(|t| t.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default()
-        );
-    }
+    };
     print!("{}", ensure_newline(&action.diff));
     let prompt = format!("Apply this change to {}? [y/N] ", action.target.label());
     if !yes {
@@ -206,15 +194,18 @@ async fn approve(
             return Ok(ExitCode::FAILURE);
         }
     }
-    if action.state == State::Pending {
-        store
-            .approve(id, &who, "approved at the command line")
-            .map_err(store_error)?;
-    }
     eprintln!("Applying {id} to {} ...", action.target.label());
-    let report = guardian_actions::apply_with(&store, &broker, id, &who.caller(), options)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = decided(
+        guardian_core::actions::approve_and_apply(
+            &store,
+            &broker,
+            id,
+            &who,
+            "approved at the command line",
+            options,
+        )
+        .await,
+    )?;
     match &report.outcome {
         ApplyOutcome::Applied { health, detail } => {
             let health = match health {
@@ -238,33 +229,17 @@ async fn approve(
 fn reject(global: &Global, id: &str, reason: &str, name: Option<&str>) -> anyhow::Result<ExitCode> {
     let who = approver(name)?;
     let store = open_store(global, audit_only(global)?)?;
-    let action = store.get(id).map_err(store_error)?;
-    refuse_final(&action)?;
-    let action = store.reject(id, &who, reason).map_err(store_error)?;
+    let action = decided(guardian_core::actions::reject(&store, id, &who, reason))?;
     println!("action {id} rejected ({})", action.target.label());
     Ok(ExitCode::SUCCESS)
 }
 
-/// A clear refusal for an action that can no longer be approved.
-fn refuse_final(action: &Action) -> anyhow::Result<()> {
-    let id = &action.id;
-    let outcome = action.outcome.as_deref().unwrap_or("");
-    match action.state {
-        State::Applied => {
-            anyhow::bail!("action {id} is already applied ({outcome}); nothing to do")
-        }
-        State::Failed => anyhow::bail!(
-            "action {id} failed ({outcome}); a failed action is never retried: propose the change again"
-        ),
-        State::Rejected => anyhow::bail!("action {id} was rejected; propose the change again"),
-        State::Expired => anyhow::bail!(
-            "action {id} expired at {}; an expired action cannot be approved; propose it again",
-            action
-                .expires
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        ),
-        _ => Ok(()),
-    }
+/// A decision's error, with what to do about it.
+fn decided<T>(result: Result<T, DecisionError>) -> anyhow::Result<T> {
+    result.map_err(|e| match e {
+        DecisionError::Store(e) => store_error(e),
+        e => anyhow::anyhow!("{e}"),
+    })
 }
 
 fn confirm(prompt: &str) -> anyhow::Result<bool> {
@@ -279,33 +254,10 @@ fn confirm(prompt: &str) -> anyhow::Result<bool> {
     ))
 }
 
-/// The kubectl command equivalent to the apply: the stored patch behind a
-/// `test` of the approved resourceVersion (Guardian also sets the
-/// `guardian.dev/action-id` annotation).
+/// The kubectl command equivalent to the apply (see
+/// `guardian_core::actions::kubectl_command`).
 pub fn kubectl_command(action: &Action) -> String {
-    let mut ops = vec![serde_json::json!({
-        "op": "test", "path": "/metadata/resourceVersion", "value": action.resource_version,
-    })];
-    if let Ok(Value::Array(stored)) = serde_json::from_slice::<Value>(action.patch_bytes()) {
-        ops.extend(stored);
-    }
-    let patch = serde_json::to_string(&ops).unwrap_or_default();
-    let ns = action
-        .target
-        .namespace
-        .as_deref()
-        .map(|ns| format!(" -n {ns}"))
-        .unwrap_or_default();
-    format!(
-        "kubectl patch {} {}{ns} --type=json -p {}",
-        action.target.resource,
-        action.target.name,
-        shell_quote(&patch)
-    )
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+    guardian_core::actions::kubectl_command(action)
 }
 
 fn render(a: &Action) -> String {
@@ -404,7 +356,7 @@ mod tests {
     #[test]
     fn quotes_for_the_shell() {
         assert_eq!(
-            super::shell_quote(r#"[{"a":"it's"}]"#),
+            guardian_core::actions::shell_quote(r#"[{"a":"it's"}]"#),
             r#"'[{"a":"it'\''s"}]'"#
         );
         assert_eq!(super::short_duration(30), "30s");

@@ -2,6 +2,7 @@
 //! servers and the agent loop open a [`Session`] from [`Options`] and call
 //! the same operations; none of them holds logic this crate lacks.
 
+pub mod actions;
 pub mod config;
 pub mod diagnose;
 pub mod session;

@@ -1,0 +1,206 @@
+//! Deciding about a proposed action: the steps `guardian actions
+//! approve|reject`, the gRPC `ApproveAction`/`RejectAction` and an MCP
+//! elicitation answer share. Who decides is an [`Approver`] (a person on a
+//! human channel); nothing here builds one.
+
+use guardian_actions::{
+    Action, ActionError, ActionStore, ApplyError, ApplyOptions, ApplyReport, Approver, State,
+};
+use guardian_broker::Broker;
+
+/// Why a decision was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    /// The store refused (unknown or malformed id, a transition its state
+    /// does not allow, expired) or failed.
+    #[error(transparent)]
+    Store(#[from] ActionError),
+    /// The action's state does not allow the decision (already applied,
+    /// rejected, failed, expired, being applied elsewhere).
+    #[error("{0}")]
+    Refused(String),
+    /// The write's result is unknown (see [`ApplyError::Unknown`]).
+    #[error("{0}")]
+    Unknown(String),
+}
+
+impl DecisionError {
+    /// A stable class: `not-found`, `invalid`, `refused`, `unavailable`,
+    /// `unknown`, `internal`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            DecisionError::Store(e) => match e {
+                ActionError::NotFound { .. } => "not-found",
+                ActionError::InvalidId(_)
+                | ActionError::InvalidApprover(_)
+                | ActionError::InvalidProposal(_) => "invalid",
+                ActionError::InvalidTransition { .. }
+                | ActionError::Expired { .. }
+                | ActionError::AlreadyClaimed { .. } => "refused",
+                ActionError::PatchMismatch { .. } => "internal",
+                ActionError::Store { .. }
+                | ActionError::SchemaTooNew { .. }
+                | ActionError::Io { .. }
+                | ActionError::NoDataDir => "unavailable",
+            },
+            DecisionError::Refused(_) => "refused",
+            DecisionError::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// A clear refusal for an action that can no longer be approved or rejected.
+pub fn refuse_final(action: &Action) -> Result<(), DecisionError> {
+    let id = &action.id;
+    let outcome = action.outcome.as_deref().unwrap_or("");
+    let refused = |m: String| Err(DecisionError::Refused(m));
+    match action.state {
+        State::Applied => refused(format!(
+            "action {id} is already applied ({outcome}); nothing to do"
+        )),
+        State::Failed => refused(format!(
+            "action {id} failed ({outcome}); a failed action is never retried: propose the change again"
+        )),
+        State::Rejected => refused(format!(
+            "action {id} was rejected; propose the change again"
+        )),
+        State::Expired => refused(format!(
+            "action {id} expired at {}; an expired action cannot be approved; propose it again",
+            action.expires.format("%Y-%m-%dT%H:%M:%SZ")
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Where an action stands once what a crash left behind is settled.
+pub enum Settled {
+    /// Pending or approved: it can be approved and applied.
+    Ready(Action),
+    /// An earlier, interrupted run had already applied it; nothing to do.
+    AlreadyApplied(Action),
+}
+
+/// Settles every apply a crash interrupted (never re-applying one), then
+/// says whether `id` can be approved and applied. `notes` receives one line
+/// per settled action.
+pub async fn settle(
+    store: &ActionStore,
+    broker: &Broker,
+    id: &str,
+    notes: &mut Vec<String>,
+) -> Result<Settled, DecisionError> {
+    refuse_final(&store.get(id)?)?;
+    let recovered = guardian_actions::recover(store, broker).await?;
+    for r in &recovered {
+        notes.push(format!("{}: {}", r.action.id, r.note));
+    }
+    let action = store.get(id)?;
+    if let Some(r) = recovered.iter().find(|r| r.action.id == id) {
+        if action.state == State::Applied {
+            return Ok(Settled::AlreadyApplied(action));
+        }
+        if action.state == State::Applying {
+            return Err(DecisionError::Refused(format!(
+                "action {id} is still being applied: {}",
+                r.note
+            )));
+        }
+    }
+    refuse_final(&action)?;
+    if action.state == State::Applying {
+        return Err(DecisionError::Refused(format!(
+            "action {id} is being applied by another process (since {}); check it with `guardian actions show {id}`",
+            action
+                .last_transition()
+                .map(|t| t.at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default()
+        )));
+    }
+    Ok(Settled::Ready(action))
+}
+
+/// Records `who`'s approval (if the action is still pending) and applies
+/// it: the guarded apply, with `who` as the caller policy sees.
+pub async fn approve_and_apply(
+    store: &ActionStore,
+    broker: &Broker,
+    id: &str,
+    who: &Approver,
+    note: &str,
+    options: &ApplyOptions,
+) -> Result<ApplyReport, DecisionError> {
+    if store.get(id)?.state == State::Pending {
+        store.approve(id, who, note)?;
+    }
+    guardian_actions::apply_with(store, broker, id, &who.caller(), options)
+        .await
+        .map_err(|e| match e {
+            ApplyError::Store(e) => DecisionError::Store(e),
+            e @ ApplyError::Unknown { .. } => DecisionError::Unknown(e.to_string()),
+        })
+}
+
+/// The whole approval, for a front end that has no one to ask in between:
+/// settle, approve, apply. `Ok(None)` when an interrupted earlier run had
+/// already applied it.
+pub async fn approve(
+    store: &ActionStore,
+    broker: &Broker,
+    id: &str,
+    who: &Approver,
+    note: &str,
+    options: &ApplyOptions,
+) -> Result<(Option<ApplyReport>, Action), DecisionError> {
+    let mut notes = Vec::new();
+    match settle(store, broker, id, &mut notes).await? {
+        Settled::AlreadyApplied(action) => Ok((None, action)),
+        Settled::Ready(_) => {
+            let report = approve_and_apply(store, broker, id, who, note, options).await?;
+            let action = report.action.clone();
+            Ok((Some(report), action))
+        }
+    }
+}
+
+/// Rejects a pending (or approved, not yet applied) action as `who`.
+pub fn reject(
+    store: &ActionStore,
+    id: &str,
+    who: &Approver,
+    reason: &str,
+) -> Result<Action, DecisionError> {
+    refuse_final(&store.get(id)?)?;
+    Ok(store.reject(id, who, reason)?)
+}
+
+/// The kubectl command equivalent to the apply: the stored patch behind a
+/// `test` of the approved resourceVersion (Guardian also sets the
+/// `guardian.dev/action-id` annotation).
+pub fn kubectl_command(action: &Action) -> String {
+    let mut ops = vec![serde_json::json!({
+        "op": "test", "path": "/metadata/resourceVersion", "value": action.resource_version,
+    })];
+    if let Ok(serde_json::Value::Array(stored)) =
+        serde_json::from_slice::<serde_json::Value>(action.patch_bytes())
+    {
+        ops.extend(stored);
+    }
+    let patch = serde_json::to_string(&ops).unwrap_or_default();
+    let ns = action
+        .target
+        .namespace
+        .as_deref()
+        .map(|ns| format!(" -n {ns}"))
+        .unwrap_or_default();
+    format!(
+        "kubectl patch {} {}{ns} --type=json -p {}",
+        action.target.resource,
+        action.target.name,
+        shell_quote(&patch)
+    )
+}
+
+/// `'…'` for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
