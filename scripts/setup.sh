@@ -23,3 +23,27 @@ if ! command -v protoc >/dev/null 2>&1; then
         exit 1
     fi
 fi
+
+# The official MCP Python SDK (PyPI `mcp`), in a venv under target/: the
+# serve tests talk to `guardian mcp` and `guardian serve` with a client that
+# is not Guardian's own code. Skipped (the tests say so) without python3.
+if command -v python3 >/dev/null 2>&1; then
+    venv="$(cd "$(dirname "$0")/.." && pwd)/target/py"
+    if ! "$venv/bin/python" -c 'import mcp' >/dev/null 2>&1; then
+        echo "setup: installing the MCP Python SDK into target/py" >&2
+        mkdir -p "$(dirname "$venv")"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            # Debian and Ubuntu ship venv separately.
+            echo "setup: installing python3-venv" >&2
+            rm -rf "$venv"
+            sudo=""
+            if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+            if command -v apt-get >/dev/null 2>&1; then
+                $sudo apt-get update -qq
+                DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+            fi
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install -q 'mcp>=1.9,<2'
+    fi
+fi

@@ -15,3 +15,4 @@ mod hostile;
 mod live;
 mod loading;
 mod scenarios;
+mod serve_api;

@@ -116,6 +116,12 @@ impl Audit {
         self.write(record);
     }
 
+    /// Records another kind of event (an `event` field tells it from
+    /// decision lines): the API server's refused calls (`event: "access"`).
+    pub fn record_event<T: Serialize>(&self, record: &T) {
+        self.write(record);
+    }
+
     fn write<T: Serialize>(&self, record: &T) {
         if matches!(self, Audit::Off) {
             return;

@@ -164,6 +164,23 @@ pub enum Command {
     /// Example: guardian eval tests/scenarios --mode reasoner
     #[command(verbatim_doc_comment)]
     Eval(crate::ask::EvalArgs),
+    /// Serve the gRPC API and MCP (streamable HTTP), with health and metrics.
+    ///
+    /// gRPC, MCP at /mcp, and /healthz /readyz /metrics, all on loopback by
+    /// default. Every call needs a bearer token from --tokens-file (see
+    /// docs/serve.md). SIGTERM drains the calls in flight.
+    ///
+    /// Example: guardian serve --snapshot examples/staging --tokens-file tokens.yaml
+    #[command(verbatim_doc_comment)]
+    Serve(crate::serve::ServeArgs),
+    /// Serve MCP over stdio, for Claude Desktop, VS Code, Cursor.
+    ///
+    /// Every skill tool, prompts and resources; no approve tool. Takes the
+    /// cluster flags of diagnose (--snapshot, --kubeconfig, --context).
+    ///
+    /// Example: guardian mcp --snapshot examples/staging
+    #[command(verbatim_doc_comment)]
+    Mcp(crate::serve::McpArgs),
     /// Print the version.
     Version,
 }

@@ -8,6 +8,7 @@ mod capture;
 mod diagnose;
 mod doctor;
 mod output;
+mod serve;
 mod skills;
 mod snapshot;
 
@@ -46,6 +47,8 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Actions(cmd) => actions::run(&cli.global, cmd).await,
         args::Command::Ask(args) => ask::ask(&cli.global, args).await,
         args::Command::Eval(args) => ask::eval(&cli.global, args).await,
+        args::Command::Serve(args) => serve::serve(&cli.global, args).await,
+        args::Command::Mcp(args) => serve::mcp(&cli.global, args).await,
         args::Command::Version => {
             println!("guardian {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

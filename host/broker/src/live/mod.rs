@@ -678,6 +678,62 @@ impl LiveBackend {
             .and_then(Value::as_bool)
             .unwrap_or(false))
     }
+
+    /// Who a bearer token belongs to, by TokenReview (how the API server
+    /// authenticates it): `Some((username, groups))`, or `None` when the
+    /// API server does not accept it. Used by `guardian serve` to admit
+    /// Kubernetes service-account tokens; the token is sent to this
+    /// cluster only.
+    pub async fn token_review(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<Option<(String, Vec<String>)>, BrokerError> {
+        let mut spec = Map::new();
+        spec.insert("token".into(), json!(token));
+        if !audiences.is_empty() {
+            spec.insert("audiences".into(), json!(audiences));
+        }
+        let review = json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": spec,
+        });
+        let op = Op {
+            verb: "create",
+            group: "authentication.k8s.io".into(),
+            resource: "tokenreviews".into(),
+            what: "tokenreviews.authentication.k8s.io".into(),
+            ..Op::default()
+        };
+        let body = serde_json::to_vec(&review)
+            .map_err(|e| BrokerError::Internal(format!("serializing a token review: {e}")))?;
+        let request = http::Request::post("/apis/authentication.k8s.io/v1/tokenreviews")
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(|e| build_error(&e, &op))?;
+        let answer = self.send_json(request, &op).await?;
+        if answer
+            .pointer("/status/authenticated")
+            .and_then(Value::as_bool)
+            != Some(true)
+        {
+            return Ok(None);
+        }
+        let user = &answer["status"]["user"];
+        let name = user["username"].as_str().unwrap_or_default().to_owned();
+        if name.is_empty() {
+            return Ok(None);
+        }
+        let groups = user["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.as_str().map(str::to_owned))
+            .collect();
+        Ok(Some((name, groups)))
+    }
 }
 
 #[async_trait::async_trait]

@@ -1,0 +1,550 @@
+//! The gRPC service (`proto/guardian/v1/guardian.proto`): a thin adapter
+//! over [`Api`]. Every method authenticates the bearer token, checks the
+//! role, calls the core as `automation:<identity>`, and maps errors to
+//! status codes with the core's message.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use guardian_actions::{Action, ApplyOptions, ApplyOutcome, Channel as ApprovalChannel};
+use guardian_agent::{CancellationToken, Event, EventSink};
+use guardian_core::DiagnoseRequest;
+use guardian_runtime::Effect;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
+use tonic::{Request, Response, Status};
+
+use crate::auth::{Channel, Identity, Refusal, Role};
+use crate::proto::{self, ask_event, guardian_server::Guardian};
+use crate::{Api, ApiError, ErrorClass, metrics};
+
+/// The gRPC face of an [`Api`].
+#[derive(Clone)]
+pub struct GrpcService {
+    api: Arc<Api>,
+    /// How often WatchActions reads the store.
+    pub watch_interval: Duration,
+}
+
+impl GrpcService {
+    pub fn new(api: Arc<Api>) -> Self {
+        Self {
+            api,
+            watch_interval: Duration::from_millis(500),
+        }
+    }
+
+    /// The tonic server of this service.
+    pub fn server(self) -> proto::guardian_server::GuardianServer<Self> {
+        proto::guardian_server::GuardianServer::new(self)
+    }
+
+    /// The caller's identity, if its token and role allow `method`.
+    async fn admit<T>(
+        &self,
+        request: &Request<T>,
+        method: &str,
+        needed: Role,
+    ) -> Result<Identity, Status> {
+        if self.api.draining.is_cancelled() {
+            metrics::global().request("grpc", method, "unavailable");
+            return Err(Status::unavailable(
+                "the server is shutting down; retry on another replica",
+            ));
+        }
+        let Some(gate) = &self.api.gate else {
+            return Err(Status::internal(
+                "the gRPC server has no authentication configured",
+            ));
+        };
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let identity = gate
+            .check(Channel::Grpc, method, header.as_deref())
+            .await
+            .map_err(|r| {
+                metrics::global().request(
+                    "grpc",
+                    method,
+                    match r {
+                        Refusal::Unauthenticated(_) => "unauthenticated",
+                        Refusal::PermissionDenied(_) => "permission-denied",
+                    },
+                );
+                refusal(r)
+            })?;
+        gate.require(Channel::Grpc, method, &identity, needed)
+            .map_err(|r| {
+                metrics::global().request("grpc", method, "permission-denied");
+                refusal(r)
+            })?;
+        Ok(identity)
+    }
+}
+
+fn refusal(r: Refusal) -> Status {
+    match r {
+        Refusal::Unauthenticated(m) => Status::unauthenticated(m),
+        Refusal::PermissionDenied(m) => Status::permission_denied(m),
+    }
+}
+
+/// The status for an [`ApiError`].
+pub fn status(e: ApiError) -> Status {
+    let code = match e.class {
+        ErrorClass::Unauthenticated => tonic::Code::Unauthenticated,
+        ErrorClass::PermissionDenied => tonic::Code::PermissionDenied,
+        ErrorClass::InvalidArgument => tonic::Code::InvalidArgument,
+        ErrorClass::NotFound => tonic::Code::NotFound,
+        ErrorClass::FailedPrecondition => tonic::Code::FailedPrecondition,
+        ErrorClass::ResourceExhausted => tonic::Code::ResourceExhausted,
+        ErrorClass::DeadlineExceeded => tonic::Code::DeadlineExceeded,
+        ErrorClass::Unavailable => tonic::Code::Unavailable,
+        ErrorClass::Internal => tonic::Code::Internal,
+    };
+    Status::new(code, e.message)
+}
+
+fn done<T>(method: &str, result: Result<T, ApiError>) -> Result<Response<T>, Status> {
+    match result {
+        Ok(v) => {
+            metrics::global().request("grpc", method, "ok");
+            Ok(Response::new(v))
+        }
+        Err(e) => {
+            let s = status(e);
+            metrics::global().request("grpc", method, &format!("{:?}", s.code()).to_lowercase());
+            Err(s)
+        }
+    }
+}
+
+fn s(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_default().to_owned()
+}
+
+/// An action as the API shows it.
+pub fn action_message(a: &Action) -> proto::Action {
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    proto::Action {
+        id: a.id.clone(),
+        state: a.state.to_string(),
+        target: Some(proto::Target {
+            api_version: a.target.api_version.clone(),
+            kind: a.target.kind.clone(),
+            namespace: a.target.namespace.clone().unwrap_or_default(),
+            name: a.target.name.clone(),
+            resource: a.target.resource.clone(),
+        }),
+        rationale: a.rationale.clone(),
+        proposer: a.proposer.label(),
+        diff: a.diff.clone(),
+        patch_json: String::from_utf8_lossy(a.patch_bytes()).into_owned(),
+        patch_sha256: a.patch_sha256.clone(),
+        resource_version: a.resource_version.clone(),
+        dry_run_result: a.dry_run_result.clone(),
+        policy_decision: a.policy_decision.clone(),
+        created: time(a.created),
+        expires: time(a.expires),
+        approver: a.approver.as_ref().map(|x| x.label()).unwrap_or_default(),
+        outcome: a.outcome.clone().unwrap_or_default(),
+        kubectl: guardian_core::actions::kubectl_command(a),
+        history: a
+            .history
+            .iter()
+            .map(|t| proto::Transition {
+                state: t.state.to_string(),
+                who: t.who.clone(),
+                at: time(t.at),
+                note: t.note.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// An agent event as the Ask stream carries it.
+pub fn event_message(e: &Event) -> proto::AskEvent {
+    use ask_event::Event as E;
+    let event = match e {
+        Event::Step { n, text } => E::Step(ask_event::Step {
+            n: *n,
+            text: text.clone(),
+        }),
+        Event::ToolCall {
+            id,
+            tool,
+            arguments,
+        } => E::ToolCall(ask_event::ToolCall {
+            id: id.clone(),
+            tool: tool.clone(),
+            arguments_json: arguments.to_string(),
+        }),
+        Event::ToolResult {
+            id,
+            tool,
+            ok,
+            executed,
+            error,
+            latency_ms,
+            bytes,
+            omitted_lines,
+        } => E::ToolResult(ask_event::ToolResult {
+            id: id.clone(),
+            tool: tool.clone(),
+            ok: *ok,
+            executed: *executed,
+            error: error.clone().unwrap_or_default(),
+            latency_ms: *latency_ms,
+            bytes: *bytes as u64,
+            omitted_lines: *omitted_lines as u64,
+        }),
+        Event::Finding { finding } => E::Finding(ask_event::Finding {
+            finding_json: finding.to_string(),
+        }),
+        Event::Proposal {
+            action_id,
+            target,
+            rationale,
+        } => E::Proposal(ask_event::Proposal {
+            action_id: action_id.clone(),
+            target_json: target.to_string(),
+            rationale: rationale.clone(),
+        }),
+        Event::Guard { guard, message } => E::Guard(ask_event::Guard {
+            guard: guard.clone(),
+            message: message.clone(),
+        }),
+        Event::Answer { mode, text } => E::Answer(ask_event::Answer {
+            mode: mode.clone(),
+            text: text.clone(),
+        }),
+        Event::Stats { stats } => E::Stats(ask_event::Stats {
+            mode: stats.mode.clone(),
+            model: stats.model.clone().unwrap_or_default(),
+            llm_calls: stats.llm_calls,
+            prompt_tokens: stats.prompt_tokens,
+            completion_tokens: stats.completion_tokens,
+            tool_calls: stats.tool_calls,
+            tool_calls_refused: stats.tool_calls_refused,
+            tool_calls_denied: stats.tool_calls_denied,
+            wall_ms: stats.wall_ms,
+            stats_json: serde_json::to_string(stats).unwrap_or_default(),
+        }),
+    };
+    proto::AskEvent { event: Some(event) }
+}
+
+type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Guardian for GrpcService {
+    async fn list_tools(
+        &self,
+        request: Request<proto::ListToolsRequest>,
+    ) -> Result<Response<proto::ListToolsResponse>, Status> {
+        self.admit(&request, "ListTools", Role::Viewer).await?;
+        let tools = self
+            .api
+            .tools()
+            .into_iter()
+            .map(|t| proto::Tool {
+                name: t.name,
+                skill: t.skill,
+                skill_version: t.skill_version,
+                description: t.description,
+                input_schema_json: t.input_schema.to_string(),
+                effect: match t.effect {
+                    Effect::Read => proto::Effect::Read,
+                    Effect::Propose => proto::Effect::Propose,
+                } as i32,
+            })
+            .collect();
+        done("ListTools", Ok(proto::ListToolsResponse { tools }))
+    }
+
+    async fn call_tool(
+        &self,
+        request: Request<proto::CallToolRequest>,
+    ) -> Result<Response<proto::CallToolResponse>, Status> {
+        let tool = request.get_ref().tool.clone();
+        // A propose tool may store an action: operator.
+        let needed = match self.api.effect(&tool) {
+            Some(Effect::Propose) => Role::Operator,
+            _ => Role::Viewer,
+        };
+        let who = self.admit(&request, "CallTool", needed).await?;
+        let started = Instant::now();
+        let req = request.into_inner();
+        let result = self
+            .api
+            .call_tool(
+                "grpc",
+                &who.caller(Channel::Grpc),
+                &req.tool,
+                &req.input_json,
+            )
+            .await
+            .map(|v| proto::CallToolResponse {
+                result_json: v.to_string(),
+                duration_ms: started.elapsed().as_secs_f64() * 1e3,
+            });
+        done("CallTool", result)
+    }
+
+    async fn diagnose(
+        &self,
+        request: Request<proto::DiagnoseRequest>,
+    ) -> Result<Response<proto::DiagnoseResponse>, Status> {
+        let needed = if request.get_ref().propose {
+            Role::Operator
+        } else {
+            Role::Viewer
+        };
+        let who = self.admit(&request, "Diagnose", needed).await?;
+        let req = request.into_inner();
+        let dreq = DiagnoseRequest {
+            namespace: req.namespace.filter(|n| !n.is_empty()),
+            filter: req.filter,
+            dry_run: !req.no_dry_run,
+            propose: req.propose,
+            shards: 0,
+        };
+        let result = self
+            .api
+            .diagnose("grpc", &who.caller(Channel::Grpc), dreq)
+            .await
+            .map(|(report, ids)| proto::DiagnoseResponse {
+                findings: report["findings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|f| proto::FindingSummary {
+                        reason: s(f, "reason"),
+                        severity: s(f, "severity"),
+                        kind: s(&f["object"], "kind"),
+                        namespace: s(&f["object"], "namespace"),
+                        name: s(&f["object"], "name"),
+                        root_cause: f["root_cause"]
+                            .as_str()
+                            .or(f["cause"].as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                    })
+                    .collect(),
+                report_json: report.to_string(),
+                proposed_actions: ids,
+            });
+        done("Diagnose", result)
+    }
+
+    type AskStream = EventStream<proto::AskEvent>;
+
+    async fn ask(
+        &self,
+        request: Request<proto::AskRequest>,
+    ) -> Result<Response<Self::AskStream>, Status> {
+        let llm = matches!(self.api.agent_mode(), guardian_agent::Mode::Llm(_));
+        // A model may call propose tools on its own: operator.
+        let needed = if request.get_ref().propose || llm {
+            Role::Operator
+        } else {
+            Role::Viewer
+        };
+        let who = self.admit(&request, "Ask", needed).await?;
+        let req = request.into_inner();
+        if req.question.trim().is_empty() {
+            return Err(Status::invalid_argument("the question is empty"));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let sink: EventSink = {
+            let tx = tx.clone();
+            let cancel = cancel.clone();
+            Arc::new(move |e: &Event| {
+                // The client went away: stop the run at its next step.
+                if tx.send(Ok(event_message(e))).is_err() {
+                    cancel.cancel();
+                }
+            })
+        };
+        let api = Arc::clone(&self.api);
+        tokio::spawn(async move {
+            let caller = who.caller(Channel::Grpc);
+            let result = api
+                .ask(
+                    &caller,
+                    &req.question,
+                    req.namespace.filter(|n| !n.is_empty()),
+                    req.propose,
+                    sink,
+                    cancel,
+                )
+                .await;
+            match result {
+                Ok(_) => metrics::global().request("grpc", "Ask", "ok"),
+                Err(e) => {
+                    let s = status(e);
+                    metrics::global().request(
+                        "grpc",
+                        "Ask",
+                        &format!("{:?}", s.code()).to_lowercase(),
+                    );
+                    let _ = tx.send(Err(s));
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+    }
+
+    async fn list_actions(
+        &self,
+        request: Request<proto::ListActionsRequest>,
+    ) -> Result<Response<proto::ListActionsResponse>, Status> {
+        self.admit(&request, "ListActions", Role::Viewer).await?;
+        let result = self
+            .api
+            .list_actions(&request.get_ref().state)
+            .map(|actions| proto::ListActionsResponse {
+                actions: actions.iter().map(action_message).collect(),
+            });
+        done("ListActions", result)
+    }
+
+    async fn get_action(
+        &self,
+        request: Request<proto::GetActionRequest>,
+    ) -> Result<Response<proto::Action>, Status> {
+        self.admit(&request, "GetAction", Role::Viewer).await?;
+        let result = self
+            .api
+            .get_action(request.get_ref().id.trim())
+            .map(|a| action_message(&a));
+        done("GetAction", result)
+    }
+
+    async fn approve_action(
+        &self,
+        request: Request<proto::ApproveActionRequest>,
+    ) -> Result<Response<proto::ApproveActionResponse>, Status> {
+        let who = self
+            .admit(&request, "ApproveAction", Role::Approver)
+            .await?;
+        let req = request.into_inner();
+        let mut options = ApplyOptions::default();
+        if req.rollout_timeout_seconds > 0 {
+            options.rollout_timeout = Duration::from_secs(req.rollout_timeout_seconds.into());
+        }
+        let note = if req.note.trim().is_empty() {
+            "approved through the gRPC API".to_owned()
+        } else {
+            req.note
+        };
+        let result = self
+            .api
+            .approve(
+                ApprovalChannel::GrpcApproval,
+                &who.name,
+                req.id.trim(),
+                &note,
+                &options,
+            )
+            .await
+            .map(|(report, action)| {
+                let (applied, outcome) = match report.map(|r| r.outcome) {
+                    Some(ApplyOutcome::Applied { .. }) | None => (
+                        true,
+                        action.outcome.clone().unwrap_or_else(|| "applied".into()),
+                    ),
+                    Some(ApplyOutcome::Failed { error }) => (false, format!("failed: {error}")),
+                };
+                proto::ApproveActionResponse {
+                    action: Some(action_message(&action)),
+                    applied,
+                    outcome,
+                }
+            });
+        done("ApproveAction", result)
+    }
+
+    async fn reject_action(
+        &self,
+        request: Request<proto::RejectActionRequest>,
+    ) -> Result<Response<proto::Action>, Status> {
+        let who = self.admit(&request, "RejectAction", Role::Approver).await?;
+        let req = request.into_inner();
+        let result = self
+            .api
+            .reject(
+                ApprovalChannel::GrpcApproval,
+                &who.name,
+                req.id.trim(),
+                &req.reason,
+            )
+            .map(|a| action_message(&a));
+        done("RejectAction", result)
+    }
+
+    type WatchActionsStream = EventStream<proto::ActionEvent>;
+
+    async fn watch_actions(
+        &self,
+        request: Request<proto::WatchActionsRequest>,
+    ) -> Result<Response<Self::WatchActionsStream>, Status> {
+        self.admit(&request, "WatchActions", Role::Viewer).await?;
+        let state = request.into_inner().state;
+        // Checked now, so a bad filter is an error, not an empty stream.
+        let first = self.api.list_actions(&state).map_err(status)?;
+        let (tx, rx) = mpsc::channel(64);
+        let api = Arc::clone(&self.api);
+        let interval = self.watch_interval;
+        tokio::spawn(async move {
+            // The store is shared with other processes (the CLI), so it is
+            // read, not notified: every change of state or history is sent.
+            let mut seen: std::collections::HashMap<String, (String, usize)> = Default::default();
+            let mut kind = proto::action_event::Kind::Existing;
+            let mut actions = first;
+            loop {
+                // Oldest first, so a client sees changes in order.
+                for a in actions.iter().rev() {
+                    let key = (a.state.to_string(), a.history.len());
+                    if seen.get(&a.id) == Some(&key) {
+                        continue;
+                    }
+                    seen.insert(a.id.clone(), key);
+                    let event = proto::ActionEvent {
+                        kind: kind as i32,
+                        action: Some(action_message(a)),
+                    };
+                    if tx.send(Ok(event)).await.is_err() {
+                        return;
+                    }
+                }
+                kind = proto::action_event::Kind::Changed;
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = tx.closed() => return,
+                    // A watch never ends on its own: it ends when the server drains.
+                    _ = api.draining.cancelled() => {
+                        let _ = tx.send(Err(Status::unavailable("the server is shutting down; watch again"))).await;
+                        return;
+                    }
+                }
+                actions = match api.list_actions(&state) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let _ = tx.send(Err(status(e))).await;
+                        return;
+                    }
+                };
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
