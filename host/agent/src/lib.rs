@@ -17,7 +17,7 @@ pub mod run;
 pub mod tools;
 
 pub use guard::Guards;
-pub use llm::{LlmClient, LlmSettings};
+pub use llm::{LlmClient, LlmOverrides, LlmSettings};
 pub use report::{Event, EventSink, RunReport, RunStats, no_events};
 pub use run::{Agent, Mode, RunContext, RunOutput};
 pub use tokio_util::sync::CancellationToken;

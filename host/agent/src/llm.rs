@@ -25,6 +25,42 @@ pub struct LlmSettings {
     pub temperature: Option<f32>,
 }
 
+/// What the command line (or a request) overrides of the config's `llm:`.
+#[derive(Clone, Debug, Default)]
+pub struct LlmOverrides {
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub no_stream: bool,
+}
+
+impl LlmSettings {
+    /// The settings the config's `llm:` and the overrides name, and the
+    /// name of the variable the key was read from; `None` when no model
+    /// is named (the built-in reasoner answers). The key comes from the
+    /// environment through `env`, never from the file.
+    pub fn resolve(
+        config: &guardian_core::config::LlmConfig,
+        overrides: &LlmOverrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Option<(LlmSettings, String)> {
+        let model = overrides.model.clone().or(config.model.clone())?;
+        let key_env = overrides
+            .api_key_env
+            .clone()
+            .or(config.api_key_env.clone())
+            .unwrap_or_else(|| "OPENAI_API_KEY".into());
+        let settings = LlmSettings {
+            model,
+            base_url: overrides.base_url.clone().or(config.base_url.clone()),
+            api_key: env(&key_env).filter(|k| !k.is_empty()),
+            stream: !overrides.no_stream && config.stream.unwrap_or(true),
+            temperature: config.temperature,
+        };
+        Some((settings, key_env))
+    }
+}
+
 /// One tool call the model asked for.
 #[derive(Clone, Debug, Serialize)]
 pub struct ToolCall {
@@ -450,6 +486,37 @@ mod tests {
         assert_eq!(c.finish_reason.as_deref(), Some("tool_calls"));
         assert_eq!(c.usage.unwrap().completion_tokens, 5);
         assert!(c.content.is_none());
+    }
+
+    #[test]
+    fn settings_come_from_config_then_flags_and_the_key_from_the_named_variable() {
+        let config = guardian_core::config::LlmConfig {
+            model: Some("from-config".into()),
+            api_key_env: Some("MY_KEY".into()),
+            stream: Some(false),
+            ..Default::default()
+        };
+        let env = |k: &str| (k == "MY_KEY").then(|| "sk-1".to_owned());
+        let (s, key_env) = LlmSettings::resolve(&config, &LlmOverrides::default(), env).unwrap();
+        assert_eq!(
+            (s.model.as_str(), key_env.as_str()),
+            ("from-config", "MY_KEY")
+        );
+        assert_eq!(s.api_key.as_deref(), Some("sk-1"));
+        assert!(!s.stream);
+        let flags = LlmOverrides {
+            model: Some("from-flag".into()),
+            base_url: Some("http://localhost:11434/v1".into()),
+            api_key_env: Some("OTHER".into()),
+            no_stream: false,
+        };
+        let (s, _) = LlmSettings::resolve(&config, &flags, env).unwrap();
+        assert_eq!(s.model, "from-flag");
+        assert_eq!(s.api_key, None);
+        assert!(
+            LlmSettings::resolve(&Default::default(), &LlmOverrides::default(), env).is_none(),
+            "no model named: the reasoner"
+        );
     }
 
     #[test]

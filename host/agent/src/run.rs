@@ -202,11 +202,14 @@ impl Agent {
                 }
             }
         };
+        // Cancellation and the deadline win over a body that finishes at
+        // the same moment.
         let outcome = tokio::select! {
-            o = body => o,
+            biased;
+            _ = cancel.cancelled() => Outcome::stopped("the run was cancelled".to_owned()),
             _ = &mut deadline => Outcome::stopped(format!(
                 "the run took longer than its limit of {:?} and was stopped", self.guards.timeout)),
-            _ = cancel.cancelled() => Outcome::stopped("the run was cancelled".to_owned()),
+            o = body => o,
         };
         let mut stats = rec.stats.lock().expect("stats").clone();
         stats.wall_ms = since_ms(started);
@@ -406,6 +409,9 @@ impl Agent {
                 .await
             {
                 Ok(c) => c,
+                Err(LlmError::Cancelled) => {
+                    return Outcome::partial(last_content, proposals, "the run was cancelled");
+                }
                 Err(e) => {
                     return Outcome::partial(
                         last_content,

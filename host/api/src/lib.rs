@@ -266,24 +266,12 @@ impl Api {
 
     /// Who answers `ask`: the model the config names, else the reasoner.
     pub fn agent_mode(&self) -> Mode {
-        match &self.config.llm.model {
-            Some(model) => {
-                let key_env = self
-                    .config
-                    .llm
-                    .api_key_env
-                    .clone()
-                    .unwrap_or_else(|| "OPENAI_API_KEY".into());
-                Mode::Llm(Box::new(guardian_agent::LlmClient::new(
-                    guardian_agent::LlmSettings {
-                        model: model.clone(),
-                        base_url: self.config.llm.base_url.clone(),
-                        api_key: std::env::var(key_env).ok().filter(|k| !k.is_empty()),
-                        stream: self.config.llm.stream.unwrap_or(true),
-                        temperature: self.config.llm.temperature,
-                    },
-                )))
-            }
+        let resolved =
+            guardian_agent::LlmSettings::resolve(&self.config.llm, &Default::default(), |k| {
+                std::env::var(k).ok()
+            });
+        match resolved {
+            Some((settings, _)) => Mode::Llm(Box::new(guardian_agent::LlmClient::new(settings))),
             None => Mode::Reasoner,
         }
     }

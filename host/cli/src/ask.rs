@@ -11,8 +11,8 @@ use clap::{Args, ValueEnum};
 use guardian_agent::eval::{EvalOptions, ScenarioScore};
 use guardian_agent::otel::OtlpTarget;
 use guardian_agent::{
-    Agent, CancellationToken, Event, EventSink, Guards, LlmClient, LlmSettings, Mode, RunContext,
-    Toolbox,
+    Agent, CancellationToken, Event, EventSink, Guards, LlmClient, LlmOverrides, LlmSettings, Mode,
+    RunContext, Toolbox,
 };
 use guardian_core::{Config, Session, Source};
 
@@ -144,28 +144,24 @@ fn guards(config: &Config, flags: &ModelFlags) -> anyhow::Result<Guards> {
 
 /// The model client the flags and the config name, if any.
 fn llm(config: &Config, flags: &ModelFlags) -> anyhow::Result<Option<LlmClient>> {
-    let Some(model) = flags.model.clone().or(config.llm.model.clone()) else {
+    let overrides = LlmOverrides {
+        model: flags.model.clone(),
+        base_url: flags.base_url.clone(),
+        api_key_env: flags.api_key_env.clone(),
+        no_stream: flags.no_stream,
+    };
+    let Some((settings, key_env)) =
+        LlmSettings::resolve(&config.llm, &overrides, |k| std::env::var(k).ok())
+    else {
         return Ok(None);
     };
-    let base_url = flags.base_url.clone().or(config.llm.base_url.clone());
-    let key_env = flags
-        .api_key_env
-        .clone()
-        .or(config.llm.api_key_env.clone())
-        .unwrap_or_else(|| "OPENAI_API_KEY".into());
-    let api_key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
-    if api_key.is_none() && base_url.is_none() {
+    if settings.api_key.is_none() && settings.base_url.is_none() {
         anyhow::bail!(
-            "model {model} at https://api.openai.com/v1 needs an API key: set {key_env}, or point --base-url at a local server (Ollama, vLLM, llama.cpp), or drop --model to use the built-in reasoner"
+            "model {} at https://api.openai.com/v1 needs an API key: set {key_env}, or point --base-url at a local server (Ollama, vLLM, llama.cpp), or drop --model to use the built-in reasoner",
+            settings.model
         );
     }
-    Ok(Some(LlmClient::new(LlmSettings {
-        model,
-        base_url,
-        api_key,
-        stream: !flags.no_stream && config.llm.stream.unwrap_or(true),
-        temperature: config.llm.temperature,
-    })))
+    Ok(Some(LlmClient::new(settings)))
 }
 
 /// Step and tool lines on stderr, for a person at a terminal.
