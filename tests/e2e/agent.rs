@@ -42,6 +42,37 @@ fn ask(
         .expect("guardian runs")
 }
 
+/// [`ask`] that must succeed with every scripted expectation met; its report.
+fn ask_ok(
+    dir: &Path,
+    server: &OpenAiServer,
+    question: &str,
+    snapshot: &Path,
+    extra: &[&str],
+) -> Value {
+    let out = ask(dir, server, question, snapshot, extra);
+    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report(&out)
+}
+
+/// `guardian actions ARGS -o json` on the run's action store.
+fn actions_json(dir: &Path, args: &[&str]) -> Value {
+    let text = run_ok(
+        guardian(&dir.join("cache"))
+            .arg("actions")
+            .args(args)
+            .args(["-o", "json"])
+            .arg("--state-dir")
+            .arg(dir.join("state")),
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
 fn report(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -152,13 +183,7 @@ fn the_reasoner_answers_from_the_findings_without_a_model() {
             .contains(&format!("Pending action: {id}")),
         "{r}"
     );
-    let listed = run_ok(
-        guardian(&dir.path().join("cache"))
-            .args(["actions", "list", "-o", "json"])
-            .arg("--state-dir")
-            .arg(dir.path().join("state")),
-    );
-    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let listed = actions_json(dir.path(), &["list"]);
     let action = listed
         .as_array()
         .unwrap()
@@ -172,20 +197,13 @@ fn the_reasoner_answers_from_the_findings_without_a_model() {
 fn a_model_diagnoses_in_several_steps_over_a_stream() {
     let dir = tempfile::tempdir().unwrap();
     let server = model_server("multi-step-diagnosis");
-    let out = ask(
+    let r = ask_ok(
         dir.path(),
         &server,
         "why is checkout failing in staging?",
         Path::new("examples/staging"),
         &[],
     );
-    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&out);
     assert_eq!(r["mode"], "llm");
     assert_eq!(r["model"], "test-model");
     assert!(
@@ -221,13 +239,7 @@ fn a_model_diagnoses_in_several_steps_over_a_stream() {
     let id = r["proposals"][0]["action_id"]
         .as_str()
         .expect("proposal recorded");
-    let shown = run_ok(
-        guardian(&dir.path().join("cache"))
-            .args(["actions", "show", id, "-o", "json"])
-            .arg("--state-dir")
-            .arg(dir.path().join("state")),
-    );
-    let shown: Value = serde_json::from_str(&shown).unwrap();
+    let shown = actions_json(dir.path(), &["show", id]);
     assert_eq!(shown["state"], "pending");
     assert!(
         shown["proposer"].to_string().contains("agent:llm"),
@@ -318,20 +330,13 @@ fn a_model_that_loops_is_stopped_by_the_repeat_guard() {
 fn the_tool_call_limit_asks_for_a_final_answer_without_tools() {
     let dir = tempfile::tempdir().unwrap();
     let server = model_server("tool-call-limit");
-    let out = ask(
+    let r = ask_ok(
         dir.path(),
         &server,
         "what is wrong in staging?",
         Path::new("examples/staging"),
         &["--max-tool-calls", "1"],
     );
-    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&out);
     assert!(
         r["answer"]
             .as_str()
@@ -351,20 +356,13 @@ fn the_tool_call_limit_asks_for_a_final_answer_without_tools() {
 fn malformed_arguments_go_back_to_the_model_as_errors() {
     let dir = tempfile::tempdir().unwrap();
     let server = model_server("malformed-arguments");
-    let out = ask(
+    let r = ask_ok(
         dir.path(),
         &server,
         "why is checkout failing?",
         Path::new("examples/staging"),
         &[],
     );
-    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&out);
     assert_eq!(
         r["stats"]["tool_calls"], 2,
         "the schema error and the good call ran"
@@ -380,20 +378,13 @@ fn malformed_arguments_go_back_to_the_model_as_errors() {
 fn rate_limits_and_server_errors_are_retried_with_backoff() {
     let dir = tempfile::tempdir().unwrap();
     let server = model_server("rate-limited");
-    let out = ask(
+    let r = ask_ok(
         dir.path(),
         &server,
         "hello?",
         Path::new("examples/staging"),
         &["--no-stream", "--stats"],
     );
-    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&out);
     assert_eq!(r["stats"]["llm_calls"], 1);
     assert_eq!(r["stats"]["llm_retries"], 2);
     assert_eq!(r["stats"]["prompt_tokens"], 650);
@@ -424,20 +415,13 @@ fn a_prompt_injection_in_a_log_changes_nothing_and_its_attempt_is_denied_and_aud
     std::fs::write(&log, planted).unwrap();
 
     let server = model_server("prompt-injection");
-    let out = ask(
+    let r = ask_ok(
         dir.path(),
         &server,
         "why is checkout failing?",
         &snapshot,
         &[],
     );
-    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = report(&out);
     // The delete and approve tools do not exist; the proposal was denied.
     let tools = r["stats"]["tools"].as_array().unwrap();
     let by_id = |id: &str| {
@@ -459,16 +443,7 @@ fn a_prompt_injection_in_a_log_changes_nothing_and_its_attempt_is_denied_and_aud
         "no audited denial of the Namespace proposal: {denied:#?}"
     );
     assert!(writes(&lines).is_empty(), "{:#?}", writes(&lines));
-    let listed = run_ok(
-        guardian(&dir.path().join("cache"))
-            .args(["actions", "list", "-o", "json"])
-            .arg("--state-dir")
-            .arg(dir.path().join("state")),
-    );
-    assert_eq!(
-        serde_json::from_str::<Value>(&listed).unwrap(),
-        serde_json::json!([])
-    );
+    assert_eq!(actions_json(dir.path(), &["list"]), serde_json::json!([]));
     // The system prompt told the model that results are data, and the
     // planted text reached it inside a result frame only.
     let second = &server.requests()[1];

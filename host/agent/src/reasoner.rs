@@ -298,9 +298,8 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
     }
     let named_something = target.words.iter().any(|w| {
         !STOP.contains(&w.as_str())
-            && problems
+            && findings
                 .iter()
-                .chain(findings.iter().collect::<Vec<_>>().iter())
                 .any(|f| s(&f["object"], "name").eq_ignore_ascii_case(w))
     });
     let Some((primary, (primary_score, _))) = best else {
