@@ -665,18 +665,30 @@ impl LiveBackend {
             ),
             ..Op::default()
         };
-        let body = serde_json::to_vec(&review)
-            .map_err(|e| BrokerError::Internal(format!("serializing an access review: {e}")))?;
-        let request = http::Request::post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .map_err(|e| build_error(&e, &op))?;
-        let answer = self.send_json(request, &op).await?;
+        let answer = self
+            .post_review(
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                &review,
+                &op,
+            )
+            .await?;
         Ok(answer
             .pointer("/status/allowed")
             .and_then(Value::as_bool)
             .unwrap_or(false))
+    }
+
+    /// Creates a review object (SelfSubjectAccessReview, TokenReview) and
+    /// returns what the API server answered, status included.
+    async fn post_review(&self, path: &str, review: &Value, op: &Op) -> Result<Value, BrokerError> {
+        let body = serde_json::to_vec(review)
+            .map_err(|e| BrokerError::Internal(format!("serializing {}: {e}", op.what)))?;
+        let request = http::Request::post(path)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(|e| build_error(&e, op))?;
+        self.send_json(request, op).await
     }
 
     /// Who a bearer token belongs to, by TokenReview (how the API server
@@ -706,14 +718,9 @@ impl LiveBackend {
             what: "tokenreviews.authentication.k8s.io".into(),
             ..Op::default()
         };
-        let body = serde_json::to_vec(&review)
-            .map_err(|e| BrokerError::Internal(format!("serializing a token review: {e}")))?;
-        let request = http::Request::post("/apis/authentication.k8s.io/v1/tokenreviews")
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .map_err(|e| build_error(&e, &op))?;
-        let answer = self.send_json(request, &op).await?;
+        let answer = self
+            .post_review("/apis/authentication.k8s.io/v1/tokenreviews", &review, &op)
+            .await?;
         if answer
             .pointer("/status/authenticated")
             .and_then(Value::as_bool)
