@@ -791,3 +791,30 @@ fn eval_in_llm_mode_scores_a_model_from_its_answer_proposal_and_audit() {
     assert_eq!(s["tool_calls"], 2);
     assert_eq!(s["tokens"], 1010 + 4120 + 4350);
 }
+
+#[test]
+fn secret_values_and_log_passwords_never_reach_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("secret-reads");
+    let r = ask_ok(
+        dir.path(),
+        &server,
+        "what does payments-db hold?",
+        Path::new("examples/staging"),
+        &[],
+    );
+    assert_eq!(r["stats"]["tool_calls"], 3);
+    let sent = serde_json::to_string(&server.requests()).unwrap();
+    // The example's Secret values (base64 and decoded) and a password in a log.
+    for secret_value in [
+        "ZXhhbXBsZS1vbmx5LW5vdC1hLXJlYWwtcGFzc3dvcmQ=",
+        "cGF5bWVudHNfc3Zj",
+        "example-only-not-a-real-password",
+        "s3cr3t",
+    ] {
+        assert!(
+            !sent.contains(secret_value),
+            "{secret_value} reached the model"
+        );
+    }
+}
