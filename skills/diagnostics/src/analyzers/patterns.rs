@@ -6,6 +6,8 @@
 //! extracted from it: an environment variable, a host, a port.
 //! [`most_telling`] picks the few lines worth quoting as evidence.
 
+mod gates;
+
 /// What a log line shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
@@ -140,30 +142,48 @@ pub fn scan_line(raw: &str, line_no: usize) -> Option<Match> {
     if line.is_empty() || line.len() > 8192 {
         return None;
     }
+    detect(raw, line, gates::of(line), line_no)
+}
+
+/// [`scan_line`] past its length checks, running only the detectors whose
+/// gate is open in `open`. A closed gate means the detector could not have
+/// matched (none of the words it needs is in the line), so the result is
+/// the same as with every gate open.
+fn detect(raw: &str, line: &str, open: gates::Gates, line_no: usize) -> Option<Match> {
+    use gates::*;
     // Stack frames belong to the exception above them.
     if is_frame(raw) {
         return None;
     }
-    let lower = line.to_ascii_lowercase();
+    // Most lines open no gate: they are spared the lower-casing.
+    let lower = if open == NONE {
+        String::new()
+    } else {
+        line.to_ascii_lowercase()
+    };
 
-    if let Some(var) = missing_env(line) {
+    if open & MISSING_ENV != 0
+        && let Some(var) = missing_env(line)
+    {
         let mut m = Match::new(Kind::MissingEnv, line_no, line);
         m.var = Some(var);
         // `KeyError: 'X'` is quoted from the exception.
         m.exception = exception_class(line).filter(|e| e == "KeyError");
         return Some(m);
     }
-    if is_oom(line, &lower) {
+    if open & OOM != 0 && is_oom(line, &lower) {
         let mut m = Match::new(Kind::OutOfMemory, line_no, line);
         m.exception = exception_class(line);
         return Some(m);
     }
-    if is_dns(line, &lower) {
+    if open & DNS != 0 && is_dns(line, &lower) {
         let mut m = Match::new(Kind::DnsFailure, line_no, line);
         m.host = dns_host(line);
         return Some(m);
     }
-    if lower.contains("connection refused") || line.contains("ECONNREFUSED") {
+    if open & REFUSED != 0
+        && (lower.contains("connection refused") || line.contains("ECONNREFUSED"))
+    {
         let mut m = Match::new(Kind::ConnectionRefused, line_no, line);
         if let Some((host, port)) = endpoint(line) {
             m.host = Some(host);
@@ -171,28 +191,31 @@ pub fn scan_line(raw: &str, line_no: usize) -> Option<Match> {
         }
         return Some(m);
     }
-    if lower.contains("x509:")
-        || lower.contains("certificate signed by unknown authority")
-        || lower.contains("certificate has expired")
-        || line.contains("SSLHandshakeException")
-        || line.contains("CERTIFICATE_VERIFY_FAILED")
-        || lower.contains("tls: failed to verify")
-        || lower.contains("tls handshake error")
+    if open & TLS != 0
+        && (lower.contains("x509:")
+            || lower.contains("certificate signed by unknown authority")
+            || lower.contains("certificate has expired")
+            || line.contains("SSLHandshakeException")
+            || line.contains("CERTIFICATE_VERIFY_FAILED")
+            || lower.contains("tls: failed to verify")
+            || lower.contains("tls handshake error"))
     {
         let mut m = Match::new(Kind::Tls, line_no, line);
         m.host = endpoint(line).map(|e| e.0);
         return Some(m);
     }
-    if lower.contains("permission denied")
-        || line.contains("EACCES")
-        || lower.contains("operation not permitted")
-        || line.contains("AccessDeniedException")
+    if open & PERMISSION != 0
+        && (lower.contains("permission denied")
+            || line.contains("EACCES")
+            || lower.contains("operation not permitted")
+            || line.contains("AccessDeniedException"))
     {
         return Some(Match::new(Kind::PermissionDenied, line_no, line));
     }
-    if lower.contains("address already in use")
-        || line.contains("EADDRINUSE")
-        || line.contains("BindException")
+    if open & ADDRESS_IN_USE != 0
+        && (lower.contains("address already in use")
+            || line.contains("EADDRINUSE")
+            || line.contains("BindException"))
     {
         let mut m = Match::new(Kind::AddressInUse, line_no, line);
         m.port = endpoint(line)
@@ -200,13 +223,15 @@ pub fn scan_line(raw: &str, line_no: usize) -> Option<Match> {
             .or_else(|| port_after(line, ":"));
         return Some(m);
     }
-    if let Some(module) = missing_module(line, &lower) {
+    if open & MODULE != 0
+        && let Some(module) = missing_module(line, &lower)
+    {
         let mut m = Match::new(Kind::MissingModule, line_no, line);
         m.exception = exception_class(line);
         m.target = Some(module);
         return Some(m);
     }
-    if is_missing_file(line, &lower) {
+    if open & MISSING_FILE != 0 && is_missing_file(line, &lower) {
         let mut m = Match::new(Kind::MissingFile, line_no, line);
         m.exception = exception_class(line);
         m.target = path_in(line);
@@ -223,20 +248,23 @@ pub fn scan_line(raw: &str, line_no: usize) -> Option<Match> {
         m.exception = exception_class(line);
         return Some(m);
     }
-    if line.contains("UnhandledPromiseRejection") {
+    if open & PROMISE != 0 && line.contains("UnhandledPromiseRejection") {
         let mut m = Match::new(Kind::Exception, line_no, line);
         m.exception = Some("UnhandledPromiseRejection".into());
         return Some(m);
     }
-    if let Some(class) = exception_class(line) {
+    if open & EXCEPTION != 0
+        && let Some(class) = exception_class(line)
+    {
         let mut m = Match::new(Kind::Exception, line_no, line);
         m.exception = Some(class);
         return Some(m);
     }
-    if lower.contains("i/o timeout")
-        || lower.contains("context deadline exceeded")
-        || lower.contains("connection timed out")
-        || lower.contains("etimedout")
+    if open & TIMEOUT != 0
+        && (lower.contains("i/o timeout")
+            || lower.contains("context deadline exceeded")
+            || lower.contains("connection timed out")
+            || lower.contains("etimedout"))
     {
         let mut m = Match::new(Kind::Timeout, line_no, line);
         if let Some((host, port)) = endpoint(line) {
@@ -245,12 +273,14 @@ pub fn scan_line(raw: &str, line_no: usize) -> Option<Match> {
         }
         return Some(m);
     }
-    if let Some(port) = listening_port(line, &lower) {
+    if open & LISTENING != 0
+        && let Some(port) = listening_port(line, &lower)
+    {
         let mut m = Match::new(Kind::Listening, line_no, line);
         m.port = Some(port);
         return Some(m);
     }
-    if is_error_level(line, &lower) {
+    if (open & ERROR_LEVEL != 0 && is_error_level(line, &lower)) || klog_error(line.as_bytes()) {
         return Some(Match::new(Kind::ErrorLevel, line_no, line));
     }
     None
@@ -863,6 +893,72 @@ pub fn last_memory_gauge(text: &str) -> Option<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every line of every log in the repository (examples and test
+    /// scenarios), the string literals of this file (the unit tests' lines),
+    /// each also upper- and lower-cased: the gates must never change what a
+    /// line shows.
+    #[test]
+    fn gated_scan_equals_ungated_scan() {
+        fn logs(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    logs(&path, out);
+                } else if path.extension().is_some_and(|e| e == "txt" || e == "log") {
+                    out.push(std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut texts = Vec::new();
+        logs(&root.join("examples"), &mut texts);
+        logs(&root.join("tests/scenarios"), &mut texts);
+        assert!(texts.len() >= 50, "the log corpus is missing");
+        let literals: String = include_str!("patterns.rs")
+            .lines()
+            .filter_map(|l| l.get(l.find('"')? + 1..l.rfind('"')?))
+            .map(|l| l.replace("\\\"", "\"").replace("\\t", "\t") + "\n")
+            .collect();
+        texts.push(literals);
+        // Each gate word in the places detectors look for it.
+        let probes: String = gates::WORDS
+            .iter()
+            .flat_map(|(_, words)| words.iter())
+            .flat_map(|w| {
+                [
+                    format!("API_TOKEN{w}"),
+                    format!("API_TOKEN{w} for db.staging.svc:5432"),
+                    format!("level=info msg=\"{w} 'pkg' dial tcp 10.0.0.7:8080\""),
+                    format!("Caused by: java.io.{w}: /etc/app/app.conf"),
+                    format!("[{w}] started on port 8080"),
+                ]
+            })
+            .map(|l| l + "\n")
+            .collect();
+        texts.push(probes);
+
+        let (mut lines, mut telling) = (0, 0);
+        for text in &texts {
+            for raw in text.lines() {
+                for raw in [raw.to_string(), raw.to_uppercase(), raw.to_lowercase()] {
+                    let line = raw.trim();
+                    if line.is_empty() || line.len() > 8192 {
+                        continue;
+                    }
+                    let ungated = detect(&raw, line, gates::ALL, 1);
+                    assert_eq!(scan_line(&raw, 1), ungated, "line: {raw}");
+                    lines += 1;
+                    telling += usize::from(ungated.is_some());
+                }
+            }
+        }
+        // The corpus exercises the detectors, not just quiet lines.
+        assert!(
+            lines > 5_000 && telling > 500,
+            "{lines} lines, {telling} telling"
+        );
+    }
 
     fn one(line: &str) -> Option<Match> {
         scan_line(line, 1)
