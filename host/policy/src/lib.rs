@@ -10,7 +10,7 @@
 //!   written in protected namespaces, no real write without a human-approved
 //!   action) cannot be overridden: operator policies may not use that package.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -209,7 +209,28 @@ pub struct Policy {
     program: Arc<regorus::rvm::Program>,
     vms: Mutex<Vec<RegoVM>>,
     files: Vec<String>,
+    /// Decisions already made, by the input's JSON text; `None` when a
+    /// module may decide differently on the same input (see
+    /// [`NONDETERMINISTIC`]).
+    decided: Option<Mutex<HashMap<String, Decision>>>,
 }
+
+/// Rego built-ins whose result is not a function of the input. A module
+/// that names one (a rule that denies writes outside business hours) is
+/// evaluated on every request; every other decision is a pure function of
+/// the input and the modules, so it is remembered.
+const NONDETERMINISTIC: &[&str] = &[
+    "time.now_ns",
+    "rand.",
+    "uuid.",
+    "http.send",
+    "opa.runtime",
+    "net.lookup",
+];
+
+/// Distinct inputs remembered before the memory starts again: a skill's
+/// calls repeat a few hundred shapes at most.
+const DECIDED_MAX: usize = 4096;
 
 impl Policy {
     /// The built-in defaults only.
@@ -250,6 +271,11 @@ impl Policy {
     }
 
     fn build(extra: &[(String, String)]) -> Result<Self, PolicyError> {
+        let pure = DEFAULT_POLICIES
+            .iter()
+            .map(|(_, text)| *text)
+            .chain(extra.iter().map(|(_, text)| text.as_str()))
+            .all(|text| !NONDETERMINISTIC.iter().any(|b| text.contains(b)));
         let mut engine = regorus::Engine::new();
         let mut files = Vec::new();
         for (file, text) in DEFAULT_POLICIES {
@@ -290,6 +316,7 @@ impl Policy {
             program,
             vms: Mutex::new(Vec::new()),
             files,
+            decided: pure.then(|| Mutex::new(HashMap::new())),
         };
         // Evaluate once now, so a policy that only fails at evaluation time
         // (conflicting complete rules, a type error) stops start-up too.
@@ -304,7 +331,7 @@ impl Policy {
 
     /// Decides one request. An allowing decision comes with its [`Permit`].
     pub fn decide(&self, input: PolicyInput) -> (Decision, Option<Permit>) {
-        let decision = match self.evaluate(&input) {
+        let decision = match self.remembered(&input) {
             Ok(d) => d,
             // Fail closed: an evaluation error denies.
             Err(e) => Decision {
@@ -320,6 +347,31 @@ impl Policy {
             rule: decision.rule.clone(),
         });
         (decision, permit)
+    }
+
+    /// Whether decisions are remembered: no module names a built-in whose
+    /// result changes between calls.
+    pub fn remembers_decisions(&self) -> bool {
+        self.decided.is_some()
+    }
+
+    /// [`Policy::evaluate`], or the decision already made on this input.
+    fn remembered(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
+        let Some(decided) = &self.decided else {
+            return self.evaluate(input);
+        };
+        let key = serde_json::to_string(input).map_err(|e| PolicyError::Eval(e.to_string()))?;
+        if let Some(d) = decided.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(d);
+        }
+        let decision = self.evaluate(input)?;
+        if let Ok(mut m) = decided.lock() {
+            if m.len() >= DECIDED_MAX {
+                m.clear();
+            }
+            m.insert(key, decision.clone());
+        }
+        Ok(decision)
     }
 
     fn evaluate(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {

@@ -188,3 +188,43 @@ fn a_policy_dir_is_loaded_in_name_order() {
         .unwrap();
     assert!(err.to_string().contains("missing"));
 }
+
+#[test]
+fn decisions_are_remembered_only_when_they_are_a_function_of_the_input() {
+    let policy = Policy::defaults().unwrap();
+    assert!(policy.remembers_decisions());
+    let read = input(&json!({"verb": "list", "name": ""}));
+    let mut delete = read.clone();
+    delete.verb = "delete".into();
+    // The same input twice, and inputs that differ in one field, each get
+    // the decision a fresh evaluation gives.
+    for _ in 0..2 {
+        for i in [&read, &delete] {
+            let fresh = Policy::defaults().unwrap().decide(i.clone()).0;
+            assert_eq!(policy.decide(i.clone()).0, fresh);
+        }
+    }
+    assert!(policy.decide(read).0.allow);
+    assert!(!policy.decide(delete).0.allow);
+
+    // A module that may depend on something else (a clock, randomness, the
+    // network) is either refused, the built-in being unknown, or evaluated
+    // on every request.
+    for (name, call) in [
+        ("clock", "time.now_ns() < 0"),
+        ("random", "rand.intn(\"x\", 2) == 0"),
+        ("uuid", "uuid.rfc4122(\"x\") == \"\""),
+        (
+            "network",
+            "http.send({\"method\": \"get\", \"url\": \"http://x\"}).status_code == 200",
+        ),
+    ] {
+        let module = format!(
+            "package guardian\nimport rego.v1\ndeny contains {{\"rule\": \"{name}\", \"reason\": \"x\"}} if {{ {call} }}\n"
+        );
+        match with(&[("ops/impure.rego", &module)]) {
+            Ok(p) => assert!(!p.remembers_decisions(), "{name}"),
+            Err(e) => assert!(e.to_string().contains("Unknown function"), "{name}: {e}"),
+        }
+    }
+}
