@@ -13,16 +13,65 @@
 //! `START previous logs for container` / `END previous logs for container`
 //! headers (see `docs/snapshots.md`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use crate::redact;
 
 /// What a snapshot holds for one container instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum LogBody {
     /// The log text, each line ending in `\n`.
-    Text(String),
+    Text(LogText),
     /// The error line the capture wrote instead of the logs.
     FetchError(String),
 }
+
+/// Log text as captured, masked ([`redact::text`]) on its first read: a
+/// snapshot never changes, so no log is masked twice, and one never read is
+/// never masked.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LogText {
+    raw: String,
+    /// `None` when masking changed nothing.
+    masked: OnceLock<Option<String>>,
+}
+
+impl LogText {
+    /// The text with every secret masked. Masking runs on the whole text, so
+    /// a PEM block that straddles a tail's first line is still found.
+    pub fn masked(&self) -> &str {
+        let masked = self.masked.get_or_init(|| match redact::text(&self.raw) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(text) => Some(text),
+        });
+        masked.as_deref().unwrap_or(&self.raw)
+    }
+}
+
+impl From<String> for LogText {
+    fn from(raw: String) -> Self {
+        LogText {
+            raw,
+            masked: OnceLock::new(),
+        }
+    }
+}
+
+impl From<&str> for LogText {
+    fn from(raw: &str) -> Self {
+        raw.to_string().into()
+    }
+}
+
+impl PartialEq for LogText {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for LogText {}
 
 /// Current and previous logs of one container.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -105,7 +154,7 @@ fn finish_body(lines: Vec<&str>) -> LogBody {
         text.push_str(line);
         text.push('\n');
     }
-    LogBody::Text(text)
+    LogBody::Text(text.into())
 }
 
 /// Parse a logs file. Returns the blocks and, separately, problems worth
@@ -225,6 +274,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn log_text_is_masked_whole_once_and_tailed_after() {
+        // A private key whose BEGIN line is outside the last 3 lines.
+        let raw = "start\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1x2y3z4w5v6u7t8s9r0q\nQWERTYUIOPASDFGHJKLZXCVBNM0123456789ab\n-----END RSA PRIVATE KEY-----\ndone\n";
+        let text = LogText::from(raw);
+        let masked = text.masked();
+        assert!(!masked.contains("MIIEowIBAAKCAQEA"), "{masked}");
+        assert!(!masked.contains("QWERTYUIOP"), "{masked}");
+        let last3 = tail(masked, Some(3));
+        assert!(!last3.contains("QWERTYUIOP"), "{last3}");
+        assert!(last3.contains("done"), "{last3}");
+        // The second read is the first one's text, not a new masking.
+        assert!(std::ptr::eq(masked, text.masked()));
+        // Text with nothing to mask is not copied.
+        let plain = LogText::from("GET /healthz 200\n");
+        assert!(std::ptr::eq(plain.masked(), plain.raw.as_str()));
+    }
+
+    #[test]
     fn parses_blocks_errors_and_previous_logs() {
         let text = "\
 ==== START logs for container app of pod ns1/p1 ====
@@ -253,7 +320,7 @@ no newline==== END logs for container glued of pod ns1/p1 ====
         assert!(
             matches!(&blocks[2].body, LogBody::FetchError(l) if l.starts_with("Request log error: "))
         );
-        assert_eq!(blocks[3].body, LogBody::Text(String::new()));
+        assert_eq!(blocks[3].body, LogBody::Text("".into()));
         assert_eq!(blocks[4].body, LogBody::Text("no newline\n".into()));
         assert_eq!(blocks[0].namespace, "ns1");
         assert_eq!(blocks[0].pod, "p1");

@@ -530,9 +530,8 @@ impl Snapshot {
             entry.and_then(|e| e.current.as_ref())
         };
         match body {
-            // Masked here, on the whole body (a PEM block may straddle the
-            // tail's first line), before any of it leaves the backend.
-            Some(LogBody::Text(text)) => Ok(logs::tail(&redact::text(text), query.tail_lines)),
+            // Masked before any of it leaves the backend.
+            Some(LogBody::Text(text)) => Ok(logs::tail(text.masked(), query.tail_lines)),
             Some(LogBody::FetchError(line)) => Err(BrokerError::Unavailable(format!(
                 "{}logs of container {container} in pod {namespace}/{pod} could not be fetched \
                  when the snapshot was taken: \"{}\"; re-capture them (`kubectl logs -n \
