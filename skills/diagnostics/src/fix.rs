@@ -131,7 +131,7 @@ fn trim(object: &Value) -> Value {
 }
 
 fn to_yaml(value: &Value) -> String {
-    serde_yaml::to_string(value).unwrap_or_else(|e| format!("# cannot render YAML: {e}\n"))
+    crate::yaml::to_string(value)
 }
 
 /// Applies an RFC 6902 JSON Patch (`add`, `remove`, `replace`, `test`, `copy`,

@@ -12,6 +12,7 @@ mod fix;
 mod kinds;
 mod model;
 mod reasons;
+mod yaml;
 
 use guardian_skill_sdk::{Effect, Tool, ToolError, kube, log, skill};
 use schemars::JsonSchema;
