@@ -10,6 +10,7 @@ mod agent;
 mod apiserver;
 mod broker;
 mod cli;
+mod deploy;
 mod diagnose;
 mod hostile;
 mod live;

@@ -1,0 +1,1052 @@
+//! `deploy/`: the in-cluster manifests, held to the code they deploy.
+//!
+//! - The ClusterRoles grant exactly what the built-in skills' effective
+//!   grants need (computed with `guardian doctor`'s own functions, under the
+//!   ConfigMap's config), plus the documented review APIs, and nothing
+//!   broader.
+//! - `guardian doctor`, run as the service account against a small API
+//!   server that answers SelfSubjectAccessReviews from the manifests'
+//!   ClusterRoles and bindings, finds every permission granted; without the
+//!   `guardian-propose` binding it misses only `patch`.
+//! - The ConfigMap's config and the tokens Secret template parse with the
+//!   real loaders.
+//! - `guardian serve` starts with the Deployment's exact arguments and
+//!   environment, its volumes laid out as the kubelet does, and answers the
+//!   probes, the filled-in tokens and SIGTERM as the manifests expect.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use guardian_broker::live::rbac;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::serve::{Killed, write_kubeconfig};
+use crate::support::{guardian, repo_root, sha256_hex};
+
+/// What the review APIs need beyond the skills' grants: TokenReview for
+/// `serve --token-review`, SelfSubjectAccessReview for `doctor`.
+const REVIEWS: [(&str, &str, &str); 2] = [
+    ("authentication.k8s.io", "tokenreviews", "create"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews", "create"),
+];
+
+/// Verbs no rule may hold on any resource.
+const NEVER: [&str; 9] = [
+    "*",
+    "create",
+    "update",
+    "delete",
+    "deletecollection",
+    "escalate",
+    "bind",
+    "impersonate",
+    "watch",
+];
+
+/// (API group, resource as a rule names it, verb).
+type Triple = (String, String, String);
+
+fn deploy_dir() -> PathBuf {
+    repo_root().join("deploy")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The YAML documents of a file, as JSON values.
+fn documents(path: &Path) -> Vec<Value> {
+    let text = read(path);
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// Every object `kubectl apply -k deploy/` applies.
+fn manifests() -> Vec<Value> {
+    let kustomization = documents(&deploy_dir().join("kustomization.yaml"));
+    let kustomization = &kustomization[0];
+    for key in kustomization.as_object().unwrap().keys() {
+        assert!(
+            ["apiVersion", "kind", "resources", "images"].contains(&key.as_str()),
+            "kustomization.yaml: `{key}` changes what is applied; this test reads the resources as they are"
+        );
+    }
+    kustomization["resources"]
+        .as_array()
+        .expect("kustomization.yaml lists resources")
+        .iter()
+        .flat_map(|r| documents(&deploy_dir().join(r.as_str().unwrap())))
+        .collect()
+}
+
+fn find<'a>(all: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    all.iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in deploy/"))
+}
+
+fn of_kind<'a>(all: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> {
+    all.iter().filter(move |o| o["kind"] == kind)
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s.as_str().expect("a string").to_owned())
+        .collect()
+}
+
+/// The tokens Secret template (not applied by the kustomization).
+fn tokens_secret() -> Value {
+    let docs = documents(&deploy_dir().join("tokens.example.yaml"));
+    assert_eq!(docs.len(), 1, "tokens.example.yaml is one Secret");
+    assert_eq!(docs[0]["kind"], "Secret");
+    docs[0].clone()
+}
+
+fn deployment(all: &[Value]) -> &Value {
+    find(all, "Deployment", "guardian")
+}
+
+fn container(all: &[Value]) -> &Value {
+    let containers = deployment(all)["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "one container");
+    &containers[0]
+}
+
+fn args(all: &[Value]) -> Vec<String> {
+    strings(&container(all)["args"])
+}
+
+/// The value of `--flag=value` in the Deployment's args.
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .find_map(|a| a.strip_prefix(&format!("{name}=")).map(str::to_owned))
+}
+
+/// `system:serviceaccount:NS:NAME` of the Deployment's pods.
+fn pod_user(all: &[Value]) -> String {
+    let d = deployment(all);
+    let sa = d["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .expect("serviceAccountName");
+    let ns = d["metadata"]["namespace"].as_str().unwrap();
+    find(all, "ServiceAccount", sa);
+    format!("system:serviceaccount:{ns}:{sa}")
+}
+
+/// The ConfigMap's config file, written out and read by the real loader.
+fn config(all: &[Value], dir: &Path) -> (PathBuf, guardian_core::Config) {
+    let text = find(all, "ConfigMap", "guardian-config")["data"]["config.yaml"]
+        .as_str()
+        .expect("guardian-config has config.yaml");
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    let config = guardian_core::config::load(Some(&path)).expect("the config loads");
+    config
+        .limits
+        .apply(Default::default())
+        .expect("the config's limits are valid");
+    (path, config)
+}
+
+// ----- RBAC -------------------------------------------------------------
+
+/// The ClusterRoles and who they are bound to.
+#[derive(Clone)]
+struct Rbac {
+    /// ClusterRole name → rules.
+    roles: BTreeMap<String, Vec<Value>>,
+    /// ClusterRoleBinding name → (ClusterRole, users).
+    bindings: BTreeMap<String, (String, Vec<String>)>,
+}
+
+impl Rbac {
+    fn of(all: &[Value]) -> Rbac {
+        let roles = of_kind(all, "ClusterRole")
+            .map(|r| {
+                (
+                    r["metadata"]["name"].as_str().unwrap().to_owned(),
+                    r["rules"].as_array().cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let bindings = of_kind(all, "ClusterRoleBinding")
+            .map(|b| {
+                assert_eq!(b["roleRef"]["kind"], "ClusterRole", "{b}");
+                let users = b["subjects"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| match s["kind"].as_str() {
+                        Some("ServiceAccount") => format!(
+                            "system:serviceaccount:{}:{}",
+                            s["namespace"].as_str().unwrap(),
+                            s["name"].as_str().unwrap()
+                        ),
+                        other => panic!("binding subject of kind {other:?}: {b}"),
+                    })
+                    .collect();
+                (
+                    b["metadata"]["name"].as_str().unwrap().to_owned(),
+                    (b["roleRef"]["name"].as_str().unwrap().to_owned(), users),
+                )
+            })
+            .collect();
+        Rbac { roles, bindings }
+    }
+
+    fn without_binding(&self, name: &str) -> Rbac {
+        let mut r = self.clone();
+        assert!(r.bindings.remove(name).is_some(), "no binding {name}");
+        r
+    }
+
+    /// The rules bound to `user`, with the ClusterRole each is from.
+    fn rules_of(&self, user: &str) -> Vec<(&str, &Value)> {
+        self.bindings
+            .values()
+            .filter(|(_, users)| users.iter().any(|u| u == user))
+            .flat_map(|(role, _)| {
+                self.roles
+                    .get(role)
+                    .unwrap_or_else(|| panic!("a binding names ClusterRole {role}, not in deploy/"))
+                    .iter()
+                    .map(move |rule| (role.as_str(), rule))
+            })
+            .collect()
+    }
+
+    /// What the API server's RBAC authorizer would answer.
+    fn allows(&self, user: &str, group: &str, resource: &str, verb: &str) -> bool {
+        let has =
+            |list: &Value, want: &str| strings(list).iter().any(|item| item == "*" || item == want);
+        self.rules_of(user).iter().any(|(_, rule)| {
+            has(&rule["apiGroups"], group)
+                && has(&rule["resources"], resource)
+                && has(&rule["verbs"], verb)
+        })
+    }
+}
+
+/// Every (group, resource, verb) a rule grants, checked for shapes RBAC
+/// must not have here.
+fn triples(rule: &Value) -> Vec<Triple> {
+    assert!(
+        rule.get("nonResourceURLs").is_none() && rule.get("resourceNames").is_none(),
+        "rule {rule}: only plain resource rules are expected"
+    );
+    let mut out = Vec::new();
+    for group in strings(&rule["apiGroups"]) {
+        for resource in strings(&rule["resources"]) {
+            for verb in strings(&rule["verbs"]) {
+                for item in [&group, &resource, &verb] {
+                    assert!(!item.contains('*'), "rule {rule}: no wildcards");
+                }
+                out.push((group.clone(), resource.clone(), verb.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn triple(p: &rbac::Permission) -> Triple {
+    (p.group.clone(), p.rule_resource(), p.verb.clone())
+}
+
+/// What the built-in skills' effective grants under `config` need, as
+/// `guardian doctor` computes it, plus what the host reads on its own.
+fn needed(config: &guardian_core::Config) -> BTreeSet<Triple> {
+    let mut needed = BTreeSet::new();
+    for builtin in guardian_builtin_skills::all() {
+        let manifest = guardian_runtime::Manifest::parse(builtin.manifest)
+            .unwrap_or_else(|e| panic!("{}: {e}", builtin.name));
+        let grants = config
+            .skills
+            .grants
+            .effective(&manifest.name, &manifest.grants);
+        for p in rbac::required_for_grants(&grants.read, &grants.propose) {
+            needed.insert(triple(&p));
+        }
+        // Applying an approved action reads the target first (its
+        // resourceVersion) and polls it for the rollout.
+        let none: Vec<String> = Vec::new();
+        for p in rbac::required_for_grants(&none, &grants.propose) {
+            needed.insert((p.group.clone(), p.rule_resource(), "get".to_owned()));
+        }
+    }
+    // The protected-namespace rule reads the namespace's labels.
+    needed.insert((String::new(), "namespaces".into(), "get".into()));
+    needed
+}
+
+#[test]
+fn cluster_roles_grant_exactly_what_the_skills_grants_need() {
+    let all = manifests();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config) = config(&all, dir.path());
+    let rbac = Rbac::of(&all);
+    let user = pod_user(&all);
+
+    // Every ClusterRole is bound, every binding to the pod's service account.
+    for (name, (role, users)) in &rbac.bindings {
+        assert_eq!(
+            users,
+            std::slice::from_ref(&user),
+            "ClusterRoleBinding {name}"
+        );
+        assert!(rbac.roles.contains_key(role), "{name} binds missing {role}");
+    }
+    for role in rbac.roles.keys() {
+        assert!(
+            rbac.bindings.values().any(|(r, _)| r == role),
+            "ClusterRole {role} is bound to nothing"
+        );
+    }
+    assert_eq!(of_kind(&all, "Role").count(), 0);
+    assert_eq!(of_kind(&all, "RoleBinding").count(), 0);
+
+    // What is granted, and by which ClusterRole.
+    let mut granted: BTreeMap<Triple, &str> = BTreeMap::new();
+    for (role, rule) in rbac.rules_of(&user) {
+        for t in triples(rule) {
+            let review = REVIEWS
+                .iter()
+                .any(|(g, r, v)| *g == t.0 && *r == t.1 && *v == t.2);
+            assert!(
+                review || !NEVER.contains(&t.2.as_str()),
+                "{role} grants {t:?}: Guardian never needs that verb"
+            );
+            // The split README.md documents: drop one binding, lose one kind.
+            let home = match t.2.as_str() {
+                "get" | "list" => "guardian-read",
+                "patch" => "guardian-propose",
+                _ => "guardian-reviews",
+            };
+            assert_eq!(role, home, "{t:?} belongs in {home}");
+            granted.insert(t, role);
+        }
+    }
+
+    let mut expected = needed(&config);
+    expected.extend(
+        REVIEWS
+            .iter()
+            .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string())),
+    );
+    let have: BTreeSet<Triple> = granted.keys().cloned().collect();
+    let missing: Vec<_> = expected.difference(&have).collect();
+    let extra: Vec<_> = have.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "deploy/rbac.yaml drifted from the skills' grants.\nmissing (group, resource, verb): {missing:#?}\nnot needed: {extra:#?}"
+    );
+    // Sanity: the set is the one doctor prints, not an empty one.
+    assert!(have.contains(&(String::new(), "pods/log".into(), "get".into())));
+    assert!(have.contains(&("apps".into(), "deployments".into(), "patch".into())));
+    assert!(have.contains(&(String::new(), "secrets".into(), "list".into())));
+}
+
+// ----- an API server that authorizes by the manifests -------------------
+
+/// A loopback HTTP server playing the API server for `guardian doctor`:
+/// `/version`, and SelfSubjectAccessReviews answered by [`Rbac::allows`]
+/// for the impersonated user. Stops on drop.
+struct ReviewServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    reviews: Arc<Mutex<usize>>,
+}
+
+impl Drop for ReviewServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+impl ReviewServer {
+    fn start(rbac: Rbac) -> ReviewServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let reviews = Arc::new(Mutex::new(0));
+        let (halt, count) = (Arc::clone(&stop), Arc::clone(&reviews));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if halt.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let Some((method, path, headers, body)) = read_request(&stream) else {
+                    continue;
+                };
+                let (status, answer) = match (method.as_str(), path.split('?').next().unwrap()) {
+                    ("GET", "/version") => (
+                        200,
+                        json!({"major": "1", "minor": "31", "gitVersion": "v1.31.0-rbac",
+                               "platform": "linux/amd64"}),
+                    ),
+                    ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
+                        *count.lock().unwrap() += 1;
+                        let mut review: Value = serde_json::from_str(&body).unwrap();
+                        let a = &review["spec"]["resourceAttributes"];
+                        let text = |f: &str| a[f].as_str().unwrap_or_default().to_owned();
+                        let resource = match text("subresource").as_str() {
+                            "" => text("resource"),
+                            sub => format!("{}/{sub}", text("resource")),
+                        };
+                        let user = headers.get("impersonate-user").cloned().unwrap_or_default();
+                        let allowed = rbac.allows(&user, &text("group"), &resource, &text("verb"));
+                        review["status"] = json!({"allowed": allowed});
+                        (201, review)
+                    }
+                    _ => (
+                        404,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                               "reason": "NotFound", "code": 404}),
+                    ),
+                };
+                let body = answer.to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        ReviewServer {
+            addr,
+            stop,
+            reviews,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+type Headers = BTreeMap<String, String>;
+
+fn read_request(stream: &TcpStream) -> Option<(String, String, Headers, String)> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut headers = Headers::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (name, value) = h.split_once(':')?;
+        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+    }
+    let length = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((
+        method,
+        path,
+        headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
+}
+
+/// `guardian doctor` as the pod's service account against `server`.
+fn doctor(
+    server: &ReviewServer,
+    user: &str,
+    config: &Path,
+    dir: &Path,
+    cache: &Path,
+) -> (Option<i32>, String) {
+    let kubeconfig = write_kubeconfig(dir, &server.url());
+    let out = guardian(cache)
+        .env("GUARDIAN_CONFIG", config)
+        .env_remove("KUBECONFIG")
+        .arg("doctor")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--as", user])
+        .output()
+        .expect("guardian doctor runs");
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn guardian_doctor_finds_every_permission_granted_by_the_manifests() {
+    let all = manifests();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (config, _) = config(&all, dir.path());
+    let rbac = Rbac::of(&all);
+    let user = pod_user(&all);
+
+    let server = ReviewServer::start(rbac.clone());
+    let (code, out) = doctor(&server, &user, &config, dir.path(), &cache);
+    assert_eq!(code, Some(0), "doctor as {user}:\n{out}");
+    assert!(out.contains("permission(s) are granted"), "{out}");
+    assert!(*server.reviews.lock().unwrap() >= 40, "{out}");
+    drop(server);
+
+    // Strictly read-only (README.md): without guardian-propose, what is
+    // missing is `patch` and nothing else.
+    let server = ReviewServer::start(rbac.without_binding("guardian-propose"));
+    let (code, out) = doctor(&server, &user, &config, dir.path(), &cache);
+    assert_eq!(code, Some(1), "{out}");
+    let yaml = &out[out
+        .find("apiVersion: rbac.authorization.k8s.io/v1")
+        .unwrap_or_else(|| panic!("no ClusterRole printed: {out}"))..];
+    let role: Value = serde_yaml::from_str(yaml).unwrap();
+    assert_eq!(role["kind"], "ClusterRole");
+    let rules = role["rules"].as_array().unwrap();
+    assert!(!rules.is_empty());
+    for rule in rules {
+        assert_eq!(rule["verbs"], json!(["patch"]), "{yaml}");
+    }
+}
+
+// ----- config and tokens ------------------------------------------------
+
+/// The template's placeholder hashes: 64 times the same hex digit.
+fn is_placeholder(sha: &str) -> bool {
+    sha.len() == 64
+        && sha
+            .bytes()
+            .all(|b| b == sha.as_bytes()[0] && b.is_ascii_hexdigit())
+}
+
+/// The tokens file of the template, each placeholder replaced by the hash
+/// of a token made up here (as README.md says to do), with those tokens.
+fn filled_tokens(text: &str) -> (String, Vec<(String, String)>) {
+    let file: Value = serde_yaml::from_str(text).unwrap();
+    let mut filled = text.to_owned();
+    let mut tokens = Vec::new();
+    for entry in file["tokens"].as_array().expect("tokens") {
+        let identity = entry["identity"].as_str().unwrap();
+        let sha = entry["sha256"].as_str().unwrap();
+        let token = format!("{identity}-0123456789abcdef0123456789");
+        filled = filled.replace(sha, &sha256_hex(token.as_bytes()));
+        tokens.push((identity.to_owned(), token));
+    }
+    (filled, tokens)
+}
+
+#[test]
+fn config_and_tokens_template_parse_with_the_real_loaders() {
+    let all = manifests();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config) = config(&all, dir.path());
+    // Skills not named in the config get nothing.
+    let default = config.skills.grants.default.as_ref().expect("a default");
+    assert!(default.read.is_empty() && default.propose.is_empty() && !default.metrics);
+    assert!(
+        config.llm.model.is_none(),
+        "the built-in reasoner by default"
+    );
+
+    let secret = tokens_secret();
+    let volumes = deployment(&all)["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["secret"]["secretName"] == secret["metadata"]["name"]),
+        "the Deployment mounts the Secret the template makes"
+    );
+    assert_eq!(
+        secret["metadata"]["namespace"],
+        deployment(&all)["metadata"]["namespace"]
+    );
+    let text = secret["stringData"]["tokens.yaml"]
+        .as_str()
+        .expect("stringData.tokens.yaml");
+    let tokens = guardian_api::auth::Tokens::parse(text).expect("the template parses");
+    assert!(!tokens.is_empty());
+    // As shipped it admits nobody: placeholders only, no plain tokens.
+    let file: Value = serde_yaml::from_str(text).unwrap();
+    for entry in file["tokens"].as_array().unwrap() {
+        assert!(
+            entry.get("token").is_none(),
+            "{entry}: a template holds no token"
+        );
+        let sha = entry["sha256"].as_str().unwrap();
+        assert!(is_placeholder(sha), "{entry}: not an obvious placeholder");
+    }
+    for (_, token) in filled_tokens(text).1 {
+        assert!(
+            tokens
+                .authenticate(Some(&format!("Bearer {token}")))
+                .is_err()
+        );
+    }
+    // `serve --token-review` refuses to start without `kubernetes:`.
+    if args(&all).iter().any(|a| a == "--token-review") {
+        let rules = tokens.kubernetes.as_ref().expect("a kubernetes: section");
+        assert!(
+            rules.roles.is_empty(),
+            "no example rule is live in a template"
+        );
+    }
+    let (filled, _) = filled_tokens(text);
+    assert_eq!(
+        guardian_api::auth::Tokens::parse(&filled).unwrap().len(),
+        tokens.len()
+    );
+}
+
+// ----- the Deployment ---------------------------------------------------
+
+#[test]
+fn deployment_service_and_namespace_are_what_production_expects() {
+    let all = manifests();
+    let kinds: BTreeSet<&str> = all.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "Namespace",
+            "Service",
+            "ServiceAccount",
+        ])
+    );
+    let ns = find(&all, "Namespace", "guardian");
+    assert_eq!(ns["metadata"]["labels"]["guardian.io/protected"], "true");
+    for o in &all {
+        if !matches!(
+            o["kind"].as_str(),
+            Some("Namespace" | "ClusterRole" | "ClusterRoleBinding")
+        ) {
+            assert_eq!(o["metadata"]["namespace"], "guardian", "{}", o["kind"]);
+        }
+    }
+
+    let d = deployment(&all);
+    let spec = &d["spec"];
+    let pod = &spec["template"]["spec"];
+    assert_eq!(spec["replicas"], 1);
+    assert_eq!(spec["strategy"]["type"], "Recreate");
+    let labels = &spec["template"]["metadata"]["labels"];
+    for (k, v) in spec["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&labels[k], v, "selector {k}");
+    }
+    assert_ne!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+
+    let c = container(&all);
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert!(sc["capabilities"].get("add").is_none());
+    for kind in ["requests", "limits"] {
+        for r in ["cpu", "memory"] {
+            assert!(c["resources"][kind][r].is_string(), "resources.{kind}.{r}");
+        }
+    }
+    let image = c["image"].as_str().unwrap();
+    assert_eq!(
+        image.rsplit_once(':').map(|(_, tag)| tag),
+        Some(env!("CARGO_PKG_VERSION")),
+        "the image tag is the release it runs"
+    );
+
+    // Ports: each listen flag binds all interfaces on its named port, the
+    // probes use the health port, the Service exposes each by name.
+    let args = args(&all);
+    assert_eq!(args[0], "serve");
+    for forbidden in ["--kubeconfig", "--context", "--snapshot", "--as"] {
+        assert!(
+            !args.iter().any(|a| a.split('=').next() == Some(forbidden)),
+            "{forbidden}: in a pod Guardian uses its service account"
+        );
+    }
+    let ports: BTreeMap<String, u64> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["containerPort"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for (flag_name, port) in [
+        ("--grpc-listen", "grpc"),
+        ("--mcp-listen", "mcp"),
+        ("--http-listen", "http"),
+    ] {
+        let value = flag(&args, flag_name).unwrap_or_else(|| panic!("{flag_name}=ADDR"));
+        assert_eq!(value, format!("0.0.0.0:{}", ports[port]), "{flag_name}");
+    }
+    for (probe, path) in [
+        ("startupProbe", "/healthz"),
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ] {
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"], "http", "{probe}");
+    }
+    let drain: f64 = flag(&args, "--drain-timeout").map_or(30.0, |v| v.parse().unwrap());
+    let grace = pod["terminationGracePeriodSeconds"].as_f64().unwrap();
+    assert!(grace > drain, "the kubelet must wait out the drain");
+
+    let service = find(&all, "Service", "guardian");
+    for (k, v) in service["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&labels[k], v, "Service selector {k}");
+    }
+    let targets: BTreeSet<&str> = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["targetPort"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, BTreeSet::from(["grpc", "http", "mcp"]));
+
+    // What `kubectl apply -k` builds is what this file read.
+    match Command::new("kubectl")
+        .arg("kustomize")
+        .arg(deploy_dir())
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8(out.stdout).unwrap();
+            let built: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+                .map(|doc| Value::deserialize(doc).unwrap())
+                .collect();
+            let names = |objects: &[Value]| -> BTreeSet<String> {
+                objects
+                    .iter()
+                    .map(|o| format!("{}/{}", o["kind"], o["metadata"]["name"]))
+                    .collect()
+            };
+            assert_eq!(names(&built), names(&all));
+        }
+        Ok(out) => panic!(
+            "kubectl kustomize deploy/ failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("kubectl not available ({e}); kustomize build not checked"),
+    }
+}
+
+/// A volume as the kubelet lays it out, in a temporary directory.
+struct Mount {
+    path: String,
+    local: PathBuf,
+    writable: bool,
+}
+
+/// Lays out the container's volumes under `root` (a ConfigMap's keys as
+/// files, the template Secret filled in, an emptyDir world-writable as the
+/// kubelet makes it) and returns the mounts, longest path first.
+fn lay_out(all: &[Value], root: &Path, tokens_file: &str) -> Vec<Mount> {
+    let pod = &deployment(all)["spec"]["template"]["spec"];
+    let secret = tokens_secret();
+    let mut mounts = Vec::new();
+    for m in container(all)["volumeMounts"].as_array().unwrap() {
+        let name = m["name"].as_str().unwrap();
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("volume {name}"));
+        let local = root.join(name);
+        std::fs::create_dir_all(&local).unwrap();
+        let mut writable = false;
+        if let Some(cm) = volume.get("configMap") {
+            assert!(cm.get("items").is_none());
+            let data = &find(all, "ConfigMap", cm["name"].as_str().unwrap())["data"];
+            for (key, text) in data.as_object().unwrap() {
+                std::fs::write(local.join(key), text.as_str().unwrap()).unwrap();
+            }
+        } else if let Some(s) = volume.get("secret") {
+            assert_eq!(s["secretName"], secret["metadata"]["name"]);
+            for (key, text) in secret["stringData"].as_object().unwrap() {
+                std::fs::write(local.join(key), text.as_str().unwrap()).unwrap();
+            }
+            std::fs::write(local.join("tokens.yaml"), tokens_file).unwrap();
+        } else if volume.get("emptyDir").is_some() {
+            std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o777)).unwrap();
+            writable = m["readOnly"] != true;
+        } else {
+            panic!("volume {name}: only configMap, secret and emptyDir are laid out here");
+        }
+        mounts.push(Mount {
+            path: m["mountPath"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches('/')
+                .to_owned(),
+            local,
+            writable,
+        });
+    }
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.path.len()));
+    mounts
+}
+
+/// `value` with a mount path replaced by its local directory; a path in no
+/// volume is on the read-only root filesystem.
+fn relocate(mounts: &[Mount], value: &str, write: bool) -> String {
+    if !value.starts_with('/') {
+        return value.to_owned();
+    }
+    let mount = mounts
+        .iter()
+        .find(|m| value == m.path || value.starts_with(&format!("{}/", m.path)))
+        .unwrap_or_else(|| panic!("{value} is in no volume of the pod"));
+    assert!(
+        !write || mount.writable,
+        "{value} must be writable but is not on a writable emptyDir"
+    );
+    format!("{}{}", mount.local.display(), &value[mount.path.len()..])
+}
+
+/// A plain HTTP request; the status code.
+fn http_status(addr: &str, request: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).expect("the port accepts connections");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn get(addr: &str, path: &str) -> u16 {
+    http_status(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+fn mcp_initialize(addr: &str, token: Option<&str>) -> u16 {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"deploy-test","version":"0"}}}"#;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    http_status(
+        addr,
+        &format!(
+            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn serve_runs_with_the_deployments_arguments_environment_and_volumes() {
+    let all = manifests();
+    let root = tempfile::tempdir().unwrap();
+    let secret = tokens_secret();
+    let (tokens_file, tokens) =
+        filled_tokens(secret["stringData"]["tokens.yaml"].as_str().unwrap());
+    let mounts = lay_out(&all, root.path(), &tokens_file);
+    let c = container(&all);
+
+    // The exact args, with paths moved into the laid-out volumes and the
+    // ports onto free loopback ones.
+    let mut cmd_args = Vec::new();
+    for arg in args(&all) {
+        let arg = match arg.split_once('=') {
+            Some((name, _)) if name.ends_with("-listen") => format!("{name}=127.0.0.1:0"),
+            Some((name, value)) => format!("{name}={}", relocate(&mounts, value, false)),
+            None => relocate(&mounts, &arg, false),
+        };
+        cmd_args.push(arg);
+    }
+    let home = root.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let api = ReviewServer::start(Rbac::of(&all));
+    let kubeconfig = write_kubeconfig(root.path(), &api.url());
+    let mut cmd = guardian(&root.path().join("unused-cache"));
+    for var in [
+        "GUARDIAN_CACHE_DIR",
+        "GUARDIAN_CONFIG",
+        "KUBECONFIG",
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+    ] {
+        cmd.env_remove(var);
+    }
+    // Anything written under HOME would be on the read-only root.
+    cmd.env("HOME", &home);
+    let mut env = BTreeMap::new();
+    for e in c["env"].as_array().into_iter().flatten() {
+        let name = e["name"].as_str().unwrap().to_owned();
+        let value = e["value"].as_str().expect("plain env values").to_owned();
+        let write = matches!(
+            name.as_str(),
+            "GUARDIAN_STATE_DIR" | "GUARDIAN_CACHE_DIR" | "GUARDIAN_AUDIT"
+        );
+        let local = if value == "-" {
+            value
+        } else {
+            relocate(&mounts, &value, write)
+        };
+        cmd.env(&name, &local);
+        env.insert(name, local);
+    }
+    for var in [
+        "GUARDIAN_CONFIG",
+        "GUARDIAN_STATE_DIR",
+        "GUARDIAN_CACHE_DIR",
+    ] {
+        assert!(env.contains_key(var), "the Deployment sets {var}");
+    }
+    cmd.args(&cmd_args)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Killed(cmd.spawn().expect("guardian serve starts"));
+    let stderr = child.0.stderr.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    let logged = Arc::new(Mutex::new(Vec::new()));
+    let stderr_reader = {
+        let logged = Arc::clone(&logged);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                logged.lock().unwrap().push(line);
+            }
+        })
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(240)) else {
+        let _ = child.0.kill();
+        let _ = child.0.wait();
+        let _ = stderr_reader.join();
+        let text = logged.lock().unwrap().join("\n");
+        panic!("guardian serve {cmd_args:?} did not start:\n{text}");
+    };
+    let addr = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+            .to_owned()
+    };
+    let (http, mcp) = (addr("http"), addr("mcp"));
+
+    // The probes.
+    assert_eq!(get(&http, "/healthz"), 200);
+    assert_eq!(get(&http, "/readyz"), 200);
+    assert_eq!(get(&http, "/metrics"), 200);
+    // The tokens: none is refused (and audited), each filled-in one admitted.
+    assert_eq!(mcp_initialize(&mcp, None), 401);
+    for (identity, token) in &tokens {
+        assert_eq!(mcp_initialize(&mcp, Some(token)), 200, "{identity}");
+    }
+
+    // The writable paths are the ones used, and nothing else was written.
+    let state = Path::new(&env["GUARDIAN_STATE_DIR"]);
+    assert!(
+        state.join("actions.db").is_file(),
+        "the action store is in GUARDIAN_STATE_DIR"
+    );
+    let cache = Path::new(&env["GUARDIAN_CACHE_DIR"]);
+    assert!(
+        std::fs::read_dir(cache).map(|d| d.count()).unwrap_or(0) > 0,
+        "compiled skills are cached in GUARDIAN_CACHE_DIR"
+    );
+    assert_eq!(
+        std::fs::read_dir(&home).unwrap().count(),
+        0,
+        "nothing under HOME"
+    );
+
+    // SIGTERM: drained and gone within the grace period.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let grace = deployment(&all)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(grace);
+    let exit = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running {grace}s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit}");
+
+    if let Some(audit) = env.get("GUARDIAN_AUDIT").filter(|a| *a != "-") {
+        let text = read(Path::new(audit));
+        assert!(
+            text.lines()
+                .any(|l| l.contains("\"event\":\"access\"") && l.contains("unauthenticated")),
+            "the refused call is in GUARDIAN_AUDIT: {text}"
+        );
+    }
+    // No warning (an action store, cache or config it could not use); the
+    // refusal above is logged, and expected.
+    let logged = logged.lock().unwrap();
+    assert!(
+        !logged
+            .iter()
+            .any(|l| l.to_ascii_lowercase().contains("warn") && !l.contains("refused")),
+        "{}",
+        logged.join("\n")
+    );
+}
