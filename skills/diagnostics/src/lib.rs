@@ -155,7 +155,7 @@ impl Tool for Analyze {
                     let Some(patch) = &fix.json_patch else {
                         continue;
                     };
-                    let result = kube::dry_run_patch(
+                    let result = kube::dry_run_patch_check(
                         &fix.target.resource(),
                         fix.target.namespace.as_deref(),
                         &fix.target.name,

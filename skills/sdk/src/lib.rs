@@ -366,6 +366,18 @@ pub mod kube {
         parse(&text, &format!("kube.dry-run-patch {resource} {name}"))
     }
 
+    /// Like [`dry_run_patch`], for a caller that only needs to know whether
+    /// the API server would accept the patch: the patched object is not
+    /// parsed.
+    pub fn dry_run_patch_check(
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+    ) -> Result<(), HostError> {
+        raw::dry_run_patch(resource, namespace, name, &json_patch.to_string()).map(drop)
+    }
+
     /// API discovery, as `kubectl api-resources` shows it.
     pub fn api_resources() -> Result<Vec<ApiResource>, HostError> {
         raw::api_resources()
