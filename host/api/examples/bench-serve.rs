@@ -6,7 +6,9 @@
 //!    `--connections` HTTP/2 connections for `--seconds`; prints calls,
 //!    errors, calls/s and p50/p90/p99/max latency.
 //! 2. MCP stdio: spawns `GUARDIAN mcp --snapshot …` (the release binary by
-//!    default) and times `--mcp-calls` `tools/call` round trips of
+//!    default) and times `--mcp-calls` `tools/call` round trips (request
+//!    sent to the last byte of the response read; the client's parsing of the
+//!    response is not counted) of
 //!    `diagnostics__analyze` on {"namespace": "staging"} with a minimal
 //!    JSON-RPC client over its stdin/stdout; prints p50/p99 (target ≤ 10 ms).
 //!
@@ -282,9 +284,8 @@ fn mcp_stdio(args: &Args) -> bool {
     let arguments: Value = serde_json::from_str(&args.mcp_input).expect("--mcp-input is JSON");
     let params = json!({"name": "diagnostics__analyze", "arguments": arguments});
     let mut call = || {
-        let t = Instant::now();
-        let r = pipe.request("tools/call", params.clone());
-        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let (took, r) = pipe.timed_request("tools/call", params.clone());
+        let ms = took.as_secs_f64() * 1e3;
         assert!(
             r["result"]["isError"] != json!(true) && r["result"].is_object(),
             "{r}"
@@ -330,17 +331,25 @@ impl Pipe {
     }
 
     fn request(&mut self, method: &str, params: Value) -> Value {
+        self.timed_request(method, params).1
+    }
+
+    /// The response, and the time from sending the request to having read
+    /// the last byte of the response (the client's parsing of it excluded).
+    fn timed_request(&mut self, method: &str, params: Value) -> (Duration, Value) {
         self.next_id += 1;
         let id = self.next_id;
+        let started = Instant::now();
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         let mut line = String::new();
         loop {
             line.clear();
             self.stdout.read_line(&mut line).expect("read");
+            let received = started.elapsed();
             assert!(!line.is_empty(), "guardian mcp closed its stdout");
             let v: Value = serde_json::from_str(&line).expect("JSON-RPC");
             if v["id"] == json!(id) {
-                return v;
+                return (received, v);
             }
         }
     }
