@@ -61,6 +61,11 @@ fn config(limits: &Limits, pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    // For profiling skills with `perf` (docs/benchmarks.md): name the
+    // guest's compiled functions in /tmp/perf-PID.map.
+    if std::env::var_os("GUARDIAN_WASM_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     // Guardian's ABI is synchronous from the guest's point of view; turning off
     // component-model concurrency makes every typed call ~3x cheaper.
     config.concurrency_support(false);
