@@ -15,12 +15,11 @@
 //!   probes, the filled-in tokens and SIGTERM as the manifests expect.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +27,7 @@ use guardian_broker::live::rbac;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::scripted::Scripted;
 use crate::serve::{Killed, write_kubeconfig};
 use crate::support::{guardian, repo_root, sha256_hex};
 
@@ -362,125 +362,56 @@ fn cluster_roles_grant_exactly_what_the_skills_grants_need() {
 
 // ----- an API server that authorizes by the manifests -------------------
 
-/// A loopback HTTP server playing the API server for `guardian doctor`:
+/// A scripted API server playing the API server for `guardian doctor`:
 /// `/version`, and SelfSubjectAccessReviews answered by [`Rbac::allows`]
-/// for the impersonated user. Stops on drop.
-struct ReviewServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    reviews: Arc<Mutex<usize>>,
-}
-
-impl Drop for ReviewServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-impl ReviewServer {
-    fn start(rbac: Rbac) -> ReviewServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let reviews = Arc::new(Mutex::new(0));
-        let (halt, count) = (Arc::clone(&stop), Arc::clone(&reviews));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if halt.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(mut stream) = stream else { continue };
-                let Some((method, path, headers, body)) = read_request(&stream) else {
-                    continue;
+/// for the impersonated user.
+fn review_server(rbac: Rbac) -> Scripted {
+    Scripted::start(Box::new(move |req| {
+        let (status, answer) = match (req.method.as_str(), req.path.split('?').next().unwrap()) {
+            ("GET", "/version") => (
+                200,
+                json!({"major": "1", "minor": "31", "gitVersion": "v1.31.0-rbac",
+                       "platform": "linux/amd64"}),
+            ),
+            ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
+                let mut review: Value = serde_json::from_str(&req.body).unwrap();
+                let a = &review["spec"]["resourceAttributes"];
+                let text = |f: &str| a[f].as_str().unwrap_or_default().to_owned();
+                let resource = match text("subresource").as_str() {
+                    "" => text("resource"),
+                    sub => format!("{}/{sub}", text("resource")),
                 };
-                let (status, answer) = match (method.as_str(), path.split('?').next().unwrap()) {
-                    ("GET", "/version") => (
-                        200,
-                        json!({"major": "1", "minor": "31", "gitVersion": "v1.31.0-rbac",
-                               "platform": "linux/amd64"}),
-                    ),
-                    ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
-                        *count.lock().unwrap() += 1;
-                        let mut review: Value = serde_json::from_str(&body).unwrap();
-                        let a = &review["spec"]["resourceAttributes"];
-                        let text = |f: &str| a[f].as_str().unwrap_or_default().to_owned();
-                        let resource = match text("subresource").as_str() {
-                            "" => text("resource"),
-                            sub => format!("{}/{sub}", text("resource")),
-                        };
-                        let user = headers.get("impersonate-user").cloned().unwrap_or_default();
-                        let allowed = rbac.allows(&user, &text("group"), &resource, &text("verb"));
-                        review["status"] = json!({"allowed": allowed});
-                        (201, review)
-                    }
-                    _ => (
-                        404,
-                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                               "reason": "NotFound", "code": 404}),
-                    ),
-                };
-                let body = answer.to_string();
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
-                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let user = req
+                    .header_values("impersonate-user")
+                    .first()
+                    .copied()
+                    .unwrap_or_default();
+                let allowed = rbac.allows(user, &text("group"), &resource, &text("verb"));
+                review["status"] = json!({"allowed": allowed});
+                (201, review)
             }
-        });
-        ReviewServer {
-            addr,
-            stop,
-            reviews,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
+            _ => (
+                404,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "reason": "NotFound", "code": 404}),
+            ),
+        };
+        (status, answer.to_string())
+    }))
 }
 
-type Headers = BTreeMap<String, String>;
-
-fn read_request(stream: &TcpStream) -> Option<(String, String, Headers, String)> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut headers = Headers::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (name, value) = h.split_once(':')?;
-        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-    }
-    let length = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((
-        method,
-        path,
-        headers,
-        String::from_utf8_lossy(&body).into_owned(),
-    ))
+/// How many SelfSubjectAccessReviews `server` answered.
+fn reviews(server: &Scripted) -> usize {
+    server
+        .received()
+        .iter()
+        .filter(|r| r.path.ends_with("/selfsubjectaccessreviews"))
+        .count()
 }
 
 /// `guardian doctor` as the pod's service account against `server`.
 fn doctor(
-    server: &ReviewServer,
+    server: &Scripted,
     user: &str,
     config: &Path,
     dir: &Path,
@@ -515,16 +446,16 @@ fn guardian_doctor_finds_every_permission_granted_by_the_manifests() {
     let rbac = Rbac::of(&all);
     let user = pod_user(&all);
 
-    let server = ReviewServer::start(rbac.clone());
+    let server = review_server(rbac.clone());
     let (code, out) = doctor(&server, &user, &config, dir.path(), &cache);
     assert_eq!(code, Some(0), "doctor as {user}:\n{out}");
     assert!(out.contains("permission(s) are granted"), "{out}");
-    assert!(*server.reviews.lock().unwrap() >= 40, "{out}");
+    assert!(reviews(&server) >= 40, "{out}");
     drop(server);
 
     // Strictly read-only (README.md): without guardian-propose, what is
     // missing is `patch` and nothing else.
-    let server = ReviewServer::start(rbac.without_binding("guardian-propose"));
+    let server = review_server(rbac.without_binding("guardian-propose"));
     let (code, out) = doctor(&server, &user, &config, dir.path(), &cache);
     assert_eq!(code, Some(1), "{out}");
     let yaml = &out[out
@@ -905,7 +836,7 @@ fn serve_runs_with_the_deployments_arguments_environment_and_volumes() {
     }
     let home = root.path().join("home");
     std::fs::create_dir(&home).unwrap();
-    let api = ReviewServer::start(Rbac::of(&all));
+    let api = review_server(Rbac::of(&all));
     let kubeconfig = write_kubeconfig(root.path(), &api.url());
     let mut cmd = guardian(&root.path().join("unused-cache"));
     for var in [

@@ -2,6 +2,7 @@
 //! real `guardian` binary. One test binary for the whole workspace (it links
 //! wasmtime once).
 
+mod scripted;
 mod serve;
 mod support;
 
