@@ -28,6 +28,15 @@ invariant_deny contains {"rule": "protected-namespace", "reason": reason} if {
 	reason := sprintf("namespace %q is protected (label guardian.io/protected=true)", [input.namespace])
 }
 
+# A write in a namespace whose labels could not be read counts as a write in
+# a protected namespace: not knowing is not permission.
+invariant_deny contains {"rule": "protected-namespace", "reason": reason} if {
+	input.verb in write_verbs
+	input.namespace != ""
+	input.namespace_read_error != ""
+	reason := sprintf("namespace %q counts as protected: its labels could not be read (%s)", [input.namespace, input.namespace_read_error])
+}
+
 denials := invariant_deny | {d |
 	some d in data.guardian.deny
 	not d.rule in data.guardian.disabled

@@ -24,6 +24,25 @@ if ! command -v protoc >/dev/null 2>&1; then
     fi
 fi
 
+# A real kube-apiserver and etcd for the live-path tests (the envtest
+# convention: the tests read KUBEBUILDER_ASSETS, else target/kubebuilder-assets).
+# Unpacked from ../shared/k8s when that folder exists beside the checkout;
+# without it those tests say they were skipped.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+k8s="$root/../shared/k8s"
+assets="$root/target/kubebuilder-assets"
+if [ -f "$k8s/kube-apiserver.xz" ] && [ -f "$k8s/etcd.xz" ]; then
+    for bin in kube-apiserver etcd; do
+        if [ ! -x "$assets/$bin" ] || [ "$k8s/$bin.xz" -nt "$assets/$bin" ]; then
+            echo "setup: unpacking $bin into target/kubebuilder-assets" >&2
+            mkdir -p "$assets"
+            xz -dc "$k8s/$bin.xz" > "$assets/$bin.tmp"
+            chmod 0755 "$assets/$bin.tmp"
+            mv "$assets/$bin.tmp" "$assets/$bin"
+        fi
+    done
+fi
+
 # The official MCP Python SDK (PyPI `mcp`), in a venv under target/: the
 # serve tests talk to `guardian mcp` and `guardian serve` with a client that
 # is not Guardian's own code. Skipped (the tests say so) without python3.

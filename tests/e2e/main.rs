@@ -16,5 +16,6 @@ mod diagnose;
 mod hostile;
 mod live;
 mod loading;
+mod protected;
 mod scenarios;
 mod serve_api;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 pub mod generate;
+pub mod kube;
 pub mod openai;
 
 /// The directory holding `<name>.wasm` for every [`TEST_SKILLS`] entry, built

@@ -328,6 +328,7 @@ fn context(who: &str, resource: &str) -> CallContext {
             read: vec!["*".into()],
             propose: vec![resource.to_owned()],
         },
+        scope: Default::default(),
     }
 }
 

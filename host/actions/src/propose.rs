@@ -382,6 +382,7 @@ mod tests {
                 read: vec!["deployments.apps".into()],
                 propose: vec!["deployments.apps".into()],
             },
+            scope: Default::default(),
         };
         let target = ObjectRef {
             api_version: "apps/v1".into(),

@@ -67,6 +67,7 @@ fn main() {
             read: vec!["pods".into()],
             propose: vec![],
         },
+        scope: Default::default(),
     };
 
     // One allowed get: policy decision + the snapshot's answer + redaction.

@@ -69,6 +69,55 @@ pub struct CallContext {
     /// The skill's effective grants; policy allows reads and dry runs only
     /// within them. Callers that are not skills (capture, doctor) pass `*`.
     pub grants: GrantSets,
+    /// What the broker learned during this call (one tool call, one host
+    /// operation): the namespaces' labels, read once per call.
+    #[serde(skip)]
+    pub scope: CallScope,
+}
+
+/// What one call has learned about namespaces, kept for the rest of that
+/// call: each namespace's labels (or why they could not be read), read the
+/// first time the call writes there. Clones share it; a new
+/// [`CallContext`] starts empty. It is not part of a call's identity
+/// (every scope compares equal).
+#[derive(Clone, Default)]
+pub struct CallScope {
+    labels: Arc<std::sync::Mutex<std::collections::HashMap<String, NamespaceLabels>>>,
+}
+
+/// A namespace's labels, or why they could not be read.
+type NamespaceLabels = Result<std::collections::BTreeMap<String, String>, String>;
+
+impl CallScope {
+    fn get(&self, namespace: &str) -> Option<NamespaceLabels> {
+        self.labels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(namespace)
+            .cloned()
+    }
+
+    fn put(&self, namespace: &str, labels: NamespaceLabels) {
+        self.labels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(namespace.to_owned(), labels);
+    }
+}
+
+impl PartialEq for CallScope {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for CallScope {}
+
+impl std::fmt::Debug for CallScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.labels.lock().map(|m| m.len()).unwrap_or(0);
+        write!(f, "CallScope({n} namespaces)")
+    }
 }
 
 impl CallContext {
@@ -84,6 +133,7 @@ impl CallContext {
                 read: vec!["*".into()],
                 propose: Vec::new(),
             },
+            scope: CallScope::default(),
         }
     }
 }
@@ -443,8 +493,8 @@ impl Broker {
         action: Option<&guardian_policy::ActionRef>,
     ) -> Result<(Permit, std::time::Instant), BrokerError> {
         let started = std::time::Instant::now();
-        let namespace_labels = if WRITE_VERBS.contains(&req.verb) {
-            self.namespace_labels(req.namespace).await
+        let (namespace_labels, namespace_read_error) = if WRITE_VERBS.contains(&req.verb) {
+            split_labels(self.namespace_labels(cx, req.namespace).await)
         } else {
             Default::default()
         };
@@ -463,6 +513,7 @@ impl Broker {
             namespace: req.namespace.unwrap_or_default().to_owned(),
             name: req.name.to_owned(),
             namespace_labels,
+            namespace_read_error,
             dry_run: req.dry_run,
             action: action.cloned(),
             grants: cx.grants.clone(),
@@ -549,19 +600,30 @@ impl Broker {
         });
     }
 
-    /// The labels of a namespace, read as Guardian itself (the protected
-    /// namespace rule needs them). A namespace the backend does not have
-    /// (a snapshot without Namespace objects) has no labels.
-    async fn namespace_labels(
-        &self,
-        namespace: Option<&str>,
-    ) -> std::collections::BTreeMap<String, String> {
-        let Some(ns) = namespace else {
-            return Default::default();
+    /// The labels of the namespace a write of `cx` lands in, read as
+    /// Guardian itself (the protected-namespace rule needs them) once per
+    /// call. A namespace the backend does not have (a snapshot without
+    /// Namespace objects; on a live server the write then fails anyway) has
+    /// no labels. A namespace Guardian may not read, or could not reach, is
+    /// an `Err` saying why: policy treats it as protected (fail closed).
+    async fn namespace_labels(&self, cx: &CallContext, namespace: Option<&str>) -> NamespaceLabels {
+        let Some(ns) = namespace.filter(|ns| !ns.is_empty()) else {
+            return Ok(Default::default());
         };
-        let Ok(kind) = self.backend.resolve("namespaces").await else {
-            return Default::default();
-        };
+        if let Some(known) = cx.scope.get(ns) {
+            return known;
+        }
+        let labels = self.read_namespace_labels(ns).await;
+        cx.scope.put(ns, labels.clone());
+        labels
+    }
+
+    async fn read_namespace_labels(&self, ns: &str) -> NamespaceLabels {
+        let kind = self
+            .backend
+            .resolve("namespaces")
+            .await
+            .map_err(|e| format!("cannot resolve the namespaces resource: {e}"))?;
         let cx = CallContext {
             caller: "system:guardian".into(),
             skill: "guardian".into(),
@@ -570,6 +632,7 @@ impl Broker {
                 read: vec!["namespaces".into()],
                 propose: vec![],
             },
+            scope: CallScope::default(),
         };
         let req = Request {
             verb: "get",
@@ -579,20 +642,27 @@ impl Broker {
             name: ns,
             dry_run: false,
         };
-        let Ok((permit, started)) = Box::pin(self.authorize(&cx, &req)).await else {
-            return Default::default();
-        };
+        let (permit, started) = Box::pin(self.authorize(&cx, &req))
+            .await
+            .map_err(|e| e.to_string())?;
         let out = self.backend.get(&permit, &kind, None, ns).await;
         self.done(&cx, &req, &permit, started, &out);
-        out.ok()
-            .and_then(|ns| ns["metadata"]["labels"].as_object().cloned())
-            .map(|labels| {
-                labels
-                    .into_iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default()
+        match out {
+            Ok(object) => Ok(object["metadata"]["labels"]
+                .as_object()
+                .map(|labels| {
+                    labels
+                        .iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default()),
+            Err(BrokerError::NotFound(_)) => Ok(Default::default()),
+            Err(e @ BrokerError::Denied(_)) => Err(format!(
+                "Guardian may not get namespace {ns:?}: {e}; grant `get` on namespaces to Guardian's identity"
+            )),
+            Err(e) => Err(format!("reading namespace {ns:?} failed: {e}")),
+        }
     }
 
     pub async fn get(
@@ -853,7 +923,8 @@ impl Broker {
             approved: true,
             approver,
         };
-        let namespace_labels = self.namespace_labels(namespace).await;
+        let (namespace_labels, namespace_read_error) =
+            split_labels(self.namespace_labels(cx, namespace).await);
         let input = guardian_policy::PolicyInput {
             caller: guardian_policy::Caller::parse(&cx.caller),
             skill: cx.skill.clone(),
@@ -869,6 +940,7 @@ impl Broker {
             namespace: namespace.unwrap_or_default().to_owned(),
             name: name.to_owned(),
             namespace_labels,
+            namespace_read_error,
             dry_run: false,
             action: Some(action),
             grants: cx.grants.clone(),
@@ -893,6 +965,14 @@ impl Broker {
     /// Discovery (no object data; needs no permit).
     pub async fn api_resources(&self, _cx: &CallContext) -> Result<Vec<ResourceKind>, BrokerError> {
         self.backend.api_resources().await
+    }
+}
+
+/// The policy input's `namespace_labels` and `namespace_read_error`.
+fn split_labels(labels: NamespaceLabels) -> (std::collections::BTreeMap<String, String>, String) {
+    match labels {
+        Ok(labels) => (labels, String::new()),
+        Err(why) => (Default::default(), why),
     }
 }
 

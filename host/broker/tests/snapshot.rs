@@ -87,6 +87,7 @@ fn cx() -> CallContext {
             read: vec!["*".into()],
             propose: vec!["*".into()],
         },
+        scope: Default::default(),
     }
 }
 

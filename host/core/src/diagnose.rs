@@ -206,6 +206,7 @@ pub async fn propose_fixes(
         skill: "diagnostics".into(),
         tool: "analyze".into(),
         grants,
+        scope: Default::default(),
     };
     let proposer = guardian_actions::Proposer {
         caller: cx.caller.clone(),

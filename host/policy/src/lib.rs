@@ -127,6 +127,12 @@ pub struct PolicyInput {
     /// Labels of the namespace (filled for writes, empty otherwise).
     #[serde(default)]
     pub namespace_labels: BTreeMap<String, String>,
+    /// Why the namespace's labels could not be read (filled for writes
+    /// whose namespace Guardian may not read, or could not reach); empty
+    /// when they were read. Policy then cannot tell whether the namespace
+    /// is protected, and must treat it as protected.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace_read_error: String,
     pub dry_run: bool,
     #[serde(default)]
     pub action: Option<ActionRef>,

@@ -455,6 +455,7 @@ impl Runtime {
             skill: skill_name.to_owned(),
             tool: tool.to_owned(),
             grants: skill.grants.as_sets(),
+            scope: Default::default(),
         };
         let canonical = value.to_string();
         match self
@@ -475,6 +476,7 @@ impl Runtime {
             skill: skill.manifest.name.clone(),
             tool: "describe".into(),
             grants: skill.grants.as_sets(),
+            scope: Default::default(),
         };
         match self.run(skill, cx, sandbox::Invocation::Describe).await? {
             sandbox::Output::Describe(specs) => Ok(specs),
