@@ -185,3 +185,53 @@ fn a_skills_stderr_is_forwarded_to_tracing() {
         .unwrap_or_else(|| panic!("no forwarded stderr line in:\n{stderr}"));
     assert!(forwarded.contains("hostile.panic"), "{forwarded}");
 }
+
+/// Waits for `child` at most `secs` seconds; kills it and fails past that.
+fn finish_within(mut child: std::process::Child, secs: u64) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_endless_tool_input_is_refused_not_read_forever() {
+    let cache = tempfile::tempdir().unwrap();
+    let child = guardian(cache.path())
+        .args(["skills", "call", "cluster.summary", "--input", "@/dev/zero"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish_within(child, 60);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/dev/zero") && stderr.contains("larger than 16 MiB"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn skills_call_finds_the_cluster_through_kubeconfig_like_every_command() {
+    let Some(k) = guardian_tests::kube::control_plane() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = k.kubeconfig(dir.path());
+    let out = run_ok(
+        guardian(&dir.path().join("cache"))
+            .env("KUBECONFIG", &kubeconfig)
+            .args(["skills", "call", "cluster.get", "--input"])
+            .arg(r#"{"resource": "namespaces", "name": "default"}"#),
+    );
+    assert!(out.contains("\"name\": \"default\""), "{out}");
+}

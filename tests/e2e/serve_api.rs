@@ -20,10 +20,10 @@ use crate::support::{example_snapshot, guardian, repo_root};
 
 const ALICE: &str = "alice-approver-token-0123456789";
 const CAROL: &str = "carol-operator-token-0123456789";
-const BOB: &str = "bob-viewer-token-0123456789";
+pub(crate) const BOB: &str = "bob-viewer-token-0123456789";
 
 /// A running `guardian serve` on loopback ports it chose; killed on drop.
-struct ApiServer {
+pub(crate) struct ApiServer {
     child: Killed,
     grpc: String,
     mcp: String,
@@ -49,7 +49,7 @@ fn write_tokens(dir: &Path) -> PathBuf {
 
 impl ApiServer {
     /// `guardian serve` with `cluster` (`--snapshot P` or `--kubeconfig K`).
-    fn start(cluster: &[&str]) -> ApiServer {
+    pub(crate) fn start(cluster: &[&str]) -> ApiServer {
         let dir = tempfile::tempdir().unwrap();
         let tokens = write_tokens(dir.path());
         let mut cmd = guardian(&dir.path().join("cache"));
@@ -110,7 +110,7 @@ impl ApiServer {
         }
     }
 
-    async fn client(&self) -> GuardianClient<Channel> {
+    pub(crate) async fn client(&self) -> GuardianClient<Channel> {
         GuardianClient::connect(format!("http://{}", self.grpc))
             .await
             .expect("the gRPC port accepts connections")
@@ -153,7 +153,7 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn authed<T>(message: T, token: &str) -> Request<T> {
+pub(crate) fn authed<T>(message: T, token: &str) -> Request<T> {
     let mut r = Request::new(message);
     r.metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -710,7 +710,21 @@ async fn sigterm_drains_calls_in_flight_then_exits() {
                 .await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // SIGTERM once the server has admitted a call (or all have finished).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen_in_flight = false;
+    while Instant::now() < deadline && !calls.iter().all(|c| c.is_finished()) {
+        let (_, metrics) = server.http_get("/metrics");
+        if metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("guardian_calls_in_flight "))
+            .and_then(|n| n.trim().parse::<i64>().ok())
+            .is_some_and(|n| n > 0)
+        {
+            seen_in_flight = true;
+            break;
+        }
+    }
     let pid = server.child.0.id().to_string();
     assert!(
         Command::new("kill")
@@ -719,10 +733,22 @@ async fn sigterm_drains_calls_in_flight_then_exits() {
             .unwrap()
             .success()
     );
+    // A call admitted before the signal finishes; one that arrives after it
+    // is refused at the door, never cut off midway.
+    let mut answered = 0;
     for c in calls {
-        let r = c.await.unwrap();
-        assert!(r.is_ok(), "a call in flight was dropped: {r:?}");
+        match c.await.unwrap() {
+            Ok(_) => answered += 1,
+            Err(status) => assert!(
+                status.code() == Code::Unavailable && status.message().contains("shutting down"),
+                "a call in flight was dropped: {status:?}"
+            ),
+        }
     }
+    assert!(
+        answered > 0 || !seen_in_flight,
+        "the call in flight when SIGTERM came was not answered"
+    );
     let mut server = server;
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {

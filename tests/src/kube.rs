@@ -378,8 +378,9 @@ impl ControlPlane {
         ]);
     }
 
-    /// A new namespace `<prefix>-<n>` (namespaces are never deleted here:
-    /// without a namespace controller they would stay Terminating).
+    /// A new namespace `<prefix>-<n>` with its `default` ServiceAccount
+    /// (namespaces are never deleted here: without a namespace controller
+    /// they would stay Terminating).
     pub fn namespace(&self, prefix: &str) -> String {
         self.namespace_labelled(prefix, &[])
     }
@@ -395,6 +396,11 @@ impl ControlPlane {
                 yaml.push_str(&format!("    {k}: \"{v}\"\n"));
             }
         }
+        // No controller creates the `default` ServiceAccount here, and the
+        // ServiceAccount admission plugin refuses pods without it.
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: {name}\n"
+        ));
         self.apply(&yaml);
         name
     }

@@ -338,6 +338,16 @@ impl Guardian for GrpcService {
                             .to_owned(),
                     })
                     .collect(),
+                not_read: report["summary"]["not_read"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|n| proto::NotRead {
+                        scope: s(n, "scope"),
+                        namespace: s(n, "namespace"),
+                        error: s(n, "error"),
+                    })
+                    .collect(),
                 report_json: report.to_string(),
                 proposed_actions: ids,
             });

@@ -115,6 +115,14 @@ impl ApiError {
     fn from_diagnose(err: DiagnoseError) -> Self {
         match &err {
             DiagnoseError::Call(e) => Self::from_call(e),
+            DiagnoseError::NotRead { kind, message } => Self::new(
+                match *kind {
+                    "denied" => ErrorClass::PermissionDenied,
+                    "timeout" => ErrorClass::DeadlineExceeded,
+                    _ => ErrorClass::Unavailable,
+                },
+                message.clone(),
+            ),
             DiagnoseError::Other(m) => Self::new(ErrorClass::Internal, m.clone()),
         }
     }
@@ -250,7 +258,7 @@ impl Api {
                 Ok(_) => "ok",
                 Err(e) => e.code(),
             },
-            matches!(&result, Err(DiagnoseError::Call(CallError::HostError { kind, .. })) if kind == "denied"),
+            matches!(&result, Err(e) if e.host_kind() == Some("denied")),
             took,
         );
         let mut report = result.map_err(ApiError::from_diagnose)?;

@@ -159,7 +159,30 @@ impl McpServer {
                 {
                     value["approval"] = self.elicit_approval(identity, &id, peer).await;
                 }
-                let mut r = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+                let mut content = Vec::new();
+                if let Some(not_read) = value["summary"]["not_read"]
+                    .as_array()
+                    .filter(|a| !a.is_empty())
+                {
+                    // Said first, in words: a client that reads only the
+                    // findings must not take their absence for an all-clear.
+                    let scopes: Vec<String> = not_read
+                        .iter()
+                        .map(|n| {
+                            format!(
+                                "{} ({})",
+                                n["scope"].as_str().unwrap_or("?"),
+                                n["error"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    content.push(ContentBlock::text(format!(
+                        "NOT READ: nothing is known about these, and no finding there means nothing: {}",
+                        scopes.join("; ")
+                    )));
+                }
+                content.push(ContentBlock::text(value.to_string()));
+                let mut r = CallToolResult::success(content);
                 if value.is_object() {
                     r.structured_content = Some(value);
                 }

@@ -13,6 +13,7 @@
 mod audit;
 mod error;
 pub mod live;
+pub mod omit;
 pub mod redact;
 pub mod resources;
 pub mod selectors;
@@ -721,9 +722,13 @@ impl Broker {
         self.done(cx, &req, &permit, started, &out);
         let mut list = out?;
         let scan = !self.backend.redacted_at_source();
+        let omit = omit::applies_to(&list.kind);
         for item in &mut list.items {
             if item.needs_redaction(&list.kind) {
                 redact::list_item(item.make_mut(), &list.kind);
+            }
+            if omit {
+                omit::config_map_values(item.make_mut());
             }
             if !scan {
                 continue;

@@ -360,7 +360,8 @@ pub struct DiagnoseArgs {
     pub filter: Vec<String>,
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
     pub output: ReportFormat,
-    /// Exit with status 3 when a finding is at least this severe.
+    /// Exit with status 3 when a finding is at least this severe, or when a
+    /// scope (a namespace, the cluster-scoped objects) could not be read.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
     /// Do not check the proposed fixes by server-side dry-run.
@@ -391,6 +392,15 @@ pub enum FailOn {
 }
 
 impl FailOn {
+    /// As on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailOn::Warning => "warning",
+            FailOn::Error => "error",
+            FailOn::Critical => "critical",
+        }
+    }
+
     pub fn level(self) -> u8 {
         match self {
             FailOn::Warning => 1,

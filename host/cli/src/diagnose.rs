@@ -82,20 +82,27 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
         .write_all(text.as_bytes())
         .context("writing the report")?;
     stdout.flush().ok();
-    if let Some(unavailable) = report["summary"]["unavailable"].as_array() {
-        for u in unavailable {
-            eprintln!(
-                "warning: could not read {}{}: {}",
-                u["resource"].as_str().unwrap_or("?"),
-                u["namespace"]
-                    .as_str()
-                    .map(|n| format!(" in {n}"))
-                    .unwrap_or_default(),
-                u["error"].as_str().unwrap_or("")
-            );
+    let not_read = report["summary"]["not_read"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    if matches!(args.output, ReportFormat::Json | ReportFormat::Yaml) {
+        // The table and Markdown say it on stdout; JSON and YAML carry it in
+        // `summary.not_read` and `summary.unavailable`: say it here too.
+        let coverage = coverage(&report);
+        if !coverage.is_empty() {
+            eprint!("{coverage}");
         }
     }
     if let Some(threshold) = args.fail_on {
+        if not_read > 0 {
+            eprintln!(
+                "--fail-on {}: {not_read} scope{} could not be read, which counts as failing",
+                threshold.name(),
+                if not_read == 1 { "" } else { "s" }
+            );
+            return Ok(ExitCode::from(FINDINGS_EXIT));
+        }
         let worst = findings(&report)
             .iter()
             .filter_map(|f| FailOn::rank(f["severity"].as_str().unwrap_or("")))
@@ -188,9 +195,9 @@ const WIDTH: usize = 100;
 /// readable on a 100-column terminal.
 pub fn render_table(report: &Value) -> String {
     let items = findings(report);
-    let mut out = String::new();
+    let mut out = coverage(report);
     if items.is_empty() {
-        out.push_str("No problems found.\n");
+        out.push_str(&no_problems(report));
     } else {
         let rows: Vec<Vec<String>> = items
             .iter()
@@ -271,6 +278,82 @@ pub fn render_table(report: &Value) -> String {
     out
 }
 
+/// What the scan could not read, said before anything else: a scope not
+/// read at all (no finding there means nothing), then the resources that
+/// could not be listed (checks that need them were skipped). Empty when
+/// everything was read.
+pub fn coverage(report: &Value) -> String {
+    let summary = &report["summary"];
+    let mut out = String::new();
+    let not_read = summary["not_read"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if !not_read.is_empty() {
+        out.push_str("NOT READ (nothing is known about these; no finding there means nothing):\n");
+        for n in not_read {
+            let line = format!("{}: {}", s(n, "scope"), s(n, "error"));
+            out.push_str(&format!("  {}\n", wrap(&line, WIDTH - 2, 4)));
+        }
+    }
+    let unavailable = summary["unavailable"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    // Resources of a namespace not read are already said above.
+    let skipped: Vec<&str> = not_read
+        .iter()
+        .filter_map(|n| n["namespace"].as_str())
+        .collect();
+    let mut by_error: Vec<(String, Vec<String>)> = Vec::new();
+    for u in unavailable {
+        let ns = u["namespace"].as_str();
+        if ns.is_some_and(|ns| skipped.contains(&ns)) {
+            continue;
+        }
+        let what = match ns {
+            Some(ns) => format!("{} in {ns}", s(u, "resource")),
+            None => s(u, "resource").to_owned(),
+        };
+        match by_error.iter_mut().find(|(e, _)| e == s(u, "error")) {
+            Some((_, list)) => list.push(what),
+            None => by_error.push((s(u, "error").to_owned(), vec![what])),
+        }
+    }
+    if !by_error.is_empty() {
+        out.push_str(
+            "PARTLY READ (could not list these; the checks that need them were skipped):\n",
+        );
+        for (error, what) in by_error {
+            let line = format!("{}: {error}", what.join(", "));
+            out.push_str(&format!("  {}\n", wrap(&line, WIDTH - 2, 4)));
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// "No problems found", about the scope that was read and nothing more.
+fn no_problems(report: &Value) -> String {
+    let summary = &report["summary"];
+    let scope = s(summary, "scope");
+    let partial = summary["not_read"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+        || summary["unavailable"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+    match (scope, partial) {
+        (_, true) => {
+            "No problems found in what could be read (see above for what could not).\n".into()
+        }
+        ("", false) => "No problems found.\n".into(),
+        (scope, false) => format!("No problems found in {scope}.\n"),
+    }
+}
+
 fn summary_line(report: &Value) -> String {
     let summary = &report["summary"];
     let by = &summary["by_severity"];
@@ -302,9 +385,13 @@ pub fn render_markdown(report: &Value) -> String {
     let mut out = String::from("# Guardian diagnosis\n\n");
     out.push_str(&summary_line(report));
     out.push('\n');
+    let coverage = coverage(report);
+    if !coverage.is_empty() {
+        out.push_str(&format!("```text\n{coverage}```\n\n"));
+    }
     let items = findings(report);
     if items.is_empty() {
-        out.push_str("No problems found.\n");
+        out.push_str(&no_problems(report));
         return out;
     }
     out.push_str("| # | severity | reason | object |\n| --- | --- | --- | --- |\n");

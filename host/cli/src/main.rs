@@ -63,8 +63,10 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
 
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    // kube's client logs every failed request at ERROR; Guardian reports
+    // each failure itself (with what to do), so those lines only show with -v.
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,kube_client=off",
         1 => "info,guardian=info",
         2 => "debug,wasmtime=info,cranelift=info",
         _ => "trace",

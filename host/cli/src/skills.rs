@@ -73,10 +73,18 @@ pub async fn run(global: &Global, cmd: SkillsCommand) -> anyhow::Result<ExitCode
             let input = read_input(&input)?;
             let broker = match snapshot.as_deref() {
                 Some(path) => Some(load_snapshot(global, path)?),
-                None if global.cluster.kubeconfig.is_some() || global.cluster.context.is_some() => {
-                    Some(live_broker(global).await?.0)
-                }
-                None => None,
+                // As every other command: --kubeconfig, --context, --as,
+                // then $KUBECONFIG, ~/.kube/config or the in-cluster
+                // service account. Named explicitly, it must work; found
+                // nowhere, tools run without a cluster.
+                None if cluster_named(global) => Some(live_broker(global).await?.0),
+                None => match live_broker(global).await {
+                    Ok((broker, _)) => Some(broker),
+                    Err(e) => {
+                        tracing::info!("no cluster for this call: {e}");
+                        None
+                    }
+                },
             };
             let mut runtime = setup_with(global, broker).await?;
             if let Some(store) = open_actions(global) {
@@ -125,18 +133,41 @@ fn names(runtime: &Runtime) -> Vec<String> {
         .collect()
 }
 
+/// The most a tool input may be (`--input`, `@FILE`, `-`).
+const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// Whether the flags or the environment name a cluster (then it must be
+/// reachable through them).
+fn cluster_named(global: &Global) -> bool {
+    let c = &global.cluster;
+    c.kubeconfig.is_some()
+        || c.context.is_some()
+        || c.as_user.is_some()
+        || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+}
+
 fn read_input(input: &str) -> anyhow::Result<String> {
-    if input == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("reading the tool input from stdin")?;
-        Ok(s)
+    let (what, reader): (String, Box<dyn Read>) = if input == "-" {
+        ("stdin".into(), Box::new(std::io::stdin()))
     } else if let Some(path) = input.strip_prefix('@') {
-        std::fs::read_to_string(path).with_context(|| format!("reading the tool input from {path}"))
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("reading the tool input from {path}"))?;
+        (path.to_owned(), Box::new(file))
     } else {
-        Ok(input.to_owned())
-    }
+        return Ok(input.to_owned());
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading the tool input from {what}"))?;
+    anyhow::ensure!(
+        bytes.len() as u64 <= MAX_INPUT_BYTES,
+        "the tool input from {what} is larger than {} MiB; a tool input is a JSON object, not a file to upload",
+        MAX_INPUT_BYTES >> 20
+    );
+    String::from_utf8(bytes)
+        .with_context(|| format!("the tool input from {what} is not UTF-8 text"))
 }
 
 /// Builds the runtime: config, broker (when a snapshot is given), built-in

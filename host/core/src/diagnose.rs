@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use guardian_actions::ActionStore;
-use guardian_broker::{Broker, CallContext, ObjectRef};
+use guardian_broker::{Broker, BrokerError, CallContext, ListQuery, ObjectRef};
 use guardian_runtime::{CallError, Runtime};
 use serde_json::{Value, json};
 
@@ -34,74 +34,67 @@ pub struct DiagnoseRequest {
 pub enum DiagnoseError {
     #[error(transparent)]
     Call(#[from] CallError),
+    /// Nothing of what was asked could be read (the API server cannot be
+    /// reached, Guardian may not list the namespaces or read their pods):
+    /// there is no report, because an empty one would claim all is well.
+    #[error("{message}")]
+    NotRead {
+        /// The broker's class of the failure: `unavailable`, `denied`,
+        /// `timeout`, …
+        kind: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Other(String),
 }
 
 impl DiagnoseError {
-    /// A stable code (`invalid-input`, `host-error`, …).
+    /// A stable code (`invalid-input`, `host-error`, `not-read`, …).
     pub fn code(&self) -> &'static str {
         match self {
             DiagnoseError::Call(e) => e.code(),
+            DiagnoseError::NotRead { .. } => "not-read",
             DiagnoseError::Other(_) => "internal",
+        }
+    }
+
+    /// The host error class behind it (`unavailable`, `denied`, …), when
+    /// the cluster's answer is the cause.
+    pub fn host_kind(&self) -> Option<&str> {
+        match self {
+            DiagnoseError::Call(CallError::HostError { kind, .. }) => Some(kind),
+            DiagnoseError::NotRead { kind, .. } => Some(kind),
+            _ => None,
         }
     }
 }
 
+/// The tool every diagnosis runs.
+pub const ANALYZE: &str = "diagnostics.analyze";
+
 /// Runs the diagnosis for `caller` and returns the report (`findings`,
-/// `summary` with `duration_ms`, `scope`, and the `source` given).
+/// `summary` with `duration_ms`, `scope`, `not_read` when some scope could
+/// not be read, and the `source` given). When nothing of the asked scope
+/// could be read the result is an error, never an empty report.
 pub async fn diagnose(
     runtime: &Arc<Runtime>,
     caller: &str,
     source: &str,
     request: &DiagnoseRequest,
 ) -> Result<Value, DiagnoseError> {
-    // A scan of every namespace is split across the cores: each call takes
-    // a share of the namespaces (see the tool's `shard` input), and their
-    // findings together are exactly one call's.
-    let shards = match (&request.namespace, request.shards) {
-        (Some(_), _) => 1,
-        (None, 0) => std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8)),
-        (None, n) => n.clamp(1, 64),
-    };
     let started = Instant::now();
-    let mut calls = Vec::new();
-    for index in 0..shards {
-        let mut input = json!({
-            "namespace": request.namespace,
-            "filter": request.filter,
-            "dry_run": request.dry_run,
-        });
-        if shards > 1 {
-            input["shard"] = json!({"index": index, "of": shards});
+    let mut report = match &request.namespace {
+        // One namespace: the skill itself refuses a namespace it cannot read.
+        Some(ns) => {
+            let input = json!({
+                "namespace": ns,
+                "filter": request.filter,
+                "dry_run": request.dry_run,
+            });
+            runtime.call(caller, ANALYZE, &input.to_string()).await?
         }
-        let runtime = Arc::clone(runtime);
-        let caller = caller.to_owned();
-        calls.push(tokio::spawn(async move {
-            runtime
-                .call(&caller, "diagnostics.analyze", &input.to_string())
-                .await
-        }));
-    }
-    let mut parts = Vec::new();
-    let mut failure = None;
-    for call in calls {
-        match call.await {
-            Ok(Ok(part)) => parts.push(part),
-            Ok(Err(err)) => {
-                failure.get_or_insert(DiagnoseError::Call(err));
-            }
-            Err(join) => {
-                failure.get_or_insert(DiagnoseError::Other(format!(
-                    "a diagnose task failed: {join}"
-                )));
-            }
-        }
-    }
-    if let Some(err) = failure {
-        return Err(err);
-    }
-    let mut report = merge(parts);
+        None => every_namespace(runtime, caller, request).await?,
+    };
     if let Some(summary) = report.get_mut("summary").and_then(Value::as_object_mut) {
         summary.insert(
             "duration_ms".into(),
@@ -117,6 +110,196 @@ pub async fn diagnose(
         );
     }
     Ok(report)
+}
+
+/// The namespaces to scan, in name order, listed through the broker as
+/// `caller` with the diagnostics skill's grants.
+async fn namespaces(runtime: &Runtime, caller: &str) -> Result<Vec<String>, DiagnoseError> {
+    let broker = runtime
+        .broker()
+        .ok_or_else(|| DiagnoseError::Other("no cluster or snapshot to diagnose".into()))?;
+    let grants = runtime
+        .skill("diagnostics")
+        .map(|s| s.grants.as_sets())
+        .ok_or_else(|| DiagnoseError::Other("the diagnostics skill is not loaded".into()))?;
+    let cx = CallContext {
+        caller: caller.into(),
+        skill: "diagnostics".into(),
+        tool: "analyze".into(),
+        grants,
+        scope: Default::default(),
+    };
+    let not_read = |e: BrokerError| DiagnoseError::NotRead {
+        kind: e.kind_str(),
+        message: format!(
+            "cannot list the namespaces of {}, so no namespace was scanned: {e}",
+            broker.describe()
+        ),
+    };
+    let kind = broker.resolve("namespaces").await.map_err(not_read)?;
+    let list = broker
+        .list_shared(&cx, &kind, &ListQuery::default())
+        .await
+        .map_err(not_read)?;
+    let mut names: Vec<String> = list
+        .items
+        .iter()
+        .filter_map(|item| {
+            item.to_value()["metadata"]["name"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Whether a call that failed this way may succeed on a smaller part of
+/// the scan (a namespace too large for the skill's limits).
+fn retry_smaller(err: &CallError) -> bool {
+    matches!(
+        err,
+        CallError::CpuTimeExceeded { .. }
+            | CallError::MemoryExceeded { .. }
+            | CallError::StackExhausted { .. }
+            | CallError::Trap { .. }
+            | CallError::OutputTooLarge { .. }
+            | CallError::InvalidOutput { .. }
+    )
+}
+
+/// Every namespace and the cluster-scoped objects, split across the cores:
+/// each call takes a share of the namespaces (its findings together with
+/// the others' are exactly one unsplit scan's). A call that fails on the
+/// skill's limits is done again one namespace at a time, so one namespace
+/// too large to analyze is reported as not read and the others' findings
+/// stand.
+async fn every_namespace(
+    runtime: &Arc<Runtime>,
+    caller: &str,
+    request: &DiagnoseRequest,
+) -> Result<Value, DiagnoseError> {
+    let all = namespaces(runtime, caller).await?;
+    let shards = match request.shards {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8)),
+        n => n.clamp(1, 64),
+    }
+    .min(all.len().max(1));
+    let mut parts: Vec<Vec<String>> = vec![Vec::new(); shards];
+    for (i, ns) in all.iter().enumerate() {
+        parts[i % shards].push(ns.clone());
+    }
+    let input = |namespaces: &[String], cluster: bool| {
+        json!({
+            "namespaces": namespaces,
+            "cluster_scoped": cluster,
+            "scan_size": all.len(),
+            "filter": request.filter,
+            "dry_run": request.dry_run,
+        })
+        .to_string()
+    };
+    let spawn = |text: String| {
+        let runtime = Arc::clone(runtime);
+        let caller = caller.to_owned();
+        tokio::spawn(async move { runtime.call(&caller, ANALYZE, &text).await })
+    };
+    let calls: Vec<_> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| spawn(input(part, i == 0)))
+        .collect();
+    let mut reports = Vec::new();
+    let mut not_read: Vec<Value> = Vec::new();
+    for (i, call) in calls.into_iter().enumerate() {
+        let err = match joined(call.await)? {
+            Ok(report) => {
+                reports.push(report);
+                continue;
+            }
+            Err(err) if retry_smaller(&err) => err,
+            Err(err) => return Err(err.into()),
+        };
+        tracing::warn!("diagnose: {err}; scanning its namespaces one at a time");
+        // One call per namespace (and the cluster scope alone), in parallel.
+        let mut singles: Vec<(String, Option<String>, _)> = Vec::new();
+        if i == 0 {
+            singles.push((
+                "cluster-scoped objects".to_owned(),
+                None,
+                spawn(input(&[], true)),
+            ));
+        }
+        for ns in &parts[i] {
+            singles.push((
+                format!("namespace {ns}"),
+                Some(ns.clone()),
+                spawn(input(std::slice::from_ref(ns), false)),
+            ));
+        }
+        for (scope, namespace, call) in singles {
+            match joined(call.await)? {
+                Ok(report) => reports.push(report),
+                Err(e) => {
+                    let mut entry = json!({"scope": scope, "error": e.to_string()});
+                    if let Some(ns) = namespace {
+                        entry["namespace"] = json!(ns);
+                    }
+                    not_read.push(entry);
+                }
+            }
+        }
+    }
+    let mut report = merge(reports);
+    if !not_read.is_empty() {
+        let summary = &mut report["summary"];
+        let mut all_not_read = summary["not_read"].as_array().cloned().unwrap_or_default();
+        all_not_read.extend(not_read);
+        summary["not_read"] = Value::Array(all_not_read);
+    }
+    // Not one namespace (or, with none, not the cluster scope) was read.
+    let unread: Vec<&Value> = report["summary"]["not_read"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let read_namespaces = report["summary"]["namespaces"].as_u64().unwrap_or(0);
+    let nothing = if all.is_empty() {
+        !unread.is_empty()
+    } else {
+        read_namespaces == 0
+    };
+    if nothing {
+        let mut causes: Vec<String> = Vec::new();
+        for u in &unread {
+            let cause = u["error"].as_str().unwrap_or("").to_owned();
+            if !causes.contains(&cause) {
+                causes.push(cause);
+            }
+        }
+        let kind = if causes.iter().any(|c| c.starts_with("denied")) {
+            "denied"
+        } else {
+            "unavailable"
+        };
+        return Err(DiagnoseError::NotRead {
+            kind,
+            message: format!(
+                "nothing could be read, so nothing was scanned ({} namespace{} and the cluster-scoped objects): {}",
+                all.len(),
+                if all.len() == 1 { "" } else { "s" },
+                causes.join("; ")
+            ),
+        });
+    }
+    Ok(report)
+}
+
+/// A spawned call's result, or why its task failed.
+fn joined(
+    result: Result<Result<Value, CallError>, tokio::task::JoinError>,
+) -> Result<Result<Value, CallError>, DiagnoseError> {
+    result.map_err(|join| DiagnoseError::Other(format!("a diagnose task failed: {join}")))
 }
 
 /// The rank of a finding's severity (`info` 0 … `critical` 3).
@@ -139,6 +322,7 @@ pub fn merge(mut parts: Vec<Value>) -> Value {
     let mut findings: Vec<Value> = Vec::new();
     let (mut objects, mut namespaces) = (0u64, 0u64);
     let mut unavailable: Vec<Value> = Vec::new();
+    let mut not_read: Vec<Value> = Vec::new();
     for part in parts {
         let summary = &part["summary"];
         objects += summary["objects_scanned"].as_u64().unwrap_or(0);
@@ -151,6 +335,13 @@ pub fn merge(mut parts: Vec<Value>) -> Value {
                 unavailable.push(u.clone());
             }
         }
+        not_read.extend(
+            summary["not_read"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
         if let Value::Array(items) = &part["findings"] {
             findings.extend(items.iter().cloned());
         }
@@ -181,6 +372,9 @@ pub fn merge(mut parts: Vec<Value>) -> Value {
     });
     if !unavailable.is_empty() {
         summary["unavailable"] = Value::Array(unavailable);
+    }
+    if !not_read.is_empty() {
+        summary["not_read"] = Value::Array(not_read);
     }
     json!({"findings": findings, "summary": summary})
 }

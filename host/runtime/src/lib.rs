@@ -193,6 +193,11 @@ impl Runtime {
         self.broker = Some(broker);
     }
 
+    /// The broker skills' Kubernetes calls go to (`None`: no cluster).
+    pub fn broker(&self) -> Option<&Broker> {
+        self.broker.as_ref()
+    }
+
     /// Sets the store `actions.propose` records pending actions in. Without
     /// one, proposals are refused as `unavailable`.
     pub fn set_actions(&mut self, store: Arc<ActionStore>) {

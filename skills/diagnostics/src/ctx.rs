@@ -50,6 +50,20 @@ pub const NAMESPACED_RESOURCES: &[&str] = &[
     "httproutes.gateway.networking.k8s.io",
 ];
 
+/// A scope the scan could not read at all (its pods could not be listed, or
+/// none of the cluster-scoped resources): no finding about it means nothing.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotRead {
+    /// `namespace payments`, `cluster-scoped objects`.
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub error: String,
+    /// The class of the failure that stopped it.
+    #[serde(skip)]
+    pub kind: Option<ErrorKind>,
+}
+
 /// A resource the scan could not read.
 #[derive(Clone, Debug, Serialize)]
 pub struct Unavailable {
@@ -64,6 +78,7 @@ pub struct Unavailable {
 pub struct Loader {
     pub objects_scanned: usize,
     pub unavailable: Vec<Unavailable>,
+    pub not_read: Vec<NotRead>,
 }
 
 impl Loader {
@@ -95,6 +110,38 @@ impl Loader {
         }
     }
 
+    /// Lists `resource` in `namespace`, or the error that stopped it.
+    pub fn list_or_error<T: DeserializeOwned>(
+        &mut self,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<T>, HostError> {
+        let options = ListOptions {
+            namespace: namespace.map(Into::into),
+            ..Default::default()
+        };
+        match kube::list::<T>(resource, &options) {
+            Ok(list) => {
+                self.objects_scanned += list.items.len();
+                Ok(list.items)
+            }
+            Err(e) => {
+                self.note(resource, namespace, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// ConfigMaps, kept slim: what the analyzers read of them (names,
+    /// labels, owners, annotations, the keys of `data` and `binaryData`),
+    /// never their values — the host lists them with values replaced by
+    /// their size, and a namespace full of large ConfigMaps must not fill
+    /// the skill's memory.
+    fn slim_list(&mut self, resource: &str, namespace: &str) -> Option<Vec<Value>> {
+        let slim = self.try_list::<Slim>(resource, Some(namespace))?;
+        Some(slim.into_iter().map(Slim::into_value).collect())
+    }
+
     fn note(&mut self, resource: &str, namespace: Option<&str>, e: &HostError) {
         // A cluster without the Gateway API does not serve its resources:
         // that is not worth a line per namespace.
@@ -116,25 +163,64 @@ impl Loader {
         });
     }
 
-    /// The cluster-scoped objects.
+    /// The cluster-scoped objects. When none of them could be read, the
+    /// cluster-scoped objects are recorded as not read.
     pub fn cluster(&mut self) -> Cluster {
         let mut objects = BTreeMap::new();
+        let mut failed = None;
+        let mut read = 0;
         for resource in CLUSTER_RESOURCES {
-            let items = self.list::<Value>(resource, None);
+            let items = match self.list_or_error::<Value>(resource, None) {
+                Ok(items) => {
+                    read += 1;
+                    items
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    Vec::new()
+                }
+            };
             objects.insert(*resource, items);
         }
-        Cluster { objects }
+        let readable = read > 0;
+        if let (false, Some(e)) = (readable, failed) {
+            self.not_read.push(NotRead {
+                scope: "cluster-scoped objects".into(),
+                namespace: None,
+                error: e.describe(),
+                kind: Some(e.kind),
+            });
+        }
+        Cluster { objects, readable }
     }
 
-    /// Everything the analyzers read in `namespace`.
-    pub fn scope<'c>(&mut self, cluster: &'c Cluster, namespace: &str) -> Scope<'c> {
-        let pods = self.list::<Pod>("pods", Some(namespace));
+    /// Everything the analyzers read in `namespace`, or `None` when its pods
+    /// could not be listed: then nothing can be said about the namespace,
+    /// and it is recorded as not read.
+    pub fn scope<'c>(&mut self, cluster: &'c Cluster, namespace: &str) -> Option<Scope<'c>> {
+        let pods = match self.list_or_error::<Pod>("pods", Some(namespace)) {
+            Ok(pods) => pods,
+            Err(e) => {
+                self.not_read.push(NotRead {
+                    scope: format!("namespace {namespace}"),
+                    namespace: Some(namespace.to_owned()),
+                    error: e.describe(),
+                    kind: Some(e.kind),
+                });
+                return None;
+            }
+        };
         let mut events = self.list::<Event>("events", Some(namespace));
         events.sort_by(|a, b| a.time().cmp(&b.time()));
         let mut objects = BTreeMap::new();
         let mut unreadable = BTreeSet::new();
         for resource in NAMESPACED_RESOURCES {
-            let items = match self.try_list::<Value>(resource, Some(namespace)) {
+            let items = if SLIM_RESOURCES.contains(resource) {
+                self.slim_list(resource, namespace)
+            } else {
+                self.try_list::<Value>(resource, Some(namespace))
+            };
+            let items = match items {
                 Some(items) => items,
                 None => {
                     unreadable.insert(*resource);
@@ -143,20 +229,141 @@ impl Loader {
             };
             objects.insert(*resource, items);
         }
-        Scope {
+        Some(Scope {
             namespace: namespace.to_string(),
             cluster,
             pods,
             events,
             objects,
             unreadable,
-        }
+        })
     }
+}
+
+/// Resources kept slim in memory ([`Slim`]): their values are never needed,
+/// and a namespace may hold thousands of them, or large ones.
+const SLIM_RESOURCES: &[&str] = &["configmaps", "secrets"];
+
+/// What the analyzers read of a ConfigMap or Secret; values are skipped
+/// while parsing (the host sends sizes, not values, for ConfigMaps in lists,
+/// and redacted markers for Secrets).
+#[derive(serde::Deserialize)]
+struct Slim {
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    metadata: SlimMeta,
+    #[serde(default, rename = "type")]
+    type_: Option<String>,
+    #[serde(default)]
+    data: Option<BTreeMap<String, Value>>,
+    #[serde(default, rename = "binaryData")]
+    binary_data: Option<BTreeMap<String, serde::de::IgnoredAny>>,
+    #[serde(default, rename = "stringData")]
+    string_data: Option<BTreeMap<String, serde::de::IgnoredAny>>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct SlimMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default, rename = "resourceVersion")]
+    resource_version: Option<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    /// Only short annotations: `last-applied-configuration` and the like
+    /// repeat the data.
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "ownerReferences")]
+    owner_references: Option<Value>,
+}
+
+/// Annotations longer than this are dropped from slim objects.
+const SLIM_ANNOTATION_BYTES: usize = 1024;
+
+impl Slim {
+    fn into_value(self) -> Value {
+        let mut meta = serde_json::Map::new();
+        meta.insert("name".into(), Value::String(self.metadata.name));
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                meta.insert(k.into(), v);
+            }
+        };
+        put("namespace", self.metadata.namespace.map(Value::String));
+        put("uid", self.metadata.uid.map(Value::String));
+        put(
+            "resourceVersion",
+            self.metadata.resource_version.map(Value::String),
+        );
+        put("labels", self.metadata.labels.map(map_of));
+        put(
+            "annotations",
+            self.metadata.annotations.map(|a| {
+                map_of(
+                    a.into_iter()
+                        .filter(|(_, v)| v.len() <= SLIM_ANNOTATION_BYTES)
+                        .collect(),
+                )
+            }),
+        );
+        put("ownerReferences", self.metadata.owner_references);
+        let mut object = serde_json::Map::new();
+        if let Some(v) = self.api_version {
+            object.insert("apiVersion".into(), Value::String(v));
+        }
+        if let Some(v) = self.kind {
+            object.insert("kind".into(), Value::String(v));
+        }
+        object.insert("metadata".into(), Value::Object(meta));
+        if let Some(t) = self.type_ {
+            object.insert("type".into(), Value::String(t));
+        }
+        // `data` keeps short values (markers, or small values a snapshot
+        // may still carry): a fix may quote one.
+        if let Some(data) = self.data {
+            let data = data
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) if s.len() <= SLIM_ANNOTATION_BYTES => (k, Value::String(s)),
+                    _ => (k, Value::String(String::new())),
+                })
+                .collect();
+            object.insert("data".into(), Value::Object(data));
+        }
+        let keys = |m: BTreeMap<String, serde::de::IgnoredAny>| {
+            Value::Object(
+                m.into_keys()
+                    .map(|k| (k, Value::String(String::new())))
+                    .collect(),
+            )
+        };
+        if let Some(m) = self.binary_data {
+            object.insert("binaryData".into(), keys(m));
+        }
+        if let Some(m) = self.string_data {
+            object.insert("stringData".into(), keys(m));
+        }
+        Value::Object(object)
+    }
+}
+
+fn map_of(m: BTreeMap<String, String>) -> Value {
+    Value::Object(m.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
 /// Cluster-scoped objects, by kubectl resource name.
 pub struct Cluster {
     objects: BTreeMap<&'static str, Vec<Value>>,
+    /// At least one cluster-scoped resource was read.
+    pub readable: bool,
 }
 
 impl Cluster {

@@ -14,13 +14,13 @@ mod model;
 mod reasons;
 mod yaml;
 
-use guardian_skill_sdk::{Effect, Tool, ToolError, kube, log, skill};
+use guardian_skill_sdk::{Effect, ErrorKind, HostError, Tool, ToolError, kube, log, skill};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use analyzers::{ANALYZERS, Run};
-use ctx::{Loader, Unavailable, name_of};
+use ctx::{Loader, NotRead, Unavailable, name_of};
 use finding::{DryRun, Finding};
 
 skill!(Analyze, Analyzers);
@@ -49,6 +49,20 @@ pub struct AnalyzeInput {
     /// exactly one unsplit scan's.
     #[serde(default)]
     pub shard: Option<Shard>,
+    /// Exactly these namespaces (instead of `namespace` or every namespace),
+    /// for a caller that split the scan itself. A namespace that cannot be
+    /// read is reported in `summary.not_read`, not as an error.
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
+    /// With `namespaces`: also run the cluster-scoped analyzers (nodes,
+    /// storage, webhooks, gateway classes).
+    #[serde(default)]
+    pub cluster_scoped: bool,
+    /// With `namespaces`: how many namespaces the whole scan has, so this
+    /// call's share of the log-read budget is what one unsplit scan gives
+    /// each namespace (default: the number of `namespaces`).
+    #[serde(default)]
+    pub scan_size: Option<u32>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -80,6 +94,11 @@ struct Summary {
     /// What could not be read (not served, denied, missing from a snapshot).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     unavailable: Vec<Unavailable>,
+    /// Scopes not read at all (a namespace whose pods could not be listed,
+    /// the cluster-scoped objects): the absence of findings there means
+    /// nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_read: Vec<NotRead>,
 }
 
 impl Tool for Analyze {
@@ -94,10 +113,34 @@ impl Tool for Analyze {
         let mut loader = Loader::default();
         let mut findings = Vec::new();
 
-        let namespaces = match &input.namespace {
-            Some(ns) => vec![ns.clone()],
-            None => {
-                let items = loader.list::<Value>("namespaces", None);
+        if input.namespaces.is_some() && (input.namespace.is_some() || input.shard.is_some()) {
+            return Err(ToolError::invalid_input(
+                "namespaces: give either `namespaces`, or `namespace` and `shard`, not both",
+            ));
+        }
+        let explicit = input.namespaces.is_some();
+        let namespaces = match (&input.namespaces, &input.namespace) {
+            (Some(list), _) => {
+                let mut list = list.clone();
+                list.sort();
+                list.dedup();
+                list
+            }
+            (None, Some(ns)) => vec![ns.clone()],
+            (None, None) => {
+                // Every namespace: a namespace list that fails leaves
+                // nothing to scan, and "no findings" would be a lie.
+                let items = loader
+                    .list_or_error::<Value>("namespaces", None)
+                    .map_err(|e| {
+                        ToolError::Host(HostError::new(
+                            e.kind,
+                            format!(
+                                "cannot list the namespaces, so no namespace was scanned: {}",
+                                e.message
+                            ),
+                        ))
+                    })?;
                 let mut names: Vec<String> = items.iter().map(|n| name_of(n).to_string()).collect();
                 names.sort();
                 names
@@ -112,7 +155,10 @@ impl Tool for Analyze {
             Some(Shard { index, of }) => (*index as usize, *of as usize),
             None => (0, 1),
         };
-        let scanned_in_all = namespaces.len();
+        let scanned_in_all = match input.scan_size {
+            Some(n) if explicit => n as usize,
+            _ => namespaces.len(),
+        };
         let namespaces: Vec<String> = namespaces
             .into_iter()
             .enumerate()
@@ -122,11 +168,20 @@ impl Tool for Analyze {
         // Namespaced scans read the cluster-scoped objects too (StorageClasses,
         // IngressClasses, nodes are cross-checked) but report nothing on them.
         let cluster = loader.cluster();
-        if index != 0 {
+        let cluster_scope = if explicit {
+            input.cluster_scoped
+        } else {
+            input.namespace.is_none() && index == 0
+        };
+        if !cluster_scope {
+            // Only the call that reports on them says they were not read.
+            loader.not_read.retain(|n| n.namespace.is_some());
+        }
+        if index != 0 || (explicit && !input.cluster_scoped) {
             // Shard 0 counts the namespaces and cluster-scoped objects.
             loader.objects_scanned = 0;
         }
-        if input.namespace.is_none() && index == 0 {
+        if cluster_scope {
             for analyzer in &selected {
                 if let Run::Cluster(run) = analyzer.run {
                     run(&cluster, &mut findings);
@@ -134,15 +189,45 @@ impl Tool for Analyze {
             }
         }
         let total = namespaces.len() as u32;
+        let mut read = 0;
         for (i, ns) in namespaces.iter().enumerate() {
             log::progress(i as u32, total, format!("namespace {ns}"));
             analyzers::budget::start_namespace(scanned_in_all);
-            let scope = loader.scope(&cluster, ns);
+            let Some(scope) = loader.scope(&cluster, ns) else {
+                continue;
+            };
+            read += 1;
             for analyzer in &selected {
                 if let Run::Namespaced(run) = analyzer.run {
                     run(&scope, &mut findings);
                 }
             }
+        }
+        // Nothing of what was asked could be read: an error, never an empty
+        // report (one namespace, or every namespace and the cluster scope).
+        let nothing_read = if namespaces.is_empty() {
+            cluster_scope && !cluster.readable
+        } else {
+            read == 0
+        };
+        if nothing_read && !explicit {
+            let why: Vec<String> = loader
+                .not_read
+                .iter()
+                .map(|n| format!("{}: {}", n.scope, n.error))
+                .collect();
+            let kind = loader
+                .not_read
+                .iter()
+                .find_map(|n| n.kind)
+                .unwrap_or(ErrorKind::Unavailable);
+            return Err(ToolError::Host(HostError::new(
+                kind,
+                format!(
+                    "nothing could be read, so nothing was scanned: {}",
+                    why.join("; ")
+                ),
+            )));
         }
         log::progress(total, total, "checking fixes");
 
@@ -194,9 +279,10 @@ impl Tool for Analyze {
             summary: Summary {
                 objects_scanned: loader.objects_scanned,
                 findings: findings.len(),
-                namespaces: namespaces.len(),
+                namespaces: read,
                 by_severity,
                 unavailable: loader.unavailable,
+                not_read: loader.not_read,
             },
             findings,
         })

@@ -33,6 +33,9 @@ use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef};
 pub use config::ClusterOptions;
 use errors::{Op, Target};
 
+/// Items per page when a list is read whole (kubectl's `--chunk-size`).
+const LIST_PAGE: u32 = 500;
+
 /// The field manager Guardian's writes (and dry-runs) are recorded under.
 pub const FIELD_MANAGER: &str = "guardian";
 
@@ -308,7 +311,42 @@ impl LiveBackend {
         query: &ListQuery,
     ) -> Result<Value, BrokerError> {
         check_permit(permit, &["list", "events"], kind, "")?;
-        self.list_page(kind, query, None).await
+        if query.limit.is_some_and(|l| l > 0) {
+            return self.list_page(kind, query, None).await;
+        }
+        // Without a limit, read the list in pages as kubectl does, so no
+        // single answer from the server is the whole of a large list.
+        self.list_pages(kind, query).await
+    }
+
+    /// Every item of `query`, [`LIST_PAGE`] at a time, following
+    /// `continue` tokens; one list object.
+    async fn list_pages(
+        &self,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Value, BrokerError> {
+        let query = ListQuery {
+            limit: Some(LIST_PAGE),
+            ..query.clone()
+        };
+        let mut list = self.list_page(kind, &query, None).await?;
+        let mut items: Vec<Value> = take_items(&mut list);
+        while let Some(token) = list
+            .pointer("/metadata/continue")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+        {
+            list = self.list_page(kind, &query, Some(token)).await?;
+            items.extend(take_items(&mut list));
+        }
+        if let Some(meta) = list.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("continue");
+            meta.remove("remainingItemCount");
+        }
+        list["items"] = Value::Array(items);
+        Ok(list)
     }
 
     /// One page of a list; `continue_token` from the previous page's
@@ -365,26 +403,9 @@ impl LiveBackend {
         check_permit(permit, &["list"], kind, "")?;
         let query = ListQuery {
             namespace: namespace.map(str::to_string),
-            limit: Some(500),
             ..ListQuery::default()
         };
-        let mut list = self.list_page(kind, &query, None).await?;
-        let mut items: Vec<Value> = take_items(&mut list);
-        while let Some(token) = list
-            .pointer("/metadata/continue")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-        {
-            list = self.list_page(kind, &query, Some(token)).await?;
-            items.extend(take_items(&mut list));
-        }
-        if let Some(meta) = list.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("continue");
-            meta.remove("remainingItemCount");
-        }
-        list["items"] = Value::Array(items);
-        Ok(list)
+        self.list_pages(kind, &query).await
     }
 
     /// A container's logs (`kubectl logs [-c C] [--tail N] [--previous]`).

@@ -112,6 +112,13 @@ pub fn key_list(keys: &[String]) -> String {
     parts.join(", ")
 }
 
+/// ConfigMap `name` with its values: lists carry only keys and sizes, so
+/// the one ConfigMap a fix quotes is read whole.
+fn full_config_map(scope: &Scope, name: &str) -> Option<Value> {
+    scope.find("configmaps", name)?;
+    guardian_skill_sdk::kube::get::<Value>("configmaps", Some(&scope.namespace), name).ok()
+}
+
 fn resource_of_kind(kind: &str) -> &'static str {
     match kind {
         "Secret" => "secrets",
@@ -543,7 +550,7 @@ impl Issue {
                     fixes.push(fix);
                 }
                 if self.kind == "ConfigMap"
-                    && let Some(cm) = scope.find("configmaps", &self.name)
+                    && let Some(cm) = full_config_map(scope, &self.name)
                     && let Some(value) = cm["data"].get(similar.as_str())
                     && !value.as_str().is_some_and(|v| v.starts_with("<redacted"))
                 {
@@ -553,7 +560,7 @@ impl Issue {
                     ];
                     fixes.push(fix::patch(
                         target.clone(),
-                        cm,
+                        &cm,
                         ops,
                         format!("Add key `{key}` to ConfigMap `{}` with the value of `{similar}` (what the reference expects)", self.name),
                     ));
