@@ -16,6 +16,7 @@ mod diagnose;
 mod hostile;
 mod live;
 mod loading;
+mod mcp_hardening;
 mod protected;
 mod scenarios;
 mod serve_api;

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod grpc;
 pub mod mcp;
+pub mod mcp_http;
 pub mod metrics;
 pub mod serve;
 
