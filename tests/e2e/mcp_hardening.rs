@@ -1,9 +1,10 @@
 //! MCP hardening: an HTTP session belongs to the identity that opened it
 //! (on the real API server: a viewer cannot answer an approver's approval
-//! elicitation), and `Origin` and `Host` are checked and their refusals
-//! audited.
+//! elicitation), `Origin` and `Host` are checked and their refusals
+//! audited, and `guardian mcp` answers every bad stdio line as JSON-RPC 2.0
+//! says.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -394,4 +395,106 @@ fn mcp_over_http_refuses_foreign_origins_and_hosts_and_audits_them() {
         stderr.contains("--mcp-allowed-origin") && stderr.contains("console.example.com"),
         "{stderr}"
     );
+}
+
+/// Point 9: `guardian mcp` over real pipes answers each bad line as JSON-RPC
+/// 2.0 requires, and keeps serving.
+#[test]
+fn guardian_mcp_answers_every_bad_stdio_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Killed(
+        guardian(&dir.path().join("cache"))
+            .args(["mcp", "--snapshot"])
+            .arg(example_snapshot())
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--audit")
+            .arg(dir.path().join("audit.jsonl"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("guardian mcp starts"),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, replies) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+
+    let mut input: Vec<u8> = Vec::new();
+    let mut line = |bytes: &[u8]| {
+        input.extend_from_slice(bytes);
+        input.push(b'\n');
+    };
+    line(initialize(false).to_string().as_bytes());
+    line(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    line(b"this is not json");
+    line(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\xff\"}");
+    // 17 MiB: over the 16 MiB limit.
+    let mut big = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":""#.to_vec();
+    big.resize(17 << 20, b'a');
+    big.extend_from_slice(br#""}}"#);
+    line(&big);
+    line(br#"[{"jsonrpc":"2.0","id":4,"method":"ping"}]"#);
+    line(br#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":["cluster__summary"]}"#);
+    line(br#"{"jsonrpc":"2.0","id":6,"method":"tools/call"}"#);
+    line(br#"{"jsonrpc":"2.0","id":7,"method":"prompts/get"}"#);
+    line(br#"{"jsonrpc":"2.0","id":8,"method":"ping"}"#);
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&input).unwrap();
+        stdin.flush().unwrap();
+        stdin
+    });
+
+    // Everything up to the last ping's answer.
+    let mut seen: Vec<Value> = Vec::new();
+    while !seen.iter().any(|m| m["id"] == 8) {
+        let line = replies
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("no more replies; got {seen:#?}"));
+        seen.push(serde_json::from_str(&line).expect("every line out is JSON"));
+    }
+    drop(writer.join().unwrap());
+    let error = |pick: &dyn Fn(&Value) -> bool, what: &str| -> (i64, String) {
+        let m = seen
+            .iter()
+            .find(|m| pick(m))
+            .unwrap_or_else(|| panic!("no reply to {what}: {seen:#?}"));
+        (
+            m["error"]["code"].as_i64().unwrap_or(0),
+            m["error"]["message"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    let null_id = |needle: &'static str| {
+        move |m: &Value| {
+            m["id"].is_null()
+                && m["error"]["message"]
+                    .as_str()
+                    .is_some_and(|s| s.contains(needle))
+        }
+    };
+    assert_eq!(
+        error(&null_id("not JSON"), "a line that is not JSON").0,
+        -32700
+    );
+    assert_eq!(error(&null_id("UTF-8"), "invalid UTF-8").0, -32700);
+    assert_eq!(error(&null_id("limit"), "a 17 MiB line").0, -32600);
+    assert_eq!(error(&null_id("batch"), "a batch").0, -32600);
+    let (code, message) = error(&|m| m["id"] == 5, "params as an array");
+    assert_eq!(code, -32602, "{message}");
+    assert!(message.contains("must be an object"), "{message}");
+    let (code, message) = error(&|m| m["id"] == 6, "tools/call without params");
+    assert_eq!(code, -32602, "{message}");
+    assert!(message.contains("`params` is required"), "{message}");
+    assert_eq!(
+        error(&|m| m["id"] == 7, "prompts/get without params").0,
+        -32602
+    );
+    // And it still serves.
+    let pong = seen.iter().find(|m| m["id"] == 8).unwrap();
+    assert!(pong["result"].is_object(), "{pong}");
 }
