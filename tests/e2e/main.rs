@@ -17,6 +17,7 @@ mod hostile;
 mod large_namespaces;
 mod live;
 mod loading;
+mod mcp_hardening;
 mod not_read;
 mod protected;
 mod scenarios;

@@ -18,18 +18,18 @@ use tonic::{Code, Request};
 use crate::serve::{Killed, Serve, write_kubeconfig};
 use crate::support::{example_snapshot, guardian, repo_root};
 
-const ALICE: &str = "alice-approver-token-0123456789";
-const CAROL: &str = "carol-operator-token-0123456789";
+pub(crate) const ALICE: &str = "alice-approver-token-0123456789";
+pub(crate) const CAROL: &str = "carol-operator-token-0123456789";
 pub(crate) const BOB: &str = "bob-viewer-token-0123456789";
 
 /// A running `guardian serve` on loopback ports it chose; killed on drop.
 pub(crate) struct ApiServer {
-    child: Killed,
-    grpc: String,
-    mcp: String,
+    pub(crate) child: Killed,
+    pub(crate) grpc: String,
+    pub(crate) mcp: String,
     http: String,
-    stderr: Arc<Mutex<Vec<String>>>,
-    dir: tempfile::TempDir,
+    pub(crate) stderr: Arc<Mutex<Vec<String>>>,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 fn write_tokens(dir: &Path) -> PathBuf {
@@ -48,7 +48,8 @@ fn write_tokens(dir: &Path) -> PathBuf {
 }
 
 impl ApiServer {
-    /// `guardian serve` with `cluster` (`--snapshot P` or `--kubeconfig K`).
+    /// `guardian serve` with `cluster` (`--snapshot P` or `--kubeconfig K`,
+    /// and any other flags).
     pub(crate) fn start(cluster: &[&str]) -> ApiServer {
         let dir = tempfile::tempdir().unwrap();
         let tokens = write_tokens(dir.path());
@@ -116,7 +117,7 @@ impl ApiServer {
             .expect("the gRPC port accepts connections")
     }
 
-    fn audit(&self) -> Vec<Value> {
+    pub(crate) fn audit(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
             .unwrap_or_default()
             .lines()

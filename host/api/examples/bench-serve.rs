@@ -160,6 +160,8 @@ async fn grpc(args: &Args) -> bool {
                 tls: None,
                 skills_dir: None,
                 reload_interval: Duration::from_secs(2),
+                mcp_allowed_origins: Vec::new(),
+                mcp_allowed_hosts: Vec::new(),
             },
             async move { stop.cancelled().await },
             move |b| {

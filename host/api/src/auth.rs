@@ -395,6 +395,9 @@ struct AccessRecord<'a> {
     caller: &'a str,
     decision: &'static str,
     reason: &'a str,
+    /// The MCP session the request named, when that is what was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<&'a str>,
 }
 
 impl Gate {
@@ -417,7 +420,7 @@ impl Gate {
             (Err(r), _) => Err(r),
         };
         result.inspect_err(|r| {
-            self.refused(channel, method, "", r);
+            self.refused(channel, method, "", None, r);
         })
     }
 
@@ -431,13 +434,21 @@ impl Gate {
     ) -> Result<(), Refusal> {
         identity.require(needed, method).map_err(|m| {
             let r = Refusal::PermissionDenied(m);
-            self.refused(channel, method, &identity.caller(channel), &r);
+            self.refused(channel, method, &identity.caller(channel), None, &r);
             r
         })
     }
 
-    /// One `event: "access"` line in the audit log.
-    pub fn refused(&self, channel: Channel, method: &str, caller: &str, refusal: &Refusal) {
+    /// One `event: "access"` line in the audit log (`session`: the MCP
+    /// session the refused request named, if that is the reason).
+    pub fn refused(
+        &self,
+        channel: Channel,
+        method: &str,
+        caller: &str,
+        session: Option<&str>,
+        refusal: &Refusal,
+    ) {
         crate::metrics::global().auth_refusal(
             channel.as_str(),
             match refusal {
@@ -449,6 +460,7 @@ impl Gate {
             channel = channel.as_str(),
             method,
             caller,
+            session,
             reason = refusal.message(),
             "refused"
         );
@@ -463,6 +475,7 @@ impl Gate {
                 Refusal::PermissionDenied(_) => "permission-denied",
             },
             reason: refusal.message(),
+            session,
         });
     }
 }

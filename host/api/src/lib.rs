@@ -13,6 +13,8 @@
 pub mod auth;
 pub mod grpc;
 pub mod mcp;
+pub mod mcp_http;
+pub mod mcp_stdio;
 pub mod metrics;
 pub mod serve;
 

@@ -555,15 +555,28 @@ impl ServerHandler for McpServer {
 }
 
 /// Serves one MCP session over stdin/stdout until the client closes it.
+/// Lines that are not valid JSON-RPC get the JSON-RPC error reply
+/// (`crate::mcp_stdio`).
 pub async fn serve_stdio(api: Arc<Api>, local: Identity) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
-    let running = McpServer::stdio(api, local)
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| anyhow::anyhow!("MCP session: {e}"))?;
-    running
-        .waiting()
-        .await
-        .map_err(|e| anyhow::anyhow!("MCP session: {e}"))?;
-    Ok(())
+    let (transport, writer) = crate::mcp_stdio::transport(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        crate::mcp_stdio::MAX_LINE,
+    );
+    let served = async {
+        let running = McpServer::stdio(api, local)
+            .serve(transport)
+            .await
+            .map_err(|e| anyhow::anyhow!("MCP session: {e}"))?;
+        running
+            .waiting()
+            .await
+            .map_err(|e| anyhow::anyhow!("MCP session: {e}"))?;
+        anyhow::Ok(())
+    }
+    .await;
+    // Everything answered reaches stdout before the process ends.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+    served
 }

@@ -12,9 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -25,9 +24,9 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::auth::{Channel, Gate};
 use crate::grpc::GrpcService;
 use crate::mcp::McpServer;
+use crate::mcp_http::{self, Guard, OriginPolicy, Sessions};
 use crate::{Api, metrics};
 
 /// TLS for the gRPC port: the server's certificate and key, and (for
@@ -54,6 +53,12 @@ pub struct ServeOptions {
     /// Watched for changes; its skills are reloaded.
     pub skills_dir: Option<PathBuf>,
     pub reload_interval: Duration,
+    /// Browser origins MCP admits besides loopback ones on a loopback
+    /// listener (`https://app.example.com`, `http://host:*`, `null`).
+    pub mcp_allowed_origins: Vec<String>,
+    /// `Host` names MCP admits besides loopback names; given on a
+    /// non-loopback listener, only these (and loopback names) are admitted.
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 /// The addresses actually bound (a port of 0 picks a free one).
@@ -175,26 +180,36 @@ pub async fn serve(
         });
     }
 
-    // MCP over streamable HTTP, behind the bearer-token check.
+    // MCP over streamable HTTP, behind the guard: Host and Origin, the
+    // bearer token, and each session bound to the identity that opened it.
     let mcp_cancel = tokio_util::sync::CancellationToken::new();
     if let Some(listener) = mcp_listener {
         let loopback = bound.mcp.is_some_and(|a| a.ip().is_loopback());
-        let mut config =
-            StreamableHttpServerConfig::default().with_cancellation_token(mcp_cancel.clone());
-        if !loopback {
-            // Bearer tokens guard it; Host checks only protect
-            // unauthenticated loopback servers from DNS rebinding.
-            config = config.disable_allowed_hosts();
-        }
+        let policy = OriginPolicy::new(
+            loopback,
+            &options.mcp_allowed_origins,
+            &options.mcp_allowed_hosts,
+        )?;
+        // The guard checks Host and Origin itself, so that its refusals are
+        // audited; rmcp's own check would answer first, unaudited.
+        let config = StreamableHttpServerConfig::default()
+            .with_cancellation_token(mcp_cancel.clone())
+            .disable_allowed_hosts();
+        let sessions = Arc::new(LocalSessionManager::default());
         let mcp_api = Arc::clone(&api);
         let service = StreamableHttpService::new(
             move || Ok(McpServer::http(Arc::clone(&mcp_api))),
-            Arc::new(LocalSessionManager::default()),
+            Arc::clone(&sessions),
             config,
         );
+        let guard = Arc::new(Guard {
+            gate: gate.clone(),
+            policy,
+            sessions: Sessions::new(sessions),
+        });
         let app = Router::new()
             .route_service("/mcp", service)
-            .layer(axum::middleware::from_fn_with_state(gate.clone(), mcp_auth));
+            .layer(axum::middleware::from_fn_with_state(guard, mcp_http::guard));
         let stop = shutdown.clone();
         servers.spawn(async move {
             axum::serve(listener.tap_io(nodelay), app)
@@ -299,28 +314,6 @@ fn tls_config(tls: &TlsFiles) -> anyhow::Result<tonic::transport::ServerTlsConfi
         config = config.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
     }
     Ok(config)
-}
-
-/// The bearer-token check in front of `/mcp`.
-async fn mcp_auth(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
-    let method = format!("{} {}", request.method(), request.uri().path());
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    match gate.check(Channel::Mcp, &method, header.as_deref()).await {
-        Ok(identity) => {
-            request.extensions_mut().insert(identity);
-            next.run(request).await
-        }
-        Err(refusal) => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            axum::Json(serde_json::json!({"error": refusal.message()})),
-        )
-            .into_response(),
-    }
 }
 
 async fn readyz(State(api): State<Arc<Api>>) -> Response {

@@ -56,6 +56,19 @@ pub struct ServeArgs {
     /// Mutual TLS: gRPC clients must present a certificate signed by this CA.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
+    /// A browser origin MCP over HTTP admits (repeatable):
+    /// `https://app.example.com`, `http://host:*` (any port), or `null`. A
+    /// request with any other `Origin` is refused (403, audited); requests
+    /// without one (non-browser clients) are not affected. On a loopback
+    /// listener, loopback origins (`http://localhost:PORT`) are admitted too.
+    #[arg(long = "mcp-allowed-origin", value_name = "ORIGIN")]
+    pub mcp_allowed_origins: Vec<String>,
+    /// A `Host` name MCP over HTTP answers to (repeatable; `NAME` or
+    /// `NAME:PORT`). Loopback names are always admitted; on a loopback
+    /// listener no other name is unless given here, and on any other
+    /// listener, once one is given, only those are.
+    #[arg(long = "mcp-allowed-host", value_name = "HOST")]
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +99,13 @@ fn source(snapshot: &Option<PathBuf>) -> Source {
 }
 
 pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // A bad --mcp-allowed-origin or --mcp-allowed-host stops it before
+    // anything is opened.
+    guardian_api::mcp_http::OriginPolicy::new(
+        false,
+        &args.mcp_allowed_origins,
+        &args.mcp_allowed_hosts,
+    )?;
     let tokens = Tokens::load(&args.tokens_file)?;
     anyhow::ensure!(
         !tokens.is_empty() || args.token_review,
@@ -128,6 +148,8 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
         }),
         skills_dir: skills_dir.filter(|_| !reload.is_zero()),
         reload_interval: reload,
+        mcp_allowed_origins: args.mcp_allowed_origins,
+        mcp_allowed_hosts: args.mcp_allowed_hosts,
     };
     eprintln!(
         "guardian serve: {} skills, {}",
