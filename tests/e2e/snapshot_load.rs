@@ -67,7 +67,9 @@ fn copy_dir(from: &Path, to: &Path) {
 /// `diagnose -A --snapshot DIR -o json`, bounded; (report, stderr).
 fn diagnose(cache: &Path, snapshot: &Path, env: &[(&str, &str)]) -> (Value, String) {
     let mut cmd = guardian(cache);
-    cmd.args(["diagnose", "-A", "-o", "json", "--snapshot"])
+    cmd.arg("--state-dir")
+        .arg(cache.join("state"))
+        .args(["diagnose", "-A", "-o", "json", "--snapshot"])
         .arg(snapshot);
     for (key, value) in env {
         cmd.env(key, value);
@@ -211,6 +213,8 @@ fn a_file_over_the_byte_bound_is_named_with_the_bound() {
     // A bound that is not a size is an error that says what to give.
     let out = run_bounded(
         guardian(&dir.path().join("cache"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
             .args(["diagnose", "-A", "--snapshot"])
             .arg(&snapshot)
             .env("GUARDIAN_SNAPSHOT_MAX_FILE_BYTES", "lots"),

@@ -16,10 +16,30 @@ use serde_json::Value;
 /// (of `api_version` and `kind`) does not fit the API type; `Ok` for a fit
 /// or a kind without a built-in type here (custom resources, old versions).
 pub(crate) fn check(api_version: &str, kind: &str, object: &Value) -> Result<(), String> {
-    match checker(api_version, kind) {
-        Some(check) => check(object),
-        None => Ok(()),
+    let Some(check) = checker(api_version, kind) else {
+        return Ok(());
+    };
+    // Base64 fields may hold redaction markers (`<redacted: …>`) instead:
+    // a captured Secret's `data`, a ConfigMap's `binaryData`. They are
+    // checked as maps of strings, the rest against the type.
+    let bytes_field = match (api_version, kind) {
+        ("v1", "Secret") => Some("data"),
+        ("v1", "ConfigMap") => Some("binaryData"),
+        _ => None,
+    };
+    if let Some(field) = bytes_field
+        && let Some(Value::Object(map)) = object.as_object().map(|o| o.get(field)).flatten()
+    {
+        if let Some((key, _)) = map.iter().find(|(_, v)| !v.is_string() && !v.is_null()) {
+            return Err(format!("{field}.{key}: invalid type: expected a string"));
+        }
+        let mut rest = object.clone();
+        if let Some(rest) = rest.as_object_mut() {
+            rest.remove(field);
+        }
+        return check(&rest);
     }
+    check(object)
 }
 
 fn fits<T: DeserializeOwned>(object: &Value) -> Result<(), String> {
@@ -119,6 +139,26 @@ mod tests {
             err.starts_with("spec.template.spec.containers[0].ports[0].containerPort:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn redaction_markers_in_base64_fields_pass() {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"password": "<redacted: 6 bytes, sha256:2bb80d53>"}});
+        assert_eq!(check("v1", "Secret", &secret), Ok(()));
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+            "binaryData": {"k": "<redacted: 6 bytes, sha256:2bb80d53>"}, "data": {"a": "b"}});
+        assert_eq!(check("v1", "ConfigMap", &cm), Ok(()));
+        let bad = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"password": 5}});
+        assert!(
+            check("v1", "Secret", &bad)
+                .unwrap_err()
+                .starts_with("data.password")
+        );
+        let bad = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"password": "eA=="}, "type": 5});
+        assert!(check("v1", "Secret", &bad).unwrap_err().starts_with("type"));
     }
 
     #[test]
