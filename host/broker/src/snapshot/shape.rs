@@ -28,7 +28,7 @@ pub(crate) fn check(api_version: &str, kind: &str, object: &Value) -> Result<(),
         _ => None,
     };
     if let Some(field) = bytes_field
-        && let Some(Value::Object(map)) = object.as_object().map(|o| o.get(field)).flatten()
+        && let Some(Value::Object(map)) = object.get(field)
     {
         if let Some((key, _)) = map.iter().find(|(_, v)| !v.is_string() && !v.is_null()) {
             return Err(format!("{field}.{key}: invalid type: expected a string"));
