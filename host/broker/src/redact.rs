@@ -818,6 +818,18 @@ const LAST_APPLIED_POINTER: &str =
 ///   the same manifest: it is parsed, redacted the same way, re-serialized
 ///   and then passed through [`text`]; if it does not parse, [`text`] alone.
 ///
+/// And in every object, pod-shaped or not (an operator's annotation, a
+/// controller's status message or a ConfigMap value is where a connection
+/// string or a token gets pasted; safety invariants 4 and 8):
+///
+/// - every annotation value goes through [`text`] (the last-applied one as
+///   above, for every kind);
+/// - `status.message` and `status.conditions[].message` go through [`text`];
+/// - a ConfigMap's `data` values go through [`text`] — keys and every
+///   non-credential character stay, so a diagnosis that reads a setting
+///   still can — and its `binaryData` values become a [`marker`] (length and
+///   short hash of the decoded bytes, like Secret values).
+///
 /// Idempotent.
 pub fn env_values(object: &mut Value) {
     for (pointer, value) in pod_edits(object) {
@@ -910,6 +922,7 @@ fn collect_pod_edits(object: &Value, path: &str, edits: &mut Vec<(String, Value)
             collect_pod_edits(item, &format!("{path}/items/{i}"), edits);
         }
     }
+    free_text_edits(object, path, edits);
     let mut pod_shaped = false;
     for spec_path in POD_SPEC_PATHS {
         if let Some(spec) = object.pointer(spec_path)
@@ -944,13 +957,93 @@ fn collect_pod_edits(object: &Value, path: &str, edits: &mut Vec<(String, Value)
             }
         }
     }
-    if let Some(Value::String(applied)) = object.pointer(LAST_APPLIED_POINTER)
-        && let Some(masked) = redact_last_applied(applied)
+}
+
+/// `a/b~c` as a JSON Pointer segment: `a~1b~0c`.
+fn pointer_segment(key: &str) -> Cow<'_, str> {
+    if key.contains(['~', '/']) {
+        Cow::Owned(key.replace('~', "~0").replace('/', "~1"))
+    } else {
+        Cow::Borrowed(key)
+    }
+}
+
+/// The edits of [`env_values`] that every object gets, pod-shaped or not:
+/// annotation values, status messages, ConfigMap values.
+fn free_text_edits(object: &Value, path: &str, edits: &mut Vec<(String, Value)>) {
+    fn mask(edits: &mut Vec<(String, Value)>, pointer: String, value: &str) {
+        if let Cow::Owned(masked) = text(value) {
+            edits.push((pointer, Value::String(masked)));
+        }
+    }
+    if let Some(Value::Object(annotations)) = object.pointer("/metadata/annotations") {
+        for (key, value) in annotations {
+            let Value::String(value) = value else {
+                continue;
+            };
+            if key == LAST_APPLIED_ANNOTATION {
+                if let Some(masked) = redact_last_applied(value) {
+                    edits.push((
+                        format!("{path}{LAST_APPLIED_POINTER}"),
+                        Value::String(masked),
+                    ));
+                }
+                continue;
+            }
+            mask(
+                edits,
+                format!("{path}/metadata/annotations/{}", pointer_segment(key)),
+                value,
+            );
+        }
+    }
+    if let Some(Value::Object(status)) = object.get("status") {
+        if let Some(Value::String(message)) = status.get("message") {
+            mask(edits, format!("{path}/status/message"), message);
+        }
+        if let Some(Value::Array(conditions)) = status.get("conditions") {
+            for (i, condition) in conditions.iter().enumerate() {
+                if let Some(Value::String(message)) = condition.get("message") {
+                    mask(
+                        edits,
+                        format!("{path}/status/conditions/{i}/message"),
+                        message,
+                    );
+                }
+            }
+        }
+    }
+    // A ConfigMap, or a kind-less list item holding `data` (a Secret's
+    // values are markers by then, which `text` leaves alone).
+    let kind = object.get("kind").and_then(Value::as_str);
+    if kind == Some("ConfigMap")
+        || (kind.is_none() && object.get("data").is_some_and(Value::is_object))
     {
-        edits.push((
-            format!("{path}{LAST_APPLIED_POINTER}"),
-            Value::String(masked),
-        ));
+        if let Some(Value::Object(data)) = object.get("data") {
+            for (key, value) in data {
+                if let Value::String(value) = value {
+                    mask(
+                        edits,
+                        format!("{path}/data/{}", pointer_segment(key)),
+                        value,
+                    );
+                }
+            }
+        }
+        if let Some(Value::Object(binary)) = object.get("binaryData") {
+            for (key, value) in binary {
+                if let Value::String(encoded) = value
+                    && !is_marker(encoded)
+                {
+                    let bytes =
+                        decode_base64(encoded).unwrap_or_else(|| encoded.as_bytes().to_vec());
+                    edits.push((
+                        format!("{path}/binaryData/{}", pointer_segment(key)),
+                        Value::String(marker(&bytes)),
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -1096,6 +1189,43 @@ pub fn event_messages(v: &mut Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn annotations_status_messages_and_config_map_values_are_masked() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlLW5vdC1yZWFs";
+        let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "app", "annotations": {
+                "example.com/db": "postgres://app:Sup3rS3cret@db:5432/app",
+                "team": "orders"}},
+            "data": {"DATABASE_URL": "postgres://app:Sup3rS3cret@db:5432/app", "mode": "fast",
+                     "app.properties": format!("token={jwt}\nthreads=4\n")},
+            "binaryData": {"keystore.p12": "c2VjcmV0LWJ5dGVz"}});
+        assert!(env_values_needed(&cm));
+        env_values(&mut cm);
+        let text = cm.to_string();
+        assert!(
+            !text.contains("Sup3rS3cret") && !text.contains(jwt),
+            "{text}"
+        );
+        assert_eq!(cm["data"]["mode"], "fast");
+        assert!(
+            cm["data"]["app.properties"]
+                .as_str()
+                .unwrap()
+                .contains("threads=4")
+        );
+        assert_eq!(cm["metadata"]["annotations"]["team"], "orders");
+        assert_eq!(cm["binaryData"]["keystore.p12"], marker(b"secret-bytes"));
+        let mut deployment = json!({"kind": "Deployment", "metadata": {"name": "d"},
+            "status": {"conditions": [{"type": "Progressing",
+                "message": format!("pull failed with Authorization: Bearer {jwt}")}]}});
+        env_values(&mut deployment);
+        assert!(!deployment.to_string().contains(jwt), "{deployment}");
+        // Idempotent.
+        let again = cm.clone();
+        env_values(&mut cm);
+        assert_eq!(cm, again);
+    }
 
     #[test]
     fn base64_round_trips() {

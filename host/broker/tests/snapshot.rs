@@ -1278,3 +1278,359 @@ fn a_dump_without_namespace_objects_lists_its_namespaces() {
     assert_eq!(listed["items"][1]["metadata"]["labels"]["team"], "web");
     assert!(listed["items"][1]["metadata"]["annotations"].is_null());
 }
+
+// ------------------------------------------------- hostile folders (issue 13)
+
+/// Loads `root` on another thread; `None` if it has not finished within a
+/// generous bound (the load would otherwise hang the test forever).
+fn load_within(
+    root: &Path,
+    options: guardian_broker::snapshot::LoadOptions,
+) -> Option<Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let root = root.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(SnapshotBackend::load_with(&root, &options));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60)).ok()
+}
+
+fn one_pod_snapshot(root: &Path) {
+    write(
+        root,
+        "staging/pods.json",
+        &typed_list(
+            "v1",
+            "PodList",
+            vec![pod_json("staging", "web", "1", &["c"], json!({}))],
+        ),
+    );
+    write(
+        root,
+        "staging/web/logs.txt",
+        &block(false, "c", "staging", "web", "up\n"),
+    );
+}
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_and_device_links_are_skipped_not_read() {
+    // Before: a FIFO named *.json or *.txt blocked the load forever, and a
+    // symlink to /dev/zero read until memory ran out (~270 MB/s).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    one_pod_snapshot(root);
+    mkfifo(&root.join("fifo.json"));
+    mkfifo(&root.join("staging/web/notes.txt"));
+    std::os::unix::fs::symlink("/dev/zero", root.join("zero.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/urandom", root.join("staging/random.yaml")).unwrap();
+
+    let (backend, problems) = load_within(root, Default::default())
+        .expect("the load finished (it used to hang on the FIFO or read /dev/zero forever)")
+        .expect("the rest loads");
+    assert_eq!(
+        names(&list(&backend, "pods", ListQuery::default())),
+        ["web"]
+    );
+    let one = |file: &str| -> String {
+        let found = problems_for(&problems, file);
+        assert_eq!(found.len(), 1, "{file}: {problems:#?}");
+        found[0].message.clone()
+    };
+    for fifo in ["fifo.json", "staging/web/notes.txt"] {
+        let message = one(fifo);
+        assert!(
+            message.contains("a FIFO is not a regular file; skipped"),
+            "{message}"
+        );
+    }
+    for (link, target) in [
+        ("zero.json", "/dev/zero"),
+        ("staging/random.yaml", "/dev/urandom"),
+    ] {
+        let message = one(link);
+        assert!(
+            message.contains(&format!(
+                "a symlink to {target}, outside the snapshot folder"
+            )) && message.contains("not followed"),
+            "{message}"
+        );
+    }
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn links_loops_and_odd_entries_are_warned_about() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::symlink;
+    // Before: none of these produced a warning.
+    let outside = tempfile::tempdir().expect("tempdir");
+    write(
+        outside.path(),
+        "secret.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: outside, namespace: staging}\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    one_pod_snapshot(root);
+    // A directory symlink loop, and a link to a file outside the folder.
+    symlink("..", root.join("staging/up")).unwrap();
+    symlink(
+        outside.path().join("secret.yaml"),
+        root.join("staging/outside.yaml"),
+    )
+    .unwrap();
+    // A link to a file inside the folder is followed.
+    write(
+        root,
+        "real/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: linked, namespace: staging}\n",
+    );
+    symlink(root.join("real/cm.yaml"), root.join("staging/cm.yaml")).unwrap();
+    // An empty pods.json, a pods.json that is a folder, a name that is not
+    // UTF-8, a YAML file of comments only.
+    write(root, "other/pods.json", "");
+    std::fs::create_dir_all(root.join("third/pods.json")).unwrap();
+    let bad_name = root.join(std::ffi::OsStr::from_bytes(b"bad\xff.yaml"));
+    std::fs::write(
+        &bad_name,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: hidden}\n",
+    )
+    .unwrap();
+    write(root, "notes.yaml", "# nothing yet\n---\n");
+
+    let (backend, problems) = load_within(root, Default::default())
+        .expect("finished")
+        .expect("loads");
+    let message = |file: &str| -> String {
+        let found = problems_for(&problems, file);
+        assert_eq!(found.len(), 1, "{file}: {problems:#?}");
+        found[0].message.clone()
+    };
+    let looped = message("staging/up");
+    assert!(
+        looped.contains("a folder already read") && looped.contains("symlink loop"),
+        "{looped}"
+    );
+    let out = message("staging/outside.yaml");
+    assert!(out.contains("outside the snapshot folder"), "{out}");
+    let empty = message("other/pods.json");
+    assert!(empty.starts_with("empty file"), "{empty}");
+    let folder = message("third/pods.json");
+    assert!(
+        folder.contains("a folder named like a snapshot file"),
+        "{folder}"
+    );
+    let invalid = problems
+        .iter()
+        .find(|p| p.file == bad_name)
+        .unwrap_or_else(|| panic!("no problem for the non-UTF-8 name: {problems:#?}"));
+    assert!(
+        invalid.message.contains("not valid UTF-8"),
+        "{}",
+        invalid.message
+    );
+    let notes = message("notes.yaml");
+    assert!(notes.contains("no YAML documents"), "{notes}");
+    assert_eq!(problems.len(), 6, "{problems:#?}");
+    // What is inside loaded once; what is outside did not.
+    assert_eq!(
+        names(&list(&backend, "configmaps", ListQuery::default())),
+        ["linked"]
+    );
+    assert_eq!(
+        names(&list(&backend, "pods", ListQuery::default())),
+        ["web"]
+    );
+}
+
+#[test]
+fn deep_yaml_flow_nesting_is_refused_before_parsing() {
+    // Before: a 100,000-deep flow sequence took minutes in the YAML parser
+    // (its cost grows with the depth on every token) before the recursion
+    // limit said anything.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    one_pod_snapshot(root);
+    let depth = 100_000;
+    write(
+        root,
+        "deep.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: fine, namespace: staging}}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: deep, namespace: staging}}\n\
+             data: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ),
+    );
+    let (backend, problems) = load_within(root, Default::default())
+        .expect("the load finished")
+        .expect("loads");
+    let deep = problems_for(&problems, "deep.yaml");
+    assert_eq!(deep.len(), 1, "{problems:#?}");
+    assert!(
+        deep[0].message.starts_with(
+            "document 2 (line 4): flow collections ([…] or {…}) nested more than 128 deep at \
+             line 8"
+        ),
+        "{}",
+        deep[0].message
+    );
+    assert_eq!(
+        names(&list(&backend, "configmaps", ListQuery::default())),
+        ["fine"]
+    );
+}
+
+#[test]
+fn a_misshapen_object_is_skipped_alone_and_named() {
+    // Before: a Pod with `spec: [1,2,3]` loaded, and the skill that decoded
+    // the namespace's pods failed for all of them, naming neither file nor
+    // object.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let mut bad = pod_json("staging", "web-1", "2", &["c"], json!({}));
+    bad["spec"] = json!([1, 2, 3]);
+    let mut bad_port = pod_json("staging", "web-3", "4", &["c"], json!({}));
+    bad_port["spec"]["containers"][0]["ports"] = json!([{"containerPort": "http"}]);
+    write(
+        root,
+        "staging/pods.json",
+        &typed_list(
+            "v1",
+            "PodList",
+            vec![
+                pod_json("staging", "web-0", "1", &["c"], json!({})),
+                bad,
+                pod_json("staging", "web-2", "3", &["c"], json!({})),
+                bad_port,
+            ],
+        ),
+    );
+    write(
+        root,
+        "deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: staging}\nspec: {replicas: many}\n",
+    );
+    let (backend, problems) = SnapshotBackend::load(root).expect("loads");
+    let pods = problems_for(&problems, "staging/pods.json");
+    assert_eq!(pods.len(), 2, "{problems:#?}");
+    assert!(
+        pods[0]
+            .message
+            .starts_with("item 2 (Pod staging/web-1): spec: invalid type: sequence"),
+        "{}",
+        pods[0].message
+    );
+    assert!(
+        pods[1].message.starts_with(
+            "item 4 (Pod staging/web-3): spec.containers[0].ports[0].containerPort: invalid \
+             type: string \"http\""
+        ),
+        "{}",
+        pods[1].message
+    );
+    assert!(pods[0].message.contains("skipped"), "{}", pods[0].message);
+    let deploy = problems_for(&problems, "deploy.yaml");
+    assert_eq!(deploy.len(), 1, "{problems:#?}");
+    assert!(
+        deploy[0]
+            .message
+            .starts_with("Deployment staging/web: spec.replicas: invalid type: string \"many\""),
+        "{}",
+        deploy[0].message
+    );
+    // The others load, and the whole list decodes as the API's type.
+    let listed = list(&backend, "pods", ListQuery::default());
+    assert_eq!(names(&listed), ["web-0", "web-2"]);
+    serde_json::from_value::<k8s_openapi::List<k8s_openapi::api::core::v1::Pod>>(listed)
+        .expect("every served pod decodes");
+}
+
+#[test]
+fn a_file_over_the_size_bound_is_skipped_and_named() {
+    // Before: any size was read whole (a 200 MB ConfigMap then broke
+    // diagnose with an error naming no file).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    one_pod_snapshot(root);
+    let big = write(
+        root,
+        "staging/configmaps.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big, namespace: staging}}\ndata:\n  blob: {}\n",
+            "x".repeat(3 << 20)
+        ),
+    );
+    let options = guardian_broker::snapshot::LoadOptions {
+        max_file_bytes: 2 << 20,
+    };
+    let (backend, problems) = load_within(root, options)
+        .expect("finished")
+        .expect("loads");
+    let found = problems_for(&problems, "staging/configmaps.yaml");
+    assert_eq!(found.len(), 1, "{problems:#?}");
+    assert_eq!(found[0].file, big);
+    assert!(
+        found[0]
+            .message
+            .starts_with("3 MiB, over the per-file limit of 2 MiB; skipped"),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        found[0]
+            .message
+            .contains("GUARDIAN_SNAPSHOT_MAX_FILE_BYTES"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(
+        names(&list(&backend, "pods", ListQuery::default())),
+        ["web"]
+    );
+    // The default bound is 64 MiB.
+    assert_eq!(
+        guardian_broker::snapshot::LoadOptions::default().max_file_bytes,
+        64 << 20
+    );
+}
+
+#[test]
+fn twenty_thousand_small_config_maps_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let items: Vec<Value> = (0..20_000)
+        .map(|i| {
+            json!({"metadata": {"name": format!("cm-{i:05}"), "namespace": format!("ns-{}", i % 20)},
+                   "data": {"app.properties": format!("key.{i}=value-{i}\nmode=fast\n")}})
+        })
+        .collect();
+    write(
+        root,
+        "configmaps.json",
+        &typed_list("v1", "ConfigMapList", items),
+    );
+    let (backend, problems) = SnapshotBackend::load(root).expect("loads");
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(backend.object_count(), 20_000);
+    let one = list(
+        &backend,
+        "configmaps",
+        ListQuery {
+            namespace: Some("ns-7".into()),
+            ..ListQuery::default()
+        },
+    );
+    assert_eq!(one["items"].as_array().map(Vec::len), Some(1000));
+}

@@ -11,10 +11,15 @@
 //! ```
 //!
 //! Each `.json` file is a typed list (`PodList`) whose items carry
-//! `apiVersion` and `kind`. Secret values are redacted before anything is
-//! written. A kind the user may not list is skipped with a warning and
-//! recorded in the report; only an unreachable server or an unwritable
-//! folder stops a capture.
+//! `apiVersion` and `kind`. Before anything is written it is masked the way
+//! the read path masks what reaches a skill (`redact`): Secret values become
+//! markers; credential-shaped text in env values, container args and
+//! commands, probe headers, container and status messages, annotations,
+//! ConfigMap values, event messages and logs is replaced. Files are written
+//! 0600 in folders 0700 (an existing empty output folder is tightened to
+//! 0700, and the capture says so). A kind the user may not list is skipped
+//! with a warning and recorded in the report; only an unreachable server or
+//! an unwritable folder stops a capture.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -158,7 +163,9 @@ pub async fn capture(
     dir: &Path,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<CaptureReport, BrokerError> {
-    prepare_dir(dir)?;
+    if let Some(note) = prepare_dir(dir)? {
+        progress(&format!("  note: {note}"));
+    }
     let (git_version, platform) = backend.server_version().await?;
     progress(&format!(
         "connected to {} — Kubernetes {git_version} ({platform})",
@@ -170,7 +177,8 @@ pub async fn capture(
         CaptureScope::AllNamespaces => None,
     };
     let mut report = CaptureReport {
-        server: backend.server_url().to_string(),
+        // A kubeconfig may carry a password in the server URL.
+        server: redact::text(backend.server_url()).into_owned(),
         context: backend.context().map(str::to_string),
         server_version: git_version,
         scope: match namespace {
@@ -213,11 +221,12 @@ pub async fn capture(
                 } else {
                     e.kind_str()
                 };
-                progress(&format!("  warning: {grant} skipped: {e}"));
+                let message = redact::text(&e.to_string()).into_owned();
+                progress(&format!("  warning: {grant} skipped: {message}"));
                 report.skipped.push(SkippedKind {
                     resource: grant.to_string(),
                     why: why.to_string(),
-                    message: e.to_string(),
+                    message,
                 });
                 continue;
             }
@@ -228,7 +237,13 @@ pub async fn capture(
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
         }
+        // The same masking the read path applies, before anything reaches
+        // the disk: Secret values; env values, command lines, probe headers
+        // and container messages of pod-shaped objects; annotations, status
+        // messages and ConfigMap values of every object; event messages.
         redact::object(&mut list);
+        redact::env_values(&mut list);
+        redact::event_messages(&mut list);
         let count = write_kind(dir, kind, &list)?;
         progress(&format!("  {grant}: {count}"));
         report.resources.push(CapturedKind {
@@ -307,7 +322,10 @@ async fn list_kind(
     }
 }
 
-fn prepare_dir(dir: &Path) -> Result<(), BrokerError> {
+/// The output folder: created 0700, or an existing empty one tightened to
+/// 0700 (a capture holds a cluster's configuration; nobody else should read
+/// it). Never one with files in it.
+fn prepare_dir(dir: &Path) -> Result<Option<String>, BrokerError> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -317,15 +335,16 @@ fn prepare_dir(dir: &Path) -> Result<(), BrokerError> {
                     dir.display()
                 )));
             }
-            Ok(())
+            tighten(dir)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            create_private_dir(dir).map_err(|e| {
                 BrokerError::Unavailable(format!(
                     "cannot create output folder {}: {e}",
                     dir.display()
                 ))
-            })
+            })?;
+            Ok(None)
         }
         Err(e) => Err(BrokerError::Unavailable(format!(
             "cannot use output folder {}: {e}",
@@ -334,13 +353,66 @@ fn prepare_dir(dir: &Path) -> Result<(), BrokerError> {
     }
 }
 
+/// Makes an existing (empty) output folder 0700; says so when it was not.
+#[cfg(unix)]
+fn tighten(dir: &Path) -> Result<Option<String>, BrokerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(dir).map_err(|e| {
+        BrokerError::Unavailable(format!("cannot use output folder {}: {e}", dir.display()))
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(None);
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+        BrokerError::Unavailable(format!(
+            "output folder {} can be read by others (mode {mode:o}) and cannot be made private: \
+             {e}; choose a folder you own",
+            dir.display()
+        ))
+    })?;
+    Ok(Some(format!(
+        "output folder {} was mode {mode:o}; made 0700 (owner only) before writing",
+        dir.display()
+    )))
+}
+
+#[cfg(not(unix))]
+fn tighten(_dir: &Path) -> Result<Option<String>, BrokerError> {
+    Ok(None)
+}
+
+/// `create_dir_all` with mode 0700 for every folder it creates.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Writes a new file, mode 0600, in a 0700 folder (created if needed).
+/// Never replaces a file.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BrokerError> {
+    use std::io::Write as _;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| {
+        create_private_dir(parent).map_err(|e| {
             BrokerError::Unavailable(format!("cannot create folder {}: {e}", parent.display()))
         })?;
     }
-    std::fs::write(path, bytes)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(bytes))
         .map_err(|e| BrokerError::Unavailable(format!("cannot write {}: {e}", path.display())))
 }
 
@@ -560,9 +632,10 @@ async fn capture_logs(
     while let Some(joined) = tasks.join_next().await {
         let (namespace, name, file, containers, previous, failed) =
             joined.map_err(|e| BrokerError::Internal(format!("a log task failed: {e}")))?;
+        // Masked as the read path masks logs (`redact::text`).
         write_file(
             &dir.join(&namespace).join(&name).join("logs.txt"),
-            file.as_bytes(),
+            redact::text(&file).as_bytes(),
         )?;
         stats.pods += 1;
         stats.containers += containers;
@@ -649,6 +722,29 @@ mod tests {
         std::fs::write(dir.path().join("x"), "").unwrap();
         let err = prepare_dir(dir.path()).unwrap_err();
         assert!(err.message().contains("is not empty"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn folders_are_private_and_files_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("new/out");
+        assert_eq!(prepare_dir(&fresh).unwrap(), None);
+        assert_eq!(mode(&fresh), 0o700);
+        write_file(&fresh.join("ns/pods.json"), b"{}").unwrap();
+        assert_eq!(mode(&fresh.join("ns")), 0o700);
+        assert_eq!(mode(&fresh.join("ns/pods.json")), 0o600);
+        // Never replaces a file.
+        assert!(write_file(&fresh.join("ns/pods.json"), b"{}").is_err());
+        // An existing empty folder others can read is made private, and said.
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let note = prepare_dir(&open).unwrap().expect("a note");
+        assert!(note.contains("was mode 755; made 0700"), "{note}");
+        assert_eq!(mode(&open), 0o700);
     }
 
     #[test]

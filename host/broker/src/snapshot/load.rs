@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::LoadProblem;
 use super::logs::{PodLogs, parse_log_file};
+use super::nesting::{MAX_FLOW_DEPTH, check_flow_depth};
 use super::stored::Stored;
 use crate::BrokerError;
 use crate::resources::{ResourceKind, ResourceTable, split_api_version};
@@ -94,9 +95,165 @@ pub(crate) struct Loader {
     /// Pods read from a cluster-info dump `pods.json`: the dump writes a
     /// `<pod>/logs.txt` beside it for each, so a missing one is worth saying.
     dump_pods: Vec<(PathBuf, String, String)>,
-    visited_dirs: HashSet<PathBuf>,
-    /// Files found by the walk (with their sizes), read after it.
-    files: Vec<(PathBuf, u64)>,
+    /// Folders already walked, by identity (device and inode on Unix), so a
+    /// symlink loop or a second link to a folder is read once.
+    visited_dirs: HashSet<DirId>,
+    /// The snapshot folder's real path: symlinks are followed only to
+    /// targets inside it.
+    root_real: PathBuf,
+    /// Files found by the walk, read after it.
+    files: Vec<FoundFile>,
+    options: LoadOptions,
+}
+
+/// A file the walk found: the path shown in problems (a symlink's own path)
+/// and the path read (its target, inside the snapshot folder).
+struct FoundFile {
+    shown: PathBuf,
+    read: PathBuf,
+    size: u64,
+}
+
+#[cfg(unix)]
+type DirId = (u64, u64);
+#[cfg(not(unix))]
+type DirId = PathBuf;
+
+#[cfg(unix)]
+fn dir_id(meta: &fs::Metadata, _real: &Path) -> DirId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn dir_id(_meta: &fs::Metadata, real: &Path) -> DirId {
+    real.to_path_buf()
+}
+
+/// The default of [`LoadOptions::max_file_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The environment variable that sets [`LoadOptions::max_file_bytes`].
+pub const MAX_FILE_BYTES_ENV: &str = "GUARDIAN_SNAPSHOT_MAX_FILE_BYTES";
+
+/// Bounds on what one snapshot file may cost to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// A file larger than this is skipped with a warning naming it and the
+    /// bound. Default 64 MiB ([`DEFAULT_MAX_FILE_BYTES`]); set with
+    /// `GUARDIAN_SNAPSHOT_MAX_FILE_BYTES` (bytes, or with a `KiB`, `MiB` or
+    /// `GiB` suffix).
+    pub max_file_bytes: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// The defaults, with `GUARDIAN_SNAPSHOT_MAX_FILE_BYTES` applied when set.
+    pub fn from_env() -> Result<Self, BrokerError> {
+        let mut options = Self::default();
+        if let Some(raw) = std::env::var_os(MAX_FILE_BYTES_ENV) {
+            let text = raw.to_string_lossy();
+            options.max_file_bytes = parse_size(&text).ok_or_else(|| {
+                BrokerError::Invalid(format!(
+                    "{MAX_FILE_BYTES_ENV}={text:?} is not a size; give bytes, or a number with \
+                     KiB, MiB or GiB (e.g. 256MiB), or unset it for the default of {}",
+                    show_size(DEFAULT_MAX_FILE_BYTES)
+                ))
+            })?;
+        }
+        Ok(options)
+    }
+}
+
+/// `1048576`, `512KiB`, `64MiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB`,
+/// all binary) → bytes. Zero is not a size.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let number: u64 = text[..digits].parse().ok()?;
+    let shift = match text[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    number.checked_mul(1 << shift).filter(|n| *n > 0)
+}
+
+/// `64 MiB`, `1.5 GiB`, `812 bytes`.
+pub(crate) fn show_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            let whole = bytes / unit;
+            let tenths = (bytes % unit) * 10 / unit;
+            return if tenths == 0 {
+                format!("{whole} {name}")
+            } else {
+                format!("{whole}.{tenths} {name}")
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// Extensions of the files a snapshot is made of.
+fn is_snapshot_extension(extension: &str) -> bool {
+    matches!(extension, "json" | "yaml" | "yml" | "txt" | "log")
+}
+
+fn extension_of(name: &str) -> String {
+    name.rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// What a non-regular file is, for messages.
+fn special_kind(file_type: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+    }
+    if file_type.is_symlink() {
+        return "a symlink";
+    }
+    if file_type.is_dir() {
+        return "a folder";
+    }
+    "not a regular file"
+}
+
+/// Opens a file for reading without blocking on a FIFO and without
+/// following a symlink put in its place since the walk.
+fn open_for_reading(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    options.open(path)
 }
 
 impl Loader {
@@ -109,7 +266,16 @@ impl Loader {
             max_resource_version: 0,
             dump_pods: Vec::new(),
             visited_dirs: HashSet::new(),
+            root_real: PathBuf::new(),
             files: Vec::new(),
+            options: LoadOptions::default(),
+        }
+    }
+
+    pub(crate) fn with_options(options: LoadOptions) -> Self {
+        Self {
+            options,
+            ..Self::new()
         }
     }
 
@@ -137,6 +303,12 @@ impl Loader {
                 ))
             }
         })?;
+        let real = fs::canonicalize(root).map_err(|e| {
+            BrokerError::Unavailable(format!(
+                "cannot resolve snapshot path {}: {e}; check that it exists and is readable",
+                root.display()
+            ))
+        })?;
         if meta.is_dir() {
             // The root folder itself must be listable; anything below that
             // fails becomes a problem instead.
@@ -147,7 +319,7 @@ impl Loader {
                 ))
             })?;
             let started = std::time::Instant::now();
-            self.walk(root);
+            self.walk(root, &meta, real);
             let walked = started.elapsed();
             self.load_files();
             tracing::debug!(
@@ -156,12 +328,18 @@ impl Loader {
                 read_ms = (started.elapsed() - walked).as_millis() as u64,
                 "snapshot files read"
             );
+        } else if meta.is_file() {
+            self.load_file(root, &real);
         } else {
-            self.load_file(root);
+            return Err(BrokerError::Invalid(format!(
+                "snapshot path {} is {}, not a folder or a regular file; pass the folder written \
+                 by `kubectl cluster-info dump --output-directory`, or a YAML/JSON file",
+                root.display(),
+                special_kind(meta.file_type())
+            )));
         }
         Ok(())
     }
-
     /// Reads the files the walk found, in parallel: each thread reads a
     /// contiguous share (by bytes) into its own loader, and the shares are
     /// merged in file order, so the result is the same as reading them one
@@ -176,18 +354,18 @@ impl Loader {
 
     fn load_files_with(&mut self, threads: usize, min_bytes: u64) {
         let files = std::mem::take(&mut self.files);
-        let total: u64 = files.iter().map(|(_, size)| size).sum();
+        let total: u64 = files.iter().map(|f| f.size).sum();
         if threads == 1 || files.len() < 2 || total < min_bytes {
-            for (path, _) in &files {
-                self.load_file(path);
+            for file in &files {
+                self.load_file(&file.shown, &file.read);
             }
             return;
         }
         let share = total.div_ceil(threads as u64);
-        let mut chunks: Vec<&[(PathBuf, u64)]> = Vec::new();
+        let mut chunks: Vec<&[FoundFile]> = Vec::new();
         let (mut start, mut bytes) = (0, 0u64);
-        for (i, (_, size)) in files.iter().enumerate() {
-            bytes += size;
+        for (i, file) in files.iter().enumerate() {
+            bytes += file.size;
             if bytes >= share && chunks.len() + 1 < threads {
                 chunks.push(&files[start..=i]);
                 start = i + 1;
@@ -199,10 +377,11 @@ impl Loader {
             let handles: Vec<_> = chunks
                 .iter()
                 .map(|chunk| {
+                    let options = self.options.clone();
                     scope.spawn(move || {
-                        let mut part = Loader::new();
-                        for (path, _) in chunk.iter() {
-                            part.load_file(path);
+                        let mut part = Loader::with_options(options);
+                        for file in chunk.iter() {
+                            part.load_file(&file.shown, &file.read);
                         }
                         part
                     })
@@ -254,21 +433,18 @@ impl Loader {
         }
     }
 
-    fn walk(&mut self, dir: &Path) {
-        match fs::canonicalize(dir) {
-            Ok(real) => self.walk_in(dir, real),
-            Err(_) => self.walk_in(dir, dir.to_path_buf()),
-        }
+    /// Walks the snapshot folder `root`, whose real path is `real`.
+    fn walk(&mut self, root: &Path, meta: &fs::Metadata, real: PathBuf) {
+        self.visited_dirs.insert(dir_id(meta, &real));
+        self.root_real = real;
+        self.walk_in(root);
     }
 
-    /// Walks `dir`, whose real path is `real`. Guards against symlink
-    /// loops: each real directory is read once. Only symlinks are resolved
-    /// (a plain subfolder's real path is its parent's plus its name), which
-    /// keeps a walk of thousands of pod folders cheap.
-    fn walk_in(&mut self, dir: &Path, real: PathBuf) {
-        if !self.visited_dirs.insert(real.clone()) {
-            return;
-        }
+    /// Walks `dir`, a folder inside the snapshot (already marked visited).
+    /// Reads only regular files and folders; follows a symlink only to a
+    /// regular file or a folder inside the snapshot folder; each folder is
+    /// read once, whatever the links to it. Everything skipped is said.
+    fn walk_in(&mut self, dir: &Path) {
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
@@ -279,10 +455,10 @@ impl Loader {
                 return;
             }
         };
-        let mut found: Vec<(PathBuf, Option<fs::FileType>)> = Vec::new();
+        let mut found: Vec<fs::DirEntry> = Vec::new();
         for entry in entries {
             match entry {
-                Ok(entry) => found.push((entry.path(), entry.file_type().ok())),
+                Ok(entry) => found.push(entry),
                 Err(e) => self.problem(
                     dir,
                     format!("cannot read an entry of this folder: {e}; it was skipped"),
@@ -290,57 +466,219 @@ impl Loader {
             }
         }
         // Sorted, so that problems and duplicate resolution are reproducible.
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        for (path, file_type) in found {
-            let name = path
-                .file_name()
-                .map(|n| n.to_os_string())
-                .unwrap_or_default();
-            if name.to_str().is_some_and(|n| n.starts_with('.')) {
+        found.sort_by_key(|e| e.file_name());
+        for entry in found {
+            let path = entry.path();
+            let raw_name = entry.file_name();
+            if raw_name.as_encoded_bytes().starts_with(b".") {
                 // `.git`, editor swap files, `.DS_Store`: never snapshot data.
                 continue;
             }
-            if file_type.is_some_and(|t| t.is_dir()) {
-                self.walk_in(&path, real.join(&name));
-                continue;
-            }
-            match fs::metadata(&path) {
-                Ok(meta) if meta.is_dir() => match fs::canonicalize(&path) {
-                    Ok(target) => self.walk_in(&path, target),
-                    Err(e) => {
-                        self.problem(&path, format!("cannot resolve this link: {e}; skipped"))
-                    }
-                },
-                Ok(meta) => self.files.push((path, meta.len())),
-                Err(e) => self.problem(
+            let Some(name) = raw_name.to_str() else {
+                self.problem(
                     &path,
-                    format!("cannot read this entry: {e} (a dangling symlink?); skipped"),
-                ),
+                    "this name is not valid UTF-8 (shown with U+FFFD); skipped — kubectl \
+                     writes only UTF-8 names: rename it if it belongs to the snapshot"
+                        .to_string(),
+                );
+                continue;
+            };
+            // Not followed: this is the entry itself.
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) => {
+                    self.problem(&path, format!("cannot read this entry: {e}; skipped"));
+                    continue;
+                }
+            };
+            let file_type = meta.file_type();
+            if file_type.is_dir() {
+                self.enter(&path, name, &meta, None);
+            } else if file_type.is_file() {
+                self.found_file(&path, name, path.clone(), meta.len());
+            } else if file_type.is_symlink() {
+                self.follow(&path, name);
+            } else {
+                self.problem(
+                    &path,
+                    format!(
+                        "{} is not a regular file; skipped — a snapshot holds regular files and \
+                         folders only",
+                        special_kind(file_type)
+                    ),
+                );
             }
         }
     }
 
-    fn load_file(&mut self, path: &Path) {
+    /// Walks a folder found at `path` (a symlink's target is `target`),
+    /// unless it was walked already.
+    fn enter(&mut self, path: &Path, name: &str, meta: &fs::Metadata, target: Option<&Path>) {
+        let real = target.map_or_else(|| path.to_path_buf(), Path::to_path_buf);
+        if !self.visited_dirs.insert(dir_id(meta, &real)) {
+            self.problem(
+                path,
+                format!(
+                    "this leads to a folder already read{} (a symlink loop, or a second link \
+                     to it); not read again",
+                    target.map_or(String::new(), |t| format!(" ({})", t.display()))
+                ),
+            );
+            return;
+        }
+        if is_snapshot_extension(&extension_of(name)) {
+            self.problem(
+                path,
+                "a folder named like a snapshot file; read as a folder — kubectl writes a \
+                 file here"
+                    .to_string(),
+            );
+        }
+        self.walk_in(path);
+    }
+
+    /// A symlink: followed only to a regular file or folder inside the
+    /// snapshot folder.
+    fn follow(&mut self, path: &Path, name: &str) {
+        let target = match fs::canonicalize(path) {
+            Ok(target) => target,
+            Err(e) => {
+                self.problem(
+                    path,
+                    format!("a symlink that cannot be resolved: {e} (dangling?); skipped"),
+                );
+                return;
+            }
+        };
+        if !target.starts_with(&self.root_real) {
+            self.problem(
+                path,
+                format!(
+                    "a symlink to {}, outside the snapshot folder; not followed — copy the file \
+                     in if it belongs to the snapshot",
+                    target.display()
+                ),
+            );
+            return;
+        }
+        // `target` has no symlinks left in it: this is the target itself.
+        let meta = match fs::symlink_metadata(&target) {
+            Ok(meta) => meta,
+            Err(e) => {
+                self.problem(
+                    path,
+                    format!("cannot read the target of this symlink: {e}; skipped"),
+                );
+                return;
+            }
+        };
+        if meta.is_dir() {
+            self.enter(path, name, &meta, Some(&target));
+        } else if meta.is_file() {
+            let size = meta.len();
+            self.found_file(path, name, target, size);
+        } else {
+            self.problem(
+                path,
+                format!(
+                    "a symlink to {}, which is {}, not a regular file; skipped",
+                    target.display(),
+                    special_kind(meta.file_type())
+                ),
+            );
+        }
+    }
+
+    fn found_file(&mut self, shown: &Path, name: &str, read: PathBuf, size: u64) {
+        if !is_snapshot_extension(&extension_of(name)) {
+            // READMEs, tarballs, …: not ours to judge.
+            return;
+        }
+        self.files.push(FoundFile {
+            shown: shown.to_path_buf(),
+            read,
+            size,
+        });
+    }
+
+    /// Reads at most `max_file_bytes` of a regular file, or says why not.
+    fn read_bounded(&mut self, shown: &Path, read: &Path) -> Option<Vec<u8>> {
+        use std::io::Read as _;
+        let limit = self.options.max_file_bytes;
+        let too_large = |size: String| {
+            format!(
+                "{size}, over the per-file limit of {}; skipped — split the file, or raise the \
+                 limit with {MAX_FILE_BYTES_ENV} (e.g. {MAX_FILE_BYTES_ENV}=512MiB)",
+                show_size(limit)
+            )
+        };
+        let file = match open_for_reading(read) {
+            Ok(file) => file,
+            Err(e) => {
+                self.problem(
+                    shown,
+                    format!("cannot read this file: {e}; check its permissions"),
+                );
+                return None;
+            }
+        };
+        let meta = match file.metadata() {
+            Ok(meta) => meta,
+            Err(e) => {
+                self.problem(shown, format!("cannot read this file: {e}; skipped"));
+                return None;
+            }
+        };
+        if !meta.is_file() {
+            self.problem(
+                shown,
+                format!(
+                    "{} is not a regular file; skipped — a snapshot holds regular files and \
+                     folders only",
+                    special_kind(meta.file_type())
+                ),
+            );
+            return None;
+        }
+        if meta.len() > limit {
+            let message = too_large(show_size(meta.len()));
+            self.problem(shown, message);
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        if let Err(e) = file.take(limit + 1).read_to_end(&mut bytes) {
+            self.problem(
+                shown,
+                format!("cannot read this file: {e}; check its permissions"),
+            );
+            return None;
+        }
+        if bytes.len() as u64 > limit {
+            // It grew while being read.
+            let message = too_large("more than that".to_string());
+            self.problem(shown, message);
+            return None;
+        }
+        Some(bytes)
+    }
+
+    /// Reads one file: `shown` is the path problems name, `read` the path
+    /// opened (a symlink's target).
+    fn load_file(&mut self, shown: &Path, read: &Path) {
+        let path = shown;
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
-        let is_logs = matches!(extension, "txt" | "log");
-        if !is_logs && !matches!(extension, "json" | "yaml" | "yml") {
+        let extension = extension_of(&name);
+        let is_logs = matches!(extension.as_str(), "txt" | "log");
+        if !is_snapshot_extension(&extension) {
             // READMEs, tarballs, …: not ours to judge.
             return;
         }
-        let bytes = match fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                self.problem(
-                    path,
-                    format!("cannot read this file: {e}; check its permissions"),
-                );
-                return;
-            }
+        let Some(bytes) = self.read_bounded(shown, read) else {
+            return;
         };
         if is_logs {
             // Container logs may contain anything; keep what decodes.
@@ -363,6 +701,13 @@ impl Loader {
             }
         };
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        if text.trim().is_empty() {
+            self.problem(
+                path,
+                "empty file; nothing was loaded from it — was the capture cut short?".to_string(),
+            );
+            return;
+        }
         let from_dump_pods = name == "pods.json";
         if extension == "json" {
             self.load_json(path, text, from_dump_pods);
@@ -472,6 +817,15 @@ impl Loader {
 
     fn load_yaml(&mut self, path: &Path, text: &str) {
         let documents = split_yaml_documents(text);
+        if documents.is_empty() {
+            self.problem(
+                path,
+                "no YAML documents in this file (only blank lines, comments and `---`); nothing \
+                 was loaded from it"
+                    .to_string(),
+            );
+            return;
+        }
         let many = documents.len() > 1;
         for (number, (first_line, document)) in documents.iter().enumerate() {
             let number = number + 1;
@@ -480,6 +834,22 @@ impl Loader {
             } else {
                 String::new()
             };
+            if let Err(deep) = check_flow_depth(document, MAX_FLOW_DEPTH) {
+                let prefix = if at.is_empty() {
+                    String::new()
+                } else {
+                    format!("{at}: ")
+                };
+                self.problem(
+                    path,
+                    format!(
+                        "{prefix}flow collections ([…] or {{…}}) nested more than {MAX_FLOW_DEPTH} \
+                         deep at line {}; document skipped — Kubernetes objects nest far less",
+                        deep.line + first_line - 1
+                    ),
+                );
+                continue;
+            }
             match serde_yaml::from_str::<Value>(document) {
                 Ok(Value::Null) => {} // empty document, e.g. a trailing `---`
                 Ok(value) => {
@@ -653,6 +1023,28 @@ impl Loader {
         // Items of typed lists lack these; every object we serve has them.
         map.insert("apiVersion".into(), Value::String(api_version.clone()));
         map.insert("kind".into(), Value::String(kind.clone()));
+
+        // One misshapen object is skipped alone, named: it must not make the
+        // list it is served in undecodable for a skill.
+        if let Err(reason) = super::shape::check(&api_version, &kind, &value) {
+            let object = match &namespace {
+                Some(ns) => format!("{kind} {ns}/{name}"),
+                None => format!("{kind} {name}"),
+            };
+            let at = if origin.at.is_empty() {
+                format!("{object}: ")
+            } else {
+                format!("{} ({object}): ", origin.at)
+            };
+            self.problem(
+                origin.file,
+                format!(
+                    "{at}{reason}; this object was skipped, the rest loaded — it does not have \
+                     the shape the Kubernetes API gives a {kind}"
+                ),
+            );
+            return;
+        }
 
         if from_dump_pods && group.is_empty() && kind == "Pod" {
             self.dump_pods.push((
@@ -961,7 +1353,8 @@ mod tests {
 
         let read = |threads: usize| {
             let mut loader = Loader::new();
-            loader.walk(dir.path());
+            let meta = fs::metadata(dir.path()).unwrap();
+            loader.walk(dir.path(), &meta, fs::canonicalize(dir.path()).unwrap());
             loader.load_files_with(threads, 0);
             let (loaded, problems) = loader.finish(dir.path()).unwrap();
             let mut objects: Vec<(String, String, String)> = Vec::new();

@@ -11,7 +11,9 @@
 
 mod load;
 mod logs;
+mod nesting;
 mod patch;
+mod shape;
 pub mod stored;
 mod time;
 mod write;
@@ -28,6 +30,7 @@ use serde_json::{Map, Value, json};
 use crate::resources::{ResourceKind, ResourceTable, split_api_version};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef, SharedItem, SharedList, redact};
+pub use load::{DEFAULT_MAX_FILE_BYTES, LoadOptions, MAX_FILE_BYTES_ENV};
 use load::{GroupKind, Index, Loader};
 use logs::{LogBody, PodLogs};
 use stored::Stored;
@@ -82,14 +85,23 @@ impl std::fmt::Debug for SnapshotBackend {
 }
 
 impl SnapshotBackend {
-    /// Load a snapshot folder (recursively) or a single YAML/JSON file.
+    /// Load a snapshot folder (recursively) or a single YAML/JSON file,
+    /// with the bounds of [`LoadOptions::from_env`].
     ///
     /// Files that cannot be used are skipped and returned as problems.
     /// Fails only if `path` does not exist or cannot be read, or if nothing
     /// at all could be loaded from it.
     pub fn load(path: &Path) -> Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError> {
+        Self::load_with(path, &LoadOptions::from_env()?)
+    }
+
+    /// [`SnapshotBackend::load`] with explicit bounds.
+    pub fn load_with(
+        path: &Path,
+        options: &LoadOptions,
+    ) -> Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError> {
         let started = std::time::Instant::now();
-        let mut loader = Loader::new();
+        let mut loader = Loader::with_options(options.clone());
         loader.load_path(path)?;
         let (loaded, problems) = loader.finish(path)?;
         let backend = Self::from_loaded(path.to_path_buf(), loaded);
