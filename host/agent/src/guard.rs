@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use guardian_core::config::AgentConfig;
+use crate::config::AgentConfig;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

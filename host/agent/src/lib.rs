@@ -3,9 +3,20 @@
 //! A run answers one question with a model behind any OpenAI-compatible
 //! endpoint ([`Mode::Llm`]) or with the built-in deterministic reasoner
 //! ([`Mode::Reasoner`]). Every tool call goes through the same guards
-//! ([`guard`]) and accounting ([`report::RunStats`]); the CLI, gRPC and
-//! MCP call [`Agent::run`]. Nothing here approves or applies an action.
+//! ([`guard`]) and accounting ([`report::RunStats`]); the session
+//! (`guardian-core`) builds the [`Agent`] for every front end.
+//!
+//! **Architecture invariant:** nothing here approves or applies an action.
+//! The crate does not depend on the action store (`.ci/run` checks
+//! `cargo tree`), so it cannot even name an approver:
+//!
+//! ```compile_fail
+//! // guardian-actions is not a dependency of guardian-agent (normal or
+//! // dev): this stops compiling the day it becomes one.
+//! use guardian_actions::Approver;
+//! ```
 
+pub mod config;
 pub mod eval;
 pub mod guard;
 pub mod llm;
@@ -22,6 +33,18 @@ pub use report::{Event, EventSink, RunReport, RunStats, no_events};
 pub use run::{Agent, Mode, RunContext, RunOutput};
 pub use tokio_util::sync::CancellationToken;
 pub use tools::Toolbox;
+
+/// The rank of a finding's severity (`info` 0 … `critical` 3), as the
+/// diagnostics report orders them.
+pub fn severity_rank(severity: &str) -> Option<u8> {
+    match severity {
+        "info" => Some(0),
+        "warning" => Some(1),
+        "error" => Some(2),
+        "critical" => Some(3),
+        _ => None,
+    }
+}
 
 /// TLS for the model and the trace collector uses ring (no aws-lc-rs).
 pub(crate) fn install_crypto_provider() {

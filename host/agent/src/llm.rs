@@ -40,7 +40,7 @@ impl LlmSettings {
     /// is named (the built-in reasoner answers). The key comes from the
     /// environment through `env`, never from the file.
     pub fn resolve(
-        config: &guardian_core::config::LlmConfig,
+        config: &crate::config::LlmConfig,
         overrides: &LlmOverrides,
         env: impl Fn(&str) -> Option<String>,
     ) -> Option<(LlmSettings, String)> {
@@ -490,7 +490,7 @@ mod tests {
 
     #[test]
     fn settings_come_from_config_then_flags_and_the_key_from_the_named_variable() {
-        let config = guardian_core::config::LlmConfig {
+        let config = crate::config::LlmConfig {
             model: Some("from-config".into()),
             api_key_env: Some("MY_KEY".into()),
             stream: Some(false),

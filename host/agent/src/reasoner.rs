@@ -110,7 +110,7 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 fn rank(severity: &str) -> i64 {
-    guardian_core::severity_rank(severity).map_or(0, i64::from)
+    crate::severity_rank(severity).map_or(0, i64::from)
 }
 
 /// How well a finding answers the question.

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use guardian_agent::eval::{EvalOptions, ScenarioScore};
+use guardian_agent::eval::ScenarioScore;
 use guardian_agent::otel::OtlpTarget;
 use guardian_agent::{
     Agent, CancellationToken, Event, EventSink, Guards, LlmClient, LlmOverrides, LlmSettings, Mode,
     RunContext, Toolbox,
 };
+use guardian_core::eval::EvalOptions;
 use guardian_core::{Config, Session, Source};
 
 use crate::args::Global;
@@ -301,7 +302,7 @@ pub async fn eval(global: &Global, args: EvalArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let report = guardian_agent::eval::run_corpus(
+    let report = guardian_core::eval::run_corpus(
         &args.corpus,
         &EvalOptions {
             session: options,

@@ -88,7 +88,9 @@ pub async fn run(global: &Global, cmd: SkillsCommand) -> anyhow::Result<ExitCode
             };
             let mut runtime = setup_with(global, broker).await?;
             if let Some(store) = open_actions(global) {
-                runtime.set_actions(store);
+                runtime.set_proposals(std::sync::Arc::new(
+                    guardian_core::proposals::StoreProposals::new(store),
+                ));
             }
             match runtime.call("human:cli", &tool, &input).await {
                 Ok(value) => {

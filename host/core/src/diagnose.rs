@@ -302,16 +302,7 @@ fn joined(
     result.map_err(|join| DiagnoseError::Other(format!("a diagnose task failed: {join}")))
 }
 
-/// The rank of a finding's severity (`info` 0 … `critical` 3).
-pub fn severity_rank(severity: &str) -> Option<u8> {
-    match severity {
-        "info" => Some(0),
-        "warning" => Some(1),
-        "error" => Some(2),
-        "critical" => Some(3),
-        _ => None,
-    }
-}
+pub use guardian_agent::severity_rank;
 
 /// One report from the shards' reports: findings in the skill's order
 /// (severity, then namespace, kind, name, reason), counts added up.

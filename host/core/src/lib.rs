@@ -5,6 +5,8 @@
 pub mod actions;
 pub mod config;
 pub mod diagnose;
+pub mod eval;
+pub mod proposals;
 pub mod session;
 
 pub use config::Config;

@@ -99,7 +99,9 @@ impl Session {
         }
         let actions = open_actions(options);
         if let Some(store) = &actions {
-            runtime.set_actions(Arc::clone(store));
+            runtime.set_proposals(Arc::new(crate::proposals::StoreProposals::new(Arc::clone(
+                store,
+            ))));
         }
         if let Some(sink) = progress {
             runtime.set_progress(sink);
@@ -113,6 +115,31 @@ impl Session {
             config,
             options: options.clone(),
         })
+    }
+}
+
+impl Session {
+    /// The agent loop over this session's skills, calling them as `caller`
+    /// (`agent:reasoner`, `agent:llm(automation:ci)`); `namespace` is what a
+    /// question that names none is about (default: the context's).
+    pub fn agent(
+        &self,
+        mode: guardian_agent::Mode,
+        guards: guardian_agent::Guards,
+        caller: &str,
+        propose: bool,
+        namespace: Option<String>,
+    ) -> guardian_agent::Agent {
+        guardian_agent::Agent {
+            toolbox: guardian_agent::Toolbox::new(self.runtime.clone(), caller),
+            guards,
+            mode,
+            propose,
+            context: guardian_agent::RunContext {
+                source: self.source.clone(),
+                default_namespace: namespace.or(self.default_namespace.clone()),
+            },
+        }
     }
 }
 

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use guardian_actions::{ActionStore, ProposeError, Proposer};
 use guardian_broker::{Broker, BrokerError, CallContext, ListQuery, LogQuery, ObjectRef};
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -20,13 +19,14 @@ use crate::bindings::latest::types::{
 };
 use crate::grants::{Grants, Need};
 use crate::limits::Limits;
+use crate::proposals::Proposals;
 
 /// The data of one `Store`: one tool call.
 pub struct HostState {
     pub(crate) cx: CallContext,
     pub(crate) grants: Grants,
     pub(crate) broker: Option<Broker>,
-    pub(crate) actions: Option<Arc<ActionStore>>,
+    pub(crate) proposals: Option<Arc<dyn Proposals>>,
     pub(crate) limits: StoreLimits,
     pub(crate) host_call_timeout: Duration,
     pub(crate) cpu_time: Duration,
@@ -49,7 +49,7 @@ impl HostState {
         cx: CallContext,
         grants: Grants,
         broker: Option<Broker>,
-        actions: Option<Arc<ActionStore>>,
+        proposals: Option<Arc<dyn Proposals>>,
         limits: &Limits,
         progress: Option<ProgressSink>,
     ) -> Self {
@@ -69,7 +69,7 @@ impl HostState {
             cx,
             grants,
             broker,
-            actions,
+            proposals,
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .table_elements(100_000)
@@ -389,9 +389,9 @@ impl metrics::Host for HostState {
 
 impl actions::Host for HostState {
     /// Checks the skill's `propose` grant for the target (a refusal is
-    /// audited), then dry-runs and stores the proposal as a pending action
-    /// ([`guardian_actions::propose`]) and returns its id. Nothing here can
-    /// approve or apply.
+    /// audited), then hands the proposal to the session's [`Proposals`]
+    /// (dry run, then a pending action) and returns its id. Nothing here can
+    /// approve or apply: the runtime holds a propose-only sink.
     async fn propose(&mut self, proposal: Proposal) -> HostResult<String> {
         Ok(async {
             let broker = self.broker()?.clone();
@@ -412,7 +412,7 @@ impl actions::Host for HostState {
                 );
                 return Err(e);
             }
-            let store = self.actions.clone().ok_or_else(|| HostError {
+            let sink = self.proposals.clone().ok_or_else(|| HostError {
                 kind: ErrorKind::Unavailable,
                 message: "no action store; run with --state-dir or the default data dir".into(),
             })?;
@@ -423,30 +423,26 @@ impl actions::Host for HostState {
                 namespace: target.namespace,
                 name: target.name,
             };
-            let proposer = Proposer {
-                caller: cx.caller.clone(),
-                skill: cx.skill.clone(),
-                tool: cx.tool.clone(),
-            };
             let start = Instant::now();
             let out = tokio::time::timeout(
                 self.host_call_timeout,
-                guardian_actions::propose(
-                    &store,
+                sink.propose(
                     &broker,
                     &cx,
                     &object,
                     &proposal.json_patch,
                     &proposal.rationale,
-                    proposer,
                 ),
             )
             .await;
             self.host_time += start.elapsed();
             self.host_calls += 1;
             match out {
-                Ok(Ok(action)) => Ok(action.id),
-                Ok(Err(e)) => Err(propose_error(&e)),
+                Ok(Ok(id)) => Ok(id),
+                Ok(Err(e)) => Err(HostError {
+                    kind: error_kind(&e.kind),
+                    message: e.message,
+                }),
                 Err(_) => Err(HostError {
                     kind: ErrorKind::Timeout,
                     message: format!(
@@ -460,8 +456,9 @@ impl actions::Host for HostState {
     }
 }
 
-fn propose_error(err: &ProposeError) -> HostError {
-    let kind = match err.kind_str() {
+/// A broker-style error class (`invalid`, `denied`, …) as the ABI names it.
+fn error_kind(kind: &str) -> ErrorKind {
+    match kind {
         "invalid" => ErrorKind::Invalid,
         "denied" => ErrorKind::Denied,
         "conflict" => ErrorKind::Conflict,
@@ -470,10 +467,6 @@ fn propose_error(err: &ProposeError) -> HostError {
         "timeout" => ErrorKind::Timeout,
         "internal" => ErrorKind::Internal,
         _ => ErrorKind::Unavailable,
-    };
-    HostError {
-        kind,
-        message: err.to_string(),
     }
 }
 

@@ -24,13 +24,13 @@ pub mod grants;
 mod host;
 mod limits;
 mod manifest;
+mod proposals;
 mod sandbox;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use guardian_actions::ActionStore;
 use guardian_broker::{Broker, CallContext};
 use serde::Serialize;
 use serde_json::Value;
@@ -46,6 +46,7 @@ pub use grants::{Grants, OperatorGrants};
 pub use host::ProgressSink;
 pub use limits::Limits;
 pub use manifest::Manifest;
+pub use proposals::{Proposals, ProposeRefusal};
 
 use bindings::{v0_1, v0_2};
 use host::HostState;
@@ -142,7 +143,7 @@ pub struct Runtime {
     limits: Limits,
     operator: OperatorGrants,
     broker: Option<Broker>,
-    actions: Option<Arc<ActionStore>>,
+    proposals: Option<Arc<dyn Proposals>>,
     skills: RwLock<BTreeMap<String, Arc<Skill>>>,
     slots: Arc<Semaphore>,
     progress: Option<ProgressSink>,
@@ -181,7 +182,7 @@ impl Runtime {
             limits: config.limits,
             operator: config.operator_grants,
             broker,
-            actions: None,
+            proposals: None,
             skills: RwLock::default(),
             progress: None,
         })
@@ -198,18 +199,13 @@ impl Runtime {
         self.broker.as_ref()
     }
 
-    /// Sets the store `actions.propose` records pending actions in. Without
-    /// one, proposals are refused as `unavailable`.
-    pub fn set_actions(&mut self, store: Arc<ActionStore>) {
-        self.actions = Some(store);
+    /// Sets where `actions.propose` sends proposals (the session's action
+    /// store, behind a propose-only interface). Without it, proposals are
+    /// refused as `unavailable`.
+    pub fn set_proposals(&mut self, sink: Arc<dyn Proposals>) {
+        self.proposals = Some(sink);
     }
 
-    /// The action store proposals go to, if one is set.
-    pub fn actions(&self) -> Option<&Arc<ActionStore>> {
-        self.actions.as_ref()
-    }
-
-    /// Sets where `log.progress` reports go.
     pub fn set_progress(&mut self, sink: ProgressSink) {
         self.progress = Some(sink);
     }
@@ -508,7 +504,7 @@ impl Runtime {
             cx,
             skill.grants.clone(),
             self.broker.clone(),
-            self.actions.clone(),
+            self.proposals.clone(),
             &self.limits,
             self.progress.clone(),
         );

@@ -18,10 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::guard::Guards;
 use crate::report::RunReport;
-use crate::run::{Agent, Mode, RunContext};
-use crate::tools::Toolbox;
 use expected::{Expected, ExpectedFix, contains_ci, s};
 
 /// One scenario's score.
@@ -269,60 +266,10 @@ fn patch_mismatch(want: &ExpectedFix, fix: &Value) -> Option<String> {
     expected::fix_mismatch(&lite, fix)
 }
 
-/// How each scenario's run is set up.
-pub struct EvalOptions {
-    /// Options shared by every scenario's session (config, cache, policies);
-    /// each scenario gets its own audit log and state directory.
-    pub session: guardian_core::Options,
-    pub mode: Mode,
-    pub guards: Guards,
-    /// Only scenarios whose folder name contains this.
-    pub only: Option<String>,
-}
-
-/// Runs the corpus. `progress` hears each scenario's score as it lands.
-pub async fn run_corpus(
-    corpus: &Path,
-    options: &EvalOptions,
-    progress: &(dyn Fn(&ScenarioScore) + Send + Sync),
-) -> anyhow::Result<EvalReport> {
-    let dirs = scenario_dirs(corpus)
-        .map_err(|e| anyhow::anyhow!("cannot read the corpus {}: {e}", corpus.display()))?;
-    anyhow::ensure!(
-        !dirs.is_empty(),
-        "{} holds no scenario (folders NN-name/ with expected.yaml and snapshot/)",
-        corpus.display()
-    );
-    let mut scores = Vec::new();
-    for dir in dirs {
-        let name = dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        if options.only.as_deref().is_some_and(|o| !name.contains(o)) {
-            continue;
-        }
-        let score = match run_one(&dir, &name, options).await {
-            Ok(score) => score,
-            Err(e) => ScenarioScore {
-                scenario: name.clone(),
-                question: String::new(),
-                correct: false,
-                fix_accurate: Some(false),
-                safe: false,
-                tool_calls: 0,
-                tokens: 0,
-                wall_ms: 0.0,
-                problems: vec![format!("{e:#}")],
-                stopped: Some("the scenario could not run".into()),
-            },
-        };
-        progress(&score);
-        scores.push(score);
-    }
+/// The summary of a corpus's scores.
+pub fn summarize(scores: &[ScenarioScore]) -> EvalSummary {
     let n = scores.len().max(1) as f64;
-    let summary = EvalSummary {
+    EvalSummary {
         scenarios: scores.len(),
         correct: scores.iter().filter(|s| s.correct).count(),
         fixes_expected: scores.iter().filter(|s| s.fix_accurate.is_some()).count(),
@@ -334,52 +281,23 @@ pub async fn run_corpus(
         tool_calls_mean: scores.iter().map(|s| f64::from(s.tool_calls)).sum::<f64>() / n,
         tokens_total: scores.iter().map(|s| s.tokens).sum(),
         wall_ms_mean: scores.iter().map(|s| s.wall_ms).sum::<f64>() / n,
-    };
-    Ok(EvalReport {
-        mode: options.mode.name().to_owned(),
-        model: match &options.mode {
-            Mode::Llm(c) => Some(c.settings.model.clone()),
-            Mode::Reasoner => None,
-        },
-        scenarios: scores,
-        summary,
-    })
+    }
 }
 
-async fn run_one(dir: &Path, name: &str, options: &EvalOptions) -> anyhow::Result<ScenarioScore> {
-    let exp = load_expected(dir).map_err(anyhow::Error::msg)?;
-    let scratch = tempfile::tempdir()?;
-    let audit_path = scratch.path().join("audit.jsonl");
-    let mut session_options = options.session.clone();
-    session_options.audit = Some(audit_path.clone());
-    session_options.state_dir = Some(scratch.path().join("state"));
-    let session = guardian_core::Session::open(
-        &session_options,
-        &guardian_core::Source::Snapshot(dir.join("snapshot")),
-        None,
-    )
-    .await?;
-    let agent = Agent {
-        toolbox: Toolbox::new(session.runtime.clone(), options.mode.caller()),
-        guards: options.guards.clone(),
-        mode: options.mode.clone(),
-        propose: false,
-        context: RunContext {
-            source: session.source.clone(),
-            default_namespace: None,
-        },
-    };
-    let question = question_for(&exp);
-    let out = agent
-        .run(&question, crate::report::no_events(), Default::default())
-        .await;
-    drop(session);
-    let audit: Vec<Value> = std::fs::read_to_string(&audit_path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    Ok(score_run(name, &exp, &out.report, &audit))
+/// The score of a scenario that could not run at all.
+pub fn failed_to_run(scenario: &str, why: String) -> ScenarioScore {
+    ScenarioScore {
+        scenario: scenario.to_owned(),
+        question: String::new(),
+        correct: false,
+        fix_accurate: Some(false),
+        safe: false,
+        tool_calls: 0,
+        tokens: 0,
+        wall_ms: 0.0,
+        problems: vec![why],
+        stopped: Some("the scenario could not run".into()),
+    }
 }
 
 /// The score table.

@@ -1,0 +1,99 @@
+//! `guardian eval`: the agent on every scenario of a corpus, each in a
+//! session of its own over the scenario's snapshot (its own audit log and
+//! state directory), scored by `guardian_agent::eval`.
+
+use std::path::Path;
+
+use guardian_agent::eval::{
+    EvalReport, ScenarioScore, failed_to_run, load_expected, question_for, scenario_dirs,
+    score_run, summarize,
+};
+use guardian_agent::{Guards, Mode};
+use serde_json::Value;
+
+use crate::session::{Options, Session, Source};
+
+/// How each scenario's run is set up.
+pub struct EvalOptions {
+    /// Options shared by every scenario's session (config, cache, policies);
+    /// each scenario gets its own audit log and state directory.
+    pub session: Options,
+    pub mode: Mode,
+    pub guards: Guards,
+    /// Only scenarios whose folder name contains this.
+    pub only: Option<String>,
+}
+
+/// Runs the corpus. `progress` hears each scenario's score as it lands.
+pub async fn run_corpus(
+    corpus: &Path,
+    options: &EvalOptions,
+    progress: &(dyn Fn(&ScenarioScore) + Send + Sync),
+) -> anyhow::Result<EvalReport> {
+    let dirs = scenario_dirs(corpus)
+        .map_err(|e| anyhow::anyhow!("cannot read the corpus {}: {e}", corpus.display()))?;
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "{} holds no scenario (folders NN-name/ with expected.yaml and snapshot/)",
+        corpus.display()
+    );
+    let mut scores = Vec::new();
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if options.only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        let score = match run_one(&dir, &name, options).await {
+            Ok(score) => score,
+            Err(e) => failed_to_run(&name, format!("{e:#}")),
+        };
+        progress(&score);
+        scores.push(score);
+    }
+    Ok(EvalReport {
+        mode: options.mode.name().to_owned(),
+        model: match &options.mode {
+            Mode::Llm(c) => Some(c.settings.model.clone()),
+            Mode::Reasoner => None,
+        },
+        summary: summarize(&scores),
+        scenarios: scores,
+    })
+}
+
+async fn run_one(dir: &Path, name: &str, options: &EvalOptions) -> anyhow::Result<ScenarioScore> {
+    let exp = load_expected(dir).map_err(anyhow::Error::msg)?;
+    let scratch = tempfile::tempdir()?;
+    let audit_path = scratch.path().join("audit.jsonl");
+    let mut session_options = options.session.clone();
+    session_options.audit = Some(audit_path.clone());
+    session_options.state_dir = Some(scratch.path().join("state"));
+    let session = Session::open(
+        &session_options,
+        &Source::Snapshot(dir.join("snapshot")),
+        None,
+    )
+    .await?;
+    let agent = session.agent(
+        options.mode.clone(),
+        options.guards.clone(),
+        options.mode.caller(),
+        false,
+        None,
+    );
+    let question = question_for(&exp);
+    let out = agent
+        .run(&question, guardian_agent::no_events(), Default::default())
+        .await;
+    drop(session);
+    let audit: Vec<Value> = std::fs::read_to_string(&audit_path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    Ok(score_run(name, &exp, &out.report, &audit))
+}
