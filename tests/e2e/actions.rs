@@ -370,10 +370,8 @@ async fn approve_applies_once_refuses_stale_and_reject_works() {
         env.audited_states(&id),
         ["pending", "approved", "applying", "applied"]
     );
-    assert_eq!(
-        env.audited_states(&second.id),
-        ["pending", "approved", "applying", "failed"]
-    );
+    // Found stale at the review, before anyone approved it.
+    assert_eq!(env.audited_states(&second.id), ["pending", "failed"]);
     assert_eq!(env.audited_states(&third.id), ["pending", "rejected"]);
     let writes: Vec<Value> = env
         .audit_lines()
@@ -924,4 +922,39 @@ async fn approve_on_a_terminal_asks_first() {
     assert!(text.contains("Not approved"), "{text}");
     assert_eq!(env.store().get(&id).unwrap().state, State::Pending);
     assert_eq!(rv(&cluster.search().await), rv(&before));
+}
+
+/// Issue 13, point 11: an existing state directory others can read (0755)
+/// is made 0700 by the first command that opens the store, which says so on
+/// stderr once.
+#[cfg(unix)]
+#[test]
+fn an_existing_0755_state_directory_is_made_private_and_said_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let list = || {
+        guardian(&dir.path().join("cache"))
+            .args(["actions", "list", "--state-dir"])
+            .arg(&state)
+            .output()
+            .unwrap()
+    };
+    let out = list();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700, "the state directory was left {mode:o}");
+    assert!(
+        stderr_of(&out).contains("was open to other users (mode 0755); made it 0700"),
+        "{}",
+        stderr_of(&out)
+    );
+    let again = list();
+    assert!(
+        !stderr_of(&again).contains("made it 0700"),
+        "said once: {}",
+        stderr_of(&again)
+    );
 }

@@ -7,6 +7,7 @@ mod serve;
 mod support;
 
 mod actions;
+mod actions_live;
 mod agent;
 mod apiserver;
 mod broker;

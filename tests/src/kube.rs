@@ -247,9 +247,13 @@ impl ControlPlane {
     pub fn admin_kubeconfig(&self) -> PathBuf {
         let path = self.dir.join("admin.kubeconfig");
         if !path.exists() {
-            let tmp = self
-                .dir
-                .join(format!("admin.kubeconfig.{}", std::process::id()));
+            // Unique per call: tests in threads of one process race here.
+            static WRITES: AtomicU32 = AtomicU32::new(0);
+            let tmp = self.dir.join(format!(
+                "admin.kubeconfig.{}.{}",
+                std::process::id(),
+                WRITES.fetch_add(1, Ordering::Relaxed)
+            ));
             std::fs::write(&tmp, self.kubeconfig_text(&[])).expect("admin kubeconfig");
             std::fs::rename(&tmp, &path).expect("admin kubeconfig");
         }

@@ -10,12 +10,18 @@
 //! (Deployment, StatefulSet, DaemonSet) are then watched, bounded, to record
 //! whether the change left the workload healthy.
 //!
+//! [`preview_write`] is what a person is shown before approving: the exact
+//! operations the apply will send, dry-run server-side against the object
+//! as it is now, and the YAML diff of that.
+//!
 //! [`recover`] never re-applies: for an action left `applying` it reads the
-//! object, and the annotation says whether the write landed.
+//! object and weighs what survives (the annotation, the resourceVersion the
+//! write returned, the object's resourceVersion, Guardian's managedFields
+//! entry); when none of it settles the question the action ends `unknown`.
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, SubsecRound, Utc};
 use guardian_broker::{Broker, BrokerError, CallContext, GrantSets, ResourceKind};
 use serde_json::{Value, json};
 
@@ -26,6 +32,10 @@ pub const STALE: &str = "stale: the object changed since it was proposed; re-pro
 
 /// Why an interrupted apply that never reached the cluster was failed.
 pub const INTERRUPTED: &str = "the apply was interrupted before it reached the cluster; re-propose";
+
+/// The field manager Guardian's writes are recorded under in
+/// `metadata.managedFields`.
+pub const FIELD_MANAGER: &str = guardian_broker::live::FIELD_MANAGER;
 
 /// How an apply waits for a rollout.
 #[derive(Clone, Debug)]
@@ -128,13 +138,9 @@ pub async fn apply_with(
             wrote: false,
         })
     };
-    let patch = match claimed.verified_patch() {
-        Ok(p) => p,
-        Err(e) => return fail(e.to_string()),
-    };
-    let Some(operations) = patch.as_array() else {
-        return fail("the stored patch is not a JSON Patch array".into());
-    };
+    if let Err(e) = claimed.verified_patch() {
+        return fail(e.to_string());
+    }
     let Some(action_ref) = claimed.action_ref() else {
         return fail("the action has no human approver; it cannot be applied".into());
     };
@@ -171,8 +177,10 @@ pub async fn apply_with(
     {
         return fail(STALE.into());
     }
-    let mut guarded = operations.clone();
-    guarded.push(annotation_op(&current, id));
+    let guarded = match write_operations(&claimed, &current) {
+        Ok(ops) => ops,
+        Err(e) => return fail(e.to_string()),
+    };
     let result = broker
         .apply_approved(
             &cx,
@@ -206,6 +214,18 @@ pub async fn apply_with(
             }
         }
     };
+    // Proof that it landed, should this process die before recording the
+    // end (the rollout wait can be long).
+    if let Some(rv) = applied
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        && let Err(e) = store.record_written(id, rv)
+    {
+        tracing::warn!(
+            action = id,
+            "cannot record the written resourceVersion: {e}"
+        );
+    }
     let (health, detail) = if is_rollout(&kind) {
         wait_for_rollout(
             broker,
@@ -229,14 +249,30 @@ pub async fn apply_with(
     })
 }
 
-/// Settles every action left `applying` (a crash or kill during an apply):
-/// the object's [`ACTION_ANNOTATION`] says whether the write landed
-/// (→ `applied`, health unchecked) or not (→ `failed`, once the claim is
-/// older than [`RECOVER_GRACE`]). Nothing is ever re-applied. An object
-/// that cannot be read leaves the action `applying` for a later run.
+/// Settles every action left `applying` (a crash or kill during an apply),
+/// never re-applying. The object is read and the evidence weighed in this
+/// order ([`judge`]):
+///
+/// 1. the object carries [`ACTION_ANNOTATION`] = the id → `applied`;
+/// 2. the write's returned resourceVersion was recorded → `applied`;
+/// 3. the object's resourceVersion is still the proposal's → it did not
+///    land → `failed` ([`INTERRUPTED`]);
+/// 4. a `managedFields` entry of Guardian's field manager (operation
+///    `Update`) dated at or after the claim (second resolution), which no
+///    other action of this store on the same object explains → `applied`;
+/// 5. otherwise → `unknown`: a person must check the object.
+///
+/// A claim younger than [`RECOVER_GRACE`] that only 3 or 5 would settle is
+/// left `applying` (its process may still be writing), and so is an action
+/// whose object cannot be read.
 pub async fn recover(store: &ActionStore, broker: &Broker) -> Result<Vec<Recovered>, ActionError> {
     let mut out = Vec::new();
-    for action in store.needs_check()? {
+    let stuck = store.needs_check()?;
+    if stuck.is_empty() {
+        return Ok(out);
+    }
+    let all = store.list(None)?;
+    for action in stuck {
         let target = &action.target;
         let cx = context("system:guardian", &target.resource);
         let read = match broker.resolve(&target.resource).await {
@@ -247,40 +283,11 @@ pub async fn recover(store: &ActionStore, broker: &Broker) -> Result<Vec<Recover
             }
             Err(e) => Err(e),
         };
-        let claimed_at = action.last_transition().map(|t| t.at);
-        let young = claimed_at.is_some_and(|at| Utc::now() - at < RECOVER_GRACE);
-        let (outcome, note) = match read {
-            Ok(object) if action.landed_on(&object) => (
-                Some(ApplyOutcome::Applied {
-                    health: Health::Unchecked,
-                    detail: format!(
-                        "the apply was interrupted after it reached the cluster (the object carries {ACTION_ANNOTATION}={}); health not checked",
-                        action.id
-                    ),
-                }),
-                "landed (found the annotation): recorded as applied".to_owned(),
-            ),
-            Ok(_) if young => (
-                None,
-                format!(
-                    "not on the object yet, but claimed less than {}s ago (another process may still be applying it); left applying",
-                    RECOVER_GRACE.num_seconds()
-                ),
-            ),
-            Ok(_) | Err(BrokerError::NotFound(_)) => (
-                Some(ApplyOutcome::Failed {
-                    error: INTERRUPTED.into(),
-                }),
-                "never reached the cluster: recorded as failed".to_owned(),
-            ),
-            Err(e) => (
-                None,
-                format!(
-                    "cannot read {} to check ({e}); left applying",
-                    target.label()
-                ),
-            ),
-        };
+        let others: Vec<&Action> = all
+            .iter()
+            .filter(|a| a.id != action.id && a.target == action.target)
+            .collect();
+        let (outcome, note) = judge(&action, read, &others, Utc::now());
         let action = match outcome {
             Some(outcome) => match store.finish_apply(&action.id, outcome) {
                 Ok(a) => a,
@@ -293,6 +300,303 @@ pub async fn recover(store: &ActionStore, broker: &Broker) -> Result<Vec<Recover
         out.push(Recovered { action, note });
     }
     Ok(out)
+}
+
+/// What the evidence says about an `applying` action (see [`recover`]):
+/// the outcome to record (`None`: leave it `applying`) and one line for the
+/// person. `read` is the object now; `others` are the store's other actions
+/// on the same object.
+pub fn judge(
+    action: &Action,
+    read: Result<Value, BrokerError>,
+    others: &[&Action],
+    now: DateTime<Utc>,
+) -> (Option<ApplyOutcome>, String) {
+    let applied = |detail: String, note: String| {
+        (
+            Some(ApplyOutcome::Applied {
+                health: Health::Unchecked,
+                detail,
+            }),
+            note,
+        )
+    };
+    let claimed_at = action.claimed_at();
+    let young = claimed_at.is_some_and(|at| now - at < RECOVER_GRACE);
+    let wait = || {
+        (
+            None,
+            format!(
+                "not settled yet: claimed less than {}s ago (another process may still be applying it); left applying",
+                RECOVER_GRACE.num_seconds()
+            ),
+        )
+    };
+    let unknown = |detail: String| {
+        (
+            Some(ApplyOutcome::Unknown {
+                detail: detail.clone(),
+            }),
+            format!(
+                "cannot tell whether it landed ({detail}): recorded as unknown — check the object"
+            ),
+        )
+    };
+    let object = match read {
+        Ok(o) => Some(o),
+        Err(BrokerError::NotFound(_)) => None,
+        Err(e) => {
+            if let Some(rv) = &action.written_resource_version {
+                return applied(
+                    format!(
+                        "the apply was interrupted after its write returned (resourceVersion {rv}); health not checked"
+                    ),
+                    format!(
+                        "landed (its write returned resourceVersion {rv}): recorded as applied"
+                    ),
+                );
+            }
+            return (
+                None,
+                format!(
+                    "cannot read {} to check ({e}); left applying",
+                    action.target.label()
+                ),
+            );
+        }
+    };
+    // 1. The annotation.
+    if let Some(o) = &object
+        && action.landed_on(o)
+    {
+        return applied(
+            format!(
+                "the apply was interrupted after it reached the cluster (the object carries {ACTION_ANNOTATION}={}); health not checked",
+                action.id
+            ),
+            "landed (found the annotation): recorded as applied".to_owned(),
+        );
+    }
+    // 2. The resourceVersion the write returned, recorded before the kill.
+    if let Some(rv) = &action.written_resource_version {
+        return applied(
+            format!(
+                "the apply was interrupted after its write returned (resourceVersion {rv}); the {ACTION_ANNOTATION} annotation was changed since; health not checked"
+            ),
+            format!("landed (its write returned resourceVersion {rv}): recorded as applied"),
+        );
+    }
+    let Some(object) = object else {
+        if young {
+            return wait();
+        }
+        return unknown(format!(
+            "{} no longer exists, so nothing on it tells whether the write landed before it was deleted",
+            action.target.label()
+        ));
+    };
+    // 3. Untouched since the proposal: the write never happened.
+    let rv = object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if rv == action.resource_version {
+        if young {
+            return wait();
+        }
+        return (
+            Some(ApplyOutcome::Failed {
+                error: INTERRUPTED.into(),
+            }),
+            format!(
+                "never reached the cluster (the object is still at the proposal's resourceVersion {rv}): recorded as failed"
+            ),
+        );
+    }
+    // 4. Guardian's managedFields entry, dated at or after the claim.
+    if let Some(claimed) = claimed_at {
+        let since = claimed.trunc_subsecs(0);
+        if let Some(written) = guardian_write_time(&object).filter(|t| *t >= since) {
+            let explained_by: Vec<&str> = others
+                .iter()
+                .filter(|o| {
+                    o.claimed_at()
+                        .is_some_and(|c| c.trunc_subsecs(0) <= written)
+                        && o.finished_at().is_none_or(|f| f >= since)
+                })
+                .map(|o| o.id.as_str())
+                .collect();
+            let when = written.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if explained_by.is_empty() {
+                return applied(
+                    format!(
+                        "the apply was interrupted after it reached the cluster (from managedFields: {FIELD_MANAGER} wrote the object at {when}, after the claim); the {ACTION_ANNOTATION} annotation was changed since; health not checked"
+                    ),
+                    format!(
+                        "landed (from managedFields: {FIELD_MANAGER} wrote the object at {when}, after the claim): recorded as applied"
+                    ),
+                );
+            }
+            if young {
+                return wait();
+            }
+            return unknown(format!(
+                "{FIELD_MANAGER} wrote {} at {when}, but {} of this store could have made that write too",
+                action.target.label(),
+                explained_by.join(", ")
+            ));
+        }
+    }
+    // 5. Changed since the proposal, by something that left no trace of us.
+    if young {
+        return wait();
+    }
+    unknown(format!(
+        "{} changed since the proposal (resourceVersion {} then, {rv} now) and carries neither the {ACTION_ANNOTATION} annotation nor a write by {FIELD_MANAGER} after the claim",
+        action.target.label(),
+        action.resource_version
+    ))
+}
+
+/// When Guardian's field manager last updated `object` (its
+/// `managedFields` entry of operation `Update`, main resource).
+fn guardian_write_time(object: &Value) -> Option<DateTime<Utc>> {
+    object
+        .pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .filter(|e| {
+            e["manager"] == FIELD_MANAGER
+                && e["operation"] == "Update"
+                && e.get("subresource")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+        })
+        .filter_map(|e| e["time"].as_str().and_then(crate::clock::parse))
+        .max()
+}
+
+/// The operations the apply sends for `action` to `current` (the broker
+/// puts a `test` of the resourceVersion in front of them): the stored patch,
+/// checked against its sha256, then the one operation that sets
+/// [`ACTION_ANNOTATION`] to the action id.
+pub fn write_operations(action: &Action, current: &Value) -> Result<Vec<Value>, ActionError> {
+    let patch = action.verified_patch()?;
+    let Value::Array(mut ops) = patch else {
+        return Err(ActionError::InvalidProposal(format!(
+            "action {}: the stored patch is not a JSON Patch array",
+            action.id
+        )));
+    };
+    ops.push(annotation_op(current, &action.id));
+    Ok(ops)
+}
+
+/// What a person approving an action is shown, computed now from the
+/// bytes the apply will send ([`preview_write`]).
+#[derive(Clone, Debug)]
+pub struct Preview {
+    /// The object's resourceVersion now (the proposal's: else the preview
+    /// is refused as stale).
+    pub resource_version: String,
+    /// The exact operations the apply will send, after a `test` of the
+    /// resourceVersion.
+    pub operations: Vec<Value>,
+    /// The YAML diff of the object now and after a server-side dry run of
+    /// those operations.
+    pub diff: String,
+    /// One line about the dry run.
+    pub dry_run: String,
+}
+
+/// Why a preview could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// The object changed since the proposal, or is gone: the apply can
+    /// never succeed.
+    #[error("{STALE} ({0})")]
+    Stale(String),
+    /// The action cannot be approved (not verified, or its stored patch is
+    /// not a patch).
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    /// The cluster could not be read, or refused the dry run.
+    #[error("{what}: {error}")]
+    Cluster { what: String, error: BrokerError },
+}
+
+/// The change `action` would make, computed now: the object is read, its
+/// resourceVersion compared with the proposal's, and the exact operations
+/// the apply will send ([`write_operations`], behind a `test` of the
+/// resourceVersion) dry-run server-side through the broker, as `who`. The
+/// action must be [`crate::Integrity::Verified`]. Nothing is written.
+pub async fn preview_write(
+    broker: &Broker,
+    action: &Action,
+    who: &str,
+) -> Result<Preview, PreviewError> {
+    if let Some(e) = action.integrity_error() {
+        return Err(e.into());
+    }
+    let target = &action.target;
+    let label = target.label();
+    let mut cx = context(who, &target.resource);
+    cx.tool = "actions.review".into();
+    let namespace = target.namespace.as_deref();
+    let kind = broker
+        .resolve(&target.resource)
+        .await
+        .map_err(|error| PreviewError::Cluster {
+            what: format!("cannot resolve {}", target.resource),
+            error,
+        })?;
+    let current = match broker.get(&cx, &kind, namespace, &target.name).await {
+        Ok(o) => o,
+        Err(BrokerError::NotFound(_)) => {
+            return Err(PreviewError::Stale(format!("{label} no longer exists")));
+        }
+        Err(error) => {
+            return Err(PreviewError::Cluster {
+                what: format!("cannot read {label}"),
+                error,
+            });
+        }
+    };
+    let rv = current
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if rv != action.resource_version {
+        return Err(PreviewError::Stale(format!(
+            "{label} was at resourceVersion {} when proposed and is at {rv} now",
+            action.resource_version
+        )));
+    }
+    let operations = write_operations(action, &current)?;
+    let mut guarded = vec![json!({
+        "op": "test", "path": "/metadata/resourceVersion", "value": action.resource_version,
+    })];
+    guarded.extend(operations.iter().cloned());
+    let after = broker
+        .dry_run_patch(&cx, &kind, namespace, &target.name, &Value::Array(guarded))
+        .await
+        .map_err(|e| match e {
+            BrokerError::Conflict(m) => PreviewError::Stale(m),
+            error => PreviewError::Cluster {
+                what: format!("the dry run of the patch on {label} failed"),
+                error,
+            },
+        })?;
+    Ok(Preview {
+        diff: crate::yaml_diff(&label, &current, &after),
+        dry_run: format!(
+            "dry run accepted by {} now (object at resourceVersion {rv})",
+            broker.describe()
+        ),
+        resource_version: rv,
+        operations,
+    })
 }
 
 /// Records the end; if another process (a concurrent [`recover`]) already
@@ -554,6 +858,128 @@ mod tests {
                 .any(|l| l.contains(r#""verb":"patch""#)),
             "recover must not write"
         );
+    }
+
+    /// An action claimed at `at`, in a fresh store.
+    fn claimed(at: chrono::DateTime<Utc>) -> (tempfile::TempDir, ActionStore, Action) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ActionStore::open_with(
+            &dir.path().join("actions.db"),
+            Arc::new(Audit::Off),
+            StoreOptions {
+                clock: Arc::new(ManualClock::new(at)),
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap();
+        let id = store.propose(proposal()).unwrap().id;
+        store.approve(&id, &alice(), "").unwrap();
+        let action = store.claim_for_apply(&id, "human:alice").unwrap();
+        (dir, store, action)
+    }
+
+    fn now() -> chrono::DateTime<Utc> {
+        "2030-01-02T03:20:00Z".parse().unwrap()
+    }
+
+    fn claim_time() -> chrono::DateTime<Utc> {
+        "2030-01-02T03:10:00.700Z".parse().unwrap()
+    }
+
+    /// The object after someone else changed it: resourceVersion 999, the
+    /// annotation someone else's, and `managed` as managedFields.
+    fn changed(managed: Value) -> Value {
+        json!({"metadata": {
+            "resourceVersion": "999",
+            "annotations": {ACTION_ANNOTATION: "someone-else"},
+            "managedFields": managed,
+        }})
+    }
+
+    fn guardian_entry(time: &str) -> Value {
+        json!({"manager": "guardian", "operation": "Update", "apiVersion": "apps/v1", "time": time})
+    }
+
+    #[test]
+    fn recovery_weighs_the_evidence_in_order() {
+        let (_d, store, action) = claimed(claim_time());
+        let verdict = |a: &Action, read: Result<Value, BrokerError>, at| {
+            let (outcome, note) = judge(a, read, &[], at);
+            (outcome.map(|o| o.summary()), note)
+        };
+        // 1. The annotation.
+        let landed = json!({"metadata": {"resourceVersion": "999",
+            "annotations": {ACTION_ANNOTATION: action.id.clone()}}});
+        let (o, note) = verdict(&action, Ok(landed), now());
+        assert!(o.unwrap().starts_with("applied:"), "{note}");
+        // 3. Untouched since the proposal: failed, unless the claim is young.
+        let untouched = json!({"metadata": {"resourceVersion": "6123071"}});
+        let (o, _) = verdict(&action, Ok(untouched.clone()), now());
+        assert!(o.unwrap().contains(INTERRUPTED));
+        let (o, note) = verdict(
+            &action,
+            Ok(untouched),
+            claim_time() + chrono::TimeDelta::seconds(5),
+        );
+        assert_eq!(o, None, "{note}");
+        // 4. Guardian's managedFields entry at or after the claim (same
+        //    second: the entry has no fractions).
+        let (o, note) = verdict(
+            &action,
+            Ok(changed(json!([guardian_entry("2030-01-02T03:10:00Z")]))),
+            now(),
+        );
+        let o = o.unwrap();
+        assert!(
+            o.starts_with("applied:") && o.contains("from managedFields"),
+            "{o}"
+        );
+        assert!(note.contains("from managedFields"), "{note}");
+        // …but not one from before the claim, nor another manager's, nor
+        // a subresource's: unknown, never failed.
+        for managed in [
+            json!([guardian_entry("2030-01-02T03:09:59Z")]),
+            json!([{"manager": "kubectl-annotate", "operation": "Update", "time": "2030-01-02T03:15:00Z"}]),
+            json!([{"manager": "guardian", "operation": "Update", "subresource": "status", "time": "2030-01-02T03:15:00Z"}]),
+            json!([]),
+        ] {
+            let (o, note) = verdict(&action, Ok(changed(managed.clone())), now());
+            let o = o.unwrap();
+            assert!(
+                o.starts_with("unknown — check the object:"),
+                "{managed}: {o}"
+            );
+            assert!(note.contains("recorded as unknown"), "{note}");
+        }
+        // Gone: unknown. Unreadable: left applying.
+        let (o, _) = verdict(&action, Err(BrokerError::NotFound("gone".into())), now());
+        assert!(o.unwrap().contains("no longer exists"));
+        let (o, note) = verdict(&action, Err(BrokerError::Unavailable("down".into())), now());
+        assert_eq!(o, None, "{note}");
+        // 2. The resourceVersion the write returned settles it, even with
+        //    the annotation changed and no managedFields.
+        store.record_written(&action.id, "998").unwrap();
+        let written = store.get(&action.id).unwrap();
+        assert_eq!(written.written_resource_version.as_deref(), Some("998"));
+        let (o, note) = verdict(&written, Ok(changed(json!([]))), now());
+        assert!(o.unwrap().contains("resourceVersion 998"), "{note}");
+    }
+
+    #[test]
+    fn a_guardian_write_another_action_explains_is_unknown() {
+        let (_d, store, action) = claimed(claim_time());
+        // Another action on the same object, claimed too and still
+        // applying: its write could be the one managedFields shows.
+        let other_id = store.propose(proposal()).unwrap().id;
+        store.approve(&other_id, &alice(), "").unwrap();
+        let other = store.claim_for_apply(&other_id, "human:bob").unwrap();
+        let object = changed(json!([guardian_entry("2030-01-02T03:10:30Z")]));
+        let (o, _) = judge(&action, Ok(object.clone()), &[&other], now());
+        let o = o.unwrap().summary();
+        assert!(o.starts_with("unknown") && o.contains(&other_id), "{o}");
+        // Without it, the same object says applied.
+        let (o, _) = judge(&action, Ok(object), &[], now());
+        assert!(o.unwrap().summary().starts_with("applied"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::State;
-use crate::model::ACTION_ANNOTATION;
+use crate::model::{ACTION_ANNOTATION, UNAUTHENTICATED};
 
 /// Everything the store can refuse or fail at.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,19 @@ pub enum ActionError {
         expected: String,
         actual: String,
     },
+    /// The row was changed outside Guardian (its MAC does not match, or it
+    /// is marked approved without a person's approval): failed for good.
+    #[error(
+        "action {id} was tampered with: {reason}; it was not approved or applied and is failed for good; propose the change again"
+    )]
+    Tampered { id: String, reason: String },
+    /// A schema-1 action (no MAC): it can never be approved or applied.
+    #[error("action {id} was {UNAUTHENTICATED}")]
+    Unauthenticated { id: String },
+    /// The store's key is missing or wrong: nothing can be proposed,
+    /// approved or applied until the right key is back.
+    #[error("{reason}")]
+    KeyUnavailable { reason: String },
     #[error("invalid proposal: {0}")]
     InvalidProposal(String),
     #[error("invalid approver: {0}")]

@@ -19,10 +19,11 @@ pub const DEFAULT_TTL: TimeDelta = TimeDelta::hours(24);
 /// Where an action is in its life.
 ///
 /// ```text
-/// pending ──approve──► approved ──claim_for_apply──► applying ──finish_apply──► applied | failed
+/// pending ──approve──► approved ──claim_for_apply──► applying ──finish_apply──► applied | failed | unknown
 ///    │                    │
 ///    ├──reject──► rejected │
-///    └──(TTL passed)──────┴──► expired
+///    ├──(TTL passed)──────┴──► expired
+///    └──(tampered, unauthenticated, stale at review)──► failed
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,11 +44,15 @@ pub enum State {
     Applied,
     /// The apply failed (or the action could not be applied). Final.
     Failed,
+    /// An apply was interrupted and what survives on the object cannot tell
+    /// whether it landed: a person must check the object. Final (never
+    /// re-applied).
+    Unknown,
 }
 
 impl State {
     /// Every state, in life order.
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
         State::Pending,
         State::Approved,
         State::Rejected,
@@ -55,6 +60,7 @@ impl State {
         State::Applying,
         State::Applied,
         State::Failed,
+        State::Unknown,
     ];
 
     /// The lowercase name (`pending`), as stored and audited.
@@ -67,6 +73,7 @@ impl State {
             State::Applying => "applying",
             State::Applied => "applied",
             State::Failed => "failed",
+            State::Unknown => "unknown",
         }
     }
 
@@ -79,7 +86,7 @@ impl State {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            State::Rejected | State::Expired | State::Applied | State::Failed
+            State::Rejected | State::Expired | State::Applied | State::Failed | State::Unknown
         )
     }
 
@@ -295,11 +302,15 @@ pub enum ApplyOutcome {
     /// The patch did not land (conflict, denied, error), or a check after a
     /// crash found it had not.
     Failed { error: String },
+    /// After a crash, nothing that survives tells whether the patch landed;
+    /// a person must check the object.
+    Unknown { detail: String },
 }
 
 impl ApplyOutcome {
-    /// `applied-and-healthy: …`, `applied-but-degraded: …`, `failed: …`.
-    pub(crate) fn summary(&self) -> String {
+    /// `applied-and-healthy: …`, `applied-but-degraded: …`, `failed: …`,
+    /// `unknown — check the object: …`.
+    pub fn summary(&self) -> String {
         let (head, text) = match self {
             ApplyOutcome::Applied { health, detail } => (
                 match health {
@@ -310,6 +321,7 @@ impl ApplyOutcome {
                 detail,
             ),
             ApplyOutcome::Failed { error } => ("failed", error),
+            ApplyOutcome::Unknown { detail } => ("unknown — check the object", detail),
         };
         if text.is_empty() {
             head.to_owned()
@@ -318,6 +330,48 @@ impl ApplyOutcome {
         }
     }
 }
+
+/// Whether an action's row is the one Guardian wrote, as its MACs (keyed
+/// with the store's secret key, which is not in the database) say. Checked
+/// on every read; only a [`Integrity::Verified`] action can be approved or
+/// applied, and only its diff is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Integrity {
+    /// The proposal (and, for an approved or applying action, the approval)
+    /// carries a valid MAC.
+    Verified,
+    /// Proposed before actions were authenticated (schema 1): it has no MAC
+    /// and can never be approved or applied.
+    Unauthenticated { reason: String },
+    /// The row was changed outside Guardian: its MAC does not match (or it
+    /// is marked approved without a person's approval). It is failed for
+    /// good when anything tries to approve or apply it.
+    Tampered { reason: String },
+    /// The store's key is missing or is not the one its actions were made
+    /// with: nothing can be checked, so nothing can be approved or applied
+    /// until the right key is back.
+    KeyUnavailable { reason: String },
+}
+
+impl Integrity {
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Integrity::Verified)
+    }
+
+    /// Why it is not verified (`None` when it is).
+    pub fn problem(&self) -> Option<&str> {
+        match self {
+            Integrity::Verified => None,
+            Integrity::Unauthenticated { reason }
+            | Integrity::Tampered { reason }
+            | Integrity::KeyUnavailable { reason } => Some(reason),
+        }
+    }
+}
+
+/// What a schema-1 action is told.
+pub const UNAUTHENTICATED: &str = "proposed before actions were authenticated; propose it again";
 
 /// A proposed action as stored. Only [`crate::ActionStore`] makes them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -334,6 +388,10 @@ pub struct Action {
     pub rationale: String,
     pub proposer: Proposer,
     pub dry_run_result: String,
+    /// The YAML diff as computed when it was proposed. Empty when the
+    /// action is not [`Integrity::Verified`]: an unauthenticated row's diff
+    /// is never shown. What a person approves is computed again at approval
+    /// time from the patch bytes (`guardian_core::actions::review`).
     pub diff: String,
     pub policy_decision: String,
     #[serde(serialize_with = "ser_time")]
@@ -347,6 +405,18 @@ pub struct Action {
     pub outcome: Option<String>,
     /// Every state entered, oldest first (the first is `pending`).
     pub history: Vec<Transition>,
+    /// Whether the row is authentic (see [`Integrity`]).
+    pub integrity: Integrity,
+    /// The object's resourceVersion the write returned, recorded right
+    /// after it returned: proof, after a crash, that the write landed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_resource_version: Option<String>,
+    /// The proposal's MAC (hex), as stored.
+    #[serde(skip)]
+    pub(crate) mac: Option<String>,
+    /// The approval's MAC (hex), as stored.
+    #[serde(skip)]
+    pub(crate) approval_mac: Option<String>,
 }
 
 impl Action {
@@ -401,6 +471,41 @@ impl Action {
     /// The last transition (the one into the current state).
     pub fn last_transition(&self) -> Option<&Transition> {
         self.history.last()
+    }
+
+    /// When it was last claimed for apply (entered `applying`).
+    pub fn claimed_at(&self) -> Option<DateTime<Utc>> {
+        self.history
+            .iter()
+            .rev()
+            .find(|t| t.state == State::Applying)
+            .map(|t| t.at)
+    }
+
+    /// When its apply ended (entered a state after `applying`).
+    pub fn finished_at(&self) -> Option<DateTime<Utc>> {
+        let claim = self
+            .history
+            .iter()
+            .rposition(|t| t.state == State::Applying)?;
+        self.history.get(claim + 1).map(|t| t.at)
+    }
+
+    /// The error to refuse a decision with when the row is not verified.
+    pub(crate) fn integrity_error(&self) -> Option<ActionError> {
+        match &self.integrity {
+            Integrity::Verified => None,
+            Integrity::Unauthenticated { .. } => Some(ActionError::Unauthenticated {
+                id: self.id.clone(),
+            }),
+            Integrity::Tampered { reason } => Some(ActionError::Tampered {
+                id: self.id.clone(),
+                reason: reason.clone(),
+            }),
+            Integrity::KeyUnavailable { reason } => Some(ActionError::KeyUnavailable {
+                reason: reason.clone(),
+            }),
+        }
     }
 }
 

@@ -265,7 +265,12 @@ pub async fn propose(
     if let Some(existing) = store
         .list(Some(crate::State::Pending))?
         .into_iter()
-        .find(|a| a.target == t && a.patch_sha256 == sha && a.resource_version == resource_version)
+        .find(|a| {
+            a.integrity.is_verified()
+                && a.target == t
+                && a.patch_sha256 == sha
+                && a.resource_version == resource_version
+        })
     {
         return Ok(existing);
     }

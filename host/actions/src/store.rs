@@ -13,14 +13,17 @@ use guardian_broker::{ActionAuditRecord, Audit};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::clock::{self, Clock, SystemClock};
+use crate::mac::{self, Key};
 use crate::model::{
-    Action, ApplyOutcome, Approver, Channel, DEFAULT_TTL, Proposal, Proposer, State, Target,
-    Transition, sha256_hex,
+    Action, ApplyOutcome, Approver, Channel, DEFAULT_TTL, Integrity, Proposal, Proposer, State,
+    Target, Transition, UNAUTHENTICATED, sha256_hex,
 };
 use crate::{ActionError, id};
 
-/// The schema this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema this code writes and reads. 2: actions carry MACs (`mac`,
+/// `approval_mac`) and the resourceVersion their write returned
+/// (`written_rv`); a schema-1 store is migrated on open.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The file name inside the state directory.
 pub const DB_FILE: &str = "actions.db";
@@ -55,7 +58,10 @@ CREATE TABLE actions (
     state            TEXT NOT NULL,
     approver_channel TEXT,
     approver_identity TEXT,
-    outcome          TEXT
+    outcome          TEXT,
+    mac              TEXT,
+    approval_mac     TEXT,
+    written_rv       TEXT
 );
 CREATE INDEX actions_state ON actions(state);
 CREATE TABLE transitions (
@@ -71,15 +77,29 @@ CREATE TABLE transitions (
 
 const COLUMNS: &str = "id, api_version, kind, namespace, name, resource, patch, patch_sha256, \
     resource_version, rationale, proposer_caller, proposer_skill, proposer_tool, dry_run_result, \
-    diff, policy_decision, created, expires, state, approver_channel, approver_identity, outcome";
+    diff, policy_decision, created, expires, state, approver_channel, approver_identity, outcome, \
+    mac, approval_mac, written_rv";
 
-/// How to open a store (defaults: system clock, 24 h TTL, 5 s busy timeout).
+/// What schema 1 lacks.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE actions ADD COLUMN mac TEXT;
+ALTER TABLE actions ADD COLUMN approval_mac TEXT;
+ALTER TABLE actions ADD COLUMN written_rv TEXT;
+";
+
+/// How to open a store (defaults: system clock, 24 h TTL, 5 s busy timeout,
+/// the key in `action.key` next to the database).
 pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
     /// TTL of proposals that do not set one.
     pub default_ttl: TimeDelta,
     /// How long a write waits for another process's write to finish.
     pub busy_timeout: std::time::Duration,
+    /// The secret key that authenticates actions (`--action-key-file`,
+    /// `GUARDIAN_ACTION_KEY_FILE`; in a cluster, a mounted Secret). `None`:
+    /// [`mac::KEY_FILE`] next to the database, created (32 random bytes,
+    /// 0600) with the store.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -88,8 +108,15 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             default_ttl: DEFAULT_TTL,
             busy_timeout: std::time::Duration::from_secs(5),
+            key_file: None,
         }
     }
+}
+
+/// The store's key, or why there is none usable.
+enum KeyState {
+    Ready(Key),
+    Unavailable(String),
 }
 
 /// The durable store of proposed actions and the only way to move one
@@ -101,6 +128,9 @@ pub struct ActionStore {
     clock: Arc<dyn Clock>,
     audit: Arc<Audit>,
     default_ttl: TimeDelta,
+    key: KeyState,
+    key_path: PathBuf,
+    notices: Vec<String>,
 }
 
 /// A state change decided inside a transaction.
@@ -110,11 +140,30 @@ struct Change {
     note: String,
     approver: Option<Approver>,
     outcome: Option<String>,
+    /// The approval's MAC, set by an approval.
+    approval_mac: Option<String>,
+}
+
+impl Change {
+    /// pending|approved → failed, because of `error` (tampered,
+    /// unauthenticated, stale), recorded under `who`.
+    fn fail(a: &Action, who: &str, error: &str) -> Change {
+        Change {
+            to: State::Failed,
+            who: who.to_owned(),
+            note: error.to_owned(),
+            approver: a.approver.clone(),
+            outcome: Some(format!("failed: {error}")),
+            approval_mac: None,
+        }
+    }
 }
 
 /// What an operation decides, given the current (unexpired) action.
 enum Verdict {
     Go(Change),
+    /// Nothing to change; return the action as read.
+    Keep,
     Refuse(ActionError),
     /// Record the change, then report the error (a tampered patch is failed
     /// for good and the caller told why).
@@ -154,15 +203,35 @@ impl ActionStore {
         Self::open(&default_path(state_dir)?, audit)
     }
 
+    /// Opens the store at [`default_path`]`(state_dir)` with `options`.
+    pub fn open_default_with(
+        state_dir: Option<&Path>,
+        audit: Arc<Audit>,
+        options: StoreOptions,
+    ) -> Result<Self, ActionError> {
+        Self::open_with(&default_path(state_dir)?, audit, options)
+    }
+
     /// Opens (creating if needed) the store at `path`. Its directory is
-    /// created 0700 and the file 0600; a directory another user owns or can
-    /// write is refused, and so is a schema newer than [`SCHEMA_VERSION`].
+    /// created 0700 and the file 0600; an existing directory others can
+    /// read is made 0700 (said in [`ActionStore::notices`]); one another
+    /// user owns or can write is refused, and so is a schema newer than
+    /// [`SCHEMA_VERSION`] (schema 1 is migrated).
+    ///
+    /// The key that authenticates actions is read from
+    /// [`StoreOptions::key_file`] (default `action.key` next to the
+    /// database, created with the store). A key that is missing while the
+    /// store's actions were made with one, or that is not the key they were
+    /// made with, does not stop the store from opening: reads work and flag
+    /// every action, and proposing, approving and applying are refused with
+    /// [`ActionError::KeyUnavailable`] ([`ActionStore::key_problem`]).
     pub fn open_with(
         path: &Path,
         audit: Arc<Audit>,
         options: StoreOptions,
     ) -> Result<Self, ActionError> {
-        prepare_files(path)?;
+        let mut notices = Vec::new();
+        prepare_files(path, &mut notices)?;
         let db = |e: rusqlite::Error| store_error(path, e);
         let mut conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(options.busy_timeout).map_err(db)?;
@@ -177,13 +246,25 @@ impl ActionStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-        init_schema(&mut conn, path)?;
+        init_schema(&mut conn, path, &mut notices)?;
+        let key_path = mac::key_path(path, options.key_file.as_deref());
+        let key = open_key(&conn, path, &key_path, &mut notices)?;
+        // Said by the front ends (stderr); logged here for the record.
+        for n in &notices {
+            tracing::info!(store = %path.display(), "{n}");
+        }
+        if let KeyState::Unavailable(why) = &key {
+            tracing::info!(store = %path.display(), "{why}");
+        }
         Ok(Self {
             path: path.to_owned(),
             conn: Mutex::new(conn),
             clock: options.clock,
             audit,
             default_ttl: options.default_ttl,
+            key,
+            key_path,
+            notices,
         })
     }
 
@@ -192,12 +273,43 @@ impl ActionStore {
         &self.path
     }
 
+    /// The key file that authenticates this store's actions.
+    pub fn key_path(&self) -> &Path {
+        &self.key_path
+    }
+
+    /// What opening did that a person should hear about once: a state
+    /// directory made private, a key created or made private, a store
+    /// migrated. Front ends print them on stderr.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// Why no action can be proposed, approved or applied (the key is
+    /// missing or wrong), if so.
+    pub fn key_problem(&self) -> Option<&str> {
+        match &self.key {
+            KeyState::Ready(_) => None,
+            KeyState::Unavailable(why) => Some(why),
+        }
+    }
+
+    fn key(&self) -> Result<&Key, ActionError> {
+        match &self.key {
+            KeyState::Ready(k) => Ok(k),
+            KeyState::Unavailable(why) => Err(ActionError::KeyUnavailable {
+                reason: why.clone(),
+            }),
+        }
+    }
+
     /// Records a new `pending` action (audited as `proposed`). The patch
     /// must be a JSON array of operations; the resourceVersion, target and
     /// rationale must be set.
     pub fn propose(&self, proposal: Proposal) -> Result<Action, ActionError> {
         let mut p = proposal;
         validate(&mut p)?;
+        let key = self.key()?.clone();
         let ttl = p.ttl.unwrap_or(self.default_ttl);
         let now = clock::now_micros(self.clock.as_ref());
         let expires = now + ttl;
@@ -225,6 +337,10 @@ impl ActionStore {
                 at: now,
                 note: note.clone(),
             }],
+            integrity: Integrity::Verified,
+            written_resource_version: None,
+            mac: None,
+            approval_mac: None,
         };
         let mut conn = self.lock();
         let db = |e: rusqlite::Error| store_error(&self.path, e);
@@ -247,6 +363,7 @@ impl ActionStore {
                 .map_err(db)?;
             attempts += 1;
             if !taken {
+                action.mac = Some(key.proposal_mac(&action));
                 break;
             }
             if attempts >= 5 {
@@ -260,7 +377,7 @@ impl ActionStore {
         tx.execute(
             &format!(
                 "INSERT INTO actions ({COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL)"
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL, ?20, NULL, NULL)"
             ),
             params![
                 a.id,
@@ -282,6 +399,7 @@ impl ActionStore {
                 clock::format(a.created),
                 clock::format(a.expires),
                 a.state.as_str(),
+                a.mac,
             ],
         )
         .map_err(db)?;
@@ -306,7 +424,7 @@ impl ActionStore {
         check_id(id)?;
         let action = {
             let conn = self.lock();
-            load(&conn, id)
+            load(&conn, id, &self.key)
                 .map_err(|e| store_error(&self.path, e))?
                 .ok_or_else(|| self.not_found(id))?
         };
@@ -349,7 +467,7 @@ impl ActionStore {
                 self.expire(&id)?
             } else {
                 let conn = self.lock();
-                match load(&conn, &id).map_err(db)? {
+                match load(&conn, &id, &self.key).map_err(db)? {
                     Some(a) => a,
                     None => continue,
                 }
@@ -369,7 +487,12 @@ impl ActionStore {
         self.list(Some(State::Applying))
     }
 
-    /// pending → approved, by a person on a human channel.
+    /// pending → approved, by a person on a human channel. The proposal's
+    /// MAC is checked first: a tampered or unauthenticated action is failed
+    /// for good ([`ActionError::Tampered`], [`ActionError::Unauthenticated`]);
+    /// without the right key nothing changes
+    /// ([`ActionError::KeyUnavailable`]). The approval gets its own MAC,
+    /// binding this person to this proposal.
     pub fn approve(
         &self,
         id: &str,
@@ -377,13 +500,23 @@ impl ActionStore {
         note: &str,
     ) -> Result<Action, ActionError> {
         self.transition(id, "approved", |a| match a.state {
-            State::Pending => Verdict::Go(Change {
-                to: State::Approved,
-                who: approver.label(),
-                note: note_or(note, "approved"),
-                approver: Some(approver.clone()),
-                outcome: None,
-            }),
+            State::Pending => {
+                if let Some(refusal) = refuse_unverified(a, &approver.label()) {
+                    return refusal;
+                }
+                let (Ok(key), Some(proposal_mac)) = (self.key(), a.mac.as_deref()) else {
+                    // Unreachable: a verified action has a MAC and a key.
+                    return Verdict::Refuse(ActionError::Unauthenticated { id: a.id.clone() });
+                };
+                Verdict::Go(Change {
+                    to: State::Approved,
+                    who: approver.label(),
+                    note: note_or(note, "approved"),
+                    approver: Some(approver.clone()),
+                    outcome: None,
+                    approval_mac: Some(key.approval_mac(&a.id, approver, proposal_mac)),
+                })
+            }
             state => Verdict::Refuse(ActionError::InvalidTransition {
                 id: a.id.clone(),
                 state,
@@ -406,6 +539,7 @@ impl ActionStore {
                 note: note_or(reason, "rejected"),
                 approver: Some(approver.clone()),
                 outcome: None,
+                approval_mac: None,
             }),
             state => Verdict::Refuse(ActionError::InvalidTransition {
                 id: a.id.clone(),
@@ -417,8 +551,10 @@ impl ActionStore {
 
     /// approved → applying, atomically: exactly one caller (thread or
     /// process) gets the action back; the others get
-    /// [`ActionError::AlreadyClaimed`]. The patch bytes are checked against
-    /// their sha256 first; a mismatch fails the action for good
+    /// [`ActionError::AlreadyClaimed`]. The proposal's and the approval's
+    /// MACs are checked first (a row edited to `approved` without a person,
+    /// or with another patch, is failed for good: [`ActionError::Tampered`]),
+    /// then the patch bytes against their sha256
     /// ([`ActionError::PatchMismatch`]). `who` is the process applying
     /// (`system:guardian`, `human:alice`).
     ///
@@ -426,6 +562,10 @@ impl ActionStore {
     /// for the real write.
     pub fn claim_for_apply(&self, id: &str, who: &str) -> Result<Action, ActionError> {
         self.transition(id, "applied", |a| match a.state {
+            State::Approved if !a.integrity.is_verified() => refuse_unverified(a, who)
+                .unwrap_or_else(|| {
+                    Verdict::Refuse(ActionError::Unauthenticated { id: a.id.clone() })
+                }),
             State::Approved => match a.verified_patch() {
                 Ok(_) => Verdict::Go(Change {
                     to: State::Applying,
@@ -433,6 +573,7 @@ impl ActionStore {
                     note: "apply started".into(),
                     approver: a.approver.clone(),
                     outcome: None,
+                    approval_mac: None,
                 }),
                 Err(e) => Verdict::ChangeThenRefuse(
                     Change {
@@ -441,6 +582,7 @@ impl ActionStore {
                         note: e.to_string(),
                         approver: a.approver.clone(),
                         outcome: Some(format!("failed: {e}")),
+                        approval_mac: None,
                     },
                     e,
                 ),
@@ -469,8 +611,8 @@ impl ActionStore {
         })
     }
 
-    /// applying → applied or failed, with what happened. Recorded as done by
-    /// whoever claimed it.
+    /// applying → applied, failed or unknown, with what happened. Recorded
+    /// as done by whoever claimed it.
     pub fn finish_apply(&self, id: &str, outcome: ApplyOutcome) -> Result<Action, ActionError> {
         self.transition(id, "finished", |a| match a.state {
             State::Applying => {
@@ -483,11 +625,13 @@ impl ActionStore {
                     to: match outcome {
                         ApplyOutcome::Applied { .. } => State::Applied,
                         ApplyOutcome::Failed { .. } => State::Failed,
+                        ApplyOutcome::Unknown { .. } => State::Unknown,
                     },
                     who,
                     note: summary.clone(),
                     approver: a.approver.clone(),
                     outcome: Some(summary),
+                    approval_mac: None,
                 })
             }
             state => Verdict::Refuse(ActionError::InvalidTransition {
@@ -496,6 +640,61 @@ impl ActionStore {
                 rule: "only an applying action (claimed with claim_for_apply) can be finished",
             }),
         })
+    }
+
+    /// Checks, in a transaction, that `id` may lead to a decision: a
+    /// pending or approved action whose row is tampered with or
+    /// unauthenticated is failed for good (recorded under `who`, audited)
+    /// and refused; without the right key it is refused and left as it is.
+    /// Returns the action, verified.
+    pub fn verify(&self, id: &str, who: &str) -> Result<Action, ActionError> {
+        self.transition(id, "approved", |a| match a.state {
+            State::Pending | State::Approved => refuse_unverified(a, who).unwrap_or(Verdict::Keep),
+            _ => match a.integrity_error() {
+                Some(e) => Verdict::Refuse(e),
+                None => Verdict::Keep,
+            },
+        })
+    }
+
+    /// pending|approved → failed: the action can never be applied as
+    /// proposed (its object changed since: `reason` says how). `who` is
+    /// the person (or process) that found it.
+    pub fn fail_unapplied(&self, id: &str, who: &str, reason: &str) -> Result<Action, ActionError> {
+        self.transition(id, "approved", |a| match a.state {
+            State::Pending | State::Approved => Verdict::Go(Change::fail(a, who, reason)),
+            state => Verdict::Refuse(ActionError::InvalidTransition {
+                id: a.id.clone(),
+                state,
+                rule: "only a pending or approved action can be failed before its apply",
+            }),
+        })
+    }
+
+    /// Records the resourceVersion the write of an `applying` action
+    /// returned, right after it returned: if the process dies before it
+    /// records the end, this says the write landed. Not a state change.
+    pub fn record_written(&self, id: &str, resource_version: &str) -> Result<(), ActionError> {
+        check_id(id)?;
+        let conn = self.lock();
+        let n = conn
+            .execute(
+                "UPDATE actions SET written_rv = ?1 WHERE id = ?2 AND state = 'applying'",
+                params![resource_version, id],
+            )
+            .map_err(|e| store_error(&self.path, e))?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(ActionError::InvalidTransition {
+                id: id.to_owned(),
+                state: load(&conn, id, &self.key)
+                    .map_err(|e| store_error(&self.path, e))?
+                    .ok_or_else(|| self.not_found(id))?
+                    .state,
+                rule: "only an applying action's write can be recorded",
+            })
+        }
     }
 
     /// pending|approved → expired, if its TTL passed; returns it as it now is.
@@ -509,7 +708,7 @@ impl ActionStore {
         }) {
             Err(ActionError::Expired { .. }) | Err(ActionError::InvalidTransition { .. }) => {
                 let conn = self.lock();
-                load(&conn, id)
+                load(&conn, id, &self.key)
                     .map_err(|e| store_error(&self.path, e))?
                     .ok_or_else(|| self.not_found(id))
             }
@@ -529,7 +728,7 @@ impl ActionStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        let mut action = load(&tx, id)
+        let mut action = load(&tx, id, &self.key)
             .map_err(db)?
             .ok_or_else(|| self.not_found(id))?;
         let now = clock::now_micros(self.clock.as_ref());
@@ -541,6 +740,7 @@ impl ActionStore {
                 note: format!("TTL passed at {}", clock::format(action.expires)),
                 approver: action.approver.clone(),
                 outcome: None,
+                approval_mac: None,
             };
             let error = ActionError::Expired {
                 id: action.id.clone(),
@@ -552,6 +752,7 @@ impl ActionStore {
         } else {
             match decide(&action) {
                 Verdict::Go(c) => (Some(c), None),
+                Verdict::Keep => (None, None),
                 Verdict::Refuse(e) => (None, Some(e)),
                 Verdict::ChangeThenRefuse(c, e) => (Some(c), Some(e)),
             }
@@ -609,6 +810,24 @@ impl ActionStore {
             ));
         }
     }
+}
+
+/// For a row that is not verified: fail it for good (tampered,
+/// unauthenticated) or refuse without a change (no usable key). `None` when
+/// it is verified.
+fn refuse_unverified(a: &Action, who: &str) -> Option<Verdict> {
+    let error = a.integrity_error()?;
+    Some(match &error {
+        ActionError::KeyUnavailable { .. } => Verdict::Refuse(error),
+        ActionError::Tampered { reason, .. } => {
+            let change = Change::fail(a, who, &format!("tampered: {reason}"));
+            Verdict::ChangeThenRefuse(change, error)
+        }
+        _ => {
+            let change = Change::fail(a, who, UNAUTHENTICATED);
+            Verdict::ChangeThenRefuse(change, error)
+        }
+    })
 }
 
 fn note_or(note: &str, default: &str) -> String {
@@ -725,8 +944,10 @@ fn validate(p: &mut Proposal) -> Result<(), ActionError> {
 }
 
 /// Creates the directory (0700) and the file (0600) before SQLite opens it:
-/// SQLite gives its -wal and -shm files the database file's mode.
-fn prepare_files(path: &Path) -> Result<(), ActionError> {
+/// SQLite gives its -wal and -shm files the database file's mode. An
+/// existing directory others can read (0755) is made 0700, and `notices`
+/// says so; one that cannot be is refused.
+fn prepare_files(path: &Path, notices: &mut Vec<String>) -> Result<(), ActionError> {
     let io = |what: &str, p: &Path, e: std::io::Error| ActionError::Io {
         path: p.to_owned(),
         message: format!("cannot {what}: {e}"),
@@ -769,6 +990,25 @@ fn prepare_files(path: &Path) -> Result<(), ActionError> {
                 message: "the state directory is writable by other users, who could replace the action store; use --state-dir with a directory only you can write".into(),
             });
         }
+        // Readable or searchable by others (0755, 0750): what it holds is
+        // private (the actions, the key that authenticates them). A shared
+        // sticky directory (/tmp) is left alone.
+        if meta.mode() & 0o077 != 0 && meta.mode() & 0o1000 == 0 {
+            let was = meta.mode() & 0o7777;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
+                ActionError::Io {
+                    path: dir.clone(),
+                    message: format!(
+                        "the state directory is open to other users (mode {was:04o}) and cannot be made private ({e}); chmod 700 it, or use --state-dir with a directory only you can read"
+                    ),
+                }
+            })?;
+            let msg = format!(
+                "the state directory {} was open to other users (mode {was:04o}); made it 0700",
+                dir.display()
+            );
+            notices.push(msg);
+        }
         let file = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -797,8 +1037,13 @@ fn prepare_files(path: &Path) -> Result<(), ActionError> {
     Ok(())
 }
 
-/// Creates the schema in a new store; checks the version of an existing one.
-fn init_schema(conn: &mut Connection, path: &Path) -> Result<(), ActionError> {
+/// Creates the schema in a new store; checks the version of an existing
+/// one, migrating schema 1 (`notices` says so).
+fn init_schema(
+    conn: &mut Connection,
+    path: &Path,
+    notices: &mut Vec<String>,
+) -> Result<(), ActionError> {
     let db = |e: rusqlite::Error| store_error(path, e);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -826,6 +1071,18 @@ fn init_schema(conn: &mut Connection, path: &Path) -> Result<(), ActionError> {
         }
         Some(v) => match v.trim().parse::<i64>() {
             Ok(SCHEMA_VERSION) => {}
+            Ok(1) => {
+                tx.execute_batch(MIGRATE_1_TO_2).map_err(db)?;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(db)?;
+                notices.push(format!(
+                    "migrated the action store {} to schema {SCHEMA_VERSION}: actions are now authenticated; the ones proposed before cannot be approved (propose them again)",
+                    path.display()
+                ));
+            }
             Ok(found) if found > SCHEMA_VERSION => {
                 return Err(ActionError::SchemaTooNew {
                     path: path.to_owned(),
@@ -844,6 +1101,65 @@ fn init_schema(conn: &mut Connection, path: &Path) -> Result<(), ActionError> {
         },
     }
     tx.commit().map_err(db)
+}
+
+/// The store's key: read from `key_path`, or created there when the store
+/// has never had one. The store remembers a check value of its key (in
+/// `meta`, not the key), so a missing or replaced key is told apart from a
+/// new store.
+fn open_key(
+    conn: &Connection,
+    db: &Path,
+    key_path: &Path,
+    notices: &mut Vec<String>,
+) -> Result<KeyState, ActionError> {
+    let sql = |e: rusqlite::Error| store_error(db, e);
+    let read_check = || -> Result<Option<String>, ActionError> {
+        conn.query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sql)
+    };
+    let check = read_check()?;
+    let restore = format!(
+        "restore it, or point --action-key-file (GUARDIAN_ACTION_KEY_FILE) at it; to start a new store instead, move {} away. Until then no action can be proposed, approved or applied",
+        db.display()
+    );
+    let key = match mac::read(key_path, notices) {
+        Ok(mac::Loaded::Key(k)) => k,
+        Ok(mac::Loaded::Missing) if check.is_none() => match mac::create(key_path, notices) {
+            Ok(k) => k,
+            Err(e) => return Ok(KeyState::Unavailable(e.to_string())),
+        },
+        Ok(mac::Loaded::Missing) => {
+            return Ok(KeyState::Unavailable(format!(
+                "the action key {} is missing, but this store's actions were authenticated with a key: {restore}",
+                key_path.display()
+            )));
+        }
+        Err(e) => return Ok(KeyState::Unavailable(e.to_string())),
+    };
+    let mine = key.check_value();
+    let check = match check {
+        Some(c) => c,
+        None => {
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?1)",
+                [&mine],
+            )
+            .map_err(sql)?;
+            read_check()?.unwrap_or_default()
+        }
+    };
+    if mac::same_tag(&check, &mine) {
+        Ok(KeyState::Ready(key))
+    } else {
+        Ok(KeyState::Unavailable(format!(
+            "the action key {} is not the key this store's actions were authenticated with (it was replaced): {restore}",
+            key_path.display()
+        )))
+    }
 }
 
 fn insert_transition(
@@ -873,12 +1189,14 @@ fn apply_change(
     };
     let updated = conn.execute(
         "UPDATE actions SET state = ?1, approver_channel = ?2, approver_identity = ?3, \
-         outcome = COALESCE(?4, outcome) WHERE id = ?5 AND state = ?6",
+         outcome = COALESCE(?4, outcome), approval_mac = COALESCE(?5, approval_mac) \
+         WHERE id = ?6 AND state = ?7",
         params![
             change.to.as_str(),
             channel,
             identity,
             change.outcome,
+            change.approval_mac,
             action.id,
             action.state.as_str()
         ],
@@ -900,12 +1218,52 @@ fn apply_change(
     if change.outcome.is_some() {
         action.outcome = change.outcome.clone();
     }
+    if change.approval_mac.is_some() {
+        action.approval_mac = change.approval_mac.clone();
+    }
     action.history.push(t);
     Ok(())
 }
 
-/// Reads one action and its history.
-fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Action>> {
+/// Whether `a`'s row is the one Guardian wrote (see [`Integrity`]).
+fn integrity(a: &Action, key: &KeyState) -> Integrity {
+    let Some(stored) = a.mac.as_deref() else {
+        return Integrity::Unauthenticated {
+            reason: UNAUTHENTICATED.into(),
+        };
+    };
+    let key = match key {
+        KeyState::Ready(k) => k,
+        KeyState::Unavailable(why) => {
+            return Integrity::KeyUnavailable {
+                reason: why.clone(),
+            };
+        }
+    };
+    if !mac::same_tag(stored, &key.proposal_mac(a)) {
+        return Integrity::Tampered {
+            reason: "the stored proposal (its patch, target, resourceVersion, texts or times) does not match its MAC: it was changed outside Guardian".into(),
+        };
+    }
+    if matches!(a.state, State::Approved | State::Applying) {
+        let approved = match (&a.approver, a.approval_mac.as_deref()) {
+            (Some(who), Some(tag)) => mac::same_tag(tag, &key.approval_mac(&a.id, who, stored)),
+            _ => false,
+        };
+        if !approved {
+            return Integrity::Tampered {
+                reason: format!(
+                    "it is marked {} but carries no valid approval by a person (the approval's MAC is missing or does not match)",
+                    a.state
+                ),
+            };
+        }
+    }
+    Integrity::Verified
+}
+
+/// Reads one action and its history, and checks its MACs.
+fn load(conn: &Connection, id: &str, key: &KeyState) -> rusqlite::Result<Option<Action>> {
     let row = conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM actions WHERE id = ?1"),
@@ -962,6 +1320,10 @@ fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Action>> {
                     approver,
                     outcome: r.get(21)?,
                     history: Vec::new(),
+                    integrity: Integrity::Verified,
+                    written_resource_version: r.get(24)?,
+                    mac: r.get(22)?,
+                    approval_mac: r.get(23)?,
                 })
             },
         )
@@ -991,6 +1353,11 @@ fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Action>> {
     })?;
     for t in rows {
         action.history.push(t?);
+    }
+    action.integrity = integrity(&action, key);
+    if !action.integrity.is_verified() {
+        // Never shown for a row that fails its check.
+        action.diff.clear();
     }
     Ok(Some(action))
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use guardian_actions::{
     ACTION_ANNOTATION, Action, ActionError, ActionStore, ApplyOutcome, Approver, Channel, Health,
-    ManualClock, Proposal, Proposer, State, StoreOptions, Target,
+    Integrity, ManualClock, Proposal, Proposer, State, StoreOptions, Target,
 };
 use guardian_broker::Audit;
 use serde_json::{Value, json};
@@ -305,7 +305,7 @@ fn action_in(f: &Fixture, state: State) -> String {
             assert_eq!(s.get(&id).unwrap().state, State::Expired);
             f.clock.advance(TimeDelta::minutes(-2));
         }
-        State::Applying | State::Applied | State::Failed => {
+        State::Applying | State::Applied | State::Failed | State::Unknown => {
             s.approve(&id, &alice(), "").unwrap();
             s.claim_for_apply(&id, "system:guardian").unwrap();
             match state {
@@ -321,6 +321,10 @@ fn action_in(f: &Fixture, state: State) -> String {
                 }
                 State::Failed => {
                     s.finish_apply(&id, ApplyOutcome::Failed { error: "x".into() })
+                        .unwrap();
+                }
+                State::Unknown => {
+                    s.finish_apply(&id, ApplyOutcome::Unknown { detail: "x".into() })
                         .unwrap();
                 }
                 _ => {}
@@ -401,7 +405,7 @@ fn every_invalid_transition_is_a_typed_error_and_changes_nothing() {
             assert_eq!(f.action_lines().len(), audit_before, "{op:?} from {state}");
         }
     }
-    assert_eq!(refused, 7 * 4 - 4);
+    assert_eq!(refused, 8 * 4 - 4);
 }
 
 #[test]
@@ -593,12 +597,14 @@ fn tampered_patch_bytes_are_refused_for_apply() {
         read.verified_patch(),
         Err(ActionError::PatchMismatch { .. })
     ));
-    let err = f.store.claim_for_apply(&id, "system:guardian").unwrap_err();
-    assert!(matches!(err, ActionError::PatchMismatch { .. }), "{err:?}");
     assert!(
-        err.to_string().contains("does not match its sha256"),
-        "{err}"
+        matches!(read.integrity, Integrity::Tampered { .. }),
+        "{:?}",
+        read.integrity
     );
+    let err = f.store.claim_for_apply(&id, "system:guardian").unwrap_err();
+    assert!(matches!(err, ActionError::Tampered { .. }), "{err:?}");
+    assert!(err.to_string().contains("tampered with"), "{err}");
     let a = f.store.get(&id).unwrap();
     assert_eq!(
         a.state,
@@ -608,8 +614,289 @@ fn tampered_patch_bytes_are_refused_for_apply() {
     assert_eq!(a.action_ref(), None);
     let last = f.action_lines().pop().unwrap();
     assert_eq!(last["to"], "failed");
-    assert!(last["note"].as_str().unwrap().contains("sha256"));
+    assert!(last["note"].as_str().unwrap().contains("tampered"));
 }
+
+/// Issue 13, point 3: rewriting `patch` and `patch_sha256` together (the
+/// sha256 alone proves nothing to someone who can write the file) is caught
+/// by the MAC, whose key is not in the database: the action is flagged on
+/// read (no diff), and approving or applying it fails it for good.
+#[test]
+fn rewriting_the_patch_and_its_sha256_together_is_caught_by_the_mac() {
+    const EVIL: &str = r#"[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"evil.example/x:1"}]"#;
+    let f = Fixture::new();
+    let pending = f.store.propose(proposal()).unwrap().id;
+    let approved = action_in(&f, State::Approved);
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(EVIL.as_bytes()));
+        for id in [&pending, &approved] {
+            conn.execute(
+                "UPDATE actions SET patch = ?1, patch_sha256 = ?2 WHERE id = ?3",
+                rusqlite::params![EVIL.as_bytes(), sha, id],
+            )
+            .unwrap();
+        }
+    }
+    let read = f.store.get(&pending).unwrap();
+    read.verified_patch().expect("the sha256 alone is fooled");
+    let Integrity::Tampered { reason } = &read.integrity else {
+        panic!("{:?}", read.integrity)
+    };
+    assert!(reason.contains("does not match its MAC"), "{reason}");
+    assert_eq!(read.diff, "", "no diff is shown for a tampered action");
+    let listed = f.store.list(None).unwrap();
+    assert!(listed.iter().all(|a| !a.integrity.is_verified()));
+
+    let err = f.store.approve(&pending, &alice(), "").unwrap_err();
+    assert!(matches!(err, ActionError::Tampered { .. }), "{err:?}");
+    let a = f.store.get(&pending).unwrap();
+    assert_eq!(states(&a), [State::Pending, State::Failed]);
+    assert!(a.outcome.unwrap().starts_with("failed: tampered:"));
+    assert!(a.approver.is_none(), "nobody approved it");
+
+    let err = f
+        .store
+        .claim_for_apply(&approved, "system:guardian")
+        .unwrap_err();
+    assert!(matches!(err, ActionError::Tampered { .. }), "{err:?}");
+    let a = f.store.get(&approved).unwrap();
+    assert_eq!(a.state, State::Failed);
+    assert_eq!(a.action_ref(), None);
+    let last = f.action_lines().pop().unwrap();
+    assert_eq!(last["to"], "failed");
+    assert!(last["note"].as_str().unwrap().starts_with("tampered:"));
+}
+
+/// A row edited to `approved` (with an approver) without a person's
+/// approval carries no approval MAC: claiming it fails it for good.
+#[test]
+fn a_row_edited_to_approved_without_a_person_is_refused_at_claim() {
+    let f = Fixture::new();
+    let id = f.store.propose(proposal()).unwrap().id;
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute(
+            "UPDATE actions SET state = 'approved', approver_channel = 'cli', approver_identity = 'mallory' WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    }
+    let read = f.store.get(&id).unwrap();
+    let Integrity::Tampered { reason } = &read.integrity else {
+        panic!("{:?}", read.integrity)
+    };
+    assert!(reason.contains("no valid approval by a person"), "{reason}");
+    let err = f.store.claim_for_apply(&id, "system:guardian").unwrap_err();
+    assert!(matches!(err, ActionError::Tampered { .. }), "{err:?}");
+    assert_eq!(f.store.get(&id).unwrap().state, State::Failed);
+
+    // Copying a real approval's MAC onto another action does not help
+    // either: it binds the action id and its proposal.
+    let real = action_in(&f, State::Approved);
+    let other = f.store.propose(proposal()).unwrap().id;
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute(
+            "UPDATE actions SET state = 'approved', approver_channel = 'cli', approver_identity = 'alice', \
+             approval_mac = (SELECT approval_mac FROM actions WHERE id = ?1) WHERE id = ?2",
+            [&real, &other],
+        )
+        .unwrap();
+    }
+    let err = f
+        .store
+        .claim_for_apply(&other, "system:guardian")
+        .unwrap_err();
+    assert!(matches!(err, ActionError::Tampered { .. }), "{err:?}");
+    f.store.claim_for_apply(&real, "system:guardian").unwrap();
+}
+
+/// Without its key (deleted, or replaced by another), the store still
+/// opens and lists, but nothing can be proposed, approved or applied, and
+/// nothing is changed; the right key back, all works again.
+#[test]
+fn a_missing_or_replaced_key_refuses_and_changes_nothing() {
+    let f = Fixture::new();
+    let pending = f.store.propose(proposal()).unwrap().id;
+    let approved = action_in(&f, State::Approved);
+    let key = f.path.with_file_name(guardian_actions::KEY_FILE);
+    assert_eq!(f.store.key_path(), key);
+    let saved = std::fs::read(&key).unwrap();
+    assert_eq!(saved.len(), 32);
+
+    let check = |what: &str| {
+        let store = f.reopen();
+        let problem = store
+            .key_problem()
+            .unwrap_or_else(|| panic!("{what}: no problem"));
+        assert!(problem.contains(&key.display().to_string()), "{problem}");
+        let a = store.get(&pending).unwrap();
+        assert!(
+            matches!(a.integrity, Integrity::KeyUnavailable { .. }),
+            "{what}: {:?}",
+            a.integrity
+        );
+        let lines = f.action_lines().len();
+        for err in [
+            store.approve(&pending, &alice(), "").unwrap_err(),
+            store
+                .claim_for_apply(&approved, "system:guardian")
+                .unwrap_err(),
+            store.propose(proposal()).unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, ActionError::KeyUnavailable { .. }),
+                "{what}: {err:?}"
+            );
+        }
+        assert_eq!(store.get(&pending).unwrap().state, State::Pending);
+        assert_eq!(store.get(&approved).unwrap().state, State::Approved);
+        assert_eq!(f.action_lines().len(), lines, "{what}: nothing recorded");
+        problem.to_owned()
+    };
+
+    std::fs::remove_file(&key).unwrap();
+    let problem = check("missing");
+    assert!(problem.contains("is missing"), "{problem}");
+    assert!(!key.exists(), "a missing key is not silently replaced");
+
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let problem = check("replaced");
+    assert!(problem.contains("is not the key"), "{problem}");
+
+    std::fs::write(&key, &saved).unwrap();
+    let store = f.reopen();
+    assert_eq!(store.key_problem(), None);
+    store.approve(&pending, &alice(), "").unwrap();
+    store.claim_for_apply(&approved, "system:guardian").unwrap();
+}
+
+/// `StoreOptions::key_file` (a mounted Secret): the key is read there and
+/// never written next to the database.
+#[test]
+fn the_key_can_live_outside_the_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::create_dir(&secret).unwrap();
+    let key = secret.join("key");
+    std::fs::write(&key, [42u8; 32]).unwrap();
+    let db = dir.path().join("state").join("actions.db");
+    let open = || {
+        ActionStore::open_with(
+            &db,
+            Arc::new(Audit::Off),
+            StoreOptions {
+                key_file: Some(key.clone()),
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let store = open();
+    assert_eq!(store.key_problem(), None);
+    let id = store.propose(proposal()).unwrap().id;
+    assert!(!db.with_file_name(guardian_actions::KEY_FILE).exists());
+    assert!(open().get(&id).unwrap().integrity.is_verified());
+    // Opened with the default key instead, it cannot check them.
+    let other = ActionStore::open(&db, Arc::new(Audit::Off)).unwrap();
+    assert!(other.key_problem().is_some());
+    // A key too short to be a key is refused.
+    std::fs::write(&key, b"short").unwrap();
+    let problem = open().key_problem().unwrap().to_owned();
+    assert!(problem.contains("5 bytes"), "{problem}");
+}
+
+/// A schema-1 store (actions without MACs) is migrated on open; its actions
+/// are listed but can never be approved.
+#[test]
+fn a_schema_1_store_is_migrated_and_its_actions_cannot_be_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let db = state.join("actions.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(SCHEMA_1).unwrap();
+        conn.execute(
+            "INSERT INTO actions VALUES ('act-aaaaaaaaaaaa', 'apps/v1', 'Deployment', 'shop', 'web', \
+             'deployments.apps', ?1, ?2, '4711', 'why', 'agent', 'diagnostics', 'analyze', 'ok', \
+             'a diff', 'allow', '2030-01-02T03:04:05.000000Z', '2030-01-03T03:04:05.000000Z', \
+             'pending', NULL, NULL, NULL)",
+            rusqlite::params![
+                PATCH.as_bytes(),
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(PATCH.as_bytes()))
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO transitions VALUES ('act-aaaaaaaaaaaa', 0, 'pending', 'agent', '2030-01-02T03:04:05.000000Z', 'proposed')",
+            [],
+        )
+        .unwrap();
+    }
+    let clock = Arc::new(ManualClock::new(start()));
+    let audit = Arc::new(Audit::memory());
+    let store = open(&db, &clock, &audit);
+    assert!(
+        store.notices().iter().any(|n| n.contains("migrated")),
+        "{:?}",
+        store.notices()
+    );
+    let a = store.get("act-aaaaaaaaaaaa").unwrap();
+    assert!(
+        matches!(a.integrity, Integrity::Unauthenticated { .. }),
+        "{:?}",
+        a.integrity
+    );
+    assert_eq!(a.diff, "");
+    let err = store.approve("act-aaaaaaaaaaaa", &alice(), "").unwrap_err();
+    assert!(
+        matches!(err, ActionError::Unauthenticated { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("proposed before actions were authenticated; propose it again"),
+        "{err}"
+    );
+    assert_eq!(store.get("act-aaaaaaaaaaaa").unwrap().state, State::Failed);
+    // New proposals in the migrated store are authenticated.
+    let id = store.propose(proposal()).unwrap().id;
+    store.approve(&id, &alice(), "").unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "2");
+}
+
+const SCHEMA_1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE actions (
+    id TEXT PRIMARY KEY NOT NULL, api_version TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT,
+    name TEXT NOT NULL, resource TEXT NOT NULL, patch BLOB NOT NULL, patch_sha256 TEXT NOT NULL,
+    resource_version TEXT NOT NULL, rationale TEXT NOT NULL, proposer_caller TEXT NOT NULL,
+    proposer_skill TEXT NOT NULL, proposer_tool TEXT NOT NULL, dry_run_result TEXT NOT NULL,
+    diff TEXT NOT NULL, policy_decision TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL,
+    state TEXT NOT NULL, approver_channel TEXT, approver_identity TEXT, outcome TEXT
+);
+CREATE INDEX actions_state ON actions(state);
+CREATE TABLE transitions (
+    action_id TEXT NOT NULL REFERENCES actions(id), seq INTEGER NOT NULL, state TEXT NOT NULL,
+    who TEXT NOT NULL, at TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (action_id, seq)
+);
+";
 
 #[test]
 fn proposals_are_checked() {
@@ -931,7 +1218,7 @@ fn a_newer_schema_is_refused() {
             err,
             ActionError::SchemaTooNew {
                 found: 7,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
@@ -980,6 +1267,38 @@ fn the_store_is_private() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("writable by other users"), "{err}");
+    let key = f.path.with_file_name(guardian_actions::KEY_FILE);
+    assert_eq!(mode(&key), 0o600, "the key is private");
+}
+
+/// Issue 13, point 11: an existing state directory others can read (0755)
+/// is made 0700, and the store says so once.
+#[cfg(unix)]
+#[test]
+fn an_existing_0755_state_directory_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = ActionStore::open(&state.join("actions.db"), Arc::new(Audit::Off)).unwrap();
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700, "the state directory was left {mode:o}");
+    assert!(
+        store
+            .notices()
+            .iter()
+            .any(|n| n.contains("mode 0755") && n.contains("made it 0700")),
+        "{:?}",
+        store.notices()
+    );
+    drop(store);
+    let again = ActionStore::open(&state.join("actions.db"), Arc::new(Audit::Off)).unwrap();
+    assert!(
+        !again.notices().iter().any(|n| n.contains("0700")),
+        "said once: {:?}",
+        again.notices()
+    );
 }
 
 #[test]

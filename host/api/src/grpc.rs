@@ -473,6 +473,7 @@ impl Guardian for GrpcService {
                         action.outcome.clone().unwrap_or_else(|| "applied".into()),
                     ),
                     Some(ApplyOutcome::Failed { error }) => (false, format!("failed: {error}")),
+                    Some(o @ ApplyOutcome::Unknown { .. }) => (false, o.summary()),
                 };
                 proto::ApproveActionResponse {
                     action: Some(action_message(&action)),

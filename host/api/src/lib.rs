@@ -357,7 +357,28 @@ impl Api {
             .map_err(|e| ApiError::from_decision(e.into()))
     }
 
-    /// Approves and applies `id` as the person `identity` on `channel`.
+    /// What the person `identity` on `channel` is shown before approving
+    /// `id`: its row checked against its MAC, and the diff of the exact
+    /// write dry-run now against the object (see
+    /// `guardian_core::actions::review`). A tampered or stale action is
+    /// failed for good and refused.
+    pub async fn review_action(
+        &self,
+        channel: ApprovalChannel,
+        identity: &str,
+        id: &str,
+    ) -> Result<guardian_core::actions::Review, ApiError> {
+        let who = Approver::new(channel, identity)
+            .map_err(|e| ApiError::new(ErrorClass::InvalidArgument, e.to_string()))?;
+        let (store, broker) = self.store_and_broker()?;
+        guardian_core::actions::review(store, broker, id, &who)
+            .await
+            .map_err(ApiError::from_decision)
+    }
+
+    /// Approves and applies `id` as the person `identity` on `channel`:
+    /// reviewed first (row verified, the write dry-run now), then approved
+    /// and applied.
     pub async fn approve(
         &self,
         channel: ApprovalChannel,

@@ -223,15 +223,27 @@ impl McpServer {
                 "the client does not support elicitation; approve it with `guardian actions approve {id}` or the gRPC ApproveAction"
             ));
         }
-        let action = match self.api.get_action(id) {
-            Ok(a) => a,
-            Err(e) => return pending(e.message),
+        // The diff shown is of the exact write, dry-run now against the
+        // object, from the action's verified patch bytes.
+        let review = match self
+            .api
+            .review_action(ApprovalChannel::McpElicitation, &identity.name, id)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // Not asked: a tampered or stale action is failed by the
+                // review; say the state it is in now.
+                let state = self.api.get_action(id).ok().map(|a| a.state.to_string());
+                return json!({"asked": false, "state": state, "why": e.message});
+            }
         };
         let message = format!(
-            "Guardian proposes this change to {}:\n\n{}\nWhy: {}\n\nApprove it and apply it to the cluster now? Only you can answer this; the assistant cannot.",
-            action.target.label(),
-            action.diff,
-            action.rationale.trim()
+            "Guardian proposes this change to {} ({}):\n\n{}\nWhy: {}\n\nApprove it and apply it to the cluster now? Only you can answer this; the assistant cannot.",
+            review.action.target.label(),
+            review.preview.dry_run,
+            review.preview.diff,
+            review.action.rationale.trim()
         );
         let schema = match ElicitationSchema::builder()
             .required_bool_with("approve", |b| {

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use guardian_actions::{
-    Action, ActionError, ActionStore, ApplyOptions, ApplyOutcome, Approver, Channel, Health, State,
+    Action, ActionError, ActionStore, ApplyOptions, ApplyOutcome, Approver, Channel, Health,
+    Integrity, Preview, PreviewError, State, StoreOptions,
 };
 use guardian_broker::Audit;
 use guardian_core::actions::{DecisionError, Settled};
@@ -21,7 +22,7 @@ use crate::output;
 pub async fn run(global: &Global, cmd: ActionsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ActionsCommand::List { output, state } => list(global, output, state),
-        ActionsCommand::Show { id, output } => show(global, &id, output),
+        ActionsCommand::Show { id, output } => show(global, &id, output).await,
         ActionsCommand::Approve {
             id,
             yes,
@@ -49,10 +50,31 @@ pub async fn run(global: &Global, cmd: ActionsCommand) -> anyhow::Result<ExitCod
     }
 }
 
-/// The store under --state-dir, auditing to --audit.
+/// The store under --state-dir (its key from --action-key-file), auditing
+/// to --audit. What opening it did (a directory made private, a key
+/// created) is said on stderr, and so is a missing or wrong key (a decision
+/// refuses with the same words).
 fn open_store(global: &Global, audit: Arc<Audit>) -> anyhow::Result<ActionStore> {
-    ActionStore::open_default(global.state_dir.as_deref(), audit)
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    let store = ActionStore::open_default_with(
+        global.state_dir.as_deref(),
+        audit,
+        StoreOptions {
+            key_file: global.action_key_file.clone(),
+            ..StoreOptions::default()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for notice in store.notices() {
+        eprintln!("note: {notice}");
+    }
+    Ok(store)
+}
+
+/// Says on stderr why no action of `store` can be decided, if so.
+fn warn_key(store: &ActionStore) {
+    if let Some(problem) = store.key_problem() {
+        eprintln!("warning: {problem}");
+    }
 }
 
 fn audit_only(global: &Global) -> anyhow::Result<Arc<Audit>> {
@@ -94,6 +116,7 @@ fn state_of(filter: StateFilter) -> State {
         StateFilter::Applying => State::Applying,
         StateFilter::Applied => State::Applied,
         StateFilter::Failed => State::Failed,
+        StateFilter::Unknown => State::Unknown,
     }
 }
 
@@ -103,6 +126,7 @@ fn list(
     state: Option<StateFilter>,
 ) -> anyhow::Result<ExitCode> {
     let store = open_store(global, audit_only(global)?)?;
+    warn_key(&store);
     let actions = store.list(state.map(state_of)).map_err(store_error)?;
     match format {
         ListFormat::Json => print!("{}", output::json(&actions)?),
@@ -137,17 +161,85 @@ fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(global: &Global, id: &str, format: ShowFormat) -> anyhow::Result<ExitCode> {
+/// What `show` says about the change an action makes.
+enum Shown {
+    /// Dry-run now against the object, from the patch bytes.
+    Checked(Preview),
+    /// Not re-checked (no cluster, an action no longer waiting): the diff
+    /// stored with the proposal, authenticated by its MAC.
+    AsProposed(String),
+    /// The row failed its check: no diff is shown.
+    Withheld,
+}
+
+/// How long `show` waits for the cluster before showing the stored diff.
+const SHOW_CHECK_TIMEOUT: Duration = Duration::from_secs(15);
+
+async fn show(global: &Global, id: &str, format: ShowFormat) -> anyhow::Result<ExitCode> {
     let store = open_store(global, audit_only(global)?)?;
+    warn_key(&store);
     let action = store.get(id).map_err(store_error)?;
+    let shown = if !action.integrity.is_verified() {
+        Shown::Withheld
+    } else if !matches!(action.state, State::Pending | State::Approved) {
+        Shown::AsProposed(format!("the action is {}", action.state))
+    } else {
+        match tokio::time::timeout(SHOW_CHECK_TIMEOUT, check_now(global, &action)).await {
+            Ok(Ok(preview)) => Shown::Checked(preview),
+            Ok(Err(why)) => Shown::AsProposed(why),
+            Err(_) => Shown::AsProposed(format!(
+                "the cluster did not answer within {}s",
+                SHOW_CHECK_TIMEOUT.as_secs()
+            )),
+        }
+    };
     let mut data = serde_json::to_value(&action)?;
-    data["kubectl"] = Value::String(kubectl_command(&action));
+    if action.integrity.is_verified() {
+        data["kubectl"] = Value::String(kubectl_command(&action));
+    }
+    data["review"] = match &shown {
+        Shown::Checked(p) => serde_json::json!({
+            "checked": true,
+            "resource_version": p.resource_version,
+            "dry_run": p.dry_run,
+            "diff": p.diff,
+        }),
+        Shown::AsProposed(why) => serde_json::json!({"checked": false, "why": why}),
+        Shown::Withheld => serde_json::json!({
+            "checked": false,
+            "why": action.integrity.problem().unwrap_or_default(),
+        }),
+    };
     match format {
         ShowFormat::Json => print!("{}", output::json(&data)?),
         ShowFormat::Yaml => print!("{}", output::yaml(&data)?),
-        ShowFormat::Text => print!("{}", render(&action)),
+        ShowFormat::Text => print!("{}", render(&action, &shown)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The change as the apply would make it now (see
+/// `guardian_actions::preview_write`), or why it could not be checked.
+async fn check_now(global: &Global, action: &Action) -> Result<Preview, String> {
+    let (policy, audit) = crate::skills::policy_and_audit(global).map_err(|e| format!("{e:#}"))?;
+    let backend = crate::capture::connect(global).await.map_err(|e| {
+        format!(
+            "no cluster to check against ({})",
+            one_line(&format!("{e:#}"), 160)
+        )
+    })?;
+    let broker = guardian_broker::Broker::new(Arc::new(backend), policy, audit);
+    let who = approver(None)
+        .map(|a| a.caller())
+        .unwrap_or_else(|_| "human:unknown".into());
+    guardian_actions::preview_write(&broker, action, &who)
+        .await
+        .map_err(|e| match e {
+            PreviewError::Stale(why) => format!(
+                "the object changed since the proposal ({why}); approving it will fail as stale"
+            ),
+            e => e.to_string(),
+        })
 }
 
 async fn approve(
@@ -171,8 +263,8 @@ async fn approve(
     for note in &notes {
         eprintln!("{note}");
     }
-    let action = match decided(settled)? {
-        Settled::Ready(action) => action,
+    match decided(settled)? {
+        Settled::Ready(_) => {}
         Settled::AlreadyApplied(action) => {
             println!(
                 "action {id} was already applied by an earlier run that was interrupted; nothing applied again ({})",
@@ -180,8 +272,19 @@ async fn approve(
             );
             return Ok(ExitCode::SUCCESS);
         }
-    };
-    print!("{}", ensure_newline(&action.diff));
+    }
+    // What is shown is computed now from the bytes the apply will send: the
+    // row checked against its MAC, the write dry-run against the object.
+    let review = decided(guardian_core::actions::review(&store, &broker, id, &who).await)?;
+    let action = &review.action;
+    println!(
+        "The change to {} ({}; Guardian also sets {}={id}):",
+        action.target.label(),
+        review.preview.dry_run,
+        guardian_actions::ACTION_ANNOTATION
+    );
+    print!("{}", ensure_newline(&review.preview.diff));
+    println!("Equivalent kubectl:\n  {}", review.kubectl);
     let prompt = format!("Apply this change to {}? [y/N] ", action.target.label());
     if !yes {
         if !std::io::stdin().is_terminal() {
@@ -223,6 +326,13 @@ async fn approve(
             eprintln!("error: action {id} failed; nothing was changed: {error}");
             Ok(ExitCode::FAILURE)
         }
+        ApplyOutcome::Unknown { detail } => {
+            eprintln!(
+                "error: action {id}: whether it landed is unknown — check {}: {detail}",
+                action.target.label()
+            );
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 
@@ -260,11 +370,22 @@ pub fn kubectl_command(action: &Action) -> String {
     guardian_core::actions::kubectl_command(action)
 }
 
-fn render(a: &Action) -> String {
+fn render(a: &Action, shown: &Shown) -> String {
     let mut out = String::new();
     let mut line = |k: &str, v: &str| out.push_str(&format!("{k:<17}{v}\n"));
     line("ID:", &a.id);
     line("State:", a.state.as_str());
+    line(
+        "Integrity:",
+        &match &a.integrity {
+            Integrity::Verified => "verified (its MACs match)".to_owned(),
+            Integrity::Tampered { reason } => {
+                format!("TAMPERED — {reason}; it will never be applied")
+            }
+            Integrity::Unauthenticated { reason } => format!("NOT AUTHENTICATED — {reason}"),
+            Integrity::KeyUnavailable { reason } => format!("CANNOT BE CHECKED — {reason}"),
+        },
+    );
     line("Target:", &a.target.label());
     line(
         "Kind:",
@@ -289,11 +410,33 @@ fn render(a: &Action) -> String {
     line("Policy:", &a.policy_decision);
     line("Dry run:", &one_line(&a.dry_run_result, 200));
     out.push_str(&format!("Rationale:\n  {}\n", a.rationale.trim()));
-    out.push_str("Diff:\n");
-    for l in a.diff.lines() {
-        out.push_str(&format!("  {l}\n"));
+    let mut diff = |head: String, text: &str| {
+        out.push_str(&head);
+        for l in text.lines() {
+            out.push_str(&format!("  {l}\n"));
+        }
+    };
+    match shown {
+        Shown::Checked(p) => diff(
+            format!(
+                "Diff ({}; Guardian also sets {}={}):\n",
+                p.dry_run,
+                guardian_actions::ACTION_ANNOTATION,
+                a.id
+            ),
+            &p.diff,
+        ),
+        Shown::AsProposed(why) => diff(
+            format!("Diff (as proposed, not re-checked: {why}):\n"),
+            &a.diff,
+        ),
+        Shown::Withheld => {
+            out.push_str("Diff:            not shown: the action failed its integrity check\n")
+        }
     }
-    out.push_str(&format!("Equivalent kubectl:\n  {}\n", kubectl_command(a)));
+    if a.integrity.is_verified() {
+        out.push_str(&format!("Equivalent kubectl:\n  {}\n", kubectl_command(a)));
+    }
     out.push_str("History:\n");
     for t in &a.history {
         out.push_str(&format!(

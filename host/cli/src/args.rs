@@ -54,6 +54,17 @@ pub struct Global {
     #[arg(long, global = true, env = "GUARDIAN_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// The secret key that authenticates stored actions [default:
+    /// action.key in the state directory, created with it]. In a cluster,
+    /// mount it from a Secret.
+    #[arg(
+        long,
+        global = true,
+        env = "GUARDIAN_ACTION_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub action_key_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub cluster: ClusterFlags,
 
@@ -73,6 +84,7 @@ impl Global {
             policies: self.policies.clone(),
             audit: self.audit.clone(),
             state_dir: self.state_dir.clone(),
+            action_key_file: self.action_key_file.clone(),
             cluster: crate::capture::cluster_options(&self.cluster),
         }
     }
@@ -255,6 +267,7 @@ pub enum StateFilter {
     Applying,
     Applied,
     Failed,
+    Unknown,
 }
 
 #[derive(Debug, Subcommand)]

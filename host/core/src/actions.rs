@@ -2,11 +2,17 @@
 //! approve|reject`, the gRPC `ApproveAction`/`RejectAction` and an MCP
 //! elicitation answer share. Who decides is an [`Approver`] (a person on a
 //! human channel); nothing here builds one.
+//!
+//! What a person is shown before approving is [`review`]: the action's row
+//! checked against its MAC, and the diff of the exact bytes the apply will
+//! send, dry-run against the object as it is now — never the diff text
+//! stored with the proposal.
 
 use guardian_actions::{
-    Action, ActionError, ActionStore, ApplyError, ApplyOptions, ApplyReport, Approver, State,
+    Action, ActionError, ActionStore, ApplyError, ApplyOptions, ApplyReport, Approver, Preview,
+    PreviewError, State,
 };
-use guardian_broker::Broker;
+use guardian_broker::{Broker, BrokerError};
 
 /// Why a decision was not made.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +28,9 @@ pub enum DecisionError {
     /// The write's result is unknown (see [`ApplyError::Unknown`]).
     #[error("{0}")]
     Unknown(String),
+    /// The review could not read the object or dry-run the patch.
+    #[error("{what}: {error}")]
+    Cluster { what: String, error: BrokerError },
 }
 
 impl DecisionError {
@@ -36,15 +45,25 @@ impl DecisionError {
                 | ActionError::InvalidProposal(_) => "invalid",
                 ActionError::InvalidTransition { .. }
                 | ActionError::Expired { .. }
-                | ActionError::AlreadyClaimed { .. } => "refused",
+                | ActionError::AlreadyClaimed { .. }
+                | ActionError::Tampered { .. }
+                | ActionError::Unauthenticated { .. } => "refused",
                 ActionError::PatchMismatch { .. } => "internal",
                 ActionError::Store { .. }
                 | ActionError::SchemaTooNew { .. }
                 | ActionError::Io { .. }
+                | ActionError::KeyUnavailable { .. }
                 | ActionError::NoDataDir => "unavailable",
             },
             DecisionError::Refused(_) => "refused",
             DecisionError::Unknown(_) => "unknown",
+            DecisionError::Cluster { error, .. } => match error {
+                BrokerError::Denied(_) | BrokerError::Conflict(_) => "refused",
+                BrokerError::NotFound(_) => "not-found",
+                BrokerError::Invalid(_) => "invalid",
+                BrokerError::Unavailable(_) | BrokerError::Timeout(_) => "unavailable",
+                _ => "internal",
+            },
         }
     }
 }
@@ -67,6 +86,10 @@ pub fn refuse_final(action: &Action) -> Result<(), DecisionError> {
         State::Expired => refused(format!(
             "action {id} expired at {}; an expired action cannot be approved; propose it again",
             action.expires.format("%Y-%m-%dT%H:%M:%SZ")
+        )),
+        State::Unknown => refused(format!(
+            "action {id}: whether its interrupted apply landed is unknown ({outcome}); check {} yourself; it is never applied again",
+            action.target.label()
         )),
         _ => Ok(()),
     }
@@ -119,8 +142,57 @@ pub async fn settle(
     Ok(Settled::Ready(action))
 }
 
+/// What a person deciding about an action is shown: computed now, from the
+/// action's verified patch bytes.
+#[derive(Clone, Debug)]
+pub struct Review {
+    /// The action, its row verified against its MAC.
+    pub action: Action,
+    /// The exact write, dry-run now against the object, and its diff.
+    pub preview: Preview,
+    /// The kubectl command equivalent to the apply (from the same bytes).
+    pub kubectl: String,
+}
+
+/// The review step every approval front end shares, before it asks (or,
+/// with no one to ask, before it approves): the row is checked against its
+/// MACs — one changed outside Guardian, or proposed before actions were
+/// authenticated, is failed for good and refused — and the exact operations
+/// the apply will send are dry-run server-side against the object as it is
+/// now, as `who`, and diffed. An object that changed since the proposal (or
+/// is gone) fails the action for good as stale: nothing is approved. A
+/// cluster that cannot be read or refuses the dry run refuses the review
+/// and leaves the action as it was.
+pub async fn review(
+    store: &ActionStore,
+    broker: &Broker,
+    id: &str,
+    who: &Approver,
+) -> Result<Review, DecisionError> {
+    let action = store.verify(id, &who.label())?;
+    refuse_final(&action)?;
+    match guardian_actions::preview_write(broker, &action, &who.caller()).await {
+        Ok(preview) => Ok(Review {
+            kubectl: kubectl_command(&action),
+            action,
+            preview,
+        }),
+        Err(PreviewError::Stale(why)) => {
+            let reason = format!("{} ({why})", guardian_actions::STALE);
+            store.fail_unapplied(id, &who.label(), &reason)?;
+            Err(DecisionError::Refused(format!(
+                "action {id} failed: {reason}; nothing was approved or written"
+            )))
+        }
+        Err(PreviewError::Action(e)) => Err(e.into()),
+        Err(PreviewError::Cluster { what, error }) => Err(DecisionError::Cluster { what, error }),
+    }
+}
+
 /// Records `who`'s approval (if the action is still pending) and applies
-/// it: the guarded apply, with `who` as the caller policy sees.
+/// it: the guarded apply, with `who` as the caller policy sees. Call
+/// [`review`] first: the approval is of what it showed (the store checks
+/// the row's MAC again on approval and on claim).
 pub async fn approve_and_apply(
     store: &ActionStore,
     broker: &Broker,
@@ -141,8 +213,8 @@ pub async fn approve_and_apply(
 }
 
 /// The whole approval, for a front end that has no one to ask in between:
-/// settle, approve, apply. `Ok(None)` when an interrupted earlier run had
-/// already applied it.
+/// settle, review (verify, dry-run now), approve, apply. `Ok(None)` when an
+/// interrupted earlier run had already applied it.
 pub async fn approve(
     store: &ActionStore,
     broker: &Broker,
@@ -155,6 +227,7 @@ pub async fn approve(
     match settle(store, broker, id, &mut notes).await? {
         Settled::AlreadyApplied(action) => Ok((None, action)),
         Settled::Ready(_) => {
+            review(store, broker, id, who).await?;
             let report = approve_and_apply(store, broker, id, who, note, options).await?;
             let action = report.action.clone();
             Ok((Some(report), action))

@@ -31,6 +31,9 @@ pub struct Options {
     pub audit: Option<PathBuf>,
     /// Where actions are stored [default: ~/.local/share/guardian].
     pub state_dir: Option<PathBuf>,
+    /// The key that authenticates stored actions [default: `action.key` in
+    /// the state directory].
+    pub action_key_file: Option<PathBuf>,
     /// How to reach a live cluster.
     pub cluster: ClusterOptions,
 }
@@ -213,13 +216,36 @@ pub fn open_actions(options: &Options) -> Option<Arc<ActionStore>> {
             return None;
         }
     };
-    match ActionStore::open_default(options.state_dir.as_deref(), Arc::new(audit)) {
-        Ok(store) => Some(Arc::new(store)),
+    match open_store(options, Arc::new(audit)) {
+        Ok(store) => {
+            for notice in store.notices() {
+                eprintln!("note: {notice}");
+            }
+            if let Some(problem) = store.key_problem() {
+                eprintln!("warning: {problem}");
+            }
+            Some(Arc::new(store))
+        }
         Err(e) => {
             eprintln!("warning: no action store: {e}");
             None
         }
     }
+}
+
+/// The action store the options name (`state_dir`, `action_key_file`).
+pub fn open_store(
+    options: &Options,
+    audit: Arc<Audit>,
+) -> Result<ActionStore, guardian_actions::ActionError> {
+    ActionStore::open_default_with(
+        options.state_dir.as_deref(),
+        audit,
+        guardian_actions::StoreOptions {
+            key_file: options.action_key_file.clone(),
+            ..Default::default()
+        },
+    )
 }
 
 /// A broker over a snapshot folder; loader problems are warnings.
