@@ -3,6 +3,7 @@
 //! free loopback ports once per test process, with RBAC on.
 //!
 //! ```no_run
+//! # let dir = std::path::PathBuf::from("/tmp/t");
 //! let Some(k) = guardian_tests::kube::control_plane() else { return }; // skipped, says why
 //! let ns = k.namespace("hardening");                  // a fresh namespace for this test
 //! k.apply(&format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: {ns}}}\n"));
