@@ -214,3 +214,50 @@ status:
     assert!(stdout.starts_with("NOT READ"), "{stdout}");
     assert!(stdout.contains("namespace huge"), "{stdout}");
 }
+
+#[test]
+fn twenty_thousand_small_configmaps_in_one_namespace_are_diagnosed() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snap");
+    std::fs::create_dir_all(&snap).unwrap();
+    let items: Vec<Value> = (0..20_000)
+        .map(|i| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": format!("generated-{i}"), "namespace": "many"},
+                   "data": {"settings.conf": "x".repeat(200), "mode": "y".repeat(100)}})
+        })
+        .collect();
+    std::fs::write(
+        snap.join("configmaps.json"),
+        json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = output(
+        guardian(&dir.path().join("cache"))
+            .args(["diagnose", "-A", "-o", "json", "--snapshot"])
+            .arg(&snap),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        report["summary"]["not_read"].is_null(),
+        "{}",
+        report["summary"]
+    );
+    // One finding for the unused ones, not twenty thousand.
+    let unused: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["reason"] == "ConfigMapUnused")
+        .collect();
+    assert_eq!(unused.len(), 1, "{}", report["summary"]);
+    assert!(
+        unused[0]["cause"]
+            .as_str()
+            .unwrap()
+            .starts_with("20000 ConfigMaps in many"),
+        "{}",
+        unused[0]
+    );
+}

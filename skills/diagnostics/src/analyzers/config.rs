@@ -19,6 +19,14 @@ const WELL_KNOWN: &[&str] = &[
     "openshift-service-ca.crt",
 ];
 
+/// Past this many unused ConfigMaps in a namespace, one finding names them
+/// all (a namespace holding thousands of generated ConfigMaps must not
+/// drown the report).
+const MAX_UNUSED_FINDINGS: usize = 25;
+
+/// Names quoted in the evidence of the one finding for many.
+const NAMES_QUOTED: usize = 20;
+
 /// Namespaces whose ConfigMaps belong to the control plane.
 const SYSTEM_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
 
@@ -103,19 +111,26 @@ pub fn analyze(scope: &Scope, out: &mut Vec<Finding>) {
     for job in scope.objects("jobs.batch") {
         template_refs(&job["spec"]["template"]["spec"], &mut templated);
     }
-    for cm in configmaps {
+    let unused: Vec<&Value> = configmaps
+        .iter()
+        .filter(|cm| {
+            let name = name_of(cm);
+            let meta = &cm["metadata"];
+            !(WELL_KNOWN.contains(&name)
+                || used.contains(name)
+                || templated.contains(name)
+                || meta["ownerReferences"].as_array().is_some_and(|o| !o.is_empty())
+                // Leader-election locks and Helm release records.
+                || meta["annotations"]["control-plane.alpha.kubernetes.io/leader"].is_string()
+                || meta["labels"]["owner"].as_str() == Some("helm"))
+        })
+        .collect();
+    if unused.len() > MAX_UNUSED_FINDINGS {
+        out.push(many_unused(scope, &unused));
+        return;
+    }
+    for cm in unused {
         let name = name_of(cm);
-        let meta = &cm["metadata"];
-        if WELL_KNOWN.contains(&name)
-            || used.contains(name)
-            || templated.contains(name)
-            || meta["ownerReferences"].as_array().is_some_and(|o| !o.is_empty())
-            // Leader-election locks and Helm release records.
-            || meta["annotations"]["control-plane.alpha.kubernetes.io/leader"].is_string()
-            || meta["labels"]["owner"].as_str() == Some("helm")
-        {
-            continue;
-        }
         let keys: Vec<&str> = cm["data"]
             .as_object()
             .into_iter()
@@ -147,4 +162,40 @@ pub fn analyze(scope: &Scope, out: &mut Vec<Finding>) {
             )),
         );
     }
+}
+
+/// One finding for a namespace with many unused ConfigMaps.
+fn many_unused(scope: &Scope, unused: &[&Value]) -> Finding {
+    let ns = scope.namespace.as_str();
+    let names: Vec<&str> = unused.iter().map(|cm| name_of(cm)).collect();
+    let mut quoted = names
+        .iter()
+        .take(NAMES_QUOTED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > NAMES_QUOTED {
+        quoted.push_str(&format!(", … ({} in all)", names.len()));
+    }
+    let nref = crate::finding::ObjRef::new("v1", "Namespace", None, ns);
+    Finding::new(
+        nref.clone(),
+        Severity::Info,
+        reasons::CONFIG_MAP_UNUSED,
+        format!(
+            "{} ConfigMaps in {ns} are not referenced by any pod or workload in {ns}",
+            names.len()
+        ),
+    )
+    .root_cause(format!(
+        "No pod, Deployment, StatefulSet, DaemonSet, Job or CronJob in {ns} mounts these ConfigMaps or reads \
+         them through env/envFrom; they are left over from removed workloads, or read by applications through \
+         the API (which this check cannot see)."
+    ))
+    .evidence(Source::Config, format!("unused ConfigMaps in {ns}"), quoted)
+    .fix(fix::needs_input(
+        nref,
+        "Delete the ones nothing reads through the API.",
+        format!("kubectl get configmaps -n {ns}"),
+    ))
 }
