@@ -24,4 +24,5 @@ mod not_read;
 mod protected;
 mod scenarios;
 mod serve_api;
+mod service;
 mod snapshot_load;

@@ -776,7 +776,7 @@ mod tests {
     }
 
     fn alice() -> Approver {
-        Approver::new(Channel::Cli, "alice").unwrap()
+        Approver::checked(Channel::Cli, "alice").unwrap()
     }
 
     #[tokio::test]

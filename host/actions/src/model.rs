@@ -219,10 +219,24 @@ pub struct Approver {
 }
 
 impl Approver {
+    /// The person `identity` deciding on `channel`. Only the human channel
+    /// adapters — the CLI at a terminal, the gRPC approval call, the MCP
+    /// elicitation — enable the `human-channels` feature that makes this
+    /// public; the service layer, the runtime and the agent loop cannot
+    /// construct an approver (`.ci/run` checks `guardian-core` builds
+    /// without it).
+    ///
     /// `identity` is the person (`alice`, `alice@example.com`; a leading
     /// `human:` is accepted and dropped). Refused: empty, longer than 256
     /// bytes, control characters, or another caller kind (`agent:…`).
+    #[cfg(feature = "human-channels")]
     pub fn new(channel: Channel, identity: &str) -> Result<Self, ActionError> {
+        Self::checked(channel, identity)
+    }
+
+    /// [`Approver::new`]'s checks, for the store reading back what a human
+    /// channel recorded.
+    pub(crate) fn checked(channel: Channel, identity: &str) -> Result<Self, ActionError> {
         let identity = identity.trim();
         let identity = identity.strip_prefix("human:").unwrap_or(identity);
         if identity.is_empty() {

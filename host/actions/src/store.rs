@@ -1287,7 +1287,7 @@ fn load(conn: &Connection, id: &str, key: &KeyState) -> rusqlite::Result<Option<
                     (Some(c), Some(i)) => {
                         let channel = Channel::parse(&c).ok_or_else(|| bad(19, "channel", &c))?;
                         Some(
-                            Approver::new(channel, &i)
+                            Approver::checked(channel, &i)
                                 .map_err(|_| bad(20, "approver identity", &i))?,
                         )
                     }

@@ -258,11 +258,11 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
             rec,
             &repeats,
             "r2",
-            "diagnostics.analyze",
+            crate::tools::ANALYZE,
             &json!({"namespace": namespace, "dry_run": true}),
         )
         .await;
-    tools_used.push("diagnostics.analyze");
+    tools_used.push(crate::tools::ANALYZE);
     let analysis = match analysis {
         Some(o) if o.ok() => o.value.unwrap_or(Value::Null),
         Some(o) => {

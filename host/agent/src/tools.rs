@@ -7,6 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use guardian_runtime::{CallError, Effect, Runtime};
+
+/// The built-in diagnostics skill, and its tool every diagnosis runs:
+/// named once here for the reasoner, the service layer and the servers.
+pub const DIAGNOSTICS_SKILL: &str = "diagnostics";
+/// See [`DIAGNOSTICS_SKILL`].
+pub const ANALYZE_TOOL: &str = "analyze";
+/// `diagnostics.analyze`.
+pub const ANALYZE: &str = "diagnostics.analyze";
 use serde::Serialize;
 use serde_json::{Value, json};
 

@@ -142,10 +142,10 @@ async fn grpc(args: &Args) -> bool {
     );
     let gate = Gate {
         tokens: Arc::new(tokens),
-        audit: Arc::new(guardian_broker::Audit::Off),
+        audit: session.audit().clone(),
         reviewer: None,
     };
-    let api = Arc::new(Api::new(session, true, Some(gate)).expect("api"));
+    let api = Arc::new(Api::new(session, Some(gate)));
     let stop = tokio_util::sync::CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let server = {

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::Stream;
-use guardian_actions::{Action, ApplyOptions, ApplyOutcome, Channel as ApprovalChannel};
+use guardian_actions::{Action, ApplyOptions, ApplyOutcome, Approver, Channel as ApprovalChannel};
 use guardian_agent::{CancellationToken, Event, EventSink};
-use guardian_core::DiagnoseRequest;
+use guardian_core::ask::AskRequest;
+use guardian_core::{DiagnoseRequest, Diagnosis, parse_state};
 use guardian_runtime::Effect;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -245,6 +246,25 @@ type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'sta
 
 #[tonic::async_trait]
 impl Guardian for GrpcService {
+    async fn doctor(
+        &self,
+        request: Request<proto::DoctorRequest>,
+    ) -> Result<Response<proto::DoctorResponse>, Status> {
+        self.admit(&request, "Doctor", Role::Viewer).await?;
+        let namespace = request.into_inner().namespace.filter(|n| !n.is_empty());
+        let result = self
+            .api
+            .session
+            .doctor(namespace)
+            .await
+            .map(|report| proto::DoctorResponse {
+                report_json: serde_json::to_string(&report).unwrap_or_default(),
+                missing: report.missing as u32,
+                rbac: report.rbac.unwrap_or_default(),
+            });
+        done("Doctor", result)
+    }
+
     async fn list_tools(
         &self,
         request: Request<proto::ListToolsRequest>,
@@ -320,7 +340,7 @@ impl Guardian for GrpcService {
             .api
             .diagnose("grpc", &who.caller(Channel::Grpc), dreq)
             .await
-            .map(|(report, ids)| proto::DiagnoseResponse {
+            .map(|Diagnosis { report, proposed }| proto::DiagnoseResponse {
                 findings: report["findings"]
                     .as_array()
                     .into_iter()
@@ -349,7 +369,7 @@ impl Guardian for GrpcService {
                     })
                     .collect(),
                 report_json: report.to_string(),
-                proposed_actions: ids,
+                proposed_actions: proposed,
             });
         done("Diagnose", result)
     }
@@ -360,7 +380,11 @@ impl Guardian for GrpcService {
         &self,
         request: Request<proto::AskRequest>,
     ) -> Result<Response<Self::AskStream>, Status> {
-        let llm = matches!(self.api.agent_mode(), guardian_agent::Mode::Llm(_));
+        // The model the config names (a bad model setting fails the call).
+        let llm = matches!(
+            guardian_core::ask::mode(self.api.session.config(), &Default::default()),
+            Ok(guardian_agent::Mode::Llm(_))
+        );
         // A model may call propose tools on its own: operator.
         let needed = if request.get_ref().propose || llm {
             Role::Operator
@@ -387,16 +411,13 @@ impl Guardian for GrpcService {
         let api = Arc::clone(&self.api);
         tokio::spawn(async move {
             let caller = who.caller(Channel::Grpc);
-            let result = api
-                .ask(
-                    &caller,
-                    &req.question,
-                    req.namespace.filter(|n| !n.is_empty()),
-                    req.propose,
-                    sink,
-                    cancel,
-                )
-                .await;
+            let ask = AskRequest {
+                question: req.question,
+                namespace: req.namespace.filter(|n| !n.is_empty()),
+                propose: req.propose,
+                ..Default::default()
+            };
+            let result = api.ask(&caller, &ask, sink, cancel).await;
             match result {
                 Ok(_) => metrics::global().request("grpc", "Ask", "ok"),
                 Err(e) => {
@@ -418,9 +439,8 @@ impl Guardian for GrpcService {
         request: Request<proto::ListActionsRequest>,
     ) -> Result<Response<proto::ListActionsResponse>, Status> {
         self.admit(&request, "ListActions", Role::Viewer).await?;
-        let result = self
-            .api
-            .list_actions(&request.get_ref().state)
+        let result = parse_state(&request.get_ref().state)
+            .and_then(|state| self.api.session.list_actions(state))
             .map(|actions| proto::ListActionsResponse {
                 actions: actions.iter().map(action_message).collect(),
             });
@@ -434,6 +454,7 @@ impl Guardian for GrpcService {
         self.admit(&request, "GetAction", Role::Viewer).await?;
         let result = self
             .api
+            .session
             .get_action(request.get_ref().id.trim())
             .map(|a| action_message(&a));
         done("GetAction", result)
@@ -456,31 +477,33 @@ impl Guardian for GrpcService {
         } else {
             req.note
         };
-        let result = self
-            .api
-            .approve(
-                ApprovalChannel::GrpcApproval,
-                &who.name,
-                req.id.trim(),
-                &note,
-                &options,
-            )
-            .await
-            .map(|(report, action)| {
-                let (applied, outcome) = match report.map(|r| r.outcome) {
-                    Some(ApplyOutcome::Applied { .. }) | None => (
-                        true,
-                        action.outcome.clone().unwrap_or_else(|| "applied".into()),
-                    ),
-                    Some(ApplyOutcome::Failed { error }) => (false, format!("failed: {error}")),
-                    Some(o @ ApplyOutcome::Unknown { .. }) => (false, o.summary()),
-                };
-                proto::ApproveActionResponse {
-                    action: Some(action_message(&action)),
-                    applied,
-                    outcome,
-                }
-            });
+        // The person whose approver token this is, on the gRPC approval call.
+        let approver = Approver::new(ApprovalChannel::GrpcApproval, &who.name)
+            .map_err(|e| ApiError::new(ErrorClass::InvalidArgument, e.to_string()));
+        let result = match approver {
+            Ok(approver) => {
+                self.api
+                    .session
+                    .approve_action(&approver, req.id.trim(), &note, &options)
+                    .await
+            }
+            Err(e) => Err(e),
+        }
+        .map(|(report, action)| {
+            let (applied, outcome) = match report.map(|r| r.outcome) {
+                Some(ApplyOutcome::Applied { .. }) | None => (
+                    true,
+                    action.outcome.clone().unwrap_or_else(|| "applied".into()),
+                ),
+                Some(ApplyOutcome::Failed { error }) => (false, format!("failed: {error}")),
+                Some(o @ ApplyOutcome::Unknown { .. }) => (false, o.summary()),
+            };
+            proto::ApproveActionResponse {
+                action: Some(action_message(&action)),
+                applied,
+                outcome,
+            }
+        });
         done("ApproveAction", result)
     }
 
@@ -490,14 +513,13 @@ impl Guardian for GrpcService {
     ) -> Result<Response<proto::Action>, Status> {
         let who = self.admit(&request, "RejectAction", Role::Approver).await?;
         let req = request.into_inner();
-        let result = self
-            .api
-            .reject(
-                ApprovalChannel::GrpcApproval,
-                &who.name,
-                req.id.trim(),
-                &req.reason,
-            )
+        let result = Approver::new(ApprovalChannel::GrpcApproval, &who.name)
+            .map_err(|e| ApiError::new(ErrorClass::InvalidArgument, e.to_string()))
+            .and_then(|approver| {
+                self.api
+                    .session
+                    .reject_action(&approver, req.id.trim(), &req.reason)
+            })
             .map(|a| action_message(&a));
         done("RejectAction", result)
     }
@@ -511,7 +533,8 @@ impl Guardian for GrpcService {
         self.admit(&request, "WatchActions", Role::Viewer).await?;
         let state = request.into_inner().state;
         // Checked now, so a bad filter is an error, not an empty stream.
-        let first = self.api.list_actions(&state).map_err(status)?;
+        let state = parse_state(&state).map_err(status)?;
+        let first = self.api.session.list_actions(state).map_err(status)?;
         let (tx, rx) = mpsc::channel(64);
         let api = Arc::clone(&self.api);
         let interval = self.watch_interval;
@@ -547,7 +570,7 @@ impl Guardian for GrpcService {
                         return;
                     }
                 }
-                actions = match api.list_actions(&state) {
+                actions = match api.session.list_actions(state) {
                     Ok(a) => a,
                     Err(e) => {
                         let _ = tx.send(Err(status(e))).await;

@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use guardian_actions::{ApplyOptions, Channel as ApprovalChannel};
+use guardian_actions::{ApplyOptions, Approver, Channel as ApprovalChannel};
 use guardian_core::DiagnoseRequest;
 use guardian_runtime::Effect;
 use rmcp::model::{
@@ -36,6 +36,36 @@ use crate::{Api, ApiError, metrics};
 pub const FINDINGS_URI: &str = "guardian://findings/latest";
 /// The URI of the pending actions resource.
 pub const PENDING_URI: &str = "guardian://actions/pending";
+
+/// The host's own tool (not a skill's): `guardian doctor`.
+const DOCTOR: &str = "guardian.doctor";
+
+/// `guardian__doctor`: whether the server reaches its cluster and may do
+/// what its skills need.
+fn doctor_tool() -> Tool {
+    let schema = json!({
+        "type": "object",
+        "properties": {"namespace": {
+            "type": "string",
+            "description": "Check namespaced permissions in this namespace (a Role would grant them) instead of cluster-wide."
+        }},
+        "additionalProperties": false
+    });
+    let Value::Object(schema) = schema else {
+        unreachable!("a JSON object")
+    };
+    let mut annotations = ToolAnnotations::new()
+        .read_only(true)
+        .destructive(false)
+        .open_world(false);
+    annotations.title = Some(DOCTOR.to_owned());
+    Tool::new(
+        Cow::Borrowed("guardian__doctor"),
+        Cow::Borrowed("Checks that Guardian reaches its cluster and may do what its skills need: every permission their grants imply, by SelfSubjectAccessReview, and the minimal Role/ClusterRole for what is missing."),
+        Arc::new(schema),
+    )
+    .annotate(annotations)
+}
 
 /// One MCP session's handler.
 #[derive(Clone)]
@@ -91,7 +121,8 @@ impl McpServer {
 
     /// The MCP tools.
     pub fn tools(&self) -> Vec<Tool> {
-        self.api
+        let mut tools: Vec<Tool> = self
+            .api
             .tools()
             .into_iter()
             .map(|t| {
@@ -115,7 +146,9 @@ impl McpServer {
                 )
                 .annotate(annotations)
             })
-            .collect()
+            .collect();
+        tools.push(doctor_tool());
+        tools
     }
 
     /// `skill__tool` or `skill.tool` → `skill.tool`.
@@ -145,8 +178,10 @@ impl McpServer {
             ))]);
         }
         let caller = self.caller(identity);
-        let result = if tool == "diagnostics.analyze" && args.get("shard").is_none() {
+        let result = if tool == guardian_core::ANALYZE && args.get("shard").is_none() {
             self.diagnose(&caller, &args).await
+        } else if tool == DOCTOR {
+            self.doctor(&args).await
         } else {
             self.api
                 .call_tool("mcp", &caller, &tool, &args.to_string())
@@ -223,18 +258,24 @@ impl McpServer {
                 "the client does not support elicitation; approve it with `guardian actions approve {id}` or the gRPC ApproveAction"
             ));
         }
+        // The person at this client, on this human channel.
+        let who = match Approver::new(ApprovalChannel::McpElicitation, &identity.name) {
+            Ok(who) => who,
+            Err(e) => return pending(e.to_string()),
+        };
         // The diff shown is of the exact write, dry-run now against the
         // object, from the action's verified patch bytes.
-        let review = match self
-            .api
-            .review_action(ApprovalChannel::McpElicitation, &identity.name, id)
-            .await
-        {
+        let review = match self.api.session.review_action(id, &who).await {
             Ok(r) => r,
             Err(e) => {
                 // Not asked: a tampered or stale action is failed by the
                 // review; say the state it is in now.
-                let state = self.api.get_action(id).ok().map(|a| a.state.to_string());
+                let state = self
+                    .api
+                    .session
+                    .get_action(id)
+                    .ok()
+                    .map(|a| a.state.to_string());
                 return json!({"asked": false, "state": state, "why": e.message});
             }
         };
@@ -276,9 +317,9 @@ impl McpServer {
         }
         match self
             .api
-            .approve(
-                ApprovalChannel::McpElicitation,
-                &identity.name,
+            .session
+            .approve_action(
+                &who,
                 id,
                 "approved by the user through an MCP elicitation",
                 // The client waits for the answer: a short rollout watch.
@@ -300,9 +341,25 @@ impl McpServer {
         }
     }
 
+    async fn doctor(&self, args: &Value) -> Result<Value, ApiError> {
+        let namespace = match args.get("namespace") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(ns)) if !ns.trim().is_empty() => Some(ns.trim().to_owned()),
+            Some(other) => {
+                return Err(ApiError::new(
+                    crate::ErrorClass::InvalidArgument,
+                    format!("namespace: expected a namespace name, not {other}"),
+                ));
+            }
+        };
+        let report = self.api.session.doctor(namespace).await?;
+        serde_json::to_value(report)
+            .map_err(|e| ApiError::new(crate::ErrorClass::Internal, e.to_string()))
+    }
+
     async fn diagnose(&self, caller: &str, args: &Value) -> Result<Value, ApiError> {
         // Validated against the tool's own schema first, as any call is.
-        if let Some(skill) = self.api.runtime.skill("diagnostics")
+        if let Some(skill) = self.api.runtime().skill(guardian_agent::tools::DIAGNOSTICS_SKILL)
             && skill.tools.iter().any(|t| t.name == "analyze")
             && !args.is_object()
         {
@@ -326,8 +383,7 @@ impl McpServer {
             propose: false,
             shards: 0,
         };
-        let (report, _) = self.api.diagnose("mcp", caller, request).await?;
-        Ok(report)
+        Ok(self.api.diagnose("mcp", caller, request).await?.report)
     }
 
     fn prompts() -> Vec<Prompt> {
@@ -433,7 +489,7 @@ impl McpServer {
         let internal = |e: ApiError| McpError::internal_error(e.message, None);
         match uri {
             FINDINGS_URI => {
-                let (report, _) = self
+                let diagnosis = self
                     .api
                     .diagnose(
                         "mcp",
@@ -445,10 +501,14 @@ impl McpServer {
                     )
                     .await
                     .map_err(internal)?;
-                Ok(report.to_string())
+                Ok(diagnosis.report.to_string())
             }
             PENDING_URI => {
-                let actions = self.api.list_actions("pending").map_err(internal)?;
+                let actions = self
+                    .api
+                    .session
+                    .list_actions(Some(guardian_actions::State::Pending))
+                    .map_err(internal)?;
                 let list: Vec<Value> = actions
                     .iter()
                     .map(|a| {

@@ -319,7 +319,7 @@ fn tls_config(tls: &TlsFiles) -> anyhow::Result<tonic::transport::ServerTlsConfi
 async fn readyz(State(api): State<Arc<Api>>) -> Response {
     if api.draining.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
-    } else if api.runtime.skills().is_empty() {
+    } else if api.runtime().skills().is_empty() {
         (StatusCode::SERVICE_UNAVAILABLE, "no skills loaded\n").into_response()
     } else {
         "ready\n".into_response()
@@ -393,15 +393,15 @@ async fn reload_skills(api: &Api, dir: &Path, before: &Fingerprint, after: &Fing
         .chain(after.keys())
         .filter(|p| before.get(*p) != after.get(*p))
         .collect();
-    for skill in api.runtime.skills() {
+    for skill in api.runtime().skills() {
         if let SkillSource::Dir(path) = &skill.source
             && changed.contains(&path)
         {
-            api.runtime.unload(&skill.manifest.name);
+            api.runtime().unload(&skill.manifest.name);
             tracing::info!(skill = %skill.manifest.name, "skill unloaded for reload");
         }
     }
-    match api.runtime.load_dir(dir).await {
+    match api.runtime().load_dir(dir).await {
         Ok(errors) => {
             for e in errors {
                 if !e.reason.contains("already loaded") {
@@ -414,6 +414,6 @@ async fn reload_skills(api: &Api, dir: &Path, before: &Fingerprint, after: &Fing
     eprintln!(
         "guardian serve: skills reloaded from {} ({} loaded)",
         dir.display(),
-        api.runtime.skills().len()
+        api.runtime().skills().len()
     );
 }

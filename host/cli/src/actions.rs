@@ -1,19 +1,18 @@
-//! `guardian actions list|show|approve|reject`: wiring only — the store,
-//! its state machine and the guarded apply are `guardian_actions`.
+//! `guardian actions list|show|approve|reject`: parsing, the person at the
+//! terminal, and rendering. The operations are the session's
+//! (`guardian_core::actions`); this is the CLI's human approval channel.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
 use guardian_actions::{
-    Action, ActionError, ActionStore, ApplyOptions, ApplyOutcome, Approver, Channel, Health,
-    Integrity, Preview, PreviewError, State, StoreOptions,
+    Action, ApplyOptions, ApplyOutcome, Approver, Channel, Health, Integrity, State,
 };
-use guardian_broker::Audit;
-use guardian_core::actions::{DecisionError, Settled};
+use guardian_core::actions::{Check, Settled};
+use guardian_core::{ErrorClass, ServiceError, Session, Source};
 use serde_json::Value;
 
 use crate::args::{ActionsCommand, Global, ListFormat, ShowFormat, StateFilter};
@@ -21,7 +20,7 @@ use crate::output;
 
 pub async fn run(global: &Global, cmd: ActionsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ActionsCommand::List { output, state } => list(global, output, state),
+        ActionsCommand::List { output, state } => list(global, output, state).await,
         ActionsCommand::Show { id, output } => show(global, &id, output).await,
         ActionsCommand::Approve {
             id,
@@ -46,56 +45,29 @@ pub async fn run(global: &Global, cmd: ActionsCommand) -> anyhow::Result<ExitCod
             id,
             reason,
             approver,
-        } => reject(global, &id, &reason, approver.as_deref()),
+        } => reject(global, &id, &reason, approver.as_deref()).await,
     }
 }
 
-/// The store under --state-dir (its key from --action-key-file), auditing
-/// to --audit. What opening it did (a directory made private, a key
-/// created) is said on stderr, and so is a missing or wrong key (a decision
-/// refuses with the same words).
-fn open_store(global: &Global, audit: Arc<Audit>) -> anyhow::Result<ActionStore> {
-    let store = ActionStore::open_default_with(
-        global.state_dir.as_deref(),
-        audit,
-        StoreOptions {
-            key_file: global.action_key_file.clone(),
-            ..StoreOptions::default()
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for notice in store.notices() {
-        eprintln!("note: {notice}");
-    }
-    Ok(store)
+/// A session for the actions commands: no skill is loaded (none runs);
+/// `source` is the cluster a decision or a check needs.
+async fn session(global: &Global, source: Source) -> anyhow::Result<Session> {
+    Session::open_without_skills(&global.options(), &source).await
 }
 
-/// Says on stderr why no action of `store` can be decided, if so.
-fn warn_key(store: &ActionStore) {
-    if let Some(problem) = store.key_problem() {
-        eprintln!("warning: {problem}");
-    }
-}
-
-fn audit_only(global: &Global) -> anyhow::Result<Arc<Audit>> {
-    Ok(Arc::new(match &global.audit {
-        Some(path) => Audit::open(path)
-            .with_context(|| format!("cannot open the audit log {}", path.display()))?,
-        None => Audit::Off,
-    }))
-}
-
-/// A store error, with what to do about it.
-fn store_error(e: ActionError) -> anyhow::Error {
-    match e {
-        ActionError::NotFound { .. } | ActionError::InvalidId(_) => anyhow::anyhow!(
+/// An operation's error, with what to do about it.
+fn failed(e: ServiceError) -> anyhow::Error {
+    if e.class == ErrorClass::NotFound || e.message.contains("not an action id") {
+        anyhow::anyhow!(
             "{e}; `guardian actions list` shows the ids (with --state-dir DIR if the actions were proposed with one)"
-        ),
-        e => anyhow::anyhow!("{e}"),
+        )
+    } else {
+        anyhow::anyhow!("{e}")
     }
 }
 
-/// Who is deciding: --as-user, else $USER.
+/// Who is deciding, at this terminal: --as-user, else $USER. This is the
+/// CLI's human channel: the one place it makes an approver.
 fn approver(name: Option<&str>) -> anyhow::Result<Approver> {
     let name = match name {
         Some(n) => n.to_owned(),
@@ -120,20 +92,25 @@ fn state_of(filter: StateFilter) -> State {
     }
 }
 
-fn list(
+async fn list(
     global: &Global,
     format: ListFormat,
     state: Option<StateFilter>,
 ) -> anyhow::Result<ExitCode> {
-    let store = open_store(global, audit_only(global)?)?;
-    warn_key(&store);
-    let actions = store.list(state.map(state_of)).map_err(store_error)?;
+    let session = session(global, Source::None).await?;
+    let actions = session.list_actions(state.map(state_of)).map_err(failed)?;
     match format {
         ListFormat::Json => print!("{}", output::json(&actions)?),
         ListFormat::Yaml => print!("{}", output::yaml(&actions)?),
         ListFormat::Table => {
             if actions.is_empty() {
-                eprintln!("No actions found in {}.", store.path().display());
+                eprintln!(
+                    "No actions found in {}.",
+                    session
+                        .action_store_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let rows: Vec<Vec<String>> = actions
@@ -161,51 +138,31 @@ fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `show` says about the change an action makes.
-enum Shown {
-    /// Dry-run now against the object, from the patch bytes.
-    Checked(Preview),
-    /// Not re-checked (no cluster, an action no longer waiting): the diff
-    /// stored with the proposal, authenticated by its MAC.
-    AsProposed(String),
-    /// The row failed its check: no diff is shown.
-    Withheld,
-}
-
 /// How long `show` waits for the cluster before showing the stored diff.
 const SHOW_CHECK_TIMEOUT: Duration = Duration::from_secs(15);
 
 async fn show(global: &Global, id: &str, format: ShowFormat) -> anyhow::Result<ExitCode> {
-    let store = open_store(global, audit_only(global)?)?;
-    warn_key(&store);
-    let action = store.get(id).map_err(store_error)?;
-    let shown = if !action.integrity.is_verified() {
-        Shown::Withheld
-    } else if !matches!(action.state, State::Pending | State::Approved) {
-        Shown::AsProposed(format!("the action is {}", action.state))
-    } else {
-        match tokio::time::timeout(SHOW_CHECK_TIMEOUT, check_now(global, &action)).await {
-            Ok(Ok(preview)) => Shown::Checked(preview),
-            Ok(Err(why)) => Shown::AsProposed(why),
-            Err(_) => Shown::AsProposed(format!(
-                "the cluster did not answer within {}s",
-                SHOW_CHECK_TIMEOUT.as_secs()
-            )),
-        }
-    };
+    let session = session(global, Source::LiveIfAny).await?;
+    let action = session.get_action(id).map_err(failed)?;
+    let who = approver(None)
+        .map(|a| a.caller())
+        .unwrap_or_else(|_| "human:unknown".into());
+    let shown = session
+        .check_action(&action, &who, SHOW_CHECK_TIMEOUT)
+        .await;
     let mut data = serde_json::to_value(&action)?;
     if action.integrity.is_verified() {
         data["kubectl"] = Value::String(kubectl_command(&action));
     }
     data["review"] = match &shown {
-        Shown::Checked(p) => serde_json::json!({
+        Check::Checked(p) => serde_json::json!({
             "checked": true,
             "resource_version": p.resource_version,
             "dry_run": p.dry_run,
             "diff": p.diff,
         }),
-        Shown::AsProposed(why) => serde_json::json!({"checked": false, "why": why}),
-        Shown::Withheld => serde_json::json!({
+        Check::AsProposed(why) => serde_json::json!({"checked": false, "why": why}),
+        Check::Withheld => serde_json::json!({
             "checked": false,
             "why": action.integrity.problem().unwrap_or_default(),
         }),
@@ -218,30 +175,6 @@ async fn show(global: &Global, id: &str, format: ShowFormat) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// The change as the apply would make it now (see
-/// `guardian_actions::preview_write`), or why it could not be checked.
-async fn check_now(global: &Global, action: &Action) -> Result<Preview, String> {
-    let (policy, audit) = crate::skills::policy_and_audit(global).map_err(|e| format!("{e:#}"))?;
-    let backend = crate::capture::connect(global).await.map_err(|e| {
-        format!(
-            "no cluster to check against ({})",
-            one_line(&format!("{e:#}"), 160)
-        )
-    })?;
-    let broker = guardian_broker::Broker::new(Arc::new(backend), policy, audit);
-    let who = approver(None)
-        .map(|a| a.caller())
-        .unwrap_or_else(|_| "human:unknown".into());
-    guardian_actions::preview_write(&broker, action, &who)
-        .await
-        .map_err(|e| match e {
-            PreviewError::Stale(why) => format!(
-                "the object changed since the proposal ({why}); approving it will fail as stale"
-            ),
-            e => e.to_string(),
-        })
-}
-
 async fn approve(
     global: &Global,
     id: &str,
@@ -250,20 +183,14 @@ async fn approve(
     options: &ApplyOptions,
 ) -> anyhow::Result<ExitCode> {
     let who = approver(name)?;
-    let (policy, audit) = crate::skills::policy_and_audit(global)?;
-    let store = open_store(global, audit.clone())?;
-    decided(guardian_core::actions::refuse_final(
-        &store.get(id).map_err(store_error)?,
-    ))?;
-    let backend = crate::capture::connect(global).await?;
-    let broker = guardian_broker::Broker::new(Arc::new(backend), policy, audit);
+    let session = session(global, Source::Live).await?;
     // An apply a crash interrupted is settled first, never re-applied.
     let mut notes = Vec::new();
-    let settled = guardian_core::actions::settle(&store, &broker, id, &mut notes).await;
+    let settled = session.settle_action(id, &mut notes).await;
     for note in &notes {
         eprintln!("{note}");
     }
-    match decided(settled)? {
+    match settled.map_err(failed)? {
         Settled::Ready(_) => {}
         Settled::AlreadyApplied(action) => {
             println!(
@@ -275,7 +202,7 @@ async fn approve(
     }
     // What is shown is computed now from the bytes the apply will send: the
     // row checked against its MAC, the write dry-run against the object.
-    let review = decided(guardian_core::actions::review(&store, &broker, id, &who).await)?;
+    let review = session.review_action(id, &who).await.map_err(failed)?;
     let action = &review.action;
     println!(
         "The change to {} ({}; Guardian also sets {}={id}):",
@@ -298,17 +225,10 @@ async fn approve(
         }
     }
     eprintln!("Applying {id} to {} ...", action.target.label());
-    let report = decided(
-        guardian_core::actions::approve_and_apply(
-            &store,
-            &broker,
-            id,
-            &who,
-            "approved at the command line",
-            options,
-        )
-        .await,
-    )?;
+    let report = session
+        .apply_reviewed(id, &who, "approved at the command line", options)
+        .await
+        .map_err(failed)?;
     match &report.outcome {
         ApplyOutcome::Applied { health, detail } => {
             let health = match health {
@@ -336,20 +256,17 @@ async fn approve(
     }
 }
 
-fn reject(global: &Global, id: &str, reason: &str, name: Option<&str>) -> anyhow::Result<ExitCode> {
+async fn reject(
+    global: &Global,
+    id: &str,
+    reason: &str,
+    name: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let who = approver(name)?;
-    let store = open_store(global, audit_only(global)?)?;
-    let action = decided(guardian_core::actions::reject(&store, id, &who, reason))?;
+    let session = session(global, Source::None).await?;
+    let action = session.reject_action(&who, id, reason).map_err(failed)?;
     println!("action {id} rejected ({})", action.target.label());
     Ok(ExitCode::SUCCESS)
-}
-
-/// A decision's error, with what to do about it.
-fn decided<T>(result: Result<T, DecisionError>) -> anyhow::Result<T> {
-    result.map_err(|e| match e {
-        DecisionError::Store(e) => store_error(e),
-        e => anyhow::anyhow!("{e}"),
-    })
 }
 
 fn confirm(prompt: &str) -> anyhow::Result<bool> {
@@ -370,7 +287,7 @@ pub fn kubectl_command(action: &Action) -> String {
     guardian_core::actions::kubectl_command(action)
 }
 
-fn render(a: &Action, shown: &Shown) -> String {
+fn render(a: &Action, shown: &Check) -> String {
     let mut out = String::new();
     let mut line = |k: &str, v: &str| out.push_str(&format!("{k:<17}{v}\n"));
     line("ID:", &a.id);
@@ -417,7 +334,7 @@ fn render(a: &Action, shown: &Shown) -> String {
         }
     };
     match shown {
-        Shown::Checked(p) => diff(
+        Check::Checked(p) => diff(
             format!(
                 "Diff ({}; Guardian also sets {}={}):\n",
                 p.dry_run,
@@ -426,11 +343,11 @@ fn render(a: &Action, shown: &Shown) -> String {
             ),
             &p.diff,
         ),
-        Shown::AsProposed(why) => diff(
+        Check::AsProposed(why) => diff(
             format!("Diff (as proposed, not re-checked: {why}):\n"),
             &a.diff,
         ),
-        Shown::Withheld => {
+        Check::Withheld => {
             out.push_str("Diff:            not shown: the action failed its integrity check\n")
         }
     }

@@ -85,7 +85,7 @@ impl Global {
             audit: self.audit.clone(),
             state_dir: self.state_dir.clone(),
             action_key_file: self.action_key_file.clone(),
-            cluster: crate::capture::cluster_options(&self.cluster),
+            cluster: self.cluster.options(),
         }
     }
 }
@@ -106,6 +106,18 @@ pub struct ClusterFlags {
     /// Impersonate this group; repeat for several (like kubectl --as-group).
     #[arg(long = "as-group", global = true, value_name = "GROUP")]
     pub as_groups: Vec<String>,
+}
+
+impl ClusterFlags {
+    /// The kubectl-style cluster flags as the broker takes them.
+    pub fn options(&self) -> guardian_broker::live::ClusterOptions {
+        guardian_broker::live::ClusterOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            impersonate_user: self.as_user.clone(),
+            impersonate_groups: self.as_groups.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,14 +180,14 @@ pub enum Command {
     ///   guardian ask "what is wrong in shop?" --context prod --stats
     ///   guardian ask "why is payments down?" --model llama3.1 --base-url http://localhost:11434/v1
     #[command(verbatim_doc_comment)]
-    Ask(crate::ask::AskArgs),
+    Ask(AskArgs),
     /// Run the agent on every scenario of a corpus and score it: correctness
     /// (root cause), fix accuracy (patch operations), safety (no denied or
     /// mutating call), efficiency (tool calls, tokens, wall time).
     ///
     /// Example: guardian eval tests/scenarios --mode reasoner
     #[command(verbatim_doc_comment)]
-    Eval(crate::ask::EvalArgs),
+    Eval(EvalArgs),
     /// Serve the gRPC API and MCP (streamable HTTP), with health and metrics.
     ///
     /// gRPC, MCP at /mcp, and /healthz /readyz /metrics, all on loopback by
@@ -184,7 +196,7 @@ pub enum Command {
     ///
     /// Example: guardian serve --snapshot examples/staging --tokens-file tokens.yaml
     #[command(verbatim_doc_comment)]
-    Serve(crate::serve::ServeArgs),
+    Serve(ServeArgs),
     /// Serve MCP over stdio, for Claude Desktop, VS Code, Cursor.
     ///
     /// Every skill tool, prompts and resources; no approve tool. Takes the
@@ -192,7 +204,7 @@ pub enum Command {
     ///
     /// Example: guardian mcp --snapshot examples/staging
     #[command(verbatim_doc_comment)]
-    Mcp(crate::serve::McpArgs),
+    Mcp(McpArgs),
     /// Print the version.
     Version,
 }
@@ -426,4 +438,176 @@ impl FailOn {
     pub fn rank(severity: &str) -> Option<u8> {
         guardian_core::severity_rank(severity)
     }
+}
+
+/// The model flags `ask` and `eval` share.
+#[derive(Clone, Debug, Args)]
+pub struct ModelFlags {
+    /// The model to ask (any OpenAI-compatible endpoint) [default: the
+    /// config's llm.model; none: the built-in reasoner].
+    #[arg(long, env = "GUARDIAN_MODEL", value_name = "NAME")]
+    pub model: Option<String>,
+    /// The endpoint's base URL, e.g. http://localhost:11434/v1 for Ollama,
+    /// http://localhost:8000/v1 for vLLM [default: the config's
+    /// llm.base_url, else https://api.openai.com/v1].
+    #[arg(long, env = "GUARDIAN_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The environment variable holding the API key [default: the config's
+    /// llm.api_key_env, else OPENAI_API_KEY]. Local servers need none.
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
+    /// Ask for whole completions instead of streamed ones.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// At most this many tool calls per run [default: 15].
+    #[arg(long, value_name = "N")]
+    pub max_tool_calls: Option<u32>,
+    /// At most this many prompt + completion tokens per run [default: 200000].
+    #[arg(long, value_name = "N")]
+    pub token_budget: Option<u64>,
+    /// Stop a run after this many seconds [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question, e.g. "why is checkout failing in staging?".
+    pub question: String,
+    /// Read this snapshot folder instead of a live cluster.
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+    /// The namespace a question that names none is about [default: the
+    /// context's namespace].
+    #[arg(short, long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Use the built-in reasoner even when a model is configured.
+    #[arg(long, conflicts_with = "model")]
+    pub reasoner: bool,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// Let the built-in reasoner store its fix as a pending action (a model
+    /// decides for itself through patch.propose). Nothing is applied.
+    #[arg(long)]
+    pub propose: bool,
+    /// Print LLM calls, tokens, tool calls with latency and wall time.
+    #[arg(long)]
+    pub stats: bool,
+    /// Write the whole run (messages, tool calls and results, events,
+    /// report) as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<PathBuf>,
+    #[arg(short, long, value_enum, default_value_t = AskFormat::Text)]
+    pub output: AskFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum AskFormat {
+    /// The answer, for a person.
+    Text,
+    /// The report: answer, mode, findings, fix, proposals, stats.
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The scenario corpus: folders NN-name/ with snapshot/ and expected.yaml.
+    #[arg(default_value = "tests/scenarios", value_name = "DIR")]
+    pub corpus: PathBuf,
+    #[arg(long, value_enum, default_value_t = EvalMode::Reasoner)]
+    pub mode: EvalMode,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// Only scenarios whose folder name contains this.
+    #[arg(long, value_name = "TEXT")]
+    pub only: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = EvalFormat::Table)]
+    pub output: EvalFormat,
+    /// Exit with status 3 when fewer than this percentage of scenarios are
+    /// correct, fix-accurate and safe.
+    #[arg(long, value_name = "PERCENT")]
+    pub fail_under: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EvalMode {
+    /// The built-in reasoner (no model).
+    Reasoner,
+    /// The model named by --model / the config.
+    Llm,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EvalFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Read this snapshot folder instead of a live cluster (--kubeconfig,
+    /// --context, --as).
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+    /// The gRPC API (`none` to turn it off).
+    #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
+    pub grpc_listen: String,
+    /// MCP over streamable HTTP, at path /mcp (`none` to turn it off).
+    #[arg(long, default_value = "127.0.0.1:8765", value_name = "ADDR")]
+    pub mcp_listen: String,
+    /// /healthz, /readyz and Prometheus /metrics (`none` to turn it off).
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+    pub http_listen: String,
+    /// Bearer tokens: a YAML file mapping each token (or its sha256) to an
+    /// identity and a role (viewer, operator, approver); see docs/serve.md.
+    /// Calls without a known token are refused.
+    #[arg(long, env = "GUARDIAN_TOKENS_FILE", value_name = "FILE")]
+    pub tokens_file: PathBuf,
+    /// Also admit Kubernetes tokens (service accounts, OIDC users) the
+    /// tokens file does not list, checked by TokenReview against the
+    /// cluster (--kubeconfig, --context; in a pod, its service account); the
+    /// tokens file's `kubernetes.roles` give them a role.
+    #[arg(long)]
+    pub token_review: bool,
+    /// After SIGTERM, how long calls in flight may take to finish.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub drain_timeout: f64,
+    /// How often the skills directory is checked for changes (0: never).
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    pub reload_interval: f64,
+    /// TLS for the gRPC port: the server certificate (PEM).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS for the gRPC port: the server key (PEM).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: gRPC clients must present a certificate signed by this CA.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// A browser origin MCP over HTTP admits (repeatable):
+    /// `https://app.example.com`, `http://host:*` (any port), or `null`. A
+    /// request with any other `Origin` is refused (403, audited); requests
+    /// without one (non-browser clients) are not affected. On a loopback
+    /// listener, loopback origins (`http://localhost:PORT`) are admitted too.
+    #[arg(long = "mcp-allowed-origin", value_name = "ORIGIN")]
+    pub mcp_allowed_origins: Vec<String>,
+    /// A `Host` name MCP over HTTP answers to (repeatable; `NAME` or
+    /// `NAME:PORT`). Loopback names are always admitted; on a loopback
+    /// listener no other name is unless given here, and on any other
+    /// listener, once one is given, only those are.
+    #[arg(long = "mcp-allowed-host", value_name = "HOST")]
+    pub mcp_allowed_hosts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Read this snapshot folder instead of a live cluster (--kubeconfig,
+    /// --context, --as).
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+    /// Who is using this session, for policy and the audit log (the caller
+    /// is mcp:NAME) [default: $USER].
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
 }

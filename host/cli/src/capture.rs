@@ -1,30 +1,13 @@
-//! `guardian snapshot capture`: wiring only — the capture itself is
-//! `guardian_broker::live::capture`.
+//! `guardian snapshot capture`: parsing and rendering; the capture is the
+//! session's (`guardian_core::capture`).
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use guardian_broker::Broker;
-use guardian_broker::live::capture::{self, CaptureScope};
-use guardian_broker::live::{ClusterOptions, LiveBackend};
+use guardian_broker::live::capture::REPORT_FILE;
+use guardian_core::{Session, Source};
 
-use crate::args::{ClusterFlags, Global};
-
-/// The kubectl-style cluster flags as the broker takes them.
-pub fn cluster_options(flags: &ClusterFlags) -> ClusterOptions {
-    ClusterOptions {
-        kubeconfig: flags.kubeconfig.clone(),
-        context: flags.context.clone(),
-        impersonate_user: flags.as_user.clone(),
-        impersonate_groups: flags.as_groups.clone(),
-    }
-}
-
-/// Connect to the cluster the global flags name.
-pub async fn connect(global: &Global) -> anyhow::Result<LiveBackend> {
-    guardian_core::session::connect(&global.options()).await
-}
+use crate::args::Global;
 
 pub async fn run(
     global: &Global,
@@ -32,23 +15,12 @@ pub async fn run(
     all_namespaces: bool,
     output: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let backend = connect(global).await?;
-    let scope = if all_namespaces {
-        CaptureScope::AllNamespaces
-    } else {
-        // As kubectl: without -n, the context's namespace.
-        CaptureScope::Namespace(
-            namespace.unwrap_or_else(|| backend.default_namespace().to_string()),
-        )
-    };
-    // Every read is decided by policy and audited like a skill's (--audit).
-    let (policy, audit) = crate::skills::policy_and_audit(global)?;
-    let broker = Broker::new(Arc::new(backend.clone()), policy, audit);
-    let report = capture::capture(&broker, &backend, &scope, output, &|line| {
-        eprintln!("{line}")
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("snapshot capture: {e}"))?;
+    let session = Session::open_without_skills(&global.options(), &Source::Live).await?;
+    let report = session
+        .capture(namespace, all_namespaces, output, &|line| {
+            eprintln!("{line}")
+        })
+        .await?;
     let forbidden = report
         .skipped
         .iter()
@@ -58,7 +30,7 @@ pub async fn run(
         eprintln!(
             "warning: {forbidden} kind(s) were not captured because RBAC forbids listing them; \
              see {}",
-            output.join(capture::REPORT_FILE).display()
+            output.join(REPORT_FILE).display()
         );
     }
     eprintln!(

@@ -27,7 +27,7 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
     let namespace = match (&args.namespace, args.all_namespaces) {
         (Some(ns), _) => Some(ns.clone()),
         (None, true) => None,
-        (None, false) => session.default_namespace.clone(),
+        (None, false) => session.default_namespace().map(str::to_owned),
     };
     let request = DiagnoseRequest {
         namespace,
@@ -36,39 +36,28 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
         propose: args.propose,
         shards: 0,
     };
-    let result =
-        guardian_core::diagnose(&session.runtime, "human:cli", &session.source, &request).await;
+    let result = session.diagnose("human:cli", &request).await;
     if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[2K");
     }
-    let mut report = match result {
-        Ok(report) => report,
+    let report = match result {
+        Ok(diagnosis) => diagnosis.report,
         Err(err) => {
             eprintln!("error [{}]: {err}", err.code());
             return Ok(ExitCode::FAILURE);
         }
     };
-    if args.propose {
-        let broker = session.broker.as_ref().context("--propose: no cluster")?;
-        let store = session
-            .actions
-            .as_ref()
-            .context("--propose: the action store could not be opened (see the warning above)")?;
-        guardian_core::propose_fixes(&session.runtime, store, broker, "human:cli", &mut report)
-            .await
-            .map_err(|e| anyhow::anyhow!("--propose: {e}"))?;
-        for fix in findings(&report)
-            .iter()
-            .flat_map(|f| f["fixes"].as_array().into_iter().flatten())
-        {
-            if let Some(e) = fix["proposal_error"].as_str() {
-                let t = &fix["target"];
-                eprintln!(
-                    "warning: not proposed ({} {}): {e}",
-                    s(t, "kind"),
-                    s(t, "name")
-                );
-            }
+    for fix in findings(&report)
+        .iter()
+        .flat_map(|f| f["fixes"].as_array().into_iter().flatten())
+    {
+        if let Some(e) = fix["proposal_error"].as_str() {
+            let t = &fix["target"];
+            eprintln!(
+                "warning: not proposed ({} {}): {e}",
+                s(t, "kind"),
+                s(t, "name")
+            );
         }
     }
     let text = match args.output {

@@ -1,133 +1,60 @@
-//! `guardian doctor`: can Guardian reach the cluster, and may it do what the
-//! enabled skills need? Every permission the skills' effective grants imply
-//! is checked with a SelfSubjectAccessReview (as `kubectl auth can-i` does);
-//! what is missing is printed as the minimal Role/ClusterRole that grants it.
+//! `guardian doctor`: parsing and rendering; the checks are the session's
+//! (`guardian_core::doctor`).
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
-use guardian_broker::live::rbac::{self, Permission};
+use guardian_core::{Session, Source};
 
 use crate::args::Global;
-use crate::{capture, output};
+use crate::output;
 
 pub async fn run(global: &Global, namespace: Option<String>) -> anyhow::Result<ExitCode> {
-    let backend = capture::connect(global).await?;
-    println!("Cluster:  {}", backend.description());
-    let (version, platform) = match backend.server_version().await {
-        Ok(v) => v,
+    let session = Session::open(&global.options(), &Source::Live, None).await?;
+    println!("Cluster:  {}", session.source());
+    let report = match session.doctor(namespace).await {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    println!("Server:   Kubernetes {version} ({platform})");
-    let scope = match &namespace {
-        Some(ns) => format!("namespace {ns} (cluster-scoped resources: cluster-wide)"),
-        None => "cluster-wide".to_string(),
-    };
-    println!("Checking: the permissions the enabled skills' grants need, {scope}\n");
-
-    let runtime = crate::skills::setup(global, None).await?;
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    // (permission, namespace it was checked in) → allowed
-    let mut answers: HashMap<(Permission, Option<String>), bool> = HashMap::new();
-    let mut missing: Vec<(Permission, Option<String>)> = Vec::new();
-    for skill in runtime.skills() {
-        let needed = rbac::required_for_grants(&skill.grants.read, &skill.grants.propose);
-        for permission in needed {
-            let in_namespace = match &namespace {
-                Some(ns) if namespaced(&backend, &permission).await => Some(ns.clone()),
-                _ => None,
-            };
-            let key = (permission.clone(), in_namespace.clone());
-            let allowed = match answers.get(&key) {
-                Some(&allowed) => allowed,
-                None => {
-                    let allowed = backend
-                        .access_review(
-                            &permission.verb,
-                            &permission.group,
-                            &permission.resource,
-                            permission.subresource.as_deref(),
-                            in_namespace.as_deref(),
-                        )
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    answers.insert(key.clone(), allowed);
-                    if !allowed {
-                        missing.push(key);
-                    }
-                    allowed
-                }
-            };
-            rows.push(vec![
-                skill.manifest.name.clone(),
-                permission.grant_name(),
-                permission.verb.clone(),
-                if allowed { "yes" } else { "NO" }.to_string(),
-            ]);
-        }
-    }
-    if rows.is_empty() {
+    println!(
+        "Server:   Kubernetes {} ({})",
+        report.server_version, report.platform
+    );
+    println!(
+        "Checking: the permissions the enabled skills' grants need, {}\n",
+        report.scope
+    );
+    if report.checks.is_empty() {
         println!("No enabled skill needs any permission on the cluster.");
         return Ok(ExitCode::SUCCESS);
     }
+    let rows: Vec<Vec<String>> = report
+        .checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.skill.clone(),
+                c.resource.clone(),
+                c.verb.clone(),
+                if c.allowed { "yes" } else { "NO" }.to_string(),
+            ]
+        })
+        .collect();
     print!(
         "{}",
         output::table(&["SKILL", "RESOURCE", "VERB", "ALLOWED"], &rows)
     );
-    if missing.is_empty() {
-        println!("\nAll {} permission(s) are granted.", answers.len());
+    let Some(rbac) = &report.rbac else {
+        println!("\nAll {} permission(s) are granted.", report.reviewed);
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     println!(
         "\n{} permission(s) missing. The minimal RBAC that grants them (bind it to the identity \
          Guardian runs as with a RoleBinding / ClusterRoleBinding):\n",
-        missing.len()
+        report.missing
     );
-    let namespaced: Vec<Permission> = missing
-        .iter()
-        .filter(|(_, ns)| ns.is_some())
-        .map(|(p, _)| p.clone())
-        .collect();
-    let cluster: Vec<Permission> = missing
-        .iter()
-        .filter(|(_, ns)| ns.is_none())
-        .map(|(p, _)| p.clone())
-        .collect();
-    let mut documents = Vec::new();
-    if let (Some(ns), false) = (&namespace, namespaced.is_empty()) {
-        documents.push(rbac::role_yaml(
-            "guardian",
-            Some(ns),
-            &rbac::minimal_rules(&namespaced),
-        ));
-    }
-    if !cluster.is_empty() {
-        documents.push(rbac::role_yaml(
-            "guardian",
-            None,
-            &rbac::minimal_rules(&cluster),
-        ));
-    }
-    print!("{}", documents.join("---\n"));
+    print!("{rbac}");
     Ok(ExitCode::FAILURE)
-}
-
-/// Whether the permission's resource is namespaced, per the server's
-/// discovery (unknown resources count as namespaced: a Role can grant them).
-async fn namespaced(backend: &guardian_broker::live::LiveBackend, p: &Permission) -> bool {
-    if p.resource == "*" {
-        return true;
-    }
-    let name = if p.group.is_empty() {
-        p.resource.clone()
-    } else {
-        format!("{}.{}", p.resource, p.group)
-    };
-    backend
-        .resolve_resource(&name)
-        .await
-        .map_or(true, |k| k.namespaced)
 }

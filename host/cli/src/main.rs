@@ -66,18 +66,50 @@ fn init_tracing(verbose: u8) {
     // kube's client logs every failed request at ERROR; Guardian reports
     // each failure itself (with what to do), so those lines only show with -v.
     let default = match verbose {
-        0 => "warn,kube_client=off",
+        0 => "warn,kube_client=off,guardian::notice=info",
         1 => "info,guardian=info",
         2 => "debug,wasmtime=info,cranelift=info",
         _ => "trace",
     };
     let filter =
         EnvFilter::try_from_env("GUARDIAN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colours only for a person at a terminal, never in files or pipes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if verbose == 0 {
+        // What the core says to the person (a warning, a note) reads as a
+        // command's own line: `warning: …`.
+        builder.event_format(Plain).init();
+    } else {
+        builder.init();
+    }
+}
+
+/// `warning: message key=value`, without time or target.
+struct Plain;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Plain
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let prefix = match *event.metadata().level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "note",
+            _ => "debug",
+        };
+        write!(writer, "{prefix}: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }

@@ -7,81 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
 use guardian_api::Api;
 use guardian_api::auth::{Gate, Identity, Reviewer, Role, Tokens};
 use guardian_api::serve::{ServeOptions, TlsFiles};
 use guardian_core::{Session, Source};
 
-use crate::args::Global;
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Read this snapshot folder instead of a live cluster (--kubeconfig,
-    /// --context, --as).
-    #[arg(long, value_name = "PATH")]
-    pub snapshot: Option<PathBuf>,
-    /// The gRPC API (`none` to turn it off).
-    #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
-    pub grpc_listen: String,
-    /// MCP over streamable HTTP, at path /mcp (`none` to turn it off).
-    #[arg(long, default_value = "127.0.0.1:8765", value_name = "ADDR")]
-    pub mcp_listen: String,
-    /// /healthz, /readyz and Prometheus /metrics (`none` to turn it off).
-    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
-    pub http_listen: String,
-    /// Bearer tokens: a YAML file mapping each token (or its sha256) to an
-    /// identity and a role (viewer, operator, approver); see docs/serve.md.
-    /// Calls without a known token are refused.
-    #[arg(long, env = "GUARDIAN_TOKENS_FILE", value_name = "FILE")]
-    pub tokens_file: PathBuf,
-    /// Also admit Kubernetes tokens (service accounts, OIDC users) the
-    /// tokens file does not list, checked by TokenReview against the
-    /// cluster (--kubeconfig, --context; in a pod, its service account); the
-    /// tokens file's `kubernetes.roles` give them a role.
-    #[arg(long)]
-    pub token_review: bool,
-    /// After SIGTERM, how long calls in flight may take to finish.
-    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
-    pub drain_timeout: f64,
-    /// How often the skills directory is checked for changes (0: never).
-    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
-    pub reload_interval: f64,
-    /// TLS for the gRPC port: the server certificate (PEM).
-    #[arg(long, requires = "tls_key", value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
-    /// TLS for the gRPC port: the server key (PEM).
-    #[arg(long, requires = "tls_cert", value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
-    /// Mutual TLS: gRPC clients must present a certificate signed by this CA.
-    #[arg(long, requires = "tls_cert", value_name = "FILE")]
-    pub tls_client_ca: Option<PathBuf>,
-    /// A browser origin MCP over HTTP admits (repeatable):
-    /// `https://app.example.com`, `http://host:*` (any port), or `null`. A
-    /// request with any other `Origin` is refused (403, audited); requests
-    /// without one (non-browser clients) are not affected. On a loopback
-    /// listener, loopback origins (`http://localhost:PORT`) are admitted too.
-    #[arg(long = "mcp-allowed-origin", value_name = "ORIGIN")]
-    pub mcp_allowed_origins: Vec<String>,
-    /// A `Host` name MCP over HTTP answers to (repeatable; `NAME` or
-    /// `NAME:PORT`). Loopback names are always admitted; on a loopback
-    /// listener no other name is unless given here, and on any other
-    /// listener, once one is given, only those are.
-    #[arg(long = "mcp-allowed-host", value_name = "HOST")]
-    pub mcp_allowed_hosts: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct McpArgs {
-    /// Read this snapshot folder instead of a live cluster (--kubeconfig,
-    /// --context, --as).
-    #[arg(long, value_name = "PATH")]
-    pub snapshot: Option<PathBuf>,
-    /// Who is using this session, for policy and the audit log (the caller
-    /// is mcp:NAME) [default: $USER].
-    #[arg(long, value_name = "NAME")]
-    pub identity: Option<String>,
-}
+use crate::args::{Global, McpArgs, ServeArgs};
 
 fn listen(addr: &str) -> Option<String> {
     (!matches!(addr.trim(), "" | "none" | "off")).then(|| addr.trim().to_owned())
@@ -128,13 +59,14 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
         None
     };
     let session = Session::open(&options, &source(&args.snapshot), None).await?;
-    let skills_dir = guardian_core::session::skills_dir(&options, &session.config);
+    let skills_dir = guardian_core::session::skills_dir(&options, session.config());
+    // Access refusals go to the session's one audit sink.
     let gate = Gate {
         tokens: Arc::new(tokens),
-        audit: Arc::new(guardian_core::session::audit(&options)?),
+        audit: session.audit().clone(),
         reviewer,
     };
-    let api = Arc::new(Api::new(session, args.snapshot.is_some(), Some(gate))?);
+    let api = Arc::new(Api::new(session, Some(gate)));
     let reload = seconds(args.reload_interval, "--reload-interval")?;
     let serve_options = ServeOptions {
         grpc_listen: listen(&args.grpc_listen),
@@ -153,8 +85,8 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
     };
     eprintln!(
         "guardian serve: {} skills, {}",
-        api.runtime.skills().len(),
-        api.source
+        api.runtime().skills().len(),
+        api.session.source()
     );
     guardian_api::serve::serve(
         api,
@@ -197,7 +129,7 @@ pub async fn mcp(global: &Global, args: McpArgs) -> anyhow::Result<ExitCode> {
         role: Role::Approver,
     };
     let session = Session::open(&global.options(), &source(&args.snapshot), None).await?;
-    let api = Arc::new(Api::new(session, args.snapshot.is_some(), None)?);
+    let api = Arc::new(Api::new(session, None));
     guardian_api::mcp::serve_stdio(api, identity).await?;
     Ok(ExitCode::SUCCESS)
 }

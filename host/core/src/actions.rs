@@ -14,6 +14,8 @@ use guardian_actions::{
 };
 use guardian_broker::{Broker, BrokerError};
 
+use crate::{ErrorClass, ServiceError};
+
 /// Why a decision was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum DecisionError {
@@ -276,4 +278,152 @@ pub fn kubectl_command(action: &Action) -> String {
 /// `'…'` for a POSIX shell.
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// What can be said, now, about the change an action would make.
+#[derive(Clone, Debug)]
+pub enum Check {
+    /// Dry-run now against the object: the exact write and its diff.
+    Checked(Preview),
+    /// Not re-checked (no cluster, the action is final, the cluster did not
+    /// answer): only the diff stored with the proposal can be shown.
+    AsProposed(String),
+    /// The row failed its integrity check: no diff is shown at all.
+    Withheld,
+}
+
+impl crate::Session {
+    /// Actions, newest first, optionally only those in `state`.
+    pub fn list_actions(&self, state: Option<State>) -> Result<Vec<Action>, ServiceError> {
+        Ok(self.store()?.list(state)?)
+    }
+
+    /// One action.
+    pub fn get_action(&self, id: &str) -> Result<Action, ServiceError> {
+        Ok(self.store()?.get(id)?)
+    }
+
+    /// The action store's file, for messages.
+    pub fn action_store_path(&self) -> Option<std::path::PathBuf> {
+        self.store().ok().map(|s| s.path().to_owned())
+    }
+
+    /// Pending actions now (for `/metrics`).
+    pub fn pending_count(&self) -> Option<usize> {
+        self.store()
+            .ok()
+            .and_then(|s| s.list(Some(State::Pending)).ok())
+            .map(|v| v.len())
+    }
+
+    /// What `show` says about `action`'s change: checked now when it can
+    /// still be applied and a cluster answers within `timeout` (as `who`),
+    /// else the stored diff marked as such; nothing for a row that failed
+    /// its integrity check.
+    pub async fn check_action(
+        &self,
+        action: &Action,
+        who: &str,
+        timeout: std::time::Duration,
+    ) -> Check {
+        if !action.integrity.is_verified() {
+            return Check::Withheld;
+        }
+        if !matches!(action.state, State::Pending | State::Approved) {
+            return Check::AsProposed(format!("the action is {}", action.state));
+        }
+        let broker = match self.broker() {
+            Ok(b) if !self.is_snapshot() => b,
+            _ => return Check::AsProposed("no cluster to check against".into()),
+        };
+        match tokio::time::timeout(
+            timeout,
+            guardian_actions::preview_write(broker, action, who),
+        )
+        .await
+        {
+            Ok(Ok(preview)) => Check::Checked(preview),
+            Ok(Err(PreviewError::Stale(why))) => Check::AsProposed(format!(
+                "the object changed since the proposal ({why}); approving it will fail as stale"
+            )),
+            Ok(Err(e)) => Check::AsProposed(e.to_string()),
+            Err(_) => Check::AsProposed(format!(
+                "the cluster did not answer within {}s",
+                timeout.as_secs()
+            )),
+        }
+    }
+
+    /// The live cluster an approval applies to, or why there is none.
+    fn live_broker_for(&self, id: &str) -> Result<&Broker, ServiceError> {
+        if self.is_snapshot() {
+            return Err(ServiceError::new(
+                ErrorClass::FailedPrecondition,
+                format!(
+                    "cannot apply action {id}: this session reads {}, which cannot be changed; approve it against a live cluster (--kubeconfig, --context, --as)",
+                    self.source()
+                ),
+            ));
+        }
+        self.broker()
+    }
+
+    /// Settles what a crash left applying (never re-applying), then says
+    /// whether `id` can be approved; `notes` hears what was settled.
+    pub async fn settle_action(
+        &self,
+        id: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<Settled, ServiceError> {
+        let store = self.store()?;
+        refuse_final(&store.get(id)?)?;
+        let broker = self.live_broker_for(id)?;
+        Ok(settle(store, broker, id, notes).await?)
+    }
+
+    /// [`review`]: what the person deciding is shown, computed now.
+    pub async fn review_action(&self, id: &str, who: &Approver) -> Result<Review, ServiceError> {
+        let broker = self.live_broker_for(id)?;
+        Ok(review(self.store()?, broker, id, who).await?)
+    }
+
+    /// Records `who`'s approval of what [`Session::review_action`] showed
+    /// and applies it ([`approve_and_apply`]).
+    pub async fn apply_reviewed(
+        &self,
+        id: &str,
+        who: &Approver,
+        note: &str,
+        options: &ApplyOptions,
+    ) -> Result<ApplyReport, ServiceError> {
+        let broker = self.live_broker_for(id)?;
+        Ok(approve_and_apply(self.store()?, broker, id, who, note, options).await?)
+    }
+
+    /// The whole approval for a front end with no one to ask in between
+    /// (the gRPC approval call, an answered MCP elicitation): settle,
+    /// review, approve, apply. `None` when an interrupted earlier run had
+    /// already applied it.
+    pub async fn approve_action(
+        &self,
+        who: &Approver,
+        id: &str,
+        note: &str,
+        options: &ApplyOptions,
+    ) -> Result<(Option<ApplyReport>, Action), ServiceError> {
+        let store = self.store()?;
+        refuse_final(&store.get(id)?)?;
+        let broker = self.live_broker_for(id)?;
+        Ok(approve(store, broker, id, who, note, options).await?)
+    }
+
+    /// Rejects a pending action as `who`.
+    pub fn reject_action(
+        &self,
+        who: &Approver,
+        id: &str,
+        reason: &str,
+    ) -> Result<Action, ServiceError> {
+        Ok(reject(self.store()?, id, who, reason)?)
+    }
 }

@@ -69,8 +69,38 @@ impl DiagnoseError {
     }
 }
 
-/// The tool every diagnosis runs.
-pub const ANALYZE: &str = "diagnostics.analyze";
+pub use guardian_agent::tools::ANALYZE;
+use guardian_agent::tools::{ANALYZE_TOOL, DIAGNOSTICS_SKILL};
+
+/// A diagnosis: the report (`guardian diagnose -o json`) and the ids of
+/// the actions proposed from it.
+#[derive(Clone, Debug)]
+pub struct Diagnosis {
+    pub report: Value,
+    pub proposed: Vec<String>,
+}
+
+impl crate::Session {
+    /// Diagnoses `request`'s scope as `caller`; with `request.propose`,
+    /// stores each fix whose dry-run passed and that needs no input as a
+    /// pending action (a fix that could not be proposed carries
+    /// `proposal_error`).
+    pub async fn diagnose(
+        &self,
+        caller: &str,
+        request: &DiagnoseRequest,
+    ) -> Result<Diagnosis, DiagnoseError> {
+        let mut report = diagnose(self.runtime(), caller, self.source(), request).await?;
+        let mut proposed = Vec::new();
+        if request.propose {
+            let unavailable = |e: crate::ServiceError| DiagnoseError::Other(e.message);
+            let store = self.store().map_err(unavailable)?;
+            let broker = self.broker().map_err(unavailable)?;
+            proposed = propose_fixes(self.runtime(), store, broker, caller, &mut report).await?;
+        }
+        Ok(Diagnosis { report, proposed })
+    }
+}
 
 /// Runs the diagnosis for `caller` and returns the report (`findings`,
 /// `summary` with `duration_ms`, `scope`, `not_read` when some scope could
@@ -119,13 +149,13 @@ async fn namespaces(runtime: &Runtime, caller: &str) -> Result<Vec<String>, Diag
         .broker()
         .ok_or_else(|| DiagnoseError::Other("no cluster or snapshot to diagnose".into()))?;
     let grants = runtime
-        .skill("diagnostics")
+        .skill(DIAGNOSTICS_SKILL)
         .map(|s| s.grants.as_sets())
         .ok_or_else(|| DiagnoseError::Other("the diagnostics skill is not loaded".into()))?;
     let cx = CallContext {
         caller: caller.into(),
-        skill: "diagnostics".into(),
-        tool: "analyze".into(),
+        skill: DIAGNOSTICS_SKILL.into(),
+        tool: ANALYZE_TOOL.into(),
         grants,
         scope: Default::default(),
     };
@@ -383,13 +413,13 @@ pub async fn propose_fixes(
     report: &mut Value,
 ) -> Result<Vec<String>, DiagnoseError> {
     let grants = runtime
-        .skill("diagnostics")
+        .skill(DIAGNOSTICS_SKILL)
         .map(|s| s.grants.as_sets())
         .ok_or_else(|| DiagnoseError::Other("the diagnostics skill is not loaded".into()))?;
     let cx = CallContext {
         caller: caller.into(),
-        skill: "diagnostics".into(),
-        tool: "analyze".into(),
+        skill: DIAGNOSTICS_SKILL.into(),
+        tool: ANALYZE_TOOL.into(),
         grants,
         scope: Default::default(),
     };

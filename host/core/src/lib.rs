@@ -1,14 +1,38 @@
-//! The core every front end shares. `guardian` (CLI), the gRPC and MCP
-//! servers and the agent loop open a [`Session`] from [`Options`] and call
-//! the same operations; none of them holds logic this crate lacks.
+//! The service layer: one [`Session`] and every operation a front end
+//! offers, written once. The CLI, gRPC and MCP open a session from
+//! [`Options`] and call it; they parse, authenticate and render, and hold no
+//! logic of their own.
+//!
+//! | operation | where |
+//! | --- | --- |
+//! | list and call tools | [`Session::tools`], [`Session::call_tool`] |
+//! | diagnose (and propose its fixes) | [`Session::diagnose`] |
+//! | ask (the agent loop) | [`Session::ask`]; `guardian eval`: [`eval::run_corpus`] |
+//! | actions: list, show, review, approve, reject | [`Session::list_actions`] … [`Session::reject_action`] |
+//! | doctor (connection and RBAC) | [`Session::doctor`] |
+//! | snapshot capture | [`Session::capture`] |
+//!
+//! Approving needs an [`guardian_actions::Approver`], which only the human
+//! channels (the CLI at a terminal, the gRPC approval call, an MCP
+//! elicitation answered by the person) construct; nothing here makes one.
+//!
+//! **Architecture invariant:** nothing here prints (warnings and notes go
+//! through `tracing`).
 
 pub mod actions;
+pub mod ask;
+pub mod capture;
 pub mod config;
 pub mod diagnose;
+pub mod doctor;
+pub mod error;
 pub mod eval;
 pub mod proposals;
 pub mod session;
+pub mod tools;
 
 pub use config::Config;
-pub use diagnose::{DiagnoseError, DiagnoseRequest, diagnose, merge, propose_fixes, severity_rank};
+pub use diagnose::{ANALYZE, DiagnoseError, DiagnoseRequest, Diagnosis, merge, severity_rank};
+pub use error::{ErrorClass, ServiceError, parse_state};
 pub use session::{Options, Session, Source};
+pub use tools::ToolEntry;

@@ -1,6 +1,13 @@
 //! One session: the skills runtime, the broker over a live cluster or a
-//! snapshot, and the action store — built once from [`Options`], shared by
-//! every front end (CLI, gRPC, MCP, the agent loop).
+//! snapshot, the action store and the one audit sink they all write to —
+//! built once from [`Options`]. Every front end (CLI, gRPC, MCP) opens one
+//! and calls its operations (the other modules of this crate add them:
+//! tools, diagnose, ask, actions, doctor, capture); none holds logic of its
+//! own.
+//!
+//! **Architecture invariant:** nothing here prints. What a person should
+//! see goes through `tracing` (a warning, a note), which the CLI renders on
+//! stderr and the daemon sends to its log.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +20,12 @@ use guardian_broker::{Audit, Broker, Policy};
 use guardian_runtime::{CompileCache, ProgressSink, Runtime, RuntimeConfig};
 
 use crate::config::{self, Config};
+use crate::proposals::StoreProposals;
+
+/// The tracing target of what a person should hear even when nothing is
+/// wrong (a key created, a directory made private): shown by default,
+/// as `note: …`.
+pub const NOTICE: &str = "guardian::notice";
 
 /// Everything a session is built from: the global flags of the CLI, or the
 /// options of `guardian serve`.
@@ -43,47 +56,73 @@ pub struct Options {
 pub enum Source {
     /// An offline snapshot folder.
     Snapshot(PathBuf),
-    /// The live cluster the [`ClusterOptions`] name.
+    /// The live cluster the [`ClusterOptions`] name (then `$KUBECONFIG`,
+    /// `~/.kube/config`, the in-cluster service account): it must be there.
     Live,
+    /// The live cluster when one is named or found, else none (`skills
+    /// call`: a tool that needs no cluster still runs).
+    LiveIfAny,
     /// No cluster: tools that read Kubernetes fail, saying how to give one.
     None,
 }
 
 /// A ready session.
 pub struct Session {
-    pub runtime: Arc<Runtime>,
-    pub broker: Option<Broker>,
-    pub actions: Option<Arc<ActionStore>>,
+    runtime: Arc<Runtime>,
+    broker: Option<Broker>,
+    actions: Option<Arc<ActionStore>>,
+    audit: Arc<Audit>,
     /// The live context's namespace (as kubectl's default); `None` for a
     /// snapshot, which is read whole.
-    pub default_namespace: Option<String>,
-    /// `snapshot PATH` or the live server, for reports.
-    pub source: String,
-    pub config: Config,
-    pub options: Options,
+    default_namespace: Option<String>,
+    /// `snapshot PATH`, the live server, or `no cluster`.
+    source: String,
+    snapshot: bool,
+    config: Config,
+    options: Options,
 }
 
 impl Session {
-    /// Loads the config, the skills and the cluster source; the snapshot
-    /// loads on a blocking thread while the skills compile. `progress`
-    /// receives skills' progress reports.
+    /// Loads the config, the policy, the skills and the cluster source (a
+    /// snapshot loads on a blocking thread while the skills compile), and
+    /// opens the action store. `progress` receives skills' progress
+    /// reports.
     pub async fn open(
         options: &Options,
         source: &Source,
         progress: Option<ProgressSink>,
     ) -> anyhow::Result<Session> {
+        Self::build(options, source, progress, true).await
+    }
+
+    /// [`Session::open`] without loading any skill: for the operations
+    /// that run none (actions, capture), so they start at once.
+    pub async fn open_without_skills(
+        options: &Options,
+        source: &Source,
+    ) -> anyhow::Result<Session> {
+        Self::build(options, source, None, false).await
+    }
+
+    async fn build(
+        options: &Options,
+        source: &Source,
+        progress: Option<ProgressSink>,
+        skills: bool,
+    ) -> anyhow::Result<Session> {
         let config = config::load(options.config.as_deref())?;
+        let policy = Arc::new(Policy::load(options.policies.as_deref())?);
+        let audit = Arc::new(audit(options)?);
         let snapshot_load = match source {
             Source::Snapshot(path) => {
-                let options = options.clone();
-                let path = path.clone();
+                let (path, policy, audit) = (path.clone(), policy.clone(), audit.clone());
                 Some(tokio::task::spawn_blocking(move || {
-                    load_snapshot(&options, &path)
+                    load_snapshot(&path, policy, audit)
                 }))
             }
             _ => None,
         };
-        let mut runtime = runtime(options, &config, None).await?;
+        let mut runtime = runtime(options, &config, skills).await?;
         let (broker, default_namespace, described) = match (source, snapshot_load) {
             (Source::Snapshot(path), Some(load)) => (
                 Some(load.await.context("the snapshot loader panicked")??),
@@ -91,20 +130,31 @@ impl Session {
                 format!("snapshot {}", path.display()),
             ),
             (Source::Live, _) => {
-                let (broker, ns) = live_broker(options).await?;
+                let (broker, ns) = live_broker(&options.cluster, policy, audit.clone()).await?;
                 let described = broker.describe();
                 (Some(broker), Some(ns), described)
+            }
+            (Source::LiveIfAny, _) => {
+                match live_broker(&options.cluster, policy, audit.clone()).await {
+                    Ok((broker, ns)) => {
+                        let described = broker.describe();
+                        (Some(broker), Some(ns), described)
+                    }
+                    Err(e) if cluster_named(&options.cluster) => return Err(e),
+                    Err(e) => {
+                        tracing::info!("no cluster for this session: {e:#}");
+                        (None, None, "no cluster".to_owned())
+                    }
+                }
             }
             _ => (None, None, "no cluster".to_owned()),
         };
         if let Some(broker) = &broker {
             runtime.set_broker(broker.clone());
         }
-        let actions = open_actions(options);
+        let actions = open_actions(options, audit.clone());
         if let Some(store) = &actions {
-            runtime.set_proposals(Arc::new(crate::proposals::StoreProposals::new(Arc::clone(
-                store,
-            ))));
+            runtime.set_proposals(Arc::new(StoreProposals::new(Arc::clone(store))));
         }
         if let Some(sink) = progress {
             runtime.set_progress(sink);
@@ -113,15 +163,72 @@ impl Session {
             runtime: Arc::new(runtime),
             broker,
             actions,
+            audit,
             default_namespace,
             source: described,
+            snapshot: matches!(source, Source::Snapshot(_)),
             config,
             options: options.clone(),
         })
     }
-}
 
-impl Session {
+    /// The skills runtime (the loaded skills; `serve` reloads a skills
+    /// directory through it).
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// The one audit sink of the session: the broker's decisions, the
+    /// actions' state changes and the front ends' access refusals.
+    pub fn audit(&self) -> &Arc<Audit> {
+        &self.audit
+    }
+
+    /// `snapshot PATH`, the live server (`context kind-dev
+    /// (https://127.0.0.1:6443)`), or `no cluster`.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The session reads a snapshot, which cannot be changed.
+    pub fn is_snapshot(&self) -> bool {
+        self.snapshot
+    }
+
+    /// The namespace kubectl would use without `-n`; `None` for a snapshot
+    /// or without a cluster.
+    pub fn default_namespace(&self) -> Option<&str> {
+        self.default_namespace.as_deref()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The action store, or why there is none.
+    pub(crate) fn store(&self) -> Result<&Arc<ActionStore>, crate::ServiceError> {
+        self.actions.as_ref().ok_or_else(|| {
+            crate::ServiceError::new(
+                crate::ErrorClass::Unavailable,
+                "no action store: the state directory could not be opened (--state-dir); see the warning at start",
+            )
+        })
+    }
+
+    /// The broker, or why there is none.
+    pub(crate) fn broker(&self) -> Result<&Broker, crate::ServiceError> {
+        self.broker.as_ref().ok_or_else(|| {
+            crate::ServiceError::new(
+                crate::ErrorClass::Unavailable,
+                "no cluster: give a snapshot (--snapshot) or a live cluster (--kubeconfig, --context)",
+            )
+        })
+    }
+
     /// The agent loop over this session's skills, calling them as `caller`
     /// (`agent:reasoner`, `agent:llm(automation:ci)`); `namespace` is what a
     /// question that names none is about (default: the context's).
@@ -146,13 +253,18 @@ impl Session {
     }
 }
 
+/// Whether the options or the environment name a cluster (then it must be
+/// reachable through them).
+fn cluster_named(cluster: &ClusterOptions) -> bool {
+    cluster.kubeconfig.is_some()
+        || cluster.context.is_some()
+        || cluster.impersonate_user.is_some()
+        || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+}
+
 /// The runtime with the built-in skills and the skills directory loaded. A
-/// refused skill is reported on stderr and the others load.
-pub async fn runtime(
-    options: &Options,
-    config: &Config,
-    broker: Option<Broker>,
-) -> anyhow::Result<Runtime> {
+/// refused skill is a warning and the others load.
+async fn runtime(options: &Options, config: &Config, skills: bool) -> anyhow::Result<Runtime> {
     let limits = config.limits.apply(Default::default())?;
     let cache_dir = if options.no_cache {
         None
@@ -165,11 +277,14 @@ pub async fn runtime(
             cache_dir,
             operator_grants: config.skills.grants.clone(),
         },
-        broker,
+        None,
     )?;
+    if !skills {
+        return Ok(runtime);
+    }
     for builtin in guardian_builtin_skills::all() {
         if let Err(e) = runtime.load_builtin(builtin.manifest, builtin.wasm).await {
-            eprintln!("warning: {e}");
+            tracing::warn!("{e}");
         }
     }
     if let Some(dir) = skills_dir(options, config) {
@@ -178,7 +293,7 @@ pub async fn runtime(
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?
         {
-            eprintln!("warning: {e}");
+            tracing::warn!("{e}");
         }
     }
     Ok(runtime)
@@ -189,15 +304,8 @@ pub fn skills_dir(options: &Options, config: &Config) -> Option<PathBuf> {
     options.skills_dir.clone().or(config.skills.dir.clone())
 }
 
-/// The policy (defaults plus `--policies`) and the audit sink (`--audit`),
-/// which every broker shares. A policy that does not parse stops here.
-pub fn policy_and_audit(options: &Options) -> anyhow::Result<(Arc<Policy>, Arc<Audit>)> {
-    let policy = Policy::load(options.policies.as_deref())?;
-    Ok((Arc::new(policy), Arc::new(audit(options)?)))
-}
-
 /// The audit sink `--audit` names, or none.
-pub fn audit(options: &Options) -> anyhow::Result<Audit> {
+fn audit(options: &Options) -> anyhow::Result<Audit> {
     Ok(match &options.audit {
         Some(path) => Audit::open(path)
             .with_context(|| format!("cannot open the audit log {}", path.display()))?,
@@ -208,58 +316,44 @@ pub fn audit(options: &Options) -> anyhow::Result<Audit> {
 /// The action store under `state_dir` (or the default data dir), auditing
 /// to `audit`. `None` (with a warning) when it cannot be opened: proposals
 /// are then refused as `unavailable`, and every other call works.
-pub fn open_actions(options: &Options) -> Option<Arc<ActionStore>> {
-    let audit = match audit(options) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("warning: {e:#}");
-            return None;
-        }
-    };
-    match open_store(options, Arc::new(audit)) {
-        Ok(store) => {
-            for notice in store.notices() {
-                eprintln!("note: {notice}");
-            }
-            if let Some(problem) = store.key_problem() {
-                eprintln!("warning: {problem}");
-            }
-            Some(Arc::new(store))
-        }
-        Err(e) => {
-            eprintln!("warning: no action store: {e}");
-            None
-        }
-    }
-}
-
-/// The action store the options name (`state_dir`, `action_key_file`).
-pub fn open_store(
-    options: &Options,
-    audit: Arc<Audit>,
-) -> Result<ActionStore, guardian_actions::ActionError> {
-    ActionStore::open_default_with(
+fn open_actions(options: &Options, audit: Arc<Audit>) -> Option<Arc<ActionStore>> {
+    let opened = ActionStore::open_default_with(
         options.state_dir.as_deref(),
         audit,
         guardian_actions::StoreOptions {
             key_file: options.action_key_file.clone(),
             ..Default::default()
         },
-    )
+    );
+    match opened {
+        Ok(store) => {
+            for notice in store.notices() {
+                tracing::info!(target: NOTICE, "{notice}");
+            }
+            if let Some(problem) = store.key_problem() {
+                tracing::warn!("{problem}");
+            }
+            Some(Arc::new(store))
+        }
+        Err(e) => {
+            tracing::warn!("no action store: {e}");
+            None
+        }
+    }
 }
 
 /// A broker over a snapshot folder; loader problems are warnings.
-pub fn load_snapshot(options: &Options, path: &Path) -> anyhow::Result<Broker> {
+fn load_snapshot(path: &Path, policy: Arc<Policy>, audit: Arc<Audit>) -> anyhow::Result<Broker> {
     let (backend, problems) = SnapshotBackend::load(path)
         .map_err(|e| anyhow::anyhow!("snapshot {}: {e}", path.display()))?;
     for p in &problems {
-        eprintln!("warning: snapshot: {}: {}", p.file.display(), p.message);
+        tracing::warn!("snapshot: {}: {}", p.file.display(), p.message);
     }
-    let (policy, audit) = policy_and_audit(options)?;
     Ok(Broker::new(Arc::new(backend), policy, audit))
 }
 
-/// Connects to the live cluster the options name.
+/// A client of the live cluster the options name (TokenReview for `serve
+/// --token-review`, `doctor`'s access reviews).
 pub async fn connect(options: &Options) -> anyhow::Result<LiveBackend> {
     LiveBackend::connect(&options.cluster)
         .await
@@ -267,9 +361,14 @@ pub async fn connect(options: &Options) -> anyhow::Result<LiveBackend> {
 }
 
 /// A broker over the live cluster, and the context's namespace.
-pub async fn live_broker(options: &Options) -> anyhow::Result<(Broker, String)> {
-    let backend = connect(options).await?;
+async fn live_broker(
+    cluster: &ClusterOptions,
+    policy: Arc<Policy>,
+    audit: Arc<Audit>,
+) -> anyhow::Result<(Broker, String)> {
+    let backend = LiveBackend::connect(cluster)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let namespace = backend.default_namespace().to_string();
-    let (policy, audit) = policy_and_audit(options)?;
     Ok((Broker::new(Arc::new(backend), policy, audit), namespace))
 }
