@@ -645,8 +645,8 @@ impl ControlPlane {
     ///   through the API server from what [`ControlPlane::set_log`] wrote;
     /// - then every `status` is written as a controller would.
     ///
-    /// Cluster-scoped objects (nodes, classes) are applied: shared by every
-    /// test, the same each time.
+    /// Cluster-scoped objects (nodes, classes) are shared by every test:
+    /// applied the first time they are given, left as they are after.
     pub fn create_objects(
         &self,
         ns: &str,
@@ -703,30 +703,8 @@ impl ControlPlane {
             }
             pending.push((object, original.clone()));
         }
+        self.apply_cluster_objects(cluster);
         let mut created: Vec<(Value, Value)> = Vec::new(); // (as created, status)
-        if !cluster.is_empty() {
-            let list = list_of(cluster.iter().map(|(o, _)| o.clone()).collect());
-            let out = self.run_with_input(&["apply", "-o", "json", "-f", "-"], &list.to_string());
-            let items = items_of(&out);
-            assert_eq!(items.len(), cluster.len(), "kubectl applied every object");
-            // A new node is tainted not-ready until its kubelet reports
-            // (TaintNodesByCondition); the node controller would then lift
-            // it. Here: back to the node's own taints.
-            for (object, _) in &cluster {
-                if object["kind"] == "Node" {
-                    let patch = serde_json::json!({"spec": {"taints": object["spec"]["taints"]}});
-                    self.run(&[
-                        "patch",
-                        "node",
-                        object["metadata"]["name"].as_str().unwrap(),
-                        "--type=merge",
-                        "-p",
-                        &patch.to_string(),
-                    ]);
-                }
-            }
-            created.extend(items.into_iter().zip(cluster.into_iter().map(|(_, s)| s)));
-        }
 
         let old_uids: std::collections::HashSet<String> = objects
             .iter()
@@ -774,10 +752,56 @@ impl ControlPlane {
             }
         }
 
-        // Statuses, on the objects as created (a status write keeps only
-        // the metadata it is given), unconditionally (another test may have
-        // written a shared node's status meanwhile).
-        let statuses: Vec<Value> = created
+        self.write_statuses(created);
+    }
+}
+
+impl ControlPlane {
+    /// Applies cluster-scoped `(object, status)`s not applied before in this
+    /// process (tests share them: each test's copy of a snapshot brings the
+    /// same ones), one test at a time.
+    fn apply_cluster_objects(&self, objects: Vec<(serde_json::Value, serde_json::Value)>) {
+        static APPLIED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let mut applied = APPLIED.lock().unwrap_or_else(|e| e.into_inner());
+        let key = |o: &serde_json::Value| format!("{}/{}", o["kind"], o["metadata"]["name"]);
+        let objects: Vec<_> = objects
+            .into_iter()
+            .filter(|(o, _)| !applied.contains(&key(o)))
+            .collect();
+        if objects.is_empty() {
+            return;
+        }
+        let list = list_of(objects.iter().map(|(o, _)| o.clone()).collect());
+        let out = self.run_with_input(&["apply", "-o", "json", "-f", "-"], &list.to_string());
+        let items = items_of(&out);
+        assert_eq!(items.len(), objects.len(), "kubectl applied every object");
+        // A new node is tainted not-ready until its kubelet reports
+        // (TaintNodesByCondition); the node controller would then lift it.
+        // Here: back to the node's own taints.
+        for (object, _) in &objects {
+            if object["kind"] == "Node" {
+                let patch = serde_json::json!({"spec": {"taints": object["spec"]["taints"]}});
+                self.run(&[
+                    "patch",
+                    "node",
+                    object["metadata"]["name"].as_str().unwrap(),
+                    "--type=merge",
+                    "-p",
+                    &patch.to_string(),
+                ]);
+            }
+        }
+        applied.extend(objects.iter().map(|(o, _)| key(o)));
+        self.write_statuses(items.into_iter().zip(objects.into_iter().map(|(_, s)| s)));
+    }
+
+    /// Writes each `status` onto its object as created (a status write
+    /// keeps only the metadata it is given), unconditionally.
+    fn write_statuses(
+        &self,
+        objects: impl IntoIterator<Item = (serde_json::Value, serde_json::Value)>,
+    ) {
+        let statuses: Vec<serde_json::Value> = objects
             .into_iter()
             .filter(|(_, status)| status.as_object().is_some_and(|s| !s.is_empty()))
             .map(|(mut made, status)| {
