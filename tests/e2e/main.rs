@@ -3,7 +3,6 @@
 //! wasmtime once).
 
 mod cluster;
-mod scripted;
 mod serve;
 mod support;
 
