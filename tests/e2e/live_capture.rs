@@ -153,6 +153,12 @@ fn a_capture_holds_what_the_server_holds_and_diagnoses_alike() {
         assert!(live["count"].as_u64().unwrap() > 0, "{resource}");
         assert_eq!(captured, live, "captured {resource}");
     }
+    let summary = serde_json::json!({"namespace": ns});
+    assert_eq!(
+        env.call_ok("cluster.summary", &summary, &capture),
+        env.call_ok("cluster.summary", &summary, &[]),
+        "cluster.summary of the namespace"
+    );
     for (resource, name) in [
         ("pods", "search-cm2pt495j6-sh7fd"),
         ("deployments.apps", "checkout"),

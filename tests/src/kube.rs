@@ -16,7 +16,13 @@
 //! The servers outlive nothing: a watchdog shell kills them and removes
 //! their folder when the test process exits, however it exits. Nothing
 //! schedules pods or runs controllers there: tests write objects and their
-//! statuses themselves (see `../shared/k8s/README.md`).
+//! statuses themselves (see `../shared/k8s/README.md`):
+//! [`ControlPlane::create_objects`] recreates a snapshot's objects
+//! ([`read_dump`]) in a namespace as their cluster had them, and a kubelet
+//! stand-in ([`ControlPlane::set_log`]) serves pod logs through the API
+//! server, as a node's kubelet does. Besides `admin`, the server knows the
+//! users of [`USERS`] by static token; ServiceAccount tokens come from the
+//! TokenRequest API ([`ControlPlane::service_account_token`]).
 
 use std::io::Write;
 use std::net::TcpListener;
