@@ -839,7 +839,7 @@ fn policy_decides_again_when_an_action_is_applied() {
     let id = answer["action_id"].as_str().unwrap().to_owned();
 
     cluster.protect();
-    let out = run_err(&mut env.guardian(&["approve", &id, "--yes"]));
+    let out = run_err(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
     let err = stderr_of(&out);
     assert!(err.contains("protected-namespace"), "{err}");
     let now = cluster.search();
