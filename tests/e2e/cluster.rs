@@ -11,11 +11,11 @@ use serde_json::Value;
 use crate::support::{example_snapshot, guardian};
 
 /// `examples/staging` recreated on the real server, once per test run, in
-/// its own namespace `staging`, which no test changes: every object of its `staging` namespace
-/// (owners first, statuses as the dump has them, Services with their
-/// cluster IPs) and its cluster-scoped objects (nodes served by the kubelet
-/// stand-in, which serves the pods' logs, previous instances included).
-/// Returns the namespace.
+/// a namespace named `staging` as in the example, which no test changes:
+/// every object of the example's namespace (owners first, statuses as the
+/// dump has them, Services with their cluster IPs) and its cluster-scoped
+/// objects (nodes served by the kubelet stand-in, which serves the pods'
+/// logs, previous instances included). Returns the namespace.
 pub fn staging(k: &ControlPlane) -> &'static str {
     static NS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     NS.get_or_init(|| {
