@@ -1,12 +1,14 @@
-//! `guardian actions list|show|approve|reject` and the guarded apply, against
-//! `guardian snapshot serve --writable` (a real Kubernetes API over HTTP).
+//! `guardian actions list|show|approve|reject` and the guarded apply, on a
+//! real kube-apiserver (`guardian_tests::kube`): the example's `search`
+//! Deployment (OOMKilled: its memory limit is too low) recreated in a fresh
+//! namespace per test, read and changed behind Guardian's back with kubectl.
 //!
 //! DESIGN.md §4: invariant 1 (nothing is written without a stored,
-//! human-approved action, and never twice), 5 (every transition and the
-//! apply decision are audited), 6 (an apply a crash interrupted is neither
-//! lost nor repeated).
+//! human-approved action, and never twice; policy decides again at apply
+//! time), 5 (every transition and the apply decision are audited), 6 (an
+//! apply a crash interrupted is neither lost nor repeated).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,90 +17,62 @@ use guardian_actions::{
     ACTION_ANNOTATION, ActionStore, Proposal, Proposer, State, Target, is_valid_id,
 };
 use guardian_broker::Audit;
-use guardian_broker::live::{ClusterOptions, LiveBackend};
-use guardian_broker::resources::ResourceKind;
+use guardian_tests::kube::{ControlPlane, control_plane};
 use serde_json::{Value, json};
 
-use crate::serve::{Killed, Serve, write_kubeconfig};
+use crate::cluster::{of_app, shared_cache, staging_copy};
+use crate::serve::Killed;
 use crate::support::*;
 
-// ----- the test's own view of the cluster (over HTTP) ------------------
+// ----- the test's own view of the cluster (kubectl) ---------------------
 
-/// The served cluster, read (and changed behind Guardian's back) over HTTP.
+/// The namespace of one test on the real server, read (and changed behind
+/// Guardian's back) with kubectl.
 struct Cluster {
-    live: LiveBackend,
-    deployments: ResourceKind,
-    policy: guardian_policy::Policy,
+    k: &'static ControlPlane,
+    ns: String,
 }
 
 impl Cluster {
-    async fn connect(kubeconfig: &Path) -> Cluster {
-        let live = LiveBackend::connect(&ClusterOptions {
-            kubeconfig: Some(kubeconfig.to_path_buf()),
-            ..ClusterOptions::default()
-        })
-        .await
-        .expect("connect");
-        let deployments = live.resolve_resource("deployments.apps").await.unwrap();
+    /// The example's `search` app in a fresh namespace.
+    fn search_app(k: &'static ControlPlane) -> Cluster {
         Cluster {
-            live,
-            deployments,
-            policy: guardian_policy::Policy::defaults().unwrap(),
+            k,
+            ns: staging_copy(k, "actions", |o| of_app(o, "search")),
         }
     }
 
-    fn permit(&self, verb: &str, action: Option<&str>) -> guardian_policy::Permit {
-        let input = guardian_policy::PolicyInput {
-            caller: guardian_policy::Caller::parse("human:test"),
-            skill: "guardian".into(),
-            tool: "test".into(),
-            verb: verb.into(),
-            resource: guardian_policy::Resource::new("apps", "v1", "deployments", "", "Deployment"),
-            namespace: "staging".into(),
-            name: "search".into(),
-            dry_run: false,
-            action: action.map(|id| guardian_policy::ActionRef {
-                id: id.into(),
-                approved: true,
-                approver: "human:test".into(),
-            }),
-            grants: guardian_policy::GrantSets {
-                read: vec!["*".into()],
-                propose: vec!["deployments.apps".into()],
-            },
-            ..Default::default()
-        };
-        let (decision, permit) = self.policy.decide(input);
-        permit.unwrap_or_else(|| panic!("{verb}: {decision:?}"))
+    /// The whole example in a fresh namespace.
+    fn whole_example(k: &'static ControlPlane) -> Cluster {
+        Cluster {
+            k,
+            ns: staging_copy(k, "actions", |_| true),
+        }
     }
 
-    async fn search(&self) -> Value {
-        self.live
-            .get_object(
-                &self.permit("get", None),
-                &self.deployments,
-                Some("staging"),
-                "search",
-            )
-            .await
-            .unwrap()
+    fn search(&self) -> Value {
+        let out = self
+            .k
+            .run(&["get", "deployment", "search", "-n", &self.ns, "-o", "json"]);
+        serde_json::from_str(&out).unwrap()
     }
 
     /// Someone else changes `search` (replicas), outside Guardian's actions.
-    async fn change_search(&self, replicas: i64) {
-        let current = self.search().await;
-        let rv = current["metadata"]["resourceVersion"].as_str().unwrap();
-        self.live
-            .apply_json_patch(
-                &self.permit("patch", Some("act-someoneelse")),
-                &self.deployments,
-                Some("staging"),
-                "search",
-                &json!([{"op": "replace", "path": "/spec/replicas", "value": replicas}]),
-                rv,
-            )
-            .await
-            .unwrap();
+    fn change_search(&self, replicas: i64) {
+        self.k.run(&[
+            "scale",
+            "deployment",
+            "search",
+            "-n",
+            &self.ns,
+            &format!("--replicas={replicas}"),
+        ]);
+    }
+
+    /// `guardian.io/protected=true` on the namespace.
+    fn protect(&self) {
+        self.k
+            .run(&["label", "namespace", &self.ns, "guardian.io/protected=true"]);
     }
 }
 
@@ -121,9 +95,9 @@ fn annotation(object: &Value) -> Option<&str> {
 
 // ----- proposals and the CLI --------------------------------------------
 
-/// A proposal raising `search`'s memory limit from `from` to `to`, made
-/// against the object as it is now (`resource_version`).
-fn raise_memory(resource_version: &str, from: &str, to: &str) -> Proposal {
+/// A proposal raising `search`'s memory limit in `ns` from `from` to `to`,
+/// made against the object as it is now (`resource_version`).
+fn raise_memory(ns: &str, resource_version: &str, from: &str, to: &str) -> Proposal {
     let patch = json!([
         {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "search"},
         {"op": "test", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": from},
@@ -133,7 +107,7 @@ fn raise_memory(resource_version: &str, from: &str, to: &str) -> Proposal {
         target: Target {
             api_version: "apps/v1".into(),
             kind: "Deployment".into(),
-            namespace: Some("staging".into()),
+            namespace: Some(ns.into()),
             name: "search".into(),
             resource: "deployments.apps".into(),
         },
@@ -161,9 +135,9 @@ struct Env {
 }
 
 impl Env {
-    fn new(serve: &Serve) -> Env {
+    fn new(cluster: &Cluster) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
+        let kubeconfig = cluster.k.kubeconfig(dir.path());
         Env { dir, kubeconfig }
     }
 
@@ -184,7 +158,7 @@ impl Env {
     /// `guardian actions ARGS --state-dir D --kubeconfig K --audit A`,
     /// with no terminal on stdin.
     fn guardian(&self, args: &[&str]) -> Command {
-        let mut cmd = guardian(&self.dir.path().join("cache"));
+        let mut cmd = guardian(&shared_cache());
         cmd.arg("actions")
             .args(args)
             .arg("--state-dir")
@@ -225,18 +199,18 @@ fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approve_applies_once_refuses_stale_and_reject_works() {
-    let serve = Serve::start(&example_snapshot(), true);
-    let env = Env::new(&serve);
-    let cluster = Cluster::connect(&env.kubeconfig).await;
-    let before = cluster.search().await;
+#[test]
+fn approve_applies_once_refuses_stale_and_reject_works() {
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::search_app(k);
+    let env = Env::new(&cluster);
+    let before = cluster.search();
     assert_eq!(memory_limit(&before), "256Mi");
     assert_eq!(annotation(&before), None);
 
     let store = env.store();
     let first = store
-        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .propose(raise_memory(&cluster.ns, &rv(&before), "256Mi", "512Mi"))
         .unwrap();
     let id = first.id.clone();
 
@@ -259,7 +233,10 @@ async fn approve_applies_once_refuses_stale_and_reject_works() {
     let shown = run_ok(&mut env.guardian(&["show", &id]));
     assert!(
         shown.contains("+            memory: 512Mi")
-            && shown.contains("kubectl patch deployments.apps search -n staging --type=json"),
+            && shown.contains(&format!(
+                "kubectl patch deployments.apps search -n {} --type=json",
+                cluster.ns
+            )),
         "{shown}"
     );
     let shown: Value =
@@ -279,7 +256,7 @@ async fn approve_applies_once_refuses_stale_and_reject_works() {
     // Approve: applied, with the annotation.
     let out = run_ok(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
     assert!(out.contains(&format!("action {id} applied")), "{out}");
-    let after = cluster.search().await;
+    let after = cluster.search();
     assert_eq!(memory_limit(&after), "512Mi");
     assert_eq!(annotation(&after), Some(id.as_str()));
     assert_ne!(rv(&after), rv(&before));
@@ -304,18 +281,18 @@ async fn approve_applies_once_refuses_stale_and_reject_works() {
         "{}",
         stderr_of(&out)
     );
-    assert_eq!(rv(&cluster.search().await), rv(&after));
+    assert_eq!(rv(&cluster.search()), rv(&after));
 
     // A proposal whose object changed meanwhile fails as stale; the
     // object is not touched by it.
     let second = store
-        .propose(raise_memory(&rv(&after), "512Mi", "1Gi"))
+        .propose(raise_memory(&cluster.ns, &rv(&after), "512Mi", "1Gi"))
         .unwrap();
-    cluster.change_search(3).await;
-    let changed = cluster.search().await;
+    cluster.change_search(3);
+    let changed = cluster.search();
     let out = run_err(&mut env.guardian(&["approve", &second.id, "--yes"]));
     assert!(stderr_of(&out).contains("stale"), "{}", stderr_of(&out));
-    let now = cluster.search().await;
+    let now = cluster.search();
     assert_eq!(rv(&now), rv(&changed));
     assert_eq!(memory_limit(&now), "512Mi");
     assert_eq!(annotation(&now), Some(id.as_str()));
@@ -325,7 +302,7 @@ async fn approve_applies_once_refuses_stale_and_reject_works() {
 
     // Reject a pending one; it can then not be approved.
     let third = store
-        .propose(raise_memory(&rv(&now), "512Mi", "768Mi"))
+        .propose(raise_memory(&cluster.ns, &rv(&now), "512Mi", "768Mi"))
         .unwrap();
     let out = run_ok(&mut env.guardian(&[
         "reject",
@@ -345,7 +322,7 @@ async fn approve_applies_once_refuses_stale_and_reject_works() {
     );
     let out = run_err(&mut env.guardian(&["approve", &third.id, "--yes"]));
     assert!(stderr_of(&out).contains("rejected"), "{}", stderr_of(&out));
-    assert_eq!(rv(&cluster.search().await), rv(&now));
+    assert_eq!(rv(&cluster.search()), rv(&now));
     let listed = run_ok(&mut env.guardian(&["list", "--state", "rejected", "-o", "json"]));
     let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.len(), 1);
@@ -393,15 +370,15 @@ async fn approve_applies_once_refuses_stale_and_reject_works() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_apply_killed_mid_way_is_neither_lost_nor_repeated() {
-    let serve = Serve::start(&example_snapshot(), true);
-    let env = Env::new(&serve);
-    let cluster = Cluster::connect(&env.kubeconfig).await;
-    let before = cluster.search().await;
+#[test]
+fn an_apply_killed_mid_way_is_neither_lost_nor_repeated() {
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::search_app(k);
+    let env = Env::new(&cluster);
+    let before = cluster.search();
     let store = env.store();
     let action = store
-        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .propose(raise_memory(&cluster.ns, &rv(&before), "256Mi", "512Mi"))
         .unwrap();
     let id = action.id.clone();
 
@@ -416,7 +393,7 @@ async fn an_apply_killed_mid_way_is_neither_lost_nor_repeated() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     let written = loop {
-        let object = cluster.search().await;
+        let object = cluster.search();
         if annotation(&object) == Some(id.as_str()) {
             break object;
         }
@@ -427,7 +404,7 @@ async fn an_apply_killed_mid_way_is_neither_lost_nor_repeated() {
             Instant::now() < deadline,
             "the apply never reached the server"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::thread::sleep(Duration::from_millis(100));
     };
     child.0.kill().unwrap(); // SIGKILL: no cleanup runs.
     let status = child.0.wait().unwrap();
@@ -441,7 +418,7 @@ async fn an_apply_killed_mid_way_is_neither_lost_nor_repeated() {
     // Approving again settles it from the annotation, without a second write.
     let out = run_ok(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
     assert!(out.contains("already applied"), "{out}");
-    let after = cluster.search().await;
+    let after = cluster.search();
     assert_eq!(rv(&after), rv(&written), "nothing written again");
     assert_eq!(memory_limit(&after), "512Mi");
     let action = store.get(&id).unwrap();
@@ -475,10 +452,10 @@ async fn an_apply_killed_mid_way_is_neither_lost_nor_repeated() {
 /// reject or apply function — `actions` offers only `propose`, which the
 /// runtime does not implement yet — so instead of a hostile skill calling an
 /// approve import, this runs every tool of the hostile test skill against
-/// the served cluster and checks a pending action stays pending and the
-/// object unchanged.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn skills_cannot_approve_or_apply() {
+/// the cluster and checks a pending action stays pending and the object
+/// unchanged.
+#[test]
+fn skills_cannot_approve_or_apply() {
     for version in ["since_v0.1.0", "since_v0.2.0"] {
         let dir = repo_root().join("wit").join(version);
         for file in std::fs::read_dir(&dir).unwrap() {
@@ -504,86 +481,79 @@ async fn skills_cannot_approve_or_apply() {
         }
     }
 
-    let serve = Serve::start(&example_snapshot(), true);
-    let env = Env::new(&serve);
-    let cluster = Cluster::connect(&env.kubeconfig).await;
-    let before = cluster.search().await;
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::search_app(k);
+    let env = Env::new(&cluster);
+    let before = cluster.search();
     let store = env.store();
     let action = store
-        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .propose(raise_memory(&cluster.ns, &rv(&before), "256Mi", "512Mi"))
         .unwrap();
 
-    let live = LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(env.kubeconfig.clone()),
-        ..ClusterOptions::default()
-    })
-    .await
+    // Every tool of the hostile skill, through `guardian skills call` as
+    // anyone would run it, with small limits (several tools loop or
+    // allocate on purpose).
+    let skills = env.dir.path().join("skills");
+    install_test_skill(&skills, "hostile");
+    let config = env.dir.path().join("config.yaml");
+    std::fs::write(&config, "limits:\n  cpu_seconds: 0.5\n  memory_mib: 64\n").unwrap();
+    let hostile = |args: &[&str]| {
+        let mut cmd = env.guardian_cmd(args);
+        cmd.arg("--skills-dir")
+            .arg(&skills)
+            .env("GUARDIAN_CONFIG", &config);
+        cmd
+    };
+    let inspected: Value = serde_json::from_str(&run_ok(&mut hostile(&[
+        "skills", "inspect", "hostile", "-o", "json",
+    ])))
     .unwrap();
-    let broker = guardian_broker::Broker::new(
-        Arc::new(live),
-        Arc::new(guardian_broker::Policy::defaults().unwrap()),
-        Arc::new(Audit::Off),
-    );
-    let skills = tempfile::tempdir().unwrap();
-    install_test_skill(skills.path(), "hostile");
-    let runtime = runtime_with(test_limits(), Some(broker)).await;
-    let errors = runtime.load_dir(skills.path()).await.unwrap();
-    assert!(errors.is_empty(), "{errors:?}");
-    let hostile = runtime.skill("hostile").unwrap();
+    let tools: Vec<&str> = inspected["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     let patch = String::from_utf8(action.patch_bytes().to_vec()).unwrap();
-    for tool in &hostile.tools {
-        let input = match tool.name.as_str() {
+    for tool in &tools {
+        let input = match *tool {
             "get" => {
-                json!({"resource": "deployments.apps", "namespace": "staging", "name": "search"})
+                json!({"resource": "deployments.apps", "namespace": cluster.ns, "name": "search"})
             }
             "patch" => json!({
-                "resource": "deployments.apps", "namespace": "staging", "name": "search",
+                "resource": "deployments.apps", "namespace": cluster.ns, "name": "search",
                 "patch": serde_json::from_str::<Value>(&patch).unwrap(),
             }),
             _ => json!({}),
         };
         // Whatever each returns (many fail on purpose), it cannot approve.
-        let _ = runtime
-            .call(
-                "agent",
-                &format!("hostile.{}", tool.name),
-                &input.to_string(),
-            )
-            .await;
+        let _ = hostile(&[
+            "skills",
+            "call",
+            &format!("hostile.{tool}"),
+            "--input",
+            &input.to_string(),
+        ])
+        .output()
+        .unwrap();
     }
-    assert!(hostile.tools.iter().any(|t| t.name == "patch"));
+    assert!(
+        tools.contains(&"patch") && tools.contains(&"get"),
+        "{tools:?}"
+    );
     let after = store.get(&action.id).unwrap();
     assert_eq!(after.state, State::Pending);
     assert!(after.approver.is_none());
-    assert_eq!(rv(&cluster.search().await), rv(&before));
+    assert_eq!(rv(&cluster.search()), rv(&before));
     assert!(is_valid_id(&action.id));
 }
 
 // ----- proposing through the host path ----------------------------------
 
-/// A copy of the example cluster whose `staging` namespace is protected
-/// (`guardian.io/protected=true`), as `broker.rs` builds it.
-fn protected_snapshot() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(example_snapshot())
-        .arg(dir.path().join("snap"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::write(
-        dir.path().join("snap/namespace.yaml"),
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: staging\n  labels:\n    guardian.io/protected: \"true\"\n",
-    )
-    .unwrap();
-    dir
-}
-
 impl Env {
     /// `guardian ARGS --state-dir D --kubeconfig K --audit A` (any command).
     fn guardian_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = guardian(&self.dir.path().join("cache"));
+        let mut cmd = guardian(&shared_cache());
         cmd.args(args)
             .arg("--state-dir")
             .arg(self.state_dir())
@@ -597,7 +567,7 @@ impl Env {
     }
 
     /// `guardian skills call patch.propose --input @FILE` against the
-    /// served cluster.
+    /// cluster.
     fn propose_patch(&self, input: &Value) -> std::process::Output {
         let file = self.dir.path().join("proposal.json");
         std::fs::write(&file, input.to_string()).unwrap();
@@ -608,10 +578,10 @@ impl Env {
     }
 }
 
-/// The `patch.propose` input raising `search`'s memory limit.
-fn patch_input(patch: Value) -> Value {
+/// The `patch.propose` input raising `search`'s memory limit in `ns`.
+fn patch_input(ns: &str, patch: Value) -> Value {
     json!({
-        "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "staging", "name": "search"},
+        "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": ns, "name": "search"},
         "json_patch": patch,
         "rationale": "search is OOMKilled: its memory limit is below its working set",
     })
@@ -626,18 +596,19 @@ fn pinned_memory_patch(from: &str, to: &str) -> Value {
 }
 
 /// The issue's flow: `diagnose --propose` finds the OOMKilled `search` and
-/// proposes raising its limit; the action is listed pending with its diff;
-/// a person approves it; the served object changes once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn diagnose_propose_then_approve_applies_the_fix_once() {
-    let serve = Serve::start(&example_snapshot(), true);
-    let env = Env::new(&serve);
-    let cluster = Cluster::connect(&env.kubeconfig).await;
-    let before = cluster.search().await;
+/// proposes raising its limit (and every other fix the server's dry run
+/// accepts); the action is listed pending with its diff; a person approves
+/// it; the object on the server changes once.
+#[test]
+fn diagnose_propose_then_approve_applies_the_fix_once() {
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::whole_example(k);
+    let env = Env::new(&cluster);
+    let before = cluster.search();
     assert_eq!(memory_limit(&before), "256Mi");
 
     // Without --propose nothing is stored.
-    let report = run_ok(&mut env.guardian_cmd(&["diagnose", "-n", "staging", "-o", "json"]));
+    let report = run_ok(&mut env.guardian_cmd(&["diagnose", "-n", &cluster.ns, "-o", "json"]));
     let report: Value = serde_json::from_str(&report).unwrap();
     assert!(report["findings"].as_array().unwrap().iter().all(|f| {
         f["fixes"]
@@ -649,7 +620,7 @@ async fn diagnose_propose_then_approve_applies_the_fix_once() {
     assert!(env.list_json().is_empty());
 
     let report =
-        run_ok(&mut env.guardian_cmd(&["diagnose", "-n", "staging", "--propose", "-o", "json"]));
+        run_ok(&mut env.guardian_cmd(&["diagnose", "-n", &cluster.ns, "--propose", "-o", "json"]));
     let report: Value = serde_json::from_str(&report).unwrap();
     // Every fix that passed its dry run and needs no input was proposed.
     let eligible: Vec<&Value> = report["findings"]
@@ -678,7 +649,7 @@ async fn diagnose_propose_then_approve_applies_the_fix_once() {
         .to_owned();
     assert!(is_valid_id(&id), "{id}");
     // Proposing changed nothing on the cluster.
-    assert_eq!(rv(&cluster.search().await), rv(&before));
+    assert_eq!(rv(&cluster.search()), rv(&before));
 
     // Listed as pending, with the diff of the limit.
     let listed = env.list_json();
@@ -709,7 +680,7 @@ async fn diagnose_propose_then_approve_applies_the_fix_once() {
     assert_ne!(new_limit, "256Mi");
 
     // The table shows the id next to the finding.
-    let table = run_ok(&mut env.guardian_cmd(&["diagnose", "-n", "staging", "--propose"]));
+    let table = run_ok(&mut env.guardian_cmd(&["diagnose", "-n", &cluster.ns, "--propose"]));
     assert!(
         table.contains(&format!("proposed: {id} (guardian actions approve {id})")),
         "{table}"
@@ -720,13 +691,13 @@ async fn diagnose_propose_then_approve_applies_the_fix_once() {
     // Approve: applied, with the annotation.
     let out = run_ok(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
     assert!(out.contains(&format!("action {id} applied")), "{out}");
-    let after = cluster.search().await;
+    let after = cluster.search();
     assert_eq!(memory_limit(&after), new_limit);
     assert_eq!(annotation(&after), Some(id.as_str()));
 
     // A second approve writes nothing.
     let _ = env.guardian(&["approve", &id, "--yes"]).output().unwrap();
-    assert_eq!(rv(&cluster.search().await), rv(&after));
+    assert_eq!(rv(&cluster.search()), rv(&after));
     assert_eq!(env.audited_states(&id)[0], "pending");
     assert!(env.audited_states(&id).ends_with(&["applied".to_owned()]));
 }
@@ -735,14 +706,14 @@ async fn diagnose_propose_then_approve_applies_the_fix_once() {
 /// why, a target outside the skill's propose grants is denied (and
 /// audited), a good proposal is stored pending, and proposing never
 /// changes the served object.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn patch_propose_refuses_unpinned_and_ungranted_and_stores_the_rest() {
-    let serve = Serve::start(&example_snapshot(), true);
-    let env = Env::new(&serve);
-    let cluster = Cluster::connect(&env.kubeconfig).await;
-    let before = cluster.search().await;
+#[test]
+fn patch_propose_refuses_unpinned_and_ungranted_and_stores_the_rest() {
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::search_app(k);
+    let env = Env::new(&cluster);
+    let before = cluster.search();
 
-    let out = env.propose_patch(&patch_input(json!([
+    let out = env.propose_patch(&patch_input(&cluster.ns, json!([
         {"op": "replace", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "512Mi"},
     ])));
     assert!(!out.status.success());
@@ -753,7 +724,7 @@ async fn patch_propose_refuses_unpinned_and_ungranted_and_stores_the_rest() {
     );
 
     let out = env.propose_patch(&json!({
-        "target": {"apiVersion": "v1", "kind": "Secret", "namespace": "staging", "name": "payments-db"},
+        "target": {"apiVersion": "v1", "kind": "Secret", "namespace": cluster.ns, "name": "payments-db"},
         "json_patch": [
             {"op": "test", "path": "/data/pass", "value": "x"},
             {"op": "remove", "path": "/data/pass"},
@@ -775,7 +746,10 @@ async fn patch_propose_refuses_unpinned_and_ungranted_and_stores_the_rest() {
     assert_eq!(denial["resource"], "/v1/secrets");
     assert!(env.list_json().is_empty());
 
-    let out = env.propose_patch(&patch_input(pinned_memory_patch("256Mi", "512Mi")));
+    let out = env.propose_patch(&patch_input(
+        &cluster.ns,
+        pinned_memory_patch("256Mi", "512Mi"),
+    ));
     assert!(out.status.success(), "{}", stderr_of(&out));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = answer["action_id"].as_str().unwrap();
@@ -793,13 +767,13 @@ async fn patch_propose_refuses_unpinned_and_ungranted_and_stores_the_rest() {
     assert_eq!(listed[0]["policy_decision"], "allow (approved-action)");
 
     // A patch whose test no longer holds fails its dry run: not stored.
-    let out = env.propose_patch(&patch_input(pinned_memory_patch("1Gi", "2Gi")));
+    let out = env.propose_patch(&patch_input(&cluster.ns, pinned_memory_patch("1Gi", "2Gi")));
     assert!(!out.status.success());
     assert!(stderr_of(&out).contains("dry run"), "{}", stderr_of(&out));
     assert_eq!(env.list_json().len(), 1);
 
     // Nothing of this reached the object.
-    let now = cluster.search().await;
+    let now = cluster.search();
     assert_eq!(rv(&now), rv(&before));
     assert_eq!(memory_limit(&now), "256Mi");
     assert_eq!(annotation(&now), None);
@@ -823,15 +797,18 @@ async fn patch_propose_refuses_unpinned_and_ungranted_and_stores_the_rest() {
 
 /// A proposal in a namespace labelled `guardian.io/protected=true` is
 /// refused: policy would deny its apply.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_proposal_in_a_protected_namespace_is_refused() {
-    let snap = protected_snapshot();
-    let serve = Serve::start(&snap.path().join("snap"), true);
-    let env = Env::new(&serve);
-    let cluster = Cluster::connect(&env.kubeconfig).await;
-    let before = cluster.search().await;
+#[test]
+fn a_proposal_in_a_protected_namespace_is_refused() {
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::search_app(k);
+    cluster.protect();
+    let env = Env::new(&cluster);
+    let before = cluster.search();
 
-    let out = env.propose_patch(&patch_input(pinned_memory_patch("256Mi", "512Mi")));
+    let out = env.propose_patch(&patch_input(
+        &cluster.ns,
+        pinned_memory_patch("256Mi", "512Mi"),
+    ));
     assert!(!out.status.success());
     let err = stderr_of(&out);
     assert!(
@@ -839,20 +816,78 @@ async fn a_proposal_in_a_protected_namespace_is_refused() {
         "{err}"
     );
     assert!(env.list_json().is_empty());
-    assert_eq!(rv(&cluster.search().await), rv(&before));
+    assert_eq!(rv(&cluster.search()), rv(&before));
+}
+
+/// Policy decides again when the action is applied: a namespace protected
+/// after the proposal was made (and approved) refuses the write, nothing
+/// is written, the action fails with the rule, and the denial is audited.
+#[test]
+fn policy_decides_again_when_an_action_is_applied() {
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::search_app(k);
+    let env = Env::new(&cluster);
+    let before = cluster.search();
+    let out = env.propose_patch(&patch_input(
+        &cluster.ns,
+        pinned_memory_patch("256Mi", "512Mi"),
+    ));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = answer["action_id"].as_str().unwrap().to_owned();
+
+    cluster.protect();
+    let out = run_err(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
+    let err = stderr_of(&out);
+    assert!(err.contains("protected-namespace"), "{err}");
+    let now = cluster.search();
+    assert_eq!(rv(&now), rv(&before), "nothing was written");
+    assert_eq!(memory_limit(&now), "256Mi");
+    assert_eq!(annotation(&now), None);
+    let action = env.store().get(&id).unwrap();
+    assert_eq!(action.state, State::Failed);
+    assert!(
+        action
+            .outcome
+            .as_deref()
+            .unwrap()
+            .contains("protected-namespace"),
+        "{:?}",
+        action.outcome
+    );
+    // The decisions on real writes (the proposal's preview of its apply,
+    // audited as a decision, aside).
+    let writes: Vec<Value> = env
+        .audit_lines()
+        .into_iter()
+        .filter(|l| l["verb"] == "patch" && l["dry_run"] == false)
+        .filter(|l| {
+            !l["reasons"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r == "preview of an apply"))
+        })
+        .collect();
+    assert_eq!(writes.len(), 1, "one decision on the write: {writes:?}");
+    assert_eq!(writes[0]["decision"], "deny", "{writes:?}");
+    assert_eq!(writes[0]["rule"], "protected-namespace");
+    assert_eq!(writes[0]["namespace"], cluster.ns.as_str());
+    assert_eq!(
+        env.audited_states(&id),
+        ["pending", "approved", "applying", "failed"]
+    );
 }
 
 /// A crash between approve and apply leaves the action approved: the next
 /// `approve` applies it, once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_action_approved_but_never_applied_is_applied_once_by_the_next_approve() {
-    let serve = Serve::start(&example_snapshot(), true);
-    let env = Env::new(&serve);
-    let cluster = Cluster::connect(&env.kubeconfig).await;
-    let before = cluster.search().await;
+#[test]
+fn an_action_approved_but_never_applied_is_applied_once_by_the_next_approve() {
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::search_app(k);
+    let env = Env::new(&cluster);
+    let before = cluster.search();
     let store = env.store();
     let id = store
-        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .propose(raise_memory(&cluster.ns, &rv(&before), "256Mi", "512Mi"))
         .unwrap()
         .id;
     let alice = guardian_actions::Approver::new(guardian_actions::Channel::Cli, "alice").unwrap();
@@ -861,13 +896,13 @@ async fn an_action_approved_but_never_applied_is_applied_once_by_the_next_approv
         .unwrap();
     drop(store);
     assert_eq!(
-        rv(&cluster.search().await),
+        rv(&cluster.search()),
         rv(&before),
         "approval writes nothing"
     );
 
     run_ok(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
-    let after = cluster.search().await;
+    let after = cluster.search();
     assert_eq!(memory_limit(&after), "512Mi");
     assert_eq!(annotation(&after), Some(id.as_str()));
     assert_eq!(
@@ -876,20 +911,20 @@ async fn an_action_approved_but_never_applied_is_applied_once_by_the_next_approv
     );
     let again = env.guardian(&["approve", &id, "--yes"]).output().unwrap();
     assert!(!again.status.success());
-    assert_eq!(rv(&cluster.search().await), rv(&after), "never twice");
+    assert_eq!(rv(&cluster.search()), rv(&after), "never twice");
 }
 
 /// On a terminal, `approve` shows the change and asks; anything but `y`
 /// leaves the action pending and the object untouched.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approve_on_a_terminal_asks_first() {
-    let serve = Serve::start(&example_snapshot(), true);
-    let env = Env::new(&serve);
-    let cluster = Cluster::connect(&env.kubeconfig).await;
-    let before = cluster.search().await;
+#[test]
+fn approve_on_a_terminal_asks_first() {
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::search_app(k);
+    let env = Env::new(&cluster);
+    let before = cluster.search();
     let id = env
         .store()
-        .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
+        .propose(raise_memory(&cluster.ns, &rv(&before), "256Mi", "512Mi"))
         .unwrap()
         .id;
     // `script` runs the command on a pseudo-terminal; "n" is the answer.
@@ -921,7 +956,7 @@ async fn approve_on_a_terminal_asks_first() {
     assert!(text.contains("512Mi"), "the diff is shown: {text}");
     assert!(text.contains("Not approved"), "{text}");
     assert_eq!(env.store().get(&id).unwrap().state, State::Pending);
-    assert_eq!(rv(&cluster.search().await), rv(&before));
+    assert_eq!(rv(&cluster.search()), rv(&before));
 }
 
 /// Issue 13, point 11: an existing state directory others can read (0755)

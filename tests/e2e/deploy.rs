@@ -4,15 +4,18 @@
 //!   grants need (computed with `guardian doctor`'s own functions, under the
 //!   ConfigMap's config), plus the documented review APIs, and nothing
 //!   broader.
-//! - `guardian doctor`, run as the service account against a small API
-//!   server that answers SelfSubjectAccessReviews from the manifests'
-//!   ClusterRoles and bindings, finds every permission granted; without the
-//!   `guardian-propose` binding it misses only `patch`.
+//! - `kubectl apply -k deploy/` on a real kube-apiserver: every object is
+//!   accepted as written; `guardian doctor --as` the pod's service account
+//!   finds every permission granted; without the `guardian-propose` binding
+//!   it misses exactly what that ClusterRole grants, and prints a
+//!   ClusterRole that, bound, grants it.
 //! - The ConfigMap's config and the tokens Secret template parse with the
 //!   real loaders.
 //! - `guardian serve` starts with the Deployment's exact arguments and
-//!   environment, its volumes laid out as the kubelet does, and answers the
-//!   probes, the filled-in tokens and SIGTERM as the manifests expect.
+//!   environment, its volumes laid out as the kubelet does, on the real
+//!   server as the pod's service account, and answers the probes, the
+//!   filled-in tokens, Kubernetes tokens (TokenReview, audience `guardian`)
+//!   and SIGTERM as the manifests expect.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -27,8 +30,9 @@ use guardian_broker::live::rbac;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::scripted::Scripted;
-use crate::serve::{Killed, write_kubeconfig};
+use guardian_tests::kube::{ControlPlane, control_plane};
+
+use crate::serve::Killed;
 use crate::support::{guardian, repo_root, sha256_hex};
 
 /// What the review APIs need beyond the skills' grants: TokenReview for
@@ -209,12 +213,6 @@ impl Rbac {
         Rbac { roles, bindings }
     }
 
-    fn without_binding(&self, name: &str) -> Rbac {
-        let mut r = self.clone();
-        assert!(r.bindings.remove(name).is_some(), "no binding {name}");
-        r
-    }
-
     /// The rules bound to `user`, with the ClusterRole each is from.
     fn rules_of(&self, user: &str) -> Vec<(&str, &Value)> {
         self.bindings
@@ -228,17 +226,6 @@ impl Rbac {
                     .map(move |rule| (role.as_str(), rule))
             })
             .collect()
-    }
-
-    /// What the API server's RBAC authorizer would answer.
-    fn allows(&self, user: &str, group: &str, resource: &str, verb: &str) -> bool {
-        let has =
-            |list: &Value, want: &str| strings(list).iter().any(|item| item == "*" || item == want);
-        self.rules_of(user).iter().any(|(_, rule)| {
-            has(&rule["apiGroups"], group)
-                && has(&rule["resources"], resource)
-                && has(&rule["verbs"], verb)
-        })
     }
 }
 
@@ -360,70 +347,61 @@ fn cluster_roles_grant_exactly_what_the_skills_grants_need() {
     assert!(have.contains(&(String::new(), "secrets".into(), "list".into())));
 }
 
-// ----- an API server that authorizes by the manifests -------------------
+// ----- deploy/ on a real API server ---------------------------------------
 
-/// A scripted API server playing the API server for `guardian doctor`:
-/// `/version`, and SelfSubjectAccessReviews answered by [`Rbac::allows`]
-/// for the impersonated user.
-fn review_server(rbac: Rbac) -> Scripted {
-    Scripted::start(Box::new(move |req| {
-        let (status, answer) = match (req.method.as_str(), req.path.split('?').next().unwrap()) {
-            ("GET", "/version") => (
-                200,
-                json!({"major": "1", "minor": "31", "gitVersion": "v1.31.0-rbac",
-                       "platform": "linux/amd64"}),
-            ),
-            ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
-                let mut review: Value = serde_json::from_str(&req.body).unwrap();
-                let a = &review["spec"]["resourceAttributes"];
-                let text = |f: &str| a[f].as_str().unwrap_or_default().to_owned();
-                let resource = match text("subresource").as_str() {
-                    "" => text("resource"),
-                    sub => format!("{}/{sub}", text("resource")),
-                };
-                let user = req
-                    .header_values("impersonate-user")
-                    .first()
-                    .copied()
-                    .unwrap_or_default();
-                let allowed = rbac.allows(user, &text("group"), &resource, &text("verb"));
-                review["status"] = json!({"allowed": allowed});
-                (201, review)
-            }
-            _ => (
-                404,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                       "reason": "NotFound", "code": 404}),
-            ),
-        };
-        (status, answer.to_string())
-    }))
+/// `kubectl apply -k deploy/` on the real server, once per test run; the
+/// lock keeps one test at a time on what it applied (the ClusterRoles and
+/// bindings are cluster-wide, and a test changes them).
+fn deployed(k: &ControlPlane) -> std::sync::MutexGuard<'static, ()> {
+    static APPLIED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    APPLIED.get_or_init(|| apply_deploy(k));
+    guard
 }
 
-/// How many SelfSubjectAccessReviews `server` answered.
-fn reviews(server: &Scripted) -> usize {
-    server
-        .received()
-        .iter()
-        .filter(|r| r.path.ends_with("/selfsubjectaccessreviews"))
-        .count()
+/// Applies `deploy/` and checks the server accepted every object as it is
+/// written.
+fn apply_deploy(k: &ControlPlane) {
+    let all = manifests();
+    let out = k.run(&["apply", "-k", deploy_dir().to_str().unwrap()]);
+    let applied: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(applied.len(), all.len(), "one line per object: {out}");
+    for object in &all {
+        let kind = object["kind"].as_str().unwrap();
+        let name = object["metadata"]["name"].as_str().unwrap();
+        let mut args = vec!["get", kind, name, "-o", "json"];
+        if let Some(ns) = object["metadata"]["namespace"].as_str() {
+            args.extend(["-n", ns]);
+        }
+        let stored: Value = serde_json::from_str(&k.run(&args)).unwrap();
+        for field in ["rules", "roleRef", "subjects", "data"] {
+            assert_eq!(
+                stored[field], object[field],
+                "{kind} {name}: {field} as written"
+            );
+        }
+        if kind == "Deployment" {
+            let (want, got) = (
+                &object["spec"]["template"]["spec"],
+                &stored["spec"]["template"]["spec"],
+            );
+            assert_eq!(got["serviceAccountName"], want["serviceAccountName"]);
+            assert_eq!(got["containers"][0]["args"], want["containers"][0]["args"]);
+            assert_eq!(got["containers"][0]["env"], want["containers"][0]["env"]);
+        }
+    }
 }
 
-/// `guardian doctor` as the pod's service account against `server`.
-fn doctor(
-    server: &Scripted,
-    user: &str,
-    config: &Path,
-    dir: &Path,
-    cache: &Path,
-) -> (Option<i32>, String) {
-    let kubeconfig = write_kubeconfig(dir, &server.url());
-    let out = guardian(cache)
+/// `guardian doctor --as USER` against the real server with `config` (the
+/// ConfigMap's): exit code and output.
+fn doctor(k: &ControlPlane, user: &str, config: &Path, dir: &Path) -> (Option<i32>, String) {
+    let out = guardian(&crate::cluster::shared_cache())
         .env("GUARDIAN_CONFIG", config)
         .env_remove("KUBECONFIG")
         .arg("doctor")
         .arg("--kubeconfig")
-        .arg(&kubeconfig)
+        .arg(k.kubeconfig(dir))
         .args(["--as", user])
         .output()
         .expect("guardian doctor runs");
@@ -437,37 +415,87 @@ fn doctor(
     )
 }
 
-#[test]
-fn guardian_doctor_finds_every_permission_granted_by_the_manifests() {
-    let all = manifests();
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let (config, _) = config(&all, dir.path());
-    let rbac = Rbac::of(&all);
-    let user = pod_user(&all);
-
-    let server = review_server(rbac.clone());
-    let (code, out) = doctor(&server, &user, &config, dir.path(), &cache);
-    assert_eq!(code, Some(0), "doctor as {user}:\n{out}");
-    assert!(out.contains("permission(s) are granted"), "{out}");
-    assert!(reviews(&server) >= 40, "{out}");
-    drop(server);
-
-    // Strictly read-only (README.md): without guardian-propose, what is
-    // missing is `patch` and nothing else.
-    let server = review_server(rbac.without_binding("guardian-propose"));
-    let (code, out) = doctor(&server, &user, &config, dir.path(), &cache);
-    assert_eq!(code, Some(1), "{out}");
+/// The (group, resource, verb) triples of the ClusterRole YAML doctor
+/// printed.
+fn printed_role(out: &str) -> (Value, BTreeSet<Triple>) {
     let yaml = &out[out
         .find("apiVersion: rbac.authorization.k8s.io/v1")
         .unwrap_or_else(|| panic!("no ClusterRole printed: {out}"))..];
     let role: Value = serde_yaml::from_str(yaml).unwrap();
-    assert_eq!(role["kind"], "ClusterRole");
-    let rules = role["rules"].as_array().unwrap();
-    assert!(!rules.is_empty());
-    for rule in rules {
-        assert_eq!(rule["verbs"], json!(["patch"]), "{yaml}");
-    }
+    assert_eq!(role["kind"], "ClusterRole", "{yaml}");
+    let triples = role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(triples)
+        .collect();
+    (role, triples)
+}
+
+#[test]
+fn deploy_applies_and_guardian_doctor_finds_every_permission_granted() {
+    let Some(k) = control_plane() else { return };
+    let _deployed = deployed(k);
+    let all = manifests();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config(&all, dir.path());
+    let rbac = Rbac::of(&all);
+    let user = pod_user(&all);
+    assert_eq!(user, "system:serviceaccount:guardian:guardian");
+
+    // As the pod's service account, with deploy/'s bindings: all granted.
+    let (code, out) = doctor(k, &user, &config, dir.path());
+    assert_eq!(code, Some(0), "doctor as {user}:\n{out}");
+    assert!(
+        out.contains(&format!("Server:   Kubernetes {}", k.version)),
+        "{out}"
+    );
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.ends_with(" yes") || l.ends_with(" NO"))
+        .collect();
+    assert!(rows.len() >= 40, "a row per skill and permission: {out}");
+    assert!(rows.iter().all(|r| r.ends_with(" yes")), "{out}");
+    assert!(out.contains("permission(s) are granted"), "{out}");
+
+    // Strictly read-only (README.md): without the guardian-propose binding
+    // what is missing is exactly what guardian-propose grants, and the
+    // printed ClusterRole holds it.
+    k.run(&["delete", "clusterrolebinding", "guardian-propose"]);
+    let (code, out) = doctor(k, &user, &config, dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    let missing = out
+        .lines()
+        .filter(|l| l.ends_with(" NO"))
+        .inspect(|l| assert!(l.contains(" patch "), "only patch is missing: {l}"))
+        .count();
+    assert!(missing > 0, "{out}");
+    let (role, printed) = printed_role(&out);
+    let propose: BTreeSet<Triple> = rbac.roles["guardian-propose"]
+        .iter()
+        .flat_map(triples)
+        .collect();
+    assert_eq!(printed, propose, "{out}");
+
+    // Binding the printed ClusterRole grants what was missing.
+    let mut role = role;
+    role["metadata"]["name"] = "guardian-doctor-printed".into();
+    k.apply(&serde_json::to_string(&role).unwrap());
+    k.run(&[
+        "create",
+        "clusterrolebinding",
+        "guardian-doctor-printed",
+        "--clusterrole=guardian-doctor-printed",
+        "--serviceaccount=guardian:guardian",
+    ]);
+    let (code, out) = doctor(k, &user, &config, dir.path());
+    assert_eq!(code, Some(0), "the printed role is enough:\n{out}");
+    // Back as deploy/ has it.
+    k.run(&["delete", "clusterrolebinding", "guardian-doctor-printed"]);
+    k.run(&["delete", "clusterrole", "guardian-doctor-printed"]);
+    k.run(&["apply", "-k", deploy_dir().to_str().unwrap()]);
+    let (code, out) = doctor(k, &user, &config, dir.path());
+    assert_eq!(code, Some(0), "{out}");
 }
 
 // ----- config and tokens ------------------------------------------------
@@ -797,24 +825,44 @@ fn get(addr: &str, path: &str) -> u16 {
     )
 }
 
-fn mcp_initialize(addr: &str, token: Option<&str>) -> u16 {
+fn mcp_initialize_request(addr: &str, token: Option<&str>) -> String {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"deploy-test","version":"0"}}}"#;
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    http_status(
-        addr,
-        &format!(
-            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
-             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        ),
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
     )
+}
+
+fn mcp_initialize(addr: &str, token: Option<&str>) -> u16 {
+    http_status(addr, &mcp_initialize_request(addr, token))
+}
+
+/// An MCP initialize that is refused: the status and the whole answer.
+fn mcp_refused(addr: &str, token: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut s = TcpStream::connect(addr).expect("the port accepts connections");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(mcp_initialize_request(addr, Some(token)).as_bytes())
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
 }
 
 #[test]
 fn serve_runs_with_the_deployments_arguments_environment_and_volumes() {
+    let Some(k) = control_plane() else { return };
+    let _deployed = deployed(k);
     let all = manifests();
     let root = tempfile::tempdir().unwrap();
     let secret = tokens_secret();
@@ -836,8 +884,21 @@ fn serve_runs_with_the_deployments_arguments_environment_and_volumes() {
     }
     let home = root.path().join("home");
     std::fs::create_dir(&home).unwrap();
-    let api = review_server(Rbac::of(&all));
-    let kubeconfig = write_kubeconfig(root.path(), &api.url());
+    // The cluster as the pod sees it: the API server, as the pod's service
+    // account (its token from the TokenRequest API, as the kubelet
+    // projects it), with deploy/'s RBAC.
+    let sa_token = k
+        .run(&[
+            "create",
+            "token",
+            "guardian",
+            "-n",
+            "guardian",
+            "--duration=1h",
+        ])
+        .trim()
+        .to_owned();
+    let kubeconfig = k.kubeconfig_with(root.path(), &[("pod", &sa_token)]);
     let mut cmd = guardian(&root.path().join("unused-cache"));
     for var in [
         "GUARDIAN_CACHE_DIR",
@@ -877,6 +938,7 @@ fn serve_runs_with_the_deployments_arguments_environment_and_volumes() {
     cmd.args(&cmd_args)
         .arg("--kubeconfig")
         .arg(&kubeconfig)
+        .args(["--context", "pod"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -922,6 +984,38 @@ fn serve_runs_with_the_deployments_arguments_environment_and_volumes() {
     for (identity, token) in &tokens {
         assert_eq!(mcp_initialize(&mcp, Some(token)), 200, "{identity}");
     }
+    // --token-review: a Kubernetes token is checked by the API server, as
+    // the pod's service account (guardian-reviews). One minted for
+    // Guardian's audience is authenticated, and refused because no rule in
+    // the template gives it a role; one for the API server's audience is
+    // not accepted at all.
+    let mint = |audience: Option<&str>| {
+        let mut args = vec![
+            "create",
+            "token",
+            "someone",
+            "-n",
+            "guardian",
+            "--duration=1h",
+        ];
+        if let Some(audience) = audience {
+            args.extend(["--audience", audience]);
+        }
+        k.run(&args).trim().to_owned()
+    };
+    k.service_account_token("guardian", "someone");
+    let (status, answer) = mcp_refused(&mcp, &mint(Some("guardian")));
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        answer.contains(
+            "the cluster authenticates the token as system:serviceaccount:guardian:someone, \
+             but the tokens file's kubernetes.roles give it no role"
+        ),
+        "{answer}"
+    );
+    let (status, answer) = mcp_refused(&mcp, &mint(None));
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer.contains("TokenReview did not accept it"), "{answer}");
 
     // The writable paths are the ones used, and nothing else was written.
     let state = Path::new(&env["GUARDIAN_STATE_DIR"]);

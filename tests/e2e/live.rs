@@ -1,95 +1,853 @@
-//! The live backend over real HTTP.
-//!
-//! Two servers, both real HTTP on loopback:
-//! - `guardian snapshot serve examples/staging` — a Kubernetes API endpoint
-//!   over a snapshot. `LiveBackend` (kube::Client) pointed at it must answer
-//!   every broker call exactly as `SnapshotBackend` on the same folder does,
-//!   and `guardian snapshot capture` from it must round-trip.
-//! - a small scripted API server in this file, for what a snapshot cannot
-//!   play: a 403 and a 401 from the authorizer, SelfSubjectAccessReview
-//!   answers for `guardian doctor`, and recording the impersonation headers
-//!   the client sends.
+//! The live path against a real kube-apiserver (`guardian_tests::kube`),
+//! through the real `guardian` binary:
+//! - what Guardian reads (get, list with label and field selectors, limit,
+//!   events, logs through the API server from the node's kubelet) is what
+//!   kubectl reads, and what Guardian reads from the snapshot the objects
+//!   came from;
+//! - discovery finds custom resources once their CRD is Established;
+//! - an RBAC 403 names the verb, the resource and the Role rule for the
+//!   identity impersonated with `--as` / `--as-group`; a 401 names the
+//!   context and the server;
+//! - a server-side dry run is the API server's answer: its validation and
+//!   its admission (a ValidatingAdmissionPolicy) refuse what they refuse;
+//! - an unreachable server, an unknown context, a missing kubeconfig and an
+//!   untrusted certificate are each said so;
+//! - `diagnose` on the server finds what it finds in the snapshot.
 
-use std::collections::BTreeMap;
-use std::net::TcpStream;
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use guardian_broker::live::{ClusterOptions, LiveBackend};
-use guardian_broker::snapshot::SnapshotBackend;
-use guardian_broker::{BrokerError, ListQuery, LogQuery, ObjectRef, redact};
+use guardian_tests::kube::{ControlPlane, control_plane};
 use serde_json::{Value, json};
 
-use crate::scripted::{Received, Scripted};
-use crate::serve::{Killed, Serve, closed_port, write_kubeconfig};
-use crate::support::*;
+use crate::cluster::{Env, of_app, staging, staging_copy};
+use crate::serve::closed_port;
+use crate::support::example_snapshot;
 
-async fn connect(kubeconfig: &Path, context: Option<&str>) -> LiveBackend {
-    LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(kubeconfig.to_path_buf()),
-        context: context.map(str::to_string),
-        ..ClusterOptions::default()
-    })
-    .await
-    .expect("connect")
-}
-
-fn load(path: &Path) -> SnapshotBackend {
-    let (backend, problems) = SnapshotBackend::load(path).expect("snapshot loads");
-    assert!(problems.is_empty(), "{}: {problems:?}", path.display());
-    backend
-}
-
-fn redacted(mut v: Value) -> Value {
-    redact::object(&mut v);
-    v
-}
-
-/// The items of a list by (namespace, name), redacted.
-fn by_key(list: &Value) -> BTreeMap<(String, String), Value> {
-    list["items"]
+/// The names of a `cluster.list` answer.
+fn names(answer: &Value) -> BTreeSet<String> {
+    answer["items"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("a list: {answer}"))
         .iter()
-        .map(|item| {
-            let text = |p: &str| {
-                item.pointer(p)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            (
-                (text("/metadata/namespace"), text("/metadata/name")),
-                redacted(item.clone()),
-            )
-        })
+        .map(|row| row["name"].as_str().unwrap().to_owned())
         .collect()
 }
 
-/// The same class of error, the live one carrying the snapshot's words (the
-/// API server's message, wrapped with what was asked).
-fn same_error(live: &BrokerError, snap: &BrokerError, what: &str) {
-    same_class(live, snap, what);
+/// The names kubectl lists with `args` (`get RESOURCE -n NS …`).
+fn kubectl_names(k: &ControlPlane, args: &[&str]) -> BTreeSet<String> {
+    let mut all = args.to_vec();
+    all.extend([
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}",
+    ]);
+    k.run(&all).lines().map(str::to_owned).collect()
+}
+
+/// The same call against the example snapshot the server's objects came
+/// from.
+fn snapshot_flag() -> Vec<String> {
+    vec![
+        "--snapshot".into(),
+        example_snapshot().to_str().unwrap().into(),
+    ]
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn reads_are_what_kubectl_and_the_snapshot_read() {
+    let Some(k) = control_plane() else { return };
+    let ns = staging(k);
+    let env = Env::new(k);
+    let snap = snapshot_flag();
+    let snap: Vec<&str> = snap.iter().map(String::as_str).collect();
+
+    // Every kind the example holds: the same objects as kubectl lists, and
+    // the same rows as the snapshot gives (phase, readiness, restarts…).
+    for resource in [
+        "pods",
+        "deployments.apps",
+        "replicasets.apps",
+        "statefulsets.apps",
+        "daemonsets.apps",
+        "services",
+        "endpoints",
+        "endpointslices.discovery.k8s.io",
+        "configmaps",
+        "serviceaccounts",
+        "persistentvolumeclaims",
+        "horizontalpodautoscalers.autoscaling",
+        "poddisruptionbudgets.policy",
+        "ingresses.networking.k8s.io",
+        "networkpolicies.networking.k8s.io",
+        "events",
+    ] {
+        let input = json!({"resource": resource, "namespace": ns});
+        let live = env.call_ok("cluster.list", &input, &[]);
+        let want = kubectl_names(k, &["get", resource, "-n", ns]);
+        assert!(!want.is_empty(), "the example has {resource}");
+        assert_eq!(names(&live), want, "list {resource}");
+        assert_eq!(live["count"], json!(want.len()), "{resource}");
+        let offline = env.call_ok("cluster.list", &input, &snap);
+        assert_eq!(live["items"], offline["items"], "rows of {resource}");
+    }
+    // Cluster-scoped: the example's nodes are on the server.
+    let nodes = env.call_ok("cluster.list", &json!({"resource": "nodes"}), &[]);
+    assert_eq!(names(&nodes), kubectl_names(k, &["get", "nodes"]));
+    assert!(names(&nodes).contains("stg-worker-3"), "{nodes}");
+
+    // get: the object as kubectl gets it, redacted the same way.
+    for (resource, namespace, name) in [
+        ("pods", Some(ns), "search-cm2pt495j6-sh7fd"),
+        ("deployments.apps", Some(ns), "checkout"),
+        ("configmaps", Some(ns), "checkout-config"),
+        ("services", Some(ns), "recommender"),
+        ("nodes", None, "stg-worker-1"),
+    ] {
+        let mut input = json!({"resource": resource, "name": name});
+        let mut args = vec!["get", resource, name, "-o", "json", "--show-managed-fields"];
+        if let Some(namespace) = namespace {
+            input["namespace"] = namespace.into();
+            args.extend(["-n", namespace]);
+        }
+        let got = env.call_ok("cluster.get", &input, &[]);
+        let mut want: Value = serde_json::from_str(&k.run(&args)).unwrap();
+        guardian_broker::redact::object(&mut want);
+        assert_eq!(got, want, "get {resource} {name}");
+    }
+
+    // kubectl's names for resources, resolved by discovery.
+    for (name, kind) in [
+        ("po", "Pod"),
+        ("deploy", "Deployment"),
+        ("Deployment", "Deployment"),
+        ("ev", "Event"),
+        ("svc", "Service"),
+    ] {
+        let answer = env.call_ok(
+            "cluster.list",
+            &json!({"resource": name, "namespace": ns, "limit": 1}),
+            &[],
+        );
+        assert_eq!(answer["kind"], kind, "{name}");
+    }
+    let err = env.call_err(
+        "cluster.list",
+        &json!({"resource": "nonsense", "namespace": ns}),
+        &[],
+    );
+    assert!(err.contains("unknown resource type \"nonsense\""), "{err}");
+
+    // Label and field selectors: the server's answer, the snapshot's.
+    for (labels, fields) in [
+        (Some("app in (checkout,payments)"), None),
+        (Some("app!=catalog,tier"), None),
+        (None, Some("status.phase!=Running")),
+        (Some("app=catalog"), Some("status.phase=Running")),
+    ] {
+        let mut input = json!({"resource": "pods", "namespace": ns});
+        let mut args = vec!["get", "pods", "-n", ns];
+        if let Some(l) = labels {
+            input["label_selector"] = l.into();
+            args.extend(["-l", l]);
+        }
+        if let Some(f) = fields {
+            input["field_selector"] = f.into();
+            args.extend(["--field-selector", f]);
+        }
+        let live = env.call_ok("cluster.list", &input, &[]);
+        let want = kubectl_names(k, &args);
+        assert!(!want.is_empty(), "{labels:?} {fields:?} selects something");
+        assert_eq!(names(&live), want, "{labels:?} {fields:?}");
+        let offline = env.call_ok("cluster.list", &input, &snap);
+        assert_eq!(names(&offline), want, "{labels:?} {fields:?} (snapshot)");
+    }
+    let limited = env.call_ok(
+        "cluster.list",
+        &json!({"resource": "pods", "namespace": ns, "limit": 2}),
+        &[],
+    );
+    assert_eq!(limited["count"], 2, "{limited}");
+    let err = env.call_err(
+        "cluster.list",
+        &json!({"resource": "pods", "namespace": ns, "label_selector": "app in ("}),
+        &[],
+    );
     assert!(
-        live.message().contains(snap.message()),
-        "{what}: live {live} / snapshot {snap}"
+        err.contains("list pods in namespace \"staging\"")
+            && err.contains("unable to parse requirement"),
+        "the API server's words, and what was asked: {err}"
+    );
+
+    // Not found: what, where.
+    let err = env.call_err(
+        "cluster.get",
+        &json!({"resource": "pods", "namespace": ns, "name": "nope"}),
+        &[],
+    );
+    assert!(
+        err.contains("pods \"nope\" not found in namespace \"staging\""),
+        "{err}"
+    );
+
+    // Events of an object: kubectl's, oldest first, as the snapshot has them.
+    for (kind, name) in [
+        ("Pod", "search-cm2pt495j6-sh7fd"),
+        ("Deployment", "search"),
+        ("StatefulSet", "orders-db"),
+        ("Pod", "checkout-kztvhqzmsz-drzl8"),
+    ] {
+        let input = json!({"namespace": ns, "kind": kind, "name": name});
+        let live = env.call_ok("cluster.events", &input, &[]);
+        let offline = env.call_ok("cluster.events", &input, &snap);
+        assert_eq!(live, offline, "events of {kind} {name}");
+        let selector = format!("involvedObject.kind={kind},involvedObject.name={name}");
+        let want = kubectl_names(
+            k,
+            &["get", "events", "-n", ns, "--field-selector", &selector],
+        );
+        assert!(!want.is_empty(), "{kind} {name} has events");
+        assert_eq!(live["count"], json!(want.len()), "events of {kind} {name}");
+        let seen: Vec<&str> = live["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["last_seen"].as_str().unwrap())
+            .collect();
+        assert!(
+            seen.windows(2).all(|w| w[0] <= w[1]),
+            "oldest first: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn logs_come_from_the_kubelet_through_the_api_server() {
+    let Some(k) = control_plane() else { return };
+    let ns = staging(k);
+    let env = Env::new(k);
+    let snap = snapshot_flag();
+    let snap: Vec<&str> = snap.iter().map(String::as_str).collect();
+
+    // Current and previous instance, whole tail and two lines: what the
+    // snapshot of the same pods holds, masked the same way.
+    for pod in ["search-cm2pt495j6-sh7fd", "checkout-kztvhqzmsz-drzl8"] {
+        for previous in [false, true] {
+            for tail in [0, 2] {
+                let input =
+                    json!({"namespace": ns, "pod": pod, "previous": previous, "tail_lines": tail});
+                let live = env.call_ok("cluster.logs", &input, &[]);
+                let offline = env.call_ok("cluster.logs", &input, &snap);
+                assert_eq!(live, offline, "{input}");
+                assert!(live["lines"].as_u64().unwrap() > 0, "{input}: {live}");
+                if tail == 2 {
+                    assert_eq!(live["lines"], 2, "{input}");
+                }
+            }
+        }
+    }
+
+    // A container whose kubelet cannot give its log: an error that names
+    // the pod, the server and the kubelet's reason — not an empty log.
+    let input = json!({"namespace": ns, "pod": "payments-mw4w7xggnc-5v8q8"});
+    let err = env.call_err("cluster.logs", &input, &[]);
+    assert!(
+        err.contains(&format!(
+            "get logs of pod staging/payments-mw4w7xggnc-5v8q8: the API server at {} answered 500",
+            k.url
+        )) && err.contains(
+            "container \"payments\" in pod \"payments-mw4w7xggnc-5v8q8\" is waiting to start: \
+             CreateContainerConfigError"
+        ),
+        "{err}"
+    );
+    // A previous instance that does not exist: the kubelet's words.
+    let input = json!({"namespace": ns, "pod": "catalog-d5gfpmmqx6-dblvg", "previous": true});
+    let err = env.call_err("cluster.logs", &input, &[]);
+    assert!(
+        err.contains("previous terminated container \"catalog\""),
+        "{err}"
+    );
+
+    // Two containers: which one is asked.
+    let other = k.namespace("logs");
+    k.create_objects(
+        &other,
+        &other,
+        &[json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "two", "namespace": other, "uid": "old-two"},
+            "spec": {"nodeName": "stg-worker-1", "containers": [
+                {"name": "app", "image": "example/app:1"},
+                {"name": "sidecar", "image": "example/sidecar:1"}]}
+        })],
+        false,
+    );
+    for (container, text) in [("app", "app says hello\n"), ("sidecar", "sidecar ready\n")] {
+        k.set_log(&guardian_tests::kube::PodLog {
+            namespace: other.clone(),
+            pod: "two".into(),
+            container: container.into(),
+            previous: false,
+            text: Ok(text.into()),
+        });
+    }
+    let err = env.call_err(
+        "cluster.logs",
+        &json!({"namespace": other, "pod": "two"}),
+        &[],
+    );
+    assert!(err.contains("app") && err.contains("sidecar"), "{err}");
+    let got = env.call_ok(
+        "cluster.logs",
+        &json!({"namespace": other, "pod": "two", "container": "sidecar"}),
+        &[],
+    );
+    assert_eq!(got["log"], "sidecar ready\n");
+}
+
+/// The Argo CD Application CRD (the fixture, applied server-side as Argo CD
+/// ships it) and a CRD of our own that no built-in table knows: once
+/// Established, discovery serves both — to a skill granted them, by any of
+/// kubectl's names, and to `snapshot capture`, which takes Argo CD's kinds
+/// when the server serves them.
+#[test]
+fn custom_resources_are_found_by_discovery_once_established() {
+    let Some(k) = control_plane() else { return };
+    let crds = Path::new(guardian_tests::REPO_ROOT).join("../shared/fixtures/argocd-crds");
+    k.run(&[
+        "apply",
+        "--server-side",
+        "-f",
+        crds.join("application-crd.yaml").to_str().unwrap(),
+    ]);
+    k.apply(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wdg]}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+"#,
+    );
+    k.wait_established("applications.argoproj.io");
+    k.wait_established("widgets.example.com");
+    let ns = k.namespace("crds");
+    k.apply(&format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {{name: shop, namespace: {ns}}}
+spec:
+  project: default
+  source: {{repoURL: "https://git.example.com/shop.git", path: deploy, targetRevision: HEAD}}
+  destination: {{server: "https://kubernetes.default.svc", namespace: shop}}
+---
+apiVersion: example.com/v1alpha1
+kind: Widget
+metadata: {{name: w1, namespace: {ns}}}
+spec: {{size: 3}}
+"#
+    ));
+
+    // A skill granted the two kinds (the test skill `hostile`, whose `get`
+    // reads any object the host lets it).
+    let env = Env::new(k);
+    let skills = env.path().join("skills");
+    let manifest = env.path().join("skill.toml");
+    let original = std::fs::read_to_string(guardian_tests::skill_manifest("hostile")).unwrap();
+    std::fs::write(
+        &manifest,
+        original.replace(
+            "read = [\"pods\"]",
+            "read = [\"pods\", \"widgets.example.com\", \"applications.argoproj.io\"]",
+        ),
+    )
+    .unwrap();
+    assert_ne!(std::fs::read_to_string(&manifest).unwrap(), original);
+    crate::support::install_skill(
+        &skills,
+        "hostile",
+        &guardian_tests::skill_wasm("hostile"),
+        &manifest,
+    );
+    let dir = ["--skills-dir", skills.to_str().unwrap()];
+    for (resource, name, api_version) in [
+        ("applications.argoproj.io", "shop", "argoproj.io/v1alpha1"),
+        ("app", "shop", "argoproj.io/v1alpha1"),
+        ("Application", "shop", "argoproj.io/v1alpha1"),
+        ("widgets.example.com", "w1", "example.com/v1alpha1"),
+        ("wdg", "w1", "example.com/v1alpha1"),
+        ("Widget", "w1", "example.com/v1alpha1"),
+    ] {
+        let got = env.call_ok(
+            "hostile.get",
+            &json!({"resource": resource, "namespace": ns, "name": name}),
+            &dir,
+        );
+        assert_eq!(got["metadata"]["name"], name, "{resource}");
+        assert_eq!(got["apiVersion"], api_version, "{resource}");
+    }
+    let widget = env.call_ok(
+        "hostile.get",
+        &json!({"resource": "wdg", "namespace": ns, "name": "w1"}),
+        &dir,
+    );
+    assert_eq!(widget["spec"]["size"], 3);
+    // Served, but not granted: the grant is named, not the server asked.
+    let err = env.call_err(
+        "cluster.get",
+        &json!({"resource": "wdg", "namespace": ns, "name": "w1"}),
+        &[],
+    );
+    assert!(
+        err.contains("no grant to read `widgets.example.com`"),
+        "{err}"
+    );
+
+    // `snapshot capture` takes the Argo CD kinds the server serves.
+    let out = env.path().join("capture");
+    let captured = env
+        .guardian(&[
+            "snapshot",
+            "capture",
+            "-n",
+            &ns,
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(captured.status.success(), "{}", text(&captured));
+    let apps = std::fs::read_to_string(out.join(&ns).join("applications.argoproj.io.json"))
+        .unwrap_or_else(|e| panic!("applications captured: {e}: {}", text(&captured)));
+    assert!(apps.contains("https://git.example.com/shop.git"), "{apps}");
+}
+
+/// A namespace with the example's `search` app, a ServiceAccount `viewer`
+/// that may read pods but not their logs or Deployments, and a group `sre`
+/// that may read pods. Returns the namespace.
+fn rbac_namespace(k: &ControlPlane) -> String {
+    let ns = staging_copy(k, "rbac", |o| of_app(o, "search"));
+    k.apply(&format!(
+        r#"apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: viewer, namespace: {ns}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: pod-reader, namespace: {ns}}}
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: viewer, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}}
+subjects:
+- {{kind: ServiceAccount, name: viewer, namespace: {ns}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: sre, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}}
+subjects:
+- {{kind: Group, name: sre, apiGroup: rbac.authorization.k8s.io}}
+"#
+    ));
+    ns
+}
+
+#[test]
+fn rbac_denials_name_the_role_rule_and_the_identity_impersonated() {
+    let Some(k) = control_plane() else { return };
+    let ns = rbac_namespace(k);
+    let env = Env::with_users(k, &[("bad-token", "not-a-token-the-server-knows")]);
+    let viewer = format!("system:serviceaccount:{ns}:viewer");
+    let pod = "search-cm2pt495j6-sh7fd";
+
+    // Allowed by the Role: read.
+    let got = env.call_ok(
+        "cluster.get",
+        &json!({"resource": "pods", "namespace": ns, "name": pod}),
+        &["--as", &viewer],
+    );
+    assert_eq!(got["metadata"]["name"], pod);
+
+    // pods/log: the verb, the subresource, the identity and the rule.
+    let audit = env.path().join("audit.jsonl");
+    let err = env.call_err(
+        "cluster.logs",
+        &json!({"namespace": ns, "pod": pod}),
+        &["--as", &viewer, "--audit", audit.to_str().unwrap()],
+    );
+    let want = format!(
+        "RBAC forbids get on pods/log in namespace {ns} for user \"{viewer}\"; a Role rule that \
+         allows it: {{apiGroups: [\"\"], resources: [\"pods/log\"], verbs: [\"get\"]}} — pods/log \
+         is a subresource: a rule for \"pods\" alone does not cover it"
+    );
+    assert!(err.contains(&want), "{err}");
+    // Policy allowed the read; the server refused it: both in the audit.
+    let lines: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let logs = lines
+        .iter()
+        .find(|l| l["verb"] == "logs")
+        .unwrap_or_else(|| panic!("no audit line for the log read: {lines:?}"));
+    assert_eq!(logs["decision"], "allow", "{logs}");
+    assert_eq!(logs["error"], "denied", "{logs}");
+
+    // Another API group: the rule names it.
+    let err = env.call_err(
+        "cluster.list",
+        &json!({"resource": "deployments.apps", "namespace": ns}),
+        &["--as", &viewer],
+    );
+    assert!(
+        err.contains(&format!(
+            "RBAC forbids list on deployments.apps in namespace {ns} for user \"{viewer}\"; a Role \
+             rule that allows it: {{apiGroups: [\"apps\"], resources: [\"deployments\"], verbs: [\"list\"]}}"
+        )),
+        "{err}"
+    );
+
+    // --as-group reaches the server: jane alone may not read pods; as a
+    // member of sre she may.
+    let list = json!({"resource": "pods", "namespace": ns});
+    let err = env.call_err("cluster.list", &list, &["--as", "jane"]);
+    assert!(
+        err.contains(&format!(
+            "RBAC forbids list on pods in namespace {ns} for user \"jane\""
+        )),
+        "{err}"
+    );
+    let pods = env.call_ok(
+        "cluster.list",
+        &list,
+        &["--as", "jane", "--as-group", "sre"],
+    );
+    assert!(names(&pods).contains(pod), "{pods}");
+
+    // 401: the credentials were refused, which context's, and where.
+    let err = env.call_err("cluster.list", &list, &["--context", "bad-token"]);
+    assert!(
+        err.contains("refused the credentials of context bad-token") && err.contains(&k.url),
+        "{err}"
     );
 }
 
-fn same_class(a: &BrokerError, b: &BrokerError, what: &str) {
-    assert_eq!(a.kind_str(), b.kind_str(), "{what}: {a} / {b}");
+/// `patch.propose` dry-runs the patch on the server: what the API server's
+/// validation or admission refuses is refused with its words, nothing is
+/// stored, and the object does not change.
+#[test]
+fn a_dry_run_is_the_api_servers_answer() {
+    let Some(k) = control_plane() else { return };
+    let ns = staging_copy(k, "dryrun", |o| of_app(o, "search"));
+    let env = Env::new(k);
+    let version = || {
+        k.run(&[
+            "get",
+            "deployment",
+            "search",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.metadata.resourceVersion}/{.metadata.generation}",
+        ])
+    };
+    let before = version();
+    let propose = |patch: Value| {
+        let input = json!({
+            "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": ns, "name": "search"},
+            "json_patch": patch,
+            "rationale": "test",
+        });
+        env.call("patch.propose", &input, &[])
+    };
+    let pending = || {
+        let out = env
+            .guardian(&["actions", "list", "-o", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len()
+    };
+
+    // Validation: a negative replica count.
+    let out = propose(json!([
+        {"op": "test", "path": "/spec/replicas", "value": 2},
+        {"op": "replace", "path": "/spec/replicas", "value": -1},
+    ]));
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
+        "{}",
+        text(&out)
+    );
+    // A test that no longer holds: the server's conflict.
+    let out = propose(json!([
+        {"op": "test", "path": "/spec/replicas", "value": 9},
+        {"op": "replace", "path": "/spec/replicas", "value": 3},
+    ]));
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("dry run"), "{}", text(&out));
+
+    // Admission: a ValidatingAdmissionPolicy bound to this namespace
+    // refuses images from outside the registry.
+    k.apply(&format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: registry-{ns}}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [apps]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [deployments]
+  validations:
+  - expression: "object.spec.template.spec.containers.all(c, c.image.startsWith('registry.example.com/'))"
+    message: images must come from registry.example.com
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: registry-{ns}}}
+spec:
+  policyName: registry-{ns}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels: {{kubernetes.io/metadata.name: {ns}}}
+"#
+    ));
+    let evil = json!([
+        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "search"},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "evil.example/search:1"},
+    ]);
+    // The policy takes effect once the server has loaded it: wait for
+    // kubectl's own server-side dry run to be refused.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = k
+            .kubectl()
+            .args(["patch", "deployment", "search", "-n", &ns, "--type=json"])
+            .args(["--dry-run=server", "-p", &evil.to_string()])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the admission policy never took effect"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = propose(evil);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("images must come from registry.example.com"),
+        "the admission policy's message: {}",
+        text(&out)
+    );
+
+    // Nothing of this was stored or changed the object.
+    let listed = env
+        .guardian(&["actions", "list", "--state", "pending", "-o", "json"])
+        .output()
+        .unwrap();
+    let listed: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    assert_eq!(version(), before);
+
+    // A good patch passes the same dry run: stored pending, object as it was.
+    let out = propose(json!([
+        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "search"},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "registry.example.com/shop/search:1.9.1"},
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["state"], "pending", "{answer}");
+    assert!(pending() >= 1);
+    assert_eq!(version(), before, "a dry run changes nothing");
 }
 
-/// A permit from the default policy for the person at the CLI, as
-/// `Broker::permit` mints them for capture.
-fn read_permit(
+#[test]
+fn unreachable_servers_unknown_contexts_and_refused_certificates_are_said_so() {
+    let Some(k) = control_plane() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The server's CA beside the kubeconfig, named by a relative path as
+    // kubectl allows; a context whose server is down.
+    std::fs::copy(&k.ca, d.join("ca.crt")).unwrap();
+    let dead = format!("https://127.0.0.1:{}", closed_port());
+    let kubeconfig = |ca: bool| {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: real\nclusters:\n\
+             - name: real\n  cluster:\n    server: {}\n{}\
+             - name: dead\n  cluster:\n    server: {dead}\n    insecure-skip-tls-verify: true\n\
+             users:\n- name: admin\n  user:\n    token: {}\n\
+             contexts:\n- name: real\n  context:\n    cluster: real\n    user: admin\n\
+             - name: dead\n  context:\n    cluster: dead\n    user: admin\n",
+            k.url,
+            if ca {
+                "    certificate-authority: ca.crt\n"
+            } else {
+                ""
+            },
+            guardian_tests::kube::ADMIN_TOKEN,
+        )
+    };
+    std::fs::write(d.join("trusted"), kubeconfig(true)).unwrap();
+    std::fs::write(d.join("untrusted"), kubeconfig(false)).unwrap();
+    let doctor = |kubeconfig: &str, extra: &[&str]| {
+        let out = crate::support::guardian(&crate::cluster::shared_cache())
+            .arg("--kubeconfig")
+            .arg(d.join(kubeconfig))
+            .arg("doctor")
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out))
+    };
+
+    // Trusted through the relative CA path: the server's version.
+    let (_, out) = doctor("trusted", &[]);
+    assert!(
+        out.contains(&format!("Server:   Kubernetes {}", k.version)),
+        "{out}"
+    );
+    // Without that CA the certificate is refused, and the error says TLS.
+    let (code, out) = doctor("untrusted", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("TLS with the API server at {}", k.url)),
+        "{out}"
+    );
+    // A context whose server is down: unavailable, naming the URL and the
+    // context.
+    let (code, out) = doctor("trusted", &["--context", "dead"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&dead) && out.contains("context dead"), "{out}");
+    // An unknown context lists the others.
+    let (code, out) = doctor("trusted", &["--context", "prod"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("its contexts: real, dead"), "{out}");
+    // A missing kubeconfig says so.
+    let (code, out) = doctor("nope", &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("does not exist"), "{out}");
+}
+
+/// `diagnose` on the real server finds what it finds in the snapshot the
+/// objects came from: the same findings, the same evidence (logs through the
+/// kubelet, events, statuses), the same fixes — each dry-run by the API
+/// server, whose defaults only move the diff's line numbers.
+#[test]
+fn diagnose_on_the_server_finds_what_it_finds_in_the_snapshot() {
+    let Some(k) = control_plane() else { return };
+    let ns = staging(k);
+    let env = Env::new(k);
+    let diagnose = |extra: &[&str]| -> Value {
+        let out = env
+            .guardian(&["diagnose", "-n", ns, "-o", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let live = diagnose(&[]);
+    let snap = snapshot_flag();
+    let offline = diagnose(&snap.iter().map(String::as_str).collect::<Vec<_>>());
+    let findings = |report: &Value| -> Vec<Value> {
+        let mut all = report["findings"].as_array().unwrap().clone();
+        for finding in &mut all {
+            for fix in finding["fixes"].as_array_mut().into_iter().flatten() {
+                if let Some(diff) = fix["yaml_diff"].as_str() {
+                    fix["yaml_diff"] = changed_lines(diff).into();
+                }
+            }
+        }
+        all
+    };
+    let (live_findings, offline_findings) = (findings(&live), findings(&offline));
+    assert!(
+        offline_findings.len() >= 8,
+        "the example's breakages: {offline}"
+    );
+    assert_eq!(live_findings, offline_findings);
+    let dry_runs = live_findings
+        .iter()
+        .flat_map(|f| f["fixes"].as_array().into_iter().flatten())
+        .filter(|x| x["dry_run"]["result"] == "passed")
+        .count();
+    assert!(dry_runs >= 5, "fixes dry-run by the API server: {live}");
+    assert!(
+        live["summary"]["source"].as_str().unwrap().contains(&k.url),
+        "{}",
+        live["summary"]
+    );
+}
+
+/// The lines a unified diff adds or removes (not its hunk headers, whose
+/// line numbers depend on the fields the server defaulted).
+pub fn changed_lines(diff: &str) -> String {
+    diff.lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// ----- the backend's own guards -----------------------------------------
+
+/// A permit from the default policy for `input`; panics when policy refuses.
+fn decide(input: guardian_policy::PolicyInput) -> Option<guardian_policy::Permit> {
+    static POLICY: std::sync::OnceLock<guardian_policy::Policy> = std::sync::OnceLock::new();
+    let policy = POLICY.get_or_init(|| guardian_policy::Policy::defaults().unwrap());
+    policy.decide(input).1
+}
+
+fn policy_input(
     verb: &str,
-    kind: &guardian_broker::resources::ResourceKind,
-    subresource: &str,
-) -> guardian_policy::Permit {
-    let input = guardian_policy::PolicyInput {
-        caller: guardian_policy::Caller::parse("human:cli"),
+    kind: &guardian_broker::ResourceKind,
+    namespace: &str,
+    name: &str,
+) -> guardian_policy::PolicyInput {
+    guardian_policy::PolicyInput {
+        caller: guardian_policy::Caller::parse("human:alice"),
         skill: "guardian".into(),
         tool: "test".into(),
         verb: verb.into(),
@@ -97,1198 +855,178 @@ fn read_permit(
             &kind.group,
             &kind.version,
             &kind.plural,
-            subresource,
+            "",
             &kind.kind,
         ),
-        dry_run: verb == "patch",
+        namespace: namespace.into(),
+        name: name.into(),
+        dry_run: false,
         grants: guardian_policy::GrantSets {
             read: vec!["*".into()],
             propose: vec!["*".into()],
         },
         ..Default::default()
-    };
-    static POLICY: std::sync::OnceLock<guardian_policy::Policy> = std::sync::OnceLock::new();
-    let policy = POLICY.get_or_init(|| guardian_policy::Policy::defaults().unwrap());
-    let (decision, permit) = policy.decide(input);
-    permit.unwrap_or_else(|| panic!("{verb} {}: {decision:?}", kind.grant_name()))
+    }
 }
 
-fn kind_of(resource: &str) -> guardian_broker::resources::ResourceKind {
-    guardian_broker::resources::ResourceTable::builtin()
-        .resolve(resource)
-        .unwrap()
-}
-
-// ----- LiveBackend against snapshot serve --------------------------------
-
+/// What the live backend refuses by itself, before a byte goes to the
+/// server: a permit minted for another call, and a real write without a
+/// permit for a human-approved write of exactly that object. And what it
+/// asks the server to refuse: a write to any other version than the one
+/// approved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_backend_answers_like_the_snapshot_backend() {
-    let serve = Serve::start(&example_snapshot(), false);
+async fn the_live_backend_writes_only_what_was_approved_on_the_version_approved() {
+    use guardian_broker::live::{ClusterOptions, LiveBackend};
+    let Some(k) = control_plane() else { return };
+    let ns = staging_copy(k, "guards", |o| of_app(o, "search"));
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
-    let live = connect(&kubeconfig, None).await;
-    let snap = load(&example_snapshot());
-    assert_eq!(live.default_namespace(), "staging");
-    assert!(
-        live.description().contains(&serve.url()),
-        "{}",
-        live.description()
-    );
-
-    // api-resources: every kind the snapshot holds is served, same scope.
-    let served = live.served_resources().await.unwrap();
-    for kind in snap.table().kinds().to_vec() {
-        let list = snap.list_objects(&kind, &ListQuery::default()).unwrap();
-        if list["items"].as_array().unwrap().is_empty() {
-            continue;
-        }
-        let found = served
-            .iter()
-            .find(|k| k.group == kind.group && k.kind == kind.kind)
-            .unwrap_or_else(|| panic!("{} not served", kind.grant_name()));
-        assert_eq!(found.namespaced, kind.namespaced, "{}", kind.grant_name());
-        assert_eq!(found.plural, kind.plural, "{}", kind.grant_name());
-
-        // list across all namespaces: same objects, Secrets redacted.
-        let live_kind = live.resolve_resource(&kind.grant_name()).await.unwrap();
-        let live_list = live
-            .list_objects(
-                &read_permit("list", &live_kind, ""),
-                &live_kind,
-                &ListQuery::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(live_list["kind"], kind.list_kind());
-        assert_eq!(
-            by_key(&live_list),
-            by_key(&list),
-            "list {}",
-            kind.grant_name()
-        );
-        // get of each: the same object.
-        for ((namespace, name), object) in by_key(&list) {
-            let ns = (!namespace.is_empty()).then_some(namespace.as_str());
-            let got = live
-                .get_object(&read_permit("get", &live_kind, ""), &live_kind, ns, &name)
-                .await
-                .unwrap();
-            assert_eq!(
-                redacted(got),
-                object,
-                "get {} {namespace}/{name}",
-                kind.grant_name()
-            );
-        }
-    }
-
-    // Name resolution: kubectl's spellings.
-    for (name, want) in [
-        ("po", "pods"),
-        ("deploy", "deployments.apps"),
-        ("Deployment", "deployments.apps"),
-        ("ev", "events"),
-    ] {
-        assert_eq!(
-            live.resolve_resource(name).await.unwrap().grant_name(),
-            want,
-            "{name}"
-        );
-    }
-    assert_eq!(
-        live.resolve_resource("nonsense")
-            .await
-            .unwrap_err()
-            .kind_str(),
-        "invalid"
-    );
-
-    // Selectors and limit.
-    let pods = live.resolve_resource("pods").await.unwrap();
-    let snap_pods = snap.table().resolve("pods").unwrap();
-    let queries = [
-        ListQuery {
-            namespace: Some("staging".into()),
-            ..ListQuery::default()
-        },
-        ListQuery {
-            namespace: Some("staging".into()),
-            label_selector: Some("app in (checkout,payments)".into()),
-            ..ListQuery::default()
-        },
-        ListQuery {
-            field_selector: Some("status.phase!=Running".into()),
-            ..ListQuery::default()
-        },
-        ListQuery {
-            namespace: Some("staging".into()),
-            label_selector: Some("app=catalog".into()),
-            field_selector: Some("status.phase=Running".into()),
-            ..ListQuery::default()
-        },
-    ];
-    for query in &queries {
-        let a = live
-            .list_objects(&read_permit("list", &pods, ""), &pods, query)
-            .await
-            .unwrap();
-        let b = snap.list_objects(&snap_pods, query).unwrap();
-        assert_eq!(by_key(&a), by_key(&b), "{query:?}");
-    }
-    let limited = live
-        .list_objects(
-            &read_permit("list", &pods, ""),
-            &pods,
-            &ListQuery {
-                limit: Some(2),
-                ..ListQuery::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(limited["items"].as_array().unwrap().len(), 2);
-    let bad = live
-        .list_objects(
-            &read_permit("list", &pods, ""),
-            &pods,
-            &ListQuery {
-                label_selector: Some("app in (".into()),
-                ..ListQuery::default()
-            },
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(bad.kind_str(), "invalid", "{bad}");
+    let live = LiveBackend::connect(&ClusterOptions {
+        kubeconfig: Some(k.kubeconfig(dir.path())),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    let deployments = live.resolve_resource("deployments.apps").await.unwrap();
+    let secrets = live.resolve_resource("secrets").await.unwrap();
+    let read = decide(policy_input("get", &deployments, &ns, "search")).unwrap();
 
     // A permit is for the call it was minted for.
-    let wrong = live
-        .get_object(
-            &read_permit("get", &kind_of("secrets"), ""),
-            &pods,
-            Some("staging"),
-            "nope",
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(wrong.kind_str(), "internal", "{wrong}");
-    assert!(
-        wrong.message().contains("a permit for get secrets"),
-        "{wrong}"
-    );
-
-    // Not found: the snapshot's wording.
-    let live_err = live
-        .get_object(
-            &read_permit("get", &pods, ""),
-            &pods,
-            Some("staging"),
-            "nope",
-        )
-        .await
-        .unwrap_err();
-    let snap_err = snap
-        .get_object(&snap_pods, Some("staging"), "nope")
-        .unwrap_err();
-    assert_eq!(live_err, snap_err);
-
-    // Logs of every container, current and previous, with and without tail.
-    let all_pods = snap
-        .list_objects(&snap_pods, &ListQuery::default())
-        .unwrap();
-    let mut compared = 0;
-    for pod in all_pods["items"].as_array().unwrap() {
-        let ns = pod["metadata"]["namespace"].as_str().unwrap();
-        let name = pod["metadata"]["name"].as_str().unwrap();
-        let containers: Vec<&str> = pod["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
-        for container in &containers {
-            for previous in [false, true] {
-                for tail in [None, Some(2)] {
-                    let query = LogQuery {
-                        container: Some(container.to_string()),
-                        tail_lines: tail,
-                        previous,
-                    };
-                    let what = format!("logs {ns}/{name} -c {container} {query:?}");
-                    match (
-                        live.pod_logs(
-                            &read_permit("logs", &kind_of("pods"), "log"),
-                            ns,
-                            name,
-                            &query,
-                        )
-                        .await,
-                        snap.pod_logs(ns, name, &query),
-                    ) {
-                        (Ok(a), Ok(b)) => {
-                            assert_eq!(a, b, "{what}");
-                            compared += 1;
-                        }
-                        (Err(a), Err(b)) => same_error(&a, &b, &what),
-                        (a, b) => panic!("{what}: live {a:?} / snapshot {b:?}"),
-                    }
-                }
-            }
-        }
-        if containers.len() > 1 {
-            let a = live
-                .pod_logs(
-                    &read_permit("logs", &kind_of("pods"), "log"),
-                    ns,
-                    name,
-                    &LogQuery::default(),
-                )
-                .await
-                .unwrap_err();
-            assert_eq!(a.kind_str(), "invalid", "{a}");
-        }
-    }
-    assert!(compared > 10, "only {compared} logs compared");
-
-    // Events of every Pod and Deployment: same items, same (oldest-first) order.
-    for resource in ["pods", "deployments"] {
-        let kind = snap.table().resolve(resource).unwrap();
-        let list = snap.list_objects(&kind, &ListQuery::default()).unwrap();
-        for object in list["items"].as_array().unwrap() {
-            let reference = ObjectRef {
-                api_version: kind.api_version(),
-                kind: kind.kind.clone(),
-                namespace: object["metadata"]["namespace"].as_str().map(str::to_string),
-                name: object["metadata"]["name"].as_str().unwrap().to_string(),
-            };
-            let a = live
-                .events_of(&read_permit("events", &kind_of("events"), ""), &reference)
-                .await
-                .unwrap();
-            let b = snap.events_of(&reference);
-            assert_eq!(a["kind"], "EventList");
-            assert_eq!(a["items"], b["items"], "events of {reference:?}");
-        }
-    }
-
-    // Server-side dry-run patch: same object as the in-memory one; a failed
-    // test is a conflict on both; nothing is stored.
-    let deployments = live.resolve_resource("deployments").await.unwrap();
-    let snap_deployments = snap.table().resolve("deployments").unwrap();
-    let list = snap
-        .list_objects(&snap_deployments, &ListQuery::default())
-        .unwrap();
-    let target = &list["items"][0];
-    let (ns, name) = (
-        target["metadata"]["namespace"].as_str().unwrap(),
-        target["metadata"]["name"].as_str().unwrap(),
-    );
-    let replicas = target["spec"]["replicas"].clone();
-    let patch = json!([
-        {"op": "test", "path": "/spec/replicas", "value": replicas},
-        {"op": "replace", "path": "/spec/replicas", "value": 7}
-    ]);
-    let a = live
-        .dry_run_json_patch(
-            &read_permit("patch", &deployments, ""),
-            &deployments,
-            Some(ns),
-            name,
-            &patch,
-        )
-        .await
-        .unwrap();
-    let b = snap
-        .dry_run_json_patch(&snap_deployments, Some(ns), name, &patch)
-        .unwrap();
-    assert_eq!(a["spec"]["replicas"], 7);
-    assert_eq!(a["spec"], b["spec"]);
-    assert_eq!(a["metadata"]["name"], b["metadata"]["name"]);
-    let stale = json!([
-        {"op": "test", "path": "/spec/replicas", "value": 9999},
-        {"op": "replace", "path": "/spec/replicas", "value": 1}
-    ]);
+    let wrong = decide(policy_input("get", &secrets, &ns, "search")).unwrap();
     let err = live
-        .dry_run_json_patch(
-            &read_permit("patch", &deployments, ""),
-            &deployments,
-            Some(ns),
-            name,
-            &stale,
-        )
+        .get_object(&wrong, &deployments, Some(&ns), "search")
         .await
         .unwrap_err();
-    assert_eq!(err.kind_str(), "conflict", "{err}");
-    let err = live
-        .dry_run_json_patch(
-            &read_permit("patch", &deployments, ""),
-            &deployments,
-            Some(ns),
-            name,
-            &json!({"not": "a patch"}),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind_str(), "invalid", "{err}");
-    let after = live
-        .get_object(
-            &read_permit("get", &deployments, ""),
-            &deployments,
-            Some(ns),
-            name,
-        )
+    assert_eq!(err.kind_str(), "internal", "{err}");
+    assert!(err.message().contains("a permit for get secrets"), "{err}");
+
+    let current = live
+        .get_object(&read, &deployments, Some(&ns), "search")
         .await
         .unwrap();
-    assert_eq!(
-        after["spec"]["replicas"], replicas,
-        "a dry run stored nothing"
-    );
-
-    // The server's version.
-    let (version, _platform) = live.server_version().await.unwrap();
-    assert!(version.starts_with('v'), "{version}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guarded_apply_lands_only_on_the_approved_version() {
-    let serve = Serve::start(&example_snapshot(), true);
-    let dir = tempfile::tempdir().unwrap();
-    let live = connect(&write_kubeconfig(dir.path(), &serve.url()), None).await;
-    let deployments = live.resolve_resource("deployments.apps").await.unwrap();
-    let list = live
-        .list_objects(
-            &read_permit("list", &deployments, ""),
-            &deployments,
-            &ListQuery::default(),
-        )
-        .await
-        .unwrap();
-    let target = &list["items"][0];
-    let (ns, name) = (
-        target["metadata"]["namespace"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        target["metadata"]["name"].as_str().unwrap().to_string(),
-    );
-    let version = target["metadata"]["resourceVersion"]
+    let version = current["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
-        .to_string();
+        .to_owned();
     let patch = json!([{"op": "replace", "path": "/spec/replicas", "value": 5}]);
-    // Policy mints a write permit only for a human-approved action.
-    let policy = guardian_broker::Policy::defaults().unwrap();
-    let request = |action: Option<guardian_policy::ActionRef>| guardian_policy::PolicyInput {
-        caller: guardian_policy::Caller::parse("human:alice"),
-        verb: "patch".into(),
-        resource: guardian_policy::Resource::new("apps", "v1", "deployments", "", "Deployment"),
-        namespace: ns.clone(),
-        name: name.clone(),
-        dry_run: false,
-        action,
-        grants: guardian_policy::GrantSets {
-            read: vec!["*".into()],
-            propose: vec!["deployments.apps".into()],
-        },
-        ..Default::default()
+    let approved = |approver: &str| {
+        let mut input = policy_input("patch", &deployments, &ns, "search");
+        input.action = Some(guardian_policy::ActionRef {
+            id: "act-1".into(),
+            approved: true,
+            approver: approver.into(),
+        });
+        input
     };
-    // Without an approved action the decision forces a dry run: no permit
-    // for a real write exists, and an approval by anything but a human
-    // does not count.
-    let (decision, permit) = policy.decide(request(None));
-    assert!(!decision.allow && permit.is_none(), "{decision:?}");
-    let (_, permit) = policy.decide(request(Some(guardian_policy::ActionRef {
-        id: "act-1".into(),
-        approved: true,
-        approver: "agent:loop".into(),
-    })));
-    assert!(permit.is_none());
+    // No write permit without an approved action, nor for an approval by
+    // anything but a human.
+    assert!(decide(policy_input("patch", &deployments, &ns, "search")).is_none());
+    assert!(decide(approved("agent:loop")).is_none());
     // A dry-run permit for the same object is refused by the write path.
-    let mut dry = request(None);
+    let mut dry = policy_input("patch", &deployments, &ns, "search");
     dry.dry_run = true;
-    let (_, dry_permit) = policy.decide(dry);
+    let dry = decide(dry).unwrap();
     let err = live
-        .apply_json_patch(
-            dry_permit.as_ref().unwrap(),
-            &deployments,
-            Some(&ns),
-            &name,
-            &patch,
-            &version,
-        )
+        .apply_json_patch(&dry, &deployments, Some(&ns), "search", &patch, &version)
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "denied", "{err}");
-    let (_, permit) = policy.decide(request(Some(guardian_policy::ActionRef {
-        id: "act-1".into(),
-        approved: true,
-        approver: "human:alice".into(),
-    })));
-    let permit = permit.expect("an approved action gets a write permit");
+    // A write permit for another object is refused too.
+    let mut other = approved("human:alice");
+    other.name = "checkout".into();
+    let other = decide(other).unwrap();
+    let err = live
+        .apply_json_patch(&other, &deployments, Some(&ns), "search", &patch, &version)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "denied", "{err}");
+    let replicas = || {
+        k.run(&[
+            "get",
+            "deployment",
+            "search",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+    };
+    assert_eq!(replicas(), "2", "nothing was written");
+
+    // The human-approved write lands on the approved version…
+    let permit = decide(approved("human:alice")).expect("a write permit");
     assert!(!permit.dry_run());
     let applied = live
-        .apply_json_patch(&permit, &deployments, Some(&ns), &name, &patch, &version)
+        .apply_json_patch(&permit, &deployments, Some(&ns), "search", &patch, &version)
         .await
         .unwrap();
     assert_eq!(applied["spec"]["replicas"], 5);
-    assert_ne!(applied["metadata"]["resourceVersion"], json!(version));
-    let stored = live
-        .get_object(
-            &read_permit("get", &deployments, ""),
-            &deployments,
-            Some(&ns),
-            &name,
-        )
-        .await
-        .unwrap();
-    assert_eq!(stored["spec"]["replicas"], 5);
-    // The same approval again: the object moved on, so it is refused.
+    assert_eq!(replicas(), "5");
+    // …and only there: the same approval again is refused, nothing written
+    // (that it is refused as a conflict: see the test below).
     let again = json!([{"op": "replace", "path": "/spec/replicas", "value": 6}]);
+    live.apply_json_patch(&permit, &deployments, Some(&ns), "search", &again, &version)
+        .await
+        .unwrap_err();
+    assert_eq!(replicas(), "5");
+
+    // The server's version, as doctor prints it.
+    let (version, _platform) = live.server_version().await.unwrap();
+    assert_eq!(version, k.version);
+}
+
+/// A JSON Patch whose `test` does not hold is a conflict — the object is not
+/// what the patch was written against — on a real API server too, where it
+/// answers 422 `Invalid` with the generic message "the server rejected our
+/// request due to an error in our request" and no causes (the JSON Patch
+/// library's "test failed" is not passed on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: a failed JSON Patch test on a real API server (422 Invalid, no causes) is \
+            reported as `invalid` with the server's generic words, not as a conflict; see \
+            is_failed_test in host/broker/src/live/errors.rs"]
+async fn a_patch_whose_test_fails_is_a_conflict_on_the_real_server() {
+    use guardian_broker::live::{ClusterOptions, LiveBackend};
+    let Some(k) = control_plane() else { return };
+    let ns = staging_copy(k, "stale", |o| of_app(o, "search"));
+    let dir = tempfile::tempdir().unwrap();
+    let live = LiveBackend::connect(&ClusterOptions {
+        kubeconfig: Some(k.kubeconfig(dir.path())),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    let deployments = live.resolve_resource("deployments.apps").await.unwrap();
+    let mut input = policy_input("patch", &deployments, &ns, "search");
+    input.action = Some(guardian_policy::ActionRef {
+        id: "act-1".into(),
+        approved: true,
+        approver: "human:alice".into(),
+    });
+    let permit = decide(input).unwrap();
+    // An approval for a version the object has moved on from.
+    let patch = json!([{"op": "replace", "path": "/spec/replicas", "value": 6}]);
     let err = live
-        .apply_json_patch(&permit, &deployments, Some(&ns), &name, &again, &version)
+        .apply_json_patch(&permit, &deployments, Some(&ns), "search", &patch, "1")
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "conflict", "{err}");
-    let stored = live
-        .get_object(
-            &read_permit("get", &deployments, ""),
-            &deployments,
-            Some(&ns),
-            &name,
-        )
-        .await
-        .unwrap();
-    assert_eq!(stored["spec"]["replicas"], 5);
-}
+    assert!(err.message().contains("test operation failed"), "{err}");
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubeconfig_contexts_and_unreachable_servers() {
-    let serve = Serve::start(&example_snapshot(), false);
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
-
-    // --context picks the context; an unknown one lists the others.
-    let err = LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(kubeconfig.clone()),
-        context: Some("prod".into()),
-        ..ClusterOptions::default()
-    })
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind_str(), "not-found");
+    // A proposal whose test no longer holds: its dry run says why.
+    let env = Env::new(k);
+    let err = env.call_err(
+        "patch.propose",
+        &json!({
+            "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": ns, "name": "search"},
+            "json_patch": [
+                {"op": "test", "path": "/spec/replicas", "value": 9},
+                {"op": "replace", "path": "/spec/replicas", "value": 3},
+            ],
+            "rationale": "test",
+        }),
+        &[],
+    );
     assert!(
-        err.message()
-            .contains("its contexts: snap, dead, bad-token"),
+        err.contains("test operation failed") && err.contains("re-propose"),
         "{err}"
     );
-
-    // A context whose server is down: unavailable, naming the URL.
-    let dead = connect(&kubeconfig, Some("dead")).await;
-    let err = dead.server_version().await.unwrap_err();
-    assert_eq!(err.kind_str(), "unavailable", "{err}");
-    assert!(err.message().contains(dead.server_url()), "{err}");
-    assert!(err.message().contains("context dead"), "{err}");
-
-    // A missing --kubeconfig says so.
-    let err = LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(dir.path().join("nope")),
-        ..ClusterOptions::default()
-    })
-    .await
-    .unwrap_err();
-    assert!(err.message().contains("does not exist"), "{err}");
-}
-
-/// Run `openssl` with these arguments in `dir`; panics with its stderr.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_to_a_server_signed_by_a_private_ca() {
-    // A private CA, and a server certificate for 127.0.0.1 signed by it.
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=guardian-test-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    std::fs::write(
-        d.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.crt",
-        ],
-    );
-    // `openssl s_server -WWW` serves files of its working directory over
-    // TLS: `/version` is the file `version`.
-    let www = d.join("www");
-    std::fs::create_dir(&www).unwrap();
-    std::fs::write(
-        www.join("version"),
-        json!({"gitVersion": "v1.31.0-tls", "platform": "linux/arm64"}).to_string(),
-    )
-    .unwrap();
-    let port = closed_port();
-    let _server = Killed(
-        std::process::Command::new("openssl")
-            .args(["s_server", "-quiet", "-WWW", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-cert")
-            .arg(d.join("server.crt"))
-            .arg("-key")
-            .arg(d.join("server.key"))
-            .current_dir(&www)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server starts"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "openssl s_server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-
-    // The CA named by a path relative to the kubeconfig, as kubectl allows.
-    let trusted = d.join("trusted");
-    std::fs::write(
-        &trusted,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: tls\nclusters:\n- name: tls\n  \
-             cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority: ca.crt\n\
-             users:\n- name: u\n  user: {{}}\ncontexts:\n- name: tls\n  context:\n    \
-             cluster: tls\n    user: u\n"
-        ),
-    )
-    .unwrap();
-    let live = connect(&trusted, None).await;
-    assert_eq!(
-        live.server_version().await.unwrap(),
-        ("v1.31.0-tls".to_string(), "linux/arm64".to_string())
-    );
-
-    // Without that CA the certificate is refused, and the error says TLS.
-    let untrusted = d.join("untrusted");
-    std::fs::write(
-        &untrusted,
-        std::fs::read_to_string(&trusted)
-            .unwrap()
-            .replace("    certificate-authority: ca.crt\n", ""),
-    )
-    .unwrap();
-    let live = connect(&untrusted, None).await;
-    let err = live.server_version().await.unwrap_err();
-    assert_eq!(err.kind_str(), "unavailable", "{err}");
-    assert!(
-        err.message()
-            .starts_with("TLS with the API server at https://127.0.0.1:"),
-        "{err}"
-    );
-}
-
-// ----- snapshot capture: the round trip ----------------------------------
-
-#[test]
-fn capture_from_serve_round_trips() {
-    let serve = Serve::start(&example_snapshot(), false);
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
-    let out = dir.path().join("capture");
-    let cache = tempfile::tempdir().unwrap();
-    let audit = dir.path().join("audit.jsonl");
-    let result = guardian(cache.path())
-        .args(["snapshot", "capture", "-A", "-o"])
-        .arg(&out)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("--audit")
-        .arg(&audit)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(result.status.success(), "capture failed: {stderr}");
-    // Every read of the capture was decided by policy and audited.
-    let records: Vec<Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let by = |verb: &str, resource: &str| {
-        records
-            .iter()
-            .filter(|r| r["verb"] == verb && r["resource"] == resource)
-            .count()
-    };
-    assert!(by("list", "/v1/pods") >= 1, "{records:?}");
-    assert!(by("list", "/v1/secrets") >= 1, "{records:?}");
-    assert!(by("logs", "/v1/pods/log") >= 20, "{records:?}");
-    assert!(records.iter().all(|r| r["tool"] == "snapshot.capture"
-        && r["caller"] == "human:cli"
-        && r["decision"] == "allow"));
-    assert!(stderr.contains("pods:"), "progress on stderr: {stderr}");
-    assert!(out.join("capture-report.json").is_file());
-    assert!(out.join("nodes.json").is_file());
-    assert!(out.join("staging/pods.json").is_file());
-
-    // The capture loads without a single problem…
-    let original = load(&example_snapshot());
-    let captured = load(&out);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        // …and holds the same objects, kind by kind, Secrets redacted.
-        for kind in original.table().kinds().to_vec() {
-            let a = original.list_objects(&kind, &ListQuery::default()).unwrap();
-            if a["items"].as_array().unwrap().is_empty() {
-                continue;
-            }
-            let b = captured.list_objects(&kind, &ListQuery::default()).unwrap();
-            assert_eq!(by_key(&b), by_key(&a), "captured {}", kind.grant_name());
-        }
-        // …and the same logs, current and previous.
-        let pods = original.table().resolve("pods").unwrap();
-        let list = original.list_objects(&pods, &ListQuery::default()).unwrap();
-        for pod in list["items"].as_array().unwrap() {
-            let ns = pod["metadata"]["namespace"].as_str().unwrap();
-            let name = pod["metadata"]["name"].as_str().unwrap();
-            for c in pod["spec"]["containers"].as_array().unwrap() {
-                for previous in [false, true] {
-                    let query = LogQuery {
-                        container: Some(c["name"].as_str().unwrap().to_string()),
-                        previous,
-                        ..LogQuery::default()
-                    };
-                    let what = format!("{ns}/{name} {query:?}");
-                    match (
-                        original.pod_logs(ns, name, &query),
-                        captured.pod_logs(ns, name, &query),
-                    ) {
-                        (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}"),
-                        (Err(a), Err(b)) => same_class(&b, &a, &what),
-                        (a, b) => panic!("{what}: original {a:?} / captured {b:?}"),
-                    }
-                }
-            }
-        }
-    });
-
-    // No Secret value of the original files is anywhere in the capture
-    // (read from the files themselves: the snapshot backend may redact at load).
-    let mut values = Vec::new();
-    for file in ["extra.yaml", "cluster.yaml"] {
-        let text = std::fs::read_to_string(example_snapshot().join(file)).unwrap();
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let doc: Value = serde::Deserialize::deserialize(document).unwrap();
-            let items = doc["items"].as_array().cloned().unwrap_or(vec![doc]);
-            for item in items.iter().filter(|i| i["kind"] == "Secret") {
-                for field in ["data", "stringData"] {
-                    if let Some(map) = item[field].as_object() {
-                        values.extend(
-                            map.values()
-                                .filter_map(Value::as_str)
-                                .filter(|v| v.len() >= 8 && !redact::is_marker(v))
-                                .map(str::to_string),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    assert!(!values.is_empty(), "the example has Secrets with values");
-    let everything = read_tree(&out);
-    for value in &values {
-        assert!(
-            !everything.contains(value.as_str()),
-            "secret value {value} leaked"
-        );
-    }
-    assert!(everything.contains("<redacted: "), "markers in place");
-
-    // The same findings: a skill reading the capture says what it says
-    // reading the original.
-    for input in [r#"{"namespace":"staging"}"#, "{}"] {
-        let summary = |snapshot: &Path| {
-            run_ok(
-                guardian(cache.path())
-                    .args(["skills", "call", "cluster.summary", "--input", input])
-                    .arg("--snapshot")
-                    .arg(snapshot),
-            )
-        };
-        let a: Value = serde_json::from_str(&summary(&example_snapshot())).unwrap();
-        let b: Value = serde_json::from_str(&summary(&out)).unwrap();
-        assert_eq!(a, b, "cluster.summary {input}");
-    }
-
-    // …and `guardian diagnose` finds the same problems in the capture as in
-    // the original, down to the evidence and the dry-run of every fix.
-    let original = diagnose(
-        cache.path(),
-        &["--snapshot", example_snapshot().to_str().unwrap()],
-    );
-    let recaptured = diagnose(cache.path(), &["--snapshot", out.to_str().unwrap()]);
-    assert!(
-        !original["findings"].as_array().unwrap().is_empty(),
-        "the example is broken: {original}"
-    );
-    assert_eq!(recaptured["findings"], original["findings"]);
-
-    // A second capture into the same folder is refused.
-    let again = run_err(
-        guardian(cache.path())
-            .args(["snapshot", "capture", "-A", "-o"])
-            .arg(&out)
-            .arg("--kubeconfig")
-            .arg(&kubeconfig),
-    );
-    assert!(
-        String::from_utf8_lossy(&again.stderr).contains("not empty"),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-}
-
-/// `guardian diagnose -A -o json` with `args`, parsed.
-fn diagnose(cache: &Path, args: &[&str]) -> Value {
-    let text = run_ok(
-        guardian(cache)
-            .args(["diagnose", "-A", "-o", "json"])
-            .args(args),
-    );
-    serde_json::from_str(&text).unwrap()
-}
-
-#[test]
-fn diagnose_over_http_finds_what_the_snapshot_path_finds() {
-    let serve = Serve::start(&example_snapshot(), false);
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
-    let cache = tempfile::tempdir().unwrap();
-    let direct = diagnose(
-        cache.path(),
-        &["--snapshot", example_snapshot().to_str().unwrap()],
-    );
-    let live = diagnose(
-        cache.path(),
-        &["--kubeconfig", kubeconfig.to_str().unwrap()],
-    );
-    let findings = direct["findings"].as_array().unwrap();
-    assert!(
-        findings.len() >= 8,
-        "the example's eight breakages: {direct}"
-    );
-    // Every fix was dry-run against the API endpoint, over HTTP.
-    let fixes: Vec<&Value> = findings
-        .iter()
-        .flat_map(|f| f["fixes"].as_array().unwrap())
-        .filter(|f| f["json_patch"].is_array())
-        .collect();
-    assert!(!fixes.is_empty());
-    assert_eq!(live["findings"], direct["findings"]);
-    assert_eq!(
-        live["summary"]["objects_scanned"],
-        direct["summary"]["objects_scanned"]
-    );
-    assert!(
-        live["summary"]["source"]
-            .as_str()
-            .unwrap()
-            .contains(&serve.url()),
-        "{}",
-        live["summary"]
-    );
-}
-
-fn read_tree(dir: &Path) -> String {
-    let mut text = String::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            text.push_str(&read_tree(&path));
-        } else {
-            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
-        }
-    }
-    text
-}
-
-/// An API server whose RBAC grants everything except `pods/log` (the
-/// classic: a Role with `pods` but not `pods/log`), and that refuses the
-/// token `bad-token`.
-fn rbac_script(req: &Received) -> (u16, String) {
-    if req
-        .header_values("authorization")
-        .contains(&"Bearer bad-token")
-    {
-        return (
-            401,
-            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#.into(),
-        );
-    }
-    let user = req
-        .header_values("impersonate-user")
-        .first()
-        .map_or("kubernetes-admin".to_string(), |u| u.to_string());
-    match (req.method.as_str(), req.path.split('?').next().unwrap()) {
-        ("GET", "/version") => (
-            200,
-            json!({"major": "1", "minor": "31", "gitVersion": "v1.31.0-scripted",
-                   "platform": "linux/amd64"})
-            .to_string(),
-        ),
-        ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
-            let review: Value = serde_json::from_str(&req.body).unwrap();
-            let attributes = &review["spec"]["resourceAttributes"];
-            let allowed = attributes["subresource"] != "log";
-            let mut answer = review.clone();
-            answer["status"] = json!({"allowed": allowed});
-            (201, answer.to_string())
-        }
-        ("GET", path) if path.ends_with("/log") => (
-            403,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                   "message": format!("pods \"web-1\" is forbidden: User \"{user}\" cannot get resource \"pods/log\" in API group \"\" in the namespace \"staging\""),
-                   "reason": "Forbidden", "details": {"name": "web-1", "kind": "pods"},
-                   "code": 403})
-            .to_string(),
-        ),
-        _ => (
-            404,
-            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","code":404}"#.into(),
-        ),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forbidden_unauthorized_and_impersonation_over_http() {
-    let server = Scripted::start(Box::new(rbac_script));
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &server.url());
-
-    // Impersonation: kubectl's --as / --as-group headers reach the server.
-    let live = LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(kubeconfig.clone()),
-        impersonate_user: Some("system:serviceaccount:guardian:guardian".into()),
-        impersonate_groups: vec!["system:serviceaccounts".into(), "sre".into()],
-        ..ClusterOptions::default()
-    })
-    .await
-    .unwrap();
-    assert!(
-        live.description()
-            .ends_with("as system:serviceaccount:guardian:guardian")
-    );
-    let (version, platform) = live.server_version().await.unwrap();
-    assert_eq!(
-        (version.as_str(), platform.as_str()),
-        ("v1.31.0-scripted", "linux/amd64")
-    );
-    let sent = server.received();
-    let last = sent.last().unwrap();
-    assert_eq!(
-        last.header_values("impersonate-user"),
-        ["system:serviceaccount:guardian:guardian"]
-    );
-    assert_eq!(
-        last.header_values("impersonate-group"),
-        ["system:serviceaccounts", "sre"]
-    );
-    assert_eq!(last.header_values("authorization"), ["Bearer good-token"]);
-
-    // A 403 on pods/log: the verb, the subresource and the Role rule.
-    let err = live
-        .pod_logs(
-            &read_permit("logs", &kind_of("pods"), "log"),
-            "staging",
-            "web-1",
-            &LogQuery::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind_str(), "denied");
-    assert_eq!(
-        err.message(),
-        "RBAC forbids get on pods/log in namespace staging for user \
-         \"system:serviceaccount:guardian:guardian\"; a Role rule that allows it: {apiGroups: \
-         [\"\"], resources: [\"pods/log\"], verbs: [\"get\"]} — pods/log is a subresource: a \
-         rule for \"pods\" alone does not cover it"
-    );
-
-    // SelfSubjectAccessReview.
-    assert!(
-        live.access_review("get", "", "pods", None, Some("staging"))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !live
-            .access_review("get", "", "pods", Some("log"), Some("staging"))
-            .await
-            .unwrap()
-    );
-    let review = server.received().last().unwrap().clone();
-    let body: Value = serde_json::from_str(&review.body).unwrap();
-    assert_eq!(
-        body["spec"]["resourceAttributes"],
-        json!({"verb": "get", "group": "", "resource": "pods", "subresource": "log",
-               "namespace": "staging"})
-    );
-
-    // Without impersonation no such header is sent.
-    let plain = connect(&kubeconfig, None).await;
-    plain.server_version().await.unwrap();
-    assert!(
-        server
-            .received()
-            .last()
-            .unwrap()
-            .header_values("impersonate-user")
-            .is_empty()
-    );
-
-    // 401: the credentials were refused, and where.
-    let bad = connect(&kubeconfig, Some("bad-token")).await;
-    let err = bad.server_version().await.unwrap_err();
-    assert_eq!(err.kind_str(), "denied");
-    assert!(
-        err.message()
-            .contains("refused the credentials of context bad-token"),
-        "{err}"
-    );
-    assert!(err.message().contains(&server.url()), "{err}");
-}
-
-#[test]
-fn doctor_checks_every_grant_and_prints_the_missing_role() {
-    let server = Scripted::start(Box::new(rbac_script));
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &server.url());
-    let cache = tempfile::tempdir().unwrap();
-    // KUBECONFIG, not --kubeconfig: the environment is honoured too.
-    let out = guardian(cache.path())
-        .env("KUBECONFIG", &kubeconfig)
-        .args(["doctor", "--as", "system:serviceaccount:guardian:guardian"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "missing pods/log → exit 1: {stdout}"
-    );
-    assert!(
-        stdout.contains("Kubernetes v1.31.0-scripted (linux/amd64)"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("SKILL"), "{stdout}");
-    let row = stdout
-        .lines()
-        .find(|l| l.starts_with("cluster") && l.contains("pods/log"))
-        .unwrap_or_else(|| panic!("no pods/log row: {stdout}"));
-    assert!(row.contains("get") && row.ends_with("NO"), "{row}");
-    assert!(
-        stdout.lines().any(|l| l.starts_with("cluster")
-            && l.contains("deployments.apps")
-            && l.ends_with("yes")),
-        "{stdout}"
-    );
-    // The minimal ClusterRole: only what is missing.
-    let yaml = &stdout[stdout
-        .find("apiVersion: rbac.authorization.k8s.io/v1")
-        .unwrap()..];
-    let role: Value = serde_yaml::from_str(yaml).unwrap();
-    assert_eq!(role["kind"], "ClusterRole");
-    assert_eq!(
-        role["rules"],
-        json!([{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}])
-    );
-    // Every review went out as the impersonated service account.
-    let reviews: Vec<Received> = server
-        .received()
-        .into_iter()
-        .filter(|r| r.path.contains("selfsubjectaccessreviews"))
-        .collect();
-    assert!(reviews.len() >= 20, "{} reviews", reviews.len());
-    assert!(reviews.iter().all(|r| {
-        r.header_values("impersonate-user") == ["system:serviceaccount:guardian:guardian"]
-    }));
-}
-
-/// A cluster with one restarted pod where the identity may not list
-/// Secrets: what `snapshot capture` must get through.
-fn restricted_cluster(req: &Received) -> (u16, String) {
-    let (path, query) = req.path.split_once('?').unwrap_or((req.path.as_str(), ""));
-    let resources = |list: &[(&str, &str, bool)]| {
-        let resources: Vec<Value> = list
-            .iter()
-            .map(|(name, kind, namespaced)| {
-                json!({"name": name, "singularName": "", "kind": kind, "namespaced": namespaced,
-                       "verbs": ["get", "list"]})
-            })
-            .collect();
-        json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": resources}).to_string()
-    };
-    match path {
-        "/version" => (200, json!({"gitVersion": "v1.30.4", "platform": "linux/amd64"}).to_string()),
-        "/api/v1" => (
-            200,
-            resources(&[
-                ("namespaces", "Namespace", false),
-                ("pods", "Pod", true),
-                ("pods/log", "Pod", true),
-                ("secrets", "Secret", true),
-            ]),
-        ),
-        "/apis" => (200, json!({"kind": "APIGroupList", "groups": []}).to_string()),
-        "/api/v1/namespaces" => (
-            200,
-            json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": "5"},
-                   "items": [{"metadata": {"name": "shop", "resourceVersion": "1"}}]})
-            .to_string(),
-        ),
-        "/api/v1/pods" => (
-            200,
-            json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "5"},
-                   "items": [{"metadata": {"name": "web-1", "namespace": "shop", "resourceVersion": "3"},
-                              "spec": {"containers": [{"name": "app"}]},
-                              "status": {"containerStatuses": [{"name": "app", "restartCount": 2}]}}]})
-            .to_string(),
-        ),
-        "/api/v1/secrets" => (
-            403,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                   "message": "secrets is forbidden: User \"viewer\" cannot list resource \"secrets\" in API group \"\" at the cluster scope",
-                   "reason": "Forbidden", "details": {"kind": "secrets"}, "code": 403})
-            .to_string(),
-        ),
-        "/api/v1/namespaces/shop/pods/web-1/log" if query.contains("previous=true") => {
-            (200, "panic: nil map\ngoroutine 1 [running]\n".to_string())
-        }
-        "/api/v1/namespaces/shop/pods/web-1/log" => (200, "listening on :8080\n".to_string()),
-        _ => (
-            404,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                   "message": "the server could not find the requested resource",
-                   "reason": "NotFound", "code": 404})
-            .to_string(),
-        ),
-    }
-}
-
-#[test]
-fn capture_skips_what_rbac_forbids_and_keeps_previous_logs() {
-    let server = Scripted::start(Box::new(restricted_cluster));
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &server.url());
-    let out = dir.path().join("capture");
-    let cache = tempfile::tempdir().unwrap();
-    let result = guardian(cache.path())
-        .args(["snapshot", "capture", "-A", "-o"])
-        .arg(&out)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(
-        result.status.success(),
-        "a forbidden kind is not fatal: {stderr}"
-    );
-    assert!(
-        stderr.contains("warning: secrets skipped: RBAC forbids list on secrets cluster-wide"),
-        "{stderr}"
-    );
-
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("capture-report.json")).unwrap())
-            .unwrap();
-    let report = &report["guardianCaptureReport"];
-    let skipped = report["skipped"].as_array().unwrap();
-    let secrets = skipped.iter().find(|s| s["resource"] == "secrets").unwrap();
-    assert_eq!(secrets["why"], "forbidden");
-    assert!(
-        secrets["message"]
-            .as_str()
-            .unwrap()
-            .contains("resources: [\"secrets\"], verbs: [\"list\"]"),
-        "{secrets}"
-    );
-    assert_eq!(report["serverVersion"], "v1.30.4");
-    assert_eq!(report["logs"]["previous"], 1);
-
-    // What was captured loads, previous logs included.
-    let captured = load(&out);
-    assert_eq!(captured.namespaces(), ["shop"]);
-    let current = captured
-        .pod_logs("shop", "web-1", &LogQuery::default())
-        .unwrap();
-    assert_eq!(current, "listening on :8080\n");
-    let previous = captured
-        .pod_logs(
-            "shop",
-            "web-1",
-            &LogQuery {
-                previous: true,
-                ..LogQuery::default()
-            },
-        )
-        .unwrap();
-    assert_eq!(previous, "panic: nil map\ngoroutine 1 [running]\n");
 }

@@ -2,7 +2,7 @@
 //! real `guardian` binary. One test binary for the whole workspace (it links
 //! wasmtime once).
 
-mod scripted;
+mod cluster;
 mod serve;
 mod support;
 
@@ -18,6 +18,7 @@ mod diagnose;
 mod hostile;
 mod large_namespaces;
 mod live;
+mod live_capture;
 mod loading;
 mod mcp_hardening;
 mod not_read;

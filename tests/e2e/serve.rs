@@ -1,5 +1,8 @@
-//! `guardian snapshot serve` as a child process, and a kubeconfig for it:
-//! the loopback Kubernetes API the live-path tests talk to over HTTP.
+//! `guardian snapshot serve` as a child process and a kubeconfig for it
+//! (for the gRPC and MCP tests that approve actions against a writable
+//! served snapshot), and helpers for child processes and ports. The tests
+//! of the live path run against a real kube-apiserver instead
+//! (`guardian_tests::kube`, `crate::cluster`).
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};

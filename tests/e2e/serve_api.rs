@@ -1130,77 +1130,26 @@ async fn skills_dropped_into_the_skills_dir_are_loaded_and_removed_without_dropp
     assert!(stderr.contains("skills reloaded"), "{stderr}");
 }
 
-/// A stand-in for the API server's TokenReview endpoint (the snapshot
-/// server has none): `sa-…` is the ci/deployer service account, `oidc-…`
-/// a user in `guardian-approvers`, `nobody-…` a user no rule names; every
-/// other token is not authenticated. Returns its URL.
-fn token_review_server() -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            // Read the head, then the body by its content-length.
-            let (head, mut body) = loop {
-                let n = match stream.read(&mut chunk) {
-                    Ok(0) | Err(_) => break (String::new(), Vec::new()),
-                    Ok(n) => n,
-                };
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break (
-                        String::from_utf8_lossy(&buf[..at]).into_owned(),
-                        buf[at + 4..].to_vec(),
-                    );
-                }
-            };
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            while body.len() < len {
-                let n = stream.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..n]);
-            }
-            let review: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let token = review["spec"]["token"].as_str().unwrap_or_default();
-            let status = if !head.starts_with("POST /apis/authentication.k8s.io/v1/tokenreviews") {
-                json!({"authenticated": false, "error": "not a token review"})
-            } else if token.starts_with("sa-") {
-                json!({"authenticated": true, "user": {"username": "system:serviceaccount:ci:deployer", "groups": ["system:serviceaccounts"]}})
-            } else if token.starts_with("oidc-") {
-                json!({"authenticated": true, "user": {"username": "erin@example.com", "groups": ["guardian-approvers"]}})
-            } else if token.starts_with("nobody-") {
-                json!({"authenticated": true, "user": {"username": "mallory", "groups": []}})
-            } else {
-                json!({"authenticated": false})
-            };
-            let answer = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}).to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
-    });
-    format!("http://{addr}")
-}
-
+/// `guardian serve --token-review` on a real kube-apiserver: a bearer token
+/// not in the tokens file is checked by TokenReview and gets the role the
+/// file's `kubernetes.roles` give its user or groups — a ServiceAccount
+/// token from the TokenRequest API (`ci/deployer`: operator), a user of the
+/// server's token file in group `guardian-approvers` (erin: approver), one
+/// the rules do not name (mallory: authenticated, no role) — and a token the
+/// server does not know is refused, and audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_tokens_are_admitted_by_token_review() {
-    let api_server = token_review_server();
+    use guardian_tests::kube::{control_plane, user_token};
+    let Some(k) = control_plane() else { return };
+    // The rules name system:serviceaccount:ci:deployer (write_tokens).
+    k.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ci\n");
+    let deployer = k.service_account_token("ci", "deployer");
+    let erin = user_token("erin@example.com");
+    let mallory = user_token("mallory");
+    let forged = "forged-token-0123456789";
+
     let kdir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(kdir.path(), &api_server);
+    let kubeconfig = k.kubeconfig(kdir.path());
     let snap = example_snapshot();
     let server = ApiServer::start(&[
         "--snapshot",
@@ -1216,7 +1165,7 @@ async fn kubernetes_tokens_are_admitted_by_token_review() {
         .call_tool(call(
             "cluster.summary",
             json!({"namespace": "staging"}),
-            "sa-token-0123456789",
+            &deployer,
         ))
         .await
         .expect("the service account is admitted");
@@ -1227,7 +1176,7 @@ async fn kubernetes_tokens_are_admitted_by_token_review() {
                 id: "act-aaaaaaaaaaaa".into(),
                 ..Default::default()
             },
-            "sa-token-0123456789",
+            &deployer,
         ))
         .await
         .unwrap_err();
@@ -1239,30 +1188,29 @@ async fn kubernetes_tokens_are_admitted_by_token_review() {
                 id: "act-aaaaaaaaaaaa".into(),
                 ..Default::default()
             },
-            "oidc-token-0123456789",
+            erin,
         ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
     // Authenticated by the cluster, but no rule gives a role.
     let err = client
-        .list_tools(authed(
-            proto::ListToolsRequest {},
-            "nobody-token-0123456789",
-        ))
+        .list_tools(authed(proto::ListToolsRequest {}, mallory))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     assert!(err.message().contains("mallory"), "{}", err.message());
     // Not authenticated by the cluster either.
     let err = client
-        .list_tools(authed(
-            proto::ListToolsRequest {},
-            "forged-token-0123456789",
-        ))
+        .list_tools(authed(proto::ListToolsRequest {}, forged))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    assert!(
+        err.message().contains("TokenReview did not accept it"),
+        "{}",
+        err.message()
+    );
     // The file's tokens still work.
     client
         .list_tools(authed(proto::ListToolsRequest {}, BOB))
@@ -1277,12 +1225,31 @@ async fn kubernetes_tokens_are_admitted_by_token_review() {
                 && l["skill"] == "cluster"),
         "no broker decision for the service account"
     );
+    let access = |method: &str, decision: &str, caller: &str| {
+        audit.iter().any(|l| {
+            l["event"] == "access"
+                && l["method"] == method
+                && l["decision"] == decision
+                && l["caller"] == caller
+        })
+    };
     assert!(
-        audit.iter().any(|l| l["event"] == "access"
-            && l["method"] == "ApproveAction"
-            && l["caller"] == "automation:serviceaccount/ci/deployer"),
-        "the service account's refused approval is not audited"
+        access(
+            "ApproveAction",
+            "permission-denied",
+            "automation:serviceaccount/ci/deployer"
+        ),
+        "the service account's refused approval is not audited: {audit:#?}"
     );
+    assert!(
+        access("ListTools", "unauthenticated", ""),
+        "the forged token's refusal is not audited: {audit:#?}"
+    );
+    // No token reaches the audit log.
+    let text = std::fs::read_to_string(server.dir.path().join("audit.jsonl")).unwrap();
+    for token in [deployer.as_str(), erin, mallory, forged] {
+        assert!(!text.contains(token), "a token in the audit log");
+    }
 }
 
 /// A CA, a server certificate for localhost/127.0.0.1 and a client

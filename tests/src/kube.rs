@@ -17,7 +17,13 @@
 //! The servers outlive nothing: a watchdog shell kills them and removes
 //! their folder when the test process exits, however it exits. Nothing
 //! schedules pods or runs controllers there: tests write objects and their
-//! statuses themselves (see `../shared/k8s/README.md`).
+//! statuses themselves (see `../shared/k8s/README.md`):
+//! [`ControlPlane::create_objects`] recreates a snapshot's objects
+//! ([`read_dump`]) in a namespace as their cluster had them, and a kubelet
+//! stand-in ([`ControlPlane::set_log`]) serves pod logs through the API
+//! server, as a node's kubelet does. Besides `admin`, the server knows the
+//! users of [`USERS`] by static token; ServiceAccount tokens come from the
+//! TokenRequest API ([`ControlPlane::service_account_token`]).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -29,6 +35,26 @@ use std::time::{Duration, Instant};
 
 /// The token of the `admin` user (group `system:masters`).
 pub const ADMIN_TOKEN: &str = "guardian-test-admin-token-0123456789";
+
+/// The other users of the API server's static token file: (token, user
+/// name, groups). RBAC grants them nothing; a test binds what it needs.
+pub const USERS: &[(&str, &str, &[&str])] = &[
+    (
+        "guardian-test-erin-token-0123456789",
+        "erin@example.com",
+        &["guardian-approvers"],
+    ),
+    ("guardian-test-mallory-token-0123456789", "mallory", &[]),
+];
+
+/// The static token of `user` (one of [`USERS`]).
+pub fn user_token(user: &str) -> &'static str {
+    USERS
+        .iter()
+        .find(|(_, name, _)| *name == user)
+        .map(|(token, _, _)| *token)
+        .unwrap_or_else(|| panic!("no static user {user}"))
+}
 
 /// A running etcd + kube-apiserver.
 #[derive(Debug)]
@@ -124,10 +150,15 @@ fn start(assets: &Path) -> Result<ControlPlane, String> {
     if !key_ok {
         return Err("openssl could not make the service-account key pair".into());
     }
-    write(
-        "tokens.csv",
-        &format!("{ADMIN_TOKEN},admin,uid-admin,\"system:masters\"\n"),
-    )?;
+    let mut tokens = format!("{ADMIN_TOKEN},admin,uid-admin,\"system:masters\"\n");
+    for (token, user, groups) in USERS {
+        tokens.push_str(&format!("{token},{user},uid-{user}"));
+        if !groups.is_empty() {
+            tokens.push_str(&format!(",\"{}\"", groups.join(",")));
+        }
+        tokens.push('\n');
+    }
+    write("tokens.csv", &tokens)?;
     let (client, peer, secure) = (free_port(), free_port(), free_port());
     write(
         "etcd.yaml",
@@ -161,6 +192,10 @@ fn start(assets: &Path) -> Result<ControlPlane, String> {
             "--service-cluster-ip-range=10.96.0.0/16",
             "--authorization-mode=RBAC",
             "--kubelet-preferred-address-types=InternalIP",
+            // Objects are stored as the tests give them: no topology labels
+            // copied from a node onto the pods bound to it at creation
+            // (the snapshots they come from were taken without it).
+            "--disable-admission-plugins=PodTopologyLabels",
         ])
         .arg(format!("--secure-port={secure}"))
         .arg(format!("--cert-dir={}", certs.display()))
@@ -246,19 +281,15 @@ static NAMESPACES: AtomicU32 = AtomicU32::new(0);
 impl ControlPlane {
     /// The admin kubeconfig, written once into the server's folder.
     pub fn admin_kubeconfig(&self) -> PathBuf {
-        let path = self.dir.join("admin.kubeconfig");
-        if !path.exists() {
-            // Unique per call: tests in threads of one process race here.
-            static WRITES: AtomicU32 = AtomicU32::new(0);
-            let tmp = self.dir.join(format!(
-                "admin.kubeconfig.{}.{}",
-                std::process::id(),
-                WRITES.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::write(&tmp, self.kubeconfig_text(&[])).expect("admin kubeconfig");
-            std::fs::rename(&tmp, &path).expect("admin kubeconfig");
-        }
-        path
+        // Once per process: test threads ask for it at the same time.
+        static WRITTEN: OnceLock<PathBuf> = OnceLock::new();
+        WRITTEN
+            .get_or_init(|| {
+                let path = self.dir.join("admin.kubeconfig");
+                std::fs::write(&path, self.kubeconfig_text(&[])).expect("admin kubeconfig");
+                path
+            })
+            .clone()
     }
 
     /// A kubeconfig in `dir` with the context `admin` (current) and one
@@ -420,4 +451,544 @@ impl ControlPlane {
             .trim()
             .to_owned()
     }
+}
+
+// ----- more of a cluster: a kubelet for logs, CRDs, whole namespaces ----
+
+/// A kubelet stand-in: answers the API server's `pods/log` proxy requests
+/// (`GET /containerLogs/NS/POD/CONTAINER?previous=…&tailLines=…`) over TLS
+/// on loopback from the files under its folder, and exits with the test
+/// process. Python's standard library only.
+const KUBELET_PY: &str = r#"
+import http.server, os, ssl, sys, threading, time, urllib.parse
+root, port_file, parent = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+class Kubelet(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def answer(self, code, text):
+        body = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        parts = url.path.strip("/").split("/")
+        if len(parts) != 4 or parts[0] != "containerLogs" or any(p in ("", ".", "..") for p in parts):
+            return self.answer(404, "404 page not found")
+        query = urllib.parse.parse_qs(url.query)
+        ns, pod, container = parts[1:]
+        folder = os.path.join(root, ns, pod, container)
+        previous = query.get("previous", ["false"])[0] == "true"
+        error = os.path.join(folder, "error")
+        if os.path.isfile(error):
+            return self.answer(500, open(error).read())
+        path = os.path.join(folder, "previous" if previous else "current")
+        if not os.path.isfile(path):
+            if previous:
+                return self.answer(400, 'previous terminated container "%s" in pod "%s" not found' % (container, pod))
+            return self.answer(404, 'container "%s" in pod "%s" not found' % (container, pod))
+        text = open(path).read()
+        if "tailLines" in query:
+            n = int(query["tailLines"][0])
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[max(0, len(lines) - n):]) if n > 0 else ""
+        self.answer(200, text)
+
+def orphaned():
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(parent, 0)
+        except OSError:
+            os._exit(0)
+
+threading.Thread(target=orphaned, daemon=True).start()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Kubelet)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(os.path.join(root, "..", "kubelet.crt"), os.path.join(root, "..", "kubelet.key"))
+server.socket = context.wrap_socket(server.socket, server_side=True)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+"#;
+
+static KUBELET: OnceLock<Result<u16, String>> = OnceLock::new();
+
+/// One container's log on the kubelet stand-in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodLog {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    /// The previous (terminated) instance's log.
+    pub previous: bool,
+    /// The text, or `Err(message)`: the kubelet answers 500 with it.
+    pub text: Result<String, String>,
+}
+
+impl ControlPlane {
+    fn kubelet_dir(&self) -> PathBuf {
+        self.dir.join("kubelet/logs")
+    }
+
+    /// The port of the kubelet stand-in (started on first use): the kubelet
+    /// of every Node created by [`ControlPlane::create_objects`]. It serves
+    /// the logs written with [`ControlPlane::set_log`], so a pod bound to
+    /// such a node has its logs read through the API server as in a real
+    /// cluster. Needs `python3`.
+    pub fn kubelet_port(&self) -> u16 {
+        let started = KUBELET.get_or_init(|| self.start_kubelet());
+        *started
+            .as_ref()
+            .unwrap_or_else(|e| panic!("the kubelet stand-in: {e}"))
+    }
+
+    fn start_kubelet(&self) -> Result<u16, String> {
+        let logs = self.kubelet_dir();
+        std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+        let dir = self.dir.join("kubelet");
+        let ok = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=kubelet", "-keyout"])
+            .arg(dir.join("kubelet.key"))
+            .arg("-out")
+            .arg(dir.join("kubelet.crt"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("openssl: {e}"))?
+            .success();
+        if !ok {
+            return Err("openssl could not make the kubelet's certificate".into());
+        }
+        let script = dir.join("kubelet.py");
+        std::fs::write(&script, KUBELET_PY).map_err(|e| e.to_string())?;
+        let port_file = dir.join("port");
+        Command::new("python3")
+            .arg(&script)
+            .arg(&logs)
+            .arg(&port_file)
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kubelet.err")).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("cannot start python3 (the kubelet stand-in needs it): {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                return text.trim().parse().map_err(|e| format!("its port: {e}"));
+            }
+            if Instant::now() > deadline {
+                let err = std::fs::read_to_string(dir.join("kubelet.err")).unwrap_or_default();
+                return Err(format!("it did not start: {err}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Writes what the kubelet stand-in answers for one container's log.
+    pub fn set_log(&self, log: &PodLog) {
+        self.kubelet_port();
+        let folder = self
+            .kubelet_dir()
+            .join(&log.namespace)
+            .join(&log.pod)
+            .join(&log.container);
+        std::fs::create_dir_all(&folder).unwrap();
+        match &log.text {
+            Ok(text) => {
+                let file = if log.previous { "previous" } else { "current" };
+                std::fs::write(folder.join(file), text).unwrap();
+            }
+            Err(message) => std::fs::write(folder.join("error"), message).unwrap(),
+        }
+    }
+
+    /// Waits until the CustomResourceDefinition `name` is `Established`
+    /// (custom objects of it can be created, and discovery serves it).
+    pub fn wait_established(&self, name: &str) {
+        self.run(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("customresourcedefinition/{name}"),
+            "--timeout=60s",
+        ]);
+    }
+
+    /// `kubectl ARGS` as the admin, expected to fail: its stderr.
+    pub fn run_err(&self, args: &[&str]) -> String {
+        let out = self.kubectl().args(args).output().expect("kubectl runs");
+        assert!(
+            !out.status.success(),
+            "kubectl {} unexpectedly succeeded: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Creates `objects` (taken from another cluster, e.g. a snapshot) in
+    /// namespace `ns`, as that cluster had them:
+    /// - what only the server sets (uid, resourceVersion, timestamps,
+    ///   managedFields) is dropped, and every string equal to `from_ns` (the
+    ///   namespace they came from) becomes `ns`;
+    /// - objects are created owners first, and every reference to an old
+    ///   uid (ownerReferences, an event's involvedObject, an endpoint's
+    ///   targetRef) is rewritten to the new object's uid;
+    /// - Services keep their cluster IPs with `keep_cluster_ips` (each IP
+    ///   can be had once per server: the logs and configs of the objects
+    ///   name them), else get new ones; headless ones stay headless;
+    /// - Nodes are served by the kubelet stand-in (their addresses become
+    ///   loopback, and they keep their own taints, without the not-ready one
+    ///   a new node gets): the logs of the pods bound to them are read
+    ///   through the API server from what [`ControlPlane::set_log`] wrote;
+    /// - then every `status` is written as a controller would.
+    ///
+    /// Cluster-scoped objects (nodes, classes) are shared by every test:
+    /// applied the first time they are given, left as they are after.
+    pub fn create_objects(
+        &self,
+        ns: &str,
+        from_ns: &str,
+        objects: &[serde_json::Value],
+        keep_cluster_ips: bool,
+    ) {
+        use serde_json::Value;
+        let port = self.kubelet_port();
+        let mut cluster: Vec<(Value, Value)> = Vec::new(); // (object, status)
+        let mut pending: Vec<(Value, Value)> = Vec::new(); // (object, its old self)
+        for original in objects {
+            let mut object = original.clone();
+            rename_strings(&mut object, from_ns, ns);
+            let meta = object["metadata"].as_object_mut().expect("metadata");
+            for field in [
+                "uid",
+                "resourceVersion",
+                "creationTimestamp",
+                "generation",
+                "managedFields",
+                "selfLink",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                meta.remove(field);
+            }
+            match object["kind"].as_str() {
+                Some("Service") if !keep_cluster_ips => {
+                    let spec = object["spec"].as_object_mut().unwrap();
+                    if spec.get("clusterIP").and_then(Value::as_str) != Some("None") {
+                        spec.remove("clusterIP");
+                        spec.remove("clusterIPs");
+                    }
+                }
+                Some("Node") => {
+                    let status = &mut object["status"];
+                    status["addresses"] = serde_json::json!([
+                        {"type": "InternalIP", "address": "127.0.0.1"},
+                        {"type": "Hostname", "address": "localhost"},
+                    ]);
+                    status["daemonEndpoints"] =
+                        serde_json::json!({"kubeletEndpoint": {"Port": port}});
+                }
+                _ => {}
+            }
+            if object["metadata"].get("namespace").is_none() {
+                let status = object
+                    .as_object_mut()
+                    .and_then(|o| o.remove("status"))
+                    .unwrap_or(Value::Null);
+                cluster.push((object, status));
+                continue;
+            }
+            pending.push((object, original.clone()));
+        }
+        self.apply_cluster_objects(cluster);
+        let mut created: Vec<(Value, Value)> = Vec::new(); // (as created, status)
+
+        let old_uids: std::collections::HashSet<String> = objects
+            .iter()
+            .filter_map(|o| o["metadata"]["uid"].as_str().map(str::to_owned))
+            .collect();
+        let mut new_uid: std::collections::HashMap<String, String> = Default::default();
+        while !pending.is_empty() {
+            let (ready, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(o, _)| {
+                let mut refs = Vec::new();
+                strings_in(o, &old_uids, &mut refs);
+                refs.iter().all(|u| new_uid.contains_key(u))
+            });
+            assert!(
+                !ready.is_empty(),
+                "objects refer to each other's uids in a cycle: {:?}",
+                waiting
+                    .iter()
+                    .map(|(o, _)| format!("{}/{}", o["kind"], o["metadata"]["name"]))
+                    .collect::<Vec<_>>()
+            );
+            pending = waiting;
+            let mut batch = Vec::new();
+            for (mut object, _) in ready.iter().cloned() {
+                replace_strings(&mut object, &new_uid);
+                if let Some(o) = object.as_object_mut() {
+                    o.remove("status");
+                }
+                batch.push(object);
+            }
+            let out = self.run_with_input(
+                &["create", "-o", "json", "-f", "-"],
+                &list_of(batch).to_string(),
+            );
+            let items = items_of(&out);
+            assert_eq!(items.len(), ready.len(), "kubectl created every object");
+            for (made, (_, original)) in items.into_iter().zip(ready) {
+                assert_eq!(made["metadata"]["name"], original["metadata"]["name"]);
+                if let (Some(old), Some(new)) = (
+                    original["metadata"]["uid"].as_str(),
+                    made["metadata"]["uid"].as_str(),
+                ) {
+                    new_uid.insert(old.to_owned(), new.to_owned());
+                }
+                created.push((made, original["status"].clone()));
+            }
+        }
+
+        self.write_statuses(created);
+    }
+}
+
+impl ControlPlane {
+    /// Applies cluster-scoped `(object, status)`s not applied before in this
+    /// process (tests share them: each test's copy of a snapshot brings the
+    /// same ones), one test at a time.
+    fn apply_cluster_objects(&self, objects: Vec<(serde_json::Value, serde_json::Value)>) {
+        static APPLIED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let mut applied = APPLIED.lock().unwrap_or_else(|e| e.into_inner());
+        let key = |o: &serde_json::Value| format!("{}/{}", o["kind"], o["metadata"]["name"]);
+        let objects: Vec<_> = objects
+            .into_iter()
+            .filter(|(o, _)| !applied.contains(&key(o)))
+            .collect();
+        if objects.is_empty() {
+            return;
+        }
+        let list = list_of(objects.iter().map(|(o, _)| o.clone()).collect());
+        let out = self.run_with_input(&["apply", "-o", "json", "-f", "-"], &list.to_string());
+        let items = items_of(&out);
+        assert_eq!(items.len(), objects.len(), "kubectl applied every object");
+        // A new node is tainted not-ready until its kubelet reports
+        // (TaintNodesByCondition); the node controller would then lift it.
+        // Here: back to the node's own taints.
+        for (object, _) in &objects {
+            if object["kind"] == "Node" {
+                let patch = serde_json::json!({"spec": {"taints": object["spec"]["taints"]}});
+                self.run(&[
+                    "patch",
+                    "node",
+                    object["metadata"]["name"].as_str().unwrap(),
+                    "--type=merge",
+                    "-p",
+                    &patch.to_string(),
+                ]);
+            }
+        }
+        applied.extend(objects.iter().map(|(o, _)| key(o)));
+        self.write_statuses(items.into_iter().zip(objects.into_iter().map(|(_, s)| s)));
+    }
+
+    /// Writes each `status` onto its object as created (a status write
+    /// keeps only the metadata it is given), unconditionally.
+    fn write_statuses(
+        &self,
+        objects: impl IntoIterator<Item = (serde_json::Value, serde_json::Value)>,
+    ) {
+        let statuses: Vec<serde_json::Value> = objects
+            .into_iter()
+            .filter(|(_, status)| status.as_object().is_some_and(|s| !s.is_empty()))
+            .map(|(mut made, status)| {
+                made["status"] = status;
+                if let Some(meta) = made["metadata"].as_object_mut() {
+                    meta.remove("resourceVersion");
+                }
+                made
+            })
+            .collect();
+        if !statuses.is_empty() {
+            self.run_with_input(
+                &["replace", "--subresource=status", "-f", "-"],
+                &list_of(statuses).to_string(),
+            );
+        }
+    }
+}
+
+/// The objects `kubectl … -o json` printed: a `List`, or one object after
+/// another.
+fn items_of(out: &str) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    for answer in serde_json::Deserializer::from_str(out).into_iter::<serde_json::Value>() {
+        let answer = answer.expect("kubectl -o json");
+        match answer["kind"].as_str() {
+            Some("List") => items.extend(answer["items"].as_array().cloned().unwrap_or_default()),
+            _ => items.push(answer),
+        }
+    }
+    items
+}
+
+fn list_of(items: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})
+}
+
+/// Every string in `v` equal to `from` becomes `to`.
+fn rename_strings(v: &mut serde_json::Value, from: &str, to: &str) {
+    match v {
+        serde_json::Value::String(s) if s == from => *s = to.to_owned(),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| rename_strings(v, from, to)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|v| rename_strings(v, from, to)),
+        _ => {}
+    }
+}
+
+/// Every string in `v` that is a key of `map` becomes its value.
+fn replace_strings(v: &mut serde_json::Value, map: &std::collections::HashMap<String, String>) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Some(new) = map.get(s.as_str()) {
+                *s = new.clone();
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| replace_strings(v, map)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|v| replace_strings(v, map)),
+        _ => {}
+    }
+}
+
+/// The strings in `v` that are in `set`.
+fn strings_in(
+    v: &serde_json::Value,
+    set: &std::collections::HashSet<String>,
+    out: &mut Vec<String>,
+) {
+    match v {
+        serde_json::Value::String(s) if set.contains(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| strings_in(v, set, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|v| strings_in(v, set, out)),
+        _ => {}
+    }
+}
+
+/// What a snapshot folder holds, as [`ControlPlane::create_objects`] and
+/// [`ControlPlane::set_log`] take it.
+#[derive(Debug, Default)]
+pub struct Dump {
+    pub objects: Vec<serde_json::Value>,
+    pub logs: Vec<PodLog>,
+}
+
+/// Reads a snapshot folder the way Guardian's snapshot loader does: a
+/// `kubectl cluster-info dump` (`NS/KIND.json` lists, `NS/POD/logs.txt` in
+/// its block format) and `*.yaml` / `*.json` files of `kubectl get -o`.
+pub fn read_dump(dir: &Path) -> Dump {
+    let mut dump = Dump::default();
+    read_dump_into(dir, &mut dump);
+    dump
+}
+
+fn read_dump_into(dir: &Path, dump: &mut Dump) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            read_dump_into(&path, dump);
+        } else if name == "logs.txt" {
+            dump.logs
+                .extend(parse_dump_logs(&std::fs::read_to_string(&path).unwrap()));
+        } else if name.ends_with(".json") || name.ends_with(".yaml") || name.ends_with(".yml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for document in serde_yaml::Deserializer::from_str(&text) {
+                let doc: serde_json::Value = serde::Deserialize::deserialize(document)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                if doc.is_null() {
+                    continue;
+                }
+                let is_list = doc["kind"].as_str().is_some_and(|k| k.ends_with("List"));
+                match doc["items"].as_array() {
+                    None if is_list => {} // `items: null`: an empty list
+                    Some(items) => {
+                        // Items of a cluster-info dump list carry no kind.
+                        let kind = doc["kind"].as_str().and_then(|k| k.strip_suffix("List"));
+                        for item in items {
+                            let mut item = item.clone();
+                            if item.get("kind").is_none()
+                                && let Some(kind) = kind
+                            {
+                                item["kind"] = kind.into();
+                                item["apiVersion"] = doc["apiVersion"].clone();
+                            }
+                            dump.objects.push(item);
+                        }
+                    }
+                    None => dump.objects.push(doc),
+                }
+            }
+        }
+    }
+}
+
+/// `==== START [previous ]logs for container C of pod NS/P ====` blocks.
+fn parse_dump_logs(text: &str) -> Vec<PodLog> {
+    let mut logs = Vec::new();
+    let mut current: Option<(PodLog, String)> = None;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end();
+        if let Some(head) = bare
+            .strip_prefix("==== START ")
+            .and_then(|h| h.strip_suffix(" ===="))
+        {
+            let (previous, rest) = match head.strip_prefix("previous ") {
+                Some(rest) => (true, rest),
+                None => (false, head),
+            };
+            let rest = rest
+                .strip_prefix("logs for container ")
+                .expect("a log block");
+            let (container, pod) = rest.split_once(" of pod ").expect("a log block");
+            let (namespace, pod) = pod.split_once('/').expect("NS/POD");
+            current = Some((
+                PodLog {
+                    namespace: namespace.into(),
+                    pod: pod.into(),
+                    container: container.into(),
+                    previous,
+                    text: Ok(String::new()),
+                },
+                String::new(),
+            ));
+        } else if bare.starts_with("==== END ") && bare.ends_with(" ====") {
+            if let Some((mut log, body)) = current.take() {
+                log.text = match body
+                    .strip_prefix("Request log error: ")
+                    .or_else(|| body.strip_prefix("Create log request error: "))
+                {
+                    Some(_) => Err(body.trim_end().to_owned()),
+                    None => Ok(body),
+                };
+                logs.push(log);
+            }
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+        }
+    }
+    logs
 }
