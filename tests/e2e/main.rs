@@ -8,6 +8,7 @@ mod support;
 
 mod actions;
 mod agent;
+mod analyzer_reads;
 mod apiserver;
 mod broker;
 mod capture;
