@@ -36,7 +36,8 @@ pub struct AnalyzeInput {
     #[serde(default)]
     pub namespace: Option<String>,
     /// Only these analyzers (names as the `analyzers` tool lists them, e.g.
-    /// `Pod`, `Service`, `pvc`); all when empty.
+    /// `Pod`, `Service`, `pvc`), and only what they read is listed; all
+    /// when empty.
     #[serde(default)]
     pub filter: Vec<String>,
     /// Check every fix by server-side dry-run (default true). Nothing is
