@@ -79,8 +79,26 @@ impl<'a> Diagnosis<'a, '_> {
 
     /// Root cause from the spec's references, linked to the log.
     pub(super) fn config_root(&mut self, issues: &[&Issue], log: &[Match], log_ref: &str) {
-        let wl = self.workload.display();
         let missing_vars: Vec<&Match> = log.iter().filter(|m| m.kind == Kind::MissingEnv).collect();
+        if !self.reference_root(issues, &missing_vars, log_ref)
+            && let Some(m) = missing_vars.first()
+        {
+            self.unset_var_root(m);
+        }
+    }
+
+    /// A reference of the spec that does not resolve, as the root cause:
+    /// the one that sets a variable the log says is unset, else one that
+    /// blocks the container, else (for crashes) an optional one silently
+    /// unset. Its fixes, and those of the other blocking references. Whether
+    /// one was found.
+    fn reference_root(
+        &mut self,
+        issues: &[&Issue],
+        missing_vars: &[&Match],
+        log_ref: &str,
+    ) -> bool {
+        let wl = self.workload.display();
         // 1. The log names a variable that comes from a broken reference.
         let linked = missing_vars.iter().find_map(|m| {
             let var = m.var.as_deref()?;
@@ -150,12 +168,16 @@ impl<'a> Diagnosis<'a, '_> {
             {
                 self.fixes.extend(other.fixes(self.scope, self.template));
             }
-            return;
+            return true;
         }
-        // The log names a variable the container does not set at all.
-        if let Some(m) = missing_vars.first()
-            && let (Some(var), Some(c)) = (m.var.as_deref(), self.spec_container)
-        {
+        false
+    }
+
+    /// The log names a variable `m` the container does not set at all: put
+    /// back the definition the previous revision had, else ask for a value.
+    fn unset_var_root(&mut self, m: &Match) {
+        let wl = self.workload.display();
+        if let (Some(var), Some(c)) = (m.var.as_deref(), self.spec_container) {
             let set = c.env.iter().any(|e| e.name == var);
             let from_env_from = !c.env_from.is_empty();
             if !set {

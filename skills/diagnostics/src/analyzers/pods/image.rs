@@ -6,7 +6,9 @@ use crate::analyzers::patterns;
 use crate::analyzers::refs::key_list;
 use crate::analyzers::template::{self, split_image};
 use crate::ctx::name_of;
+use crate::finding::Fix;
 use crate::fix;
+use crate::model::Container;
 use crate::reasons as r;
 
 use super::diagnosis::Diagnosis;
@@ -41,11 +43,117 @@ impl<'a> Diagnosis<'a, '_> {
         self.spec(format!("{} revisions", self.workload.display()), text);
     }
 
+    /// Why the image of the failing container cannot be pulled (or is not
+    /// a valid reference), and the fixes: its valid spelling, the image the
+    /// previous revision ran, or a tag to choose.
     pub(super) fn image(&mut self, events: &EventIndex) {
-        let wl = self.workload.display();
         let Some(c) = self.spec_container else { return };
         let Some(image) = c.image.clone() else { return };
-        let (repo, tag) = split_image(&image);
+        let (repo, _) = split_image(&image);
+        let invalid = self.finding.reason == r::INVALID_IMAGE_NAME;
+        // The valid form of an invalid reference, when it is clear (an
+        // upper-case repository, a URL scheme, stray spaces).
+        let valid = if invalid {
+            template::normalize_image(&image)
+        } else {
+            None
+        };
+        let mut root = if invalid {
+            self.invalid_image(events, c, &image, valid.as_deref())
+        } else {
+            self.pull_failure(events, c, &image)
+        };
+        if let Some(v) = &valid
+            && let Some(f) = self.set_image(
+                c,
+                &image,
+                v,
+                format!(
+                    "Set the image of container `{}` to the valid reference `{v}` (a repository name must be lower-case, without a scheme or spaces)",
+                    c.name
+                ),
+            )
+        {
+            self.fixes.push(f);
+        }
+        if let Some((img, rev, rs)) = self.previous_image(c, &image) {
+            root.push_str(&format!(
+                "; the previous revision {rev} (ReplicaSet {rs}) ran `{img}`"
+            ));
+            let description = if invalid {
+                format!(
+                    "Set the image of container `{}` back to `{img}`, which revision {rev} ran",
+                    c.name
+                )
+            } else {
+                format!(
+                    "Set the image of container `{}` back to `{img}`, which revision {rev} ran, until `{image}` can be pulled",
+                    c.name
+                )
+            };
+            if let Some(f) = self.set_image(c, &image, &img, description) {
+                self.fixes.push(f);
+            }
+        }
+        if let Some(t) = self.template
+            && !(invalid && valid.is_some())
+        {
+            let (what, value) = if invalid {
+                ("a valid image reference", "<image>".to_string())
+            } else {
+                ("a tag that exists in the registry", format!("{repo}:<tag>"))
+            };
+            self.fixes.push(fix::needs_input(
+                t.target.clone(),
+                format!("Set the image of container `{}` to {what}", c.name),
+                format!(
+                    "kubectl set image {}/{} -n {} {}={value}",
+                    t.target.kind.to_ascii_lowercase(),
+                    t.target.name,
+                    self.scope.namespace,
+                    c.name
+                ),
+            ));
+        }
+        self.root = Some(root);
+    }
+
+    /// `image reference `…` of container `c` of … is not a valid image
+    /// name (invalid reference format: …); its valid form is `…``.
+    fn invalid_image(
+        &self,
+        events: &EventIndex,
+        c: &Container,
+        image: &str,
+        valid: Option<&str>,
+    ) -> String {
+        // `… couldn't parse image name "…": invalid reference format: repository name (finance/Billing) must be lowercase`.
+        let kubelet = events
+            .of("Pod", &self.rep.metadata.name)
+            .iter()
+            .rev()
+            .filter_map(|e| e.message.as_deref())
+            .find_map(|m| m.find("invalid reference format").map(|i| &m[i..]));
+        let mut why = format!(
+            "image reference `{image}` of container `{}` of {} is not a valid image name",
+            c.name,
+            self.workload.display()
+        );
+        if let Some(k) = kubelet {
+            why.push_str(&format!(" ({})", patterns::clip(k, 200)));
+        }
+        if let Some(v) = valid {
+            why.push_str(&format!("; its valid form is `{v}`"));
+        }
+        why
+    }
+
+    /// Why the pull fails, from the kubelet's last `Failed` pull event: the
+    /// tag does not exist, the registry refuses the credentials, or cannot
+    /// be reached.
+    fn pull_failure(&self, events: &EventIndex, c: &Container, image: &str) -> String {
+        let wl = self.workload.display();
+        let (repo, tag) = split_image(image);
         let failed = events
             .of("Pod", &self.rep.metadata.name)
             .iter()
@@ -57,34 +165,7 @@ impl<'a> Diagnosis<'a, '_> {
             .and_then(|e| e.message.clone())
             .unwrap_or_default();
         let lower = failed.to_ascii_lowercase();
-        let invalid = self.finding.reason == r::INVALID_IMAGE_NAME;
-        // The valid form of an invalid reference, when it is clear (an
-        // upper-case repository, a URL scheme, stray spaces).
-        let valid = if invalid {
-            template::normalize_image(&image)
-        } else {
-            None
-        };
-        let why = if invalid {
-            // `… couldn't parse image name "…": invalid reference format: repository name (finance/Billing) must be lowercase`.
-            let kubelet = events
-                .of("Pod", &self.rep.metadata.name)
-                .iter()
-                .rev()
-                .filter_map(|e| e.message.as_deref())
-                .find_map(|m| m.find("invalid reference format").map(|i| &m[i..]));
-            let mut why = format!(
-                "image reference `{image}` of container `{}` of {wl} is not a valid image name",
-                c.name
-            );
-            if let Some(k) = kubelet {
-                why.push_str(&format!(" ({})", patterns::clip(k, 200)));
-            }
-            if let Some(v) = &valid {
-                why.push_str(&format!("; its valid form is `{v}`"));
-            }
-            why
-        } else if lower.contains("not found")
+        if lower.contains("not found")
             || lower.contains("manifest unknown")
             || lower.contains("notfound")
         {
@@ -128,97 +209,30 @@ impl<'a> Diagnosis<'a, '_> {
                 "image `{image}` of container `{}` of {wl} cannot be pulled",
                 c.name
             )
-        };
-        // The image the previous revision ran.
-        let mut previous_image = None;
-        if self.workload.kind == "Deployment" {
-            let (_, previous) = self.revisions();
-            if let Some((p, rev)) = previous
-                && let Some(img) = template::template_image(p, &c.name)
-                && img != image
-            {
-                previous_image = Some((img.to_string(), rev, name_of(p).to_string()));
-            }
         }
-        let mut root = why;
-        if let Some(v) = &valid
-            && let Some(t) = self.template
-            && let Some((cpath, _)) = t.container(&c.name)
-        {
-            let ops = vec![
-                fix::test(&format!("{cpath}/name"), c.name.as_str()),
-                fix::test(&format!("{cpath}/image"), image.as_str()),
-                fix::replace(&format!("{cpath}/image"), v.as_str()),
-            ];
-            if let Some(f) = self.template_fix(
-                ops,
-                format!(
-                    "Set the image of container `{}` to the valid reference `{v}` (a repository name must be lower-case, without a scheme or spaces)",
-                    c.name
-                ),
-            ) {
-                self.fixes.push(f);
-            }
+    }
+
+    /// The image container `c` ran in the previous revision of a
+    /// Deployment, when it differs from `image`: (image, revision,
+    /// ReplicaSet).
+    fn previous_image(&self, c: &Container, image: &str) -> Option<(String, i64, String)> {
+        if self.workload.kind != "Deployment" {
+            return None;
         }
-        if let Some((img, rev, rs)) = &previous_image {
-            root.push_str(&format!(
-                "; the previous revision {rev} (ReplicaSet {rs}) ran `{img}`"
-            ));
-            if let Some(t) = self.template
-                && let Some((cpath, _)) = t.container(&c.name)
-            {
-                let ops = vec![
-                    fix::test(&format!("{cpath}/name"), c.name.as_str()),
-                    fix::test(&format!("{cpath}/image"), image.as_str()),
-                    fix::replace(&format!("{cpath}/image"), img.as_str()),
-                ];
-                if let Some(f) = self.template_fix(
-                    ops,
-                    if invalid {
-                        format!("Set the image of container `{}` back to `{img}`, which revision {rev} ran", c.name)
-                    } else {
-                        format!("Set the image of container `{}` back to `{img}`, which revision {rev} ran, until `{image}` can be pulled", c.name)
-                    },
-                ) {
-                    self.fixes.push(f);
-                }
-            }
-        }
-        if invalid {
-            if valid.is_none()
-                && let Some(t) = self.template
-            {
-                self.fixes.push(fix::needs_input(
-                    t.target.clone(),
-                    format!(
-                        "Set the image of container `{}` to a valid image reference",
-                        c.name
-                    ),
-                    format!(
-                        "kubectl set image {}/{} -n {} {}=<image>",
-                        t.target.kind.to_ascii_lowercase(),
-                        t.target.name,
-                        self.scope.namespace,
-                        c.name
-                    ),
-                ));
-            }
-        } else if let Some(t) = self.template {
-            self.fixes.push(fix::needs_input(
-                t.target.clone(),
-                format!(
-                    "Set the image of container `{}` to a tag that exists in the registry",
-                    c.name
-                ),
-                format!(
-                    "kubectl set image {}/{} -n {} {}={repo}:<tag>",
-                    t.target.kind.to_ascii_lowercase(),
-                    t.target.name,
-                    self.scope.namespace,
-                    c.name
-                ),
-            ));
-        }
-        self.root = Some(root);
+        let (_, previous) = self.revisions();
+        let (p, rev) = previous?;
+        let img = template::template_image(p, &c.name)?;
+        (img != image).then(|| (img.to_string(), rev, name_of(p).to_string()))
+    }
+
+    /// A fix that sets the image of container `c` from `from` to `to`.
+    fn set_image(&self, c: &Container, from: &str, to: &str, description: String) -> Option<Fix> {
+        let (cpath, _) = self.template?.container(&c.name)?;
+        let ops = vec![
+            fix::test(&format!("{cpath}/name"), c.name.as_str()),
+            fix::test(&format!("{cpath}/image"), from),
+            fix::replace(&format!("{cpath}/image"), to),
+        ];
+        self.template_fix(ops, description)
     }
 }

@@ -7,12 +7,16 @@ use serde_json::Value;
 use crate::analyzers::refs::Issue;
 use crate::ctx::name_of;
 use crate::fix;
-use crate::model::Container;
+use crate::model::{Container, PodSpec};
 
 use super::diagnosis::Diagnosis;
 use super::quantity::{parse_quantity, quantity_of};
 
 impl<'a> Diagnosis<'a, '_> {
+    /// Why the pod cannot be scheduled: an unbound claim, else the nodes
+    /// against its selector, tolerations and requests (evidence, and a
+    /// toleration fix when only a taint keeps it off the nodes it selects).
+    /// `status` is what the pod's status says.
     pub(super) fn unschedulable(&mut self, status: &str, issues: &[&Issue]) {
         let wl = self.workload.display();
         let pod = &self.rep.metadata.name;
@@ -36,54 +40,7 @@ impl<'a> Diagnosis<'a, '_> {
         let mut taint_only: Vec<(&str, Vec<&Value>)> = Vec::new();
         for node in nodes.iter().take(50) {
             let name = name_of(node);
-            let mut why = Vec::new();
-            let mut untolerated: Vec<&Value> = Vec::new();
-            if node["spec"]["unschedulable"].as_bool() == Some(true) {
-                why.push("cordoned".to_string());
-            }
-            let labels = &node["metadata"]["labels"];
-            let missing: Vec<String> = spec
-                .node_selector
-                .iter()
-                .filter(|(k, v)| labels[k.as_str()].as_str() != Some(v.as_str()))
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            if !missing.is_empty() {
-                why.push(format!("nodeSelector {} does not match", missing.join(",")));
-            }
-            for taint in node["spec"]["taints"].as_array().into_iter().flatten() {
-                let effect = taint["effect"].as_str().unwrap_or("");
-                if effect == "PreferNoSchedule" || tolerates(&spec.tolerations, taint) {
-                    continue;
-                }
-                untolerated.push(taint);
-                why.push(format!(
-                    "taint {}={}:{effect} not tolerated",
-                    taint["key"].as_str().unwrap_or(""),
-                    taint["value"].as_str().unwrap_or("")
-                ));
-            }
-            let alloc = &node["status"]["allocatable"];
-            let cpu = alloc["cpu"].as_str().and_then(parse_quantity);
-            let mem = alloc["memory"].as_str().and_then(parse_quantity);
-            if let Some(cpu) = cpu
-                && req_cpu > cpu
-            {
-                why.push(format!(
-                    "requests {} CPU, allocatable {}",
-                    fmt_cpu(req_cpu),
-                    fmt_cpu(cpu)
-                ));
-            }
-            if let Some(mem) = mem
-                && req_mem > mem
-            {
-                why.push(format!(
-                    "requests {} memory, allocatable {}",
-                    fmt_mem(req_mem),
-                    fmt_mem(mem)
-                ));
-            }
+            let (why, untolerated) = misfit(node, spec, req_cpu, req_mem);
             if !untolerated.is_empty() && why.len() == untolerated.len() {
                 taint_only.push((name, untolerated));
             }
@@ -216,7 +173,7 @@ fn tolerates(tolerations: &[Value], taint: &Value) -> bool {
 
 /// Sum of the containers' requests (init containers: the largest), as
 /// (cores, bytes).
-fn pod_requests(spec: &crate::model::PodSpec) -> (f64, f64) {
+fn pod_requests(spec: &PodSpec) -> (f64, f64) {
     let get = |c: &Container, k: &str| {
         c.resources
             .requests
@@ -249,4 +206,64 @@ fn fmt_cpu(cores: f64) -> String {
 
 fn fmt_mem(bytes: f64) -> String {
     format!("{}Mi", (bytes / (1024.0 * 1024.0)).round())
+}
+
+/// Why `node` cannot take a pod with `spec` requesting `req_cpu` cores and
+/// `req_mem` bytes (empty when it can), and the taints it does not
+/// tolerate.
+fn misfit<'n>(
+    node: &'n Value,
+    spec: &PodSpec,
+    req_cpu: f64,
+    req_mem: f64,
+) -> (Vec<String>, Vec<&'n Value>) {
+    let mut why = Vec::new();
+    let mut untolerated: Vec<&Value> = Vec::new();
+    if node["spec"]["unschedulable"].as_bool() == Some(true) {
+        why.push("cordoned".to_string());
+    }
+    let labels = &node["metadata"]["labels"];
+    let missing: Vec<String> = spec
+        .node_selector
+        .iter()
+        .filter(|(k, v)| labels[k.as_str()].as_str() != Some(v.as_str()))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !missing.is_empty() {
+        why.push(format!("nodeSelector {} does not match", missing.join(",")));
+    }
+    for taint in node["spec"]["taints"].as_array().into_iter().flatten() {
+        let effect = taint["effect"].as_str().unwrap_or("");
+        if effect == "PreferNoSchedule" || tolerates(&spec.tolerations, taint) {
+            continue;
+        }
+        untolerated.push(taint);
+        why.push(format!(
+            "taint {}={}:{effect} not tolerated",
+            taint["key"].as_str().unwrap_or(""),
+            taint["value"].as_str().unwrap_or("")
+        ));
+    }
+    let alloc = &node["status"]["allocatable"];
+    let cpu = alloc["cpu"].as_str().and_then(parse_quantity);
+    let mem = alloc["memory"].as_str().and_then(parse_quantity);
+    if let Some(cpu) = cpu
+        && req_cpu > cpu
+    {
+        why.push(format!(
+            "requests {} CPU, allocatable {}",
+            fmt_cpu(req_cpu),
+            fmt_cpu(cpu)
+        ));
+    }
+    if let Some(mem) = mem
+        && req_mem > mem
+    {
+        why.push(format!(
+            "requests {} memory, allocatable {}",
+            fmt_mem(req_mem),
+            fmt_mem(mem)
+        ));
+    }
+    (why, untolerated)
 }
