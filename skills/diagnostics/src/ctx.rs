@@ -1,6 +1,8 @@
 //! What the analyzers read, loaded through the host: the cluster-scoped
 //! objects once, then one namespace at a time (so memory is bounded by the
-//! largest namespace, not the cluster).
+//! largest namespace, not the cluster). What is listed is what the selected
+//! analyzers declare ([`Reads`], `analyzers::ANALYZERS`), and each analyzer
+//! sees only what it declares ([`Cluster::reading`]).
 //!
 //! A resource that cannot be listed (not served by this cluster, denied, not
 //! in the snapshot) is recorded in `unavailable` and read as empty: the scan
