@@ -227,6 +227,17 @@ impl Rbac {
             })
             .collect()
     }
+
+    /// Whether a rule bound to `user` grants `verb` on `resource` in `group`.
+    fn allows(&self, user: &str, group: &str, resource: &str, verb: &str) -> bool {
+        let has =
+            |list: &Value, want: &str| strings(list).iter().any(|item| item == "*" || item == want);
+        self.rules_of(user).iter().any(|(_, rule)| {
+            has(&rule["apiGroups"], group)
+                && has(&rule["resources"], resource)
+                && has(&rule["verbs"], verb)
+        })
+    }
 }
 
 /// Every (group, resource, verb) a rule grants, checked for shapes RBAC
@@ -345,6 +356,51 @@ fn cluster_roles_grant_exactly_what_the_skills_grants_need() {
     assert!(have.contains(&(String::new(), "pods/log".into(), "get".into())));
     assert!(have.contains(&("apps".into(), "deployments".into(), "patch".into())));
     assert!(have.contains(&(String::new(), "secrets".into(), "list".into())));
+}
+
+#[test]
+fn cluster_roles_let_every_analyzer_read_what_it_declares() {
+    let all = manifests();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config) = config(&all, dir.path());
+    let rbac = Rbac::of(&all);
+    let user = pod_user(&all);
+    let skill = guardian_builtin_skills::get("diagnostics").unwrap();
+    let manifest = guardian_runtime::Manifest::parse(skill.manifest).unwrap();
+    let grants = config
+        .skills
+        .grants
+        .effective(&manifest.name, &manifest.grants);
+
+    let none: Vec<String> = Vec::new();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (analyzer, reads) in crate::analyzer_reads::declared_reads(&dir.path().join("cache")) {
+        for resource in reads {
+            // The deployed Guardian lets the skill read it…
+            if !grants.read.contains(&resource) {
+                problems.push(format!(
+                    "{analyzer} reads {resource}, which the diagnostics skill's effective grant \
+                     under deploy/config.yaml lacks"
+                ));
+            }
+            // …and RBAC lets Guardian read it.
+            for p in rbac::required_for_grants(std::slice::from_ref(&resource), &none) {
+                let rule = p.rule_resource();
+                if !rbac.allows(&user, &p.group, &rule, &p.verb) {
+                    problems.push(format!(
+                        "{analyzer} reads {resource}, but no ClusterRole in deploy/rbac.yaml \
+                         grants {} on {rule} in API group {:?}",
+                        p.verb, p.group
+                    ));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // get and list on each of more than 20 resources.
+    assert!(checked > 40, "only {checked} permissions checked");
 }
 
 // ----- deploy/ on a real API server ---------------------------------------

@@ -9,6 +9,7 @@ mod support;
 mod actions;
 mod actions_live;
 mod agent;
+mod analyzer_reads;
 mod apiserver;
 mod broker;
 mod capture;

@@ -1,11 +1,14 @@
 //! What the analyzers read, loaded through the host: the cluster-scoped
 //! objects once, then one namespace at a time (so memory is bounded by the
-//! largest namespace, not the cluster).
+//! largest namespace, not the cluster). What is listed is what the selected
+//! analyzers declare ([`Reads`], `analyzers::ANALYZERS`), and each analyzer
+//! sees only what it declares ([`Cluster::reading`]).
 //!
 //! A resource that cannot be listed (not served by this cluster, denied, not
 //! in the snapshot) is recorded in `unavailable` and read as empty: the scan
 //! goes on and says what it could not see.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
 use guardian_skill_sdk::{ErrorKind, HostError, ListOptions, kube};
@@ -17,38 +20,71 @@ use crate::finding::ObjRef;
 use crate::kinds;
 use crate::model::{Event, Pod};
 
-/// Cluster-scoped resources read once per scan.
-pub const CLUSTER_RESOURCES: &[&str] = &[
-    "nodes",
-    "persistentvolumes",
-    "storageclasses.storage.k8s.io",
-    "ingressclasses.networking.k8s.io",
-    "validatingwebhookconfigurations.admissionregistration.k8s.io",
-    "mutatingwebhookconfigurations.admissionregistration.k8s.io",
-    "gatewayclasses.gateway.networking.k8s.io",
-];
+/// What an analyzer reads, in kubectl grant spelling
+/// (`deployments.apps`, `gateways.gateway.networking.k8s.io`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reads {
+    /// Namespaced resources, listed in every namespace the scan reads.
+    pub namespaced: &'static [&'static str],
+    /// Cluster-scoped resources, listed once per scan.
+    pub cluster: &'static [&'static str],
+    /// Resources read object by object through the host (`kube::get`),
+    /// not listed by the loader: the Service behind a webhook, in whatever
+    /// namespace it is.
+    pub gets: &'static [&'static str],
+}
 
-/// Namespaced resources read per namespace, besides pods and events.
-pub const NAMESPACED_RESOURCES: &[&str] = &[
-    "deployments.apps",
-    "replicasets.apps",
-    "statefulsets.apps",
-    "daemonsets.apps",
-    "jobs.batch",
-    "cronjobs.batch",
-    "services",
-    "endpoints",
-    "configmaps",
-    "secrets",
-    "serviceaccounts",
-    "persistentvolumeclaims",
-    "horizontalpodautoscalers.autoscaling",
-    "poddisruptionbudgets.policy",
-    "ingresses.networking.k8s.io",
-    "networkpolicies.networking.k8s.io",
-    "gateways.gateway.networking.k8s.io",
-    "httproutes.gateway.networking.k8s.io",
-];
+impl Reads {
+    /// Everything read, each resource once: namespaced, cluster-scoped,
+    /// then the ones got by name.
+    pub fn all(&self) -> Vec<&'static str> {
+        let mut all: Vec<&'static str> = Vec::new();
+        for r in self.namespaced.iter().chain(self.cluster).chain(self.gets) {
+            if !all.contains(r) {
+                all.push(r);
+            }
+        }
+        all
+    }
+}
+
+/// What the skill reads for itself, whatever analyzers run: the namespace
+/// list (for every namespace), the pods and events of each namespace (its
+/// pods say whether the namespace can be read at all), and container logs
+/// (the evidence chain). Everything else is read because an analyzer
+/// declares it (`analyzers::ANALYZERS`).
+#[cfg(test)]
+pub const OWN_READS: &[&str] = &["namespaces", "pods", "pods/log", "events"];
+
+/// The union of several analyzers' [`Reads`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadSet {
+    pub namespaced: Vec<&'static str>,
+    pub cluster: Vec<&'static str>,
+    pub gets: Vec<&'static str>,
+}
+
+impl ReadSet {
+    /// The union of `reads`, each resource once, in the order first
+    /// declared.
+    pub fn union<'r>(reads: impl IntoIterator<Item = &'r Reads>) -> Self {
+        let mut set = ReadSet::default();
+        for r in reads {
+            for (from, to) in [
+                (r.namespaced, &mut set.namespaced),
+                (r.cluster, &mut set.cluster),
+                (r.gets, &mut set.gets),
+            ] {
+                for resource in from {
+                    if !to.contains(resource) {
+                        to.push(*resource);
+                    }
+                }
+            }
+        }
+        set
+    }
+}
 
 /// A scope the scan could not read at all (its pods could not be listed, or
 /// none of the cluster-scoped resources): no finding about it means nothing.
@@ -74,14 +110,38 @@ pub struct Unavailable {
 }
 
 /// Lists through the host and keeps count of what it read.
-#[derive(Default)]
 pub struct Loader {
     pub objects_scanned: usize,
     pub unavailable: Vec<Unavailable>,
     pub not_read: Vec<NotRead>,
+    /// What the selected analyzers read: the loader lists these.
+    load: ReadSet,
+    /// What any analyzer reads.
+    known: ReadSet,
 }
 
 impl Loader {
+    /// A loader for the analyzers `selected` (of `all`): it lists what they
+    /// declare, and nothing else.
+    pub fn new<'r>(
+        selected: impl IntoIterator<Item = &'r Reads>,
+        all: impl IntoIterator<Item = &'r Reads>,
+    ) -> Self {
+        Loader {
+            objects_scanned: 0,
+            unavailable: Vec::new(),
+            not_read: Vec::new(),
+            load: ReadSet::union(selected),
+            known: ReadSet::union(all),
+        }
+    }
+
+    /// The resources this loader lists, namespaced and cluster-scoped.
+    #[cfg(test)]
+    pub fn loads(&self) -> &ReadSet {
+        &self.load
+    }
+
     /// Lists `resource` (in `namespace`, or cluster-wide), as `T`.
     pub fn list<T: DeserializeOwned>(&mut self, resource: &str, namespace: Option<&str>) -> Vec<T> {
         self.try_list(resource, namespace).unwrap_or_default()
@@ -163,13 +223,14 @@ impl Loader {
         });
     }
 
-    /// The cluster-scoped objects. When none of them could be read, the
-    /// cluster-scoped objects are recorded as not read.
+    /// The cluster-scoped objects the selected analyzers read. When none
+    /// of them could be read, the cluster-scoped objects are recorded as
+    /// not read.
     pub fn cluster(&mut self) -> Cluster {
         let mut objects = BTreeMap::new();
         let mut failed = None;
         let mut read = 0;
-        for resource in CLUSTER_RESOURCES {
+        for resource in self.load.cluster.clone() {
             let items = match self.list_or_error::<Value>(resource, None) {
                 Ok(items) => {
                     read += 1;
@@ -180,9 +241,10 @@ impl Loader {
                     Vec::new()
                 }
             };
-            objects.insert(*resource, items);
+            objects.insert(resource, items);
         }
-        let readable = read > 0;
+        // Nothing to list is not a failure.
+        let readable = read > 0 || failed.is_none();
         if let (false, Some(e)) = (readable, failed) {
             self.not_read.push(NotRead {
                 scope: "cluster-scoped objects".into(),
@@ -191,7 +253,34 @@ impl Loader {
                 kind: Some(e.kind),
             });
         }
-        Cluster { objects, readable }
+        Cluster {
+            objects,
+            readable,
+            reader: Reader::new(self.known.clone()),
+        }
+    }
+
+    /// Records the reads analyzers made of what they do not declare (see
+    /// [`Cluster::reading`]): each is a bug in the skill, and the checks
+    /// that made it saw nothing.
+    pub fn undeclared(&mut self, cluster: &Cluster, namespace: Option<&str>) {
+        for (analyzer, resource) in cluster.reader.undeclared.take() {
+            let error = format!(
+                "not loaded for the {analyzer} analyzer, which does not declare that it reads it (a bug in the diagnostics skill): its checks that need it were skipped"
+            );
+            if self
+                .unavailable
+                .iter()
+                .any(|u| u.resource == resource && u.error == error)
+            {
+                continue;
+            }
+            self.unavailable.push(Unavailable {
+                resource,
+                namespace: namespace.map(Into::into),
+                error,
+            });
+        }
     }
 
     /// Everything the analyzers read in `namespace`, or `None` when its pods
@@ -214,8 +303,8 @@ impl Loader {
         events.sort_by(|a, b| a.time().cmp(&b.time()));
         let mut objects = BTreeMap::new();
         let mut unreadable = BTreeSet::new();
-        for resource in NAMESPACED_RESOURCES {
-            let items = if SLIM_RESOURCES.contains(resource) {
+        for resource in self.load.namespaced.clone() {
+            let items = if SLIM_RESOURCES.contains(&resource) {
                 self.slim_list(resource, namespace)
             } else {
                 self.try_list::<Value>(resource, Some(namespace))
@@ -223,11 +312,11 @@ impl Loader {
             let items = match items {
                 Some(items) => items,
                 None => {
-                    unreadable.insert(*resource);
+                    unreadable.insert(resource);
                     Vec::new()
                 }
             };
-            objects.insert(*resource, items);
+            objects.insert(resource, items);
         }
         Some(Scope {
             namespace: namespace.to_string(),
@@ -359,16 +448,79 @@ fn map_of(m: BTreeMap<String, String>) -> Value {
     Value::Object(m.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
+/// Which analyzer is reading, so that it sees only what it declares.
+///
+/// An analyzer that read a resource it does not declare would see its
+/// objects only when another analyzer that declares it runs too (the loader
+/// lists what the selected analyzers declare). So it sees nothing of it,
+/// whichever analyzers run: the resource reads as not readable, and the
+/// read is reported (`Loader::undeclared`). Resources no analyzer declares
+/// (a custom owner's kind) are never loaded and read as empty, as before.
+struct Reader {
+    current: Cell<Option<(&'static str, Reads)>>,
+    /// Every analyzer's reads.
+    known: ReadSet,
+    /// (analyzer, resource) read without a declaration.
+    undeclared: RefCell<Vec<(&'static str, String)>>,
+}
+
+impl Reader {
+    fn new(known: ReadSet) -> Self {
+        Reader {
+            current: Cell::new(None),
+            known,
+            undeclared: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Whether the analyzer reading (if any) may see `resource`.
+    fn may_read(&self, resource: &str, cluster_scoped: bool) -> bool {
+        let Some((analyzer, reads)) = self.current.get() else {
+            return true;
+        };
+        let (declared, known) = if cluster_scoped {
+            (reads.cluster, &self.known.cluster)
+        } else {
+            (reads.namespaced, &self.known.namespaced)
+        };
+        if declared.contains(&resource) || !known.contains(&resource) {
+            return true;
+        }
+        let mut undeclared = self.undeclared.borrow_mut();
+        if !undeclared
+            .iter()
+            .any(|(a, r)| *a == analyzer && r == resource)
+        {
+            undeclared.push((analyzer, resource.to_owned()));
+        }
+        false
+    }
+}
+
 /// Cluster-scoped objects, by kubectl resource name.
 pub struct Cluster {
     objects: BTreeMap<&'static str, Vec<Value>>,
-    /// At least one cluster-scoped resource was read.
+    /// At least one cluster-scoped resource was read (or none was asked).
     pub readable: bool,
+    reader: Reader,
 }
 
 impl Cluster {
-    /// The objects of `resource` (one of [`CLUSTER_RESOURCES`]).
+    /// Runs `f` as the analyzer `name`, which reads `reads`: it sees only
+    /// those, here and in every [`Scope`] of this cluster.
+    pub fn reading<T>(&self, name: &'static str, reads: Reads, f: impl FnOnce() -> T) -> T {
+        let before = self.reader.current.replace(Some((name, reads)));
+        let out = f();
+        self.reader.current.set(before);
+        out
+    }
+
+    /// The objects of `resource`, a cluster-scoped resource the analyzer
+    /// reading declares.
     pub fn objects(&self, resource: &str) -> &[Value] {
+        if !self.reader.may_read(resource, true) {
+            return &[];
+        }
         self.objects.get(resource).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -395,11 +547,24 @@ impl Scope<'_> {
     /// Whether `resource` was listed: when false, an object missing from
     /// [`Scope::objects`] may exist all the same.
     pub fn readable(&self, resource: &str) -> bool {
-        !self.unreadable.contains(resource)
+        self.cluster.reader.may_read(resource, false) && !self.unreadable.contains(resource)
     }
 
-    /// The objects of `resource` (one of [`NAMESPACED_RESOURCES`]).
+    /// Whether the analyzer reading declares the namespaced `resource`.
+    pub fn declares(&self, resource: &str) -> bool {
+        self.cluster
+            .reader
+            .current
+            .get()
+            .is_none_or(|(_, reads)| reads.namespaced.contains(&resource))
+    }
+
+    /// The objects of `resource`, a namespaced resource the analyzer
+    /// reading declares.
     pub fn objects(&self, resource: &str) -> &[Value] {
+        if !self.cluster.reader.may_read(resource, false) {
+            return &[];
+        }
         self.objects.get(resource).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -454,4 +619,88 @@ pub fn controller_of(object: &Value) -> Option<(String, String, String)> {
         owner["kind"].as_str()?.to_string(),
         owner["name"].as_str()?.to_string(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const SERVICE: Reads = Reads {
+        namespaced: &["services"],
+        cluster: &["nodes"],
+        gets: &[],
+    };
+    const ENDPOINTS: Reads = Reads {
+        namespaced: &["endpoints"],
+        cluster: &[],
+        gets: &[],
+    };
+
+    fn named(name: &str) -> Value {
+        json!({"metadata": {"name": name}})
+    }
+
+    #[test]
+    fn an_analyzer_sees_only_what_it_declares() {
+        let cluster = Cluster {
+            objects: BTreeMap::from([("nodes", vec![named("n1")])]),
+            readable: true,
+            reader: Reader::new(ReadSet::union([&SERVICE, &ENDPOINTS])),
+        };
+        let scope = Scope {
+            namespace: "shop".into(),
+            cluster: &cluster,
+            pods: Vec::new(),
+            events: Vec::new(),
+            objects: BTreeMap::from([
+                ("services", vec![named("web")]),
+                ("endpoints", vec![named("web")]),
+            ]),
+            unreadable: BTreeSet::new(),
+        };
+        // The skill itself (outside an analyzer) sees what was loaded.
+        assert_eq!(scope.objects("endpoints").len(), 1);
+
+        cluster.reading("Service", SERVICE, || {
+            assert!(scope.find("services", "web").is_some());
+            assert!(scope.readable("services"));
+            assert_eq!(cluster.objects("nodes").len(), 1);
+            assert!(scope.declares("services") && !scope.declares("endpoints"));
+            // Loaded for another analyzer, not declared by this one: it
+            // sees nothing of it, and cannot take that for absence.
+            assert!(scope.objects("endpoints").is_empty());
+            assert!(scope.find("endpoints", "web").is_none());
+            assert!(!scope.readable("endpoints"));
+            // Declared by no analyzer (a custom owner's kind): never
+            // loaded, empty as it always was.
+            assert!(scope.objects("rollouts.argoproj.io").is_empty());
+            assert!(scope.readable("rollouts.argoproj.io"));
+        });
+        cluster.reading("Endpoints", ENDPOINTS, || {
+            assert_eq!(scope.objects("endpoints").len(), 1);
+            assert!(cluster.objects("nodes").is_empty());
+        });
+
+        let mut loader = Loader::new([], []);
+        loader.undeclared(&cluster, Some("shop"));
+        let got: Vec<(&str, &str)> = loader
+            .unavailable
+            .iter()
+            .map(|u| (u.resource.as_str(), u.namespace.as_deref().unwrap()))
+            .collect();
+        assert_eq!(got, [("endpoints", "shop"), ("nodes", "shop")]);
+        assert!(
+            loader.unavailable[0]
+                .error
+                .contains("not loaded for the Service analyzer, which does not declare"),
+            "{}",
+            loader.unavailable[0].error
+        );
+        assert!(loader.unavailable[1].error.contains("Endpoints analyzer"));
+        // Reported once, then cleared.
+        loader.undeclared(&cluster, Some("shop"));
+        assert_eq!(loader.unavailable.len(), 2);
+    }
 }

@@ -36,7 +36,8 @@ pub struct AnalyzeInput {
     #[serde(default)]
     pub namespace: Option<String>,
     /// Only these analyzers (names as the `analyzers` tool lists them, e.g.
-    /// `Pod`, `Service`, `pvc`); all when empty.
+    /// `Pod`, `Service`, `pvc`), and only what they read is listed; all
+    /// when empty.
     #[serde(default)]
     pub filter: Vec<String>,
     /// Check every fix by server-side dry-run (default true). Nothing is
@@ -110,7 +111,10 @@ impl Tool for Analyze {
 
     fn run(input: AnalyzeInput) -> Result<AnalyzeOutput, ToolError> {
         let selected = analyzers::select(&input.filter).map_err(ToolError::invalid_input)?;
-        let mut loader = Loader::default();
+        let mut loader = Loader::new(
+            selected.iter().map(|a| &a.reads),
+            ANALYZERS.iter().map(|a| &a.reads),
+        );
         let mut findings = Vec::new();
 
         if input.namespaces.is_some() && (input.namespace.is_some() || input.shard.is_some()) {
@@ -184,9 +188,12 @@ impl Tool for Analyze {
         if cluster_scope {
             for analyzer in &selected {
                 if let Run::Cluster(run) = analyzer.run {
-                    run(&cluster, &mut findings);
+                    cluster.reading(analyzer.name, analyzer.reads, || {
+                        run(&cluster, &mut findings)
+                    });
                 }
             }
+            loader.undeclared(&cluster, None);
         }
         let total = namespaces.len() as u32;
         let mut read = 0;
@@ -199,9 +206,10 @@ impl Tool for Analyze {
             read += 1;
             for analyzer in &selected {
                 if let Run::Namespaced(run) = analyzer.run {
-                    run(&scope, &mut findings);
+                    cluster.reading(analyzer.name, analyzer.reads, || run(&scope, &mut findings));
                 }
             }
+            loader.undeclared(&cluster, Some(ns));
         }
         // Nothing of what was asked could be read: an error, never an empty
         // report (one namespace, or every namespace and the cluster scope).
@@ -297,12 +305,14 @@ pub struct AnalyzerInfo {
     name: &'static str,
     aliases: &'static [&'static str],
     scope: &'static str,
+    /// The resources it reads besides pods, events and logs (which every
+    /// scan reads), in kubectl grant spelling.
+    reads: Vec<&'static str>,
 }
 
 impl Tool for Analyzers {
     const NAME: &'static str = "analyzers";
-    const DESCRIPTION: &'static str =
-        "Lists the analyzers of `analyze`, with the names and aliases its `filter` takes.";
+    const DESCRIPTION: &'static str = "Lists the analyzers of `analyze`, with the names and aliases its `filter` takes and the resources each reads.";
     const EFFECT: Effect = Effect::Read;
     type Input = guardian_skill_sdk::NoInput;
     type Output = Vec<AnalyzerInfo>;
@@ -317,6 +327,7 @@ impl Tool for Analyzers {
                     Run::Namespaced(_) => "namespace",
                     Run::Cluster(_) => "cluster",
                 },
+                reads: a.reads.all(),
             })
             .collect())
     }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::selectors::{
     closest, condition, describe_condition, obj_ref, pod_spec_of, pod_spec_path,
 };
-use crate::ctx::{NAMESPACED_RESOURCES, Scope, name_of};
+use crate::ctx::{Scope, name_of};
 use crate::finding::{Finding, ObjRef, Severity, Source};
 use crate::fix;
 use crate::kinds;
@@ -128,7 +128,7 @@ pub fn analyze(scope: &Scope, out: &mut Vec<Finding>) {
             f
         };
 
-        if !NAMESPACED_RESOURCES.contains(&resource.as_str()) {
+        if !scope.declares(&resource) {
             // A custom scale target (Argo Rollout…): not read, not checked.
             continue;
         }

@@ -2,7 +2,7 @@
 //! (cluster-scoped objects) and pushes findings. `--filter` selects analyzers
 //! by the names in [`ANALYZERS`].
 
-use crate::ctx::{Cluster, Scope};
+use crate::ctx::{Cluster, Reads, Scope};
 use crate::finding::Finding;
 
 pub mod budget;
@@ -35,12 +35,51 @@ pub enum Run {
     Cluster(fn(&Cluster, &mut Vec<Finding>)),
 }
 
-/// One analyzer: the name `--filter` takes, its aliases, and what it runs.
+/// One analyzer: the name `--filter` takes, its aliases, what it runs, and
+/// what it reads.
 pub struct Analyzer {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
     pub run: Run,
+    /// Every resource it reads besides what the skill reads for itself
+    /// (`ctx::OWN_READS`: pods, events, logs), through the helpers it calls
+    /// too — an analyzer that names a pod's workload reads ReplicaSets and
+    /// Jobs (their owners), one that patches a pod template reads the
+    /// workload. The one list of what the skill reads: the loader lists
+    /// what the selected analyzers declare; tests hold the skill's grant
+    /// (`skill.toml`), `snapshot capture` and `deploy/`'s ClusterRole to
+    /// it; and an analyzer sees nothing of what it does not declare
+    /// (`ctx::Cluster::reading`).
+    pub reads: Reads,
 }
+
+/// What the Pod analyzer's evidence chain reads ([`pods::build`], which
+/// the Job and CronJob analyzers use too): the workload a pod belongs to and
+/// its pod template (ReplicaSet → Deployment, Job → CronJob), what the spec
+/// references (ConfigMaps, Secrets, claims and their StorageClasses), and
+/// the nodes an unschedulable pod could run on.
+const POD_CHAIN: Reads = Reads {
+    namespaced: &[
+        "deployments.apps",
+        "replicasets.apps",
+        "statefulsets.apps",
+        "daemonsets.apps",
+        "jobs.batch",
+        "cronjobs.batch",
+        "configmaps",
+        "secrets",
+        "persistentvolumeclaims",
+    ],
+    cluster: &["nodes", "storageclasses.storage.k8s.io"],
+    gets: &[],
+};
+
+/// Nothing: what the declarations below start from.
+const NO_READS: Reads = Reads {
+    namespaced: &[],
+    cluster: &[],
+    gets: &[],
+};
 
 /// Every analyzer, in the order they run.
 pub const ANALYZERS: &[Analyzer] = &[
@@ -48,118 +87,227 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Pod",
         aliases: &["pods", "po"],
         run: Run::Namespaced(pods::analyze),
+        reads: POD_CHAIN,
     },
     Analyzer {
         name: "Deployment",
         aliases: &["deployments", "deploy"],
         run: Run::Namespaced(workloads::deployments),
+        reads: ns(&["deployments.apps", "replicasets.apps", "jobs.batch"]),
     },
     Analyzer {
         name: "ReplicaSet",
         aliases: &["replicasets", "rs"],
         run: Run::Namespaced(workloads::replicasets),
+        reads: ns(&["replicasets.apps"]),
     },
     Analyzer {
         name: "StatefulSet",
         aliases: &["statefulsets", "sts"],
         run: Run::Namespaced(workloads::statefulsets),
+        reads: ns(&[
+            "statefulsets.apps",
+            "services",
+            "deployments.apps",
+            "replicasets.apps",
+            "jobs.batch",
+        ]),
     },
     Analyzer {
         name: "DaemonSet",
         aliases: &["daemonsets", "ds"],
         run: Run::Namespaced(workloads::daemonsets),
+        reads: ns(&[
+            "daemonsets.apps",
+            "deployments.apps",
+            "replicasets.apps",
+            "jobs.batch",
+        ]),
     },
     Analyzer {
         name: "Job",
         aliases: &["jobs"],
         run: Run::Namespaced(jobs::jobs),
+        reads: POD_CHAIN,
     },
     Analyzer {
         name: "CronJob",
         aliases: &["cronjobs", "cj"],
         run: Run::Namespaced(jobs::cronjobs),
+        reads: POD_CHAIN,
     },
     Analyzer {
         name: "Service",
         aliases: &["services", "svc"],
         run: Run::Namespaced(service::analyze),
+        reads: ns(&[
+            "services",
+            "endpoints",
+            "deployments.apps",
+            "replicasets.apps",
+            "statefulsets.apps",
+            "daemonsets.apps",
+            "jobs.batch",
+            "cronjobs.batch",
+        ]),
     },
     Analyzer {
         name: "Ingress",
         aliases: &["ingresses", "ing"],
         run: Run::Namespaced(ingress::analyze),
+        reads: Reads {
+            namespaced: &["ingresses.networking.k8s.io", "services", "secrets"],
+            cluster: &["ingressclasses.networking.k8s.io"],
+            ..NO_READS
+        },
     },
     Analyzer {
         name: "PersistentVolumeClaim",
         aliases: &["persistentvolumeclaims", "pvc"],
         run: Run::Namespaced(storage::claims),
+        reads: Reads {
+            namespaced: &["persistentvolumeclaims", "statefulsets.apps"],
+            cluster: &["storageclasses.storage.k8s.io", "persistentvolumes"],
+            ..NO_READS
+        },
     },
     Analyzer {
         name: "Storage",
         aliases: &["storageclass", "persistentvolume", "pv", "sc"],
         run: Run::Cluster(storage::cluster),
+        reads: cluster(&["persistentvolumes", "storageclasses.storage.k8s.io"]),
     },
     Analyzer {
         name: "Node",
         aliases: &["nodes", "no"],
         run: Run::Cluster(node::analyze),
+        reads: cluster(&["nodes"]),
     },
     Analyzer {
         name: "ValidatingWebhookConfiguration",
         aliases: &["validatingwebhook"],
         run: Run::Cluster(webhook::validating),
+        reads: Reads {
+            cluster: &["validatingwebhookconfigurations.admissionregistration.k8s.io"],
+            gets: &["services", "endpoints"],
+            ..NO_READS
+        },
     },
     Analyzer {
         name: "MutatingWebhookConfiguration",
         aliases: &["mutatingwebhook"],
         run: Run::Cluster(webhook::mutating),
+        reads: Reads {
+            cluster: &["mutatingwebhookconfigurations.admissionregistration.k8s.io"],
+            gets: &["services", "endpoints"],
+            ..NO_READS
+        },
     },
     Analyzer {
         name: "ConfigMap",
         aliases: &["configmaps", "cm"],
         run: Run::Namespaced(config::analyze),
+        reads: ns(&[
+            "configmaps",
+            "deployments.apps",
+            "statefulsets.apps",
+            "daemonsets.apps",
+            "cronjobs.batch",
+            "jobs.batch",
+        ]),
     },
     Analyzer {
         name: "HorizontalPodAutoscaler",
         aliases: &["horizontalpodautoscalers", "hpa"],
         run: Run::Namespaced(hpa::analyze),
+        reads: ns(&[
+            "horizontalpodautoscalers.autoscaling",
+            "deployments.apps",
+            "replicasets.apps",
+            "statefulsets.apps",
+            "daemonsets.apps",
+            "jobs.batch",
+            "cronjobs.batch",
+        ]),
     },
     Analyzer {
         name: "PodDisruptionBudget",
         aliases: &["poddisruptionbudgets", "pdb"],
         run: Run::Namespaced(pdb::analyze),
+        reads: ns(&["poddisruptionbudgets.policy"]),
     },
     Analyzer {
         name: "NetworkPolicy",
         aliases: &["networkpolicies", "netpol"],
         run: Run::Namespaced(netpol::analyze),
+        reads: ns(&[
+            "networkpolicies.networking.k8s.io",
+            "deployments.apps",
+            "statefulsets.apps",
+            "daemonsets.apps",
+            "cronjobs.batch",
+        ]),
     },
     Analyzer {
         name: "Log",
         aliases: &["logs"],
         run: Run::Namespaced(logs::analyze),
+        reads: ns(&[
+            "services",
+            "deployments.apps",
+            "replicasets.apps",
+            "jobs.batch",
+        ]),
     },
     Analyzer {
         name: "Security",
         aliases: &["securitycontext"],
         run: Run::Namespaced(security::analyze),
+        reads: ns(&["serviceaccounts", "replicasets.apps", "jobs.batch"]),
     },
     Analyzer {
         name: "GatewayClass",
         aliases: &["gatewayclasses"],
         run: Run::Cluster(gateway::classes),
+        reads: cluster(&["gatewayclasses.gateway.networking.k8s.io"]),
     },
     Analyzer {
         name: "Gateway",
         aliases: &["gateways"],
         run: Run::Namespaced(gateway::gateways),
+        reads: Reads {
+            namespaced: &["gateways.gateway.networking.k8s.io"],
+            cluster: &["gatewayclasses.gateway.networking.k8s.io"],
+            ..NO_READS
+        },
     },
     Analyzer {
         name: "HTTPRoute",
         aliases: &["httproutes"],
         run: Run::Namespaced(gateway::routes),
+        reads: ns(&[
+            "httproutes.gateway.networking.k8s.io",
+            "gateways.gateway.networking.k8s.io",
+            "services",
+        ]),
     },
 ];
+
+/// Reads of namespaced resources only.
+const fn ns(namespaced: &'static [&'static str]) -> Reads {
+    Reads {
+        namespaced,
+        ..NO_READS
+    }
+}
+
+/// Reads of cluster-scoped resources only.
+const fn cluster(cluster: &'static [&'static str]) -> Reads {
+    Reads {
+        cluster,
+        ..NO_READS
+    }
+}
 
 /// The analyzers `filter` selects (all when empty); an unknown name is an
 /// error listing the known ones.
@@ -189,4 +337,182 @@ pub fn select(filter: &[String]) -> Result<Vec<&'static Analyzer>, String> {
         }
     }
     Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::ctx::{Loader, OWN_READS, ReadSet};
+
+    fn all_reads() -> ReadSet {
+        ReadSet::union(ANALYZERS.iter().map(|a| &a.reads))
+    }
+
+    fn loader_for(filter: &[&str]) -> Loader {
+        let filter: Vec<String> = filter.iter().map(|f| f.to_string()).collect();
+        let selected = select(&filter).unwrap();
+        Loader::new(
+            selected.iter().map(|a| &a.reads),
+            ANALYZERS.iter().map(|a| &a.reads),
+        )
+    }
+
+    /// The `read` grant of `skill.toml`.
+    fn granted() -> BTreeSet<String> {
+        let manifest: toml::Value = toml::from_str(include_str!("../../skill.toml")).unwrap();
+        manifest["grants"]["read"]
+            .as_array()
+            .expect("skill.toml has grants.read")
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_grant_is_what_the_analyzers_read() {
+        let all = all_reads();
+        let mut read: BTreeSet<String> = OWN_READS.iter().map(|r| r.to_string()).collect();
+        for r in all.namespaced.iter().chain(&all.cluster).chain(&all.gets) {
+            read.insert(r.to_string());
+        }
+        let granted = granted();
+        let missing: Vec<&String> = read.difference(&granted).collect();
+        let unused: Vec<&String> = granted.difference(&read).collect();
+        assert!(
+            missing.is_empty() && unused.is_empty(),
+            "skill.toml's read grant and the analyzers' reads (analyzers/mod.rs) differ.\n\
+             read but not granted (add to skill.toml): {missing:?}\n\
+             granted but read by no analyzer (remove from skill.toml, or declare the read): {unused:?}"
+        );
+    }
+
+    #[test]
+    fn no_resource_is_both_namespaced_and_cluster_scoped() {
+        let all = all_reads();
+        for r in &all.namespaced {
+            assert!(!all.cluster.contains(r), "{r} is declared both ways");
+        }
+        for r in all.namespaced.iter().chain(&all.cluster).chain(&all.gets) {
+            assert!(!OWN_READS.contains(r), "{r} is read by the skill itself");
+        }
+    }
+
+    #[test]
+    fn the_loader_lists_what_the_selected_analyzers_read() {
+        // Everything: every declared resource, once.
+        let all = loader_for(&[]);
+        assert_eq!(all.loads(), &all_reads());
+        assert!(
+            all.loads()
+                .namespaced
+                .contains(&"horizontalpodautoscalers.autoscaling")
+        );
+        assert!(
+            all.loads()
+                .cluster
+                .contains(&"gatewayclasses.gateway.networking.k8s.io")
+        );
+
+        // The Pod analyzer: its evidence chain, not the HPAs or the gateways.
+        let pod = loader_for(&["Pod"]);
+        let loads = pod.loads();
+        for r in [
+            "configmaps",
+            "secrets",
+            "replicasets.apps",
+            "persistentvolumeclaims",
+        ] {
+            assert!(loads.namespaced.contains(&r), "{r}: {loads:?}");
+        }
+        assert!(loads.cluster.contains(&"nodes"), "{loads:?}");
+        for r in [
+            "horizontalpodautoscalers.autoscaling",
+            "gateways.gateway.networking.k8s.io",
+            "services",
+            "endpoints",
+        ] {
+            assert!(!loads.namespaced.contains(&r), "{r}: {loads:?}");
+        }
+        assert!(
+            !loads
+                .cluster
+                .contains(&"gatewayclasses.gateway.networking.k8s.io")
+        );
+
+        // Two analyzers: the union, each resource once.
+        let two = loader_for(&["hpa", "Node"]);
+        assert_eq!(
+            two.loads().namespaced,
+            [
+                "horizontalpodautoscalers.autoscaling",
+                "deployments.apps",
+                "replicasets.apps",
+                "statefulsets.apps",
+                "daemonsets.apps",
+                "jobs.batch",
+                "cronjobs.batch",
+            ]
+        );
+        assert_eq!(two.loads().cluster, ["nodes"]);
+
+        // A cluster-scoped analyzer lists no namespaced resource.
+        assert!(loader_for(&["GatewayClass"]).loads().namespaced.is_empty());
+    }
+
+    /// Analyzers that call the host themselves (`kube::get`, `kube::list`)
+    /// read what they name there: every such resource is declared.
+    #[test]
+    fn direct_host_reads_are_declared() {
+        let all = all_reads();
+        let declared: BTreeSet<&str> = all
+            .namespaced
+            .iter()
+            .chain(&all.cluster)
+            .chain(&all.gets)
+            .chain(OWN_READS)
+            .copied()
+            .collect();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/analyzers");
+        let mut files = vec![dir.clone()];
+        let mut calls = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for call in ["kube::get", "kube::list"] {
+                for (at, _) in text.match_indices(call) {
+                    // The resource is the first argument, a string literal.
+                    let rest = &text[at + call.len()..];
+                    // A call, not a mention in prose.
+                    if !(rest.starts_with('(') || rest.starts_with("::<")) {
+                        continue;
+                    }
+                    let Some(open) = rest.find('(') else { continue };
+                    let arg = rest[open + 1..].trim_start();
+                    let resource = arg
+                        .strip_prefix('"')
+                        .and_then(|a| a.split('"').next())
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{}: {call} with a resource that is not a string literal: \
+                                 name it literally, so that this test can check it is declared",
+                                path.display()
+                            )
+                        });
+                    assert!(
+                        declared.contains(resource),
+                        "{}: {call}(\"{resource}\", …) reads a resource no analyzer declares",
+                        path.display()
+                    );
+                    calls += 1;
+                }
+            }
+        }
+        // The webhook analyzers' Service, Endpoints and pods, a full ConfigMap.
+        assert!(calls >= 4, "found only {calls} host reads");
+    }
 }

@@ -397,11 +397,11 @@ fn near_miss(
     // their workload's template (a rollout), when the label is not part of
     // the workload's own selector (which is immutable).
     if owners.len() == 1
-        && let Some(object) = scope.find(&owners[0].resource(), &owners[0].name)
         && matches!(
             owners[0].kind.as_str(),
             "Deployment" | "StatefulSet" | "DaemonSet"
         )
+        && let Some(object) = scope.find(&owners[0].resource(), &owners[0].name)
         && object["spec"]["selector"]["matchLabels"]
             .get(&miss.key)
             .is_none()

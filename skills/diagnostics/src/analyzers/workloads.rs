@@ -348,42 +348,20 @@ pub fn statefulsets(scope: &Scope, out: &mut Vec<Finding>) {
             s["status"]["currentRevision"].as_str().unwrap_or("?"),
             s["status"]["updateRevision"].as_str().unwrap_or("?"),
         );
-        let status_ev = Evidence::new(
-            Source::Status,
-            format!("StatefulSet {ns}/{name} status"),
-            status,
+        not_ready(
+            scope,
+            &events,
+            &pods,
+            out,
+            NotReady {
+                object: s,
+                obj,
+                ready,
+                status,
+                cause: format!("StatefulSet {ns}/{name} has {ready}/{replicas} replicas ready"),
+                other_finding: r::STATEFUL_SET_SERVICE_MISSING,
+            },
         );
-        let failure = create_failure(&events, "StatefulSet", s);
-        if let Some(f) = existing(out, &obj)
-            && f.reason != r::STATEFUL_SET_SERVICE_MISSING
-        {
-            add_once(f, status_ev);
-            if let Some((_, ev)) = failure {
-                add_once(f, ev);
-            }
-            continue;
-        }
-        let severity = if ready == 0 {
-            Severity::Critical
-        } else {
-            Severity::Error
-        };
-        let mut f = Finding::new(
-            obj.clone(),
-            severity,
-            r::REPLICAS_UNAVAILABLE,
-            format!("StatefulSet {ns}/{name} has {ready}/{replicas} replicas ready"),
-        );
-        f.evidence.push(status_ev);
-        if let Some((msg, ev)) = failure {
-            f.root_cause = Some(format!(
-                "the StatefulSet controller cannot create the pods of StatefulSet {ns}/{name}: {}",
-                failure_summary(&msg)
-            ));
-            f.evidence.push(ev);
-        }
-        f.evidence.extend(pod_states(scope, pods.of(&obj)));
-        out.push(f);
     }
 }
 
@@ -421,41 +399,82 @@ pub fn daemonsets(scope: &Scope, out: &mut Vec<Finding>) {
         if unavailable <= 0 || desired == 0 {
             continue;
         }
-        let status_ev = Evidence::new(
-            Source::Status,
-            format!("DaemonSet {ns}/{name} status"),
-            status,
+        not_ready(
+            scope,
+            &events,
+            &pods,
+            out,
+            NotReady {
+                object: d,
+                obj,
+                ready,
+                status,
+                cause: format!(
+                    "DaemonSet {ns}/{name} has {unavailable} of {desired} pods unavailable"
+                ),
+                other_finding: r::DAEMON_SET_MISSCHEDULED,
+            },
         );
-        let failure = create_failure(&events, "DaemonSet", d);
-        if let Some(f) = existing(out, &obj)
-            && f.reason != r::DAEMON_SET_MISSCHEDULED
-        {
-            add_once(f, status_ev);
-            if let Some((_, ev)) = failure {
-                add_once(f, ev);
-            }
-            continue;
-        }
-        let severity = if ready == 0 {
-            Severity::Critical
-        } else {
-            Severity::Error
-        };
-        let mut f = Finding::new(
-            obj.clone(),
-            severity,
-            r::REPLICAS_UNAVAILABLE,
-            format!("DaemonSet {ns}/{name} has {unavailable} of {desired} pods unavailable"),
-        );
-        f.evidence.push(status_ev);
-        if let Some((msg, ev)) = failure {
-            f.root_cause = Some(format!(
-                "the DaemonSet controller cannot create the pods of DaemonSet {ns}/{name}: {}",
-                failure_summary(&msg)
-            ));
-            f.evidence.push(ev);
-        }
-        f.evidence.extend(pod_states(scope, pods.of(&obj)));
-        out.push(f);
     }
+}
+
+/// A StatefulSet or DaemonSet some of whose pods are not ready.
+struct NotReady<'v> {
+    object: &'v Value,
+    obj: ObjRef,
+    ready: i64,
+    /// Its status, in one line.
+    status: String,
+    /// The finding's cause when it makes one.
+    cause: String,
+    /// The reason of the other finding this analyzer makes about the same
+    /// object (the missing Service, misscheduled pods), which is not the
+    /// one to add to.
+    other_finding: &'static str,
+}
+
+/// Reports a StatefulSet or DaemonSet whose pods are not all ready: its
+/// status, and why its controller cannot create pods, are added to the
+/// finding the Pod analyzer made about it, or make a finding of their own
+/// with the states of its pods.
+fn not_ready(
+    scope: &Scope,
+    events: &EventIndex,
+    pods: &PodsBy,
+    out: &mut Vec<Finding>,
+    n: NotReady,
+) {
+    let kind = n.obj.kind.as_str();
+    let (ns, name) = (scope.namespace.as_str(), n.obj.name.as_str());
+    let status_ev = Evidence::new(
+        Source::Status,
+        format!("{kind} {ns}/{name} status"),
+        n.status,
+    );
+    let failure = create_failure(events, kind, n.object);
+    if let Some(f) = existing(out, &n.obj)
+        && f.reason != n.other_finding
+    {
+        add_once(f, status_ev);
+        if let Some((_, ev)) = failure {
+            add_once(f, ev);
+        }
+        return;
+    }
+    let severity = if n.ready == 0 {
+        Severity::Critical
+    } else {
+        Severity::Error
+    };
+    let mut f = Finding::new(n.obj.clone(), severity, r::REPLICAS_UNAVAILABLE, n.cause);
+    f.evidence.push(status_ev);
+    if let Some((msg, ev)) = failure {
+        f.root_cause = Some(format!(
+            "the {kind} controller cannot create the pods of {kind} {ns}/{name}: {}",
+            failure_summary(&msg)
+        ));
+        f.evidence.push(ev);
+    }
+    f.evidence.extend(pod_states(scope, pods.of(&n.obj)));
+    out.push(f);
 }

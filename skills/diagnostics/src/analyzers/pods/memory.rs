@@ -1,0 +1,82 @@
+//! OOMKilled containers: the memory limit and request, the last memory
+//! gauge of the log, and a fix that raises the limit.
+
+use serde_json::Value;
+
+use crate::analyzers::patterns;
+use crate::fix;
+
+use super::diagnosis::Diagnosis;
+use super::quantity::parse_quantity;
+
+impl<'a> Diagnosis<'a, '_> {
+    pub(super) fn oom(&mut self, log_text: &str) {
+        let wl = self.workload.display();
+        let Some(c) = self.spec_container else { return };
+        let limit = c
+            .resources
+            .limits
+            .get("memory")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let request = c
+            .resources
+            .requests
+            .get("memory")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let gauge = patterns::last_memory_gauge(log_text);
+        self.spec(
+            format!("{wl} container {} resources", c.name),
+            format!(
+                "limits.memory {}, requests.memory {}",
+                limit.as_deref().unwrap_or("(none)"),
+                request.as_deref().unwrap_or("(none)")
+            ),
+        );
+        let gauge_text = gauge
+            .as_ref()
+            .map(|(k, v)| format!("; its last log shows {k} {v} before the kill"))
+            .unwrap_or_default();
+        let Some(limit) = limit else {
+            self.root = Some(format!(
+                "container `{}` of {wl} is OOMKilled without a memory limit of its own: the node ran out of memory{gauge_text}",
+                c.name
+            ));
+            return;
+        };
+        self.root = Some(format!(
+            "container `{}` of {wl} is killed for exceeding its memory limit {limit} (request {}){gauge_text}",
+            c.name,
+            request.as_deref().unwrap_or("none")
+        ));
+        let Some(bytes) = parse_quantity(&limit) else {
+            return;
+        };
+        let mib = ((bytes * 2.0) / (1024.0 * 1024.0)).ceil() as u64;
+        let new_limit = format!("{mib}Mi");
+        let Some(t) = self.template else { return };
+        let Some((cpath, _)) = t.container(&c.name) else {
+            return;
+        };
+        let path = format!("{cpath}/resources/limits/memory");
+        let ops = vec![
+            fix::test(&format!("{cpath}/name"), c.name.as_str()),
+            fix::test(&path, limit.as_str()),
+            fix::replace(&path, new_limit.as_str()),
+        ];
+        let keep = request
+            .as_deref()
+            .map(|r| format!(" (the request {r} stays)"))
+            .unwrap_or_default();
+        if let Some(f) = self.template_fix(
+            ops,
+            format!(
+                "Raise the memory limit of container `{}` from {limit} to {new_limit}{keep}",
+                c.name
+            ),
+        ) {
+            self.fixes.push(f);
+        }
+    }
+}
