@@ -819,44 +819,59 @@ fn a_proposal_in_a_protected_namespace_is_refused() {
     assert_eq!(rv(&cluster.search()), rv(&before));
 }
 
-/// Policy decides again when the action is applied: a namespace protected
-/// after the proposal was made (and approved) refuses the write, nothing
-/// is written, the action fails with the rule, and the denial is audited.
+/// Policy decides again at every step: a namespace protected after the
+/// proposal refuses the review's dry run (nothing approved, nothing
+/// written, the action still pending); an operator rule that freezes real
+/// writes, added after the proposal, lets the review's dry run through but
+/// refuses the write itself — the action fails with the rule, and the one
+/// decision on the write is audited as a denial.
 #[test]
 fn policy_decides_again_when_an_action_is_applied() {
     let Some(k) = control_plane() else { return };
     let cluster = Cluster::search_app(k);
     let env = Env::new(&cluster);
     let before = cluster.search();
-    let out = env.propose_patch(&patch_input(
-        &cluster.ns,
-        pinned_memory_patch("256Mi", "512Mi"),
-    ));
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let id = answer["action_id"].as_str().unwrap().to_owned();
+    let propose = || {
+        let out = env.propose_patch(&patch_input(
+            &cluster.ns,
+            pinned_memory_patch("256Mi", "512Mi"),
+        ));
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        answer["action_id"].as_str().unwrap().to_owned()
+    };
+    let unchanged = || {
+        let now = cluster.search();
+        assert_eq!(rv(&now), rv(&before), "nothing was written");
+        assert_eq!(memory_limit(&now), "256Mi");
+        assert_eq!(annotation(&now), None);
+    };
 
-    cluster.protect();
-    let out = run_err(&mut env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "1"]));
+    // A change freeze, written by the operator after the proposals.
+    let first = propose();
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        policies.path().join("freeze.rego"),
+        "package guardian\nimport rego.v1\n\ndeny contains {\"rule\": \"change-freeze\", \"reason\": \"changes are frozen\"} if {\n\tinput.verb in write_verbs\n\tnot input.dry_run\n}\n",
+    )
+    .unwrap();
+    let out = run_err(
+        env.guardian(&["approve", &first, "--yes", "--rollout-timeout", "1"])
+            .arg("--policies")
+            .arg(policies.path()),
+    );
     let err = stderr_of(&out);
-    assert!(err.contains("protected-namespace"), "{err}");
-    let now = cluster.search();
-    assert_eq!(rv(&now), rv(&before), "nothing was written");
-    assert_eq!(memory_limit(&now), "256Mi");
-    assert_eq!(annotation(&now), None);
-    let action = env.store().get(&id).unwrap();
+    assert!(err.contains("change-freeze"), "{err}");
+    unchanged();
+    let action = env.store().get(&first).unwrap();
     assert_eq!(action.state, State::Failed);
     assert!(
-        action
-            .outcome
-            .as_deref()
-            .unwrap()
-            .contains("protected-namespace"),
+        action.outcome.as_deref().unwrap().contains("change-freeze"),
         "{:?}",
         action.outcome
     );
     // The decisions on real writes (the proposal's preview of its apply,
-    // audited as a decision, aside).
+    // audited as a decision, aside): one, refused by the new rule.
     let writes: Vec<Value> = env
         .audit_lines()
         .into_iter()
@@ -869,12 +884,23 @@ fn policy_decides_again_when_an_action_is_applied() {
         .collect();
     assert_eq!(writes.len(), 1, "one decision on the write: {writes:?}");
     assert_eq!(writes[0]["decision"], "deny", "{writes:?}");
-    assert_eq!(writes[0]["rule"], "protected-namespace");
+    assert_eq!(writes[0]["rule"], "change-freeze");
     assert_eq!(writes[0]["namespace"], cluster.ns.as_str());
     assert_eq!(
-        env.audited_states(&id),
+        env.audited_states(&first),
         ["pending", "approved", "applying", "failed"]
     );
+
+    // The namespace protected after the proposal: refused at the review,
+    // before anything is approved.
+    let second = propose();
+    cluster.protect();
+    let out = run_err(&mut env.guardian(&["approve", &second, "--yes", "--rollout-timeout", "1"]));
+    let err = stderr_of(&out);
+    assert!(err.contains("protected-namespace"), "{err}");
+    unchanged();
+    assert_eq!(env.store().get(&second).unwrap().state, State::Pending);
+    assert_eq!(env.audited_states(&second), ["pending"]);
 }
 
 /// A crash between approve and apply leaves the action approved: the next

@@ -53,11 +53,17 @@ subjects:
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let missing: u32 = stdout
         .lines()
-        .find_map(|l| l.split_once(" permission(s) missing").map(|(n, _)| n.trim().to_owned()))
+        .find_map(|l| {
+            l.split_once(" permission(s) missing")
+                .map(|(n, _)| n.trim().to_owned())
+        })
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("the CLI says how many are missing: {stdout}"));
     assert!(missing > 5, "{stdout}");
-    assert!(stdout.contains("pods") && stdout.contains("yes"), "{stdout}");
+    assert!(
+        stdout.contains("pods") && stdout.contains("yes"),
+        "{stdout}"
+    );
 
     // gRPC: the same count and the same RBAC.
     let server = ApiServer::start(&["--kubeconfig", kubeconfig, "--as", &sa]);
@@ -74,12 +80,23 @@ subjects:
         report.rbac
     );
     let json: Value = serde_json::from_str(&report.report_json).unwrap();
-    assert!(json["server_version"].as_str().unwrap().starts_with("v1."), "{json}");
+    assert!(
+        json["server_version"].as_str().unwrap().starts_with("v1."),
+        "{json}"
+    );
 
     // MCP: a read-only tool with the same answer.
     let mut child = Killed(
         guardian(&dir.path().join("cache"))
-            .args(["--kubeconfig", kubeconfig, "--as", &sa, "mcp", "--identity", "tester"])
+            .args([
+                "--kubeconfig",
+                kubeconfig,
+                "--as",
+                &sa,
+                "mcp",
+                "--identity",
+                "tester",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -89,17 +106,24 @@ subjects:
     let mut stdin = child.0.stdin.take().unwrap();
     let mut lines = BufReader::new(child.0.stdout.take().unwrap());
     let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
-    send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"}}}));
+        "clientInfo": {"name": "test", "version": "1"}}}),
+    );
     send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
     send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
-    send(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
-        "name": "guardian__doctor", "arguments": {}}}));
+    send(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "guardian__doctor", "arguments": {}}}),
+    );
     let mut answers = std::collections::HashMap::new();
     while answers.len() < 3 {
         let mut line = String::new();
-        assert!(lines.read_line(&mut line).unwrap() > 0, "the MCP server hung up");
+        assert!(
+            lines.read_line(&mut line).unwrap() > 0,
+            "the MCP server hung up"
+        );
         let v: Value = serde_json::from_str(&line).unwrap();
         if let Some(id) = v["id"].as_i64() {
             answers.insert(id, v);

@@ -359,7 +359,10 @@ impl McpServer {
 
     async fn diagnose(&self, caller: &str, args: &Value) -> Result<Value, ApiError> {
         // Validated against the tool's own schema first, as any call is.
-        if let Some(skill) = self.api.runtime().skill(guardian_agent::tools::DIAGNOSTICS_SKILL)
+        if let Some(skill) = self
+            .api
+            .runtime()
+            .skill(guardian_agent::tools::DIAGNOSTICS_SKILL)
             && skill.tools.iter().any(|t| t.name == "analyze")
             && !args.is_object()
         {
