@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use guardian_actions::{
     ACTION_ANNOTATION, ActionStore, Proposal, Proposer, State, Target, is_valid_id,
 };
-use guardian_broker::Audit;
-use guardian_broker::live::{ClusterOptions, LiveBackend};
-use guardian_broker::resources::ResourceKind;
+use guardian_broker::{
+    Audit, Broker, CallContext, ClusterOptions, GrantSets, Policy, ResourceKind,
+};
 use serde_json::{Value, json};
 
 use crate::serve::{Killed, Serve, write_kubeconfig};
@@ -24,62 +24,48 @@ use crate::support::*;
 
 // ----- the test's own view of the cluster (over HTTP) ------------------
 
-/// The served cluster, read (and changed behind Guardian's back) over HTTP.
+/// The served cluster, read (and changed behind Guardian's back) over HTTP,
+/// through a broker of the test's own.
 struct Cluster {
-    live: LiveBackend,
+    broker: Broker,
     deployments: ResourceKind,
-    policy: guardian_policy::Policy,
 }
 
 impl Cluster {
     async fn connect(kubeconfig: &Path) -> Cluster {
-        let live = LiveBackend::connect(&ClusterOptions {
-            kubeconfig: Some(kubeconfig.to_path_buf()),
-            ..ClusterOptions::default()
-        })
+        let broker = Broker::live(
+            &ClusterOptions {
+                kubeconfig: Some(kubeconfig.to_path_buf()),
+                ..ClusterOptions::default()
+            },
+            Arc::new(Policy::defaults().unwrap()),
+            Arc::new(Audit::Off),
+        )
         .await
         .expect("connect");
-        let deployments = live.resolve_resource("deployments.apps").await.unwrap();
+        let deployments = broker.resolve("deployments.apps").await.unwrap();
         Cluster {
-            live,
+            broker,
             deployments,
-            policy: guardian_policy::Policy::defaults().unwrap(),
         }
     }
 
-    fn permit(&self, verb: &str, action: Option<&str>) -> guardian_policy::Permit {
-        let input = guardian_policy::PolicyInput {
-            caller: guardian_policy::Caller::parse("human:test"),
+    fn cx() -> CallContext {
+        CallContext {
+            caller: "human:test".into(),
             skill: "guardian".into(),
             tool: "test".into(),
-            verb: verb.into(),
-            resource: guardian_policy::Resource::new("apps", "v1", "deployments", "", "Deployment"),
-            namespace: "staging".into(),
-            name: "search".into(),
-            dry_run: false,
-            action: action.map(|id| guardian_policy::ActionRef {
-                id: id.into(),
-                approved: true,
-                approver: "human:test".into(),
-            }),
-            grants: guardian_policy::GrantSets {
+            grants: GrantSets {
                 read: vec!["*".into()],
                 propose: vec!["deployments.apps".into()],
             },
-            ..Default::default()
-        };
-        let (decision, permit) = self.policy.decide(input);
-        permit.unwrap_or_else(|| panic!("{verb}: {decision:?}"))
+            scope: Default::default(),
+        }
     }
 
     async fn search(&self) -> Value {
-        self.live
-            .get_object(
-                &self.permit("get", None),
-                &self.deployments,
-                Some("staging"),
-                "search",
-            )
+        self.broker
+            .get(&Self::cx(), &self.deployments, Some("staging"), "search")
             .await
             .unwrap()
     }
@@ -88,9 +74,15 @@ impl Cluster {
     async fn change_search(&self, replicas: i64) {
         let current = self.search().await;
         let rv = current["metadata"]["resourceVersion"].as_str().unwrap();
-        self.live
-            .apply_json_patch(
-                &self.permit("patch", Some("act-someoneelse")),
+        let someone_else = guardian_policy::ActionRef {
+            id: "act-someoneelse".into(),
+            approved: true,
+            approver: "human:test".into(),
+        };
+        self.broker
+            .apply_approved(
+                &Self::cx(),
+                &someone_else,
                 &self.deployments,
                 Some("staging"),
                 "search",
@@ -515,17 +507,16 @@ async fn skills_cannot_approve_or_apply() {
         .propose(raise_memory(&rv(&before), "256Mi", "512Mi"))
         .unwrap();
 
-    let live = LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(env.kubeconfig.clone()),
-        ..ClusterOptions::default()
-    })
+    let broker = Broker::live(
+        &ClusterOptions {
+            kubeconfig: Some(env.kubeconfig.clone()),
+            ..ClusterOptions::default()
+        },
+        Arc::new(Policy::defaults().unwrap()),
+        Arc::new(Audit::Off),
+    )
     .await
     .unwrap();
-    let broker = guardian_broker::Broker::new(
-        Arc::new(live),
-        Arc::new(guardian_broker::Policy::defaults().unwrap()),
-        Arc::new(Audit::Off),
-    );
     let skills = tempfile::tempdir().unwrap();
     install_test_skill(skills.path(), "hostile");
     let runtime = runtime_with(test_limits(), Some(broker)).await;

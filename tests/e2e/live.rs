@@ -1,10 +1,11 @@
-//! The live backend over real HTTP.
+//! The live backend over real HTTP, through the broker's public API.
 //!
 //! Two servers, both real HTTP on loopback:
 //! - `guardian snapshot serve examples/staging` — a Kubernetes API endpoint
-//!   over a snapshot. `LiveBackend` (kube::Client) pointed at it must answer
-//!   every broker call exactly as `SnapshotBackend` on the same folder does,
-//!   and `guardian snapshot capture` from it must round-trip.
+//!   over a snapshot. A broker over it (`Broker::live`, kube::Client) must
+//!   answer every call exactly as a broker over the same folder
+//!   (`Broker::snapshot`) does, and `guardian snapshot capture` from it must
+//!   round-trip.
 //! - a small scripted API server in this file, for what a snapshot cannot
 //!   play: a 403 and a 401 from the authorizer, SelfSubjectAccessReview
 //!   answers for `guardian doctor`, and recording the impersonation headers
@@ -16,29 +17,73 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use guardian_broker::live::{ClusterOptions, LiveBackend};
-use guardian_broker::snapshot::SnapshotBackend;
-use guardian_broker::{BrokerError, ListQuery, LogQuery, ObjectRef, redact};
+use std::sync::Arc;
+
+use guardian_broker::live::rbac::Permission;
+use guardian_broker::{
+    Audit, Broker, BrokerError, CallContext, ClusterOptions, GrantSets, ListQuery, LogQuery,
+    ObjectRef, Policy, Snapshot, redact,
+};
 use serde_json::{Value, json};
 
 use crate::scripted::{Received, Scripted};
 use crate::serve::{Killed, Serve, closed_port, write_kubeconfig};
 use crate::support::*;
 
-async fn connect(kubeconfig: &Path, context: Option<&str>) -> LiveBackend {
-    LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(kubeconfig.to_path_buf()),
-        context: context.map(str::to_string),
-        ..ClusterOptions::default()
-    })
+fn policy() -> Arc<Policy> {
+    Arc::new(Policy::defaults().expect("default policy"))
+}
+
+/// A broker over the cluster a kubeconfig names.
+async fn connect(kubeconfig: &Path, context: Option<&str>) -> Broker {
+    Broker::live(
+        &ClusterOptions {
+            kubeconfig: Some(kubeconfig.to_path_buf()),
+            context: context.map(str::to_string),
+            ..ClusterOptions::default()
+        },
+        policy(),
+        Arc::new(Audit::Off),
+    )
     .await
     .expect("connect")
 }
 
-fn load(path: &Path) -> SnapshotBackend {
-    let (backend, problems) = SnapshotBackend::load(path).expect("snapshot loads");
+/// A broker over a snapshot folder.
+fn load(path: &Path) -> Broker {
+    let (broker, problems) =
+        Broker::snapshot(path, policy(), Arc::new(Audit::Off)).expect("snapshot loads");
     assert!(problems.is_empty(), "{}: {problems:?}", path.display());
-    backend
+    broker
+}
+
+/// The snapshot store of a folder, read directly (no broker).
+fn store(path: &Path) -> Snapshot {
+    let (snapshot, problems) = Snapshot::load(path).expect("snapshot loads");
+    assert!(problems.is_empty(), "{}: {problems:?}", path.display());
+    snapshot
+}
+
+/// A person at the CLI with every read and proposal granted.
+fn cx() -> CallContext {
+    CallContext {
+        caller: "human:test".into(),
+        skill: "guardian".into(),
+        tool: "test".into(),
+        grants: GrantSets {
+            read: vec!["*".into()],
+            propose: vec!["*".into()],
+        },
+        scope: Default::default(),
+    }
+}
+
+/// The server URL a broker's description names: `context dead (URL)`.
+fn server_of(broker: &Broker) -> String {
+    let text = broker.describe();
+    let open = text.find('(').expect("(URL)");
+    let close = text[open..].find(')').expect("(URL)") + open;
+    text[open + 1..close].to_string()
 }
 
 fn redacted(mut v: Value) -> Value {
@@ -81,45 +126,7 @@ fn same_class(a: &BrokerError, b: &BrokerError, what: &str) {
     assert_eq!(a.kind_str(), b.kind_str(), "{what}: {a} / {b}");
 }
 
-/// A permit from the default policy for the person at the CLI, as
-/// `Broker::permit` mints them for capture.
-fn read_permit(
-    verb: &str,
-    kind: &guardian_broker::resources::ResourceKind,
-    subresource: &str,
-) -> guardian_policy::Permit {
-    let input = guardian_policy::PolicyInput {
-        caller: guardian_policy::Caller::parse("human:cli"),
-        skill: "guardian".into(),
-        tool: "test".into(),
-        verb: verb.into(),
-        resource: guardian_policy::Resource::new(
-            &kind.group,
-            &kind.version,
-            &kind.plural,
-            subresource,
-            &kind.kind,
-        ),
-        dry_run: verb == "patch",
-        grants: guardian_policy::GrantSets {
-            read: vec!["*".into()],
-            propose: vec!["*".into()],
-        },
-        ..Default::default()
-    };
-    static POLICY: std::sync::OnceLock<guardian_policy::Policy> = std::sync::OnceLock::new();
-    let policy = POLICY.get_or_init(|| guardian_policy::Policy::defaults().unwrap());
-    let (decision, permit) = policy.decide(input);
-    permit.unwrap_or_else(|| panic!("{verb} {}: {decision:?}", kind.grant_name()))
-}
-
-fn kind_of(resource: &str) -> guardian_broker::resources::ResourceKind {
-    guardian_broker::resources::ResourceTable::builtin()
-        .resolve(resource)
-        .unwrap()
-}
-
-// ----- LiveBackend against snapshot serve --------------------------------
+// ----- a live broker against snapshot serve -----------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_backend_answers_like_the_snapshot_backend() {
@@ -128,17 +135,20 @@ async fn live_backend_answers_like_the_snapshot_backend() {
     let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
     let live = connect(&kubeconfig, None).await;
     let snap = load(&example_snapshot());
-    assert_eq!(live.default_namespace(), "staging");
+    let kinds = store(&example_snapshot()).table().kinds().to_vec();
+    let cx = cx();
+    assert_eq!(live.default_namespace(), Some("staging"));
+    assert_eq!(snap.default_namespace(), None);
     assert!(
-        live.description().contains(&serve.url()),
+        live.describe().contains(&serve.url()),
         "{}",
-        live.description()
+        live.describe()
     );
 
     // api-resources: every kind the snapshot holds is served, same scope.
-    let served = live.served_resources().await.unwrap();
-    for kind in snap.table().kinds().to_vec() {
-        let list = snap.list_objects(&kind, &ListQuery::default()).unwrap();
+    let served = live.api_resources(&cx).await.unwrap();
+    for kind in kinds {
+        let list = snap.list(&cx, &kind, &ListQuery::default()).await.unwrap();
         if list["items"].as_array().unwrap().is_empty() {
             continue;
         }
@@ -150,13 +160,9 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         assert_eq!(found.plural, kind.plural, "{}", kind.grant_name());
 
         // list across all namespaces: same objects, Secrets redacted.
-        let live_kind = live.resolve_resource(&kind.grant_name()).await.unwrap();
+        let live_kind = live.resolve(&kind.grant_name()).await.unwrap();
         let live_list = live
-            .list_objects(
-                &read_permit("list", &live_kind, ""),
-                &live_kind,
-                &ListQuery::default(),
-            )
+            .list(&cx, &live_kind, &ListQuery::default())
             .await
             .unwrap();
         assert_eq!(live_list["kind"], kind.list_kind());
@@ -167,15 +173,13 @@ async fn live_backend_answers_like_the_snapshot_backend() {
             kind.grant_name()
         );
         // get of each: the same object.
-        for ((namespace, name), object) in by_key(&list) {
+        for (namespace, name) in by_key(&list).into_keys() {
             let ns = (!namespace.is_empty()).then_some(namespace.as_str());
-            let got = live
-                .get_object(&read_permit("get", &live_kind, ""), &live_kind, ns, &name)
-                .await
-                .unwrap();
+            let got = live.get(&cx, &live_kind, ns, &name).await.unwrap();
+            let want = snap.get(&cx, &kind, ns, &name).await.unwrap();
             assert_eq!(
                 redacted(got),
-                object,
+                redacted(want),
                 "get {} {namespace}/{name}",
                 kind.grant_name()
             );
@@ -190,22 +194,19 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         ("ev", "events"),
     ] {
         assert_eq!(
-            live.resolve_resource(name).await.unwrap().grant_name(),
+            live.resolve(name).await.unwrap().grant_name(),
             want,
             "{name}"
         );
     }
     assert_eq!(
-        live.resolve_resource("nonsense")
-            .await
-            .unwrap_err()
-            .kind_str(),
+        live.resolve("nonsense").await.unwrap_err().kind_str(),
         "invalid"
     );
 
     // Selectors and limit.
-    let pods = live.resolve_resource("pods").await.unwrap();
-    let snap_pods = snap.table().resolve("pods").unwrap();
+    let pods = live.resolve("pods").await.unwrap();
+    let snap_pods = snap.resolve("pods").await.unwrap();
     let queries = [
         ListQuery {
             namespace: Some("staging".into()),
@@ -228,16 +229,13 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         },
     ];
     for query in &queries {
-        let a = live
-            .list_objects(&read_permit("list", &pods, ""), &pods, query)
-            .await
-            .unwrap();
-        let b = snap.list_objects(&snap_pods, query).unwrap();
+        let a = live.list(&cx, &pods, query).await.unwrap();
+        let b = snap.list(&cx, &snap_pods, query).await.unwrap();
         assert_eq!(by_key(&a), by_key(&b), "{query:?}");
     }
     let limited = live
-        .list_objects(
-            &read_permit("list", &pods, ""),
+        .list(
+            &cx,
             &pods,
             &ListQuery {
                 limit: Some(2),
@@ -248,8 +246,8 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         .unwrap();
     assert_eq!(limited["items"].as_array().unwrap().len(), 2);
     let bad = live
-        .list_objects(
-            &read_permit("list", &pods, ""),
+        .list(
+            &cx,
             &pods,
             &ListQuery {
                 label_selector: Some("app in (".into()),
@@ -260,40 +258,21 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         .unwrap_err();
     assert_eq!(bad.kind_str(), "invalid", "{bad}");
 
-    // A permit is for the call it was minted for.
-    let wrong = live
-        .get_object(
-            &read_permit("get", &kind_of("secrets"), ""),
-            &pods,
-            Some("staging"),
-            "nope",
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(wrong.kind_str(), "internal", "{wrong}");
-    assert!(
-        wrong.message().contains("a permit for get secrets"),
-        "{wrong}"
-    );
-
     // Not found: the snapshot's wording.
     let live_err = live
-        .get_object(
-            &read_permit("get", &pods, ""),
-            &pods,
-            Some("staging"),
-            "nope",
-        )
+        .get(&cx, &pods, Some("staging"), "nope")
         .await
         .unwrap_err();
     let snap_err = snap
-        .get_object(&snap_pods, Some("staging"), "nope")
+        .get(&cx, &snap_pods, Some("staging"), "nope")
+        .await
         .unwrap_err();
     assert_eq!(live_err, snap_err);
 
     // Logs of every container, current and previous, with and without tail.
     let all_pods = snap
-        .list_objects(&snap_pods, &ListQuery::default())
+        .list(&cx, &snap_pods, &ListQuery::default())
+        .await
         .unwrap();
     let mut compared = 0;
     for pod in all_pods["items"].as_array().unwrap() {
@@ -315,14 +294,8 @@ async fn live_backend_answers_like_the_snapshot_backend() {
                     };
                     let what = format!("logs {ns}/{name} -c {container} {query:?}");
                     match (
-                        live.pod_logs(
-                            &read_permit("logs", &kind_of("pods"), "log"),
-                            ns,
-                            name,
-                            &query,
-                        )
-                        .await,
-                        snap.pod_logs(ns, name, &query),
+                        live.logs(&cx, ns, name, &query).await,
+                        snap.logs(&cx, ns, name, &query).await,
                     ) {
                         (Ok(a), Ok(b)) => {
                             assert_eq!(a, b, "{what}");
@@ -336,12 +309,7 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         }
         if containers.len() > 1 {
             let a = live
-                .pod_logs(
-                    &read_permit("logs", &kind_of("pods"), "log"),
-                    ns,
-                    name,
-                    &LogQuery::default(),
-                )
+                .logs(&cx, ns, name, &LogQuery::default())
                 .await
                 .unwrap_err();
             assert_eq!(a.kind_str(), "invalid", "{a}");
@@ -351,8 +319,8 @@ async fn live_backend_answers_like_the_snapshot_backend() {
 
     // Events of every Pod and Deployment: same items, same (oldest-first) order.
     for resource in ["pods", "deployments"] {
-        let kind = snap.table().resolve(resource).unwrap();
-        let list = snap.list_objects(&kind, &ListQuery::default()).unwrap();
+        let kind = snap.resolve(resource).await.unwrap();
+        let list = snap.list(&cx, &kind, &ListQuery::default()).await.unwrap();
         for object in list["items"].as_array().unwrap() {
             let reference = ObjectRef {
                 api_version: kind.api_version(),
@@ -360,11 +328,8 @@ async fn live_backend_answers_like_the_snapshot_backend() {
                 namespace: object["metadata"]["namespace"].as_str().map(str::to_string),
                 name: object["metadata"]["name"].as_str().unwrap().to_string(),
             };
-            let a = live
-                .events_of(&read_permit("events", &kind_of("events"), ""), &reference)
-                .await
-                .unwrap();
-            let b = snap.events_of(&reference);
+            let a = live.events(&cx, &reference).await.unwrap();
+            let b = snap.events(&cx, &reference).await.unwrap();
             assert_eq!(a["kind"], "EventList");
             assert_eq!(a["items"], b["items"], "events of {reference:?}");
         }
@@ -372,10 +337,11 @@ async fn live_backend_answers_like_the_snapshot_backend() {
 
     // Server-side dry-run patch: same object as the in-memory one; a failed
     // test is a conflict on both; nothing is stored.
-    let deployments = live.resolve_resource("deployments").await.unwrap();
-    let snap_deployments = snap.table().resolve("deployments").unwrap();
+    let deployments = live.resolve("deployments").await.unwrap();
+    let snap_deployments = snap.resolve("deployments").await.unwrap();
     let list = snap
-        .list_objects(&snap_deployments, &ListQuery::default())
+        .list(&cx, &snap_deployments, &ListQuery::default())
+        .await
         .unwrap();
     let target = &list["items"][0];
     let (ns, name) = (
@@ -388,17 +354,12 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         {"op": "replace", "path": "/spec/replicas", "value": 7}
     ]);
     let a = live
-        .dry_run_json_patch(
-            &read_permit("patch", &deployments, ""),
-            &deployments,
-            Some(ns),
-            name,
-            &patch,
-        )
+        .dry_run_patch(&cx, &deployments, Some(ns), name, &patch)
         .await
         .unwrap();
     let b = snap
-        .dry_run_json_patch(&snap_deployments, Some(ns), name, &patch)
+        .dry_run_patch(&cx, &snap_deployments, Some(ns), name, &patch)
+        .await
         .unwrap();
     assert_eq!(a["spec"]["replicas"], 7);
     assert_eq!(a["spec"], b["spec"]);
@@ -408,19 +369,13 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         {"op": "replace", "path": "/spec/replicas", "value": 1}
     ]);
     let err = live
-        .dry_run_json_patch(
-            &read_permit("patch", &deployments, ""),
-            &deployments,
-            Some(ns),
-            name,
-            &stale,
-        )
+        .dry_run_patch(&cx, &deployments, Some(ns), name, &stale)
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "conflict", "{err}");
     let err = live
-        .dry_run_json_patch(
-            &read_permit("patch", &deployments, ""),
+        .dry_run_patch(
+            &cx,
             &deployments,
             Some(ns),
             name,
@@ -429,23 +384,17 @@ async fn live_backend_answers_like_the_snapshot_backend() {
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "invalid", "{err}");
-    let after = live
-        .get_object(
-            &read_permit("get", &deployments, ""),
-            &deployments,
-            Some(ns),
-            name,
-        )
-        .await
-        .unwrap();
+    let after = live.get(&cx, &deployments, Some(ns), name).await.unwrap();
     assert_eq!(
         after["spec"]["replicas"], replicas,
         "a dry run stored nothing"
     );
 
-    // The server's version.
-    let (version, _platform) = live.server_version().await.unwrap();
-    assert!(version.starts_with('v'), "{version}");
+    // The server's version; a snapshot has no server to ask.
+    let version = live.server_version(&cx).await.unwrap();
+    assert!(version.git_version.starts_with('v'), "{version:?}");
+    let err = snap.server_version(&cx).await.unwrap_err();
+    assert!(err.message().contains("needs a live cluster"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,13 +402,10 @@ async fn guarded_apply_lands_only_on_the_approved_version() {
     let serve = Serve::start(&example_snapshot(), true);
     let dir = tempfile::tempdir().unwrap();
     let live = connect(&write_kubeconfig(dir.path(), &serve.url()), None).await;
-    let deployments = live.resolve_resource("deployments.apps").await.unwrap();
+    let cx = cx();
+    let deployments = live.resolve("deployments.apps").await.unwrap();
     let list = live
-        .list_objects(
-            &read_permit("list", &deployments, ""),
-            &deployments,
-            &ListQuery::default(),
-        )
+        .list(&cx, &deployments, &ListQuery::default())
         .await
         .unwrap();
     let target = &list["items"][0];
@@ -476,7 +422,7 @@ async fn guarded_apply_lands_only_on_the_approved_version() {
         .to_string();
     let patch = json!([{"op": "replace", "path": "/spec/replicas", "value": 5}]);
     // Policy mints a write permit only for a human-approved action.
-    let policy = guardian_broker::Policy::defaults().unwrap();
+    let policy = Policy::defaults().unwrap();
     let request = |action: Option<guardian_policy::ActionRef>| guardian_policy::PolicyInput {
         caller: guardian_policy::Caller::parse("human:alice"),
         verb: "patch".into(),
@@ -496,19 +442,26 @@ async fn guarded_apply_lands_only_on_the_approved_version() {
     // does not count.
     let (decision, permit) = policy.decide(request(None));
     assert!(!decision.allow && permit.is_none(), "{decision:?}");
-    let (_, permit) = policy.decide(request(Some(guardian_policy::ActionRef {
+    let approved_by = |approver: &str| guardian_policy::ActionRef {
         id: "act-1".into(),
         approved: true,
-        approver: "agent:loop".into(),
-    })));
+        approver: approver.into(),
+    };
+    let (_, permit) = policy.decide(request(Some(approved_by("agent:loop"))));
     assert!(permit.is_none());
-    // A dry-run permit for the same object is refused by the write path.
-    let mut dry = request(None);
-    dry.dry_run = true;
-    let (_, dry_permit) = policy.decide(dry);
+    // The broker refuses such an apply, and nothing is written.
+    let alice = CallContext {
+        caller: "human:alice".into(),
+        grants: GrantSets {
+            read: vec!["*".into()],
+            propose: vec!["deployments.apps".into()],
+        },
+        ..cx.clone()
+    };
     let err = live
-        .apply_json_patch(
-            dry_permit.as_ref().unwrap(),
+        .apply_approved(
+            &alice,
+            &approved_by("agent:loop"),
             &deployments,
             Some(&ns),
             &name,
@@ -518,45 +471,41 @@ async fn guarded_apply_lands_only_on_the_approved_version() {
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "denied", "{err}");
-    let (_, permit) = policy.decide(request(Some(guardian_policy::ActionRef {
-        id: "act-1".into(),
-        approved: true,
-        approver: "human:alice".into(),
-    })));
-    let permit = permit.expect("an approved action gets a write permit");
-    assert!(!permit.dry_run());
+    let stored = live.get(&cx, &deployments, Some(&ns), &name).await.unwrap();
+    assert_eq!(stored["metadata"]["resourceVersion"], json!(version));
+
     let applied = live
-        .apply_json_patch(&permit, &deployments, Some(&ns), &name, &patch, &version)
+        .apply_approved(
+            &alice,
+            &approved_by("human:alice"),
+            &deployments,
+            Some(&ns),
+            &name,
+            &patch,
+            &version,
+        )
         .await
         .unwrap();
     assert_eq!(applied["spec"]["replicas"], 5);
     assert_ne!(applied["metadata"]["resourceVersion"], json!(version));
-    let stored = live
-        .get_object(
-            &read_permit("get", &deployments, ""),
-            &deployments,
-            Some(&ns),
-            &name,
-        )
-        .await
-        .unwrap();
+    let stored = live.get(&cx, &deployments, Some(&ns), &name).await.unwrap();
     assert_eq!(stored["spec"]["replicas"], 5);
     // The same approval again: the object moved on, so it is refused.
     let again = json!([{"op": "replace", "path": "/spec/replicas", "value": 6}]);
     let err = live
-        .apply_json_patch(&permit, &deployments, Some(&ns), &name, &again, &version)
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind_str(), "conflict", "{err}");
-    let stored = live
-        .get_object(
-            &read_permit("get", &deployments, ""),
+        .apply_approved(
+            &alice,
+            &approved_by("human:alice"),
             &deployments,
             Some(&ns),
             &name,
+            &again,
+            &version,
         )
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "conflict", "{err}");
+    let stored = live.get(&cx, &deployments, Some(&ns), &name).await.unwrap();
     assert_eq!(stored["spec"]["replicas"], 5);
 }
 
@@ -567,11 +516,15 @@ async fn kubeconfig_contexts_and_unreachable_servers() {
     let kubeconfig = write_kubeconfig(dir.path(), &serve.url());
 
     // --context picks the context; an unknown one lists the others.
-    let err = LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(kubeconfig.clone()),
-        context: Some("prod".into()),
-        ..ClusterOptions::default()
-    })
+    let err = Broker::live(
+        &ClusterOptions {
+            kubeconfig: Some(kubeconfig.clone()),
+            context: Some("prod".into()),
+            ..ClusterOptions::default()
+        },
+        policy(),
+        Arc::new(Audit::Off),
+    )
     .await
     .unwrap_err();
     assert_eq!(err.kind_str(), "not-found");
@@ -583,16 +536,20 @@ async fn kubeconfig_contexts_and_unreachable_servers() {
 
     // A context whose server is down: unavailable, naming the URL.
     let dead = connect(&kubeconfig, Some("dead")).await;
-    let err = dead.server_version().await.unwrap_err();
+    let err = dead.server_version(&cx()).await.unwrap_err();
     assert_eq!(err.kind_str(), "unavailable", "{err}");
-    assert!(err.message().contains(dead.server_url()), "{err}");
+    assert!(err.message().contains(&server_of(&dead)), "{err}");
     assert!(err.message().contains("context dead"), "{err}");
 
     // A missing --kubeconfig says so.
-    let err = LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(dir.path().join("nope")),
-        ..ClusterOptions::default()
-    })
+    let err = Broker::live(
+        &ClusterOptions {
+            kubeconfig: Some(dir.path().join("nope")),
+            ..ClusterOptions::default()
+        },
+        policy(),
+        Arc::new(Audit::Off),
+    )
     .await
     .unwrap_err();
     assert!(err.message().contains("does not exist"), "{err}");
@@ -718,9 +675,10 @@ async fn tls_to_a_server_signed_by_a_private_ca() {
     )
     .unwrap();
     let live = connect(&trusted, None).await;
+    let version = live.server_version(&cx()).await.unwrap();
     assert_eq!(
-        live.server_version().await.unwrap(),
-        ("v1.31.0-tls".to_string(), "linux/arm64".to_string())
+        (version.git_version.as_str(), version.platform.as_str()),
+        ("v1.31.0-tls", "linux/arm64")
     );
 
     // Without that CA the certificate is refused, and the error says TLS.
@@ -733,7 +691,7 @@ async fn tls_to_a_server_signed_by_a_private_ca() {
     )
     .unwrap();
     let live = connect(&untrusted, None).await;
-    let err = live.server_version().await.unwrap_err();
+    let err = live.server_version(&cx()).await.unwrap_err();
     assert_eq!(err.kind_str(), "unavailable", "{err}");
     assert!(
         err.message()
@@ -778,6 +736,8 @@ fn capture_from_serve_round_trips() {
     assert!(by("list", "/v1/pods") >= 1, "{records:?}");
     assert!(by("list", "/v1/secrets") >= 1, "{records:?}");
     assert!(by("logs", "/v1/pods/log") >= 20, "{records:?}");
+    // …the server's version too: nothing reaches the cluster undecided.
+    assert_eq!(by("get", "/version"), 1, "{records:?}");
     assert!(records.iter().all(|r| r["tool"] == "snapshot.capture"
         && r["caller"] == "human:cli"
         && r["decision"] == "allow"));
@@ -787,8 +747,8 @@ fn capture_from_serve_round_trips() {
     assert!(out.join("staging/pods.json").is_file());
 
     // The capture loads without a single problem…
-    let original = load(&example_snapshot());
-    let captured = load(&out);
+    let original = store(&example_snapshot());
+    let captured = store(&out);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -993,6 +953,22 @@ fn rbac_script(req: &Received) -> (u16, String) {
                    "platform": "linux/amd64"})
             .to_string(),
         ),
+        // Discovery: which resources exist, and their scope.
+        ("GET", "/api/v1") => (
+            200,
+            json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod",
+                 "verbs": ["get", "list"]},
+                {"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod",
+                 "verbs": ["get"]},
+                {"name": "nodes", "singularName": "node", "namespaced": false, "kind": "Node",
+                 "verbs": ["get", "list"]}]})
+            .to_string(),
+        ),
+        ("GET", "/apis") => (
+            200,
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}).to_string(),
+        ),
         ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => {
             let review: Value = serde_json::from_str(&req.body).unwrap();
             let attributes = &review["spec"]["resourceAttributes"];
@@ -1023,21 +999,27 @@ async fn forbidden_unauthorized_and_impersonation_over_http() {
     let kubeconfig = write_kubeconfig(dir.path(), &server.url());
 
     // Impersonation: kubectl's --as / --as-group headers reach the server.
-    let live = LiveBackend::connect(&ClusterOptions {
-        kubeconfig: Some(kubeconfig.clone()),
-        impersonate_user: Some("system:serviceaccount:guardian:guardian".into()),
-        impersonate_groups: vec!["system:serviceaccounts".into(), "sre".into()],
-        ..ClusterOptions::default()
-    })
+    let audit = Arc::new(Audit::memory());
+    let live = Broker::live(
+        &ClusterOptions {
+            kubeconfig: Some(kubeconfig.clone()),
+            impersonate_user: Some("system:serviceaccount:guardian:guardian".into()),
+            impersonate_groups: vec!["system:serviceaccounts".into(), "sre".into()],
+            ..ClusterOptions::default()
+        },
+        policy(),
+        audit.clone(),
+    )
     .await
     .unwrap();
     assert!(
-        live.description()
+        live.describe()
             .ends_with("as system:serviceaccount:guardian:guardian")
     );
-    let (version, platform) = live.server_version().await.unwrap();
+    let cx = CallContext::host("doctor");
+    let version = live.server_version(&cx).await.unwrap();
     assert_eq!(
-        (version.as_str(), platform.as_str()),
+        (version.git_version.as_str(), version.platform.as_str()),
         ("v1.31.0-scripted", "linux/amd64")
     );
     let sent = server.received();
@@ -1054,12 +1036,7 @@ async fn forbidden_unauthorized_and_impersonation_over_http() {
 
     // A 403 on pods/log: the verb, the subresource and the Role rule.
     let err = live
-        .pod_logs(
-            &read_permit("logs", &kind_of("pods"), "log"),
-            "staging",
-            "web-1",
-            &LogQuery::default(),
-        )
+        .logs(&cx, "staging", "web-1", &LogQuery::default())
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "denied");
@@ -1071,18 +1048,25 @@ async fn forbidden_unauthorized_and_impersonation_over_http() {
          rule for \"pods\" alone does not cover it"
     );
 
-    // SelfSubjectAccessReview.
-    assert!(
-        live.access_review("get", "", "pods", None, Some("staging"))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !live
-            .access_review("get", "", "pods", Some("log"), Some("staging"))
-            .await
-            .unwrap()
-    );
+    // SelfSubjectAccessReview, in the namespace asked for when the resource
+    // is namespaced.
+    let permission = |resource: &str, subresource: Option<&str>| Permission {
+        group: String::new(),
+        resource: resource.into(),
+        subresource: subresource.map(str::to_string),
+        verb: "get".into(),
+    };
+    let pods = live
+        .access_review(&cx, &permission("pods", None), Some("staging"))
+        .await
+        .unwrap();
+    assert!(pods.allowed);
+    assert_eq!(pods.namespace.as_deref(), Some("staging"));
+    let logs = live
+        .access_review(&cx, &permission("pods", Some("log")), Some("staging"))
+        .await
+        .unwrap();
+    assert!(!logs.allowed);
     let review = server.received().last().unwrap().clone();
     let body: Value = serde_json::from_str(&review.body).unwrap();
     assert_eq!(
@@ -1090,10 +1074,49 @@ async fn forbidden_unauthorized_and_impersonation_over_http() {
         json!({"verb": "get", "group": "", "resource": "pods", "subresource": "log",
                "namespace": "staging"})
     );
+    // …and cluster-wide for a cluster-scoped one, as `kubectl auth can-i`.
+    let nodes = live
+        .access_review(&cx, &permission("nodes", None), Some("staging"))
+        .await
+        .unwrap();
+    assert_eq!(nodes.namespace, None);
+    let review = server.received().last().unwrap().clone();
+    let body: Value = serde_json::from_str(&review.body).unwrap();
+    assert_eq!(
+        body["spec"]["resourceAttributes"],
+        json!({"verb": "get", "group": "", "resource": "nodes"})
+    );
+    // Each question was decided by policy and audited, saying what it asked.
+    let lines: Vec<Value> = audit
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reviews: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["verb"] == "review"
+                && l["resource"] == "authorization.k8s.io/v1/selfsubjectaccessreviews"
+        })
+        .collect();
+    assert_eq!(reviews.len(), 3, "{lines:?}");
+    assert!(reviews.iter().all(|l| l["decision"] == "allow"
+        && l["rule"] == "reviews-within-grants"
+        && l["caller"] == "human:cli"
+        && l["tool"] == "doctor"));
+    assert_eq!(reviews[1]["namespace"], "staging");
+    assert_eq!(reviews[1]["reasons"][1], "can-i get pods/log");
+    assert_eq!(reviews[2]["namespace"], "");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["verb"] == "get" && l["resource"] == "/version"),
+        "{lines:?}"
+    );
 
     // Without impersonation no such header is sent.
     let plain = connect(&kubeconfig, None).await;
-    plain.server_version().await.unwrap();
+    plain.server_version(&cx).await.unwrap();
     assert!(
         server
             .received()
@@ -1105,7 +1128,7 @@ async fn forbidden_unauthorized_and_impersonation_over_http() {
 
     // 401: the credentials were refused, and where.
     let bad = connect(&kubeconfig, Some("bad-token")).await;
-    let err = bad.server_version().await.unwrap_err();
+    let err = bad.server_version(&cx).await.unwrap_err();
     assert_eq!(err.kind_str(), "denied");
     assert!(
         err.message()
@@ -1121,10 +1144,13 @@ fn doctor_checks_every_grant_and_prints_the_missing_role() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = write_kubeconfig(dir.path(), &server.url());
     let cache = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
     // KUBECONFIG, not --kubeconfig: the environment is honoured too.
     let out = guardian(cache.path())
         .env("KUBECONFIG", &kubeconfig)
         .args(["doctor", "--as", "system:serviceaccount:guardian:guardian"])
+        .arg("--audit")
+        .arg(&audit)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1169,6 +1195,35 @@ fn doctor_checks_every_grant_and_prints_the_missing_role() {
     assert!(reviews.iter().all(|r| {
         r.header_values("impersonate-user") == ["system:serviceaccount:guardian:guardian"]
     }));
+    // Every question doctor asked the cluster was decided by policy and
+    // audited: the version, then one line per review, saying what it asked.
+    let lines: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let audited = |verb: &str, resource: &str| {
+        lines
+            .iter()
+            .filter(|l| l["verb"] == verb && l["resource"] == resource)
+            .count()
+    };
+    assert_eq!(audited("get", "/version"), 1, "{lines:?}");
+    assert_eq!(
+        audited("review", "authorization.k8s.io/v1/selfsubjectaccessreviews"),
+        reviews.len(),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["reasons"][1] == "can-i get pods/log")
+    );
+    assert!(
+        lines.iter().all(|l| l["tool"] == "doctor"
+            && l["caller"] == "human:cli"
+            && l["decision"] == "allow")
+    );
 }
 
 /// A cluster with one restarted pod where the identity may not list
@@ -1274,7 +1329,7 @@ fn capture_skips_what_rbac_forbids_and_keeps_previous_logs() {
     assert_eq!(report["logs"]["previous"], 1);
 
     // What was captured loads, previous logs included.
-    let captured = load(&out);
+    let captured = store(&out);
     assert_eq!(captured.namespaces(), ["shop"]);
     let current = captured
         .pod_logs("shop", "web-1", &LogQuery::default())

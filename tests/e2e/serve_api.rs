@@ -1283,6 +1283,28 @@ async fn kubernetes_tokens_are_admitted_by_token_review() {
             && l["caller"] == "automation:serviceaccount/ci/deployer"),
         "the service account's refused approval is not audited"
     );
+    // Every TokenReview was decided by policy and audited, as Guardian
+    // itself; no audit line holds a token.
+    let reviews: Vec<&Value> = audit
+        .iter()
+        .filter(|l| {
+            l["verb"] == "review" && l["resource"] == "authentication.k8s.io/v1/tokenreviews"
+        })
+        .collect();
+    assert!(reviews.len() >= 4, "one per token reviewed: {audit:?}");
+    assert!(reviews.iter().all(|l| l["caller"] == "system:guardian"
+        && l["tool"] == "token-review"
+        && l["decision"] == "allow"
+        && l["rule"] == "reviews-within-grants"));
+    let text = serde_json::to_string(&audit).unwrap();
+    for token in [
+        "sa-token-0123456789",
+        "oidc-token-0123456789",
+        "nobody-token-0123456789",
+        "forged-token-0123456789",
+    ] {
+        assert!(!text.contains(token), "{token} in the audit log");
+    }
 }
 
 /// A CA, a server certificate for localhost/127.0.0.1 and a client

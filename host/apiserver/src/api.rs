@@ -44,7 +44,7 @@ pub(crate) async fn core_versions(headers: HeaderMap) -> Response {
 pub(crate) async fn group_list(StateExtractor(state): AppState) -> Response {
     json_response(
         StatusCode::OK,
-        &discovery::group_list(state.backend.table()),
+        &discovery::group_list(state.snapshot.table()),
     )
 }
 
@@ -133,7 +133,7 @@ fn parse_path(state: &State, path: &str) -> Result<Route, ApiError> {
         return Err(ApiError::no_such_path());
     }
     let kind = state
-        .backend
+        .snapshot
         .table()
         .kinds()
         .iter()
@@ -164,12 +164,12 @@ fn dispatch(
 ) -> Result<Response, ApiError> {
     let target = match parse_path(state, uri.path())? {
         Route::ResourceList { group, version } => {
-            return discovery::resource_list(state.backend.table(), &group, &version)
+            return discovery::resource_list(state.snapshot.table(), &group, &version)
                 .map(|list| json_response(StatusCode::OK, &list))
                 .ok_or_else(ApiError::no_such_path);
         }
         Route::Group(group) => {
-            return discovery::group(state.backend.table(), &group)
+            return discovery::group(state.snapshot.table(), &group)
                 .map(|g| json_response(StatusCode::OK, &g))
                 .ok_or_else(ApiError::no_such_path);
         }
@@ -294,7 +294,7 @@ fn get(
     params: &Params,
     as_table: bool,
 ) -> Result<Response, ApiError> {
-    let object = match state.backend.get_object(&target.kind, target.ns(), name) {
+    let object = match state.snapshot.get_object(&target.kind, target.ns(), name) {
         Ok(object) => object,
         Err(BrokerError::NotFound(_)) => is_namespace_kind(&target.kind)
             .then(|| implied_namespace(state, name))
@@ -334,7 +334,7 @@ fn is_namespace_kind(kind: &ResourceKind) -> bool {
 /// the objects in it (a cluster-info dump holds no Namespace objects), so
 /// that `kubectl get ns` lists it and kubectl's existence checks pass.
 fn implied_namespace(state: &State, name: &str) -> Option<Arc<Value>> {
-    if !state.backend.namespaces().iter().any(|n| n == name) {
+    if !state.snapshot.namespaces().iter().any(|n| n == name) {
         return None;
     }
     Some(Arc::new(json!({
@@ -372,7 +372,7 @@ fn add_implied_namespaces(
             .unwrap_or("")
             .to_string()
     };
-    for name in state.backend.namespaces() {
+    for name in state.snapshot.namespaces() {
         if list.items.iter().any(|o| name_of(&o.to_value()) == name) {
             continue;
         }
@@ -409,7 +409,7 @@ fn list(
         limit: None,
     };
     let mut list: SharedList = state
-        .backend
+        .snapshot
         .list_objects_shared(&target.kind, &query)
         .map_err(ApiError::from_read)?;
     if is_namespace_kind(&target.kind) {
@@ -480,7 +480,7 @@ fn logs(state: &State, target: &Target, pod: &str, params: &Params) -> Result<Re
         previous: is_true(params.get("previous")),
     };
     let text = state
-        .backend
+        .snapshot
         .pod_logs(namespace, pod, &query)
         .map_err(|e| match e {
             BrokerError::NotFound(m) if m.starts_with("pods \"") => {
@@ -550,7 +550,7 @@ fn scale_of(object: &Value) -> Value {
 
 fn get_scale(state: &State, target: &Target, name: &str) -> Result<Response, ApiError> {
     let object = state
-        .backend
+        .snapshot
         .get_object(&target.kind, target.ns(), name)
         .map_err(|e| write_error(e, target, name, "scale"))?;
     Ok(json_response(StatusCode::OK, &scale_of(&object)))
@@ -569,7 +569,7 @@ fn write_scale(
     dry_run: bool,
 ) -> Result<Response, ApiError> {
     let current = state
-        .backend
+        .snapshot
         .get_object(&target.kind, target.ns(), name)
         .map_err(|e| write_error(e, target, name, "scale"))?;
     let request = parse_body(body, "the Scale")?;
@@ -624,7 +624,7 @@ fn write_scale(
         patch["metadata"] = json!({"resourceVersion": rv});
     }
     let scaled = state
-        .backend
+        .snapshot
         .patch_object(
             &target.kind,
             target.ns(),
@@ -703,11 +703,11 @@ fn patch(
         }
     };
     let patch = kind_of_patch(parse_body(body, "patch")?);
-    if let Some(reason) = patch.unsupported(&state.backend, &target.kind) {
+    if let Some(reason) = patch.unsupported(&state.snapshot, &target.kind) {
         return Err(ApiError::unsupported_media_type(reason));
     }
     let patched = state
-        .backend
+        .snapshot
         .patch_object(&target.kind, target.ns(), name, &patch, dry_run)
         .map_err(|e| write_error(e, target, name, "patch"))?;
     if !dry_run {
@@ -726,7 +726,7 @@ fn replace(
 ) -> Result<Response, ApiError> {
     let object = parse_body(body, "the object")?;
     let replaced = state
-        .backend
+        .snapshot
         .replace_object(&target.kind, target.ns(), name, object, dry_run)
         .map_err(|e| write_error(e, target, name, "object"))?;
     if !dry_run {
@@ -760,14 +760,14 @@ fn delete(
         resource_version: precondition("resourceVersion"),
     };
     let mut deleted = state
-        .backend
+        .snapshot
         .delete_object(&target.kind, target.ns(), name, &preconditions, dry_run)
         .map_err(|e| write_error(e, target, name, "preconditions"))?;
     if !dry_run {
         tracing::info!(object = %target.describe(), "deleted in memory");
         // A DELETED event carries the version of the delete itself.
         deleted["metadata"]["resourceVersion"] =
-            json!(state.backend.resource_version().to_string());
+            json!(state.snapshot.resource_version().to_string());
         publish(state, target, "DELETED", &deleted);
     }
     let mut details = json!({"name": name, "kind": target.kind.plural});
@@ -793,7 +793,7 @@ fn delete(
 mod tests {
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
-    use guardian_broker::SnapshotBackend;
+    use guardian_broker::Snapshot;
     use tower::ServiceExt;
 
     use crate::{ApiServer, Options};
@@ -822,9 +822,9 @@ mod tests {
                 "name": "creds", "namespace": "shop", "resourceVersion": "13"},
                 "data": {"password": "aHVudGVyMg=="}}),
         ];
-        let (backend, problems) = SnapshotBackend::from_values("test", values).unwrap();
+        let (snapshot, problems) = Snapshot::from_values("test", values).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
-        ApiServer::new(backend, Options { writable })
+        ApiServer::new(snapshot, Options { writable })
     }
 
     async fn call(

@@ -199,7 +199,7 @@ pub(crate) fn start(
             limit: None,
         };
         state
-            .backend
+            .snapshot
             .list_objects_shared(kind, &query)
             .map_err(ApiError::from_read)?
             .items
@@ -220,7 +220,7 @@ pub(crate) fn start(
                 "kind": kind.kind,
                 "apiVersion": kind.api_version(),
                 "metadata": {
-                    "resourceVersion": state.backend.resource_version().to_string(),
+                    "resourceVersion": state.snapshot.resource_version().to_string(),
                     "annotations": {"k8s.io/initial-events-end": "true"},
                 },
             },

@@ -8,17 +8,24 @@
 //! values, and credential-shaped text in logs and event messages.
 //!
 //! **Architecture invariant:** nothing outside this crate talks to a cluster.
-//! The runtime holds a [`Broker`], never a backend's client.
+//! The backends are private to it: a [`Broker`] is built over a live cluster
+//! ([`Broker::live`]) or a snapshot ([`Broker::snapshot`]), and everything the
+//! host needs from a cluster — objects, logs, events, dry runs, the approved
+//! write, the server's version, access and token reviews, a capture — is a
+//! `Broker` operation, decided by policy and audited.
 
 mod audit;
 mod error;
+mod host;
 pub mod live;
 pub mod omit;
 pub mod redact;
 pub mod resources;
 pub mod selectors;
 pub mod snapshot;
+mod snapshot_backend;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -28,9 +35,14 @@ use serde_json::Value;
 pub use audit::{ActionAuditRecord, Audit, AuditRecord};
 pub use error::BrokerError;
 pub use guardian_policy::{GrantSets, Permit, Policy};
+pub use host::AccessReview;
+pub use live::{ClusterOptions, ServerVersion, TokenUser};
 pub use resources::{ResourceKind, ResourceTable};
 pub use snapshot::stored::Stored;
-pub use snapshot::{LoadProblem, SnapshotBackend};
+pub use snapshot::{LoadProblem, Snapshot};
+
+use live::LiveBackend;
+use snapshot_backend::SnapshotBackend;
 
 /// Options of a list call, in kubectl's terms.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -287,10 +299,11 @@ impl Serialize for SharedList {
     }
 }
 
-/// A source of Kubernetes objects. Implemented by the snapshot backend (here)
-/// and the live backend. Backends return raw objects; [`Broker`] redacts.
+/// A source of Kubernetes objects. Implemented by the snapshot backend and
+/// the live backend, both private to this crate. Backends return raw objects;
+/// [`Broker`] redacts.
 #[async_trait::async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub(crate) trait Backend: Send + Sync + 'static {
     /// Human-readable description: `snapshot examples/staging`, `context kind-dev`.
     fn describe(&self) -> String;
     /// Resolve a kubectl-style resource name (`pods`, `deploy`, `Deployment`,
@@ -385,8 +398,19 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Broker {
     backend: Arc<dyn Backend>,
+    /// The same backend when it is a live cluster: what only an API server
+    /// answers (its version, reviews, a capture) is asked of it.
+    live: Option<LiveBackend>,
     policy: Arc<Policy>,
     audit: Arc<Audit>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("source", &self.describe())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a call is, for policy and audit.
@@ -397,19 +421,67 @@ struct Request<'a> {
     namespace: Option<&'a str>,
     name: &'a str,
     dry_run: bool,
+    /// Said in the audit line's reasons when not empty: what a review asked.
+    note: &'a str,
 }
 
 impl Broker {
-    pub fn new(backend: Arc<dyn Backend>, policy: Arc<Policy>, audit: Arc<Audit>) -> Self {
+    /// A broker over the live cluster `cluster` names. Reads the kubeconfig
+    /// (or the in-cluster service account) but does not contact the server:
+    /// the first call does, and a dead server is reported then, naming its
+    /// URL.
+    pub async fn live(
+        cluster: &ClusterOptions,
+        policy: Arc<Policy>,
+        audit: Arc<Audit>,
+    ) -> Result<Broker, BrokerError> {
+        let live = LiveBackend::connect(cluster).await?;
+        Ok(Self {
+            backend: Arc::new(live.clone()),
+            live: Some(live),
+            policy,
+            audit,
+        })
+    }
+
+    /// A broker over the snapshot folder (or file) at `path`, and what in it
+    /// could not be used (skipped; the rest loaded). Fails only when nothing
+    /// could be loaded. Blocks while the files are read.
+    pub fn snapshot(
+        path: &Path,
+        policy: Arc<Policy>,
+        audit: Arc<Audit>,
+    ) -> Result<(Broker, Vec<LoadProblem>), BrokerError> {
+        let (snapshot, problems) = Snapshot::load(path)?;
+        Ok((Self::from_snapshot(snapshot, policy, audit), problems))
+    }
+
+    /// A broker over a snapshot already loaded (or built in memory with
+    /// [`Snapshot::from_values`]).
+    pub fn from_snapshot(snapshot: Snapshot, policy: Arc<Policy>, audit: Arc<Audit>) -> Broker {
+        Self::new(Arc::new(SnapshotBackend(snapshot)), policy, audit)
+    }
+
+    pub(crate) fn new(backend: Arc<dyn Backend>, policy: Arc<Policy>, audit: Arc<Audit>) -> Self {
         Self {
             backend,
+            live: None,
             policy,
             audit,
         }
     }
 
+    /// `snapshot PATH`, or `context kind-dev (https://127.0.0.1:6443)` (plus
+    /// `as USER` when impersonating).
     pub fn describe(&self) -> String {
         self.backend.describe()
+    }
+
+    /// The namespace kubectl would use without `-n` on this live cluster:
+    /// the context's, else `default` (in a pod: the pod's own). `None` for a
+    /// snapshot, which is read whole.
+    pub fn default_namespace(&self) -> Option<&str> {
+        self.live.as_ref().map(LiveBackend::default_namespace)
     }
 
     /// Records a call refused before policy was asked (outside the skill's
@@ -432,6 +504,7 @@ impl Broker {
             namespace,
             name,
             dry_run: WRITE_VERBS.contains(&verb),
+            note: "",
         };
         self.audit(
             cx,
@@ -444,11 +517,12 @@ impl Broker {
         );
     }
 
-    /// A permit for a call the host makes itself rather than for a skill
-    /// (`snapshot capture`, `doctor`): policy decides as for any call and the
-    /// decision is audited here, since the caller then talks to its backend
-    /// directly. A denial is audited and returned as [`BrokerError::Denied`].
-    pub async fn permit(
+    /// A permit for a call the broker makes on the host's behalf outside the
+    /// usual path (`snapshot capture`'s reads): policy decides as for any
+    /// call and the decision is audited here, since the caller then talks to
+    /// the backend directly. A denial is audited and returned as
+    /// [`BrokerError::Denied`].
+    pub(crate) async fn permit(
         &self,
         cx: &CallContext,
         verb: &str,
@@ -464,6 +538,7 @@ impl Broker {
             namespace,
             name,
             dry_run: WRITE_VERBS.contains(&verb),
+            note: "",
         };
         let (permit, started) = self.authorize(cx, &req).await?;
         self.done::<()>(cx, &req, &permit, started, &Ok(()));
@@ -523,15 +598,11 @@ impl Broker {
         match permit {
             Some(permit) => Ok((permit, started)),
             None => {
-                self.audit(
-                    cx,
-                    req,
-                    "deny",
-                    &decision.rule,
-                    &decision.reasons,
-                    None,
-                    started,
-                );
+                let mut reasons = decision.reasons.clone();
+                if !req.note.is_empty() {
+                    reasons.push(req.note.to_owned());
+                }
+                self.audit(cx, req, "deny", &decision.rule, &reasons, None, started);
                 let what = match req.namespace {
                     Some(ns) if !req.name.is_empty() => format!("{ns}/{}", req.name),
                     Some(ns) => format!("in namespace {ns}"),
@@ -558,7 +629,10 @@ impl Broker {
         outcome: &Result<T, BrokerError>,
     ) {
         let error = outcome.as_ref().err().map(BrokerError::kind_str);
-        let reasons = [format!("allowed by {}", permit.rule())];
+        let mut reasons = vec![format!("allowed by {}", permit.rule())];
+        if !req.note.is_empty() {
+            reasons.push(req.note.to_owned());
+        }
         let req = Request {
             dry_run: permit.dry_run(),
             ..*req
@@ -578,7 +652,12 @@ impl Broker {
         started: std::time::Instant,
     ) {
         let k = req.kind;
-        let mut resource = format!("{}/{}/{}", k.group, k.version, k.plural);
+        // `/version` is not an API resource: its path is its name.
+        let mut resource = if k.version.is_empty() {
+            format!("/{}", k.plural)
+        } else {
+            format!("{}/{}/{}", k.group, k.version, k.plural)
+        };
         if !req.subresource.is_empty() {
             resource.push('/');
             resource.push_str(req.subresource);
@@ -625,16 +704,7 @@ impl Broker {
             .resolve("namespaces")
             .await
             .map_err(|e| format!("cannot resolve the namespaces resource: {e}"))?;
-        let cx = CallContext {
-            caller: "system:guardian".into(),
-            skill: "guardian".into(),
-            tool: "namespace-labels".into(),
-            grants: GrantSets {
-                read: vec!["namespaces".into()],
-                propose: vec![],
-            },
-            scope: CallScope::default(),
-        };
+        let cx = CallContext::guardian("namespace-labels", &["namespaces"]);
         let req = Request {
             verb: "get",
             kind: &kind,
@@ -642,6 +712,7 @@ impl Broker {
             namespace: None,
             name: ns,
             dry_run: false,
+            note: "",
         };
         let (permit, started) = Box::pin(self.authorize(&cx, &req))
             .await
@@ -680,6 +751,7 @@ impl Broker {
             namespace,
             name,
             dry_run: false,
+            note: "",
         };
         let (permit, started) = self.authorize(cx, &req).await?;
         let out = self.backend.get(&permit, kind, namespace, name).await;
@@ -716,6 +788,7 @@ impl Broker {
             namespace: query.namespace.as_deref(),
             name: "",
             dry_run: false,
+            note: "",
         };
         let (permit, started) = self.authorize(cx, &req).await?;
         let out = self.backend.list_shared(&permit, kind, query).await;
@@ -765,6 +838,7 @@ impl Broker {
             namespace: Some(namespace),
             name: pod,
             dry_run: false,
+            note: "",
         };
         let (permit, started) = self.authorize(cx, &req).await?;
         let out = self.backend.logs(&permit, namespace, pod, query).await;
@@ -785,6 +859,7 @@ impl Broker {
             namespace: object.namespace.as_deref(),
             name: &object.name,
             dry_run: false,
+            note: "",
         };
         let (permit, started) = self.authorize(cx, &req).await?;
         let out = self.backend.events(&permit, object).await;
@@ -813,6 +888,7 @@ impl Broker {
             namespace,
             name,
             dry_run: true,
+            note: "",
         };
         let (permit, started) = self.authorize(cx, &req).await?;
         let out = self
@@ -858,6 +934,7 @@ impl Broker {
             namespace,
             name,
             dry_run: false,
+            note: "",
         };
         let (permit, started) = self.authorize_action(cx, &req, Some(action)).await?;
         if permit.dry_run() {
@@ -917,6 +994,7 @@ impl Broker {
             namespace,
             name,
             dry_run: false,
+            note: "",
         };
         let approver = if cx.caller.starts_with("human:") {
             cx.caller.clone()

@@ -1,5 +1,5 @@
-//! The snapshot backend against real API-server output and hand-built
-//! layouts, driven through the public `Backend`/`Broker` API.
+//! The snapshot store against real API-server output and hand-built
+//! layouts, driven through its own API and through the `Broker`.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -8,10 +8,10 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use guardian_broker::redact;
-use guardian_broker::snapshot::{LoadProblem, SnapshotBackend};
+use guardian_broker::snapshot::{LoadProblem, Snapshot};
 use guardian_broker::{
-    Audit, Backend, Broker, BrokerError, CallContext, GrantSets, ListQuery, LogQuery, ObjectRef,
-    Permit, Policy, ResourceKind, SharedList,
+    Audit, Broker, BrokerError, CallContext, GrantSets, ListQuery, LogQuery, ObjectRef, Policy,
+    ResourceKind, SharedList,
 };
 use serde_json::{Value, json};
 
@@ -40,17 +40,20 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-fn fixture() -> SnapshotBackend {
-    let (backend, problems) = SnapshotBackend::load(Path::new(FIXTURE)).expect("fixture loads");
+fn fixture() -> Snapshot {
+    let (backend, problems) = Snapshot::load(Path::new(FIXTURE)).expect("fixture loads");
     assert!(problems.is_empty(), "unexpected problems: {problems:#?}");
     backend
 }
 
-fn kind(backend: &SnapshotBackend, name: &str) -> ResourceKind {
-    block_on(backend.resolve(name)).unwrap_or_else(|e| panic!("resolve {name}: {e}"))
+fn kind(backend: &Snapshot, name: &str) -> ResourceKind {
+    backend
+        .table()
+        .resolve(name)
+        .unwrap_or_else(|e| panic!("resolve {name}: {e}"))
 }
 
-fn list(backend: &SnapshotBackend, resource: &str, query: ListQuery) -> Value {
+fn list(backend: &Snapshot, resource: &str, query: ListQuery) -> Value {
     let k = kind(backend, resource);
     backend
         .list_objects(&k, &query)
@@ -92,9 +95,9 @@ fn cx() -> CallContext {
 }
 
 /// A broker with the default policy and no audit log.
-fn broker_over(backend: Arc<dyn Backend>) -> Broker {
-    Broker::new(
-        backend,
+fn broker_over(snapshot: Snapshot) -> Broker {
+    Broker::from_snapshot(
+        snapshot,
         Arc::new(Policy::defaults().expect("default policy")),
         Arc::new(Audit::Off),
     )
@@ -102,7 +105,7 @@ fn broker_over(backend: Arc<dyn Backend>) -> Broker {
 
 /// `get` through the snapshot's own API (tests hold no permits).
 fn get_obj(
-    backend: &SnapshotBackend,
+    backend: &Snapshot,
     kind: &ResourceKind,
     ns: Option<&str>,
     name: &str,
@@ -110,12 +113,7 @@ fn get_obj(
     backend.get_object(kind, ns, name).map(|o| Value::clone(&o))
 }
 
-fn logs(
-    backend: &SnapshotBackend,
-    ns: &str,
-    pod: &str,
-    q: LogQuery,
-) -> Result<String, BrokerError> {
+fn logs(backend: &Snapshot, ns: &str, pod: &str, q: LogQuery) -> Result<String, BrokerError> {
     backend.pod_logs(ns, pod, &q)
 }
 
@@ -163,7 +161,7 @@ fn real_dump_loads_every_object() {
     assert_eq!(backend.objects_scanned(), 16 + 9 + 4 + 4 + 1 + 3 + 3 + 2);
     assert_eq!(backend.object_count(), backend.objects_scanned());
     assert_eq!(backend.namespaces(), ["staging"]);
-    assert!(backend.describe().starts_with("snapshot "));
+    assert!(backend.description().starts_with("snapshot "));
 
     // Typed-list items got their apiVersion and kind; lists are well-formed.
     let pods = list(&backend, "po", staging(ListQuery::default()));
@@ -222,7 +220,7 @@ fn real_dump_secret_values_never_leave_the_broker() {
     assert_eq!(raw["data"]["user"], redact::marker(b"auth"));
 
     // …and the broker never hands out anything else.
-    let broker = broker_over(Arc::new(backend));
+    let broker = broker_over(backend);
     let secret = block_on(broker.get(&cx(), &secrets, Some("staging"), "auth-db")).expect("get");
     let data = secret["data"].as_object().expect("data");
     let mut keys: Vec<&String> = data.keys().collect();
@@ -461,8 +459,8 @@ fn real_dump_resolve_and_api_resources() {
         kind(&backend, "Deployment").grant_name(),
         "deployments.apps"
     );
-    assert!(block_on(backend.resolve("pods/log")).is_err());
-    let resources = block_on(backend.api_resources()).expect("api resources");
+    assert!(backend.table().resolve("pods/log").is_err());
+    let resources = backend.table().kinds().to_vec();
     for name in [
         "pods",
         "deployments.apps",
@@ -651,7 +649,7 @@ fn all_namespaces_layout_with_multi_container_pods() {
     .concat();
     write(root, "staging/api-0/logs.txt", &api_logs);
 
-    let (backend, problems) = SnapshotBackend::load(root).expect("load");
+    let (backend, problems) = Snapshot::load(root).expect("load");
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(backend.namespaces(), ["default", "kube-system", "staging"]);
     let all = list(&backend, "pods", ListQuery::default());
@@ -786,7 +784,7 @@ spec: {minReplicas: 2, maxReplicas: 5}
     write(root, "README.md", "not a manifest\n");
     write(root, ".git/config.yaml", ": : not yaml at all");
 
-    let (backend, problems) = SnapshotBackend::load(root).expect("load");
+    let (backend, problems) = Snapshot::load(root).expect("load");
     assert!(problems.is_empty(), "{problems:#?}");
     let pods = list(&backend, "pods", ListQuery::default());
     assert_eq!(names(&pods), ["a", "b"]);
@@ -847,7 +845,7 @@ kind: Gadget
 metadata: {name: g1, namespace: team-a}
 "#,
     );
-    let (backend, problems) = SnapshotBackend::load(root).expect("load");
+    let (backend, problems) = Snapshot::load(root).expect("load");
     assert!(problems.is_empty(), "{problems:#?}");
     let cert = kind(&backend, "cert");
     assert_eq!(cert.grant_name(), "certificates.cert-manager.io");
@@ -861,7 +859,7 @@ metadata: {name: g1, namespace: team-a}
     assert_eq!(kind(&backend, "WidgetPolicy"), policy);
     assert!(kind(&backend, "gadgets.example.com").namespaced);
     assert_eq!(backend.namespaces(), ["staging", "team-a"]);
-    let resources = block_on(backend.api_resources()).expect("api resources");
+    let resources = backend.table().kinds().to_vec();
     assert!(
         resources
             .iter()
@@ -909,7 +907,7 @@ fn broken_files_are_reported_and_the_rest_loads() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good, namespace: staging}\n---\nkind: ConfigMap\n  metadata: broken: [\n---\napiVersion: v1\nkind: Podd\nmetadata: {name: typo}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {namespace: staging}\n---\nmetadata: {name: kindless}\n---\nkind: Frobnicator\nmetadata: {name: f}\n",
     );
 
-    let (backend, problems) = SnapshotBackend::load(root).expect("load");
+    let (backend, problems) = Snapshot::load(root).expect("load");
     let describe = |p: &[&LoadProblem]| format!("{p:#?}");
 
     let bad = problems_for(&problems, "bad.yaml");
@@ -1016,12 +1014,12 @@ fn broken_files_are_reported_and_the_rest_loads() {
 
 #[test]
 fn load_fails_only_when_nothing_is_usable() {
-    let err = SnapshotBackend::load(Path::new("/nonexistent/snapshot")).unwrap_err();
+    let err = Snapshot::load(Path::new("/nonexistent/snapshot")).unwrap_err();
     assert_eq!(err.kind_str(), "not-found");
     assert!(err.message().contains("/nonexistent/snapshot"), "{err}");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = SnapshotBackend::load(dir.path()).unwrap_err();
+    let err = Snapshot::load(dir.path()).unwrap_err();
     assert_eq!(err.kind_str(), "invalid");
     assert!(
         err.message().contains("no YAML, JSON or logs.txt files"),
@@ -1029,7 +1027,7 @@ fn load_fails_only_when_nothing_is_usable() {
     );
 
     write(dir.path(), "broken.yaml", "kind: [\n");
-    let err = SnapshotBackend::load(dir.path()).unwrap_err();
+    let err = Snapshot::load(dir.path()).unwrap_err();
     assert!(err.message().contains("broken.yaml"), "{err}");
 
     // A single file is a snapshot too.
@@ -1038,7 +1036,7 @@ fn load_fails_only_when_nothing_is_usable() {
         "one.yaml",
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: solo}\n",
     );
-    let (backend, problems) = SnapshotBackend::load(&file).expect("single file");
+    let (backend, problems) = Snapshot::load(&file).expect("single file");
     assert!(problems.is_empty());
     assert_eq!(backend.namespaces(), ["solo"]);
 }
@@ -1063,7 +1061,7 @@ fn events_are_ordered_oldest_first() {
         "metadata": {"name": "node-1.a", "namespace": "default"},
         "involvedObject": {"kind": "Node", "name": "node-1"},
     });
-    let (backend, _) = SnapshotBackend::from_values(
+    let (backend, _) = Snapshot::from_values(
         "memory",
         vec![
             event("c", Some("2026-01-01T10:00:00Z"), None, None),
@@ -1095,7 +1093,7 @@ fn events_are_ordered_oldest_first() {
         name: "node-1".into(),
     };
     assert_eq!(names(&backend.events_of(&node)), ["node-1.a"]);
-    assert!(backend.describe().contains("memory"));
+    assert!(backend.description().contains("memory"));
 }
 
 #[test]
@@ -1125,10 +1123,10 @@ fn listing_5000_pods_through_the_broker() {
         })
         .collect();
     let list_value = json!({"apiVersion": "v1", "kind": "PodList", "items": pods});
-    let (backend, _) = SnapshotBackend::from_values("5k", vec![list_value]).expect("load");
+    let (backend, _) = Snapshot::from_values("5k", vec![list_value]).expect("load");
     assert_eq!(backend.object_count(), 5000);
     let pods_kind = kind(&backend, "pods");
-    let broker = broker_over(Arc::new(backend));
+    let broker = broker_over(backend);
 
     // Correctness at scale; the latency of this path is measured by a
     // benchmark, not asserted here.
@@ -1163,7 +1161,7 @@ fn shared_lists_match_owned_lists_and_redact_copy_on_write() {
     let backend = fixture();
     let secrets = kind(&backend, "secrets");
     let pods = kind(&backend, "pods");
-    let broker = broker_over(Arc::new(backend.clone()));
+    let broker = broker_over(backend.clone());
 
     for (k, query) in [
         (&pods, ListQuery::default()),
@@ -1192,63 +1190,6 @@ fn shared_lists_match_owned_lists_and_redact_copy_on_write() {
     // The backend's own copy was redacted at load (at rest).
     let raw = get_obj(&backend, &secrets, Some("staging"), "auth-db").expect("get");
     assert_eq!(raw["data"]["user"], redact::marker(b"auth"));
-    // The default trait method (for backends without shared storage) agrees.
-    struct Plain(SnapshotBackend);
-    #[async_trait::async_trait]
-    impl Backend for Plain {
-        fn describe(&self) -> String {
-            self.0.describe()
-        }
-        async fn resolve(&self, r: &str) -> Result<ResourceKind, BrokerError> {
-            self.0.resolve(r).await
-        }
-        async fn get(
-            &self,
-            permit: &Permit,
-            k: &ResourceKind,
-            ns: Option<&str>,
-            n: &str,
-        ) -> Result<Value, BrokerError> {
-            self.0.get(permit, k, ns, n).await
-        }
-        async fn list(
-            &self,
-            permit: &Permit,
-            k: &ResourceKind,
-            q: &ListQuery,
-        ) -> Result<Value, BrokerError> {
-            self.0.list(permit, k, q).await
-        }
-        async fn logs(
-            &self,
-            permit: &Permit,
-            ns: &str,
-            p: &str,
-            q: &LogQuery,
-        ) -> Result<String, BrokerError> {
-            self.0.logs(permit, ns, p, q).await
-        }
-        async fn events(&self, permit: &Permit, o: &ObjectRef) -> Result<Value, BrokerError> {
-            self.0.events(permit, o).await
-        }
-        async fn dry_run_patch(
-            &self,
-            permit: &Permit,
-            k: &ResourceKind,
-            ns: Option<&str>,
-            n: &str,
-            p: &Value,
-        ) -> Result<Value, BrokerError> {
-            self.0.dry_run_patch(permit, k, ns, n, p).await
-        }
-        async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError> {
-            self.0.api_resources().await
-        }
-    }
-    let plain = broker_over(Arc::new(Plain(backend)));
-    let via_default =
-        block_on(plain.list_shared(&cx(), &secrets, &ListQuery::default())).expect("list");
-    assert_eq!(via_default, shared);
 }
 
 #[test]
@@ -1271,7 +1212,7 @@ fn a_dump_without_namespace_objects_lists_its_namespaces() {
         "objects.yaml",
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    team: web\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: shop\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: batch\n",
     );
-    let (backend, problems) = SnapshotBackend::load(dir.path()).unwrap();
+    let (backend, problems) = Snapshot::load(dir.path()).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     let listed = list(&backend, "namespaces", ListQuery::default());
     assert_eq!(names(&listed), ["batch", "shop"]);
@@ -1286,11 +1227,11 @@ fn a_dump_without_namespace_objects_lists_its_namespaces() {
 fn load_within(
     root: &Path,
     options: guardian_broker::snapshot::LoadOptions,
-) -> Option<Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError>> {
+) -> Option<Result<(Snapshot, Vec<LoadProblem>), BrokerError>> {
     let (tx, rx) = std::sync::mpsc::channel();
     let root = root.to_path_buf();
     std::thread::spawn(move || {
-        let _ = tx.send(SnapshotBackend::load_with(&root, &options));
+        let _ = tx.send(Snapshot::load_with(&root, &options));
     });
     rx.recv_timeout(std::time::Duration::from_secs(60)).ok()
 }
@@ -1522,7 +1463,7 @@ fn a_misshapen_object_is_skipped_alone_and_named() {
         "deploy.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: staging}\nspec: {replicas: many}\n",
     );
-    let (backend, problems) = SnapshotBackend::load(root).expect("loads");
+    let (backend, problems) = Snapshot::load(root).expect("loads");
     let pods = problems_for(&problems, "staging/pods.json");
     assert_eq!(pods.len(), 2, "{problems:#?}");
     assert!(
@@ -1621,7 +1562,7 @@ fn twenty_thousand_small_config_maps_load() {
         "configmaps.json",
         &typed_list("v1", "ConfigMapList", items),
     );
-    let (backend, problems) = SnapshotBackend::load(root).expect("loads");
+    let (backend, problems) = Snapshot::load(root).expect("loads");
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(backend.object_count(), 20_000);
     let one = list(

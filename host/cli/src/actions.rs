@@ -163,8 +163,9 @@ async fn approve(
     decided(guardian_core::actions::refuse_final(
         &store.get(id).map_err(store_error)?,
     ))?;
-    let backend = crate::capture::connect(global).await?;
-    let broker = guardian_broker::Broker::new(Arc::new(backend), policy, audit);
+    let broker = guardian_broker::Broker::live(&global.options().cluster, policy, audit)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     // An apply a crash interrupted is settled first, never re-applied.
     let mut notes = Vec::new();
     let settled = guardian_core::actions::settle(&store, &broker, id, &mut notes).await;

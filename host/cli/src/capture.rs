@@ -1,13 +1,12 @@
 //! `guardian snapshot capture`: wiring only — the capture itself is
-//! `guardian_broker::live::capture`.
+//! `Broker::capture` (`guardian_broker::live::capture`).
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use guardian_broker::Broker;
+use guardian_broker::live::ClusterOptions;
 use guardian_broker::live::capture::{self, CaptureScope};
-use guardian_broker::live::{ClusterOptions, LiveBackend};
+use guardian_broker::{Broker, CallContext};
 
 use crate::args::{ClusterFlags, Global};
 
@@ -21,8 +20,9 @@ pub fn cluster_options(flags: &ClusterFlags) -> ClusterOptions {
     }
 }
 
-/// Connect to the cluster the global flags name.
-pub async fn connect(global: &Global) -> anyhow::Result<LiveBackend> {
+/// A broker over the cluster the global flags name (policy: the defaults
+/// and --policies; audit: --audit).
+pub async fn connect(global: &Global) -> anyhow::Result<Broker> {
     guardian_core::session::connect(&global.options()).await
 }
 
@@ -32,23 +32,23 @@ pub async fn run(
     all_namespaces: bool,
     output: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let backend = connect(global).await?;
+    // Every read is decided by policy and audited like a skill's (--audit).
+    let broker = connect(global).await?;
     let scope = if all_namespaces {
         CaptureScope::AllNamespaces
     } else {
         // As kubectl: without -n, the context's namespace.
         CaptureScope::Namespace(
-            namespace.unwrap_or_else(|| backend.default_namespace().to_string()),
+            namespace
+                .unwrap_or_else(|| broker.default_namespace().unwrap_or("default").to_string()),
         )
     };
-    // Every read is decided by policy and audited like a skill's (--audit).
-    let (policy, audit) = crate::skills::policy_and_audit(global)?;
-    let broker = Broker::new(Arc::new(backend.clone()), policy, audit);
-    let report = capture::capture(&broker, &backend, &scope, output, &|line| {
-        eprintln!("{line}")
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("snapshot capture: {e}"))?;
+    let report = broker
+        .capture(&CallContext::host(capture::TOOL), &scope, output, &|line| {
+            eprintln!("{line}")
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("snapshot capture: {e}"))?;
     let forbidden = report
         .skipped
         .iter()

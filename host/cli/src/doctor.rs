@@ -2,26 +2,33 @@
 //! enabled skills need? Every permission the skills' effective grants imply
 //! is checked with a SelfSubjectAccessReview (as `kubectl auth can-i` does);
 //! what is missing is printed as the minimal Role/ClusterRole that grants it.
+//! Every question to the cluster is a broker call, decided by policy and
+//! audited (--audit).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 
+use guardian_broker::CallContext;
 use guardian_broker::live::rbac::{self, Permission};
 
 use crate::args::Global;
 use crate::{capture, output};
 
 pub async fn run(global: &Global, namespace: Option<String>) -> anyhow::Result<ExitCode> {
-    let backend = capture::connect(global).await?;
-    println!("Cluster:  {}", backend.description());
-    let (version, platform) = match backend.server_version().await {
+    let broker = capture::connect(global).await?;
+    let cx = CallContext::host("doctor");
+    println!("Cluster:  {}", broker.describe());
+    let version = match broker.server_version(&cx).await {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    println!("Server:   Kubernetes {version} ({platform})");
+    println!(
+        "Server:   Kubernetes {} ({})",
+        version.git_version, version.platform
+    );
     let scope = match &namespace {
         Some(ns) => format!("namespace {ns} (cluster-scoped resources: cluster-wide)"),
         None => "cluster-wide".to_string(),
@@ -30,35 +37,26 @@ pub async fn run(global: &Global, namespace: Option<String>) -> anyhow::Result<E
 
     let runtime = crate::skills::setup(global, None).await?;
     let mut rows: Vec<Vec<String>> = Vec::new();
-    // (permission, namespace it was checked in) → allowed
-    let mut answers: HashMap<(Permission, Option<String>), bool> = HashMap::new();
+    // permission → allowed
+    let mut answers: HashMap<Permission, bool> = HashMap::new();
     let mut missing: Vec<(Permission, Option<String>)> = Vec::new();
     for skill in runtime.skills() {
         let needed = rbac::required_for_grants(&skill.grants.read, &skill.grants.propose);
         for permission in needed {
-            let in_namespace = match &namespace {
-                Some(ns) if namespaced(&backend, &permission).await => Some(ns.clone()),
-                _ => None,
-            };
-            let key = (permission.clone(), in_namespace.clone());
-            let allowed = match answers.get(&key) {
+            // In the namespace asked for when the resource is namespaced,
+            // else cluster-wide: the broker decides which, as can-i does.
+            let allowed = match answers.get(&permission) {
                 Some(&allowed) => allowed,
                 None => {
-                    let allowed = backend
-                        .access_review(
-                            &permission.verb,
-                            &permission.group,
-                            &permission.resource,
-                            permission.subresource.as_deref(),
-                            in_namespace.as_deref(),
-                        )
+                    let review = broker
+                        .access_review(&cx, &permission, namespace.as_deref())
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    answers.insert(key.clone(), allowed);
-                    if !allowed {
-                        missing.push(key);
+                    answers.insert(permission.clone(), review.allowed);
+                    if !review.allowed {
+                        missing.push((permission.clone(), review.namespace));
                     }
-                    allowed
+                    review.allowed
                 }
             };
             rows.push(vec![
@@ -113,21 +111,4 @@ pub async fn run(global: &Global, namespace: Option<String>) -> anyhow::Result<E
     }
     print!("{}", documents.join("---\n"));
     Ok(ExitCode::FAILURE)
-}
-
-/// Whether the permission's resource is namespaced, per the server's
-/// discovery (unknown resources count as namespaced: a Role can grant them).
-async fn namespaced(backend: &guardian_broker::live::LiveBackend, p: &Permission) -> bool {
-    if p.resource == "*" {
-        return true;
-    }
-    let name = if p.group.is_empty() {
-        p.resource.clone()
-    } else {
-        format!("{}.{}", p.resource, p.group)
-    };
-    backend
-        .resolve_resource(&name)
-        .await
-        .map_or(true, |k| k.namespaced)
 }

@@ -120,10 +120,10 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
                 args.tokens_file.display()
             )
         })?;
-        let backend = guardian_core::session::connect(&options)
+        let broker = guardian_core::session::connect(&options)
             .await
             .context("--token-review needs the cluster")?;
-        Some(Arc::new(Reviewer::new(backend, rules)))
+        Some(Arc::new(Reviewer::new(broker, rules)))
     } else {
         None
     };

@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use guardian_actions::ActionStore;
-use guardian_broker::live::{ClusterOptions, LiveBackend};
-use guardian_broker::snapshot::SnapshotBackend;
-use guardian_broker::{Audit, Broker, Policy};
+use guardian_broker::{Audit, Broker, ClusterOptions, Policy};
 use guardian_runtime::{CompileCache, ProgressSink, Runtime, RuntimeConfig};
 
 use crate::config::{self, Config};
@@ -88,9 +86,10 @@ impl Session {
                 format!("snapshot {}", path.display()),
             ),
             (Source::Live, _) => {
-                let (broker, ns) = live_broker(options).await?;
+                let broker = connect(options).await?;
+                let ns = broker.default_namespace().map(str::to_owned);
                 let described = broker.describe();
-                (Some(broker), Some(ns), described)
+                (Some(broker), ns, described)
             }
             _ => (None, None, "no cluster".to_owned()),
         };
@@ -197,26 +196,26 @@ pub fn open_actions(options: &Options) -> Option<Arc<ActionStore>> {
 
 /// A broker over a snapshot folder; loader problems are warnings.
 pub fn load_snapshot(options: &Options, path: &Path) -> anyhow::Result<Broker> {
-    let (backend, problems) = SnapshotBackend::load(path)
+    let (policy, audit) = policy_and_audit(options)?;
+    let (broker, problems) = Broker::snapshot(path, policy, audit)
         .map_err(|e| anyhow::anyhow!("snapshot {}: {e}", path.display()))?;
     for p in &problems {
         eprintln!("warning: snapshot: {}: {}", p.file.display(), p.message);
     }
-    let (policy, audit) = policy_and_audit(options)?;
-    Ok(Broker::new(Arc::new(backend), policy, audit))
+    Ok(broker)
 }
 
-/// Connects to the live cluster the options name.
-pub async fn connect(options: &Options) -> anyhow::Result<LiveBackend> {
-    LiveBackend::connect(&options.cluster)
+/// A broker over the live cluster the options name.
+pub async fn connect(options: &Options) -> anyhow::Result<Broker> {
+    let (policy, audit) = policy_and_audit(options)?;
+    Broker::live(&options.cluster, policy, audit)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// A broker over the live cluster, and the context's namespace.
 pub async fn live_broker(options: &Options) -> anyhow::Result<(Broker, String)> {
-    let backend = connect(options).await?;
-    let namespace = backend.default_namespace().to_string();
-    let (policy, audit) = policy_and_audit(options)?;
-    Ok((Broker::new(Arc::new(backend), policy, audit), namespace))
+    let broker = connect(options).await?;
+    let namespace = broker.default_namespace().unwrap_or("default").to_owned();
+    Ok((broker, namespace))
 }

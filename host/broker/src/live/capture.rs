@@ -34,8 +34,9 @@ use super::rbac::parse_grant;
 use crate::resources::{ResourceKind, ResourceTable};
 use crate::{Broker, BrokerError, CallContext, LogQuery, redact};
 
-/// The tool name capture's reads carry in policy input and the audit log.
-const TOOL: &str = "snapshot.capture";
+/// The tool name `guardian snapshot capture`'s reads carry in policy input
+/// and the audit log.
+pub const TOOL: &str = "snapshot.capture";
 
 /// Kinds a capture takes, in kubectl grant spelling. Cluster-scoped and
 /// namespaced alike; the server's discovery says which is which.
@@ -155,10 +156,12 @@ pub struct LogStats {
 }
 
 /// Capture the cluster `backend` points at into `dir` (which must not exist
-/// or be empty). `progress` receives one line per step, for stderr.
-pub async fn capture(
+/// or be empty), every read decided and audited by `broker` as `cx`'s.
+/// `progress` receives one line per step, for stderr.
+pub(crate) async fn capture(
     broker: &Broker,
     backend: &LiveBackend,
+    cx: &CallContext,
     scope: &CaptureScope,
     dir: &Path,
     progress: &(dyn Fn(&str) + Send + Sync),
@@ -166,7 +169,8 @@ pub async fn capture(
     if let Some(note) = prepare_dir(dir)? {
         progress(&format!("  note: {note}"));
     }
-    let (git_version, platform) = backend.server_version().await?;
+    let version = broker.server_version(cx).await?;
+    let (git_version, platform) = (version.git_version, version.platform);
     progress(&format!(
         "connected to {} — Kubernetes {git_version} ({platform})",
         backend.description()
@@ -213,7 +217,7 @@ pub async fn capture(
             });
             continue;
         };
-        let mut list = match list_kind(broker, backend, kind, namespace).await {
+        let mut list = match list_kind(broker, backend, cx, kind, namespace).await {
             Ok(list) => list,
             Err(e) => {
                 let why = if e.kind_str() == "denied" {
@@ -262,7 +266,7 @@ pub async fn capture(
         }
     }
 
-    report.logs = capture_logs(broker, backend, dir, pods, progress).await?;
+    report.logs = capture_logs(broker, backend, cx, dir, pods, progress).await?;
     let text = serde_json::to_string_pretty(&json!({
         "apiVersion": "v1",
         "kind": "List",
@@ -295,18 +299,18 @@ pub async fn capture(
 async fn list_kind(
     broker: &Broker,
     backend: &LiveBackend,
+    cx: &CallContext,
     kind: &ResourceKind,
     namespace: Option<&str>,
 ) -> Result<Value, BrokerError> {
-    let cx = CallContext::host(TOOL);
     let scoped = if kind.namespaced { namespace } else { None };
-    let permit = broker.permit(&cx, "list", kind, "", scoped, "").await?;
+    let permit = broker.permit(cx, "list", kind, "", scoped, "").await?;
     let listed = backend.list_all(&permit, kind, scoped).await;
     match (listed, namespace) {
         (Err(e), Some(ns))
             if e.kind_str() == "denied" && kind.group.is_empty() && kind.kind == "Namespace" =>
         {
-            let permit = broker.permit(&cx, "get", kind, "", None, ns).await?;
+            let permit = broker.permit(cx, "get", kind, "", None, ns).await?;
             let one = backend
                 .get_object(&permit, kind, None, ns)
                 .await
@@ -556,6 +560,7 @@ fn log_block(
 async fn capture_logs(
     broker: &Broker,
     backend: &LiveBackend,
+    cx: &CallContext,
     dir: &Path,
     pods: Vec<Value>,
     progress: &(dyn Fn(&str) + Send + Sync),
@@ -587,7 +592,7 @@ async fn capture_logs(
         let backend = backend.clone();
         let broker = broker.clone();
         let pods_kind = pods_kind.clone();
-        let cx = CallContext::host(TOOL);
+        let cx = cx.clone();
         let semaphore = semaphore.clone();
         tasks.spawn(async move {
             let mut file = String::new();
@@ -779,7 +784,7 @@ mod tests {
             "guardianCaptureReport": {"server": "x"}});
         write_file(&dir.path().join(REPORT_FILE), report.to_string().as_bytes()).unwrap();
 
-        let (snapshot, problems) = crate::SnapshotBackend::load(dir.path()).unwrap();
+        let (snapshot, problems) = crate::Snapshot::load(dir.path()).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(snapshot.object_count(), 3);
     }

@@ -11,8 +11,11 @@
 //! The operations are inherent async methods; [`Backend`] for `LiveBackend`
 //! only delegates to them. Besides the [`Backend`] calls there are
 //! [`LiveBackend::server_version`], [`LiveBackend::access_review`] (for
-//! `guardian doctor`) and [`LiveBackend::apply_json_patch`], the one real
-//! write, which only the approved-action path may call.
+//! `guardian doctor`), [`LiveBackend::token_review`] (for `guardian serve`)
+//! and [`LiveBackend::apply_json_patch`], the one real write, which only the
+//! approved-action path may call. Every one that reaches the server takes a
+//! [`Permit`] for exactly that call; only [`crate::Broker`] holds a
+//! `LiveBackend`, and it asks policy for each permit and audits it.
 
 pub mod capture;
 mod config;
@@ -32,6 +35,7 @@ use crate::resources::{ResourceKind, ResourceTable, split_api_version};
 use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef};
 pub use config::ClusterOptions;
 use errors::{Op, Target};
+use rbac::Permission;
 
 /// Items per page when a list is read whole (kubectl's `--chunk-size`).
 const LIST_PAGE: u32 = 500;
@@ -46,7 +50,7 @@ const DISCOVERY_REFRESH: Duration = Duration::from_secs(10);
 /// A live cluster. Cheap to clone: the client and the discovery cache are
 /// shared.
 #[derive(Clone)]
-pub struct LiveBackend {
+pub(crate) struct LiveBackend {
     inner: Arc<Inner>,
 }
 
@@ -83,7 +87,7 @@ impl LiveBackend {
     /// Build a client for the cluster `opts` names. Reads the kubeconfig (or
     /// the in-cluster service account) but does not contact the server: the
     /// first call does, and a dead server is reported then, naming its URL.
-    pub async fn connect(opts: &ClusterOptions) -> Result<LiveBackend, BrokerError> {
+    pub(crate) async fn connect(opts: &ClusterOptions) -> Result<LiveBackend, BrokerError> {
         // TLS is rustls with ring (pure Rust and assembly, no cmake). With a
         // single provider compiled in this is what rustls picks anyway;
         // installing it makes that hold whatever else enables aws-lc-rs.
@@ -121,24 +125,24 @@ impl LiveBackend {
     }
 
     /// The API server's URL, e.g. `https://127.0.0.1:6443`.
-    pub fn server_url(&self) -> &str {
+    pub(crate) fn server_url(&self) -> &str {
         &self.inner.target.server
     }
 
     /// The kubeconfig context in use; `None` in-cluster.
-    pub fn context(&self) -> Option<&str> {
+    pub(crate) fn context(&self) -> Option<&str> {
         self.inner.context.as_deref()
     }
 
     /// The namespace kubectl would use without `-n`: the context's, else
     /// `default` (in a pod: the pod's own).
-    pub fn default_namespace(&self) -> &str {
+    pub(crate) fn default_namespace(&self) -> &str {
         &self.inner.default_namespace
     }
 
     /// `context kind-dev (https://127.0.0.1:6443)`, plus `as USER` when
     /// impersonating.
-    pub fn description(&self) -> String {
+    pub(crate) fn description(&self) -> String {
         let mut text = format!("{} ({})", self.inner.target.label, self.inner.target.server);
         if let Some(user) = &self.inner.impersonating {
             text.push_str(&format!(" as {user}"));
@@ -252,7 +256,10 @@ impl LiveBackend {
     }
 
     /// Resolve a kubectl-style name to a resource the server serves.
-    pub async fn resolve_resource(&self, resource: &str) -> Result<ResourceKind, BrokerError> {
+    pub(crate) async fn resolve_resource(
+        &self,
+        resource: &str,
+    ) -> Result<ResourceKind, BrokerError> {
         let first = self.discovered(false).await?;
         match resolve_in(&first, resource, &self.inner.target.server) {
             Ok(kind) => Ok(kind),
@@ -267,14 +274,14 @@ impl LiveBackend {
     }
 
     /// Every resource the server serves (`kubectl api-resources`).
-    pub async fn served_resources(&self) -> Result<Vec<ResourceKind>, BrokerError> {
+    pub(crate) async fn served_resources(&self) -> Result<Vec<ResourceKind>, BrokerError> {
         Ok(self.discovered(false).await?.served.clone())
     }
 
     // ----- reads ------------------------------------------------------
 
     /// One object.
-    pub async fn get_object(
+    pub(crate) async fn get_object(
         &self,
         permit: &Permit,
         kind: &ResourceKind,
@@ -304,7 +311,7 @@ impl LiveBackend {
     /// A list object, items carrying `apiVersion` and `kind`. `limit` cuts
     /// the list (the server then sets `metadata.continue` and, usually,
     /// `remainingItemCount`).
-    pub async fn list_objects(
+    pub(crate) async fn list_objects(
         &self,
         permit: &Permit,
         kind: &ResourceKind,
@@ -394,7 +401,7 @@ impl LiveBackend {
 
     /// Every object of a kind, following `continue` tokens page by page
     /// (500 a page, as kubectl does).
-    pub async fn list_all(
+    pub(crate) async fn list_all(
         &self,
         permit: &Permit,
         kind: &ResourceKind,
@@ -409,7 +416,7 @@ impl LiveBackend {
     }
 
     /// A container's logs (`kubectl logs [-c C] [--tail N] [--previous]`).
-    pub async fn pod_logs(
+    pub(crate) async fn pod_logs(
         &self,
         permit: &Permit,
         namespace: &str,
@@ -457,7 +464,7 @@ impl LiveBackend {
 
     /// The core/v1 Events whose involvedObject is `object`, oldest first, as
     /// an EventList.
-    pub async fn events_of(
+    pub(crate) async fn events_of(
         &self,
         permit: &Permit,
         object: &ObjectRef,
@@ -513,7 +520,7 @@ impl LiveBackend {
     /// Server-side dry run of an RFC 6902 JSON Patch (`dryRun=All`): the
     /// object as it would be after the patch, validated and defaulted by the
     /// API server and its admission webhooks. Nothing is persisted.
-    pub async fn dry_run_json_patch(
+    pub(crate) async fn dry_run_json_patch(
         &self,
         permit: &Permit,
         kind: &ResourceKind,
@@ -532,7 +539,7 @@ impl LiveBackend {
     ///
     /// **The one write of the live backend.** Only the path that applies a
     /// stored, human-approved action may call it (DESIGN.md §4, invariant 1).
-    pub async fn apply_json_patch(
+    pub(crate) async fn apply_json_patch(
         &self,
         permit: &Permit,
         kind: &ResourceKind,
@@ -628,7 +635,11 @@ impl LiveBackend {
     // ----- about the server and ourselves -----------------------------
 
     /// The server's `gitVersion` (`v1.31.2`) and `platform` (`linux/amd64`).
-    pub async fn server_version(&self) -> Result<(String, String), BrokerError> {
+    pub(crate) async fn server_version(
+        &self,
+        permit: &Permit,
+    ) -> Result<ServerVersion, BrokerError> {
+        check_permit(permit, &["get"], &version_document(), "")?;
         let op = Op {
             verb: "get",
             what: "/version".to_string(),
@@ -642,26 +653,34 @@ impl LiveBackend {
                 .unwrap_or("unknown")
                 .to_string()
         };
-        Ok((field("gitVersion"), field("platform")))
+        Ok(ServerVersion {
+            git_version: field("gitVersion"),
+            platform: field("platform"),
+        })
     }
 
-    /// Whether the identity in use (after impersonation) may do `verb` on
-    /// `group`/`resource`[/`subresource`] in `namespace` (`None`: all
-    /// namespaces / cluster-scoped), by SelfSubjectAccessReview — what
-    /// `kubectl auth can-i` asks.
-    pub async fn access_review(
+    /// Whether the identity in use (after impersonation) may do what
+    /// `permission` names in `namespace` (`None`: all namespaces /
+    /// cluster-scoped), by SelfSubjectAccessReview — what `kubectl auth
+    /// can-i` asks.
+    pub(crate) async fn access_review(
         &self,
-        verb: &str,
-        group: &str,
-        resource: &str,
-        subresource: Option<&str>,
+        permit: &Permit,
+        permission: &Permission,
         namespace: Option<&str>,
     ) -> Result<bool, BrokerError> {
+        check_permit(permit, &["review"], &access_reviews(), "")?;
+        let Permission {
+            verb,
+            group,
+            resource,
+            subresource,
+        } = permission;
         let mut attributes = Map::new();
         attributes.insert("verb".into(), json!(verb));
         attributes.insert("group".into(), json!(group));
         attributes.insert("resource".into(), json!(resource));
-        if let Some(sub) = subresource.filter(|s| !s.is_empty()) {
+        if let Some(sub) = subresource.as_deref().filter(|s| !s.is_empty()) {
             attributes.insert("subresource".into(), json!(sub));
         }
         if let Some(ns) = namespace.filter(|s| !s.is_empty()) {
@@ -713,15 +732,16 @@ impl LiveBackend {
     }
 
     /// Who a bearer token belongs to, by TokenReview (how the API server
-    /// authenticates it): `Some((username, groups))`, or `None` when the
-    /// API server does not accept it. Used by `guardian serve` to admit
-    /// Kubernetes service-account tokens; the token is sent to this
-    /// cluster only.
-    pub async fn token_review(
+    /// authenticates it), or `None` when the API server does not accept it.
+    /// Used by `guardian serve` to admit Kubernetes service-account tokens;
+    /// the token is sent to this cluster only.
+    pub(crate) async fn token_review(
         &self,
+        permit: &Permit,
         token: &str,
         audiences: &[String],
-    ) -> Result<Option<(String, Vec<String>)>, BrokerError> {
+    ) -> Result<Option<TokenUser>, BrokerError> {
+        check_permit(permit, &["review"], &token_reviews(), "")?;
         let mut spec = Map::new();
         spec.insert("token".into(), json!(token));
         if !audiences.is_empty() {
@@ -760,7 +780,60 @@ impl LiveBackend {
             .flatten()
             .filter_map(|g| g.as_str().map(str::to_owned))
             .collect();
-        Ok(Some((name, groups)))
+        Ok(Some(TokenUser { name, groups }))
+    }
+}
+
+/// What `/version` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerVersion {
+    /// `v1.31.2`
+    pub git_version: String,
+    /// `linux/amd64`
+    pub platform: String,
+}
+
+/// The user a TokenReview found a token to belong to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenUser {
+    /// `system:serviceaccount:ci:deployer`
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+/// The API server's `/version` document as policy and the audit log name
+/// it: `get` of resource `version`, with no group and no version (it is not
+/// an API resource; the audit line says `/version`).
+pub(crate) fn version_document() -> ResourceKind {
+    host_kind("", "", "", "version")
+}
+
+/// SelfSubjectAccessReviews, which policy sees as verb `review`: a question
+/// to the API server that stores nothing.
+pub(crate) fn access_reviews() -> ResourceKind {
+    host_kind(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+    )
+}
+
+/// TokenReviews, which policy sees as verb `review`.
+pub(crate) fn token_reviews() -> ResourceKind {
+    host_kind("authentication.k8s.io", "v1", "TokenReview", "tokenreviews")
+}
+
+fn host_kind(group: &str, version: &str, kind: &str, plural: &str) -> ResourceKind {
+    ResourceKind {
+        group: group.into(),
+        version: version.into(),
+        kind: kind.into(),
+        plural: plural.into(),
+        singular: kind.to_ascii_lowercase(),
+        short_names: Vec::new(),
+        namespaced: false,
+        verbs: Vec::new(),
     }
 }
 
@@ -1210,6 +1283,110 @@ mod tests {
         let mut k = ResourceKind::discovered(api_version, kind, namespaced);
         k.plural = plural.to_string();
         k
+    }
+
+    /// A permit from the default policy, for `verb` on `kind`.
+    fn permit(verb: &str, kind: &ResourceKind, dry_run: bool) -> Permit {
+        let input = guardian_policy::PolicyInput {
+            caller: guardian_policy::Caller::parse("human:test"),
+            verb: verb.into(),
+            resource: guardian_policy::Resource::new(
+                &kind.group,
+                &kind.version,
+                &kind.plural,
+                "",
+                &kind.kind,
+            ),
+            namespace: "staging".into(),
+            name: "web".into(),
+            dry_run,
+            grants: guardian_policy::GrantSets {
+                read: vec!["*".into()],
+                propose: vec!["*".into()],
+            },
+            ..Default::default()
+        };
+        let (decision, permit) = guardian_policy::Policy::defaults().unwrap().decide(input);
+        permit.unwrap_or_else(|| panic!("{verb} {}: {decision:?}", kind.grant_name()))
+    }
+
+    /// Every call checks its permit before a byte goes out: the server here
+    /// does not exist, so reaching it would fail as `unavailable`.
+    #[tokio::test]
+    async fn a_permit_is_for_the_call_it_was_minted_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  \
+             cluster:\n    server: http://127.0.0.1:9\nusers:\n- name: u\n  user:\n    \
+             token: t\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n",
+        )
+        .unwrap();
+        let live = LiveBackend::connect(&ClusterOptions {
+            kubeconfig: Some(kubeconfig),
+            ..ClusterOptions::default()
+        })
+        .await
+        .unwrap();
+        let pods = kind("v1", "Pod", "pods", true);
+        let secrets = kind("v1", "Secret", "secrets", true);
+        let deployments = kind("apps/v1", "Deployment", "deployments", true);
+
+        let wrong = live
+            .get_object(
+                &permit("get", &secrets, false),
+                &pods,
+                Some("staging"),
+                "web",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.kind_str(), "internal", "{wrong}");
+        assert!(
+            wrong.message().contains("a permit for get secrets"),
+            "{wrong}"
+        );
+        // A dry-run permit for the very object does not write it.
+        let patch = json!([{"op": "replace", "path": "/spec/replicas", "value": 5}]);
+        let err = live
+            .apply_json_patch(
+                &permit("patch", &deployments, true),
+                &deployments,
+                Some("staging"),
+                "web",
+                &patch,
+                "7",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind_str(), "denied", "{err}");
+        // A read permit does not ask about the server or review anything.
+        let read = permit("get", &pods, false);
+        for err in [
+            live.server_version(&read).await.unwrap_err(),
+            live.token_review(&read, "token", &[]).await.unwrap_err(),
+            live.access_review(
+                &read,
+                &Permission {
+                    group: String::new(),
+                    resource: "pods".into(),
+                    subresource: None,
+                    verb: "get".into(),
+                },
+                None,
+            )
+            .await
+            .unwrap_err(),
+        ] {
+            assert_eq!(err.kind_str(), "internal", "{err}");
+        }
+        // The right permit does go out (and finds no server).
+        let err = live
+            .server_version(&permit("get", &version_document(), false))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind_str(), "unavailable", "{err}");
     }
 
     #[test]

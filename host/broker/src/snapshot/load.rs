@@ -718,7 +718,7 @@ impl Loader {
 
     fn load_logs(&mut self, path: &Path, name: &str, text: &str) {
         // Kept as written: credential-shaped text is masked when a log is
-        // read (`Snapshot::logs`), which is cheaper than masking megabytes
+        // read (`Data::logs`), which is cheaper than masking megabytes
         // of logs nobody reads at every load.
         let (blocks, problems) = parse_log_file(text);
         for message in problems {
