@@ -2265,8 +2265,8 @@ fn oom_log(rng: &mut Rng, app: &App<'_>, start: i64, survived: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use guardian_broker::ListQuery;
-    use guardian_broker::Snapshot;
+    use guardian_kube_types::ListQuery;
+    use guardian_snapshot::Snapshot;
 
     fn count(backend: &Snapshot, resource: &str) -> usize {
         let kind = backend.table().resolve(resource).expect("resolves");
@@ -2338,7 +2338,7 @@ mod tests {
                 _ => assert!(logs.is_ok(), "{ns}/{name}: {logs:?}"),
             }
             if status["restartCount"].as_u64() > Some(0) {
-                let previous = guardian_broker::LogQuery {
+                let previous = guardian_kube_types::LogQuery {
                     previous: true,
                     ..Default::default()
                 };

@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::live::capture::{self, CaptureReport, CaptureScope};
 use crate::live::rbac::Permission;
 use crate::live::{self, LiveBackend, ServerVersion, TokenUser};
-use crate::{Broker, BrokerError, CallContext, GrantSets, Request};
+use crate::{Broker, BrokerError, CallContext, Request};
 
 /// The answer of [`Broker::access_review`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,22 +153,5 @@ impl Broker {
     ) -> Result<CaptureReport, BrokerError> {
         let live = self.live_only("a capture")?;
         capture::capture(self, live, cx, scope, dir, progress).await
-    }
-}
-
-impl CallContext {
-    /// Guardian acting as itself (caller `system:guardian`, skill
-    /// `guardian`), granted reads of `read` only.
-    pub(crate) fn guardian(tool: &str, read: &[&str]) -> Self {
-        CallContext {
-            caller: "system:guardian".into(),
-            skill: "guardian".into(),
-            tool: tool.into(),
-            grants: GrantSets {
-                read: read.iter().map(|r| (*r).to_owned()).collect(),
-                propose: Vec::new(),
-            },
-            scope: Default::default(),
-        }
     }
 }

@@ -1,11 +1,12 @@
 //! The broker: the only door between Guardian and a Kubernetes cluster.
 //!
 //! Every call a skill makes arrives here (via the runtime's host imports) and is
-//! answered by a [`Backend`]: a live API server or an offline snapshot. Every
-//! call is decided by policy first (backends take a [`Permit`], which only a
-//! policy decision mints) and written to the audit log. Whatever leaves the
-//! broker is redacted ([`redact`]): Secret values, credential-shaped env
-//! values, and credential-shaped text in logs and event messages.
+//! answered by a backend: a live API server (`live`) or a snapshot
+//! ([`Snapshot`], from `guardian-snapshot`). Every call is decided by policy
+//! first (backends take a [`Permit`], which only a policy decision mints) and
+//! written to the audit log. Whatever leaves the broker is redacted
+//! ([`redact`]): Secret values, credential-shaped env values, and
+//! credential-shaped text in logs and event messages.
 //!
 //! **Architecture invariant:** nothing outside this crate talks to a cluster.
 //! The backends are private to it: a [`Broker`] is built over a live cluster
@@ -15,383 +16,32 @@
 //! `Broker` operation, decided by policy and audited.
 
 mod audit;
-mod error;
+mod backend;
+mod context;
 mod host;
 pub mod live;
-pub mod omit;
-pub mod redact;
-pub mod resources;
-pub mod selectors;
-pub mod snapshot;
-mod snapshot_backend;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Serialize;
-use serde::ser::SerializeStruct;
+use guardian_redact::omit;
 use serde_json::Value;
 
 pub use audit::{ActionAuditRecord, Audit, AuditRecord};
-pub use error::BrokerError;
+pub use context::{CallContext, CallScope};
+pub use guardian_kube_types::{
+    BrokerError, ListQuery, LogQuery, ObjectRef, ResourceKind, ResourceTable, SharedItem,
+    SharedList, Stored, resources, selectors,
+};
 pub use guardian_policy::{GrantSets, Permit, Policy};
+pub use guardian_redact as redact;
+pub use guardian_snapshot::{LoadProblem, Snapshot};
 pub use host::AccessReview;
 pub use live::{ClusterOptions, ServerVersion, TokenUser};
-pub use resources::{ResourceKind, ResourceTable};
-pub use snapshot::stored::Stored;
-pub use snapshot::{LoadProblem, Snapshot};
 
+use backend::{Backend, SnapshotBackend};
+use context::NamespaceLabels;
 use live::LiveBackend;
-use snapshot_backend::SnapshotBackend;
-
-/// Options of a list call, in kubectl's terms.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ListQuery {
-    /// `None` lists across all namespaces.
-    pub namespace: Option<String>,
-    pub label_selector: Option<String>,
-    pub field_selector: Option<String>,
-    pub limit: Option<u32>,
-}
-
-/// Options of a pod-log call.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LogQuery {
-    pub container: Option<String>,
-    pub tail_lines: Option<u32>,
-    pub previous: bool,
-}
-
-/// An object as an ownerReference or an Event's involvedObject names it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ObjectRef {
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-/// Who is asking, carried into every decision (and, later, the policy input
-/// and the audit log).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CallContext {
-    /// `human:alice`, `automation:ci`, `mcp:claude-desktop`, `agent`.
-    pub caller: String,
-    pub skill: String,
-    pub tool: String,
-    /// The skill's effective grants; policy allows reads and dry runs only
-    /// within them. Callers that are not skills (capture, doctor) pass `*`.
-    pub grants: GrantSets,
-    /// What the broker learned during this call (one tool call, one host
-    /// operation): the namespaces' labels, read once per call.
-    #[serde(skip)]
-    pub scope: CallScope,
-}
-
-/// What one call has learned about namespaces, kept for the rest of that
-/// call: each namespace's labels (or why they could not be read), read the
-/// first time the call writes there. Clones share it; a new
-/// [`CallContext`] starts empty. It is not part of a call's identity
-/// (every scope compares equal).
-#[derive(Clone, Default)]
-pub struct CallScope {
-    labels: Arc<std::sync::Mutex<std::collections::HashMap<String, NamespaceLabels>>>,
-}
-
-/// A namespace's labels, or why they could not be read.
-type NamespaceLabels = Result<std::collections::BTreeMap<String, String>, String>;
-
-impl CallScope {
-    fn get(&self, namespace: &str) -> Option<NamespaceLabels> {
-        self.labels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(namespace)
-            .cloned()
-    }
-
-    fn put(&self, namespace: &str, labels: NamespaceLabels) {
-        self.labels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(namespace.to_owned(), labels);
-    }
-}
-
-impl PartialEq for CallScope {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for CallScope {}
-
-impl std::fmt::Debug for CallScope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.labels.lock().map(|m| m.len()).unwrap_or(0);
-        write!(f, "CallScope({n} namespaces)")
-    }
-}
-
-impl CallContext {
-    /// The host itself acting for the person at the CLI (`snapshot capture`,
-    /// `doctor`): caller `human:cli`, skill `guardian`, every read granted
-    /// (policy still decides each call).
-    pub fn host(tool: &str) -> Self {
-        CallContext {
-            caller: "human:cli".into(),
-            skill: "guardian".into(),
-            tool: tool.into(),
-            grants: GrantSets {
-                read: vec!["*".into()],
-                propose: Vec::new(),
-            },
-            scope: CallScope::default(),
-        }
-    }
-}
-
-/// A list answer whose items are shared with the backend instead of copied.
-///
-/// [`Backend::list`] must hand out an owned `Value`, which means deep-copying
-/// every item — for thousands of pods that copy dominates the call. Callers
-/// that only read or serialize the answer (the runtime handing JSON to a
-/// skill) should use [`Broker::list_shared`]: items are `Arc`s into the
-/// backend's data, and redaction copies only the Secrets it changes.
-/// Serializes exactly like the equivalent list object.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SharedList {
-    /// `v1`, `apps/v1`
-    pub api_version: String,
-    /// `PodList`
-    pub kind: String,
-    /// The list's metadata (`resourceVersion`, `remainingItemCount`).
-    pub metadata: Value,
-    pub items: Vec<SharedItem>,
-}
-
-/// One item of a [`SharedList`]: a parsed tree, or a snapshot's stored JSON
-/// text (serialized as it is, parsed only if someone needs the tree).
-#[derive(Clone, Debug)]
-pub enum SharedItem {
-    Tree(Arc<Value>),
-    Stored(Arc<snapshot::stored::Stored>),
-}
-
-impl SharedItem {
-    /// The item as a tree (parses a stored one).
-    pub fn to_value(&self) -> Value {
-        match self {
-            SharedItem::Tree(v) => Value::clone(v),
-            SharedItem::Stored(s) => s.value(),
-        }
-    }
-
-    /// The item as a shared tree (parses a stored one).
-    pub fn into_tree(self) -> Arc<Value> {
-        match self {
-            SharedItem::Tree(v) => v,
-            SharedItem::Stored(s) => Arc::new(s.value()),
-        }
-    }
-
-    /// The tree, to change: a stored item is parsed, a shared tree copied if
-    /// someone else holds it.
-    pub fn make_mut(&mut self) -> &mut Value {
-        if let SharedItem::Stored(s) = self {
-            *self = SharedItem::Tree(Arc::new(s.value()));
-        }
-        match self {
-            SharedItem::Tree(v) => Arc::make_mut(v),
-            SharedItem::Stored(_) => unreachable!("replaced above"),
-        }
-    }
-
-    /// Whether [`redact::list_item`] must look at this item. A stored item
-    /// was redacted at load; only Secrets are checked again, on every call.
-    pub fn needs_redaction(&self, list_kind: &str) -> bool {
-        match self {
-            SharedItem::Tree(v) => redact::list_item_needs_redaction(v, list_kind),
-            SharedItem::Stored(_) => list_kind == "SecretList",
-        }
-    }
-}
-
-impl PartialEq for SharedItem {
-    fn eq(&self, other: &Self) -> bool {
-        self.to_value() == other.to_value()
-    }
-}
-
-impl Serialize for SharedItem {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            SharedItem::Tree(v) => v.serialize(serializer),
-            SharedItem::Stored(s) => s.serialize(serializer),
-        }
-    }
-}
-
-impl SharedList {
-    /// Split a list object into its parts (items that are not an array make
-    /// an empty list).
-    pub fn from_value(list: Value) -> Self {
-        let mut list = match list {
-            Value::Object(map) => map,
-            _ => serde_json::Map::new(),
-        };
-        let text = |v: Option<Value>| match v {
-            Some(Value::String(s)) => s,
-            _ => String::new(),
-        };
-        let items = match list.remove("items") {
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .map(|item| SharedItem::Tree(Arc::new(item)))
-                .collect(),
-            _ => Vec::new(),
-        };
-        Self {
-            api_version: text(list.remove("apiVersion")),
-            kind: text(list.remove("kind")),
-            metadata: list
-                .remove("metadata")
-                .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
-            items,
-        }
-    }
-
-    /// The list as one owned object (deep-copies shared items).
-    pub fn into_value(self) -> Value {
-        let items: Vec<Value> = self
-            .items
-            .into_iter()
-            .map(|item| match item {
-                SharedItem::Tree(v) => {
-                    Arc::try_unwrap(v).unwrap_or_else(|shared| (*shared).clone())
-                }
-                SharedItem::Stored(s) => s.value(),
-            })
-            .collect();
-        serde_json::json!({
-            "apiVersion": self.api_version,
-            "kind": self.kind,
-            "metadata": self.metadata,
-            "items": items,
-        })
-    }
-}
-
-impl Serialize for SharedList {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Items<'a>(&'a [SharedItem]);
-        impl Serialize for Items<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.iter())
-            }
-        }
-        let mut list = serializer.serialize_struct("List", 4)?;
-        list.serialize_field("apiVersion", &self.api_version)?;
-        list.serialize_field("kind", &self.kind)?;
-        list.serialize_field("metadata", &self.metadata)?;
-        list.serialize_field("items", &Items(&self.items))?;
-        list.end()
-    }
-}
-
-/// A source of Kubernetes objects. Implemented by the snapshot backend and
-/// the live backend, both private to this crate. Backends return raw objects;
-/// [`Broker`] redacts.
-#[async_trait::async_trait]
-pub(crate) trait Backend: Send + Sync + 'static {
-    /// Human-readable description: `snapshot examples/staging`, `context kind-dev`.
-    fn describe(&self) -> String;
-    /// Resolve a kubectl-style resource name (`pods`, `deploy`, `Deployment`,
-    /// `deployments.apps`, `deployments.v1.apps`) to the resource it names.
-    async fn resolve(&self, resource: &str) -> Result<ResourceKind, BrokerError>;
-    async fn get(
-        &self,
-        permit: &Permit,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Value, BrokerError>;
-    /// A list object: `{"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [...]}`.
-    async fn list(
-        &self,
-        permit: &Permit,
-        kind: &ResourceKind,
-        query: &ListQuery,
-    ) -> Result<Value, BrokerError>;
-    /// The same answer as [`Backend::list`] with items shared rather than
-    /// copied. The default wraps `list`; backends that keep objects in
-    /// memory (the snapshot) override it to avoid the copy.
-    async fn list_shared(
-        &self,
-        permit: &Permit,
-        kind: &ResourceKind,
-        query: &ListQuery,
-    ) -> Result<SharedList, BrokerError> {
-        Ok(SharedList::from_value(
-            self.list(permit, kind, query).await?,
-        ))
-    }
-    async fn logs(
-        &self,
-        permit: &Permit,
-        namespace: &str,
-        pod: &str,
-        query: &LogQuery,
-    ) -> Result<String, BrokerError>;
-    /// An EventList of the events whose involvedObject matches, oldest first.
-    async fn events(&self, permit: &Permit, object: &ObjectRef) -> Result<Value, BrokerError>;
-    /// Apply an RFC 6902 JSON Patch to a copy of the object and return it;
-    /// nothing is persisted.
-    async fn dry_run_patch(
-        &self,
-        permit: &Permit,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        json_patch: &Value,
-    ) -> Result<Value, BrokerError>;
-    async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError>;
-    /// Apply an RFC 6902 JSON Patch for real, guarded by `resource_version`
-    /// (the object must still be at that version, otherwise
-    /// [`BrokerError::Conflict`]); returns the object as stored.
-    ///
-    /// The `permit` must be a real-write permit for exactly this object,
-    /// which policy mints only for a human-approved action (DESIGN.md §4
-    /// invariant 1); only [`Broker::apply_approved`] calls this. The default
-    /// refuses: a backend is read-only unless it says otherwise (a snapshot
-    /// cannot be changed).
-    async fn apply_patch(
-        &self,
-        permit: &Permit,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        json_patch: &Value,
-        resource_version: &str,
-    ) -> Result<Value, BrokerError> {
-        let _ = (permit, json_patch, resource_version);
-        let what = match namespace {
-            Some(ns) => format!("{} {ns}/{name}", kind.grant_name()),
-            None => format!("{} {name}", kind.grant_name()),
-        };
-        Err(BrokerError::Invalid(format!(
-            "cannot apply to {what}: this backend ({}) is read-only: a snapshot cannot be changed; apply against a cluster (--kubeconfig, --context)",
-            self.describe()
-        )))
-    }
-    /// True when every object and log this backend serves was already run
-    /// through [`redact`] (env values, event messages, log text) when it was
-    /// loaded, so the broker can skip scanning them per call. Secret values
-    /// are checked on every call regardless.
-    fn redacted_at_source(&self) -> bool {
-        false
-    }
-}
 
 /// The broker: a backend, the policy every call is decided by, and the audit
 /// log every decision goes to. Whatever leaves it is redacted.
@@ -797,9 +447,7 @@ impl Broker {
         let scan = !self.backend.redacted_at_source();
         let omit = omit::applies_to(&list.kind);
         for item in &mut list.items {
-            if item.needs_redaction(&list.kind) {
-                redact::list_item(item.make_mut(), &list.kind);
-            }
+            redact::shared_item(item, &list.kind);
             if omit {
                 omit::config_map_values(item.make_mut());
             }

@@ -23,8 +23,8 @@ pub async fn run(_global: &Global, cmd: SnapshotCommand) -> anyhow::Result<ExitC
 /// a Kubernetes API endpoint until Ctrl-C or SIGTERM.
 async fn serve(path: &std::path::Path, listen: &str, writable: bool) -> anyhow::Result<ExitCode> {
     use anyhow::Context as _;
-    use guardian_apiserver::{ApiServer, Options};
     use guardian_broker::Snapshot;
+    use guardian_snapshot_server::{ApiServer, Options};
 
     let (snapshot, problems) =
         Snapshot::load(path).with_context(|| format!("cannot load snapshot {}", path.display()))?;

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use guardian_broker::ResourceKind;
+use guardian_kube_types::ResourceKind;
 use serde_json::{Value, json};
 
 /// What each row carries besides its cells (`?includeObject=`).

@@ -22,10 +22,9 @@ use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 
-use super::stored::Stored;
+use guardian_kube_types::{BrokerError, ResourceKind, Stored};
+
 use super::{Data, Snapshot, by_namespace, not_found, patch};
-use crate::BrokerError;
-use crate::resources::ResourceKind;
 
 /// A patch, by its content type.
 #[derive(Clone, Debug, PartialEq)]

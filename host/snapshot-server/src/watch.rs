@@ -15,8 +15,9 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use guardian_broker::selectors::{FieldSelector, LabelSelector};
-use guardian_broker::{ListQuery, ResourceKind, redact};
+use guardian_kube_types::selectors::{FieldSelector, LabelSelector};
+use guardian_kube_types::{ListQuery, ResourceKind, SharedItem};
+use guardian_redact as redact;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
@@ -204,7 +205,7 @@ pub(crate) fn start(
             .map_err(ApiError::from_read)?
             .items
             .into_iter()
-            .map(guardian_broker::SharedItem::into_tree)
+            .map(SharedItem::into_tree)
             .collect()
     } else {
         VecDeque::new()

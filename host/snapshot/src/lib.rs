@@ -17,8 +17,6 @@ mod logs;
 mod nesting;
 mod patch;
 mod shape;
-pub mod stored;
-mod time;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,13 +27,15 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::resources::{ResourceKind, ResourceTable, split_api_version};
-use crate::selectors::{FieldSelector, LabelSelector};
-use crate::{BrokerError, ListQuery, LogQuery, ObjectRef, SharedItem, SharedList, redact};
+use guardian_kube_types::selectors::{FieldSelector, LabelSelector};
+use guardian_kube_types::{
+    BrokerError, ListQuery, LogQuery, ObjectRef, ResourceKind, ResourceTable, SharedItem,
+    SharedList, Stored, split_api_version, time,
+};
+use guardian_redact as redact;
 pub use load::{DEFAULT_MAX_FILE_BYTES, LoadOptions, MAX_FILE_BYTES_ENV};
 use load::{GroupKind, Index, Loader};
 use logs::{LogBody, PodLogs};
-use stored::Stored;
 pub use write::{PatchKind, Preconditions};
 
 /// Something in a snapshot that could not be used and was skipped; the rest

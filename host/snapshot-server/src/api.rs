@@ -13,11 +13,10 @@ use axum::extract::{Query, State as StateExtractor};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use guardian_broker::selectors::{FieldSelector, LabelSelector};
-use guardian_broker::snapshot::{PatchKind, Preconditions};
-use guardian_broker::{
-    BrokerError, ListQuery, LogQuery, ResourceKind, SharedItem, SharedList, redact,
-};
+use guardian_kube_types::selectors::{FieldSelector, LabelSelector};
+use guardian_kube_types::{BrokerError, ListQuery, LogQuery, ResourceKind, SharedItem, SharedList};
+use guardian_redact as redact;
+use guardian_snapshot::{PatchKind, Preconditions};
 use serde_json::{Value, json};
 
 use crate::State;
@@ -447,9 +446,7 @@ fn list(
     }
     // Secrets are copied to be redacted; every other item stays shared.
     for item in &mut items {
-        if item.needs_redaction(&list.kind) {
-            redact::list_item(item.make_mut(), &list.kind);
-        }
+        redact::shared_item(item, &list.kind);
     }
     if as_table {
         let include = IncludeObject::parse(params.get("includeObject").map(String::as_str));
@@ -793,7 +790,7 @@ fn delete(
 mod tests {
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
-    use guardian_broker::Snapshot;
+    use guardian_snapshot::Snapshot;
     use tower::ServiceExt;
 
     use crate::{ApiServer, Options};

@@ -7,7 +7,7 @@
 
 /// Microseconds since 1970-01-01T00:00:00Z, or `None` if `s` is not an
 /// RFC 3339 date-time.
-pub(crate) fn parse_rfc3339_micros(s: &str) -> Option<i64> {
+pub fn parse_rfc3339_micros(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;

@@ -1,12 +1,105 @@
-//! The snapshot as a [`Backend`]: what the broker asks when the session reads
-//! a snapshot instead of a cluster.
+//! What the broker asks a cluster: the [`Backend`] trait, private to this
+//! crate, and the snapshot as one (the live cluster is `live::LiveBackend`).
+//! Backends return raw objects; [`crate::Broker`] decides, audits and
+//! redacts.
 
 use guardian_policy::Permit;
 use serde_json::Value;
 
-use crate::resources::ResourceKind;
-use crate::snapshot::Snapshot;
-use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef, SharedList};
+use crate::{BrokerError, ListQuery, LogQuery, ObjectRef, ResourceKind, SharedList, Snapshot};
+
+/// A source of Kubernetes objects: the snapshot ([`SnapshotBackend`]) or a
+/// live API server (`live::LiveBackend`).
+#[async_trait::async_trait]
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Human-readable description: `snapshot examples/staging`, `context kind-dev`.
+    fn describe(&self) -> String;
+    /// Resolve a kubectl-style resource name (`pods`, `deploy`, `Deployment`,
+    /// `deployments.apps`, `deployments.v1.apps`) to the resource it names.
+    async fn resolve(&self, resource: &str) -> Result<ResourceKind, BrokerError>;
+    async fn get(
+        &self,
+        permit: &Permit,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, BrokerError>;
+    /// A list object: `{"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [...]}`.
+    async fn list(
+        &self,
+        permit: &Permit,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<Value, BrokerError>;
+    /// The same answer as [`Backend::list`] with items shared rather than
+    /// copied. The default wraps `list`; backends that keep objects in
+    /// memory (the snapshot) override it to avoid the copy.
+    async fn list_shared(
+        &self,
+        permit: &Permit,
+        kind: &ResourceKind,
+        query: &ListQuery,
+    ) -> Result<SharedList, BrokerError> {
+        Ok(SharedList::from_value(
+            self.list(permit, kind, query).await?,
+        ))
+    }
+    async fn logs(
+        &self,
+        permit: &Permit,
+        namespace: &str,
+        pod: &str,
+        query: &LogQuery,
+    ) -> Result<String, BrokerError>;
+    /// An EventList of the events whose involvedObject matches, oldest first.
+    async fn events(&self, permit: &Permit, object: &ObjectRef) -> Result<Value, BrokerError>;
+    /// Apply an RFC 6902 JSON Patch to a copy of the object and return it;
+    /// nothing is persisted.
+    async fn dry_run_patch(
+        &self,
+        permit: &Permit,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+    ) -> Result<Value, BrokerError>;
+    async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError>;
+    /// Apply an RFC 6902 JSON Patch for real, guarded by `resource_version`
+    /// (the object must still be at that version, otherwise
+    /// [`BrokerError::Conflict`]); returns the object as stored.
+    ///
+    /// The `permit` must be a real-write permit for exactly this object,
+    /// which policy mints only for a human-approved action (DESIGN.md §4
+    /// invariant 1); only [`crate::Broker::apply_approved`] calls this. The default
+    /// refuses: a backend is read-only unless it says otherwise (a snapshot
+    /// cannot be changed).
+    async fn apply_patch(
+        &self,
+        permit: &Permit,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+        resource_version: &str,
+    ) -> Result<Value, BrokerError> {
+        let _ = (permit, json_patch, resource_version);
+        let what = match namespace {
+            Some(ns) => format!("{} {ns}/{name}", kind.grant_name()),
+            None => format!("{} {name}", kind.grant_name()),
+        };
+        Err(BrokerError::Invalid(format!(
+            "cannot apply to {what}: this backend ({}) is read-only: a snapshot cannot be changed; apply against a cluster (--kubeconfig, --context)",
+            self.describe()
+        )))
+    }
+    /// True when every object and log this backend serves was already run
+    /// through [`crate::redact`] (env values, event messages, log text) when it was
+    /// loaded, so the broker can skip scanning them per call. Secret values
+    /// are checked on every call regardless.
+    fn redacted_at_source(&self) -> bool {
+        false
+    }
+}
 
 /// A loaded snapshot behind the broker. Cheap to clone: the data is shared.
 #[derive(Clone, Debug)]

@@ -7,10 +7,18 @@
 //! and sometimes on whether two Secrets hold the same value, so the marker
 //! carries the decoded length and a short sha256 prefix — enough to compare,
 //! far too little to recover a value.
+//!
+//! **Architecture invariant:** pure functions over JSON and text — no IO, no
+//! state. The broker applies them to everything that leaves it, the
+//! snapshot store when it loads, `snapshot capture` before it writes and
+//! `snapshot serve` before it answers; all of them with these same rules.
+
+pub mod omit;
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use guardian_kube_types::SharedItem;
 use regex::{Captures, Regex, RegexSet};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -43,6 +51,21 @@ pub fn list_item_needs_redaction(item: &Value, list_kind: &str) -> bool {
         .and_then(Value::as_str)
         .or(implied_item_kind(list_kind));
     kind == Some("Secret") || item.get("items").is_some_and(Value::is_array)
+}
+
+/// Redact one item of a shared list answer whose kind is `list_kind`,
+/// copying it only when it has to be looked at: a tree when it is a Secret
+/// or holds a list ([`list_item_needs_redaction`]); a stored object
+/// ([`guardian_kube_types::Stored`], redacted when it was stored) only when
+/// it is a Secret, whose values are checked again on every answer.
+pub fn shared_item(item: &mut SharedItem, list_kind: &str) {
+    let needed = match item {
+        SharedItem::Tree(v) => list_item_needs_redaction(v, list_kind),
+        SharedItem::Stored(_) => list_kind == "SecretList",
+    };
+    if needed {
+        list_item(item.make_mut(), list_kind);
+    }
 }
 
 fn implied_item_kind(list_kind: &str) -> Option<&str> {

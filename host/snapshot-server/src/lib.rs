@@ -7,7 +7,7 @@
 //! and paging, server-side `Table`s for kubectl, `pods/{name}/log`, watches,
 //! and patches of every type (JSON Patch, merge patch, strategic merge patch
 //! of built-in kinds) as dry runs. Every object served passes through
-//! [`guardian_broker::redact`] first: Secret values never leave, keys do.
+//! [`guardian_redact`] first: Secret values never leave, keys do.
 //!
 //! **Architecture invariant:** the snapshot is read-only unless the server was
 //! started writable. Without `--writable`, any write that is not a dry run
@@ -45,7 +45,8 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use guardian_broker::{ListQuery, Snapshot};
+use guardian_kube_types::ListQuery;
+use guardian_snapshot::Snapshot;
 use serde_json::Value;
 
 pub use status::ApiError;
