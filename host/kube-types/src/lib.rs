@@ -2,15 +2,16 @@
 //! what a call asks for ([`ListQuery`], [`LogQuery`], [`ObjectRef`]), which
 //! resource it names ([`ResourceKind`], resolved kubectl-style by a
 //! [`ResourceTable`]), label and field selectors ([`selectors`]), how an
-//! object is held ([`Stored`]) and a list answered ([`SharedList`]), RFC 3339
-//! timestamps ([`time`]), and the one error type every such call returns
-//! ([`BrokerError`]).
+//! object is held ([`Stored`]) and a list answered ([`SharedList`]), which
+//! Events are about an object ([`events`]), RFC 3339 timestamps ([`time`]),
+//! and the one error type every such call returns ([`BrokerError`]).
 //!
 //! **Architecture invariant:** data and parsing only — no IO, no cluster, no
 //! policy. The broker, the snapshot store and `snapshot serve` all speak it;
 //! it depends on none of them.
 
 mod error;
+pub mod events;
 mod list;
 pub mod resources;
 pub mod selectors;

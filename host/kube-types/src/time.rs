@@ -1,4 +1,6 @@
-//! Just enough RFC 3339 to order events.
+//! RFC 3339 timestamps as Kubernetes writes them: the one parser, used to
+//! order events (the snapshot store and the live backend alike) and to
+//! print ages (`snapshot serve`'s tables).
 //!
 //! Kubernetes writes `2026-11-23T13:28:00Z` (metav1.Time) and
 //! `2026-11-23T13:28:00.123456Z` (metav1.MicroTime); hand-written or

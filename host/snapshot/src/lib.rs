@@ -30,7 +30,7 @@ use serde_json::{Map, Value, json};
 use guardian_kube_types::selectors::{FieldSelector, LabelSelector};
 use guardian_kube_types::{
     BrokerError, ListQuery, LogQuery, ObjectRef, ResourceKind, ResourceTable, SharedItem,
-    SharedList, Stored, split_api_version, time,
+    SharedList, Stored, events,
 };
 use guardian_redact as redact;
 pub use load::{DEFAULT_MAX_FILE_BYTES, LoadOptions, MAX_FILE_BYTES_ENV};
@@ -582,52 +582,25 @@ impl Data {
     }
 
     fn events(&self, object: &ObjectRef) -> Value {
-        let (want_group, _) = split_api_version(&object.api_version);
-        let want_namespace = object.namespace.as_deref().unwrap_or("");
         let objects = self.read();
-        let mut matching: Vec<(Option<i64>, String, Value)> = Vec::new();
+        let mut items: Vec<Value> = Vec::new();
         if let Some(by_namespace) = objects.get(&(String::new(), "Event".to_string())) {
             // A namespaced object's events are in its namespace; a
             // cluster-scoped one's may be anywhere (`default` for nodes).
+            let want_namespace = object.namespace.as_deref().unwrap_or("");
             let scopes: Box<dyn Iterator<Item = &BTreeMap<String, Arc<Stored>>>> =
                 if want_namespace.is_empty() {
                     Box::new(by_namespace.values())
                 } else {
                     Box::new(by_namespace.get(want_namespace).into_iter())
                 };
-            for stored in scopes.flat_map(|m| m.values()) {
-                let event = stored.value();
-                let Some(involved) = event.get("involvedObject") else {
-                    continue;
-                };
-                let field = |f: &str| involved.get(f).and_then(Value::as_str).unwrap_or("");
-                if field("kind") != object.kind || field("name") != object.name {
-                    continue;
-                }
-                if field("namespace") != want_namespace {
-                    continue;
-                }
-                // Versions differ between writers (extensions/v1beta1 vs
-                // apps/v1); the group identifies the kind.
-                let (group, _) = split_api_version(field("apiVersion"));
-                if !field("apiVersion").is_empty()
-                    && !object.api_version.is_empty()
-                    && group != want_group
-                {
-                    continue;
-                }
-                let name = event
-                    .get("metadata")
-                    .and_then(|m| m.get("name"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                matching.push((event_time(&event), name, event));
-            }
+            items = scopes
+                .flat_map(|m| m.values())
+                .map(|stored| stored.value())
+                .filter(|event| events::involves(event, object))
+                .collect();
         }
-        // Oldest first; events without any timestamp first of all; ties by name.
-        matching.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let items: Vec<Value> = matching.into_iter().map(|(_, _, e)| e).collect();
+        events::sort_oldest_first(&mut items);
         json!({
             "apiVersion": "v1",
             "kind": "EventList",
@@ -709,26 +682,6 @@ impl Data {
         }
         Ok(patched)
     }
-}
-
-/// When an event last happened, for ordering: `lastTimestamp`, then the
-/// events.k8s.io-style `series.lastObservedTime` and `eventTime`, then
-/// `firstTimestamp`, then the object's creation.
-fn event_time(event: &Value) -> Option<i64> {
-    let candidates = [
-        event.get("lastTimestamp"),
-        event.get("series").and_then(|s| s.get("lastObservedTime")),
-        event.get("eventTime"),
-        event.get("firstTimestamp"),
-        event
-            .get("metadata")
-            .and_then(|m| m.get("creationTimestamp")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .find_map(time::parse_rfc3339_micros)
 }
 
 /// The restart count of `container` if its status shows a terminated
