@@ -7,10 +7,11 @@
 
 use std::path::Path;
 
+use crate::gate::Request;
 use crate::live::capture::{self, CaptureReport, CaptureScope};
 use crate::live::rbac::Permission;
 use crate::live::{self, LiveBackend, ServerVersion, TokenUser};
-use crate::{Broker, BrokerError, CallContext, Request};
+use crate::{Broker, BrokerError, CallContext};
 
 /// The answer of [`Broker::access_review`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,20 +42,14 @@ impl Broker {
     /// `/version`.
     pub async fn server_version(&self, cx: &CallContext) -> Result<ServerVersion, BrokerError> {
         let live = self.live_only("the server's version")?;
-        let kind = live::version_document();
-        let req = Request {
-            verb: "get",
-            kind: &kind,
-            subresource: "",
-            namespace: None,
-            name: "",
-            dry_run: false,
-            note: "",
-        };
-        let (permit, started) = self.authorize(cx, &req).await?;
-        let out = live.server_version(&permit).await;
-        self.done(cx, &req, &permit, started, &out);
-        out
+        let version = live::version_document();
+        self.call(
+            cx,
+            &Request::new("get", &version, None, ""),
+            async |permit| live.server_version(permit).await,
+            |_| {},
+        )
+        .await
     }
 
     /// Whether the identity in use (after impersonation) may do what
@@ -75,22 +70,18 @@ impl Broker {
             Some(ns) if self.namespaced(permission).await => Some(ns),
             _ => None,
         };
-        let kind = live::access_reviews();
-        let note = format!("can-i {} {}", permission.verb, permission.grant_name());
-        let req = Request {
-            verb: "review",
-            kind: &kind,
-            subresource: "",
-            namespace,
-            name: "",
-            dry_run: false,
-            note: &note,
-        };
-        let (permit, started) = self.authorize(cx, &req).await?;
-        let out = live.access_review(&permit, permission, namespace).await;
-        self.done(cx, &req, &permit, started, &out);
+        let reviews = live::access_reviews();
+        let question = format!("can-i {} {}", permission.verb, permission.grant_name());
+        let allowed = self
+            .call(
+                cx,
+                &Request::new("review", &reviews, namespace, "").noting(&question),
+                async |permit| live.access_review(permit, permission, namespace).await,
+                |_| {},
+            )
+            .await?;
         Ok(AccessReview {
-            allowed: out?,
+            allowed,
             namespace: namespace.map(str::to_owned),
         })
     }
@@ -123,20 +114,14 @@ impl Broker {
     ) -> Result<Option<TokenUser>, BrokerError> {
         let live = self.live_only("a token review")?;
         let cx = CallContext::guardian("token-review", &[TOKEN_REVIEWS]);
-        let kind = live::token_reviews();
-        let req = Request {
-            verb: "review",
-            kind: &kind,
-            subresource: "",
-            namespace: None,
-            name: "",
-            dry_run: false,
-            note: "",
-        };
-        let (permit, started) = self.authorize(&cx, &req).await?;
-        let out = live.token_review(&permit, token, audiences).await;
-        self.done(&cx, &req, &permit, started, &out);
-        out
+        let reviews = live::token_reviews();
+        self.call(
+            &cx,
+            &Request::new("review", &reviews, None, ""),
+            async |permit| live.token_review(permit, token, audiences).await,
+            |_| {},
+        )
+        .await
     }
 
     /// A snapshot of the live cluster written to `dir` (new or empty), in

@@ -18,6 +18,7 @@
 mod audit;
 mod backend;
 mod context;
+mod gate;
 mod host;
 pub mod live;
 
@@ -40,7 +41,7 @@ pub use host::AccessReview;
 pub use live::{ClusterOptions, ServerVersion, TokenUser};
 
 use backend::{Backend, SnapshotBackend};
-use context::NamespaceLabels;
+use gate::{Request, WRITE_VERBS};
 use live::LiveBackend;
 
 /// The broker: a backend, the policy every call is decided by, and the audit
@@ -61,18 +62,6 @@ impl std::fmt::Debug for Broker {
             .field("source", &self.describe())
             .finish_non_exhaustive()
     }
-}
-
-/// What a call is, for policy and audit.
-struct Request<'a> {
-    verb: &'a str,
-    kind: &'a ResourceKind,
-    subresource: &'a str,
-    namespace: Option<&'a str>,
-    name: &'a str,
-    dry_run: bool,
-    /// Said in the audit line's reasons when not empty: what a review asked.
-    note: &'a str,
 }
 
 impl Broker {
@@ -147,52 +136,11 @@ impl Broker {
         name: &str,
         reason: &str,
     ) {
-        let req = Request {
-            verb,
-            kind,
-            subresource,
-            namespace,
-            name,
-            dry_run: WRITE_VERBS.contains(&verb),
-            note: "",
-        };
-        self.audit(
-            cx,
-            &req,
-            "deny",
-            "outside-grants",
-            &[reason.to_owned()],
-            None,
-            std::time::Instant::now(),
-        );
-    }
-
-    /// A permit for a call the broker makes on the host's behalf outside the
-    /// usual path (`snapshot capture`'s reads): policy decides as for any
-    /// call and the decision is audited here, since the caller then talks to
-    /// the backend directly. A denial is audited and returned as
-    /// [`BrokerError::Denied`].
-    pub(crate) async fn permit(
-        &self,
-        cx: &CallContext,
-        verb: &str,
-        kind: &ResourceKind,
-        subresource: &str,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Permit, BrokerError> {
-        let req = Request {
-            verb,
-            kind,
-            subresource,
-            namespace,
-            name,
-            dry_run: WRITE_VERBS.contains(&verb),
-            note: "",
-        };
-        let (permit, started) = self.authorize(cx, &req).await?;
-        self.done::<()>(cx, &req, &permit, started, &Ok(()));
-        Ok(permit)
+        let mut req = Request::new(verb, kind, namespace, name).on(subresource);
+        req.dry_run = WRITE_VERBS.contains(&verb);
+        let reasons = [reason.to_owned()];
+        let now = std::time::Instant::now();
+        self.audit(cx, &req, "deny", "outside-grants", &reasons, None, now);
     }
 
     /// Discovery: resolving a resource name reads no object, so it needs no
@@ -201,190 +149,9 @@ impl Broker {
         self.backend.resolve(resource).await
     }
 
-    /// Asks policy; audits a denial; returns the permit and the start time.
-    async fn authorize(
-        &self,
-        cx: &CallContext,
-        req: &Request<'_>,
-    ) -> Result<(Permit, std::time::Instant), BrokerError> {
-        self.authorize_action(cx, req, None).await
-    }
-
-    /// [`Broker::authorize`] for a call that carries an action (the real
-    /// write of an approved action): policy sees it as `input.action`.
-    async fn authorize_action(
-        &self,
-        cx: &CallContext,
-        req: &Request<'_>,
-        action: Option<&guardian_policy::ActionRef>,
-    ) -> Result<(Permit, std::time::Instant), BrokerError> {
-        let started = std::time::Instant::now();
-        let (namespace_labels, namespace_read_error) = if WRITE_VERBS.contains(&req.verb) {
-            split_labels(self.namespace_labels(cx, req.namespace).await)
-        } else {
-            Default::default()
-        };
-        let input = guardian_policy::PolicyInput {
-            caller: guardian_policy::Caller::parse(&cx.caller),
-            skill: cx.skill.clone(),
-            tool: cx.tool.clone(),
-            verb: req.verb.to_owned(),
-            resource: guardian_policy::Resource::new(
-                &req.kind.group,
-                &req.kind.version,
-                &req.kind.plural,
-                req.subresource,
-                &req.kind.kind,
-            ),
-            namespace: req.namespace.unwrap_or_default().to_owned(),
-            name: req.name.to_owned(),
-            namespace_labels,
-            namespace_read_error,
-            dry_run: req.dry_run,
-            action: action.cloned(),
-            grants: cx.grants.clone(),
-        };
-        let (decision, permit) = self.policy.decide(input);
-        match permit {
-            Some(permit) => Ok((permit, started)),
-            None => {
-                let mut reasons = decision.reasons.clone();
-                if !req.note.is_empty() {
-                    reasons.push(req.note.to_owned());
-                }
-                self.audit(cx, req, "deny", &decision.rule, &reasons, None, started);
-                let what = match req.namespace {
-                    Some(ns) if !req.name.is_empty() => format!("{ns}/{}", req.name),
-                    Some(ns) => format!("in namespace {ns}"),
-                    None => req.name.to_owned(),
-                };
-                Err(BrokerError::Denied(format!(
-                    "policy denied {} {} {what}: {} (rule {})",
-                    req.verb,
-                    grant_display(req.kind, req.subresource),
-                    decision.reasons.join("; "),
-                    decision.rule
-                )))
-            }
-        }
-    }
-
-    /// Audits an allowed call once the backend has answered.
-    fn done<T>(
-        &self,
-        cx: &CallContext,
-        req: &Request<'_>,
-        permit: &Permit,
-        started: std::time::Instant,
-        outcome: &Result<T, BrokerError>,
-    ) {
-        let error = outcome.as_ref().err().map(BrokerError::kind_str);
-        let mut reasons = vec![format!("allowed by {}", permit.rule())];
-        if !req.note.is_empty() {
-            reasons.push(req.note.to_owned());
-        }
-        let req = Request {
-            dry_run: permit.dry_run(),
-            ..*req
-        };
-        self.audit(cx, &req, "allow", permit.rule(), &reasons, error, started);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn audit(
-        &self,
-        cx: &CallContext,
-        req: &Request<'_>,
-        decision: &'static str,
-        rule: &str,
-        reasons: &[String],
-        error: Option<&'static str>,
-        started: std::time::Instant,
-    ) {
-        let k = req.kind;
-        // `/version` is not an API resource: its path is its name.
-        let mut resource = if k.version.is_empty() {
-            format!("/{}", k.plural)
-        } else {
-            format!("{}/{}/{}", k.group, k.version, k.plural)
-        };
-        if !req.subresource.is_empty() {
-            resource.push('/');
-            resource.push_str(req.subresource);
-        }
-        self.audit.record(&AuditRecord {
-            time: audit::now_rfc3339(),
-            caller: cx.caller.clone(),
-            skill: &cx.skill,
-            tool: &cx.tool,
-            verb: req.verb,
-            resource,
-            namespace: req.namespace.unwrap_or_default(),
-            name: req.name,
-            dry_run: req.dry_run,
-            decision,
-            rule,
-            reasons,
-            error,
-            latency_us: started.elapsed().as_micros() as u64,
-        });
-    }
-
-    /// The labels of the namespace a write of `cx` lands in, read as
-    /// Guardian itself (the protected-namespace rule needs them) once per
-    /// call. A namespace the backend does not have (a snapshot without
-    /// Namespace objects; on a live server the write then fails anyway) has
-    /// no labels. A namespace Guardian may not read, or could not reach, is
-    /// an `Err` saying why: policy treats it as protected (fail closed).
-    async fn namespace_labels(&self, cx: &CallContext, namespace: Option<&str>) -> NamespaceLabels {
-        let Some(ns) = namespace.filter(|ns| !ns.is_empty()) else {
-            return Ok(Default::default());
-        };
-        if let Some(known) = cx.scope.get(ns) {
-            return known;
-        }
-        let labels = self.read_namespace_labels(ns).await;
-        cx.scope.put(ns, labels.clone());
-        labels
-    }
-
-    async fn read_namespace_labels(&self, ns: &str) -> NamespaceLabels {
-        let kind = self
-            .backend
-            .resolve("namespaces")
-            .await
-            .map_err(|e| format!("cannot resolve the namespaces resource: {e}"))?;
-        let cx = CallContext::guardian("namespace-labels", &["namespaces"]);
-        let req = Request {
-            verb: "get",
-            kind: &kind,
-            subresource: "",
-            namespace: None,
-            name: ns,
-            dry_run: false,
-            note: "",
-        };
-        let (permit, started) = Box::pin(self.authorize(&cx, &req))
-            .await
-            .map_err(|e| e.to_string())?;
-        let out = self.backend.get(&permit, &kind, None, ns).await;
-        self.done(&cx, &req, &permit, started, &out);
-        match out {
-            Ok(object) => Ok(object["metadata"]["labels"]
-                .as_object()
-                .map(|labels| {
-                    labels
-                        .iter()
-                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default()),
-            Err(BrokerError::NotFound(_)) => Ok(Default::default()),
-            Err(e @ BrokerError::Denied(_)) => Err(format!(
-                "Guardian may not get namespace {ns:?}: {e}; grant `get` on namespaces to Guardian's identity"
-            )),
-            Err(e) => Err(format!("reading namespace {ns:?} failed: {e}")),
-        }
+    /// Discovery (no object data; needs no permit).
+    pub async fn api_resources(&self, _cx: &CallContext) -> Result<Vec<ResourceKind>, BrokerError> {
+        self.backend.api_resources().await
     }
 
     pub async fn get(
@@ -394,24 +161,13 @@ impl Broker {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, BrokerError> {
-        let req = Request {
-            verb: "get",
-            kind,
-            subresource: "",
-            namespace,
-            name,
-            dry_run: false,
-            note: "",
-        };
-        let (permit, started) = self.authorize(cx, &req).await?;
-        let out = self.backend.get(&permit, kind, namespace, name).await;
-        self.done(cx, &req, &permit, started, &out);
-        let mut object = out?;
-        redact::object(&mut object);
-        if !self.backend.redacted_at_source() {
-            redact::env_values(&mut object);
-        }
-        Ok(object)
+        self.call(
+            cx,
+            &Request::new("get", kind, namespace, name),
+            async |permit| self.backend.get(permit, kind, namespace, name).await,
+            |object| self.mask_object(object),
+        )
+        .await
     }
 
     pub async fn list(
@@ -431,19 +187,159 @@ impl Broker {
         kind: &ResourceKind,
         query: &ListQuery,
     ) -> Result<SharedList, BrokerError> {
-        let req = Request {
-            verb: "list",
-            kind,
-            subresource: "",
-            namespace: query.namespace.as_deref(),
-            name: "",
-            dry_run: false,
-            note: "",
+        self.call(
+            cx,
+            &Request::new("list", kind, query.namespace.as_deref(), ""),
+            async |permit| self.backend.list_shared(permit, kind, query).await,
+            |list| self.mask_list(list),
+        )
+        .await
+    }
+
+    pub async fn logs(
+        &self,
+        cx: &CallContext,
+        namespace: &str,
+        pod: &str,
+        query: &LogQuery,
+    ) -> Result<String, BrokerError> {
+        let pods = self.backend.resolve("pods").await?;
+        self.call(
+            cx,
+            &Request::new("logs", &pods, Some(namespace), pod).on("log"),
+            async |permit| self.backend.logs(permit, namespace, pod, query).await,
+            |text| self.mask_log(text),
+        )
+        .await
+    }
+
+    pub async fn events(&self, cx: &CallContext, object: &ObjectRef) -> Result<Value, BrokerError> {
+        let events = self.backend.resolve("events").await?;
+        self.call(
+            cx,
+            &Request::new("events", &events, object.namespace.as_deref(), &object.name),
+            async |permit| self.backend.events(permit, object).await,
+            |list| self.mask_events(list),
+        )
+        .await
+    }
+
+    /// A server-side dry run of a JSON Patch. Policy sees a `patch` with
+    /// `dry_run: true`; nothing is persisted whatever it says.
+    pub async fn dry_run_patch(
+        &self,
+        cx: &CallContext,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+    ) -> Result<Value, BrokerError> {
+        self.call(
+            cx,
+            &Request::new("patch", kind, namespace, name).dry_run(),
+            async |permit| {
+                let backend = &self.backend;
+                backend
+                    .dry_run_patch(permit, kind, namespace, name, json_patch)
+                    .await
+            },
+            mask_patched,
+        )
+        .await
+    }
+
+    /// The real write of a stored, human-approved action: a JSON Patch
+    /// applied with `resource_version` as precondition.
+    ///
+    /// Policy decides it again now (a `patch`, `dry_run: false`, with
+    /// `input.action` set), whatever it said when the action was proposed;
+    /// the decision is audited like every other, naming the action and who
+    /// approved it. Only a permit for a real write reaches the backend: a
+    /// decision that allows only a dry run (no human approval) is refused
+    /// and audited as a denial. A read-only backend (a snapshot) refuses the
+    /// write. The patch is sent exactly as given, after a `test` of the
+    /// resourceVersion, so a changed object is a [`BrokerError::Conflict`]
+    /// and nothing is written.
+    ///
+    /// Only the apply step of the action store calls this (DESIGN.md §4
+    /// invariant 1); nothing reachable from a skill does.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_approved(
+        &self,
+        cx: &CallContext,
+        action: &guardian_policy::ActionRef,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+        json_patch: &Value,
+        resource_version: &str,
+    ) -> Result<Value, BrokerError> {
+        let approved = format!("action {} approved by {}", action.id, action.approver);
+        self.call(
+            cx,
+            &Request::new("patch", kind, namespace, name)
+                .with_action(action)
+                .noting(&approved),
+            async |permit| {
+                let backend = &self.backend;
+                backend
+                    .apply_patch(permit, kind, namespace, name, json_patch, resource_version)
+                    .await
+            },
+            mask_patched,
+        )
+        .await
+    }
+
+    /// The policy decision the real apply of a proposal would get, asked
+    /// now: a `patch` with `dry_run: false` carrying a placeholder
+    /// human-approved action. Audited as a decision (`dry_run: false`, reason
+    /// `preview of an apply`); nothing reaches the backend and no permit
+    /// leaves this function. Returns (allowed for a real write, rule,
+    /// reasons).
+    pub async fn preview_apply(
+        &self,
+        cx: &CallContext,
+        kind: &ResourceKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> (bool, String, Vec<String>) {
+        let started = std::time::Instant::now();
+        let approver = if cx.caller.starts_with("human:") {
+            cx.caller.clone()
+        } else {
+            "human:approver".to_owned()
         };
-        let (permit, started) = self.authorize(cx, &req).await?;
-        let out = self.backend.list_shared(&permit, kind, query).await;
-        self.done(cx, &req, &permit, started, &out);
-        let mut list = out?;
+        let action = guardian_policy::ActionRef {
+            id: "act-preview".into(),
+            approved: true,
+            approver,
+        };
+        let req = Request::new("patch", kind, namespace, name).with_action(&action);
+        let (decision, permit) = self.policy.decide(self.input(cx, &req).await);
+        // A permit that allows only a dry run would not let the apply write.
+        let allowed = permit.is_some_and(|p| !p.dry_run());
+        let mut reasons = vec!["preview of an apply".to_owned()];
+        reasons.extend(decision.reasons.iter().cloned());
+        let verdict = if allowed { "allow" } else { "deny" };
+        self.audit(cx, &req, verdict, &decision.rule, &reasons, None, started);
+        (allowed, decision.rule, decision.reasons)
+    }
+
+    // ----- what leaves the broker ---------------------------------------
+
+    /// An object read: Secret values; env values, annotations and messages
+    /// unless the backend masked them at source.
+    fn mask_object(&self, object: &mut Value) {
+        redact::object(object);
+        if !self.backend.redacted_at_source() {
+            redact::env_values(object);
+        }
+    }
+
+    /// A list: each item as [`Broker::mask_object`] would, copying only the
+    /// items that change; ConfigMap values left out.
+    fn mask_list(&self, list: &mut SharedList) {
         let scan = !self.backend.redacted_at_source();
         let omit = omit::applies_to(&list.kind);
         for item in &mut list.items {
@@ -468,254 +364,29 @@ impl Broker {
                 redact::event_messages(item.make_mut());
             }
         }
-        Ok(list)
     }
 
-    pub async fn logs(
-        &self,
-        cx: &CallContext,
-        namespace: &str,
-        pod: &str,
-        query: &LogQuery,
-    ) -> Result<String, BrokerError> {
-        let kind = self.backend.resolve("pods").await?;
-        let req = Request {
-            verb: "logs",
-            kind: &kind,
-            subresource: "log",
-            namespace: Some(namespace),
-            name: pod,
-            dry_run: false,
-            note: "",
-        };
-        let (permit, started) = self.authorize(cx, &req).await?;
-        let out = self.backend.logs(&permit, namespace, pod, query).await;
-        self.done(cx, &req, &permit, started, &out);
-        let text = out?;
+    /// A container's log, unless the backend masked it at source.
+    fn mask_log(&self, text: &mut String) {
         if self.backend.redacted_at_source() {
-            return Ok(text);
+            return;
         }
-        Ok(redact::text(&text).into_owned())
+        if let std::borrow::Cow::Owned(masked) = redact::text(text) {
+            *text = masked;
+        }
     }
 
-    pub async fn events(&self, cx: &CallContext, object: &ObjectRef) -> Result<Value, BrokerError> {
-        let kind = self.backend.resolve("events").await?;
-        let req = Request {
-            verb: "events",
-            kind: &kind,
-            subresource: "",
-            namespace: object.namespace.as_deref(),
-            name: &object.name,
-            dry_run: false,
-            note: "",
-        };
-        let (permit, started) = self.authorize(cx, &req).await?;
-        let out = self.backend.events(&permit, object).await;
-        self.done(cx, &req, &permit, started, &out);
-        let mut events = out?;
+    /// An EventList's messages, unless the backend masked them at source.
+    fn mask_events(&self, events: &mut Value) {
         if !self.backend.redacted_at_source() {
-            redact::event_messages(&mut events);
+            redact::event_messages(events);
         }
-        Ok(events)
-    }
-
-    /// A server-side dry run of a JSON Patch. Policy sees a `patch` with
-    /// `dry_run: true`; nothing is persisted whatever it says.
-    pub async fn dry_run_patch(
-        &self,
-        cx: &CallContext,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        json_patch: &Value,
-    ) -> Result<Value, BrokerError> {
-        let req = Request {
-            verb: "patch",
-            kind,
-            subresource: "",
-            namespace,
-            name,
-            dry_run: true,
-            note: "",
-        };
-        let (permit, started) = self.authorize(cx, &req).await?;
-        let out = self
-            .backend
-            .dry_run_patch(&permit, kind, namespace, name, json_patch)
-            .await;
-        self.done(cx, &req, &permit, started, &out);
-        let mut object = out?;
-        redact::object(&mut object);
-        redact::env_values(&mut object);
-        Ok(object)
-    }
-
-    /// The real write of a stored, human-approved action: a JSON Patch
-    /// applied with `resource_version` as precondition.
-    ///
-    /// Policy decides it again now (a `patch`, `dry_run: false`, with
-    /// `input.action` set), whatever it said when the action was proposed;
-    /// the decision is audited like every other. Only a permit for a real
-    /// write reaches the backend: a decision that allows only a dry run (no
-    /// human approval) is refused and audited as a denial. A read-only
-    /// backend (a snapshot) refuses the write. The patch is sent exactly as
-    /// given, after a `test` of the resourceVersion, so a changed object is a
-    /// [`BrokerError::Conflict`] and nothing is written.
-    ///
-    /// Only the apply step of the action store calls this (DESIGN.md §4
-    /// invariant 1); nothing reachable from a skill does.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn apply_approved(
-        &self,
-        cx: &CallContext,
-        action: &guardian_policy::ActionRef,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        json_patch: &Value,
-        resource_version: &str,
-    ) -> Result<Value, BrokerError> {
-        let req = Request {
-            verb: "patch",
-            kind,
-            subresource: "",
-            namespace,
-            name,
-            dry_run: false,
-            note: "",
-        };
-        let (permit, started) = self.authorize_action(cx, &req, Some(action)).await?;
-        if permit.dry_run() {
-            let reason = format!(
-                "action {}: policy allows only a dry run (rule {}); a real write needs an action approved by a person on a human channel",
-                action.id,
-                permit.rule()
-            );
-            self.audit(
-                cx,
-                &req,
-                "deny",
-                permit.rule(),
-                std::slice::from_ref(&reason),
-                None,
-                started,
-            );
-            return Err(BrokerError::Denied(format!(
-                "policy denied the apply of {}: {reason}",
-                grant_display(kind, "")
-            )));
-        }
-        let out = self
-            .backend
-            .apply_patch(&permit, kind, namespace, name, json_patch, resource_version)
-            .await;
-        let error = out.as_ref().err().map(BrokerError::kind_str);
-        let reasons = [
-            format!("allowed by {}", permit.rule()),
-            format!("action {} approved by {}", action.id, action.approver),
-        ];
-        self.audit(cx, &req, "allow", permit.rule(), &reasons, error, started);
-        let mut object = out?;
-        redact::object(&mut object);
-        redact::env_values(&mut object);
-        Ok(object)
-    }
-
-    /// The policy decision the real apply of a proposal would get, asked
-    /// now: a `patch` with `dry_run: false` carrying a placeholder
-    /// human-approved action. Audited as a decision (`dry_run: false`, reason
-    /// `preview of an apply`); nothing reaches the backend and no permit
-    /// leaves this function. Returns (allowed for a real write, rule,
-    /// reasons).
-    pub async fn preview_apply(
-        &self,
-        cx: &CallContext,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> (bool, String, Vec<String>) {
-        let started = std::time::Instant::now();
-        let req = Request {
-            verb: "patch",
-            kind,
-            subresource: "",
-            namespace,
-            name,
-            dry_run: false,
-            note: "",
-        };
-        let approver = if cx.caller.starts_with("human:") {
-            cx.caller.clone()
-        } else {
-            "human:approver".to_owned()
-        };
-        let action = guardian_policy::ActionRef {
-            id: "act-preview".into(),
-            approved: true,
-            approver,
-        };
-        let (namespace_labels, namespace_read_error) =
-            split_labels(self.namespace_labels(cx, namespace).await);
-        let input = guardian_policy::PolicyInput {
-            caller: guardian_policy::Caller::parse(&cx.caller),
-            skill: cx.skill.clone(),
-            tool: cx.tool.clone(),
-            verb: "patch".into(),
-            resource: guardian_policy::Resource::new(
-                &kind.group,
-                &kind.version,
-                &kind.plural,
-                "",
-                &kind.kind,
-            ),
-            namespace: namespace.unwrap_or_default().to_owned(),
-            name: name.to_owned(),
-            namespace_labels,
-            namespace_read_error,
-            dry_run: false,
-            action: Some(action),
-            grants: cx.grants.clone(),
-        };
-        let (decision, permit) = self.policy.decide(input);
-        // A permit that allows only a dry run would not let the apply write.
-        let allowed = permit.is_some_and(|p| !p.dry_run());
-        let mut reasons = vec!["preview of an apply".to_owned()];
-        reasons.extend(decision.reasons.iter().cloned());
-        self.audit(
-            cx,
-            &req,
-            if allowed { "allow" } else { "deny" },
-            &decision.rule,
-            &reasons,
-            None,
-            started,
-        );
-        (allowed, decision.rule, decision.reasons)
-    }
-
-    /// Discovery (no object data; needs no permit).
-    pub async fn api_resources(&self, _cx: &CallContext) -> Result<Vec<ResourceKind>, BrokerError> {
-        self.backend.api_resources().await
     }
 }
 
-/// The policy input's `namespace_labels` and `namespace_read_error`.
-fn split_labels(labels: NamespaceLabels) -> (std::collections::BTreeMap<String, String>, String) {
-    match labels {
-        Ok(labels) => (labels, String::new()),
-        Err(why) => (Default::default(), why),
-    }
-}
-
-const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
-
-fn grant_display(kind: &ResourceKind, subresource: &str) -> String {
-    guardian_policy::Resource::new(
-        &kind.group,
-        &kind.version,
-        &kind.plural,
-        subresource,
-        &kind.kind,
-    )
-    .grant
+/// An object after a patch (a dry run or the real write): always masked
+/// whole, since the patch may have put anything in it.
+fn mask_patched(object: &mut Value) {
+    redact::object(object);
+    redact::env_values(object);
 }

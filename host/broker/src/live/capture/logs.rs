@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::files::{valid_folder, write_file};
 use super::{LOG_CONCURRENCY, LOG_TAIL_LINES, LogStats};
+use crate::gate::Request;
 use crate::live::LiveBackend;
 use crate::{Broker, BrokerError, CallContext, LogQuery, ResourceTable, redact};
 
@@ -138,26 +139,20 @@ pub(super) async fn capture_logs(
             let (mut containers, mut previous, mut failed) = (0, 0, 0);
             for job in jobs {
                 let slot = semaphore.acquire().await;
-                let body = match broker
-                    .permit(&cx, "logs", &pods_kind, "log", Some(&namespace), &name)
-                    .await
-                {
-                    Ok(permit) => {
-                        backend
-                            .pod_logs(
-                                &permit,
-                                &namespace,
-                                &name,
-                                &LogQuery {
-                                    container: Some(job.container.clone()),
-                                    tail_lines: Some(LOG_TAIL_LINES),
-                                    previous: job.previous,
-                                },
-                            )
-                            .await
-                    }
-                    Err(denied) => Err(denied),
+                let query = LogQuery {
+                    container: Some(job.container.clone()),
+                    tail_lines: Some(LOG_TAIL_LINES),
+                    previous: job.previous,
                 };
+                // Masked with the whole file, below.
+                let body = broker
+                    .call(
+                        &cx,
+                        &Request::new("logs", &pods_kind, Some(&namespace), &name).on("log"),
+                        async |permit| backend.pod_logs(permit, &namespace, &name, &query).await,
+                        |_| {},
+                    )
+                    .await;
                 drop(slot);
                 if job.previous {
                     previous += 1;

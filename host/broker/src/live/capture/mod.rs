@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 
 use super::LiveBackend;
 use super::rbac::parse_grant;
+use crate::gate::Request;
 use crate::{Broker, BrokerError, CallContext, ResourceKind, redact};
 use files::{prepare_dir, write_file, write_kind};
 use logs::capture_logs;
@@ -308,17 +309,32 @@ async fn list_kind(
     namespace: Option<&str>,
 ) -> Result<Value, BrokerError> {
     let scoped = if kind.namespaced { namespace } else { None };
-    let permit = broker.permit(cx, "list", kind, "", scoped, "").await?;
-    let listed = backend.list_all(&permit, kind, scoped).await;
+    let listed = broker
+        .call(
+            cx,
+            &Request::new("list", kind, scoped, ""),
+            async |permit| backend.list_all(permit, kind, scoped).await,
+            |_| {},
+        )
+        .await;
     match (listed, namespace) {
         (Err(e), Some(ns))
             if e.kind_str() == "denied" && kind.group.is_empty() && kind.kind == "Namespace" =>
         {
-            let permit = broker.permit(cx, "get", kind, "", None, ns).await?;
-            let one = backend
-                .get_object(&permit, kind, None, ns)
-                .await
-                .map_err(|_| e)?;
+            // Policy's refusal in its own words; the server's, as the list's.
+            let one = broker
+                .call(
+                    cx,
+                    &Request::new("get", kind, None, ns),
+                    async |permit| {
+                        backend
+                            .get_object(permit, kind, None, ns)
+                            .await
+                            .map_err(|_| e)
+                    },
+                    |_| {},
+                )
+                .await?;
             Ok(json!({
                 "apiVersion": kind.api_version(),
                 "kind": kind.list_kind(),
