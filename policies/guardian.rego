@@ -14,6 +14,12 @@ read_verbs := {"get", "list", "watch", "logs", "events"}
 
 write_verbs := {"create", "update", "patch", "delete", "deletecollection"}
 
+# A review asks the API server a question and stores nothing: may the
+# identity in use do something (a SelfSubjectAccessReview, for `guardian
+# doctor`), whose is this bearer token (a TokenReview, for `guardian serve`).
+# It is not a write: no dry run is forced and no namespace is protected from it.
+review_verbs := {"review"}
+
 covered_by(grants) if "*" in grants
 
 # `input.resource.grant` is the resource as skill manifests name it:
@@ -23,6 +29,12 @@ covered_by(grants) if input.resource.grant in grants
 # Reads are allowed within the skill's read grants.
 allow contains "reads-within-grants" if {
 	input.verb in read_verbs
+	covered_by(input.grants.read)
+}
+
+# Reviews are allowed within the read grants.
+allow contains "reviews-within-grants" if {
+	input.verb in review_verbs
 	covered_by(input.grants.read)
 }
 

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use guardian_agent::eval::expected::{Expected, Score, score};
-use guardian_broker::snapshot::SnapshotBackend;
 use guardian_broker::{Audit, Broker, Policy};
 use guardian_runtime::{Limits, Runtime, RuntimeConfig};
 use serde_json::{Value, json};
@@ -37,17 +36,16 @@ fn scenario_dirs() -> Vec<PathBuf> {
 
 /// Runs `diagnostics.analyze` on the scenario's snapshot.
 async fn analyze(dir: &Path, exp: &Expected, cache: &Path) -> Result<Value, String> {
-    let (backend, problems) =
-        SnapshotBackend::load(&dir.join("snapshot")).map_err(|e| format!("snapshot: {e}"))?;
+    let (broker, problems) = Broker::snapshot(
+        &dir.join("snapshot"),
+        Arc::new(Policy::defaults().expect("default policy")),
+        Arc::new(Audit::Off),
+    )
+    .map_err(|e| format!("snapshot: {e}"))?;
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
         return Err(format!("snapshot problems: {}", list.join("; ")));
     }
-    let broker = Broker::new(
-        Arc::new(backend),
-        Arc::new(Policy::defaults().expect("default policy")),
-        Arc::new(Audit::Off),
-    );
     let rt = Runtime::new(
         RuntimeConfig {
             limits: Limits::default(),

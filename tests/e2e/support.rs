@@ -5,7 +5,6 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use guardian_broker::snapshot::SnapshotBackend;
 use guardian_broker::{Audit, Broker, Policy};
 use guardian_runtime::{Limits, Runtime, RuntimeConfig};
 pub use sha2_lite::sha256_hex;
@@ -24,25 +23,26 @@ pub fn example_snapshot() -> PathBuf {
 
 /// A broker over a snapshot folder.
 pub fn snapshot_broker(path: &Path) -> Broker {
-    let (backend, problems) = SnapshotBackend::load(path).expect("snapshot loads");
-    assert!(problems.is_empty(), "snapshot problems: {problems:?}");
-    Broker::new(
-        Arc::new(backend),
+    let (broker, problems) = Broker::snapshot(
+        path,
         Arc::new(Policy::defaults().expect("default policy")),
         Arc::new(Audit::Off),
     )
+    .expect("snapshot loads");
+    assert!(problems.is_empty(), "snapshot problems: {problems:?}");
+    broker
 }
 
 /// A broker over a snapshot folder that keeps its audit lines in memory.
 pub fn audited_broker(path: &Path) -> (Broker, Arc<Audit>) {
-    let (backend, problems) = SnapshotBackend::load(path).expect("snapshot loads");
-    assert!(problems.is_empty(), "snapshot problems: {problems:?}");
     let audit = Arc::new(Audit::memory());
-    let broker = Broker::new(
-        Arc::new(backend),
+    let (broker, problems) = Broker::snapshot(
+        path,
         Arc::new(Policy::defaults().expect("default policy")),
         audit.clone(),
-    );
+    )
+    .expect("snapshot loads");
+    assert!(problems.is_empty(), "snapshot problems: {problems:?}");
     (broker, audit)
 }
 

@@ -2265,10 +2265,10 @@ fn oom_log(rng: &mut Rng, app: &App<'_>, start: i64, survived: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use guardian_broker::ListQuery;
-    use guardian_broker::snapshot::SnapshotBackend;
+    use guardian_kube_types::ListQuery;
+    use guardian_snapshot::Snapshot;
 
-    fn count(backend: &SnapshotBackend, resource: &str) -> usize {
+    fn count(backend: &Snapshot, resource: &str) -> usize {
         let kind = backend.table().resolve(resource).expect("resolves");
         let list = backend
             .list_objects(&kind, &ListQuery::default())
@@ -2307,7 +2307,7 @@ mod tests {
             "each kind of breakage once"
         );
 
-        let (backend, problems) = SnapshotBackend::load(dir.path()).expect("loads");
+        let (backend, problems) = Snapshot::load(dir.path()).expect("loads");
         assert!(problems.is_empty(), "load problems: {problems:#?}");
         assert_eq!(backend.objects_scanned(), stats.total_objects());
         assert_eq!(count(&backend, "pods"), 60);
@@ -2338,7 +2338,7 @@ mod tests {
                 _ => assert!(logs.is_ok(), "{ns}/{name}: {logs:?}"),
             }
             if status["restartCount"].as_u64() > Some(0) {
-                let previous = guardian_broker::LogQuery {
+                let previous = guardian_kube_types::LogQuery {
                     previous: true,
                     ..Default::default()
                 };

@@ -736,7 +736,7 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use guardian_broker::{Audit, Policy, SnapshotBackend};
+    use guardian_broker::{Audit, Policy};
 
     use super::*;
     use crate::{Approver, Channel, ManualClock, Proposal, Proposer, StoreOptions, Target};
@@ -746,12 +746,9 @@ mod tests {
     }
 
     fn snapshot_broker(audit: Arc<Audit>) -> Broker {
-        let (backend, _) = SnapshotBackend::load(&staging()).unwrap();
-        Broker::new(
-            Arc::new(backend),
-            Arc::new(Policy::defaults().unwrap()),
-            audit,
-        )
+        Broker::snapshot(&staging(), Arc::new(Policy::defaults().unwrap()), audit)
+            .unwrap()
+            .0
     }
 
     fn proposal() -> Proposal {

@@ -367,15 +367,15 @@ mod tests {
     async fn proposes_against_a_snapshot() {
         use std::sync::Arc;
 
-        use guardian_broker::{Audit, GrantSets, Policy, SnapshotBackend};
+        use guardian_broker::{Audit, GrantSets, Policy};
 
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/staging");
-        let (backend, _) = SnapshotBackend::load(&root).unwrap();
-        let broker = Broker::new(
-            Arc::new(backend),
+        let (broker, _) = Broker::snapshot(
+            &root,
             Arc::new(Policy::defaults().unwrap()),
             Arc::new(Audit::Off),
-        );
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store =
             ActionStore::open(&dir.path().join("actions.db"), Arc::new(Audit::Off)).unwrap();

@@ -323,7 +323,7 @@ pub struct Gate {
 /// Checks tokens with the cluster's TokenReview API; answers are cached
 /// for a minute (by the token's hash), refusals included.
 pub struct Reviewer {
-    backend: guardian_broker::live::LiveBackend,
+    broker: guardian_broker::Broker,
     rules: KubeRules,
     cache: std::sync::Mutex<HashMap<[u8; 32], Reviewed>>,
 }
@@ -332,9 +332,11 @@ pub struct Reviewer {
 type Reviewed = (std::time::Instant, Result<Identity, Refusal>);
 
 impl Reviewer {
-    pub fn new(backend: guardian_broker::live::LiveBackend, rules: KubeRules) -> Self {
+    /// Reviews tokens through `broker` (a live cluster), whose policy
+    /// decides each TokenReview and whose audit log records it.
+    pub fn new(broker: guardian_broker::Broker, rules: KubeRules) -> Self {
         Self {
-            backend,
+            broker,
             rules,
             cache: Default::default(),
         }
@@ -352,20 +354,18 @@ impl Reviewer {
         {
             return answer.clone();
         }
-        let answer = match self
-            .backend
-            .token_review(token, &self.rules.audiences)
-            .await
-        {
-            Ok(Some((user, groups))) => match self.rules.role(&user, &groups) {
-                Some(role) => Ok(Identity {
-                    name: kube_identity(&user),
-                    role,
-                }),
-                None => Err(Refusal::PermissionDenied(format!(
-                    "the cluster authenticates the token as {user}, but the tokens file's kubernetes.roles give it no role"
-                ))),
-            },
+        let answer = match self.broker.token_review(token, &self.rules.audiences).await {
+            Ok(Some(guardian_broker::TokenUser { name: user, groups })) => {
+                match self.rules.role(&user, &groups) {
+                    Some(role) => Ok(Identity {
+                        name: kube_identity(&user),
+                        role,
+                    }),
+                    None => Err(Refusal::PermissionDenied(format!(
+                        "the cluster authenticates the token as {user}, but the tokens file's kubernetes.roles give it no role"
+                    ))),
+                }
+            }
             Ok(None) => Err(Refusal::Unauthenticated(
                 "unknown or revoked token (not in the tokens file; TokenReview did not accept it)"
                     .into(),

@@ -250,12 +250,12 @@ impl Guardian for GrpcService {
         &self,
         request: Request<proto::DoctorRequest>,
     ) -> Result<Response<proto::DoctorResponse>, Status> {
-        self.admit(&request, "Doctor", Role::Viewer).await?;
+        let who = self.admit(&request, "Doctor", Role::Viewer).await?;
         let namespace = request.into_inner().namespace.filter(|n| !n.is_empty());
         let result = self
             .api
             .session
-            .doctor(namespace)
+            .doctor(&who.caller(Channel::Grpc), namespace)
             .await
             .map(|report| proto::DoctorResponse {
                 report_json: serde_json::to_string(&report).unwrap_or_default(),

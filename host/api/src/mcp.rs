@@ -181,7 +181,7 @@ impl McpServer {
         let result = if tool == guardian_core::ANALYZE && args.get("shard").is_none() {
             self.diagnose(&caller, &args).await
         } else if tool == DOCTOR {
-            self.doctor(&args).await
+            self.doctor(&caller, &args).await
         } else {
             self.api
                 .call_tool("mcp", &caller, &tool, &args.to_string())
@@ -341,7 +341,7 @@ impl McpServer {
         }
     }
 
-    async fn doctor(&self, args: &Value) -> Result<Value, ApiError> {
+    async fn doctor(&self, caller: &str, args: &Value) -> Result<Value, ApiError> {
         let namespace = match args.get("namespace") {
             None | Some(Value::Null) => None,
             Some(Value::String(ns)) if !ns.trim().is_empty() => Some(ns.trim().to_owned()),
@@ -352,7 +352,7 @@ impl McpServer {
                 ));
             }
         };
-        let report = self.api.session.doctor(namespace).await?;
+        let report = self.api.session.doctor(caller, namespace).await?;
         serde_json::to_value(report)
             .map_err(|e| ApiError::new(crate::ErrorClass::Internal, e.to_string()))
     }

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use guardian_broker::snapshot::SnapshotBackend;
-use guardian_broker::{Audit, Broker, CallContext, GrantSets, ListQuery, Policy};
+use guardian_broker::{Audit, Broker, CallContext, GrantSets, ListQuery, Policy, Snapshot};
 use serde_json::{Value, json};
 
 /// The snapshot backend never waits, so polling once is enough.
@@ -52,10 +51,10 @@ fn pods(n: usize) -> Value {
 }
 
 fn main() {
-    let (backend, _) = SnapshotBackend::from_values("bench", vec![pods(5000)]).unwrap();
-    let pods_kind = backend.table().resolve("pods").unwrap();
-    let broker = Broker::new(
-        Arc::new(backend),
+    let (snapshot, _) = Snapshot::from_values("bench", vec![pods(5000)]).unwrap();
+    let pods_kind = snapshot.table().resolve("pods").unwrap();
+    let broker = Broker::from_snapshot(
+        snapshot,
         Arc::new(Policy::defaults().unwrap()),
         Arc::new(Audit::Off),
     );

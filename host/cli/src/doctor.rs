@@ -11,7 +11,7 @@ use crate::output;
 pub async fn run(global: &Global, namespace: Option<String>) -> anyhow::Result<ExitCode> {
     let session = Session::open(&global.options(), &Source::Live, None).await?;
     println!("Cluster:  {}", session.source());
-    let report = match session.doctor(namespace).await {
+    let report = match session.doctor("human:cli", namespace).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

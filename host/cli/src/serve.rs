@@ -44,21 +44,27 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
         args.tokens_file.display()
     );
     let options = global.options();
-    let reviewer = if args.token_review {
-        let rules = tokens.kubernetes.clone().with_context(|| {
+    let rules = if args.token_review {
+        Some(tokens.kubernetes.clone().with_context(|| {
             format!(
                 "--token-review: the tokens file {} has no `kubernetes:` section saying which users get which role",
                 args.tokens_file.display()
             )
-        })?;
-        let backend = guardian_core::session::connect(&options)
-            .await
-            .context("--token-review needs the cluster")?;
-        Some(Arc::new(Reviewer::new(backend, rules)))
+        })?)
     } else {
         None
     };
     let session = Session::open(&options, &source(&args.snapshot), None).await?;
+    let reviewer = match rules {
+        Some(rules) => {
+            let broker = session
+                .live_broker()
+                .await
+                .context("--token-review needs the cluster")?;
+            Some(Arc::new(Reviewer::new(broker, rules)))
+        }
+        None => None,
+    };
     let skills_dir = guardian_core::session::skills_dir(&options, session.config());
     // Access refusals go to the session's one audit sink.
     let gate = Gate {

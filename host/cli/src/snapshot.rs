@@ -23,15 +23,15 @@ pub async fn run(_global: &Global, cmd: SnapshotCommand) -> anyhow::Result<ExitC
 /// a Kubernetes API endpoint until Ctrl-C or SIGTERM.
 async fn serve(path: &std::path::Path, listen: &str, writable: bool) -> anyhow::Result<ExitCode> {
     use anyhow::Context as _;
-    use guardian_apiserver::{ApiServer, Options};
-    use guardian_broker::SnapshotBackend;
+    use guardian_broker::Snapshot;
+    use guardian_snapshot_server::{ApiServer, Options};
 
-    let (backend, problems) = SnapshotBackend::load(path)
-        .with_context(|| format!("cannot load snapshot {}", path.display()))?;
+    let (snapshot, problems) =
+        Snapshot::load(path).with_context(|| format!("cannot load snapshot {}", path.display()))?;
     for problem in &problems {
         eprintln!("warning: {problem}");
     }
-    let objects = backend.object_count();
+    let objects = snapshot.object_count();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -51,7 +51,7 @@ async fn serve(path: &std::path::Path, listen: &str, writable: bool) -> anyhow::
     if writable {
         eprintln!("writes are applied in memory (--writable); the snapshot's files never change");
     }
-    ApiServer::new(backend, Options { writable })
+    ApiServer::new(snapshot, Options { writable })
         .serve(listener, shutdown_signal())
         .await
         .context("the API server stopped")?;

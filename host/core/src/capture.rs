@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use guardian_broker::CallContext;
 use guardian_broker::live::capture::{self, CaptureReport, CaptureScope};
 
 use crate::{ErrorClass, ServiceError, Session};
@@ -25,18 +26,17 @@ impl Session {
             ));
         }
         let broker = self.broker()?;
-        let backend = crate::session::connect(self.options())
-            .await
-            .map_err(|e| ServiceError::new(ErrorClass::Unavailable, format!("{e:#}")))?;
         let scope = if all_namespaces {
             CaptureScope::AllNamespaces
         } else {
             // As kubectl: without -n, the context's namespace.
             CaptureScope::Namespace(
-                namespace.unwrap_or_else(|| backend.default_namespace().to_string()),
+                namespace
+                    .unwrap_or_else(|| self.default_namespace().unwrap_or("default").to_string()),
             )
         };
-        capture::capture(broker, &backend, &scope, dir, progress)
+        broker
+            .capture(&CallContext::host(capture::TOOL), &scope, dir, progress)
             .await
             .map_err(|e| {
                 ServiceError::new(

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use guardian_broker::live::LiveBackend;
 use guardian_broker::live::rbac::{self, Permission};
+use guardian_broker::{BrokerError, CallContext};
 use serde::Serialize;
 
 use crate::{ErrorClass, ServiceError, Session};
@@ -48,52 +48,47 @@ pub struct PermissionCheck {
 impl Session {
     /// Checks the connection and every permission the loaded skills'
     /// effective grants need, cluster-wide or (for namespaced resources) in
-    /// `namespace`.
-    pub async fn doctor(&self, namespace: Option<String>) -> Result<DoctorReport, ServiceError> {
+    /// `namespace`, for `caller`. Every question to the cluster is a broker
+    /// call, decided by policy and audited.
+    pub async fn doctor(
+        &self,
+        caller: &str,
+        namespace: Option<String>,
+    ) -> Result<DoctorReport, ServiceError> {
         if self.is_snapshot() {
             return Err(ServiceError::new(
                 ErrorClass::FailedPrecondition,
                 "doctor checks a live cluster's permissions; this session reads a snapshot",
             ));
         }
-        let unavailable = |e: String| ServiceError::new(ErrorClass::Unavailable, e);
-        let backend = crate::session::connect(self.options())
-            .await
-            .map_err(|e| unavailable(format!("{e:#}")))?;
-        let (server_version, platform) = backend
-            .server_version()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
+        let broker = self.broker()?;
+        let cx = CallContext::host_for(caller, "doctor");
+        let failed = |e: BrokerError| {
+            ServiceError::new(crate::error::host_class(e.kind_str()), e.to_string())
+        };
+        let version = broker.server_version(&cx).await.map_err(failed)?;
         let mut checks = Vec::new();
-        // (permission, namespace it was checked in) → allowed
-        let mut answers: HashMap<(Permission, Option<String>), bool> = HashMap::new();
+        // permission → allowed
+        let mut answers: HashMap<Permission, bool> = HashMap::new();
         let mut missing: Vec<(Permission, Option<String>)> = Vec::new();
         for skill in self.runtime().skills() {
             let needed = rbac::required_for_grants(&skill.grants.read, &skill.grants.propose);
             for permission in needed {
-                let in_namespace = match &namespace {
-                    Some(ns) if namespaced(&backend, &permission).await => Some(ns.clone()),
-                    _ => None,
-                };
-                let key = (permission.clone(), in_namespace.clone());
-                let allowed = match answers.get(&key) {
+                // In the namespace asked for when the resource is
+                // namespaced, else cluster-wide: the broker decides which,
+                // as `kubectl auth can-i` does.
+                let allowed = match answers.get(&permission) {
                     Some(&allowed) => allowed,
                     None => {
-                        let allowed = backend
-                            .access_review(
-                                &permission.verb,
-                                &permission.group,
-                                &permission.resource,
-                                permission.subresource.as_deref(),
-                                in_namespace.as_deref(),
-                            )
+                        let review = broker
+                            .access_review(&cx, &permission, namespace.as_deref())
                             .await
-                            .map_err(|e| unavailable(e.to_string()))?;
-                        answers.insert(key.clone(), allowed);
-                        if !allowed {
-                            missing.push(key);
+                            .map_err(failed)?;
+                        answers.insert(permission.clone(), review.allowed);
+                        if !review.allowed {
+                            missing.push((permission.clone(), review.namespace));
                         }
-                        allowed
+                        review.allowed
                     }
                 };
                 checks.push(PermissionCheck {
@@ -106,9 +101,9 @@ impl Session {
         }
         let rbac = (!missing.is_empty()).then(|| rbac_for(&missing, namespace.as_deref()));
         Ok(DoctorReport {
-            cluster: backend.description(),
-            server_version,
-            platform,
+            cluster: broker.describe(),
+            server_version: version.git_version,
+            platform: version.platform,
             scope: match &namespace {
                 Some(ns) => format!("namespace {ns} (cluster-scoped resources: cluster-wide)"),
                 None => "cluster-wide".to_string(),
@@ -150,21 +145,4 @@ fn rbac_for(missing: &[(Permission, Option<String>)], namespace: Option<&str>) -
         ));
     }
     documents.join("---\n")
-}
-
-/// Whether the permission's resource is namespaced, per the server's
-/// discovery (unknown resources count as namespaced: a Role can grant them).
-async fn namespaced(backend: &LiveBackend, p: &Permission) -> bool {
-    if p.resource == "*" {
-        return true;
-    }
-    let name = if p.group.is_empty() {
-        p.resource.clone()
-    } else {
-        format!("{}.{}", p.resource, p.group)
-    };
-    backend
-        .resolve_resource(&name)
-        .await
-        .map_or(true, |k| k.namespaced)
 }

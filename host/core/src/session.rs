@@ -14,9 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use guardian_actions::ActionStore;
-use guardian_broker::live::{ClusterOptions, LiveBackend};
-use guardian_broker::snapshot::SnapshotBackend;
-use guardian_broker::{Audit, Broker, Policy};
+use guardian_broker::{Audit, Broker, ClusterOptions, Policy};
 use guardian_runtime::{CompileCache, ProgressSink, Runtime, RuntimeConfig};
 
 use crate::config::{self, Config};
@@ -70,6 +68,7 @@ pub enum Source {
 pub struct Session {
     runtime: Arc<Runtime>,
     broker: Option<Broker>,
+    policy: Arc<Policy>,
     actions: Option<Arc<ActionStore>>,
     audit: Arc<Audit>,
     /// The live context's namespace (as kubectl's default); `None` for a
@@ -130,12 +129,13 @@ impl Session {
                 format!("snapshot {}", path.display()),
             ),
             (Source::Live, _) => {
-                let (broker, ns) = live_broker(&options.cluster, policy, audit.clone()).await?;
+                let (broker, ns) =
+                    live_broker(&options.cluster, policy.clone(), audit.clone()).await?;
                 let described = broker.describe();
                 (Some(broker), Some(ns), described)
             }
             (Source::LiveIfAny, _) => {
-                match live_broker(&options.cluster, policy, audit.clone()).await {
+                match live_broker(&options.cluster, policy.clone(), audit.clone()).await {
                     Ok((broker, ns)) => {
                         let described = broker.describe();
                         (Some(broker), Some(ns), described)
@@ -162,6 +162,7 @@ impl Session {
         Ok(Session {
             runtime: Arc::new(runtime),
             broker,
+            policy,
             actions,
             audit,
             default_namespace,
@@ -227,6 +228,23 @@ impl Session {
                 "no cluster: give a snapshot (--snapshot) or a live cluster (--kubeconfig, --context)",
             )
         })
+    }
+
+    /// A broker on the live cluster for the host's own questions (the
+    /// TokenReviews of `serve --token-review`): the session's, or — when the
+    /// session reads a snapshot — one over the cluster the options name,
+    /// with the session's policy and audit sink.
+    pub async fn live_broker(&self) -> anyhow::Result<Broker> {
+        match &self.broker {
+            Some(broker) if !self.snapshot => Ok(broker.clone()),
+            _ => Ok(live_broker(
+                &self.options.cluster,
+                self.policy.clone(),
+                self.audit.clone(),
+            )
+            .await?
+            .0),
+        }
     }
 
     /// The agent loop over this session's skills, calling them as `caller`
@@ -344,20 +362,12 @@ fn open_actions(options: &Options, audit: Arc<Audit>) -> Option<Arc<ActionStore>
 
 /// A broker over a snapshot folder; loader problems are warnings.
 fn load_snapshot(path: &Path, policy: Arc<Policy>, audit: Arc<Audit>) -> anyhow::Result<Broker> {
-    let (backend, problems) = SnapshotBackend::load(path)
+    let (broker, problems) = Broker::snapshot(path, policy, audit)
         .map_err(|e| anyhow::anyhow!("snapshot {}: {e}", path.display()))?;
     for p in &problems {
         tracing::warn!("snapshot: {}: {}", p.file.display(), p.message);
     }
-    Ok(Broker::new(Arc::new(backend), policy, audit))
-}
-
-/// A client of the live cluster the options name (TokenReview for `serve
-/// --token-review`, `doctor`'s access reviews).
-pub async fn connect(options: &Options) -> anyhow::Result<LiveBackend> {
-    LiveBackend::connect(&options.cluster)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(broker)
 }
 
 /// A broker over the live cluster, and the context's namespace.
@@ -366,9 +376,9 @@ async fn live_broker(
     policy: Arc<Policy>,
     audit: Arc<Audit>,
 ) -> anyhow::Result<(Broker, String)> {
-    let backend = LiveBackend::connect(cluster)
+    let broker = Broker::live(cluster, policy, audit)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let namespace = backend.default_namespace().to_string();
-    Ok((Broker::new(Arc::new(backend), policy, audit), namespace))
+    let namespace = broker.default_namespace().unwrap_or("default").to_owned();
+    Ok((broker, namespace))
 }

@@ -78,6 +78,7 @@ fn default_policy_decision_table() {
     // Every default rule is exercised by the table.
     for rule in [
         "reads-within-grants",
+        "reviews-within-grants",
         "dry-run-within-grants",
         "approved-action",
         "no-namespace-delete",

@@ -170,9 +170,9 @@ pub(crate) fn from_status(status: &Status, op: &Op, target: &Target) -> BrokerEr
             op_label(op),
             op.what
         )),
-        422 if is_failed_test(status) => BrokerError::Conflict(format!(
-            "{}: a JSON Patch test operation failed ({}); {} is not what the patch was written \
-             against — re-read it and re-propose the change",
+        422 if is_failed_test(status, op) => BrokerError::Conflict(format!(
+            "{}: a JSON Patch test operation failed, or a path it changes is gone ({}); {} is \
+             not what the patch was written against — re-read it and re-propose the change",
             op_label(op),
             with_causes(message, status),
             op.what
@@ -231,12 +231,24 @@ fn with_causes(message: &str, status: &Status) -> String {
     }
 }
 
-/// Whether a 422 is a JSON Patch `test` operation that did not hold.
-fn is_failed_test(status: &Status) -> bool {
+/// Whether a 422 is a JSON Patch `test` operation that did not hold. Some
+/// servers say so ("test failed", "testing value"); a real 1.36 API server
+/// answers only its generic "the server rejected our request due to an
+/// error in our request", with no causes, for a JSON Patch operation that
+/// did not apply (a `test` that no longer holds, or a `replace`/`remove`
+/// of a path that is gone): an object that is not what the patch was
+/// written against, either way.
+fn is_failed_test(status: &Status, op: &Op) -> bool {
     let mut text = status.message.to_ascii_lowercase();
     text.push(' ');
     text.push_str(&causes(status).to_ascii_lowercase());
-    text.contains("test failed") || text.contains("testing value")
+    text.contains("test failed")
+        || text.contains("testing value")
+        || (op.verb == "patch"
+            && causes(status).is_empty()
+            && status
+                .message
+                .contains("the server rejected our request due to an error in our request"))
 }
 
 /// `get pods/log` — what was asked, for message prefixes.

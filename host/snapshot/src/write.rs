@@ -22,10 +22,9 @@ use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 
-use super::stored::Stored;
-use super::{Snapshot, SnapshotBackend, by_namespace, not_found, patch};
-use crate::BrokerError;
-use crate::resources::ResourceKind;
+use guardian_kube_types::{BrokerError, ResourceKind, Stored};
+
+use super::{Data, Snapshot, by_namespace, not_found, patch};
 
 /// A patch, by its content type.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,9 +44,9 @@ impl PatchKind {
     /// Why this patch cannot be applied to objects of `kind` at all, or
     /// `None` if it can: strategic merge patches need the merge keys that
     /// only built-in kinds have (the API server answers 415 for others).
-    pub fn unsupported(&self, backend: &SnapshotBackend, kind: &ResourceKind) -> Option<String> {
+    pub fn unsupported(&self, snapshot: &Snapshot, kind: &ResourceKind) -> Option<String> {
         match self {
-            Self::StrategicMerge(_) => patch::unsupported(backend.table(), kind),
+            Self::StrategicMerge(_) => patch::unsupported(snapshot.table(), kind),
             Self::Json(_) | Self::Merge(_) => None,
         }
     }
@@ -112,7 +111,7 @@ fn modified(kind: &ResourceKind, name: &str) -> BrokerError {
     ))
 }
 
-impl SnapshotBackend {
+impl Snapshot {
     /// Apply a patch to an object. With `dry_run` the patched object is
     /// returned and nothing is stored; otherwise it replaces the stored one
     /// with a new resourceVersion. Errors: the object does not exist
@@ -302,7 +301,7 @@ impl SnapshotBackend {
     }
 }
 
-impl Snapshot {
+impl Data {
     /// The checks and fix-ups every update of `current` into `updated` goes
     /// through, dry run or not.
     fn checked_update(

@@ -15,8 +15,9 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use guardian_broker::selectors::{FieldSelector, LabelSelector};
-use guardian_broker::{ListQuery, ResourceKind, redact};
+use guardian_kube_types::selectors::{FieldSelector, LabelSelector};
+use guardian_kube_types::{ListQuery, ResourceKind, SharedItem};
+use guardian_redact as redact;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
@@ -199,12 +200,12 @@ pub(crate) fn start(
             limit: None,
         };
         state
-            .backend
+            .snapshot
             .list_objects_shared(kind, &query)
             .map_err(ApiError::from_read)?
             .items
             .into_iter()
-            .map(guardian_broker::SharedItem::into_tree)
+            .map(SharedItem::into_tree)
             .collect()
     } else {
         VecDeque::new()
@@ -220,7 +221,7 @@ pub(crate) fn start(
                 "kind": kind.kind,
                 "apiVersion": kind.api_version(),
                 "metadata": {
-                    "resourceVersion": state.backend.resource_version().to_string(),
+                    "resourceVersion": state.snapshot.resource_version().to_string(),
                     "annotations": {"k8s.io/initial-events-end": "true"},
                 },
             },

@@ -1,4 +1,6 @@
-//! Just enough RFC 3339 to order events.
+//! RFC 3339 timestamps as Kubernetes writes them: the one parser, used to
+//! order events (the snapshot store and the live backend alike) and to
+//! print ages (`snapshot serve`'s tables).
 //!
 //! Kubernetes writes `2026-11-23T13:28:00Z` (metav1.Time) and
 //! `2026-11-23T13:28:00.123456Z` (metav1.MicroTime); hand-written or
@@ -7,7 +9,7 @@
 
 /// Microseconds since 1970-01-01T00:00:00Z, or `None` if `s` is not an
 /// RFC 3339 date-time.
-pub(crate) fn parse_rfc3339_micros(s: &str) -> Option<i64> {
+pub fn parse_rfc3339_micros(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;

@@ -20,9 +20,9 @@ use serde_json::Value;
 use super::LoadProblem;
 use super::logs::{PodLogs, parse_log_file};
 use super::nesting::{MAX_FLOW_DEPTH, check_flow_depth};
-use super::stored::Stored;
-use crate::BrokerError;
-use crate::resources::{ResourceKind, ResourceTable, split_api_version};
+use guardian_kube_types::{
+    BrokerError, ResourceKind, ResourceTable, Stored, resource_version_of, split_api_version,
+};
 
 /// (API group, Kind): how objects are keyed. The version is deliberately not
 /// part of the key: the API server serves one object under every version of
@@ -718,7 +718,7 @@ impl Loader {
 
     fn load_logs(&mut self, path: &Path, name: &str, text: &str) {
         // Kept as written: credential-shaped text is masked when a log is
-        // read (`Snapshot::logs`), which is cheaper than masking megabytes
+        // read (`Data::logs`), which is cheaper than masking megabytes
         // of logs nobody reads at every load.
         let (blocks, problems) = parse_log_file(text);
         for message in problems {
@@ -1056,9 +1056,9 @@ impl Loader {
         // Redacted once, at rest: a snapshot never changes after load, so
         // the broker need not scan every object on every call (see
         // `Backend::redacted_at_source`).
-        crate::redact::object(&mut value);
-        crate::redact::env_values(&mut value);
-        crate::redact::event_messages(&mut value);
+        guardian_redact::object(&mut value);
+        guardian_redact::env_values(&mut value);
+        guardian_redact::event_messages(&mut value);
         self.staged.push(Staged {
             group: group.to_string(),
             kind,
@@ -1198,18 +1198,6 @@ impl Loader {
         };
         Ok((loaded, self.problems))
     }
-}
-
-/// `metadata.resourceVersion` as a number. Resource versions are opaque in
-/// the API, but etcd-backed servers (all real ones) use increasing integers,
-/// which is what lets us pick the newer of two copies.
-pub(crate) fn resource_version_of(object: &Value) -> Option<u64> {
-    object
-        .get("metadata")?
-        .get("resourceVersion")?
-        .as_str()?
-        .parse()
-        .ok()
 }
 
 fn is_newer(candidate: Option<u64>, existing: Option<u64>) -> bool {

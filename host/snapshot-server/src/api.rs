@@ -13,11 +13,10 @@ use axum::extract::{Query, State as StateExtractor};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use guardian_broker::selectors::{FieldSelector, LabelSelector};
-use guardian_broker::snapshot::{PatchKind, Preconditions};
-use guardian_broker::{
-    BrokerError, ListQuery, LogQuery, ResourceKind, SharedItem, SharedList, redact,
-};
+use guardian_kube_types::selectors::{FieldSelector, LabelSelector};
+use guardian_kube_types::{BrokerError, ListQuery, LogQuery, ResourceKind, SharedItem, SharedList};
+use guardian_redact as redact;
+use guardian_snapshot::{PatchKind, Preconditions};
 use serde_json::{Value, json};
 
 use crate::State;
@@ -44,7 +43,7 @@ pub(crate) async fn core_versions(headers: HeaderMap) -> Response {
 pub(crate) async fn group_list(StateExtractor(state): AppState) -> Response {
     json_response(
         StatusCode::OK,
-        &discovery::group_list(state.backend.table()),
+        &discovery::group_list(state.snapshot.table()),
     )
 }
 
@@ -133,7 +132,7 @@ fn parse_path(state: &State, path: &str) -> Result<Route, ApiError> {
         return Err(ApiError::no_such_path());
     }
     let kind = state
-        .backend
+        .snapshot
         .table()
         .kinds()
         .iter()
@@ -164,12 +163,12 @@ fn dispatch(
 ) -> Result<Response, ApiError> {
     let target = match parse_path(state, uri.path())? {
         Route::ResourceList { group, version } => {
-            return discovery::resource_list(state.backend.table(), &group, &version)
+            return discovery::resource_list(state.snapshot.table(), &group, &version)
                 .map(|list| json_response(StatusCode::OK, &list))
                 .ok_or_else(ApiError::no_such_path);
         }
         Route::Group(group) => {
-            return discovery::group(state.backend.table(), &group)
+            return discovery::group(state.snapshot.table(), &group)
                 .map(|g| json_response(StatusCode::OK, &g))
                 .ok_or_else(ApiError::no_such_path);
         }
@@ -294,7 +293,7 @@ fn get(
     params: &Params,
     as_table: bool,
 ) -> Result<Response, ApiError> {
-    let object = match state.backend.get_object(&target.kind, target.ns(), name) {
+    let object = match state.snapshot.get_object(&target.kind, target.ns(), name) {
         Ok(object) => object,
         Err(BrokerError::NotFound(_)) => is_namespace_kind(&target.kind)
             .then(|| implied_namespace(state, name))
@@ -334,7 +333,7 @@ fn is_namespace_kind(kind: &ResourceKind) -> bool {
 /// the objects in it (a cluster-info dump holds no Namespace objects), so
 /// that `kubectl get ns` lists it and kubectl's existence checks pass.
 fn implied_namespace(state: &State, name: &str) -> Option<Arc<Value>> {
-    if !state.backend.namespaces().iter().any(|n| n == name) {
+    if !state.snapshot.namespaces().iter().any(|n| n == name) {
         return None;
     }
     Some(Arc::new(json!({
@@ -372,7 +371,7 @@ fn add_implied_namespaces(
             .unwrap_or("")
             .to_string()
     };
-    for name in state.backend.namespaces() {
+    for name in state.snapshot.namespaces() {
         if list.items.iter().any(|o| name_of(&o.to_value()) == name) {
             continue;
         }
@@ -409,7 +408,7 @@ fn list(
         limit: None,
     };
     let mut list: SharedList = state
-        .backend
+        .snapshot
         .list_objects_shared(&target.kind, &query)
         .map_err(ApiError::from_read)?;
     if is_namespace_kind(&target.kind) {
@@ -447,9 +446,7 @@ fn list(
     }
     // Secrets are copied to be redacted; every other item stays shared.
     for item in &mut items {
-        if item.needs_redaction(&list.kind) {
-            redact::list_item(item.make_mut(), &list.kind);
-        }
+        redact::shared_item(item, &list.kind);
     }
     if as_table {
         let include = IncludeObject::parse(params.get("includeObject").map(String::as_str));
@@ -480,7 +477,7 @@ fn logs(state: &State, target: &Target, pod: &str, params: &Params) -> Result<Re
         previous: is_true(params.get("previous")),
     };
     let text = state
-        .backend
+        .snapshot
         .pod_logs(namespace, pod, &query)
         .map_err(|e| match e {
             BrokerError::NotFound(m) if m.starts_with("pods \"") => {
@@ -550,7 +547,7 @@ fn scale_of(object: &Value) -> Value {
 
 fn get_scale(state: &State, target: &Target, name: &str) -> Result<Response, ApiError> {
     let object = state
-        .backend
+        .snapshot
         .get_object(&target.kind, target.ns(), name)
         .map_err(|e| write_error(e, target, name, "scale"))?;
     Ok(json_response(StatusCode::OK, &scale_of(&object)))
@@ -569,7 +566,7 @@ fn write_scale(
     dry_run: bool,
 ) -> Result<Response, ApiError> {
     let current = state
-        .backend
+        .snapshot
         .get_object(&target.kind, target.ns(), name)
         .map_err(|e| write_error(e, target, name, "scale"))?;
     let request = parse_body(body, "the Scale")?;
@@ -624,7 +621,7 @@ fn write_scale(
         patch["metadata"] = json!({"resourceVersion": rv});
     }
     let scaled = state
-        .backend
+        .snapshot
         .patch_object(
             &target.kind,
             target.ns(),
@@ -703,11 +700,11 @@ fn patch(
         }
     };
     let patch = kind_of_patch(parse_body(body, "patch")?);
-    if let Some(reason) = patch.unsupported(&state.backend, &target.kind) {
+    if let Some(reason) = patch.unsupported(&state.snapshot, &target.kind) {
         return Err(ApiError::unsupported_media_type(reason));
     }
     let patched = state
-        .backend
+        .snapshot
         .patch_object(&target.kind, target.ns(), name, &patch, dry_run)
         .map_err(|e| write_error(e, target, name, "patch"))?;
     if !dry_run {
@@ -726,7 +723,7 @@ fn replace(
 ) -> Result<Response, ApiError> {
     let object = parse_body(body, "the object")?;
     let replaced = state
-        .backend
+        .snapshot
         .replace_object(&target.kind, target.ns(), name, object, dry_run)
         .map_err(|e| write_error(e, target, name, "object"))?;
     if !dry_run {
@@ -760,14 +757,14 @@ fn delete(
         resource_version: precondition("resourceVersion"),
     };
     let mut deleted = state
-        .backend
+        .snapshot
         .delete_object(&target.kind, target.ns(), name, &preconditions, dry_run)
         .map_err(|e| write_error(e, target, name, "preconditions"))?;
     if !dry_run {
         tracing::info!(object = %target.describe(), "deleted in memory");
         // A DELETED event carries the version of the delete itself.
         deleted["metadata"]["resourceVersion"] =
-            json!(state.backend.resource_version().to_string());
+            json!(state.snapshot.resource_version().to_string());
         publish(state, target, "DELETED", &deleted);
     }
     let mut details = json!({"name": name, "kind": target.kind.plural});
@@ -793,7 +790,7 @@ fn delete(
 mod tests {
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
-    use guardian_broker::SnapshotBackend;
+    use guardian_snapshot::Snapshot;
     use tower::ServiceExt;
 
     use crate::{ApiServer, Options};
@@ -822,9 +819,9 @@ mod tests {
                 "name": "creds", "namespace": "shop", "resourceVersion": "13"},
                 "data": {"password": "aHVudGVyMg=="}}),
         ];
-        let (backend, problems) = SnapshotBackend::from_values("test", values).unwrap();
+        let (snapshot, problems) = Snapshot::from_values("test", values).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
-        ApiServer::new(backend, Options { writable })
+        ApiServer::new(snapshot, Options { writable })
     }
 
     async fn call(

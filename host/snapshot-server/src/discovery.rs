@@ -7,7 +7,7 @@
 //! fall back to these when the answer's Content-Type is plain
 //! `application/json`, which it always is here.
 
-use guardian_broker::{ResourceKind, ResourceTable};
+use guardian_kube_types::{ResourceKind, ResourceTable};
 use serde_json::{Value, json};
 
 /// Kinds `kubectl get all` shows (the API server's `all` category).

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use crate::redact;
+use guardian_redact as redact;
 
 /// What a snapshot holds for one container instance.
 #[derive(Clone, Debug, PartialEq, Eq)]

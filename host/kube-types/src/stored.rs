@@ -32,7 +32,7 @@ impl Stored {
         Stored {
             json,
             labels,
-            resource_version: super::load::resource_version_of(object),
+            resource_version: resource_version_of(object),
         }
     }
 
@@ -64,6 +64,18 @@ impl Serialize for Stored {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.json.serialize(serializer)
     }
+}
+
+/// `metadata.resourceVersion` as a number. Resource versions are opaque in
+/// the API, but etcd-backed servers (all real ones) use increasing integers,
+/// which is what lets us pick the newer of two copies.
+pub fn resource_version_of(object: &Value) -> Option<u64> {
+    object
+        .get("metadata")?
+        .get("resourceVersion")?
+        .as_str()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

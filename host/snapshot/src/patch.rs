@@ -17,8 +17,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::BrokerError;
-use crate::resources::{ResourceKind, ResourceTable};
+use guardian_kube_types::{BrokerError, ResourceKind, ResourceTable};
 
 /// The merge facts of one kind: which list paths merge, and how. A path is
 /// the dotted field names from the object's root; list elements add nothing

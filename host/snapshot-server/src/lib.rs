@@ -7,17 +7,17 @@
 //! and paging, server-side `Table`s for kubectl, `pods/{name}/log`, watches,
 //! and patches of every type (JSON Patch, merge patch, strategic merge patch
 //! of built-in kinds) as dry runs. Every object served passes through
-//! [`guardian_broker::redact`] first: Secret values never leave, keys do.
+//! [`guardian_redact`] first: Secret values never leave, keys do.
 //!
 //! **Architecture invariant:** the snapshot is read-only unless the server was
 //! started writable. Without `--writable`, any write that is not a dry run
 //! (`?dryRun=All`) is refused with a 405 `Status` naming the flag; with it,
-//! writes are applied in memory by the [`SnapshotBackend`]'s inherent write
+//! writes are applied in memory by the [`Snapshot`]'s inherent write
 //! methods (the snapshot's files never change).
 //!
-//! **API boundary:** this crate calls only `SnapshotBackend`'s inherent
-//! methods, never the broker's `Backend` trait: it serves the snapshot to a
-//! client, it does not act for a skill, so there is no policy decision to take.
+//! **API boundary:** this crate reads the snapshot store itself, never
+//! through the broker: it serves the snapshot to a client, it does not act
+//! for a skill, so there is no policy decision to take.
 //!
 //! Watches are served: the current objects as `ADDED` events (unless the
 //! client resumes from a resourceVersion, as reflectors do after a list),
@@ -45,7 +45,8 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use guardian_broker::{ListQuery, SnapshotBackend};
+use guardian_kube_types::ListQuery;
+use guardian_snapshot::Snapshot;
 use serde_json::Value;
 
 pub use status::ApiError;
@@ -66,7 +67,7 @@ pub struct ApiServer {
 }
 
 pub(crate) struct State {
-    pub backend: SnapshotBackend,
+    pub snapshot: Snapshot,
     pub writable: bool,
     /// `/version`, from the snapshot's nodes.
     pub version: Value,
@@ -77,13 +78,13 @@ pub(crate) struct State {
 }
 
 impl ApiServer {
-    pub fn new(backend: SnapshotBackend, options: Options) -> Self {
-        let kubelet_versions: Vec<String> = backend
+    pub fn new(snapshot: Snapshot, options: Options) -> Self {
+        let kubelet_versions: Vec<String> = snapshot
             .table()
             .by_group_kind("", "Node")
             .cloned()
             .and_then(|nodes| {
-                backend
+                snapshot
                     .list_objects_shared(&nodes, &ListQuery::default())
                     .ok()
             })
@@ -102,7 +103,7 @@ impl ApiServer {
         Self {
             state: Arc::new(State {
                 version: discovery::version(&kubelet_versions),
-                backend,
+                snapshot,
                 writable: options.writable,
                 changes: tokio::sync::broadcast::channel(1024).0,
                 stopping: tokio::sync::watch::channel(false).0,

@@ -1,24 +1,24 @@
-//! The offline backend: a cluster snapshot on disk, served from memory.
+//! The snapshot store: a cluster snapshot on disk, held in memory.
 //!
 //! A snapshot folder may hold a `kubectl cluster-info dump --output-directory`
 //! tree, any number of `kubectl get … -o yaml|json` files, or both (the dump
 //! lacks ConfigMaps, Secrets, PVCs, HPAs, Ingresses…). See `docs/snapshots.md`
 //! for the layout, the capture commands and the previous-logs block format.
 //!
-//! The backend answers every [`Backend`] call the way the API server would,
-//! including its error wording, so skills cannot tell the difference —
-//! except that nothing is ever written: dry-run patches are applied to a copy.
+//! [`Snapshot`] answers reads the way the API server would, including its
+//! error wording, so skills reading it through the broker cannot tell the
+//! difference — except that nothing is ever written: dry-run patches are
+//! applied to a copy. Its in-memory writes (`write.rs`) serve `guardian
+//! snapshot serve --writable` only. Objects and logs are masked (`redact`)
+//! when they are loaded, so they are held masked.
 
 mod load;
 mod logs;
 mod nesting;
 mod patch;
 mod shape;
-pub mod stored;
-mod time;
 mod write;
 
-use guardian_policy::Permit;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,13 +27,15 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::resources::{ResourceKind, ResourceTable, split_api_version};
-use crate::selectors::{FieldSelector, LabelSelector};
-use crate::{Backend, BrokerError, ListQuery, LogQuery, ObjectRef, SharedItem, SharedList, redact};
+use guardian_kube_types::selectors::{FieldSelector, LabelSelector};
+use guardian_kube_types::{
+    BrokerError, ListQuery, LogQuery, ObjectRef, ResourceKind, ResourceTable, SharedItem,
+    SharedList, Stored, events,
+};
+use guardian_redact as redact;
 pub use load::{DEFAULT_MAX_FILE_BYTES, LoadOptions, MAX_FILE_BYTES_ENV};
 use load::{GroupKind, Index, Loader};
 use logs::{LogBody, PodLogs};
-use stored::Stored;
 pub use write::{PatchKind, Preconditions};
 
 /// Something in a snapshot that could not be used and was skipped; the rest
@@ -54,11 +56,11 @@ impl std::fmt::Display for LoadProblem {
 
 /// A snapshot loaded into memory. Cheap to clone: the data is shared.
 #[derive(Clone)]
-pub struct SnapshotBackend {
-    inner: Arc<Snapshot>,
+pub struct Snapshot {
+    inner: Arc<Data>,
 }
 
-struct Snapshot {
+struct Data {
     source: PathBuf,
     table: ResourceTable,
     /// Written only by the inherent write methods (`write.rs`), which swap
@@ -75,31 +77,31 @@ struct Snapshot {
     namespaces: Vec<String>,
 }
 
-impl std::fmt::Debug for SnapshotBackend {
+impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SnapshotBackend")
+        f.debug_struct("Snapshot")
             .field("source", &self.inner.source)
             .field("objects", &self.inner.object_count)
             .finish_non_exhaustive()
     }
 }
 
-impl SnapshotBackend {
+impl Snapshot {
     /// Load a snapshot folder (recursively) or a single YAML/JSON file,
     /// with the bounds of [`LoadOptions::from_env`].
     ///
     /// Files that cannot be used are skipped and returned as problems.
     /// Fails only if `path` does not exist or cannot be read, or if nothing
     /// at all could be loaded from it.
-    pub fn load(path: &Path) -> Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError> {
+    pub fn load(path: &Path) -> Result<(Snapshot, Vec<LoadProblem>), BrokerError> {
         Self::load_with(path, &LoadOptions::from_env()?)
     }
 
-    /// [`SnapshotBackend::load`] with explicit bounds.
+    /// [`Snapshot::load`] with explicit bounds.
     pub fn load_with(
         path: &Path,
         options: &LoadOptions,
-    ) -> Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError> {
+    ) -> Result<(Snapshot, Vec<LoadProblem>), BrokerError> {
         let started = std::time::Instant::now();
         let mut loader = Loader::with_options(options.clone());
         loader.load_path(path)?;
@@ -118,11 +120,11 @@ impl SnapshotBackend {
 
     /// Build a snapshot from objects already in memory (each an object or a
     /// list, as a file would hold). `label` names the source in
-    /// [`Backend::describe`] and in problems. Useful for tests and fixtures.
+    /// [`Snapshot::description`] and in problems. Useful for tests and fixtures.
     pub fn from_values(
         label: &str,
         values: Vec<Value>,
-    ) -> Result<(SnapshotBackend, Vec<LoadProblem>), BrokerError> {
+    ) -> Result<(Snapshot, Vec<LoadProblem>), BrokerError> {
         let label = PathBuf::from(label);
         let mut loader = Loader::new();
         loader.load_values(&label, values);
@@ -149,7 +151,7 @@ impl SnapshotBackend {
         // Not counted in `object_count`: that is what the files hold.
         let synthesized = synthesize_namespaces(&mut loaded.objects, &namespaces);
         Self {
-            inner: Arc::new(Snapshot {
+            inner: Arc::new(Data {
                 source,
                 table: loaded.table,
                 objects: RwLock::new(loaded.objects),
@@ -197,11 +199,12 @@ impl SnapshotBackend {
         &self.inner.table
     }
 
-    // The read calls, as inherent methods: [`Backend`] delegates to them, and
-    // code that holds a `SnapshotBackend` itself (`guardian snapshot serve`)
-    // calls them without going through the trait.
+    // The read calls. They take no permit: a snapshot is data in memory, not
+    // a cluster. The broker decides (and audits) each call a skill makes
+    // before it asks the snapshot; `guardian snapshot serve` serves the
+    // snapshot to its own clients.
 
-    /// `snapshot PATH`, as [`Backend::describe`] says it.
+    /// `snapshot PATH`.
     pub fn description(&self) -> String {
         format!("snapshot {}", self.inner.source.display())
     }
@@ -326,7 +329,7 @@ fn by_namespace<'a>(
     objects.get(&key)
 }
 
-impl Snapshot {
+impl Data {
     fn read(&self) -> RwLockReadGuard<'_, Index> {
         self.objects.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -579,52 +582,25 @@ impl Snapshot {
     }
 
     fn events(&self, object: &ObjectRef) -> Value {
-        let (want_group, _) = split_api_version(&object.api_version);
-        let want_namespace = object.namespace.as_deref().unwrap_or("");
         let objects = self.read();
-        let mut matching: Vec<(Option<i64>, String, Value)> = Vec::new();
+        let mut items: Vec<Value> = Vec::new();
         if let Some(by_namespace) = objects.get(&(String::new(), "Event".to_string())) {
             // A namespaced object's events are in its namespace; a
             // cluster-scoped one's may be anywhere (`default` for nodes).
+            let want_namespace = object.namespace.as_deref().unwrap_or("");
             let scopes: Box<dyn Iterator<Item = &BTreeMap<String, Arc<Stored>>>> =
                 if want_namespace.is_empty() {
                     Box::new(by_namespace.values())
                 } else {
                     Box::new(by_namespace.get(want_namespace).into_iter())
                 };
-            for stored in scopes.flat_map(|m| m.values()) {
-                let event = stored.value();
-                let Some(involved) = event.get("involvedObject") else {
-                    continue;
-                };
-                let field = |f: &str| involved.get(f).and_then(Value::as_str).unwrap_or("");
-                if field("kind") != object.kind || field("name") != object.name {
-                    continue;
-                }
-                if field("namespace") != want_namespace {
-                    continue;
-                }
-                // Versions differ between writers (extensions/v1beta1 vs
-                // apps/v1); the group identifies the kind.
-                let (group, _) = split_api_version(field("apiVersion"));
-                if !field("apiVersion").is_empty()
-                    && !object.api_version.is_empty()
-                    && group != want_group
-                {
-                    continue;
-                }
-                let name = event
-                    .get("metadata")
-                    .and_then(|m| m.get("name"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                matching.push((event_time(&event), name, event));
-            }
+            items = scopes
+                .flat_map(|m| m.values())
+                .map(|stored| stored.value())
+                .filter(|event| events::involves(event, object))
+                .collect();
         }
-        // Oldest first; events without any timestamp first of all; ties by name.
-        matching.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let items: Vec<Value> = matching.into_iter().map(|(_, _, e)| e).collect();
+        events::sort_oldest_first(&mut items);
         json!({
             "apiVersion": "v1",
             "kind": "EventList",
@@ -708,26 +684,6 @@ impl Snapshot {
     }
 }
 
-/// When an event last happened, for ordering: `lastTimestamp`, then the
-/// events.k8s.io-style `series.lastObservedTime` and `eventTime`, then
-/// `firstTimestamp`, then the object's creation.
-fn event_time(event: &Value) -> Option<i64> {
-    let candidates = [
-        event.get("lastTimestamp"),
-        event.get("series").and_then(|s| s.get("lastObservedTime")),
-        event.get("eventTime"),
-        event.get("firstTimestamp"),
-        event
-            .get("metadata")
-            .and_then(|m| m.get("creationTimestamp")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .find_map(time::parse_rfc3339_micros)
-}
-
 /// The restart count of `container` if its status shows a terminated
 /// previous instance (`lastState.terminated` or restarts > 0).
 fn previous_instance(pod: Option<&Value>, container: &str) -> Option<u64> {
@@ -748,78 +704,4 @@ fn previous_instance(pod: Option<&Value>, container: &str) -> Option<u64> {
         return (terminated || restarts > 0).then_some(restarts);
     }
     None
-}
-
-#[async_trait::async_trait]
-impl Backend for SnapshotBackend {
-    fn describe(&self) -> String {
-        self.description()
-    }
-
-    /// Objects and logs are redacted when the snapshot loads.
-    fn redacted_at_source(&self) -> bool {
-        true
-    }
-
-    async fn resolve(&self, resource: &str) -> Result<ResourceKind, BrokerError> {
-        self.inner.table.resolve(resource)
-    }
-
-    async fn get(
-        &self,
-        _permit: &Permit,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Value, BrokerError> {
-        self.get_object(kind, namespace, name)
-            .map(|object| Value::clone(&object))
-    }
-
-    async fn list(
-        &self,
-        _permit: &Permit,
-        kind: &ResourceKind,
-        query: &ListQuery,
-    ) -> Result<Value, BrokerError> {
-        self.list_objects(kind, query)
-    }
-
-    async fn list_shared(
-        &self,
-        _permit: &Permit,
-        kind: &ResourceKind,
-        query: &ListQuery,
-    ) -> Result<SharedList, BrokerError> {
-        self.list_objects_shared(kind, query)
-    }
-
-    async fn logs(
-        &self,
-        _permit: &Permit,
-        namespace: &str,
-        pod: &str,
-        query: &LogQuery,
-    ) -> Result<String, BrokerError> {
-        self.pod_logs(namespace, pod, query)
-    }
-
-    async fn events(&self, _permit: &Permit, object: &ObjectRef) -> Result<Value, BrokerError> {
-        Ok(self.events_of(object))
-    }
-
-    async fn dry_run_patch(
-        &self,
-        _permit: &Permit,
-        kind: &ResourceKind,
-        namespace: Option<&str>,
-        name: &str,
-        json_patch: &Value,
-    ) -> Result<Value, BrokerError> {
-        self.dry_run_json_patch(kind, namespace, name, json_patch)
-    }
-
-    async fn api_resources(&self) -> Result<Vec<ResourceKind>, BrokerError> {
-        Ok(self.inner.table.kinds().to_vec())
-    }
 }

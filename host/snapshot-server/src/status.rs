@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use guardian_broker::{BrokerError, ResourceKind};
+use guardian_kube_types::{BrokerError, ResourceKind};
 use serde_json::{Map, Value, json};
 
 /// A failed request, ready to become a `Status` response.
