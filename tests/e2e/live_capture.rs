@@ -90,6 +90,11 @@ fn a_capture_holds_what_the_server_holds_and_diagnoses_alike() {
             .filter(|r| r["verb"] == verb && r["resource"] == resource)
             .count()
     };
+    assert_eq!(
+        by("get", "/version"),
+        1,
+        "the server's version, too: {records:?}"
+    );
     assert!(by("list", "/v1/pods") >= 1, "{records:?}");
     assert!(by("list", "/v1/secrets") >= 1, "{records:?}");
     assert!(by("logs", "/v1/pods/log") >= 25, "{records:?}");

@@ -1245,6 +1245,22 @@ async fn kubernetes_tokens_are_admitted_by_token_review() {
         access("ListTools", "unauthenticated", ""),
         "the forged token's refusal is not audited: {audit:#?}"
     );
+    // Every TokenReview was decided by policy and audited, as Guardian
+    // itself.
+    let reviews: Vec<&Value> = audit
+        .iter()
+        .filter(|l| {
+            l["verb"] == "review" && l["resource"] == "authentication.k8s.io/v1/tokenreviews"
+        })
+        .collect();
+    assert!(reviews.len() >= 3, "one per token reviewed: {audit:#?}");
+    assert!(
+        reviews.iter().all(|l| l["caller"] == "system:guardian"
+            && l["tool"] == "token-review"
+            && l["decision"] == "allow"
+            && l["rule"] == "reviews-within-grants"),
+        "{reviews:#?}"
+    );
     // No token reaches the audit log.
     let text = std::fs::read_to_string(server.dir.path().join("audit.jsonl")).unwrap();
     for token in [deployer.as_str(), erin, mallory, forged] {

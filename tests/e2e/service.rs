@@ -44,9 +44,11 @@ subjects:
     let kubeconfig = k.kubeconfig(dir.path());
     let kubeconfig = kubeconfig.to_str().unwrap();
 
-    // The CLI.
+    // The CLI (every question to the cluster audited).
+    let audit_path = dir.path().join("audit.jsonl");
     let out = guardian(&dir.path().join("cache"))
-        .args(["--kubeconfig", kubeconfig, "--as", &sa, "doctor"])
+        .args(["--kubeconfig", kubeconfig, "--as", &sa, "doctor", "--audit"])
+        .arg(&audit_path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -63,6 +65,31 @@ subjects:
     assert!(
         stdout.contains("pods") && stdout.contains("yes"),
         "{stdout}"
+    );
+    let audit: Vec<Value> = std::fs::read_to_string(&audit_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let asked = |verb: &str, resource: &str| {
+        audit
+            .iter()
+            .filter(|l| {
+                l["verb"] == verb && l["resource"] == resource && l["caller"] == "human:cli"
+            })
+            .count()
+    };
+    assert_eq!(asked("get", "/version"), 1, "{audit:#?}");
+    let reviews = asked("review", "authorization.k8s.io/v1/selfsubjectaccessreviews");
+    assert!(
+        reviews > missing as usize,
+        "each access review is audited: {reviews}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|l| l["reasons"][1] == "can-i get pods/log"),
+        "the question is in the audit line: {audit:#?}"
     );
 
     // gRPC: the same count and the same RBAC.
