@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
-use crate::serve::{Killed, Serve, write_kubeconfig};
+use crate::serve::Killed;
 use crate::support::{example_snapshot, guardian, repo_root};
 
 pub(crate) const ALICE: &str = "alice-approver-token-0123456789";
@@ -521,9 +521,12 @@ async fn unauthenticated_and_unauthorised_calls_are_refused_and_audited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn propose_watch_approve_and_reject_over_grpc_on_a_live_cluster() {
-    let cluster = Serve::start(&example_snapshot(), true);
+    let Some(k) = guardian_tests::kube::control_plane() else {
+        return;
+    };
+    let ns = crate::cluster::staging_copy(k, "grpc-approve", |_| true);
     let kdir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(kdir.path(), &cluster.url());
+    let kubeconfig = k.kubeconfig(kdir.path());
     let server = ApiServer::start(&["--kubeconfig", kubeconfig.to_str().unwrap()]);
     let mut client = server.client().await;
 
@@ -537,7 +540,7 @@ async fn propose_watch_approve_and_reject_over_grpc_on_a_live_cluster() {
     let diagnosis = client
         .diagnose(authed(
             proto::DiagnoseRequest {
-                namespace: Some("staging".into()),
+                namespace: Some(ns.clone()),
                 propose: true,
                 ..Default::default()
             },
@@ -598,7 +601,9 @@ async fn propose_watch_approve_and_reject_over_grpc_on_a_live_cluster() {
     assert!(
         action
             .kubectl
-            .starts_with("kubectl patch deployments.apps search -n staging")
+            .starts_with(&format!("kubectl patch deployments.apps search -n {ns}")),
+        "{}",
+        action.kubectl
     );
     assert!(action.diff.contains("memory: 256Mi"), "{}", action.diff);
 
@@ -939,9 +944,13 @@ fn the_mcp_python_sdk_uses_guardian_serve_over_streamable_http() {
 #[test]
 fn a_proposal_over_mcp_asks_the_person_through_elicitation() {
     let Some(python) = python_mcp() else { return };
-    let cluster = Serve::start(&example_snapshot(), true);
+    let Some(k) = guardian_tests::kube::control_plane() else {
+        return;
+    };
+    let ns =
+        crate::cluster::staging_copy(k, "mcp-approve", |o| crate::cluster::of_app(o, "search"));
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &cluster.url());
+    let kubeconfig = k.kubeconfig(dir.path());
     let audit = dir.path().join("audit.jsonl");
     let propose = |answer: &str| {
         run_python(
@@ -963,6 +972,7 @@ fn a_proposal_over_mcp_asks_the_person_through_elicitation() {
                 .args(["--identity", "dana"])
                 .env("GUARDIAN_CACHE_DIR", dir.path().join("cache"))
                 .env("GUARDIAN_CONFIG", "/dev/null")
+                .env("MCP_NAMESPACE", &ns)
                 .current_dir(repo_root()),
         )
     };
@@ -973,7 +983,7 @@ fn a_proposal_over_mcp_asks_the_person_through_elicitation() {
     assert_eq!(out["asked"].as_array().unwrap().len(), 1, "{out}");
     let question = out["asked"][0].as_str().unwrap();
     assert!(
-        question.contains("deployments.apps staging/search") && question.contains("512Mi"),
+        question.contains(&format!("deployments.apps {ns}/search")) && question.contains("512Mi"),
         "{question}"
     );
     let approval = &out["structured"]["approval"];

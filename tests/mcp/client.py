@@ -75,7 +75,8 @@ async def exercise(session: ClientSession) -> dict:
 
 
 PATCH_INPUT = {
-    "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "staging", "name": "search"},
+    "target": {"apiVersion": "apps/v1", "kind": "Deployment",
+               "namespace": os.environ.get("MCP_NAMESPACE", "staging"), "name": "search"},
     "json_patch": [
         {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "search"},
         {"op": "test", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "256Mi"},
