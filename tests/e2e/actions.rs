@@ -157,19 +157,11 @@ impl Env {
 
     /// `guardian actions ARGS --state-dir D --kubeconfig K --audit A`,
     /// with no terminal on stdin.
+    /// `guardian actions ARGS` with this environment's flags.
     fn guardian(&self, args: &[&str]) -> Command {
-        let mut cmd = guardian(&shared_cache());
-        cmd.arg("actions")
-            .args(args)
-            .arg("--state-dir")
-            .arg(self.state_dir())
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--audit")
-            .arg(self.audit_path())
-            .env("USER", "alice")
-            .stdin(Stdio::null());
-        cmd
+        let mut all = vec!["actions"];
+        all.extend_from_slice(args);
+        self.guardian_cmd(&all)
     }
 
     fn list_json(&self) -> Vec<Value> {

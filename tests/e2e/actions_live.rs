@@ -19,34 +19,7 @@ use crate::support::{guardian, run_ok, sha256_hex};
 
 const ANNOTATION: &str = "guardian.dev/action-id";
 
-/// A Deployment `web` (image `nginx:1.0`) in `ns`.
-fn deployment(k: &ControlPlane, ns: &str) {
-    k.apply(&format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-      - {{name: web, image: "nginx:1.0"}}
-"#
-    ));
-}
-
-fn object(k: &ControlPlane, ns: &str) -> Value {
-    serde_json::from_str(&k.run(&["get", "deployment", "web", "-n", ns, "-o", "json"])).unwrap()
-}
-
-fn image_of(k: &ControlPlane, ns: &str) -> String {
-    object(k, ns)["spec"]["template"]["spec"]["containers"][0]["image"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
+use crate::cluster::{web as object, web_deployment as deployment, web_image as image_of};
 
 fn rv(object: &Value) -> String {
     object["metadata"]["resourceVersion"]

@@ -534,6 +534,17 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The report of a run that stopped (exit 1) for a reason saying `why`.
+fn stopped_with(out: &Output, why: &str) -> Value {
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(out);
+    assert!(
+        r["stopped"].as_str().unwrap_or_default().contains(why),
+        "stopped for another reason than {why:?}: {r}"
+    );
+    r
+}
+
 #[test]
 fn the_token_budget_and_the_wall_time_stop_a_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -545,15 +556,7 @@ fn the_token_budget_and_the_wall_time_stop_a_run() {
         Path::new("examples/staging"),
         &["--token-budget", "2000"],
     );
-    assert_eq!(out.status.code(), Some(1));
-    let r = report(&out);
-    assert!(
-        r["stopped"]
-            .as_str()
-            .unwrap()
-            .contains("token budget of 2000"),
-        "{r}"
-    );
+    let r = stopped_with(&out, "token budget of 2000");
     assert_eq!(
         r["stats"]["llm_calls"], 2,
         "1241 tokens, then 3675: the third call is not made"
@@ -569,15 +572,7 @@ fn the_token_budget_and_the_wall_time_stop_a_run() {
         Path::new("examples/staging"),
         &["--timeout", "0.3"],
     );
-    assert_eq!(out.status.code(), Some(1));
-    let r = report(&out);
-    assert!(
-        r["stopped"]
-            .as_str()
-            .unwrap()
-            .contains("longer than its limit"),
-        "{r}"
-    );
+    let r = stopped_with(&out, "longer than its limit");
     assert!(
         r["answer"].as_str().unwrap().starts_with("No answer:"),
         "{r}"

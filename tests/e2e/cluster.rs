@@ -174,3 +174,35 @@ impl Env {
 pub fn shared_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-compile-cache")
 }
+
+/// A Deployment `web` (one replica, container `web`, image `nginx:1.0`)
+/// in `ns`: the target the write-path tests propose changes to.
+pub fn web_deployment(k: &ControlPlane, ns: &str) {
+    k.apply(&format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - {{name: web, image: "nginx:1.0"}}
+"#
+    ));
+}
+
+/// The Deployment `web` of `ns`, as the server holds it.
+pub fn web(k: &ControlPlane, ns: &str) -> Value {
+    serde_json::from_str(&k.run(&["get", "deployment", "web", "-n", ns, "-o", "json"])).unwrap()
+}
+
+/// The image of the Deployment `web` of `ns`.
+pub fn web_image(k: &ControlPlane, ns: &str) -> String {
+    web(k, ns)["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

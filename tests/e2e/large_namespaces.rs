@@ -3,21 +3,11 @@
 //! not sink the report of the others.
 
 use std::path::Path;
-use std::process::Command;
 
 use guardian_tests::kube::control_plane;
 use serde_json::{Value, json};
 
-use crate::support::guardian;
-
-fn output(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().expect("guardian runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{guardian, output};
 
 #[test]
 fn fifty_configmaps_of_900_kib_do_not_break_diagnose() {

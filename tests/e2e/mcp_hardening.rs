@@ -178,31 +178,8 @@ impl Stream {
 async fn a_viewer_cannot_answer_an_approvers_elicitation_with_the_approvers_session() {
     let Some(k) = control_plane() else { return };
     let ns = k.namespace("mcp-session");
-    k.apply(&format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-      - {{name: web, image: "nginx:1.0"}}
-"#
-    ));
-    let image = || {
-        k.run(&[
-            "get",
-            "deployment",
-            "web",
-            "-n",
-            &ns,
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ])
-    };
+    crate::cluster::web_deployment(k, &ns);
+    let image = || crate::cluster::web_image(k, &ns);
     let kdir = tempfile::tempdir().unwrap();
     let kubeconfig = k.kubeconfig(kdir.path());
     let server = ApiServer::start(&["--kubeconfig", kubeconfig.to_str().unwrap()]);

@@ -3,17 +3,15 @@
 //! only part of the cluster could be read. On the real API server, over the
 //! CLI, gRPC and MCP.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use guardian_api::proto;
 use guardian_tests::kube::{ControlPlane, control_plane};
 use serde_json::{Value, json};
 
-use crate::serve::{Killed, closed_port};
+use crate::serve::closed_port;
 use crate::serve_api::{ApiServer, BOB, authed};
-use crate::support::guardian;
+use crate::support::{McpStdio, guardian, output};
 
 /// A kubeconfig whose only context points at a loopback port nothing
 /// listens on.
@@ -28,15 +26,6 @@ fn dead_kubeconfig(dir: &Path) -> (std::path::PathBuf, String) {
     )
     .unwrap();
     (path, server)
-}
-
-fn output(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().expect("guardian runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -97,39 +86,13 @@ async fn an_unreachable_api_server_fails_grpc_diagnose_and_the_mcp_call() {
     }
 
     // MCP over stdio: the tool call is an error result, with the reason.
-    let mut child = Killed(
-        guardian(&dir.path().join("cache"))
-            .args(["mcp", "--kubeconfig", &kubeconfig, "--identity", "tester"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut cmd = guardian(&dir.path().join("cache"));
+    cmd.args(["mcp", "--kubeconfig", &kubeconfig, "--identity", "tester"]);
+    let mut mcp = McpStdio::start(cmd);
+    let answer = mcp.request(
+        "tools/call",
+        json!({"name": "diagnostics__analyze", "arguments": {"namespace": "payments"}}),
     );
-    let mut stdin = child.0.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
-    send(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"}}}),
-    );
-    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-    send(
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-        "name": "diagnostics__analyze", "arguments": {"namespace": "payments"}}}),
-    );
-    let answer = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the MCP server hung up"
-        );
-        let v: Value = serde_json::from_str(&line).unwrap();
-        if v["id"] == 2 {
-            break v;
-        }
-    };
     assert_eq!(answer["result"]["isError"], true, "{answer}");
     let text = answer["result"]["content"][0]["text"]
         .as_str()

@@ -8,26 +8,16 @@ use std::process::Command;
 use guardian_tests::kube::{ControlPlane, control_plane};
 use serde_json::{Value, json};
 
+use crate::cluster::{web_deployment, web_image as image_of};
 use crate::support::{example_snapshot, guardian, run_ok};
 
 /// A Deployment `web` (image `nginx:1.0`) in `ns`, and a ServiceAccount
 /// `bot` that may get/list/patch Deployments and read Pods there, but not
 /// get the Namespace.
 fn workload_and_bot(k: &ControlPlane, ns: &str) -> String {
+    web_deployment(k, ns);
     k.apply(&format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-      - {{name: web, image: "nginx:1.0"}}
----
-apiVersion: v1
+        r#"apiVersion: v1
 kind: ServiceAccount
 metadata: {{name: bot, namespace: {ns}}}
 ---
@@ -51,18 +41,6 @@ subjects:
 "#
     ));
     format!("system:serviceaccount:{ns}:bot")
-}
-
-fn image_of(k: &ControlPlane, ns: &str) -> String {
-    k.run(&[
-        "get",
-        "deployment",
-        "web",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ])
 }
 
 fn propose_input(ns: &str) -> String {

@@ -154,6 +154,13 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// The status of a call that must be refused with `code`.
+fn refused<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: Code) -> tonic::Status {
+    let err = result.expect_err("the call is refused");
+    assert_eq!(err.code(), code, "{err:?}");
+    err
+}
+
 pub(crate) fn authed<T>(message: T, token: &str) -> Request<T> {
     let mut r = Request::new(message);
     r.metadata_mut()
@@ -244,27 +251,26 @@ async fn grpc_lists_calls_diagnoses_and_asks_on_a_snapshot() {
         .into_inner();
     let summary: Value = serde_json::from_str(&summary.result_json).unwrap();
     assert!(summary.is_object(), "{summary}");
-    let err = client
-        .call_tool(call("cluster.nope", json!({}), BOB))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    let err = refused(
+        client.call_tool(call("cluster.nope", json!({}), BOB)).await,
+        Code::NotFound,
+    );
     assert!(
         err.message().contains("no tool `nope`"),
         "{}",
         err.message()
     );
-    let err = client
-        .call_tool(call("cluster.list", json!({"resource": 42}), BOB))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let err = refused(
+        client
+            .call_tool(call("cluster.list", json!({"resource": 42}), BOB))
+            .await,
+        Code::InvalidArgument,
+    );
     assert!(err.message().contains("resource"), "{}", err.message());
-    let err = client
-        .call_tool(call("nodots", json!({}), BOB))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    refused(
+        client.call_tool(call("nodots", json!({}), BOB)).await,
+        Code::InvalidArgument,
+    );
 
     // Diagnose: the same report `guardian diagnose -o json` prints.
     let diagnosis = client
@@ -379,90 +385,98 @@ async fn unauthenticated_and_unauthorised_calls_are_refused_and_audited() {
     let mut client = server.client().await;
 
     // No token.
-    let err = client
-        .list_tools(Request::new(proto::ListToolsRequest {}))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    let err = refused(
+        client
+            .list_tools(Request::new(proto::ListToolsRequest {}))
+            .await,
+        Code::Unauthenticated,
+    );
     assert!(err.message().contains("Bearer"), "{}", err.message());
     // A wrong token.
-    let err = client
-        .call_tool(call(
-            "cluster.summary",
-            json!({}),
-            "not-a-token-anyone-issued",
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    refused(
+        client
+            .call_tool(call(
+                "cluster.summary",
+                json!({}),
+                "not-a-token-anyone-issued",
+            ))
+            .await,
+        Code::Unauthenticated,
+    );
     // A viewer approving, rejecting, proposing.
-    let err = client
-        .approve_action(authed(
-            proto::ApproveActionRequest {
-                id: "act-aaaaaaaaaaaa".into(),
-                ..Default::default()
-            },
-            BOB,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let err = refused(
+        client
+            .approve_action(authed(
+                proto::ApproveActionRequest {
+                    id: "act-aaaaaaaaaaaa".into(),
+                    ..Default::default()
+                },
+                BOB,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
     assert!(
         err.message().contains("approver role") && err.message().contains("bob"),
         "{}",
         err.message()
     );
-    let err = client
-        .reject_action(authed(
-            proto::RejectActionRequest {
-                id: "act-aaaaaaaaaaaa".into(),
-                reason: "no".into(),
-            },
-            BOB,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
-    let err = client
-        .call_tool(call("patch.propose", json!({}), BOB))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
-    let err = client
-        .diagnose(authed(
-            proto::DiagnoseRequest {
-                propose: true,
-                ..Default::default()
-            },
-            BOB,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    refused(
+        client
+            .reject_action(authed(
+                proto::RejectActionRequest {
+                    id: "act-aaaaaaaaaaaa".into(),
+                    reason: "no".into(),
+                },
+                BOB,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
+    refused(
+        client
+            .call_tool(call("patch.propose", json!({}), BOB))
+            .await,
+        Code::PermissionDenied,
+    );
+    refused(
+        client
+            .diagnose(authed(
+                proto::DiagnoseRequest {
+                    propose: true,
+                    ..Default::default()
+                },
+                BOB,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
     // An operator cannot approve either.
-    let err = client
-        .approve_action(authed(
-            proto::ApproveActionRequest {
-                id: "act-aaaaaaaaaaaa".into(),
-                ..Default::default()
-            },
-            CAROL,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    refused(
+        client
+            .approve_action(authed(
+                proto::ApproveActionRequest {
+                    id: "act-aaaaaaaaaaaa".into(),
+                    ..Default::default()
+                },
+                CAROL,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
     // An approver gets past the gate, and the store answers.
-    let err = client
-        .approve_action(authed(
-            proto::ApproveActionRequest {
-                id: "act-aaaaaaaaaaaa".into(),
-                ..Default::default()
-            },
-            ALICE,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    refused(
+        client
+            .approve_action(authed(
+                proto::ApproveActionRequest {
+                    id: "act-aaaaaaaaaaaa".into(),
+                    ..Default::default()
+                },
+                ALICE,
+            ))
+            .await,
+        Code::NotFound,
+    );
 
     // MCP over HTTP: no token and a wrong token are refused with 401.
     for token in [None, Some("wrong-token-0123456789")] {
@@ -636,17 +650,18 @@ async fn propose_watch_approve_and_reject_over_grpc_on_a_live_cluster() {
     assert_eq!(action.state, "applied");
     assert_eq!(action.approver, "human:alice (grpc-approval)");
     // Approving again is a failed precondition, with the reason.
-    let err = client
-        .approve_action(authed(
-            proto::ApproveActionRequest {
-                id: id.clone(),
-                ..Default::default()
-            },
-            ALICE,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let err = refused(
+        client
+            .approve_action(authed(
+                proto::ApproveActionRequest {
+                    id: id.clone(),
+                    ..Default::default()
+                },
+                ALICE,
+            ))
+            .await,
+        Code::FailedPrecondition,
+    );
     assert!(
         err.message().contains("already applied"),
         "{}",
@@ -1180,42 +1195,46 @@ async fn kubernetes_tokens_are_admitted_by_token_review() {
         .await
         .expect("the service account is admitted");
     assert!(!out.into_inner().result_json.is_empty());
-    let err = client
-        .approve_action(authed(
-            proto::ApproveActionRequest {
-                id: "act-aaaaaaaaaaaa".into(),
-                ..Default::default()
-            },
-            &deployer,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    refused(
+        client
+            .approve_action(authed(
+                proto::ApproveActionRequest {
+                    id: "act-aaaaaaaaaaaa".into(),
+                    ..Default::default()
+                },
+                &deployer,
+            ))
+            .await,
+        Code::PermissionDenied,
+    );
     // A group member the rules make an approver gets past the gate.
-    let err = client
-        .approve_action(authed(
-            proto::ApproveActionRequest {
-                id: "act-aaaaaaaaaaaa".into(),
-                ..Default::default()
-            },
-            erin,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    refused(
+        client
+            .approve_action(authed(
+                proto::ApproveActionRequest {
+                    id: "act-aaaaaaaaaaaa".into(),
+                    ..Default::default()
+                },
+                erin,
+            ))
+            .await,
+        Code::NotFound,
+    );
     // Authenticated by the cluster, but no rule gives a role.
-    let err = client
-        .list_tools(authed(proto::ListToolsRequest {}, mallory))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let err = refused(
+        client
+            .list_tools(authed(proto::ListToolsRequest {}, mallory))
+            .await,
+        Code::PermissionDenied,
+    );
     assert!(err.message().contains("mallory"), "{}", err.message());
     // Not authenticated by the cluster either.
-    let err = client
-        .list_tools(authed(proto::ListToolsRequest {}, forged))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    let err = refused(
+        client
+            .list_tools(authed(proto::ListToolsRequest {}, forged))
+            .await,
+        Code::Unauthenticated,
+    );
     assert!(
         err.message().contains("TokenReview did not accept it"),
         "{}",

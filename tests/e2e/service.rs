@@ -2,16 +2,12 @@
 //! and every front end offers it. `doctor` — once only the CLI's — answers
 //! the same over the CLI, gRPC and MCP, on the real API server.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
-
 use guardian_api::proto;
 use guardian_tests::kube::control_plane;
 use serde_json::{Value, json};
 
-use crate::serve::Killed;
 use crate::serve_api::{ApiServer, BOB, authed};
-use crate::support::guardian;
+use crate::support::{McpStdio, guardian};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_is_one_operation_the_cli_grpc_and_mcp_all_offer() {
@@ -113,50 +109,23 @@ subjects:
     );
 
     // MCP: a read-only tool with the same answer.
-    let mut child = Killed(
-        guardian(&dir.path().join("cache"))
-            .args([
-                "--kubeconfig",
-                kubeconfig,
-                "--as",
-                &sa,
-                "mcp",
-                "--identity",
-                "tester",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut cmd = guardian(&dir.path().join("cache"));
+    cmd.args([
+        "--kubeconfig",
+        kubeconfig,
+        "--as",
+        &sa,
+        "mcp",
+        "--identity",
+        "tester",
+    ]);
+    let mut mcp = McpStdio::start(cmd);
+    let listed = mcp.request("tools/list", json!({}));
+    let called = mcp.request(
+        "tools/call",
+        json!({"name": "guardian__doctor", "arguments": {}}),
     );
-    let mut stdin = child.0.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap());
-    let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
-    send(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"}}}),
-    );
-    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
-    send(
-        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
-        "name": "guardian__doctor", "arguments": {}}}),
-    );
-    let mut answers = std::collections::HashMap::new();
-    while answers.len() < 3 {
-        let mut line = String::new();
-        assert!(
-            lines.read_line(&mut line).unwrap() > 0,
-            "the MCP server hung up"
-        );
-        let v: Value = serde_json::from_str(&line).unwrap();
-        if let Some(id) = v["id"].as_i64() {
-            answers.insert(id, v);
-        }
-    }
-    let tool = answers[&2]["result"]["tools"]
+    let tool = listed["result"]["tools"]
         .as_array()
         .unwrap()
         .iter()
@@ -164,7 +133,7 @@ subjects:
         .cloned()
         .expect("doctor is an MCP tool");
     assert_eq!(tool["annotations"]["readOnlyHint"], true, "{tool}");
-    let result = &answers[&3]["result"];
+    let result = &called["result"];
     assert_ne!(result["isError"], true, "{result}");
     assert_eq!(result["structuredContent"]["missing"], missing, "{result}");
 }

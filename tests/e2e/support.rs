@@ -161,3 +161,78 @@ mod sha2_lite {
         String::from_utf8(out.stdout).unwrap()[..64].to_owned()
     }
 }
+
+/// Runs `cmd`: its exit code (-1 when killed), stdout and stderr.
+pub fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("guardian runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `guardian … mcp` over stdio, initialized, as a raw JSON-RPC client;
+/// killed on drop.
+pub struct McpStdio {
+    _child: crate::serve::Killed,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    next_id: i64,
+}
+
+impl McpStdio {
+    /// Starts `cmd` (a `guardian … mcp …` command) and initializes the
+    /// session.
+    pub fn start(mut cmd: Command) -> McpStdio {
+        use std::process::Stdio;
+        let mut child = crate::serve::Killed(
+            cmd.stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("guardian mcp starts"),
+        );
+        let stdin = child.0.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+        let mut mcp = McpStdio {
+            _child: child,
+            stdin,
+            stdout,
+            next_id: 1,
+        };
+        mcp.request(
+            "initialize",
+            serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                               "clientInfo": {"name": "test", "version": "1"}}),
+        );
+        mcp.send(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        mcp
+    }
+
+    fn send(&mut self, message: &serde_json::Value) {
+        use std::io::Write;
+        writeln!(self.stdin, "{message}").expect("the MCP server reads");
+    }
+
+    /// Sends a request and returns its answer (the whole JSON-RPC message).
+    pub fn request(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        use std::io::BufRead;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(
+            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        );
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "the MCP server hung up"
+            );
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+}
