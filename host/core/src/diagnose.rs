@@ -148,17 +148,7 @@ async fn namespaces(runtime: &Runtime, caller: &str) -> Result<Vec<String>, Diag
     let broker = runtime
         .broker()
         .ok_or_else(|| DiagnoseError::Other("no cluster or snapshot to diagnose".into()))?;
-    let grants = runtime
-        .skill(DIAGNOSTICS_SKILL)
-        .map(|s| s.grants.as_sets())
-        .ok_or_else(|| DiagnoseError::Other("the diagnostics skill is not loaded".into()))?;
-    let cx = CallContext {
-        caller: caller.into(),
-        skill: DIAGNOSTICS_SKILL.into(),
-        tool: ANALYZE_TOOL.into(),
-        grants,
-        scope: Default::default(),
-    };
+    let cx = analyze_context(runtime, caller)?;
     let not_read = |e: BrokerError| DiagnoseError::NotRead {
         kind: e.kind_str(),
         message: format!(
@@ -183,6 +173,23 @@ async fn namespaces(runtime: &Runtime, caller: &str) -> Result<Vec<String>, Diag
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// Who the host's own calls on behalf of a diagnosis are (listing the
+/// namespaces, proposing its fixes): `caller`, as `diagnostics.analyze`,
+/// with the diagnostics skill's grants.
+fn analyze_context(runtime: &Runtime, caller: &str) -> Result<CallContext, DiagnoseError> {
+    let grants = runtime
+        .skill(DIAGNOSTICS_SKILL)
+        .map(|s| s.grants.as_sets())
+        .ok_or_else(|| DiagnoseError::Other("the diagnostics skill is not loaded".into()))?;
+    Ok(CallContext {
+        caller: caller.into(),
+        skill: DIAGNOSTICS_SKILL.into(),
+        tool: ANALYZE_TOOL.into(),
+        grants,
+        scope: Default::default(),
+    })
 }
 
 /// Whether a call that failed this way may succeed on a smaller part of
@@ -412,17 +419,7 @@ pub async fn propose_fixes(
     caller: &str,
     report: &mut Value,
 ) -> Result<Vec<String>, DiagnoseError> {
-    let grants = runtime
-        .skill(DIAGNOSTICS_SKILL)
-        .map(|s| s.grants.as_sets())
-        .ok_or_else(|| DiagnoseError::Other("the diagnostics skill is not loaded".into()))?;
-    let cx = CallContext {
-        caller: caller.into(),
-        skill: DIAGNOSTICS_SKILL.into(),
-        tool: ANALYZE_TOOL.into(),
-        grants,
-        scope: Default::default(),
-    };
+    let cx = analyze_context(runtime, caller)?;
     let proposer = guardian_actions::Proposer {
         caller: cx.caller.clone(),
         skill: cx.skill.clone(),
