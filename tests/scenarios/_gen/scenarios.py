@@ -1587,7 +1587,19 @@ def s38():
     return s
 
 
+def load_more():
+    """Scenarios kept in `_gen/more_*.py` files, one file per class of failure:
+    each runs in this module's namespace (so `@scenario`, `F`, `T`… are there)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.startswith("more_") and name.endswith(".py"):
+            path = os.path.join(here, name)
+            with open(path) as f:
+                exec(compile(f.read(), path, "exec"), globals())
+
+
 def main():
+    load_more()
     for fn in SCENARIOS:
         s = fn()
         s.write(ROOT)
