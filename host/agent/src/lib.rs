@@ -23,6 +23,7 @@ pub mod llm;
 pub mod otel;
 pub mod prompt;
 pub mod reasoner;
+pub mod resolve;
 pub mod report;
 pub mod run;
 pub mod tools;

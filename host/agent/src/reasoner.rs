@@ -1,7 +1,9 @@
 //! The built-in reasoner: a deterministic planner that needs no model. It
-//! finds the target of the question (namespace, object names, kinds), runs
-//! the skills' tools through the same guards as a model would, picks the
-//! findings that answer the question, and writes the answer from them.
+//! lists the cluster's names once, finds what the question is about among
+//! them (`resolve`), analyzes only that scope with the skills' tools through
+//! the same guards as a model would, picks the findings that answer the
+//! question, and writes the answer from them — naming the scope it read.
+//! It never says "no problems" about something it did not look at.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -10,100 +12,8 @@ use serde_json::{Value, json};
 
 use crate::guard::RepeatGuard;
 use crate::report::{Event, ProposalRecord};
-use crate::run::{Agent, Outcome, Recorder};
-
-/// What the question is about.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Target {
-    /// Named explicitly (`in namespace shop`, `-n shop`, `ns shop`).
-    pub namespace: Option<String>,
-    /// The question's words, lower-case.
-    pub words: Vec<String>,
-    /// Kinds the question names (`Deployment`, `Service`…).
-    pub kinds: BTreeSet<&'static str>,
-}
-
-const KINDS: &[(&str, &str)] = &[
-    ("deployment", "Deployment"),
-    ("deploy", "Deployment"),
-    ("pod", "Pod"),
-    ("service", "Service"),
-    ("svc", "Service"),
-    ("ingress", "Ingress"),
-    ("job", "Job"),
-    ("cronjob", "CronJob"),
-    ("statefulset", "StatefulSet"),
-    ("sts", "StatefulSet"),
-    ("daemonset", "DaemonSet"),
-    ("ds", "DaemonSet"),
-    ("replicaset", "ReplicaSet"),
-    ("pvc", "PersistentVolumeClaim"),
-    ("volume", "PersistentVolumeClaim"),
-    ("persistentvolumeclaim", "PersistentVolumeClaim"),
-    ("node", "Node"),
-    ("hpa", "HorizontalPodAutoscaler"),
-    ("autoscaler", "HorizontalPodAutoscaler"),
-    ("pdb", "PodDisruptionBudget"),
-    ("networkpolicy", "NetworkPolicy"),
-    ("webhook", "ValidatingWebhookConfiguration"),
-    ("httproute", "HTTPRoute"),
-    ("route", "HTTPRoute"),
-    ("gateway", "Gateway"),
-    ("configmap", "ConfigMap"),
-];
-
-/// Reads the target out of a question.
-pub fn parse_question(question: &str) -> Target {
-    let words: Vec<String> = question
-        .split(|c: char| {
-            !(c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' || c == '/')
-        })
-        .map(|w| {
-            w.trim_matches(|c| c == '.' || c == '/' || c == '-')
-                .to_ascii_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect();
-    let mut target = Target::default();
-    for (i, w) in words.iter().enumerate() {
-        let next = words.get(i + 1).cloned();
-        if matches!(w.as_str(), "namespace" | "ns" | "-n" | "n" | "--namespace")
-            && let Some(ns) = next.filter(|n| is_name(n))
-        {
-            target.namespace = Some(ns);
-        }
-        let singular = w.strip_suffix('s').filter(|s| s.len() > 2).unwrap_or(w);
-        for (word, kind) in KINDS {
-            if w == word || singular == *word {
-                target.kinds.insert(kind);
-            }
-        }
-        // `deployment/checkout`
-        if let Some((kind, _)) = w.split_once('/') {
-            for (word, k) in KINDS {
-                if kind == *word || kind.strip_suffix('s') == Some(word) {
-                    target.kinds.insert(k);
-                }
-            }
-        }
-    }
-    let mut expanded = Vec::new();
-    for w in words {
-        if let Some((_, name)) = w.split_once('/') {
-            expanded.push(name.to_owned());
-        }
-        expanded.push(w);
-    }
-    target.words = expanded;
-    target
-}
-
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
+use crate::resolve::{self, Hit, Inventory, Resolution};
+use crate::run::{Agent, Outcome, Recorder, RunContext};
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("")
@@ -113,154 +23,359 @@ fn rank(severity: &str) -> i64 {
     crate::severity_rank(severity).map_or(0, i64::from)
 }
 
-/// How well a finding answers the question.
-fn score(f: &Value, target: &Target) -> i64 {
-    let o = &f["object"];
-    let name = s(o, "name").to_ascii_lowercase();
-    let words = &target.words;
-    let mut score = 0;
-    if words.contains(&name) {
-        score += 20;
-    } else if words
-        .iter()
-        .any(|w| w.len() >= 3 && (name.starts_with(w.as_str()) || w.starts_with(&name)))
-    {
-        score += 8;
-    }
-    if f["pods"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .any(|p| words.iter().any(|w| w == p))
-    {
-        score += 15;
-    }
-    if target.kinds.contains(s(o, "kind")) {
-        score += 4;
-    }
-    let text = format!("{} {}", s(f, "root_cause"), s(f, "cause")).to_ascii_lowercase();
-    if words
-        .iter()
-        .any(|w| w.len() >= 4 && !STOP.contains(&w.as_str()) && text.contains(w.as_str()))
-    {
-        score += 2;
-    }
-    score
+/// Where the analysis looks.
+#[derive(Debug, PartialEq)]
+enum Scope {
+    /// Every namespace and the cluster-scoped objects.
+    Everything,
+    /// These namespaces, and the cluster-scoped objects when `nodes`.
+    Namespaces { names: BTreeSet<String>, nodes: bool },
 }
 
-const STOP: &[&str] = &[
-    "why",
-    "what",
-    "does",
-    "this",
-    "that",
-    "with",
-    "from",
-    "failing",
-    "broken",
-    "wrong",
-    "down",
-    "working",
-    "error",
-    "errors",
-    "crash",
-    "crashing",
-    "there",
-    "anything",
-    "namespace",
-    "cluster",
-    "pods",
-    "pod",
-    "service",
-    "deployment",
-    "is",
-    "the",
-    "in",
-    "not",
-];
+impl Scope {
+    fn describe(&self) -> String {
+        match self {
+            Scope::Everything => "every namespace and the cluster-scoped objects".to_owned(),
+            Scope::Namespaces { names, nodes } => {
+                let list: Vec<&str> = names.iter().map(String::as_str).collect();
+                let ns = match list.len() {
+                    0 => String::new(),
+                    1 => format!("namespace {}", list[0]),
+                    _ => format!("namespaces {}", list.join(", ")),
+                };
+                match (ns.is_empty(), nodes) {
+                    (true, _) => "the cluster-scoped objects (nodes…)".to_owned(),
+                    (false, true) => format!("{ns} and the cluster-scoped objects"),
+                    (false, false) => ns,
+                }
+            }
+        }
+    }
+
+    fn input(&self) -> Value {
+        match self {
+            Scope::Everything => json!({"dry_run": true}),
+            Scope::Namespaces { names, nodes: false } if names.len() == 1 => {
+                json!({"namespace": names.iter().next(), "dry_run": true})
+            }
+            Scope::Namespaces { names, nodes } => {
+                json!({"namespaces": names, "cluster_scoped": nodes, "dry_run": true})
+            }
+        }
+    }
+}
+
+/// What the answer is about: the resolution, or why there is nothing to
+/// look at.
+enum Plan {
+    Look(Scope),
+    /// Nothing the question names exists: the honest answer.
+    Nothing(String),
+}
+
+fn plan(res: &Resolution, inv: &Inventory, listed: bool, context: &RunContext) -> Plan {
+    if !res.missing_namespaces.is_empty() && res.nothing_matched() && listed {
+        let ns = &res.missing_namespaces[0];
+        let near: Vec<String> = resolve::nearest(ns, inv, 3)
+            .into_iter()
+            .filter(|n| n.kind == "Namespace")
+            .map(|n| format!("`{}`", n.name))
+            .collect();
+        return Plan::Nothing(format!(
+            "There is no namespace `{ns}` among the {} namespaces I can read{}.",
+            inv.namespaces.len(),
+            if near.is_empty() {
+                format!(" ({})", sample(&inv.namespaces))
+            } else {
+                format!("; did you mean {}?", near.join(" or "))
+            }
+        ));
+    }
+    if res.nothing_matched() && !res.unmatched.is_empty() && !res.everything && listed {
+        let mut lines = Vec::new();
+        for word in res.unmatched.iter().take(3) {
+            let near = resolve::nearest(word, inv, 3);
+            lines.push(if near.is_empty() {
+                format!("Nothing is named `{word}`.")
+            } else {
+                format!(
+                    "Nothing is named `{word}`; did you mean {}?",
+                    near.iter()
+                        .map(|n| format!("`{}` ({})", n.name, n.display()))
+                        .collect::<Vec<_>>()
+                        .join(", or ")
+                )
+            });
+        }
+        return Plan::Nothing(format!(
+            "I found nothing the question names in the {} namespaces I can read ({} workloads, services, ingresses, volume claims, jobs, pods and nodes listed).\n{}\nAsk about one of those names, or \"is anything broken in the cluster?\" to look at everything.",
+            inv.namespaces.len(),
+            inv.objects.len(),
+            lines.join("\n")
+        ));
+    }
+    let names = res.scope();
+    if !names.is_empty() || res.nodes() && !res.everything {
+        return Plan::Look(Scope::Namespaces {
+            names,
+            nodes: res.nodes(),
+        });
+    }
+    match (&context.explicit_namespace, res.everything) {
+        (Some(ns), false) => Plan::Look(Scope::Namespaces {
+            names: BTreeSet::from([ns.clone()]),
+            nodes: false,
+        }),
+        _ => Plan::Look(Scope::Everything),
+    }
+}
+
+fn sample(names: &[String]) -> String {
+    let mut out: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+    if names.len() > 8 {
+        out.push("…");
+    }
+    out.join(", ")
+}
+
+/// Whether finding `f` is about the object `hit` names (the object itself,
+/// its pods, or what it owns).
+fn about(f: &Value, hit: &Hit) -> bool {
+    let o = &f["object"];
+    let target = &hit.object;
+    if let Some(ns) = &target.namespace
+        && o["namespace"].as_str() != Some(ns.as_str())
+    {
+        return false;
+    }
+    let name = s(o, "name");
+    let pods = f["pods"].as_array().into_iter().flatten();
+    if name == target.name {
+        return target.kind == "Pod" || target.kind == "Node" || s(o, "kind") != "Node";
+    }
+    match target.kind {
+        "Pod" => {
+            pods.filter_map(Value::as_str).any(|p| p == target.name)
+                || target.name.starts_with(&format!("{name}-"))
+        }
+        "Node" => false,
+        _ => {
+            name.starts_with(&format!("{}-", target.name))
+                && matches!(s(o, "kind"), "ReplicaSet" | "Pod" | "Job")
+        }
+    }
+}
+
+/// Findings sorted most severe first; the question's kinds first among
+/// equals.
+fn by_severity<'a>(mut fs: Vec<&'a Value>, res: &Resolution) -> Vec<&'a Value> {
+    fs.sort_by_key(|f| {
+        (
+            std::cmp::Reverse(rank(s(f, "severity"))),
+            !res.kinds.contains(s(&f["object"], "kind")),
+        )
+    });
+    fs
+}
 
 impl Agent {
-    fn related(&self, primary: &Value, all: &[Value]) -> Vec<Value> {
-        let pname = s(&primary["object"], "name").to_ascii_lowercase();
-        let ptext = format!(
-            "{} {} {}",
-            s(primary, "root_cause"),
-            s(primary, "cause"),
-            primary["evidence"]
-        )
-        .to_ascii_lowercase();
-        all.iter()
-            .filter(|f| *f != primary && rank(s(f, "severity")) >= 1)
-            .filter(|f| {
+    fn related(&self, chosen: &[&Value], all: &[Value]) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        for primary in chosen {
+            let pname = s(&primary["object"], "name").to_ascii_lowercase();
+            let ptext = format!(
+                "{} {} {}",
+                s(primary, "root_cause"),
+                s(primary, "cause"),
+                primary["evidence"]
+            )
+            .to_ascii_lowercase();
+            for f in all {
+                if chosen.contains(&f) || out.contains(f) || rank(s(f, "severity")) < 1 {
+                    continue;
+                }
                 let name = s(&f["object"], "name").to_ascii_lowercase();
                 let text = format!("{} {} {}", s(f, "root_cause"), s(f, "cause"), f["evidence"])
                     .to_ascii_lowercase();
-                (name.len() >= 3 && ptext.contains(&name))
+                if (name.len() >= 3 && ptext.contains(&name))
                     || (pname.len() >= 3 && text.contains(&pname))
-            })
-            .take(3)
-            .cloned()
-            .collect()
+                {
+                    out.push(f.clone());
+                }
+                if out.len() >= 3 {
+                    return out;
+                }
+            }
+        }
+        out
     }
 }
 
+/// `CRITICAL Deployment shop/payments: CrashLoopBackOff.` and what
+/// follows: what, root cause, evidence, the fix.
+fn block(f: &Value, evidence_max: usize, indent: &str) -> String {
+    let o = &f["object"];
+    let mut out = format!(
+        "{} {} {}{}: {}.\n",
+        s(f, "severity").to_uppercase(),
+        s(o, "kind"),
+        o["namespace"]
+            .as_str()
+            .map(|n| format!("{n}/"))
+            .unwrap_or_default(),
+        s(o, "name"),
+        s(f, "reason")
+    );
+    out.push_str(&format!("{indent}What: {}\n", s(f, "cause")));
+    if let Some(why) = f["root_cause"].as_str() {
+        out.push_str(&format!("{indent}Root cause: {why}\n"));
+    }
+    let evidence = f["evidence"].as_array().cloned().unwrap_or_default();
+    if !evidence.is_empty() {
+        out.push_str(&format!("{indent}Evidence:\n"));
+        for e in evidence.iter().take(evidence_max) {
+            out.push_str(&format!(
+                "{indent}  - [{}] {}: {}\n",
+                s(e, "source"),
+                s(e, "ref"),
+                s(e, "text")
+            ));
+        }
+        if evidence.len() > evidence_max {
+            out.push_str(&format!(
+                "{indent}  - … {} more\n",
+                evidence.len() - evidence_max
+            ));
+        }
+    }
+    match best_fix(f) {
+        Some(fix) => {
+            let label = match s(&fix["dry_run"], "result") {
+                "passed" => "server-side dry-run passed".to_owned(),
+                "failed" => format!("dry-run FAILED: {}", s(&fix["dry_run"], "error")),
+                "skipped" => format!("not dry-run: {}", s(&fix["dry_run"], "why")),
+                _ => "not dry-run".to_owned(),
+            };
+            out.push_str(&format!(
+                "{indent}Fix: {} ({label})\n",
+                s(&fix, "description")
+            ));
+            if fix["requires_input"] == true {
+                out.push_str(&format!(
+                    "{indent}  It needs input: fill in the <placeholders> first.\n"
+                ));
+            }
+            if let Some(cmd) = fix["kubectl"].as_str() {
+                out.push_str(&format!("{indent}  $ {cmd}\n"));
+            }
+        }
+        None => out.push_str(&format!(
+            "{indent}Fix: none proposed automatically; the root cause above says what to change.\n"
+        )),
+    }
+    out
+}
+
+fn usable(fix: &Value) -> bool {
+    fix["dry_run"]["result"] == "passed" && fix["requires_input"] != true
+}
+
+/// The fix to show: the first whose dry-run passed, else the first.
+fn best_fix(f: &Value) -> Option<Value> {
+    let fixes = f["fixes"].as_array()?;
+    fixes
+        .iter()
+        .find(|x| usable(x))
+        .or(fixes.first())
+        .cloned()
+}
+
+/// `warning Service shop/web: NoEndpoints — …`
+fn one_line(f: &Value) -> String {
+    let o = &f["object"];
+    format!(
+        "{} {} {}{}: {} — {}",
+        s(f, "severity"),
+        s(o, "kind"),
+        o["namespace"]
+            .as_str()
+            .map(|n| format!("{n}/"))
+            .unwrap_or_default(),
+        s(o, "name"),
+        s(f, "reason"),
+        f["root_cause"].as_str().unwrap_or(s(f, "cause"))
+    )
+}
+
+/// Problems answered in full; more are listed a line each.
+const FULL: usize = 5;
+const LISTED: usize = 10;
+
 pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcome {
     let repeats = Mutex::new(RepeatGuard::default());
-    let target = parse_question(question);
-    let mut tools_used = Vec::new();
+    let mut tools_used = vec!["cluster.summary"];
 
-    // Observe: what is there, and where.
-    rec.step("looking at the cluster (cluster.summary)");
+    // Observe: one listing of names, to find what the question is about.
+    rec.step("listing what the cluster holds (cluster.summary)");
     let (_, summary) = agent
         .guarded_call(
             rec,
             &repeats,
             "r1",
             "cluster.summary",
-            &json!({"namespace": target.namespace}),
+            &json!({"names": true}),
         )
         .await;
-    tools_used.push("cluster.summary");
-    let summary = summary.and_then(|o| o.value).unwrap_or(Value::Null);
-    let namespaces: Vec<String> = summary["namespaces"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n["namespace"].as_str().map(str::to_owned))
-        .collect();
-    let namespace = target
-        .namespace
-        .clone()
-        .or_else(|| {
-            target
-                .words
-                .iter()
-                .find(|w| namespaces.iter().any(|n| n == *w))
-                .cloned()
-        })
-        .or_else(|| {
-            agent
-                .context
-                .default_namespace
-                .clone()
-                .filter(|d| namespaces.iter().any(|n| n == d))
-        });
-    let scope = match &namespace {
-        Some(ns) => format!("namespace {ns}"),
-        None => "every namespace".to_owned(),
+    let (summary, listing_error) = match summary {
+        Some(o) if o.ok() => (o.value.unwrap_or(Value::Null), None),
+        Some(o) => (
+            Value::Null,
+            Some(o.error.map(|e| e.message).unwrap_or_default()),
+        ),
+        None => (Value::Null, Some("refused by a guard".to_owned())),
     };
+    let inv = Inventory::from_summary(&summary);
+    let res = resolve::resolve(question, &inv);
+    let listed = listing_error.is_none() && !inv.is_empty();
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(e) = &listing_error {
+        notes.push(format!(
+            "I could not list the cluster's names ({e}), so the question's words were not matched against them."
+        ));
+    }
+    for u in summary["unavailable"].as_array().into_iter().flatten() {
+        notes.push(format!(
+            "Not listed: {} ({}).",
+            s(u, "resource"),
+            s(u, "error")
+        ));
+    }
+    let scope = match plan(&res, &inv, listed, &agent.context) {
+        Plan::Nothing(answer) => {
+            let mut answer = answer;
+            for n in &notes {
+                answer.push_str(&format!("\n{n}"));
+            }
+            answer.push_str("\n\n");
+            answer.push_str(&footer(&tools_used));
+            return Outcome {
+                answer,
+                ..Default::default()
+            };
+        }
+        Plan::Look(scope) => scope,
+    };
+    for h in &res.hits {
+        if let Some(e) = h.explain() {
+            notes.push(format!("Reading {e}."));
+        }
+    }
+    let where_ = scope.describe();
 
-    // Reason: every analyzer over the scope, fixes checked by dry-run.
-    rec.step(format!("analyzing {scope} (diagnostics.analyze)"));
+    // Reason: the analyzers over that scope, fixes checked by dry-run.
+    rec.step(format!("analyzing {where_} (diagnostics.analyze)"));
     let (_, analysis) = agent
-        .guarded_call(
-            rec,
-            &repeats,
-            "r2",
-            crate::tools::ANALYZE,
-            &json!({"namespace": namespace, "dry_run": true}),
-        )
+        .guarded_call(rec, &repeats, "r2", crate::tools::ANALYZE, &scope.input())
         .await;
     tools_used.push(crate::tools::ANALYZE);
     let analysis = match analysis {
@@ -268,7 +383,7 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
         Some(o) => {
             let why = o.error.map(|e| e.message).unwrap_or_default();
             return Outcome {
-                answer: format!("I could not analyze {scope}: {why}"),
+                answer: format!("I could not analyze {where_}: {why}"),
                 stopped: Some("diagnostics.analyze failed".into()),
                 ..Default::default()
             };
@@ -282,185 +397,214 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
     };
     let findings: Vec<Value> = analysis["findings"].as_array().cloned().unwrap_or_default();
     let scanned = analysis["summary"]["objects_scanned"].as_u64().unwrap_or(0);
+    let not_read: Vec<String> = analysis["summary"]["not_read"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| format!("{}: {}", s(n, "scope"), s(n, "error")))
+        .collect();
     let problems: Vec<&Value> = findings
         .iter()
         .filter(|f| rank(s(f, "severity")) >= 1)
         .collect();
-
-    // Pick what answers the question: the object it names, else the most
-    // severe problem.
-    let mut best: Option<(&Value, (i64, i64))> = None;
-    for f in &problems {
-        let key = (score(f, &target), rank(s(f, "severity")));
-        if best.is_none_or(|(_, k)| key > k) {
-            best = Some((f, key));
+    let scanned_line = format!(
+        "Scope: {where_} — {scanned} objects scanned by every analyzer{}.",
+        if not_read.is_empty() {
+            String::new()
+        } else {
+            format!("; NOT READ: {}", not_read.join("; "))
         }
+    );
+
+    // Pick what answers the question: the problems of the objects it
+    // names, else every problem of the scope, most severe first.
+    let mut answer = String::new();
+    for n in &notes {
+        answer.push_str(n);
+        answer.push('\n');
     }
-    let named_something = target.words.iter().any(|w| {
-        !STOP.contains(&w.as_str())
-            && findings
+    if !notes.is_empty() {
+        answer.push('\n');
+    }
+    let chosen: Vec<&Value> = if res.hits.is_empty() {
+        by_severity(problems.clone(), &res)
+    } else {
+        let mut out = Vec::new();
+        for h in &res.hits {
+            let mine: Vec<&Value> = problems
                 .iter()
-                .any(|f| s(&f["object"], "name").eq_ignore_ascii_case(w))
-    });
-    let Some((primary, (primary_score, _))) = best else {
-        let infos = findings.len();
-        let answer = format!(
-            "No problems found in {scope}: {scanned} objects scanned by every analyzer{}.\n\n{}",
-            if infos > 0 {
-                format!(
-                    ", {infos} informational note{}",
-                    if infos == 1 { "" } else { "s" }
-                )
+                .copied()
+                .filter(|f| about(f, h))
+                .filter(|f| !out.contains(f))
+                .collect();
+            if mine.is_empty() && h.object.kind != "Pod" {
+                // A hit with nothing wrong says so (pods are found through
+                // their workloads).
+                if !res.hits.iter().any(|o| {
+                    o.object != h.object && o.object.name == h.object.name && {
+                        problems.iter().any(|f| about(f, o))
+                    }
+                }) {
+                    answer.push_str(&format!(
+                        "No problem found with {}{}.\n",
+                        h.object.display(),
+                        if not_read.is_empty() {
+                            String::new()
+                        } else {
+                            " in what I could read".to_owned()
+                        }
+                    ));
+                }
+            }
+            out.extend(mine);
+        }
+        by_severity(out, &res)
+    };
+
+    if chosen.is_empty() {
+        let infos = findings.len() - problems.len();
+        if res.hits.is_empty() {
+            let what = if not_read.is_empty() {
+                format!("No problems found in {where_}")
             } else {
-                String::new()
-            },
-            footer(&tools_used)
-        );
+                format!("No problems found in what I could read of {where_}")
+            };
+            answer.push_str(&format!(
+                "{what}: {scanned} objects scanned by every analyzer{}.\n",
+                if infos > 0 {
+                    format!(
+                        ", {infos} informational note{}",
+                        if infos == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            if !not_read.is_empty() {
+                answer.push_str(&format!("NOT READ: {}\n", not_read.join("; ")));
+            }
+        } else {
+            let others = by_severity(problems.clone(), &res);
+            if !others.is_empty() {
+                answer.push_str(&format!(
+                    "Other problems in {where_}, most severe first:\n"
+                ));
+                for f in others.iter().take(LISTED) {
+                    answer.push_str(&format!("  - {}\n", one_line(f)));
+                }
+            }
+            answer.push_str(&scanned_line);
+            answer.push('\n');
+        }
+        answer.push('\n');
+        answer.push_str(&footer(&tools_used));
         return Outcome {
             answer,
             ..Default::default()
         };
-    };
-    let mut answer = String::new();
-    if named_something && primary_score < 8 {
-        answer.push_str(&format!(
-            "I found no problem with what the question names in {scope}; the most severe problem there is:\n\n"
-        ));
     }
-    let related = agent.related(primary, &findings);
-    rec.emit(Event::Finding {
-        finding: primary.clone(),
-    });
+
+    let primary = chosen[0];
+    let related = if chosen.len() == 1 {
+        agent.related(&chosen, &findings)
+    } else {
+        Vec::new()
+    };
+    for f in chosen.iter().take(FULL) {
+        rec.emit(Event::Finding {
+            finding: (*f).clone(),
+        });
+    }
     for f in &related {
         rec.emit(Event::Finding { finding: f.clone() });
     }
-    let o = &primary["object"];
-    answer.push_str(&format!(
-        "{} {} {}{}: {}.\n",
-        s(primary, "severity").to_uppercase(),
-        s(o, "kind"),
-        o["namespace"]
-            .as_str()
-            .map(|n| format!("{n}/"))
-            .unwrap_or_default(),
-        s(o, "name"),
-        s(primary, "reason")
-    ));
-    answer.push_str(&format!("What: {}\n", s(primary, "cause")));
-    if let Some(why) = primary["root_cause"].as_str() {
-        answer.push_str(&format!("Root cause: {why}\n"));
-    }
-    let evidence = primary["evidence"].as_array().cloned().unwrap_or_default();
-    if !evidence.is_empty() {
-        answer.push_str("Evidence:\n");
-        for e in evidence.iter().take(8) {
-            answer.push_str(&format!(
-                "  - [{}] {}: {}\n",
-                s(e, "source"),
-                s(e, "ref"),
-                s(e, "text")
-            ));
+    if chosen.len() == 1 {
+        answer.push_str(&block(primary, 8, ""));
+    } else {
+        answer.push_str(&format!(
+            "{} problems, most severe first:\n\n",
+            chosen.len()
+        ));
+        for (i, f) in chosen.iter().take(FULL).enumerate() {
+            answer.push_str(&format!("{}. {}\n", i + 1, block(f, 4, "   ")));
         }
-        if evidence.len() > 8 {
-            answer.push_str(&format!("  - … {} more\n", evidence.len() - 8));
+        if chosen.len() > FULL {
+            answer.push_str("Also:\n");
+            for f in chosen.iter().skip(FULL).take(LISTED) {
+                answer.push_str(&format!("  - {}\n", one_line(f)));
+            }
         }
     }
 
-    // Act: the fix, proposed when asked (a person approves it).
-    let fixes = primary["fixes"].as_array().cloned().unwrap_or_default();
-    let usable = |f: &&Value| f["dry_run"]["result"] == "passed" && f["requires_input"] != true;
-    let fix = fixes.iter().find(usable).or(fixes.first()).cloned();
+    // Act: the most severe problem's fix, proposed when asked (a person
+    // approves it).
+    let fix = best_fix(primary);
     let mut proposals = Vec::new();
-    if let Some(fix) = &fix {
-        let label = match s(&fix["dry_run"], "result") {
-            "passed" => "server-side dry-run passed".to_owned(),
-            "failed" => format!("dry-run FAILED: {}", s(&fix["dry_run"], "error")),
-            "skipped" => format!("not dry-run: {}", s(&fix["dry_run"], "why")),
-            _ => "not dry-run".to_owned(),
-        };
-        answer.push_str(&format!("Fix: {} ({label})\n", s(fix, "description")));
-        if fix["requires_input"] == true {
-            answer.push_str("  It needs input: fill in the <placeholders> first.\n");
-        }
-        if let Some(cmd) = fix["kubectl"].as_str() {
-            answer.push_str(&format!("  $ {cmd}\n"));
-        }
-        if agent.propose && usable(&fix) {
-            rec.step("proposing the fix (patch.propose)");
-            let rationale = primary["root_cause"]
-                .as_str()
-                .unwrap_or(s(primary, "cause"));
-            let input = json!({
-                "target": fix["target"],
-                "json_patch": fix["json_patch"],
-                "rationale": format!("{rationale}. Fix: {}", s(fix, "description")),
-            });
-            let (_, outcome) = agent
-                .guarded_call(rec, &repeats, "r3", "patch.propose", &input)
-                .await;
-            tools_used.push("patch.propose");
-            match outcome
-                .as_ref()
-                .and_then(|o| o.value.as_ref())
-                .and_then(|v| v["action_id"].as_str())
-            {
-                Some(id) => {
-                    answer.push_str(&format!(
-                        "Pending action: {id} (nothing is applied until a person approves: `guardian actions show {id}`, then `guardian actions approve {id}`)\n"
-                    ));
-                    rec.emit(Event::Proposal {
-                        action_id: id.to_owned(),
-                        target: fix["target"].clone(),
-                        rationale: input["rationale"].as_str().unwrap_or("").to_owned(),
-                    });
-                    proposals.push(ProposalRecord {
-                        action_id: id.to_owned(),
-                        target: fix["target"].clone(),
-                        json_patch: fix["json_patch"].clone(),
-                    });
-                }
-                None => {
-                    let why = outcome
-                        .and_then(|o| o.error)
-                        .map(|e| e.message)
-                        .unwrap_or_else(|| "refused by a guard".into());
-                    answer.push_str(&format!("Not proposed: {why}\n"));
-                }
+    if let Some(fix) = fix.as_ref().filter(|f| agent.propose && usable(f)) {
+        rec.step("proposing the fix (patch.propose)");
+        let rationale = primary["root_cause"]
+            .as_str()
+            .unwrap_or(s(primary, "cause"));
+        let input = json!({
+            "target": fix["target"],
+            "json_patch": fix["json_patch"],
+            "rationale": format!("{rationale}. Fix: {}", s(fix, "description")),
+        });
+        let (_, outcome) = agent
+            .guarded_call(rec, &repeats, "r3", "patch.propose", &input)
+            .await;
+        tools_used.push("patch.propose");
+        match outcome
+            .as_ref()
+            .and_then(|o| o.value.as_ref())
+            .and_then(|v| v["action_id"].as_str())
+        {
+            Some(id) => {
+                answer.push_str(&format!(
+                    "Pending action: {id} (nothing is applied until a person approves: `guardian actions show {id}`, then `guardian actions approve {id}`)\n"
+                ));
+                rec.emit(Event::Proposal {
+                    action_id: id.to_owned(),
+                    target: fix["target"].clone(),
+                    rationale: input["rationale"].as_str().unwrap_or("").to_owned(),
+                });
+                proposals.push(ProposalRecord {
+                    action_id: id.to_owned(),
+                    target: fix["target"].clone(),
+                    json_patch: fix["json_patch"].clone(),
+                });
+            }
+            None => {
+                let why = outcome
+                    .and_then(|o| o.error)
+                    .map(|e| e.message)
+                    .unwrap_or_else(|| "refused by a guard".into());
+                answer.push_str(&format!("Not proposed: {why}\n"));
             }
         }
-    } else {
-        answer.push_str(
-            "Fix: none proposed automatically; the root cause above says what to change.\n",
-        );
     }
     if !related.is_empty() {
         answer.push_str("Related:\n");
         for f in &related {
-            let o = &f["object"];
-            answer.push_str(&format!(
-                "  - {} {} {}: {} — {}\n",
-                s(f, "severity"),
-                s(o, "kind"),
-                s(o, "name"),
-                s(f, "reason"),
-                f["root_cause"].as_str().unwrap_or(s(f, "cause"))
-            ));
+            answer.push_str(&format!("  - {}\n", one_line(f)));
         }
     }
-    let others = problems.len() - 1 - related.len();
+    let shown = chosen.len().min(FULL + LISTED) + related.len();
+    let others = problems.len().saturating_sub(shown);
     if others > 0 {
         answer.push_str(&format!(
-            "{others} other problem{} in {scope} (`guardian diagnose` lists them all).\n",
+            "{others} other problem{} in {where_} (`guardian diagnose` lists them all).\n",
             if others == 1 { "" } else { "s" }
         ));
     }
-    answer.push('\n');
+    answer.push_str(&scanned_line);
+    answer.push_str("\n\n");
     answer.push_str(&footer(&tools_used));
-    let mut chosen = vec![primary.clone()];
-    chosen.extend(related);
+    let mut all: Vec<Value> = chosen.iter().take(FULL).map(|f| (*f).clone()).collect();
+    all.extend(related);
     Outcome {
         answer,
-        findings: chosen,
+        findings: all,
         fix,
         proposals,
         stopped: None,
@@ -477,28 +621,67 @@ fn footer(tools: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::{How, Named};
 
-    #[test]
-    fn reads_namespace_names_and_kinds() {
-        let t = parse_question("Why is deployment/checkout failing in namespace staging?");
-        assert_eq!(t.namespace.as_deref(), Some("staging"));
-        assert!(t.kinds.contains("Deployment"));
-        assert!(t.words.iter().any(|w| w == "checkout"));
-        let t = parse_question("pods crashing -n shop");
-        assert_eq!(t.namespace.as_deref(), Some("shop"));
-        assert!(t.kinds.contains("Pod"));
-        let t = parse_question("why are the payments pods not ready?");
-        assert_eq!(t.namespace, None);
-        assert!(t.words.iter().any(|w| w == "payments"));
+    fn hit(kind: &'static str, ns: &str, name: &str) -> Hit {
+        Hit {
+            object: Named {
+                kind,
+                namespace: Some(ns.to_owned()),
+                name: name.to_owned(),
+            },
+            word: name.to_owned(),
+            how: How::Exact,
+        }
     }
 
     #[test]
-    fn the_named_object_wins_over_severity() {
-        let t = parse_question("why is checkout failing?");
-        let a =
-            json!({"severity": "critical", "object": {"kind": "Deployment", "name": "payments"}});
-        let b =
-            json!({"severity": "warning", "object": {"kind": "Deployment", "name": "checkout"}});
-        assert!(score(&b, &t) > score(&a, &t));
+    fn a_finding_is_about_the_object_its_pods_and_what_it_owns() {
+        let f = json!({"object": {"kind": "Deployment", "namespace": "shop", "name": "web"},
+                       "pods": ["web-6d5f8b7c9-x2k4p"]});
+        assert!(about(&f, &hit("Deployment", "shop", "web")));
+        assert!(about(&f, &hit("Pod", "shop", "web-6d5f8b7c9-x2k4p")));
+        assert!(!about(&f, &hit("Deployment", "blog", "web")));
+        assert!(!about(&f, &hit("Deployment", "shop", "web-admin")));
+        let rs = json!({"object": {"kind": "ReplicaSet", "namespace": "shop", "name": "web-6d5f8b7c9"}});
+        assert!(about(&rs, &hit("Deployment", "shop", "web")));
+    }
+
+    #[test]
+    fn the_scope_follows_what_the_question_names() {
+        let inv = Inventory {
+            namespaces: vec!["a".into(), "b".into()],
+            objects: vec![Named {
+                kind: "Deployment",
+                namespace: Some("b".into()),
+                name: "notifier".into(),
+            }],
+        };
+        let ctx = RunContext::default();
+        let look = |q: &str| match plan(&resolve::resolve(q, &inv), &inv, true, &ctx) {
+            Plan::Look(s) => s.describe(),
+            Plan::Nothing(t) => t,
+        };
+        assert_eq!(look("why is notifier crashing?"), "namespace b");
+        assert_eq!(
+            look("is anything broken?"),
+            "every namespace and the cluster-scoped objects"
+        );
+        assert_eq!(
+            look("what's wrong?"),
+            "every namespace and the cluster-scoped objects"
+        );
+        let t = look("why is notifer-worker down?");
+        assert!(t.contains("Nothing is named `notifer-worker`"), "{t}");
+        assert!(t.contains("`notifier`"), "{t}");
+        let ctx = RunContext {
+            explicit_namespace: Some("a".into()),
+            ..Default::default()
+        };
+        let s = match plan(&resolve::resolve("what's wrong?", &inv), &inv, true, &ctx) {
+            Plan::Look(s) => s.describe(),
+            Plan::Nothing(t) => t,
+        };
+        assert_eq!(s, "namespace a");
     }
 }

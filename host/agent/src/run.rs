@@ -45,8 +45,11 @@ impl Mode {
 pub struct RunContext {
     /// `snapshot PATH` or the live server.
     pub source: String,
-    /// The namespace a question that names none is about.
+    /// The namespace of the context (for the model's prompt).
     pub default_namespace: Option<String>,
+    /// The namespace the person chose for this question (`ask -n`): a
+    /// question that names nothing is about it rather than the cluster.
+    pub explicit_namespace: Option<String>,
 }
 
 /// The agent: the tools, the guards and who reasons.

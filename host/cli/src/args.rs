@@ -512,16 +512,22 @@ pub enum AskFormat {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The scenario corpus: folders NN-name/ with snapshot/ and expected.yaml.
+    /// The corpus: scenarios (folders NN-name/ with snapshot/ and
+    /// expected.yaml, as tests/scenarios), or questions (folders with
+    /// snapshot/ and questions.yaml, as tests/questions).
     #[arg(default_value = "tests/scenarios", value_name = "DIR")]
     pub corpus: PathBuf,
     #[arg(long, value_enum, default_value_t = EvalMode::Reasoner)]
     pub mode: EvalMode,
     #[command(flatten)]
     pub model: ModelFlags,
-    /// Only scenarios whose folder name contains this.
+    /// Only scenarios whose folder name contains this (in a question corpus:
+    /// questions or clusters whose text contains it).
     #[arg(long, value_name = "TEXT")]
     pub only: Option<String>,
+    /// A question corpus: at most this many questions.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
     #[arg(short, long, value_enum, default_value_t = EvalFormat::Table)]
     pub output: EvalFormat,
     /// Exit with status 3 when fewer than this percentage of scenarios are

@@ -170,6 +170,42 @@ pub async fn eval(global: &Global, args: EvalArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
+    if guardian_core::eval::is_question_corpus(&args.corpus) {
+        let progress = move |s: &guardian_agent::eval::questions::QuestionScore| {
+            if tty {
+                eprintln!("{:<16} {}", s.verdict.label(), s.question);
+            }
+        };
+        let report = guardian_core::eval::run_questions(
+            &args.corpus,
+            &EvalOptions {
+                session: options,
+                mode,
+                guards,
+                only: args.only.clone(),
+            },
+            args.limit,
+            &progress,
+        )
+        .await?;
+        let text = match args.output {
+            EvalFormat::Json => output::json(&report)?,
+            EvalFormat::Table => guardian_agent::eval::questions::render_table(&report),
+        };
+        print!("{text}");
+        if let Some(min) = args.fail_under {
+            let m = &report.summary;
+            let pct = 100.0 * (m.correct + m.honest_negative) as f64 / m.questions.max(1) as f64;
+            if pct < min || m.false_all_clear > 0 {
+                eprintln!(
+                    "{pct:.1}% of questions answered right ({} false all-clears), under --fail-under {min}",
+                    m.false_all_clear
+                );
+                return Ok(ExitCode::from(3));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = guardian_core::eval::run_corpus(
         &args.corpus,
         &EvalOptions {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use guardian_agent::eval::questions::{self, QuestionReport, QuestionScore};
 use guardian_agent::eval::{
     EvalReport, ScenarioScore, failed_to_run, load_expected, question_for, scenario_dirs,
     score_run, summarize,
@@ -96,4 +97,72 @@ async fn run_one(dir: &Path, name: &str, options: &EvalOptions) -> anyhow::Resul
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     Ok(score_run(name, &exp, &out.report, &audit))
+}
+
+/// Whether `corpus` is a question corpus (clusters with `questions.yaml`)
+/// rather than a scenario corpus.
+pub fn is_question_corpus(corpus: &Path) -> bool {
+    questions::cluster_dirs(corpus).is_ok_and(|d| !d.is_empty())
+}
+
+/// Runs the question corpus: one session per cluster, every question of it
+/// (or those containing `options.only`, at most `limit` in all).
+pub async fn run_questions(
+    corpus: &Path,
+    options: &EvalOptions,
+    limit: Option<usize>,
+    progress: &(dyn Fn(&QuestionScore) + Send + Sync),
+) -> anyhow::Result<QuestionReport> {
+    let dirs = questions::cluster_dirs(corpus)
+        .map_err(|e| anyhow::anyhow!("cannot read the corpus {}: {e}", corpus.display()))?;
+    let mut scores = Vec::new();
+    'clusters: for dir in dirs {
+        let cluster = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let qs = questions::load_questions(&dir).map_err(anyhow::Error::msg)?;
+        let scratch = tempfile::tempdir()?;
+        let mut session_options = options.session.clone();
+        session_options.audit = Some(scratch.path().join("audit.jsonl"));
+        session_options.state_dir = Some(scratch.path().join("state"));
+        let session =
+            Session::open(&session_options, &Source::Snapshot(dir.join("snapshot")), None).await?;
+        for q in qs {
+            if limit.is_some_and(|n| scores.len() >= n) {
+                break 'clusters;
+            }
+            if options
+                .only
+                .as_deref()
+                .is_some_and(|o| !q.q.contains(o) && !cluster.contains(o))
+            {
+                continue;
+            }
+            let agent = session.agent(
+                options.mode.clone(),
+                options.guards.clone(),
+                options.mode.caller(),
+                false,
+                None,
+            );
+            let out = agent
+                .run(&q.q, guardian_agent::no_events(), Default::default())
+                .await;
+            let score = questions::score_run(&cluster, &q, &out.report);
+            progress(&score);
+            scores.push(score);
+        }
+    }
+    Ok(QuestionReport {
+        mode: options.mode.name().to_owned(),
+        model: match &options.mode {
+            Mode::Llm(c) => Some(c.settings.model.clone()),
+            Mode::Reasoner => None,
+        },
+        assist: false,
+        summary: questions::summarize(&scores),
+        questions: scores,
+    })
 }

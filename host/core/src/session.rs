@@ -265,7 +265,8 @@ impl Session {
             propose,
             context: guardian_agent::RunContext {
                 source: self.source.clone(),
-                default_namespace: namespace.or(self.default_namespace.clone()),
+                default_namespace: namespace.clone().or(self.default_namespace.clone()),
+                explicit_namespace: namespace,
             },
         }
     }

@@ -29,6 +29,10 @@ pub struct SummaryInput {
     /// Only this namespace; every namespace (and the nodes) when absent.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Also the names of what is there: every namespace, node, and object
+    /// counted, per namespace and kind (to find what a question is about).
+    #[serde(default)]
+    pub names: bool,
 }
 
 #[derive(Serialize)]
@@ -46,6 +50,9 @@ pub struct SummaryOutput {
 #[derive(Serialize)]
 struct NodesSummary {
     total: usize,
+    /// With `names`: every node's name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    names: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     not_ready: Vec<Value>,
 }
@@ -63,6 +70,9 @@ struct NamespaceSummary {
     /// Deployments, StatefulSets and DaemonSets with fewer ready replicas than wanted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     degraded_workloads: Vec<Workload>,
+    /// With `names`: the names of the objects counted, per kind of `counts`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    names: BTreeMap<&'static str, Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -109,6 +119,23 @@ impl Tool for Summary {
         let mut unavailable = Vec::new();
         let mut first_error: Option<HostError> = None;
         let steps = COUNTED.len() as u32 + u32::from(ns.is_none());
+        if input.names && ns.is_none() {
+            // Namespaces that hold nothing counted are still names a
+            // question may use. Not being allowed to list them is no error:
+            // the namespaces of the objects are known anyway.
+            if let Ok(list) = kube::list::<Value>("namespaces", &ListOptions::default()) {
+                for item in &list.items {
+                    if let Some(name) = item["metadata"]["name"].as_str() {
+                        namespaces
+                            .entry(name.to_string())
+                            .or_insert_with(|| NamespaceSummary {
+                                namespace: name.to_string(),
+                                ..Default::default()
+                            });
+                    }
+                }
+            }
+        }
         let options = ListOptions {
             namespace: input.namespace.clone(),
             ..Default::default()
@@ -139,6 +166,11 @@ impl Tool for Summary {
                         ..Default::default()
                     });
                 *entry.counts.entry(key).or_default() += 1;
+                if input.names
+                    && let Some(name) = item["metadata"]["name"].as_str()
+                {
+                    entry.names.entry(key).or_default().push(name.to_string());
+                }
                 match key {
                     "pods" => {
                         let health = status::pod_health(item);
@@ -163,6 +195,14 @@ impl Tool for Summary {
             match kube::list::<Value>("nodes", &ListOptions::default()) {
                 Ok(list) => Some(NodesSummary {
                     total: list.items.len(),
+                    names: if input.names {
+                        list.items
+                            .iter()
+                            .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
                     not_ready: list.items.iter().filter_map(status::node_problem).collect(),
                 }),
                 Err(e) => {

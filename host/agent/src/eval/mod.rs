@@ -12,6 +12,7 @@
 //! - **efficiency**: tool calls, tokens and wall time.
 
 pub mod expected;
+pub mod questions;
 
 use std::path::{Path, PathBuf};
 
