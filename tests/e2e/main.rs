@@ -24,6 +24,7 @@ mod loading;
 mod mcp_hardening;
 mod not_read;
 mod protected;
+mod questions;
 mod scenarios;
 mod serve_api;
 mod service;

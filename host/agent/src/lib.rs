@@ -23,8 +23,8 @@ pub mod llm;
 pub mod otel;
 pub mod prompt;
 pub mod reasoner;
-pub mod resolve;
 pub mod report;
+pub mod resolve;
 pub mod run;
 pub mod tools;
 

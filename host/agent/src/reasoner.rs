@@ -29,7 +29,10 @@ enum Scope {
     /// Every namespace and the cluster-scoped objects.
     Everything,
     /// These namespaces, and the cluster-scoped objects when `nodes`.
-    Namespaces { names: BTreeSet<String>, nodes: bool },
+    Namespaces {
+        names: BTreeSet<String>,
+        nodes: bool,
+    },
 }
 
 impl Scope {
@@ -55,7 +58,10 @@ impl Scope {
     fn input(&self) -> Value {
         match self {
             Scope::Everything => json!({"dry_run": true}),
-            Scope::Namespaces { names, nodes: false } if names.len() == 1 => {
+            Scope::Namespaces {
+                names,
+                nodes: false,
+            } if names.len() == 1 => {
                 json!({"namespace": names.iter().next(), "dry_run": true})
             }
             Scope::Namespaces { names, nodes } => {
@@ -115,6 +121,9 @@ fn plan(res: &Resolution, inv: &Inventory, listed: bool, context: &RunContext) -
         ));
     }
     let names = res.scope();
+    if res.everything && res.hits.iter().any(|h| h.object.namespace.is_none()) {
+        return Plan::Look(Scope::Everything);
+    }
     if !names.is_empty() || res.nodes() && !res.everything {
         return Plan::Look(Scope::Namespaces {
             names,
@@ -136,6 +145,40 @@ fn sample(names: &[String]) -> String {
         out.push("…");
     }
     out.join(", ")
+}
+
+/// A question about a kind the listing of names does not hold (a
+/// NetworkPolicy, an HPA, a webhook…): its unmatched words are taken as
+/// that kind's names, matched against the findings of the whole scope,
+/// rather than answered as names that do not exist.
+fn name_unlisted_kinds(res: &mut Resolution) {
+    let Some(kind) = res
+        .kinds
+        .iter()
+        .copied()
+        .find(|k| !resolve::LISTED_KINDS.contains(k))
+    else {
+        return;
+    };
+    if !res.hits.is_empty() || res.unmatched.is_empty() {
+        return;
+    }
+    let namespace = (res.namespaces.len() == 1)
+        .then(|| res.namespaces.iter().next().cloned())
+        .flatten();
+    let everywhere = namespace.is_none();
+    for word in std::mem::take(&mut res.unmatched) {
+        res.hits.push(Hit {
+            object: resolve::Named {
+                kind,
+                namespace: namespace.clone(),
+                name: word.clone(),
+            },
+            word,
+            how: resolve::How::Exact,
+        });
+    }
+    res.everything |= everywhere;
 }
 
 /// Whether finding `f` is about the object `hit` names (the object itself,
@@ -283,11 +326,7 @@ fn usable(fix: &Value) -> bool {
 /// The fix to show: the first whose dry-run passed, else the first.
 fn best_fix(f: &Value) -> Option<Value> {
     let fixes = f["fixes"].as_array()?;
-    fixes
-        .iter()
-        .find(|x| usable(x))
-        .or(fixes.first())
-        .cloned()
+    fixes.iter().find(|x| usable(x)).or(fixes.first()).cloned()
 }
 
 /// `warning Service shop/web: NoEndpoints — …`
@@ -335,7 +374,8 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
         None => (Value::Null, Some("refused by a guard".to_owned())),
     };
     let inv = Inventory::from_summary(&summary);
-    let res = resolve::resolve(question, &inv);
+    let mut res = resolve::resolve(question, &inv);
+    name_unlisted_kinds(&mut res);
     let listed = listing_error.is_none() && !inv.is_empty();
     let mut notes: Vec<String> = Vec::new();
     if let Some(e) = &listing_error {
@@ -486,9 +526,7 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
         } else {
             let others = by_severity(problems.clone(), &res);
             if !others.is_empty() {
-                answer.push_str(&format!(
-                    "Other problems in {where_}, most severe first:\n"
-                ));
+                answer.push_str(&format!("Other problems in {where_}, most severe first:\n"));
                 for f in others.iter().take(LISTED) {
                     answer.push_str(&format!("  - {}\n", one_line(f)));
                 }
@@ -505,11 +543,7 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
     }
 
     let primary = chosen[0];
-    let related = if chosen.len() == 1 {
-        agent.related(&chosen, &findings)
-    } else {
-        Vec::new()
-    };
+    let related = agent.related(&chosen, &findings);
     for f in chosen.iter().take(FULL) {
         rec.emit(Event::Finding {
             finding: (*f).clone(),
@@ -643,7 +677,8 @@ mod tests {
         assert!(about(&f, &hit("Pod", "shop", "web-6d5f8b7c9-x2k4p")));
         assert!(!about(&f, &hit("Deployment", "blog", "web")));
         assert!(!about(&f, &hit("Deployment", "shop", "web-admin")));
-        let rs = json!({"object": {"kind": "ReplicaSet", "namespace": "shop", "name": "web-6d5f8b7c9"}});
+        let rs =
+            json!({"object": {"kind": "ReplicaSet", "namespace": "shop", "name": "web-6d5f8b7c9"}});
         assert!(about(&rs, &hit("Deployment", "shop", "web")));
     }
 

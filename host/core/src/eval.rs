@@ -127,8 +127,12 @@ pub async fn run_questions(
         let mut session_options = options.session.clone();
         session_options.audit = Some(scratch.path().join("audit.jsonl"));
         session_options.state_dir = Some(scratch.path().join("state"));
-        let session =
-            Session::open(&session_options, &Source::Snapshot(dir.join("snapshot")), None).await?;
+        let session = Session::open(
+            &session_options,
+            &Source::Snapshot(dir.join("snapshot")),
+            None,
+        )
+        .await?;
         for q in qs {
             if limit.is_some_and(|n| scores.len() >= n) {
                 break 'clusters;

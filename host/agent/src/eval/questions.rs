@@ -282,7 +282,12 @@ mod tests {
     fn verdicts() {
         let p = q(About::Problem, &["notifier", "KeyError|REDIS_URL"]);
         assert_eq!(
-            score_answer(&p, "CRITICAL Deployment notifications/notifier: REDIS_URL", None).0,
+            score_answer(
+                &p,
+                "CRITICAL Deployment notifications/notifier: REDIS_URL",
+                None
+            )
+            .0,
             Verdict::Correct
         );
         assert_eq!(
@@ -299,7 +304,12 @@ mod tests {
         );
         let m = q(About::Missing, &["nothing is named", "notifier"]);
         assert_eq!(
-            score_answer(&m, "Nothing is named `notifer`; did you mean `notifier`", None).0,
+            score_answer(
+                &m,
+                "Nothing is named `notifer`; did you mean `notifier`",
+                None
+            )
+            .0,
             Verdict::HonestNegative
         );
         assert_eq!(
@@ -312,7 +322,12 @@ mod tests {
             Verdict::Correct
         );
         assert_eq!(
-            score_answer(&h, "CRITICAL Deployment web/storefront: CrashLoopBackOff", None).0,
+            score_answer(
+                &h,
+                "CRITICAL Deployment web/storefront: CrashLoopBackOff",
+                None
+            )
+            .0,
             Verdict::Wrong
         );
     }

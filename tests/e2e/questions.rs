@@ -1,0 +1,177 @@
+//! `guardian ask` on clusters of several namespaces: the question corpus
+//! (`tests/questions`) scored by `guardian eval`, and the questions that
+//! once got false all-clears asked of the real kube-apiserver holding the
+//! `acme` cluster.
+
+use std::path::{Path, PathBuf};
+
+use guardian_tests::kube::{ControlPlane, control_plane, read_dump};
+use serde_json::Value;
+
+use crate::support::{guardian, output, repo_root, run_ok};
+
+fn corpus() -> PathBuf {
+    repo_root().join("tests/questions")
+}
+
+#[test]
+fn the_question_corpus_is_answered_without_a_false_all_clear() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        guardian(cache.path())
+            .args(["eval"])
+            .arg(corpus())
+            .args(["-o", "json"]),
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let m = &report["summary"];
+    let n = m["questions"].as_u64().unwrap();
+    let right = m["correct"].as_u64().unwrap() + m["honest_negative"].as_u64().unwrap();
+    let misses: Vec<String> = report["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| !matches!(q["verdict"].as_str(), Some("correct" | "honest-negative")))
+        .map(|q| format!("{} [{}]: {}", q["question"], q["verdict"], q["problems"]))
+        .collect();
+    println!("{right}/{n} right; misses:\n{}", misses.join("\n"));
+    assert!(n >= 120, "the corpus holds {n} questions");
+    assert_eq!(m["false_all_clear"], 0, "false all-clears: {misses:#?}");
+    assert!(
+        right * 100 >= n * 95,
+        "{right}/{n} answered right: {misses:#?}"
+    );
+    // Every kind of question is there, and each kind is answered.
+    for about in ["problem", "healthy", "missing"] {
+        assert!(
+            report["questions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|q| q["about"] == about),
+            "no {about} question"
+        );
+    }
+}
+
+#[test]
+fn a_namespace_with_two_problems_gets_both_most_severe_first() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        guardian(cache.path())
+            .args(["ask", "what's wrong in the notify namespace?", "--snapshot"])
+            .arg(corpus().join("retail/snapshot")),
+    );
+    let mailer = out.find("Deployment notify/mailer").expect(&out);
+    let hpa = out
+        .find("HorizontalPodAutoscaler notify/notifications")
+        .expect(&out);
+    assert!(mailer < hpa, "the critical problem comes first:\n{out}");
+    assert!(
+        out.contains("smtp-credentials") && out.contains("requests"),
+        "{out}"
+    );
+    assert!(out.contains("Scope: namespace notify"), "{out}");
+}
+
+/// The `acme` cluster's namespaces, objects and logs on the real server
+/// (those the questions below are about, and two more).
+fn acme(k: &ControlPlane) {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let snapshot = corpus().join("acme/snapshot");
+        let dump = read_dump(&snapshot);
+        let mut namespaces: Vec<String> = dump
+            .objects
+            .iter()
+            .filter_map(|o| o["metadata"]["namespace"].as_str().map(str::to_owned))
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces.retain(|n| ["ml", "notifications", "payments", "shop", "web"].contains(&n.as_str()));
+        let cluster: Vec<Value> = dump
+            .objects
+            .iter()
+            .filter(|o| o["metadata"]["namespace"].is_null() && o["kind"] != "Namespace")
+            .cloned()
+            .collect();
+        for ns in &namespaces {
+            k.apply(&format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"
+            ));
+            k.apply(&format!(
+                "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: {ns}\n"
+            ));
+            for log in dump.logs.iter().filter(|l| l.namespace == *ns) {
+                k.set_log(log);
+            }
+            let mut objects: Vec<Value> = dump
+                .objects
+                .iter()
+                .filter(|o| o["metadata"]["namespace"].as_str() == Some(ns))
+                .filter(|o| !(o["kind"] == "ServiceAccount" && o["metadata"]["name"] == "default"))
+                .cloned()
+                .collect();
+            if ns == &namespaces[0] {
+                objects.extend(cluster.iter().cloned());
+            }
+            k.create_objects(ns, ns, &objects, false);
+        }
+    });
+}
+
+fn ask(k: &ControlPlane, dir: &Path, question: &str) -> String {
+    let (code, out, err) = output(
+        guardian(dir)
+            .arg("--kubeconfig")
+            .arg(k.kubeconfig(dir))
+            .args(["ask", question]),
+    );
+    assert_eq!(code, 0, "{question}: {err}\n{out}");
+    out
+}
+
+#[test]
+fn the_questions_that_got_false_all_clears_are_answered_on_the_real_server() {
+    let Some(k) = control_plane() else { return };
+    acme(k);
+    let dir = tempfile::tempdir().unwrap();
+    for (question, facts) in [
+        (
+            "why is the notifier deployment in the notifications namespace crashing?",
+            &["Deployment notifications/notifier", "REDIS_URL"][..],
+        ),
+        (
+            "why is notifier crashing?",
+            &["Deployment notifications/notifier", "REDIS_URL"],
+        ),
+        (
+            "what's wrong with payments-api",
+            &["Deployment payments/payments-api", "DB_PASSWORD"],
+        ),
+        (
+            "why can't ml-trainer start",
+            &["Deployment ml/ml-trainer", "Unschedulable"],
+        ),
+    ] {
+        let out = ask(k, dir.path(), question);
+        for fact in facts {
+            assert!(out.contains(fact), "{question}: no {fact:?} in\n{out}");
+        }
+        assert!(!out.contains("No problems found"), "{question}:\n{out}");
+    }
+    // The whole cluster: the server holds other tests' namespaces too, so
+    // the answer is held to reading everything and reporting problems.
+    let out = ask(k, dir.path(), "is anything broken in the cluster?");
+    assert!(
+        out.contains("Scope: every namespace") && out.contains("problems, most severe first"),
+        "{out}"
+    );
+    assert!(!out.contains("No problems found"), "{out}");
+    // A name that exists nowhere: said so, with the nearest names.
+    let out = ask(k, dir.path(), "why is notifer-worker down?");
+    assert!(
+        out.contains("Nothing is named `notifer-worker`") && out.contains("`notifier`"),
+        "{out}"
+    );
+}
