@@ -644,8 +644,8 @@ pub fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {
@@ -767,7 +767,7 @@ pub fn resolve(question: &str, inv: &Inventory) -> Resolution {
     // Namespaces given as such: exact, else the closest existing one.
     for (i, ns) in explicit_namespaces(&words) {
         used[i] = true;
-        if inv.namespaces.iter().any(|n| *n == ns) {
+        if inv.namespaces.contains(&ns) {
             r.namespaces.insert(ns);
         } else if let Some(close) = inv
             .namespaces
@@ -804,7 +804,7 @@ pub fn resolve(question: &str, inv: &Inventory) -> Resolution {
                 continue;
             }
             // A namespace, exactly.
-            if inv.namespaces.iter().any(|n| *n == word) {
+            if inv.namespaces.contains(&word) {
                 r.namespaces.insert(word.clone());
                 used[start..start + len].iter_mut().for_each(|u| *u = true);
                 // An object of the same name in that namespace is meant too.
