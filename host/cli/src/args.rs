@@ -477,8 +477,9 @@ pub struct AskArgs {
     /// Read this snapshot folder instead of a live cluster.
     #[arg(long, value_name = "PATH")]
     pub snapshot: Option<PathBuf>,
-    /// The namespace a question that names none is about [default: the
-    /// context's namespace].
+    /// The namespace a question that names no namespace or object is about
+    /// [default: every namespace the caller may read; names in the question
+    /// are found in whichever namespace holds them].
     #[arg(short, long, value_name = "NS")]
     pub namespace: Option<String>,
     /// Use the built-in reasoner even when a model is configured.

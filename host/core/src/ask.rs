@@ -36,8 +36,9 @@ pub struct GuardOverrides {
 #[derive(Clone, Debug, Default)]
 pub struct AskRequest {
     pub question: String,
-    /// What a question that names no namespace is about [default: the
-    /// context's namespace].
+    /// The namespace a question that names no namespace or object is about
+    /// [default: every namespace the caller may read; names in the question
+    /// are found in whichever namespace holds them].
     pub namespace: Option<String>,
     /// Let the built-in reasoner store its fix as a pending action.
     pub propose: bool,
