@@ -350,16 +350,41 @@ fn one_line(f: &Value) -> String {
 const FULL: usize = 5;
 const LISTED: usize = 10;
 
-pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcome {
-    let repeats = Mutex::new(RepeatGuard::default());
-    let mut tools_used = vec!["cluster.summary"];
+/// What the reasoner found before writing: what the question is about,
+/// the scope read, and the findings that answer it.
+pub(crate) struct Investigation {
+    res: Resolution,
+    tools_used: Vec<&'static str>,
+    /// How names were read, what could not be listed.
+    notes: Vec<String>,
+    /// The scope analyzed, as words.
+    scope: String,
+    findings: Vec<Value>,
+    /// Findings of severity warning and above.
+    problems: Vec<Value>,
+    /// The problems that answer the question, most severe first.
+    chosen: Vec<Value>,
+    /// "No problem found with …" for each named object with none.
+    clean: Vec<String>,
+    scanned: u64,
+    not_read: Vec<String>,
+}
 
-    // Observe: one listing of names, to find what the question is about.
+/// Observe and reason: one listing of names, the target found among them,
+/// the analyzers over that scope. `Err` is an answer already (nothing the
+/// question names exists, or the analysis failed).
+pub(crate) async fn investigate(
+    agent: &Agent,
+    question: &str,
+    rec: &Recorder,
+    repeats: &Mutex<RepeatGuard>,
+) -> Result<Investigation, Outcome> {
+    let mut tools_used = vec!["cluster.summary"];
     rec.step("listing what the cluster holds (cluster.summary)");
     let (_, summary) = agent
         .guarded_call(
             rec,
-            &repeats,
+            repeats,
             "r1",
             "cluster.summary",
             &json!({"names": true}),
@@ -398,10 +423,10 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
             }
             answer.push_str("\n\n");
             answer.push_str(&footer(&tools_used));
-            return Outcome {
+            return Err(Outcome {
                 answer,
                 ..Default::default()
-            };
+            });
         }
         Plan::Look(scope) => scope,
     };
@@ -412,27 +437,26 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
     }
     let where_ = scope.describe();
 
-    // Reason: the analyzers over that scope, fixes checked by dry-run.
     rec.step(format!("analyzing {where_} (diagnostics.analyze)"));
     let (_, analysis) = agent
-        .guarded_call(rec, &repeats, "r2", crate::tools::ANALYZE, &scope.input())
+        .guarded_call(rec, repeats, "r2", crate::tools::ANALYZE, &scope.input())
         .await;
     tools_used.push(crate::tools::ANALYZE);
     let analysis = match analysis {
         Some(o) if o.ok() => o.value.unwrap_or(Value::Null),
         Some(o) => {
             let why = o.error.map(|e| e.message).unwrap_or_default();
-            return Outcome {
+            return Err(Outcome {
                 answer: format!("I could not analyze {where_}: {why}"),
                 stopped: Some("diagnostics.analyze failed".into()),
                 ..Default::default()
-            };
+            });
         }
         None => {
-            return Outcome {
+            return Err(Outcome {
                 stopped: Some("diagnostics.analyze was refused by a guard".into()),
                 ..Default::default()
-            };
+            });
         }
     };
     let findings: Vec<Value> = analysis["findings"].as_array().cloned().unwrap_or_default();
@@ -447,25 +471,10 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
         .iter()
         .filter(|f| rank(s(f, "severity")) >= 1)
         .collect();
-    let scanned_line = format!(
-        "Scope: {where_} — {scanned} objects scanned by every analyzer{}.",
-        if not_read.is_empty() {
-            String::new()
-        } else {
-            format!("; NOT READ: {}", not_read.join("; "))
-        }
-    );
 
-    // Pick what answers the question: the problems of the objects it
-    // names, else every problem of the scope, most severe first.
-    let mut answer = String::new();
-    for n in &notes {
-        answer.push_str(n);
-        answer.push('\n');
-    }
-    if !notes.is_empty() {
-        answer.push('\n');
-    }
+    // What answers the question: the problems of the objects it names,
+    // else every problem of the scope, most severe first.
+    let mut clean = Vec::new();
     let chosen: Vec<&Value> = if res.hits.is_empty() {
         by_severity(problems.clone(), &res)
     } else {
@@ -477,29 +486,141 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
                 .filter(|f| about(f, h))
                 .filter(|f| !out.contains(f))
                 .collect();
-            if mine.is_empty() && h.object.kind != "Pod" {
-                // A hit with nothing wrong says so (pods are found through
-                // their workloads).
-                if !res.hits.iter().any(|o| {
-                    o.object != h.object && o.object.name == h.object.name && {
-                        problems.iter().any(|f| about(f, o))
+            // A hit with nothing wrong says so (pods are found through
+            // their workloads; a name shared by kinds speaks once).
+            if mine.is_empty()
+                && h.object.kind != "Pod"
+                && !res.hits.iter().any(|o| {
+                    o.object != h.object
+                        && o.object.name == h.object.name
+                        && problems.iter().any(|f| about(f, o))
+                })
+            {
+                clean.push(format!(
+                    "No problem found with {}{}.",
+                    h.object.display(),
+                    if not_read.is_empty() {
+                        ""
+                    } else {
+                        " in what I could read"
                     }
-                }) {
-                    answer.push_str(&format!(
-                        "No problem found with {}{}.\n",
-                        h.object.display(),
-                        if not_read.is_empty() {
-                            String::new()
-                        } else {
-                            " in what I could read".to_owned()
-                        }
-                    ));
-                }
+                ));
             }
             out.extend(mine);
         }
         by_severity(out, &res)
     };
+    let chosen: Vec<Value> = chosen.into_iter().cloned().collect();
+    let problems: Vec<Value> = problems.into_iter().cloned().collect();
+    Ok(Investigation {
+        res,
+        tools_used,
+        notes,
+        scope: where_,
+        findings,
+        problems,
+        chosen,
+        clean,
+        scanned,
+        not_read,
+    })
+}
+
+/// The reasoner's investigation for a model to start from: what the
+/// question is about, the scope read, and the problems that answer it, in
+/// compact form (or the honest answer when nothing it names exists).
+#[allow(dead_code)]
+pub(crate) async fn brief(agent: &Agent, question: &str, rec: &Recorder) -> Option<Value> {
+    let repeats = Mutex::new(RepeatGuard::default());
+    let inv = match investigate(agent, question, rec, &repeats).await {
+        Ok(inv) => inv,
+        Err(outcome) if outcome.stopped.is_none() => {
+            return Some(json!({"answer": outcome.answer.trim_end()}));
+        }
+        Err(_) => return None,
+    };
+    let compact = |f: &Value| {
+        let o = &f["object"];
+        let fix = best_fix(f).map(|x| {
+            json!({
+                "description": x["description"],
+                "dry_run": x["dry_run"]["result"],
+                "kubectl": x["kubectl"],
+            })
+        });
+        json!({
+            "severity": f["severity"],
+            "object": format!(
+                "{} {}{}",
+                s(o, "kind"),
+                o["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default(),
+                s(o, "name")
+            ),
+            "reason": f["reason"],
+            "root_cause": f["root_cause"].as_str().unwrap_or(s(f, "cause")),
+            "evidence": f["evidence"].as_array().into_iter().flatten().take(3)
+                .map(|e| s(e, "text")).collect::<Vec<_>>(),
+            "fix": fix,
+        })
+    };
+    let others: Vec<String> = inv
+        .problems
+        .iter()
+        .filter(|f| !inv.chosen.contains(f))
+        .take(LISTED)
+        .map(one_line)
+        .collect();
+    Some(json!({
+        "about": inv.res.hits.iter().map(|h| h.object.display()).collect::<Vec<_>>(),
+        "notes": inv.notes,
+        "scope": inv.scope,
+        "objects_scanned": inv.scanned,
+        "not_read": inv.not_read,
+        "no_problem_found": inv.clean,
+        "problems": inv.chosen.iter().take(FULL).map(compact).collect::<Vec<_>>(),
+        "other_problems": others,
+    }))
+}
+
+pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcome {
+    let repeats = Mutex::new(RepeatGuard::default());
+    let Investigation {
+        res,
+        mut tools_used,
+        notes,
+        scope: where_,
+        findings,
+        problems,
+        chosen,
+        clean,
+        scanned,
+        not_read,
+    } = match investigate(agent, question, rec, &repeats).await {
+        Ok(inv) => inv,
+        Err(outcome) => return outcome,
+    };
+    let scanned_line = format!(
+        "Scope: {where_} — {scanned} objects scanned by every analyzer{}.",
+        if not_read.is_empty() {
+            String::new()
+        } else {
+            format!("; NOT READ: {}", not_read.join("; "))
+        }
+    );
+    let mut answer = String::new();
+    for n in &notes {
+        answer.push_str(n);
+        answer.push('\n');
+    }
+    if !notes.is_empty() {
+        answer.push('\n');
+    }
+    for c in &clean {
+        answer.push_str(c);
+        answer.push('\n');
+    }
+    let chosen: Vec<&Value> = chosen.iter().collect();
+    let problems: Vec<&Value> = problems.iter().collect();
 
     if chosen.is_empty() {
         let infos = findings.len() - problems.len();
