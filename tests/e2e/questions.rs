@@ -175,3 +175,62 @@ fn the_questions_that_got_false_all_clears_are_answered_on_the_real_server() {
         "{out}"
     );
 }
+
+#[test]
+fn a_caller_who_may_read_one_namespace_is_answered_about_it() {
+    let Some(k) = control_plane() else { return };
+    let ns = crate::cluster::staging_copy(k, "viewer", |_| true);
+    k.apply(&format!(
+        r#"apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: viewer, namespace: {ns}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: viewer, namespace: {ns}}}
+rules:
+- apiGroups: ["", apps, batch, networking.k8s.io, autoscaling, policy]
+  resources: ["*"]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: viewer, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: viewer}}
+subjects:
+- {{kind: ServiceAccount, name: viewer, namespace: {ns}}}
+"#
+    ));
+    let token = k.service_account_token(&ns, "viewer");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = k.kubeconfig_with(dir.path(), &[("viewer", &token)]);
+    let set = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["config", "set-context", "viewer"])
+        .arg(format!("--namespace={ns}"))
+        .output()
+        .expect("kubectl runs");
+    assert!(set.status.success(), "{set:?}");
+    let ask = |q: &str| {
+        output(
+            guardian(dir.path())
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["--context", "viewer", "ask", q]),
+        )
+    };
+    // It may list nothing cluster-wide: the names are found in the
+    // context's namespace, and "anything" means that namespace.
+    let (code, out, err) = ask("why is checkout failing?");
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(out.contains(&format!("Deployment {ns}/checkout")), "{out}");
+    assert!(
+        out.contains(&format!("namespace {ns}, the context's")),
+        "{out}"
+    );
+    let (code, out, err) = ask("is anything broken?");
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(out.contains(&format!("Scope: namespace {ns}")), "{out}");
+    assert!(!out.contains("No problems found"), "{out}");
+}

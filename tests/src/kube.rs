@@ -114,7 +114,19 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Starts etcd and kube-apiserver; again on fresh ports when one of them
+/// lost its port to another process between choosing and binding it.
 fn start(assets: &Path) -> Result<ControlPlane, String> {
+    let mut attempt = 0;
+    loop {
+        match start_once(assets) {
+            Err(e) if e.contains("address already in use") && attempt < 3 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+fn start_once(assets: &Path) -> Result<ControlPlane, String> {
     let dir = std::env::temp_dir().join(format!(
         "guardian-kube-{}-{}",
         std::process::id(),
@@ -175,14 +187,14 @@ fn start(assets: &Path) -> Result<ControlPlane, String> {
             .map(Stdio::from)
             .map_err(|e| format!("{name}: {e}"))
     };
-    let etcd = Command::new(assets.join("etcd"))
+    let mut etcd = Command::new(assets.join("etcd"))
         .arg("-config-file")
         .arg(dir.join("etcd.yaml"))
         .stdout(log("etcd.log")?)
         .stderr(log("etcd.err")?)
         .spawn()
         .map_err(|e| format!("cannot start etcd: {e}"))?;
-    let apiserver = Command::new(assets.join("kube-apiserver"))
+    let mut apiserver = Command::new(assets.join("kube-apiserver"))
         .arg(format!("--etcd-servers=http://127.0.0.1:{client}"))
         .args([
             "--bind-address=127.0.0.1",
@@ -232,9 +244,6 @@ fn start(assets: &Path) -> Result<ControlPlane, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start the watchdog: {e}"))?;
-    // Dropping a `Child` neither kills nor waits: the watchdog ends them.
-    drop((etcd, apiserver));
-
     let plane = ControlPlane {
         url: format!("https://127.0.0.1:{secure}"),
         ca: certs.join("apiserver.crt"),
@@ -255,6 +264,24 @@ fn start(assets: &Path) -> Result<ControlPlane, String> {
                 break;
             }
         }
+        // A server that exited will not become ready: say why now.
+        let exited = match (apiserver.try_wait(), etcd.try_wait()) {
+            (Ok(Some(status)), _) => Some(("kube-apiserver", status, "apiserver.err")),
+            (_, Ok(Some(status))) => Some(("etcd", status, "etcd.err")),
+            _ => None,
+        };
+        if let Some((name, status, err)) = exited {
+            {
+                let _ = apiserver.kill();
+                let _ = etcd.kill();
+                let tail = std::fs::read_to_string(dir.join(err)).unwrap_or_default();
+                let tail: Vec<&str> = tail.lines().rev().take(5).collect();
+                return Err(format!(
+                    "{name} exited ({status}); last lines of its log:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
+            }
+        }
         if Instant::now() > deadline {
             let tail = std::fs::read_to_string(dir.join("apiserver.err")).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(20).collect();
@@ -265,6 +292,8 @@ fn start(assets: &Path) -> Result<ControlPlane, String> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Dropping a `Child` neither kills nor waits: the watchdog ends them.
+    drop((etcd, apiserver));
     let version = plane
         .kubectl_cmd()
         .args(["version", "-o", "json"])

@@ -398,11 +398,37 @@ pub(crate) async fn investigate(
         ),
         None => (Value::Null, Some("refused by a guard".to_owned())),
     };
+    let mut notes: Vec<String> = Vec::new();
+    let mut only_namespace = None;
+    // A caller who may not list every namespace still has the context's.
+    let (summary, listing_error) = match (&listing_error, &agent.context.default_namespace) {
+        (Some(e), Some(ns)) => {
+            let (_, own) = agent
+                .guarded_call(
+                    rec,
+                    repeats,
+                    "r1b",
+                    "cluster.summary",
+                    &json!({"names": true, "namespace": ns}),
+                )
+                .await;
+            match own {
+                Some(o) if o.ok() => {
+                    notes.push(format!(
+                        "I may not list every namespace ({e}); I looked for the question's names in namespace {ns}, the context's."
+                    ));
+                    only_namespace = Some(ns.clone());
+                    (o.value.unwrap_or(Value::Null), None)
+                }
+                _ => (summary, listing_error),
+            }
+        }
+        _ => (summary, listing_error),
+    };
     let inv = Inventory::from_summary(&summary);
     let mut res = resolve::resolve(question, &inv);
     name_unlisted_kinds(&mut res);
     let listed = listing_error.is_none() && !inv.is_empty();
-    let mut notes: Vec<String> = Vec::new();
     if let Some(e) = &listing_error {
         notes.push(format!(
             "I could not list the cluster's names ({e}), so the question's words were not matched against them."
@@ -428,6 +454,10 @@ pub(crate) async fn investigate(
                 ..Default::default()
             });
         }
+        Plan::Look(Scope::Everything) if only_namespace.is_some() => Scope::Namespaces {
+            names: only_namespace.into_iter().collect(),
+            nodes: false,
+        },
         Plan::Look(scope) => scope,
     };
     for h in &res.hits {
