@@ -8,6 +8,7 @@ use crate::finding::Finding;
 pub mod budget;
 mod config;
 mod gateway;
+mod history;
 mod hpa;
 mod ingress;
 mod jobs;
