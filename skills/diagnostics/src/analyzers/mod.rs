@@ -6,6 +6,7 @@ use crate::ctx::{Cluster, Reads, Scope};
 use crate::finding::Finding;
 
 pub mod budget;
+mod cascade;
 mod config;
 mod gateway;
 mod history;
@@ -290,6 +291,21 @@ pub const ANALYZERS: &[Analyzer] = &[
             "httproutes.gateway.networking.k8s.io",
             "gateways.gateway.networking.k8s.io",
             "services",
+        ]),
+    },
+    // Last: it links the findings the others made in the namespace.
+    Analyzer {
+        name: "Cascade",
+        aliases: &["cascades"],
+        run: Run::Namespaced(cascade::analyze),
+        reads: ns(&[
+            "services",
+            "configmaps",
+            "deployments.apps",
+            "statefulsets.apps",
+            "daemonsets.apps",
+            "jobs.batch",
+            "cronjobs.batch",
         ]),
     },
 ];
