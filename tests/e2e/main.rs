@@ -13,6 +13,7 @@ mod analyzer_reads;
 mod apiserver;
 mod broker;
 mod capture;
+mod cascades;
 mod cli;
 mod deploy;
 mod diagnose;

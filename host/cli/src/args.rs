@@ -380,7 +380,7 @@ pub struct DiagnoseArgs {
     /// PersistentVolumeClaim, Storage, Node, ValidatingWebhookConfiguration,
     /// MutatingWebhookConfiguration, ConfigMap, HorizontalPodAutoscaler,
     /// PodDisruptionBudget, NetworkPolicy, Log, Security, GatewayClass,
-    /// Gateway, HTTPRoute (kubectl short names work: pvc, hpa, svc…).
+    /// Gateway, HTTPRoute, Cascade (kubectl short names work: pvc, hpa, svc…).
     #[arg(long, value_delimiter = ',', value_name = "KIND,…")]
     pub filter: Vec<String>,
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]

@@ -154,6 +154,14 @@ pub struct Finding {
     /// Pods grouped into this finding (three replicas of one Deployment).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pods: Vec<String>,
+    /// Ids of the findings this one is a symptom of (a workload that cannot
+    /// reach a Service whose backends fail: the backends' finding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caused_by: Vec<String>,
+    /// Ids of the findings that are symptoms of this one (the workloads
+    /// that fail because they cannot reach what this finding is about).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symptoms: Vec<String>,
 }
 
 impl Finding {
@@ -178,6 +186,8 @@ impl Finding {
             evidence: Vec::new(),
             fixes: Vec::new(),
             pods: Vec::new(),
+            caused_by: Vec::new(),
+            symptoms: Vec::new(),
         }
     }
 

@@ -70,7 +70,7 @@ pub fn analyze(scope: &Scope, out: &mut Vec<Finding>) {
             };
             let errors: Vec<Match> = patterns::scan(&text)
                 .into_iter()
-                .filter(|m| m.kind.is_error())
+                .filter(|m| m.kind.is_error() && !super::history::mere_mention(m))
                 .collect();
             if !errors.is_empty() {
                 hits.push((c.name.clone(), errors));

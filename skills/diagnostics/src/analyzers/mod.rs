@@ -6,8 +6,10 @@ use crate::ctx::{Cluster, Reads, Scope};
 use crate::finding::Finding;
 
 pub mod budget;
+mod cascade;
 mod config;
 mod gateway;
+mod history;
 mod hpa;
 mod ingress;
 mod jobs;
@@ -289,6 +291,21 @@ pub const ANALYZERS: &[Analyzer] = &[
             "httproutes.gateway.networking.k8s.io",
             "gateways.gateway.networking.k8s.io",
             "services",
+        ]),
+    },
+    // Last: it links the findings the others made in the namespace.
+    Analyzer {
+        name: "Cascade",
+        aliases: &["cascades"],
+        run: Run::Namespaced(cascade::analyze),
+        reads: ns(&[
+            "services",
+            "configmaps",
+            "deployments.apps",
+            "statefulsets.apps",
+            "daemonsets.apps",
+            "jobs.batch",
+            "cronjobs.batch",
         ]),
     },
 ];

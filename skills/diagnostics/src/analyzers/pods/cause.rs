@@ -172,7 +172,9 @@ fn symptom(
         r::UNSCHEDULABLE => "Pending: the scheduler cannot place them"
             .replace("them", if n == 1 { "it" } else { "them" }),
         r::PROBE_FAILING
-            if cs.is_some_and(|c| killed_by_probe(c, events.of("Pod", &rep.metadata.name))) =>
+            if cs.is_some_and(|c| {
+                killed_by_probe(c, events.of("Pod", &rep.metadata.name), events.latest())
+            }) =>
         {
             format!(
                 "restarted by the kubelet: the liveness probe of container `{cname}` fails ({} restarts)",

@@ -5,7 +5,7 @@
 use crate::model::{Container, ContainerStatus, Event, Pod, resolve_port};
 use crate::reasons as r;
 
-use super::super::patterns;
+use super::super::{history, patterns};
 use super::events::EventIndex;
 
 /// What is wrong with one pod.
@@ -181,7 +181,7 @@ pub fn classify(pod: &Pod, events: &EventIndex) -> Option<Problem> {
             // Restarts the kubelet made because a liveness (or startup)
             // probe failed: the probe is the problem, not the app's exit.
             if matches!(p.reason, r::CRASH_LOOP_BACK_OFF | r::CONTAINER_FAILING)
-                && killed_by_probe(cs, pod_events)
+                && killed_by_probe(cs, pod_events, events.latest())
             {
                 p.reason = r::PROBE_FAILING;
                 p.recovered = false;
@@ -354,7 +354,11 @@ fn container_problem(cs: &ContainerStatus) -> Option<Problem> {
 /// Whether the last restart of `cs` was the kubelet killing it over a failed
 /// liveness or startup probe: it ended on a signal (exit 137/143, not an
 /// OOM kill) and the pod's recent events say a probe failed.
-pub(super) fn killed_by_probe(cs: &ContainerStatus, pod_events: &[&Event]) -> bool {
+pub(super) fn killed_by_probe(
+    cs: &ContainerStatus,
+    pod_events: &[&Event],
+    now: Option<&str>,
+) -> bool {
     let signalled = cs.last_state.terminated.as_ref().is_some_and(|t| {
         matches!(t.exit_code, Some(137) | Some(143)) && t.reason.as_deref() != Some("OOMKilled")
     });
@@ -369,6 +373,9 @@ pub(super) fn killed_by_probe(cs: &ContainerStatus, pod_events: &[&Event]) -> bo
                 .is_some_and(|f| f.contains('{') && !f.contains(&format!("{{{}}}", cs.name)));
             match e.reason.as_deref() {
                 _ if other => false,
+                // A probe that failed before the container's current
+                // instance started, which runs and is ready since.
+                _ if history::before_current_state(e, cs, now) => false,
                 Some("Unhealthy") => {
                     msg.starts_with("Liveness probe failed")
                         || msg.starts_with("Startup probe failed")
@@ -487,6 +494,30 @@ mod tests {
         let events = EventIndex::of_events([&event]);
         let c = classify(&p, &events).unwrap();
         assert_eq!((c.reason, c.recovered), (r::PROBE_FAILING, false));
+        // The same probe failure, before an instance that has run Ready
+        // for 40 minutes since: history, not the cause of a restart now.
+        let started = |p: &mut Pod, at: &str| {
+            p.status.container_statuses[0].state.running = Some(crate::model::StateDetail {
+                started_at: Some(at.into()),
+                ..Default::default()
+            });
+        };
+        let mut old = p.clone();
+        started(&mut old, "2026-11-20T08:20:00Z");
+        let mut event = event.clone();
+        event.last_timestamp = Some("2026-11-20T08:19:40Z".into());
+        let now: Event = serde_json::from_value(serde_json::json!({
+            "involvedObject": {"kind": "Pod", "name": "other"}, "reason": "Pulled",
+            "lastTimestamp": "2026-11-20T09:00:00Z"}))
+        .unwrap();
+        let events = EventIndex::of_events([&event, &now]);
+        assert_ne!(classify(&old, &events).unwrap().reason, r::PROBE_FAILING);
+        // Started after that event but only a minute ago: the loop goes on.
+        let mut recent = p.clone();
+        started(&mut recent, "2026-11-20T08:59:00Z");
+        event.last_timestamp = Some("2026-11-20T08:58:50Z".into());
+        let events = EventIndex::of_events([&event, &now]);
+        assert_eq!(classify(&recent, &events).unwrap().reason, r::PROBE_FAILING);
         // The same restarts without a probe event stay a container failure.
         let none = EventIndex::of_events([]);
         assert_eq!(classify(&p, &none).unwrap().reason, r::CONTAINER_FAILING);

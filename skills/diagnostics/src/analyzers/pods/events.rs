@@ -8,6 +8,9 @@ use crate::model::Event;
 /// Events by the object they are about, built once per namespace.
 pub struct EventIndex<'s> {
     by_object: BTreeMap<&'s str, BTreeMap<&'s str, Vec<&'s Event>>>,
+    /// The time of the newest event: the latest moment the namespace's
+    /// data shows (the scan's "now" as far as the data can tell).
+    latest: Option<&'s str>,
 }
 
 impl<'s> EventIndex<'s> {
@@ -18,7 +21,13 @@ impl<'s> EventIndex<'s> {
     /// The index of `events` (oldest first).
     pub fn of_events(events: impl IntoIterator<Item = &'s Event>) -> Self {
         let mut by_object: BTreeMap<&str, BTreeMap<&str, Vec<&Event>>> = BTreeMap::new();
+        let mut latest: Option<&str> = None;
         for e in events {
+            if let Some(t) = e.time()
+                && latest.is_none_or(|l| l < t)
+            {
+                latest = Some(t);
+            }
             by_object
                 .entry(e.involved_object.kind.as_str())
                 .or_default()
@@ -26,7 +35,12 @@ impl<'s> EventIndex<'s> {
                 .or_default()
                 .push(e);
         }
-        EventIndex { by_object }
+        EventIndex { by_object, latest }
+    }
+
+    /// The time of the newest event of the namespace.
+    pub fn latest(&self) -> Option<&'s str> {
+        self.latest
     }
 
     /// Events about `kind`/`name`, oldest first.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::analyzers::history;
 use crate::analyzers::template::Owners;
 use crate::ctx::Scope;
 use crate::finding::ObjRef;
@@ -56,6 +57,10 @@ pub(super) fn by_workload<'s>(
         }
         let phase = pod.status.phase.as_deref().unwrap_or("");
         if is_job_pod(pod) && matches!(phase, "Succeeded" | "Failed") {
+            continue;
+        }
+        // Left over by a node's graceful shutdown; the controller replaced it.
+        if history::shut_down_with_node(pod) {
             continue;
         }
         let problem = classify(pod, events);
