@@ -253,10 +253,12 @@ impl Loader {
                 kind: Some(e.kind),
             });
         }
+        let observed_at = newest_heartbeat(objects.get("nodes").map_or(&[][..], Vec::as_slice));
         Cluster {
             objects,
             readable,
             reader: Reader::new(self.known.clone()),
+            observed_at,
         }
     }
 
@@ -503,6 +505,20 @@ pub struct Cluster {
     /// At least one cluster-scoped resource was read (or none was asked).
     pub readable: bool,
     reader: Reader,
+    /// The newest heartbeat of a node: kubelets renew it every few
+    /// minutes, so it is the time the data describes (a live server's now,
+    /// a snapshot's capture) — a skill has no clock of its own to trust.
+    pub observed_at: Option<String>,
+}
+
+/// The newest `lastHeartbeatTime` of the nodes' conditions.
+fn newest_heartbeat(nodes: &[Value]) -> Option<String> {
+    nodes
+        .iter()
+        .flat_map(|n| n["status"]["conditions"].as_array().into_iter().flatten())
+        .filter_map(|c| c["lastHeartbeatTime"].as_str())
+        .max()
+        .map(str::to_owned)
 }
 
 impl Cluster {
@@ -648,6 +664,7 @@ mod tests {
             objects: BTreeMap::from([("nodes", vec![named("n1")])]),
             readable: true,
             reader: Reader::new(ReadSet::union([&SERVICE, &ENDPOINTS])),
+            observed_at: None,
         };
         let scope = Scope {
             namespace: "shop".into(),

@@ -55,6 +55,40 @@ pub fn before_current_state(event: &Event, cs: &ContainerStatus, now: Option<&st
     cs.ready && at <= started && now - started >= settled
 }
 
+/// How long a container must have run Ready since its last restart, and
+/// at least how many times its previous instance's lifetime, before its
+/// restarts are history: an app that restarts daily is still failing.
+const RECOVERED_SECONDS: i64 = 2 * 86_400;
+
+/// Whether `cs` restarted only long ago: its current instance runs and is
+/// ready, and has done so for two days and three times its previous
+/// instance's lifetime by `now` (the newest time the data shows). Without
+/// `now`, nothing is history.
+pub fn recovered_long_ago(cs: &ContainerStatus, now: Option<&str>) -> bool {
+    let Some(started) = cs
+        .state
+        .running
+        .as_ref()
+        .and_then(|r| r.started_at.as_deref())
+        .and_then(seconds)
+    else {
+        return false;
+    };
+    let Some(now) = now.and_then(seconds) else {
+        return false;
+    };
+    let previous = cs
+        .last_state
+        .terminated
+        .as_ref()
+        .and_then(|t| {
+            Some(seconds(t.finished_at.as_deref()?)? - seconds(t.started_at.as_deref()?)?)
+        })
+        .unwrap_or(0)
+        .max(0);
+    cs.ready && now - started >= RECOVERED_SECONDS.max(previous * SETTLED_LIFETIMES)
+}
+
 /// Seconds since the epoch of an RFC 3339 UTC timestamp as the API server
 /// writes them (`2026-11-20T09:00:14Z`, fractions ignored).
 pub fn seconds(t: &str) -> Option<i64> {

@@ -186,6 +186,11 @@ pub fn classify(pod: &Pod, events: &EventIndex) -> Option<Problem> {
                 p.reason = r::PROBE_FAILING;
                 p.recovered = false;
             }
+            // Restarts that stopped long ago, the container Ready since:
+            // history, not a failure now.
+            if p.recovered && history::recovered_long_ago(cs, events.latest()) {
+                continue;
+            }
             if worst
                 .as_ref()
                 .is_none_or(|w| priority(p.reason) < priority(w.reason))
@@ -521,5 +526,32 @@ mod tests {
         // The same restarts without a probe event stay a container failure.
         let none = EventIndex::of_events([]);
         assert_eq!(classify(&p, &none).unwrap().reason, r::CONTAINER_FAILING);
+    }
+
+    #[test]
+    fn restarts_that_stopped_days_ago_are_history() {
+        let oom = |started: &str| {
+            pod(
+                serde_json::json!({"metadata": {"name": "c"}, "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "c", "ready": true, "restartCount": 1,
+                    "state": {"running": {"startedAt": started}},
+                    "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137,
+                        "startedAt": "2026-11-14T07:00:00Z", "finishedAt": "2026-11-15T07:00:04Z"}}}]}}),
+            )
+        };
+        let now: Event = serde_json::from_value(serde_json::json!({
+            "involvedObject": {"kind": "Pod", "name": "other"}, "reason": "Pulled",
+            "lastTimestamp": "2026-11-20T09:00:00Z"}))
+        .unwrap();
+        let events = EventIndex::of_events([&now]);
+        // Ready for five days since the kill (its previous run: one day).
+        assert!(classify(&oom("2026-11-15T07:00:05Z"), &events).is_none());
+        // Ready for a day only: three previous lifetimes have not passed.
+        let c = classify(&oom("2026-11-19T09:00:00Z"), &events).unwrap();
+        assert_eq!((c.reason, c.recovered), (r::OOM_KILLED, true));
+        // Without a time to measure from, nothing is history.
+        let none = EventIndex::of_events([]);
+        assert!(classify(&oom("2026-11-15T07:00:05Z"), &none).is_some());
     }
 }

@@ -8,14 +8,22 @@ use crate::model::Event;
 /// Events by the object they are about, built once per namespace.
 pub struct EventIndex<'s> {
     by_object: BTreeMap<&'s str, BTreeMap<&'s str, Vec<&'s Event>>>,
-    /// The time of the newest event: the latest moment the namespace's
-    /// data shows (the scan's "now" as far as the data can tell).
+    /// The time of the newest event, or of the nodes' newest heartbeat when
+    /// later: the latest moment the data shows (the scan's "now" as far as
+    /// the data can tell).
     latest: Option<&'s str>,
 }
 
 impl<'s> EventIndex<'s> {
     pub fn new(scope: &'s Scope) -> Self {
-        Self::of_events(&scope.events)
+        let mut index = Self::of_events(&scope.events);
+        // The nodes' heartbeats say what "now" is when events have expired.
+        if let Some(t) = scope.cluster.observed_at.as_deref()
+            && index.latest.is_none_or(|l| l < t)
+        {
+            index.latest = Some(t);
+        }
+        index
     }
 
     /// The index of `events` (oldest first).
