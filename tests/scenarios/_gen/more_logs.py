@@ -16,7 +16,7 @@ def crashing(s, name, image, body, restarts=6, args=None, command=None, env_=Non
     def st(i):
         return [crashloop(name, restarts, code=code, started=ts(2.4 + i * 0.3), finished=ts(2.3 + i * 0.3))]
     d, rs, pods, old = app(s, name, [cont], replicas=2, statuses=st, prev=prev, old_replicas=0,
-                           rollout=24, service=[("http", 80, "http")] if service and ports else None,
+                           rollout=24, service=[("http", 80, ports[0][0])] if service and ports else None,
                            progressing="deadline" if prev else None)
     crash_events(s, pods, image, restarts, since=23.5)
     for p in pods:
@@ -134,7 +134,7 @@ Error: A fatal exception has occurred. Program will exit.
              resources={"limits": {"memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}},
              prev_image="registry.example.com/ledger/ledger:4.1.3")
     s.expect["findings"] = [F("CrashLoopBackOff", "Deployment", "ledger", severity="critical",
-                              root_cause=["UseCGroupMemoryLimitForHeap"],
+                              root_cause=["Unrecognized VM option", "UseCGroupMemoryLimitForHeap"],
                               evidence=["Unrecognized VM option 'UseCGroupMemoryLimitForHeap'"])]
     return s
 

@@ -721,7 +721,15 @@ fn is_error_level(line: &str, lower: &str) -> bool {
         "level=crit",
     ]
     .iter()
-    .any(|w| lower.contains(w));
+    .any(|w| {
+        // A key of its own: `level=error`, not `stackTraceLevel=Error`.
+        lower.match_indices(w).any(|(at, _)| {
+            !lower[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    });
     if structured {
         return true;
     }
@@ -810,6 +818,10 @@ pub fn most_telling(matches: &[Match], max: usize) -> Vec<&Match> {
             m.line_no,
         )
     });
+    // Noise goes unquoted when anything else tells.
+    if ordered.iter().any(|m| standing(m) < 30) {
+        ordered.retain(|m| standing(m) < 30);
+    }
     let mut chosen: Vec<&Match> = Vec::new();
     for m in ordered {
         if chosen.len() >= max {

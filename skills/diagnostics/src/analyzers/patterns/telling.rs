@@ -34,6 +34,16 @@ pub(super) fn refine(raw: &str, line: &str, known: Option<Match>, line_no: usize
     {
         return None;
     }
+    // A refused command line says why whatever else the line names
+    // (`Unrecognized VM option 'UseCGroupMemoryLimitForHeap'` is no heap).
+    if let Some(option) = usage_error(line)
+        && !echoed_source(line)
+        && !quiet_level(line)
+    {
+        let mut m = Match::new(Kind::UsageError, line_no, line);
+        m.target = option;
+        return Some(m);
+    }
     match known {
         Some(m) if generic(m.kind) => {
             if quiet_level(line) {
@@ -434,6 +444,10 @@ mod tests {
         }
         let jvm = "Picked up JAVA_TOOL_OPTIONS: -XX:+UseCGroupMemoryLimitForHeap\nUnrecognized VM option 'UseCGroupMemoryLimitForHeap'\nError: Could not create the Java Virtual Machine.\nError: A fatal exception has occurred. Program will exit.\n";
         assert_eq!(best(jvm).0, 2);
+        assert_eq!(scan(jvm)[0].kind, Kind::UsageError, "not a heap exhausted");
+        // Go flag help that holds `…Level=Error` is no error line.
+        let help = "  -zap-devel\n    \tProduction Mode defaults(encoder=jsonEncoder,logLevel=Info,stackTraceLevel=Error) (default true)\n";
+        assert!(scan(help).is_empty(), "{:?}", scan(help));
         // argparse prints its usage line before the error.
         let py = "usage: worker.py [-h] [--log-level {debug,info,warning,error}]\nworker.py: error: unrecognized arguments: --concurency 8\n";
         assert_eq!(best(py).0, 2);
@@ -444,6 +458,10 @@ mod tests {
         // gunicorn: the traceback's exception, not the worker's exit line.
         let py = "Traceback (most recent call last):\n  File \"/app/app.py\", line 3, in <module>\n    port = int(os.environ[\"PORT\"])\nValueError: invalid literal for int() with base 10: 'http'\n[2026-11-20 08:58:01 +0000] [1] [ERROR] Worker (pid:7) exited with code 3\n[2026-11-20 08:58:01 +0000] [1] [ERROR] Reason: Worker failed to boot.\n";
         assert_eq!(best(py).0, 4);
+        // The worker's exit lines are not quoted beside the exception.
+        let ms = scan(py);
+        let top = most_telling(&ms, 4);
+        assert!(top.iter().all(|m| !is_noise(&m.line)), "{top:?}");
         // Ruby: `…:in 'fetch': key not found: "X" (KeyError)`.
         let rb = "=> Booting Puma\nExiting\n/app/config/initializers/ledger.rb:4:in `fetch': key not found: \"LEDGER_API_URL\" (KeyError)\n\tfrom /app/config/environment.rb:5:in `<main>'\n";
         let ms = scan(rb);
