@@ -94,7 +94,7 @@ Usage of /manager:
              args=["--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=127.0.0.1:8080"],
              ports=(("metrics", 8080),), service=False, restarts=9)
     s.expect["findings"] = [F("CrashLoopBackOff", "Deployment", "manager",
-                              root_cause=["metrics-bind-address"],
+                              root_cause=["metrics-bind-address", "args"],
                               evidence=["flag provided but not defined: -metrics-bind-address"])]
     return s
 
@@ -114,7 +114,11 @@ worker.py: error: unrecognized arguments: --concurency 8
              ports=(("metrics", 9102),), service=False, restarts=5, code=2)
     s.expect["findings"] = [F("CrashLoopBackOff", "Deployment", "mail-worker",
                               root_cause=["--concurency"],
-                              evidence=["unrecognized arguments: --concurency 8"])]
+                              evidence=["unrecognized arguments: --concurency 8"],
+                              fix={"target": {"kind": "Deployment", "name": "mail-worker"},
+                                   "patch": [T(f"{C0}/name", "mail-worker"), T(f"{C0}/args/2", "--concurency"),
+                                             R(f"{C0}/args/2", "--concurrency")],
+                                   "dry_run": "passed"})]
     return s
 
 
@@ -134,7 +138,7 @@ Error: A fatal exception has occurred. Program will exit.
              resources={"limits": {"memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}},
              prev_image="registry.example.com/ledger/ledger:4.1.3")
     s.expect["findings"] = [F("CrashLoopBackOff", "Deployment", "ledger", severity="critical",
-                              root_cause=["Unrecognized VM option", "UseCGroupMemoryLimitForHeap"],
+                              root_cause=["Unrecognized VM option", "UseCGroupMemoryLimitForHeap", "JAVA_TOOL_OPTIONS"],
                               evidence=["Unrecognized VM option 'UseCGroupMemoryLimitForHeap'"])]
     return s
 

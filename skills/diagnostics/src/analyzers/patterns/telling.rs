@@ -167,7 +167,22 @@ fn usage_error(line: &str) -> Option<Option<String>> {
             .or_else(|| line.find("invalid argument \""))?;
         line[v..].contains(" flag").then_some(v)
     })?;
-    Some(option_in(line, at).or_else(|| option_in(line, 0)))
+    Some(
+        option_in(line, at)
+            .or_else(|| option_in(line, 0))
+            .or_else(|| quoted_after(line, at)),
+    )
+}
+
+/// The first quoted word from byte `from` of `line`: `'UseCGroupMemoryLimitForHeap'`.
+fn quoted_after(line: &str, from: usize) -> Option<String> {
+    let rest = &line[from..];
+    let open = rest.find(['\'', '"', '`'])?;
+    let q = rest[open..].chars().next()?;
+    let body = &rest[open + 1..];
+    let end = body.find(q)?;
+    let word = &body[..end];
+    (!word.is_empty() && !word.contains(char::is_whitespace)).then(|| word.to_string())
 }
 
 /// The first command-line option (`-x`, `--x-y`, `-XX:+Flag`) from byte
@@ -444,7 +459,9 @@ mod tests {
         }
         let jvm = "Picked up JAVA_TOOL_OPTIONS: -XX:+UseCGroupMemoryLimitForHeap\nUnrecognized VM option 'UseCGroupMemoryLimitForHeap'\nError: Could not create the Java Virtual Machine.\nError: A fatal exception has occurred. Program will exit.\n";
         assert_eq!(best(jvm).0, 2);
-        assert_eq!(scan(jvm)[0].kind, Kind::UsageError, "not a heap exhausted");
+        let m = &scan(jvm)[0];
+        assert_eq!(m.kind, Kind::UsageError, "not a heap exhausted");
+        assert_eq!(m.target.as_deref(), Some("UseCGroupMemoryLimitForHeap"));
         // Go flag help that holds `…Level=Error` is no error line.
         let help = "  -zap-devel\n    \tProduction Mode defaults(encoder=jsonEncoder,logLevel=Info,stackTraceLevel=Error) (default true)\n";
         assert!(scan(help).is_empty(), "{:?}", scan(help));
