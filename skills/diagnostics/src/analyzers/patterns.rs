@@ -180,7 +180,8 @@ pub fn scan_line(raw: &str, line_no: usize) -> Option<Match> {
 /// matched (none of the words it needs is in the line), so the result is
 /// the same as with every gate open.
 fn detect(raw: &str, line: &str, open: gates::Gates, line_no: usize) -> Option<Match> {
-    telling::refine(raw, line, detect_known(raw, line, open, line_no), line_no)
+    let known = detect_known(raw, line, open, line_no);
+    telling::refine(raw, line, open & gates::MORE != 0, known, line_no)
 }
 
 /// The detectors of the pattern library, gated by `open`.

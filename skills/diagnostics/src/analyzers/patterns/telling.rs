@@ -21,7 +21,18 @@ use super::{Kind, Match, exception_class, path_in};
 /// What a line shows once the detectors have had their say: a usage,
 /// configuration or fatal line they did not see, a more specific kind for
 /// a bare error-level line, and nothing for a quiet level's generic match.
-pub(super) fn refine(raw: &str, line: &str, known: Option<Match>, line_no: usize) -> Option<Match> {
+/// `may` is whether the line holds a word these checks need (the `MORE`
+/// gate): without one, only the detectors' match is refined.
+pub(super) fn refine(
+    raw: &str,
+    line: &str,
+    may: bool,
+    known: Option<Match>,
+    line_no: usize,
+) -> Option<Match> {
+    if known.is_none() && !may {
+        return None;
+    }
     if raw.starts_with([' ', '\t']) && option_in(line, 0).is_some_and(|o| line.starts_with(&o)) {
         // A flag's help text, indented under `Usage:`.
         return known.filter(|m| !generic(m.kind));
@@ -36,7 +47,8 @@ pub(super) fn refine(raw: &str, line: &str, known: Option<Match>, line_no: usize
     }
     // A refused command line says why whatever else the line names
     // (`Unrecognized VM option 'UseCGroupMemoryLimitForHeap'` is no heap).
-    if let Some(option) = usage_error(line)
+    if may
+        && let Some(option) = usage_error(line)
         && !echoed_source(line)
         && !quiet_level(line)
     {
@@ -49,7 +61,7 @@ pub(super) fn refine(raw: &str, line: &str, known: Option<Match>, line_no: usize
             if quiet_level(line) {
                 return None;
             }
-            match more(line, line_no) {
+            match may.then(|| more(line, line_no)).flatten() {
                 Some(better) if better.kind < m.kind || m.kind == Kind::ErrorLevel => Some(Match {
                     exception: m.exception.clone().or(better.exception),
                     ..better

@@ -292,3 +292,37 @@ fn misfit<'n>(
     }
     (why, untolerated)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(v: Value) -> PodSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn requests_are_quoted_as_the_spec_writes_them() {
+        let one = spec(serde_json::json!({"containers": [
+            {"name": "loader", "resources": {"requests": {"cpu": "1500m", "memory": "64Gi"}}}
+        ]}));
+        let r = pod_requests(&one);
+        assert_eq!((r.cpu.1.as_str(), r.memory.1.as_str()), ("1500m", "64Gi"));
+        assert_eq!(r.memory.0, 64.0 * 1024.0 * 1024.0 * 1024.0);
+        // Two containers: their sum, in the units they are written in.
+        let two = spec(serde_json::json!({"containers": [
+            {"name": "a", "resources": {"requests": {"cpu": "2", "memory": "32Gi"}}},
+            {"name": "b", "resources": {"requests": {"cpu": "500m", "memory": "32Gi"}}}
+        ]}));
+        let r = pod_requests(&two);
+        assert_eq!((r.cpu.1.as_str(), r.memory.1.as_str()), ("2500m", "64Gi"));
+        // A node too small says so with both quantities as written.
+        let node = serde_json::json!({"metadata": {"name": "w1"}, "spec": {},
+            "status": {"allocatable": {"cpu": "4", "memory": "16Gi"}}});
+        let (why, _) = misfit(&node, &one, &pod_requests(&one));
+        assert_eq!(
+            why,
+            vec!["requests 64Gi memory, allocatable 16Gi".to_string()]
+        );
+    }
+}
