@@ -250,12 +250,13 @@ def s45():
 @scenario
 def s46():
     s = Scenario("46-python-yaml-config-line", "observability",
-                 "the SNMP exporter sidecar-less Deployment crash-loops: config.yaml from ConfigMap snmp-exporter-config has a YAML error at line 7 (an unquoted value with ': ')")
+                 "the SNMP exporter crash-loops: config.yaml from ConfigMap snmp-exporter-config has a YAML error at line 7 (an unquoted value with ': '); an INFO line naming exception classes comes first")
     cluster(s)
     s.configmap("snmp-exporter-config", {"config.yaml": "targets:\n  - host: core-sw-1.dc1\n    community: public\n  - host: core-sw-2.dc1\n    community: public\nauth:\n  description: read-only: v2c\n"})
     image = "registry.example.com/observability/snmp-exporter:0.6.1"
     body = """INFO:     Started server process [1]
 INFO:     Waiting for application startup.
+INFO:     error handlers registered: snmp_exporter.errors.SNMPTimeoutError -> 504, snmp_exporter.errors.UnknownTargetError -> 404
 Traceback (most recent call last):
   File "/app/main.py", line 8, in <module>
     settings = load_settings(os.environ.get("CONFIG_PATH", "/etc/snmp-exporter/config.yaml"))

@@ -520,6 +520,10 @@ mod tests {
             "level=info msg=\"registered error handler\" handler=java.lang.IllegalArgumentException",
             "{\"level\":\"info\",\"msg\":\"Error: none, batch flushed\",\"errors\":0}",
             "I1120 08:57:01.000000 1 main.go:12] Error: 0 of 12 checks failed",
+            "2026-11-20 08:57:01 WARN  [main] o.e.Cache - cache error rate 0.1% below threshold",
+            "level=warn msg=\"error budget at 80%\" slo=checkout-availability",
+            "{\"level\":\"warn\",\"msg\":\"retry queue drained\",\"errors\":0}",
+            "INFO:     error handlers registered: app.errors.UpstreamTimeoutError -> 504",
             "Usage: app [flags]",
             "  -h, --help   help for app (errors are printed to stderr)",
         ] {
