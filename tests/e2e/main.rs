@@ -30,3 +30,4 @@ mod scenarios;
 mod serve_api;
 mod service;
 mod snapshot_load;
+mod unreadable_log;

@@ -7,6 +7,9 @@
 //! [`most_telling`] picks the few lines worth quoting as evidence.
 
 mod gates;
+mod telling;
+
+pub use telling::{is_noise, last_meaningful_line};
 
 /// What a log line shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,10 +38,20 @@ pub enum Kind {
     /// A file or directory the program opens does not exist: `No such file
     /// or directory`, `ENOENT`, `FileNotFoundException`, `cannot open …`.
     MissingFile,
+    /// A command line the program refuses: `flag provided but not defined`,
+    /// `unknown flag`, `unrecognized arguments` (the first line of the
+    /// usage error, not the usage text after it).
+    UsageError,
+    /// A configuration the program cannot parse or refuses: `yaml: line 12:
+    /// …`, `unknown field`, `unknown directive`, `invalid configuration`.
+    ConfigError,
     /// A Go `panic:`.
     Panic,
     /// An exception or error with its class: Java, Python, Node.
     Exception,
+    /// A fatal or error head without a level or class: `Error: …`,
+    /// `fatal: …`, .NET's `crit:`/`fail:`.
+    Fatal,
     /// The start of a stack trace: `Traceback (most recent call last):`,
     /// `goroutine 1 [running]:`, `Exception in thread "main"`.
     StackTrace,
@@ -63,8 +76,11 @@ impl Kind {
             Kind::AddressInUse => "address already in use",
             Kind::MissingModule => "missing module",
             Kind::MissingFile => "missing file or directory",
+            Kind::UsageError => "command-line usage error",
+            Kind::ConfigError => "configuration error",
             Kind::Panic => "Go panic",
             Kind::Exception => "exception",
+            Kind::Fatal => "fatal error",
             Kind::StackTrace => "stack trace",
             Kind::Timeout => "timeout",
             Kind::ErrorLevel => "error",
@@ -117,12 +133,26 @@ impl Match {
     }
 }
 
-/// `text` cut to `max` characters, with `…` when cut.
+/// `text` cut to about `max` characters by cutting its middle (` … `):
+/// the end of a message holds its decisive words (the HTTP status of a
+/// failed pull, the key a parser refused), so head and tail are kept.
 pub fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
     }
+    let tail = (max * 2 / 5).max(1);
+    let head = max.saturating_sub(tail + 3).max(1);
+    let head_end = text.char_indices().nth(head).map_or(text.len(), |(i, _)| i);
+    let tail_start = text
+        .char_indices()
+        .nth(count - tail)
+        .map_or(text.len(), |(i, _)| i);
+    format!(
+        "{} … {}",
+        text[..head_end].trim_end(),
+        text[tail_start..].trim_start()
+    )
 }
 
 /// Every telling line of `text`, in order.
@@ -150,6 +180,12 @@ pub fn scan_line(raw: &str, line_no: usize) -> Option<Match> {
 /// matched (none of the words it needs is in the line), so the result is
 /// the same as with every gate open.
 fn detect(raw: &str, line: &str, open: gates::Gates, line_no: usize) -> Option<Match> {
+    let known = detect_known(raw, line, open, line_no);
+    telling::refine(raw, line, open & gates::MORE != 0, known, line_no)
+}
+
+/// The detectors of the pattern library, gated by `open`.
+fn detect_known(raw: &str, line: &str, open: gates::Gates, line_no: usize) -> Option<Match> {
     use gates::*;
     // Stack frames belong to the exception above them.
     if is_frame(raw) {
@@ -686,7 +722,15 @@ fn is_error_level(line: &str, lower: &str) -> bool {
         "level=crit",
     ]
     .iter()
-    .any(|w| lower.contains(w));
+    .any(|w| {
+        // A key of its own: `level=error`, not `stackTraceLevel=Error`.
+        lower.match_indices(w).any(|(at, _)| {
+            !lower[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    });
     if structured {
         return true;
     }
@@ -722,24 +766,41 @@ fn rank(kind: Kind) -> u8 {
         Kind::MissingEnv => 0,
         Kind::OutOfMemory => 1,
         Kind::MissingModule => 2,
-        Kind::DnsFailure => 3,
-        Kind::ConnectionRefused => 4,
-        Kind::Tls => 5,
-        Kind::PermissionDenied => 6,
-        Kind::MissingFile => 7,
-        Kind::AddressInUse => 8,
-        Kind::Panic => 9,
-        Kind::Exception => 10,
-        Kind::StackTrace => 11,
-        Kind::Timeout => 12,
-        Kind::ErrorLevel => 13,
-        Kind::Listening => 14,
+        Kind::UsageError => 3,
+        Kind::ConfigError => 4,
+        Kind::DnsFailure => 5,
+        Kind::ConnectionRefused => 6,
+        Kind::Tls => 7,
+        Kind::PermissionDenied => 8,
+        Kind::MissingFile => 9,
+        Kind::AddressInUse => 10,
+        Kind::Panic => 11,
+        Kind::Exception => 12,
+        Kind::Fatal => 13,
+        Kind::StackTrace => 14,
+        Kind::Timeout => 15,
+        Kind::ErrorLevel => 16,
+        Kind::Listening => 17,
     }
 }
 
-/// At most `max` error matches worth quoting: the most specific kinds first,
-/// at most two lines per kind, repeated lines once; for exceptions, the
-/// innermost `Caused by:` (the root of a Java chain) and the first one.
+/// Where a match stands among the lines worth quoting (lower first): its
+/// kind; a bare error line a runtime or shell prints after the real error
+/// (`Error: Could not create the Java Virtual Machine.`, `[ERROR] Worker
+/// exited with code 3`) after every other line.
+fn standing(m: &Match) -> u8 {
+    if telling::generic(m.kind) && is_noise(&m.line) {
+        30
+    } else {
+        rank(m.kind)
+    }
+}
+
+/// At most `max` error matches worth quoting: the most specific kinds first
+/// (the noise a runtime prints after the error last), at most two lines per
+/// kind, repeated lines once; for exceptions, the innermost `Caused by:`
+/// (the root of a Java chain) and the first one; among bare error lines,
+/// one that names a path, host, port, key or option first.
 pub fn most_telling(matches: &[Match], max: usize) -> Vec<&Match> {
     let errors: Vec<&Match> = matches.iter().filter(|m| m.kind.is_error()).collect();
     // The last `Caused by:` is the root of a Java chain: the exception to
@@ -750,7 +811,18 @@ pub fn most_telling(matches: &[Match], max: usize) -> Vec<&Match> {
         .find(|m| m.kind == Kind::Exception && m.line.starts_with("Caused by:"))
         .map(|m| m.line_no);
     let mut ordered = errors;
-    ordered.sort_by_key(|m| (rank(m.kind), Some(m.line_no) != last_cause, m.line_no));
+    ordered.sort_by_key(|m| {
+        (
+            standing(m),
+            Some(m.line_no) != last_cause,
+            telling::generic(m.kind) && !telling::names_something(&m.line),
+            m.line_no,
+        )
+    });
+    // Noise goes unquoted when anything else tells.
+    if ordered.iter().any(|m| standing(m) < 30) {
+        ordered.retain(|m| standing(m) < 30);
+    }
     let mut chosen: Vec<&Match> = Vec::new();
     for m in ordered {
         if chosen.len() >= max {

@@ -38,8 +38,10 @@ pub const EXCEPTION: Gates = 1 << 10;
 pub const TIMEOUT: Gates = 1 << 11;
 pub const LISTENING: Gates = 1 << 12;
 pub const ERROR_LEVEL: Gates = 1 << 13;
+/// The usage, configuration and fatal-head checks of `telling.rs`.
+pub const MORE: Gates = 1 << 14;
 #[cfg(test)]
-pub const ALL: Gates = (1 << 14) - 1;
+pub const ALL: Gates = (1 << 15) - 1;
 
 /// The words that open each gate, lower case (matched case-insensitively).
 /// A word that contains another is left out: the shorter one finds it.
@@ -173,6 +175,36 @@ pub(super) const WORDS: &[(Gates, &[&str])] = &[
     (
         ERROR_LEVEL,
         &["error", "fatal", "crit", "panic", "emerg", "alert"],
+    ),
+    // `flag provided but not defined`, `unrecognized arguments`, `unknown
+    // option`, `yaml: line 3`, `unknown field`, `Error: …`, `crit: …`, a
+    // Ruby head's `:in `, a parser's `line 14: …`.
+    (
+        MORE,
+        &[
+            "flag",
+            "option",
+            "argument",
+            "unrecognized",
+            "wasn't expected",
+            "yaml",
+            "toml",
+            "unmarshal",
+            "field",
+            "directive",
+            "key",
+            "did not find expected",
+            "mapping values",
+            "found character",
+            "config",
+            "line ",
+            ":in ",
+            "error",
+            "fatal",
+            "crit",
+            "fail: ",
+            "unhandled",
+        ],
     ),
 ];
 

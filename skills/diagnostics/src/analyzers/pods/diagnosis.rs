@@ -191,6 +191,9 @@ impl<'a> Diagnosis<'a, '_> {
         ) {
             return;
         }
+        if m.kind == Kind::UsageError && self.usage_root(m) {
+            return;
+        }
         let (cname, wl) = (self.cname(), self.workload.display());
         self.root = Some(match (m.kind, m.target.as_deref()) {
             (Kind::MissingModule, Some(module)) => format!(

@@ -103,7 +103,7 @@ impl Log {
             out.push(Evidence::new(
                 Source::Log,
                 self.reference.clone(),
-                format!("log unavailable: {e}"),
+                format!("the log could not be read: {e}"),
             ));
             return out;
         }
@@ -128,19 +128,14 @@ impl Log {
                         ),
                     ));
                 }
-            } else if let Some((i, last)) = self
-                .text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-                .last()
-            {
+            } else if let Some((n, last)) = patterns::last_meaningful_line(&self.text) {
+                // Not a runtime's banner or usage text printed after it.
                 out.push(Evidence::new(
                     Source::Log,
-                    format!("{} line {}", self.reference, i + 1),
+                    format!("{} line {n}", self.reference),
                     format!(
                         "the log ends with: {}",
-                        patterns::clip(last.trim(), patterns::MAX_LINE)
+                        patterns::clip(last, patterns::MAX_LINE)
                     ),
                 ));
             }

@@ -7,7 +7,7 @@ use crate::analyzers::patterns;
 use crate::fix;
 
 use super::diagnosis::Diagnosis;
-use super::quantity::parse_quantity;
+use super::quantity::{format_bytes, parse_quantity};
 
 impl<'a> Diagnosis<'a, '_> {
     pub(super) fn oom(&mut self, log_text: &str) {
@@ -53,8 +53,8 @@ impl<'a> Diagnosis<'a, '_> {
         let Some(bytes) = parse_quantity(&limit) else {
             return;
         };
-        let mib = ((bytes * 2.0) / (1024.0 * 1024.0)).ceil() as u64;
-        let new_limit = format!("{mib}Mi");
+        // Twice the limit, in the units it is written in (`64Gi` → `128Gi`).
+        let new_limit = format_bytes(bytes * 2.0, &limit);
         let Some(t) = self.template else { return };
         let Some((cpath, _)) = t.container(&c.name) else {
             return;

@@ -14,7 +14,7 @@
 //! - `events.rs`, `evidence.rs`, `log.rs`: the evidence chain;
 //! - `diagnosis.rs`: the root-cause search, which tries the families of
 //!   explanations and fixes in `config.rs`, `probes.rs`, `image.rs`,
-//!   `memory.rs` and `scheduling.rs`;
+//!   `memory.rs`, `scheduling.rs` and `usage.rs` (a refused command line);
 //! - `quantity.rs`: resource quantities.
 
 use crate::analyzers::refs;
@@ -36,6 +36,7 @@ mod memory;
 mod probes;
 mod quantity;
 mod scheduling;
+mod usage;
 
 pub use classify::{Problem, classify, container_state, is_ready};
 pub use events::EventIndex;

@@ -10,7 +10,7 @@ use crate::fix;
 use crate::model::{Container, PodSpec};
 
 use super::diagnosis::Diagnosis;
-use super::quantity::{parse_quantity, quantity_of};
+use super::quantity::{format_bytes, format_cpu, parse_quantity, quantity_of};
 
 impl<'a> Diagnosis<'a, '_> {
     /// Why the pod cannot be scheduled: an unbound claim, else the nodes
@@ -33,14 +33,14 @@ impl<'a> Diagnosis<'a, '_> {
             return;
         }
         let spec = &self.rep.spec;
-        let (req_cpu, req_mem) = pod_requests(spec);
+        let requests = pod_requests(spec);
         let mut fitting = Vec::new();
         let mut lines = Vec::new();
         // Nodes the pod selects that only their taints keep it off.
         let mut taint_only: Vec<(&str, Vec<&Value>)> = Vec::new();
         for node in nodes.iter().take(50) {
             let name = name_of(node);
-            let (why, untolerated) = misfit(node, spec, req_cpu, req_mem);
+            let (why, untolerated) = misfit(node, spec, &requests);
             if !untolerated.is_empty() && why.len() == untolerated.len() {
                 taint_only.push((name, untolerated));
             }
@@ -52,8 +52,8 @@ impl<'a> Diagnosis<'a, '_> {
         }
         let mut text = format!(
             "pod requests cpu {} memory {}; nodes that fit its selector, tolerations and requests: {}",
-            fmt_cpu(req_cpu),
-            fmt_mem(req_mem),
+            requests.cpu.1,
+            requests.memory.1,
             if fitting.is_empty() {
                 "none".to_string()
             } else {
@@ -171,41 +171,66 @@ fn tolerates(tolerations: &[Value], taint: &Value) -> bool {
     })
 }
 
-/// Sum of the containers' requests (init containers: the largest), as
-/// (cores, bytes).
-fn pod_requests(spec: &PodSpec) -> (f64, f64) {
-    let get = |c: &Container, k: &str| {
-        c.resources
-            .requests
-            .get(k)
-            .and_then(quantity_of)
-            .unwrap_or(0.0)
+/// A pod's request for one resource: the amount, and how it is written
+/// (as the spec writes it when one container holds it all: `64Gi`).
+type Request = (f64, String);
+
+/// The pod's CPU and memory requests.
+struct Requests {
+    cpu: Request,
+    memory: Request,
+}
+
+/// Sum of the containers' requests (init containers: the largest), each as
+/// its amount and as the spec writes it.
+fn pod_requests(spec: &PodSpec) -> Requests {
+    let request = |k: &str| -> Request {
+        let get = |c: &Container| {
+            let raw = c.resources.requests.get(k);
+            let n = raw.and_then(quantity_of).unwrap_or(0.0);
+            let written = raw.map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            (n, written)
+        };
+        let main: Vec<(f64, Option<String>)> = spec
+            .containers
+            .iter()
+            .map(get)
+            .filter(|(n, _)| *n > 0.0)
+            .collect();
+        let sum: f64 = main.iter().map(|(n, _)| n).sum();
+        let init = spec
+            .init_containers
+            .iter()
+            .map(get)
+            .fold((0.0, None), |a, b| if b.0 > a.0 { b } else { a });
+        let (n, single) = if init.0 > sum {
+            init.clone()
+        } else if main.len() == 1 {
+            main[0].clone()
+        } else {
+            (sum, None)
+        };
+        let like = main
+            .iter()
+            .chain([&init])
+            .find_map(|(_, w)| w.clone())
+            .unwrap_or_default();
+        let written = single.unwrap_or_else(|| {
+            if k == "cpu" {
+                format_cpu(n)
+            } else {
+                format_bytes(n, &like)
+            }
+        });
+        (n, written)
     };
-    let cpu: f64 = spec.containers.iter().map(|c| get(c, "cpu")).sum();
-    let mem: f64 = spec.containers.iter().map(|c| get(c, "memory")).sum();
-    let init_cpu = spec
-        .init_containers
-        .iter()
-        .map(|c| get(c, "cpu"))
-        .fold(0.0, f64::max);
-    let init_mem = spec
-        .init_containers
-        .iter()
-        .map(|c| get(c, "memory"))
-        .fold(0.0, f64::max);
-    (cpu.max(init_cpu), mem.max(init_mem))
-}
-
-fn fmt_cpu(cores: f64) -> String {
-    if cores < 1.0 {
-        format!("{}m", (cores * 1000.0).round())
-    } else {
-        format!("{cores}")
+    Requests {
+        cpu: request("cpu"),
+        memory: request("memory"),
     }
-}
-
-fn fmt_mem(bytes: f64) -> String {
-    format!("{}Mi", (bytes / (1024.0 * 1024.0)).round())
 }
 
 /// Why `node` cannot take a pod with `spec` requesting `req_cpu` cores and
@@ -214,9 +239,9 @@ fn fmt_mem(bytes: f64) -> String {
 fn misfit<'n>(
     node: &'n Value,
     spec: &PodSpec,
-    req_cpu: f64,
-    req_mem: f64,
+    requests: &Requests,
 ) -> (Vec<String>, Vec<&'n Value>) {
+    let (req_cpu, req_mem) = (requests.cpu.0, requests.memory.0);
     let mut why = Vec::new();
     let mut untolerated: Vec<&Value> = Vec::new();
     if node["spec"]["unschedulable"].as_bool() == Some(true) {
@@ -244,26 +269,60 @@ fn misfit<'n>(
             taint["value"].as_str().unwrap_or("")
         ));
     }
+    // Each quantity as written: the pod's as its spec, the node's as its
+    // status.
     let alloc = &node["status"]["allocatable"];
-    let cpu = alloc["cpu"].as_str().and_then(parse_quantity);
-    let mem = alloc["memory"].as_str().and_then(parse_quantity);
+    let cpu = alloc["cpu"].as_str();
+    let mem = alloc["memory"].as_str();
     if let Some(cpu) = cpu
-        && req_cpu > cpu
+        && parse_quantity(cpu).is_some_and(|n| req_cpu > n)
     {
         why.push(format!(
-            "requests {} CPU, allocatable {}",
-            fmt_cpu(req_cpu),
-            fmt_cpu(cpu)
+            "requests {} CPU, allocatable {cpu}",
+            requests.cpu.1
         ));
     }
     if let Some(mem) = mem
-        && req_mem > mem
+        && parse_quantity(mem).is_some_and(|n| req_mem > n)
     {
         why.push(format!(
-            "requests {} memory, allocatable {}",
-            fmt_mem(req_mem),
-            fmt_mem(mem)
+            "requests {} memory, allocatable {mem}",
+            requests.memory.1
         ));
     }
     (why, untolerated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(v: Value) -> PodSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn requests_are_quoted_as_the_spec_writes_them() {
+        let one = spec(serde_json::json!({"containers": [
+            {"name": "loader", "resources": {"requests": {"cpu": "1500m", "memory": "64Gi"}}}
+        ]}));
+        let r = pod_requests(&one);
+        assert_eq!((r.cpu.1.as_str(), r.memory.1.as_str()), ("1500m", "64Gi"));
+        assert_eq!(r.memory.0, 64.0 * 1024.0 * 1024.0 * 1024.0);
+        // Two containers: their sum, in the units they are written in.
+        let two = spec(serde_json::json!({"containers": [
+            {"name": "a", "resources": {"requests": {"cpu": "2", "memory": "32Gi"}}},
+            {"name": "b", "resources": {"requests": {"cpu": "500m", "memory": "32Gi"}}}
+        ]}));
+        let r = pod_requests(&two);
+        assert_eq!((r.cpu.1.as_str(), r.memory.1.as_str()), ("2500m", "64Gi"));
+        // A node too small says so with both quantities as written.
+        let node = serde_json::json!({"metadata": {"name": "w1"}, "spec": {},
+            "status": {"allocatable": {"cpu": "4", "memory": "16Gi"}}});
+        let (why, _) = misfit(&node, &one, &pod_requests(&one));
+        assert_eq!(
+            why,
+            vec!["requests 64Gi memory, allocatable 16Gi".to_string()]
+        );
+    }
 }
