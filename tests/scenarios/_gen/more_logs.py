@@ -2,7 +2,7 @@
 # scenarios 39-48. Runs in scenarios.py's namespace (`@scenario`, `F`, `app`...).
 
 
-def crashing(s, name, image, body, restarts=6, args=None, command=None, env_=None, ports=(("http", 8080),),
+def crash_looping_with_log(s, name, image, body, restarts=6, args=None, command=None, env_=None, ports=(("http", 8080),),
              resources=None, service=True, prev_image=None, secure=True, code=1):
     """A Deployment of one replica-pair whose container crash-loops with `body`
     as its previous instance's log (the current instance is waiting)."""
@@ -55,7 +55,7 @@ Error: Invalid configuration: "cache.ttlSeconds" must be a number of seconds (go
 
 Node.js v20.18.0
 """
-    crashing(s, "availability", image, body, ports=(("http", 3000),), env_=[env("NODE_ENV", "production")],
+    crash_looping_with_log(s, "availability", image, body, ports=(("http", 3000),), env_=[env("NODE_ENV", "production")],
              prev_image="registry.example.com/booking/availability:2.7.4")
     s.expect["findings"] = [F("CrashLoopBackOff", "Deployment", "availability", severity="critical",
                               root_cause=["cache.ttlSeconds", "15m"],
@@ -90,7 +90,7 @@ Usage of /manager:
   -zap-time-encoding value
     \tZap time encoding (one of 'epoch', 'millis', 'nano', 'iso8601', 'rfc3339' or 'rfc3339nano'). Defaults to 'epoch'.
 """
-    crashing(s, "manager", image, body, command=["/manager"],
+    crash_looping_with_log(s, "manager", image, body, command=["/manager"],
              args=["--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=127.0.0.1:8080"],
              ports=(("metrics", 8080),), service=False, restarts=9)
     s.expect["findings"] = [F("CrashLoopBackOff", "Deployment", "manager",
@@ -109,7 +109,7 @@ def s41():
                  [--log-level {debug,info,warning,error}] [--metrics-port METRICS_PORT]
 worker.py: error: unrecognized arguments: --concurency 8
 """
-    crashing(s, "mail-worker", image, body, command=["python", "worker.py"],
+    crash_looping_with_log(s, "mail-worker", image, body, command=["python", "worker.py"],
              args=["--queue", "outbound", "--concurency", "8", "--log-level", "info"],
              ports=(("metrics", 9102),), service=False, restarts=5, code=2)
     s.expect["findings"] = [F("CrashLoopBackOff", "Deployment", "mail-worker",
@@ -134,7 +134,7 @@ Unrecognized VM option 'UseCGroupMemoryLimitForHeap'
 Error: Could not create the Java Virtual Machine.
 Error: A fatal exception has occurred. Program will exit.
 """
-    crashing(s, "ledger", image, body, env_=[env("JAVA_TOOL_OPTIONS", opts), env("SPRING_PROFILES_ACTIVE", "prod")],
+    crash_looping_with_log(s, "ledger", image, body, env_=[env("JAVA_TOOL_OPTIONS", opts), env("SPRING_PROFILES_ACTIVE", "prod")],
              resources={"limits": {"memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}},
              prev_image="registry.example.com/ledger/ledger:4.1.3")
     s.expect["findings"] = [F("CrashLoopBackOff", "Deployment", "ledger", severity="critical",
@@ -167,7 +167,7 @@ Exiting
 \tfrom /usr/local/bundle/bin/puma:25:in `load'
 \tfrom /usr/local/bundle/bin/puma:25:in `<main>'
 """
-    crashing(s, "invoices", image, body, ports=(("http", 3000),),
+    crash_looping_with_log(s, "invoices", image, body, ports=(("http", 3000),),
              env_=[env("RAILS_ENV", "production"), env("RAILS_LOG_TO_STDOUT", "1"),
                    env("DATABASE_URL", "postgres://invoices@pg-billing.billing.svc:5432/invoices")])
     s.expect["findings"] = [F("CrashLoopBackOff", "Deployment", "invoices", severity="critical",
@@ -195,7 +195,7 @@ def s44():
    at Program.<Main>$(String[] args) in /src/Inventory.Api/Program.cs:line 14
 """
     cont_mounts = [{"name": "settings", "mountPath": "/app/config", "readOnly": True}]
-    d, pods = crashing(s, "inventory-api", image, body, env_=[env("ASPNETCORE_ENVIRONMENT", "Production")],
+    d, pods = crash_looping_with_log(s, "inventory-api", image, body, env_=[env("ASPNETCORE_ENVIRONMENT", "Production")],
                        code=134)
     d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = cont_mounts
     d["spec"]["template"]["spec"]["volumes"] = [{"name": "settings", "configMap": {"name": "inventory-settings", "defaultMode": 420}}]
@@ -273,7 +273,7 @@ yaml.scanner.ScannerError: mapping values are not allowed here
   in "/etc/snmp-exporter/config.yaml", line 7, column 27
 ERROR:    Application startup failed. Exiting.
 """
-    d, pods = crashing(s, "snmp-exporter", image, body, ports=(("http", 9116),), code=3,
+    d, pods = crash_looping_with_log(s, "snmp-exporter", image, body, ports=(("http", 9116),), code=3,
                        env_=[env("CONFIG_PATH", "/etc/snmp-exporter/config.yaml")])
     d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [{"name": "config", "mountPath": "/etc/snmp-exporter", "readOnly": True}]
     d["spec"]["template"]["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "snmp-exporter-config", "defaultMode": 420}}]
@@ -297,7 +297,7 @@ ts=2026-11-20T08:57:41.104Z caller=main.go:1353 level=info msg="Loading configur
 ts=2026-11-20T08:57:41.105Z caller=main.go:1103 level=error msg="Error loading config (--config.file=/etc/prometheus/prometheus.yml)" file=/etc/prometheus/prometheus.yml err="parsing YAML file /etc/prometheus/prometheus.yml: yaml: unmarshal errors:\\n  line 23: field scrape_intervall not found in type config.ScrapeConfig"
 ts=2026-11-20T08:57:41.105Z caller=main.go:1131 level=info msg="See you next time!"
 """
-    d, pods = crashing(s, "prometheus", image, body, ports=(("web", 9090),), code=1,
+    d, pods = crash_looping_with_log(s, "prometheus", image, body, ports=(("web", 9090),), code=1,
                        args=["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
                              "--web.enable-lifecycle"],
                        resources={"limits": {"memory": "2Gi"}, "requests": {"cpu": "250m", "memory": "2Gi"}})

@@ -1589,13 +1589,14 @@ def s38():
 
 def load_more():
     """Scenarios kept in `_gen/more_*.py` files, one file per class of failure:
-    each runs in this module's namespace (so `@scenario`, `F`, `T`… are there)."""
+    each runs in a copy of this module's namespace (so `@scenario`, `F`, `T`… are
+    there, and one file's helpers never replace another's)."""
     here = os.path.dirname(os.path.abspath(__file__))
     for name in sorted(os.listdir(here)):
         if name.startswith("more_") and name.endswith(".py"):
             path = os.path.join(here, name)
             with open(path) as f:
-                exec(compile(f.read(), path, "exec"), globals())
+                exec(compile(f.read(), path, "exec"), dict(globals()))
 
 
 def main():

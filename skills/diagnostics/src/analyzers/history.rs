@@ -224,8 +224,11 @@ mod tests {
             "2026-11-20T08:52:14.771Z  WARN 1 --- [profile] [nio-8080-exec-7] c.e.a.p.web.ErrorHandlingConfig : Resolved [com.example.accounts.profile.ProfileNotFoundException: profile 8812 not found]",
             "{\"level\":\"info\",\"msg\":\"mapper registered\",\"class\":\"com.example.ValidationException\"}",
         ] {
-            let m = patterns::scan_line(line, 1).expect("the pattern library sees an exception");
-            assert!(mere_mention(&m), "{line}");
+            // Either the pattern library passes it by, or it is a mere mention.
+            assert!(
+                patterns::scan_line(line, 1).is_none_or(|m| mere_mention(&m)),
+                "{line}"
+            );
         }
         let real = "2026-11-20T08:57:45.914Z ERROR 1 --- [main] com.zaxxer.hikari.pool.HikariPool : HikariPool-1 - Exception during pool initialization.";
         if let Some(m) = patterns::scan_line(real, 1) {
