@@ -5,6 +5,7 @@
 use crate::ctx::{Cluster, Reads, Scope};
 use crate::finding::Finding;
 
+mod admission;
 pub mod budget;
 mod config;
 mod gateway;
@@ -93,7 +94,13 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Deployment",
         aliases: &["deployments", "deploy"],
         run: Run::Namespaced(workloads::deployments),
-        reads: ns(&["deployments.apps", "replicasets.apps", "jobs.batch"]),
+        reads: ns(&[
+            "deployments.apps",
+            "replicasets.apps",
+            "jobs.batch",
+            "resourcequotas",
+            "limitranges",
+        ]),
     },
     Analyzer {
         name: "ReplicaSet",
