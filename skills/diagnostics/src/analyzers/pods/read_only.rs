@@ -45,17 +45,18 @@ impl<'a> Diagnosis<'a, '_> {
         if tc["securityContext"]["readOnlyRootFilesystem"].as_bool() != Some(true) {
             return;
         }
-        let Some((line_no, line, path)) = erofs_line(&self.log.text) else {
-            return;
-        };
         let mounts: Vec<&str> = tc["volumeMounts"]
             .as_array()
             .map(|m| m.iter().filter_map(|v| v["mountPath"].as_str()).collect())
             .unwrap_or_default();
-        // A write under a mounted volume is not a root-filesystem write.
-        if mounts.iter().any(|m| under(&path, m)) {
+        // A write under a mounted volume (a ConfigMap's, read-only by
+        // design) is not a root-filesystem write.
+        let Some((line_no, line, path)) = erofs_lines(&self.log.text)
+            .find(|(_, _, path)| !mounts.iter().any(|m| under(path, m)))
+        else {
             return;
-        }
+        };
+        self.quote_log_line(line_no, &line);
         let dir = directory_for(&path, &line);
         let wl = self.workload.display();
         let quoted = crate::analyzers::patterns::clip(line.trim(), 240);
@@ -101,10 +102,25 @@ impl<'a> Diagnosis<'a, '_> {
     }
 }
 
-/// The first log line that reports a read-only filesystem and names an
-/// absolute path: (line number, line, path).
-fn erofs_line(text: &str) -> Option<(usize, String, String)> {
-    text.lines().enumerate().find_map(|(i, line)| {
+impl Diagnosis<'_, '_> {
+    /// Quotes log line `line_no` of the failing container in full, unless
+    /// the evidence already does.
+    pub(super) fn quote_log_line(&mut self, line_no: usize, line: &str) {
+        let line = line.trim();
+        if !self.finding.evidence.iter().any(|e| e.text.contains(line)) {
+            self.finding.evidence.push(crate::finding::Evidence::new(
+                crate::finding::Source::Log,
+                format!("{} line {line_no}", self.log.reference),
+                line.to_string(),
+            ));
+        }
+    }
+}
+
+/// The log lines that report a read-only filesystem and name an absolute
+/// path: (line number, line, path).
+fn erofs_lines(text: &str) -> impl Iterator<Item = (usize, String, String)> + '_ {
+    text.lines().enumerate().filter_map(|(i, line)| {
         let lower = line.to_ascii_lowercase();
         if !(lower.contains("read-only file system") || line.contains("EROFS")) {
             return None;
@@ -201,19 +217,19 @@ mod tests {
     #[test]
     fn paths_and_directories() {
         let l = r#"2026/11/20 08:58:02 [emerg] 1#1: mkdir() "/var/cache/nginx/client_temp" failed (30: Read-only file system)"#;
-        let (_, _, p) = erofs_line(l).unwrap();
+        let (_, _, p) = erofs_lines(l).next().unwrap();
         assert_eq!(p, "/var/cache/nginx/client_temp");
         assert_eq!(directory_for(&p, l), "/var/cache/nginx");
         let l = "OSError: [Errno 30] Read-only file system: '/srv/app/uploads/tmp'";
-        let (_, _, p) = erofs_line(l).unwrap();
+        let (_, _, p) = erofs_lines(l).next().unwrap();
         assert_eq!(directory_for(&p, l), "/srv/app/uploads/tmp");
         let l = "Error: EROFS: read-only file system, open '/app/data/session.db'";
-        let (_, _, p) = erofs_line(l).unwrap();
+        let (_, _, p) = erofs_lines(l).next().unwrap();
         assert_eq!(directory_for(&p, l), "/app/data");
         let l = "java.nio.file.FileSystemException: /tmp/tomcat.8080.1234: Read-only file system";
-        let (_, _, p) = erofs_line(l).unwrap();
+        let (_, _, p) = erofs_lines(l).next().unwrap();
         assert_eq!(directory_for(&p, l), "/tmp");
-        assert!(erofs_line("all good on /var/lib").is_none());
+        assert!(erofs_lines("all good on /var/lib").next().is_none());
         assert_eq!(volume_name("/var/cache/nginx", &[]), "var-cache-nginx");
         assert_eq!(volume_name("/tmp", &["tmp"]), "tmp-2");
     }

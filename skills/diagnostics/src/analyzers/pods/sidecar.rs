@@ -49,6 +49,7 @@ impl<'a> Diagnosis<'a, '_> {
         };
         let wl = self.workload.display();
         let quoted = crate::analyzers::patterns::clip(line.trim(), 200);
+        self.quote_log_line(line_no, &line);
         let mut root = format!(
             "{role} of {wl} exits because its program does not know the flag `{flag}` (`{quoted}`, {} line {line_no})",
             self.log.reference

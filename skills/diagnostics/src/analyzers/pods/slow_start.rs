@@ -42,8 +42,9 @@ impl<'a> Diagnosis<'a, '_> {
         // The probe fails because nothing answers yet (not a wrong path).
         let Some(failed) = pod_events.iter().rev().find_map(|e| {
             let m = e.message.as_deref()?;
-            (e.reason.as_deref() == Some("Unhealthy") && m.starts_with("Liveness probe failed"))
-                .then_some(m)
+            (e.reason.as_deref() == Some("Unhealthy")
+                && (m.starts_with("Liveness probe failed") || m.starts_with("Startup probe failed")))
+            .then_some(m)
         }) else {
             return;
         };
@@ -54,12 +55,19 @@ impl<'a> Diagnosis<'a, '_> {
             return;
         };
         let live = &tc["livenessProbe"];
-        if !live.is_object() {
+        let startup = &tc["startupProbe"];
+        // The probe that decides how long a start may take: the startup
+        // probe when there is one (the liveness probe waits for it).
+        let (field, governing) = if startup.is_object() {
+            ("startupProbe", startup)
+        } else if live.is_object() {
+            ("livenessProbe", live)
+        } else {
             return;
-        }
-        let initial = live["initialDelaySeconds"].as_i64().unwrap_or(0);
-        let period = live["periodSeconds"].as_i64().unwrap_or(10);
-        let failures = live["failureThreshold"].as_i64().unwrap_or(3);
+        };
+        let initial = governing["initialDelaySeconds"].as_i64().unwrap_or(0);
+        let period = governing["periodSeconds"].as_i64().unwrap_or(10);
+        let failures = governing["failureThreshold"].as_i64().unwrap_or(3);
         let window = initial + period * failures;
         let Some(start) = self.observed_start(&c.name) else {
             return;
@@ -86,7 +94,7 @@ impl<'a> Diagnosis<'a, '_> {
             format!("the app took {secs}s to start: {}", start.line),
         ));
         self.root = Some(format!(
-            "the livenessProbe of container `{}` of {wl} gives the app {window}s to answer (initialDelaySeconds {initial} + periodSeconds {period} × failureThreshold {failures}) and the kubelet kills it when it does not (exit {code}{}, {} restarts: `{}`), but the app takes about {secs}s to start (`{}`, {})",
+            "the {field} of container `{}` of {wl} gives the app {window}s to answer (initialDelaySeconds {initial} + periodSeconds {period} × failureThreshold {failures}) and the kubelet kills it when it does not (exit {code}{}, {} restarts: `{}`), but the app takes about {secs}s to start (`{}`, {})",
             c.name,
             ran.map(|s| format!(" after {s}s")).unwrap_or_default(),
             cs.restart_count,
@@ -94,7 +102,6 @@ impl<'a> Diagnosis<'a, '_> {
             start.line,
             start.reference,
         ));
-        let startup = &tc["startupProbe"];
         let (ops, what) = if startup.is_object() {
             let old = startup["failureThreshold"].as_i64().unwrap_or(3);
             let sp = startup["periodSeconds"].as_i64().unwrap_or(10).max(1);
