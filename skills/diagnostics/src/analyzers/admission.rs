@@ -140,9 +140,10 @@ fn quota(scope: &Scope, template: Option<&Template>, q: &Quota) -> Refusal {
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
-                let v = c["resources"][kind][r].as_str().map(str::to_string).or_else(|| {
-                    c["resources"][kind][r].as_f64().map(|n| n.to_string())
-                })?;
+                let v = c["resources"][kind][r]
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| c["resources"][kind][r].as_f64().map(|n| n.to_string()))?;
                 Some((i, c, v))
             })
             .max_by(|a, b| {
@@ -274,10 +275,7 @@ fn limit_range(scope: &Scope, template: Option<&Template>, violations: &[Violati
             evidence.push(Evidence::new(
                 Source::Spec,
                 format!("LimitRange {ns}/{}", name_of(lr)),
-                format!(
-                    "type {}: {} {} {}",
-                    v.per, v.bound, v.resource, v.allowed
-                ),
+                format!("type {}: {} {} {}", v.per, v.bound, v.resource, v.allowed),
             ));
         }
         let kind = if v.field == "request" {
@@ -287,7 +285,11 @@ fn limit_range(scope: &Scope, template: Option<&Template>, violations: &[Violati
         };
         parts.push(format!(
             "{who} sets the {} {} per {} at {}, and the pod's {kind}.{} is {}",
-            if v.bound == "max" { "maximum" } else { "minimum" },
+            if v.bound == "max" {
+                "maximum"
+            } else {
+                "minimum"
+            },
             v.resource,
             v.per,
             v.allowed,
@@ -320,7 +322,11 @@ fn limit_range(scope: &Scope, template: Option<&Template>, violations: &[Violati
             fix::replace(&path, v.allowed.as_str()),
         ];
         // Keep request ≤ limit.
-        let other = if kind == "limits" { "requests" } else { "limits" };
+        let other = if kind == "limits" {
+            "requests"
+        } else {
+            "limits"
+        };
         if let Some(o) = c["resources"][other][&v.resource].as_str()
             && let (Some(on), Some(an)) = (parse_quantity(o), allowed_n)
             && ((kind == "limits" && on > an) || (kind == "requests" && on < an))
@@ -374,7 +380,6 @@ fn format_like(value: f64, like: &str, resource: &str) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,17 +390,31 @@ mod tests {
         assert_eq!(q.name, "compute-quota");
         assert_eq!(
             q.items[1],
-            ("requests.cpu".into(), "500m".into(), "3800m".into(), "4".into())
+            (
+                "requests.cpu".into(),
+                "500m".into(),
+                "3800m".into(),
+                "4".into()
+            )
         );
-        let v = parse_limits(r#"pods "w-1" is forbidden: [maximum cpu usage per Container is 2, but limit is 4, maximum memory usage per Container is 1Gi, but limit is 2Gi]"#);
+        let v = parse_limits(
+            r#"pods "w-1" is forbidden: [maximum cpu usage per Container is 2, but limit is 4, maximum memory usage per Container is 1Gi, but limit is 2Gi]"#,
+        );
         assert_eq!(v.len(), 2);
         assert_eq!(
-            (v[1].resource.as_str(), v[1].allowed.as_str(), v[1].actual.as_str()),
+            (
+                v[1].resource.as_str(),
+                v[1].allowed.as_str(),
+                v[1].actual.as_str()
+            ),
             ("memory", "1Gi", "2Gi")
         );
         let v = parse_limits("minimum memory usage per Container is 64Mi, but request is 32Mi");
         assert_eq!((v[0].bound, v[0].field.as_str()), ("min", "request"));
         assert_eq!(format_like(0.2, "500m", "requests.cpu"), "200m");
-        assert_eq!(format_like(1024.0 * 1024.0 * 1024.0, "2Gi", "limits.memory"), "1Gi");
+        assert_eq!(
+            format_like(1024.0 * 1024.0 * 1024.0, "2Gi", "limits.memory"),
+            "1Gi"
+        );
     }
 }

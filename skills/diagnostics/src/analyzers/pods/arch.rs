@@ -186,7 +186,6 @@ fn arch_in_tag(image: &str) -> Option<String> {
     None
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,7 +193,10 @@ mod tests {
     #[test]
     fn arch_from_tags() {
         assert_eq!(arch_in_tag("x/agent:2.1.0-amd64").as_deref(), Some("amd64"));
-        assert_eq!(arch_in_tag("x/agent:2.1.0-aarch64").as_deref(), Some("arm64"));
+        assert_eq!(
+            arch_in_tag("x/agent:2.1.0-aarch64").as_deref(),
+            Some("arm64")
+        );
         assert_eq!(arch_in_tag("x/agent:2.1.0"), None);
     }
 }

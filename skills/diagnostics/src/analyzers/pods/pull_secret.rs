@@ -21,8 +21,22 @@ use super::events::EventIndex;
 
 /// Host labels too common to tell registries apart.
 const GENERIC: &[&str] = &[
-    "com", "io", "net", "org", "dev", "cloud", "example", "www", "docker", "registry", "cr", "pkg",
-    "azurecr", "amazonaws", "ecr", "dkr",
+    "com",
+    "io",
+    "net",
+    "org",
+    "dev",
+    "cloud",
+    "example",
+    "www",
+    "docker",
+    "registry",
+    "cr",
+    "pkg",
+    "azurecr",
+    "amazonaws",
+    "ecr",
+    "dkr",
 ];
 
 impl<'a> Diagnosis<'a, '_> {
@@ -188,10 +202,12 @@ fn names_registry(s: &Value, host: &str) -> Option<(usize, String)> {
         .split(['.', '-'])
         .filter(|l| l.len() > 2 && !GENERIC.contains(l))
         .collect();
-    distinctive
-        .iter()
-        .find(|l| words.contains(l))
-        .map(|l| (1, format!("its name names the registry (`{l}` of `{bare}`)")))
+    distinctive.iter().find(|l| words.contains(l)).map(|l| {
+        (
+            1,
+            format!("its name names the registry (`{l}` of `{bare}`)"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -202,14 +218,21 @@ mod tests {
     fn registries_and_names() {
         assert_eq!(registry_of("ghcr.io/acme/ledger:1.8.2"), "ghcr.io");
         assert_eq!(registry_of("library/redis:7"), "docker.io");
-        assert_eq!(registry_of("harbor.corp.example.net:5000/p/x"), "harbor.corp.example.net:5000");
+        assert_eq!(
+            registry_of("harbor.corp.example.net:5000/p/x"),
+            "harbor.corp.example.net:5000"
+        );
         let s = json!({"metadata": {"name": "harbor-robot-payments"}});
         assert_eq!(names_registry(&s, "harbor.corp.example.net").unwrap().0, 1);
         let s = json!({"metadata": {"name": "dockerhub-mirror"}});
         assert!(names_registry(&s, "harbor.corp.example.net").is_none());
         let s = json!({"metadata": {"name": "regcred", "annotations": {"registry": "https://ghcr.io"}}});
         assert_eq!(names_registry(&s, "ghcr.io").unwrap().0, 3);
-        assert!(refused_for_credentials("failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://ghcr.io/token?scope=x: 401 Unauthorized"));
-        assert!(!refused_for_credentials("failed to resolve reference: not found"));
+        assert!(refused_for_credentials(
+            "failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://ghcr.io/token?scope=x: 401 Unauthorized"
+        ));
+        assert!(!refused_for_credentials(
+            "failed to resolve reference: not found"
+        ));
     }
 }

@@ -51,8 +51,8 @@ impl<'a> Diagnosis<'a, '_> {
             .unwrap_or_default();
         // A write under a mounted volume (a ConfigMap's, read-only by
         // design) is not a root-filesystem write.
-        let Some((line_no, line, path)) = erofs_lines(&self.log.text)
-            .find(|(_, _, path)| !mounts.iter().any(|m| under(path, m)))
+        let Some((line_no, line, path)) =
+            erofs_lines(&self.log.text).find(|(_, _, path)| !mounts.iter().any(|m| under(path, m)))
         else {
             return;
         };

@@ -96,7 +96,10 @@ impl<'a> Diagnosis<'a, '_> {
                 fix::test(&format!("{cpath}/name"), c.name.as_str()),
                 fix::test(&format!("{cpath}/{field}"), tc[field].clone()),
             ];
-            ops.push(fix::replace(&format!("{cpath}/{field}"), Value::Array(prev)));
+            ops.push(fix::replace(
+                &format!("{cpath}/{field}"),
+                Value::Array(prev),
+            ));
             if let Some(f) = self.template_fix(
                 ops,
                 format!("Restore the {field} of {role} that revision {rev} ran, without `{flag}`"),
@@ -108,7 +111,9 @@ impl<'a> Diagnosis<'a, '_> {
             ops.push(fix::remove(&path));
             if let Some(f) = self.template_fix(
                 ops,
-                format!("Remove {field}[{i}] `{arg}` from {role}: its program does not accept `{flag}`"),
+                format!(
+                    "Remove {field}[{i}] `{arg}` from {role}: its program does not accept `{flag}`"
+                ),
             ) {
                 self.fixes.push(f);
             }
@@ -236,7 +241,9 @@ mod tests {
             unknown_flag("vector: error: unknown long flag '--log.formatt', try --help").unwrap();
         assert_eq!(f, "--log.formatt");
         assert_eq!(
-            unknown_flag("Error: unknown flag: --upstream-timeout").unwrap().2,
+            unknown_flag("Error: unknown flag: --upstream-timeout")
+                .unwrap()
+                .2,
             "--upstream-timeout"
         );
         assert_eq!(flag_name("--a.b=c"), Some("--a.b"));

@@ -31,8 +31,7 @@ impl<'a> Diagnosis<'a, '_> {
         ) {
             return;
         }
-        let (Some(c), Some(cs), Some(t)) = (self.spec_container, self.status, self.template)
-        else {
+        let (Some(c), Some(cs), Some(t)) = (self.spec_container, self.status, self.template) else {
             return;
         };
         let pod_events = self.events.of("Pod", &self.rep.metadata.name);
@@ -43,7 +42,8 @@ impl<'a> Diagnosis<'a, '_> {
         let Some(failed) = pod_events.iter().rev().find_map(|e| {
             let m = e.message.as_deref()?;
             (e.reason.as_deref() == Some("Unhealthy")
-                && (m.starts_with("Liveness probe failed") || m.starts_with("Startup probe failed")))
+                && (m.starts_with("Liveness probe failed")
+                    || m.starts_with("Startup probe failed")))
             .then_some(m)
         }) else {
             return;
@@ -220,9 +220,17 @@ fn start_line(text: &str) -> Option<Start> {
     let mut best = None;
     for line in text.lines() {
         let lower = line.to_ascii_lowercase();
-        if !["start", "ready", "loaded", "warm", "initiali", "listening", "boot"]
-            .iter()
-            .any(|k| lower.contains(k))
+        if ![
+            "start",
+            "ready",
+            "loaded",
+            "warm",
+            "initiali",
+            "listening",
+            "boot",
+        ]
+        .iter()
+        .any(|k| lower.contains(k))
         {
             continue;
         }
