@@ -522,3 +522,71 @@ def s60():
                                              R(f"{C1}/args", prev_side["args"])],
                                    "dry_run": "passed"})]
     return s
+
+
+@scenario
+def s61():
+    s = Scenario("61-healthy-readonly-rootfs-with-scratch-mounts", "web",
+                 "healthy: nginx runs with readOnlyRootFilesystem: true and emptyDirs at /var/cache/nginx and /tmp; its entrypoint logs that it cannot modify the read-only ConfigMap default.conf, which is expected")
+    cluster(s)
+    image = "docker.io/nginxinc/nginx-unprivileged:1.27.2-alpine"
+    s.configmap("docs-conf", {"default.conf": "server {\n  listen 8080;\n  root /usr/share/nginx/html;\n}\n"})
+    cont = container("nginx", image, ports=[("http", 8080)],
+                     mounts=[{"name": "conf", "mountPath": "/etc/nginx/conf.d", "readOnly": True},
+                             {"name": "cache", "mountPath": "/var/cache/nginx"},
+                             {"name": "tmp", "mountPath": "/tmp"}],
+                     readiness=http_probe("/", "http"))
+    d, rs, pods, _ = app(s, "docs", [cont], replicas=2, service=[("http", 80, "http")],
+                         volumes=[{"name": "conf", "configMap": {"name": "docs-conf", "defaultMode": 420}},
+                                  {"name": "cache", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}])
+    for p in pods:
+        s.log(p["metadata"]["name"], "nginx",
+              "/docker-entrypoint.sh: /docker-entrypoint.d/ is not empty, will attempt to perform configuration\n"
+              "/docker-entrypoint.sh: Launching /docker-entrypoint.d/10-listen-on-ipv6-by-default.sh\n"
+              "10-listen-on-ipv6-by-default.sh: info: can not modify /etc/nginx/conf.d/default.conf (read-only file system?)\n"
+              "/docker-entrypoint.sh: Configuration complete; ready for start up\n"
+              "2026/11/11 09:00:05 [notice] 1#1: nginx/1.27.2\n"
+              "2026/11/11 09:00:05 [notice] 1#1: start worker processes\n"
+              f'{ip("10.244", "ingress")} - - [20/Nov/2026:08:59:58 +0000] "GET / HTTP/1.1" 200 3712 "-" "kube-probe/1.35"\n')
+    s.expect["healthy"] = True
+    s.expect["must_not"] = [NOT("CrashLoopBackOff", name="docs"), dict(NOT(name="docs"), severity="error")]
+    return s
+
+
+@scenario
+def s62():
+    s = Scenario("62-limitrange-max-cpu-sidecar", "ingest",
+                 "collector's new revision gave its sidecar `buffer` limits.cpu 4; LimitRange per-container caps cpu at 2 per Container, so the new ReplicaSet cannot create pods (maximum cpu usage per Container is 2, but limit is 4); the main container (limit 1) is within it")
+    cluster(s)
+    main = container("collector", "registry.example.com/ingest/collector:3.3.0", ports=[("grpc", 4317)],
+                     resources={"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "250m", "memory": "512Mi"}})
+    side = container("buffer", "registry.example.com/ingest/disk-buffer:1.6.2",
+                     resources={"limits": {"cpu": "4", "memory": "512Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}})
+    prev_side = dict(copy.deepcopy(side), resources={"limits": {"cpu": "1", "memory": "512Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}})
+    d, rs, pods, old = app(s, "collector", [main, side], replicas=0, prev=[copy.deepcopy(main), prev_side], old_replicas=2,
+                           rollout=31, events=False)
+    d["spec"]["replicas"] = 2
+    rs["spec"]["replicas"] = 1
+    rsn = rs["metadata"]["name"]
+    msg = f'pods "{rsn}-{h("cpu", 5)}" is forbidden: maximum cpu usage per Container is 2, but limit is 4'
+    rs["_extra_status"] = {"conditions": [{"type": "ReplicaFailure", "status": "True", "lastTransitionTime": ts(31),
+                                           "reason": "FailedCreate", "message": msg}]}
+    s.finish_deployment(d, progressing="deadline", replica_failure=msg)
+    s.event("Deployment", "collector", "ScalingReplicaSet", f"Scaled up replica set {rsn} from 0 to 1", first=ts(31),
+            component="deployment-controller")
+    s.event("ReplicaSet", rsn, "FailedCreate", "Error creating: " + msg, type_="Warning", count=21, first=ts(31), last=ts(1.2),
+            component="replicaset-controller")
+    s.add({"apiVersion": "v1", "kind": "LimitRange",
+           "metadata": s.meta("LimitRange", "per-container", created=ts(days=60)),
+           "spec": {"limits": [{"type": "Container", "max": {"cpu": "2", "memory": "4Gi"},
+                                "default": {"cpu": "500m", "memory": "512Mi"},
+                                "defaultRequest": {"cpu": "100m", "memory": "128Mi"}},
+                               {"type": "PersistentVolumeClaim", "max": {"storage": "50Gi"}}]}})
+    s.expect["findings"] = [F("ReplicaSetCreateFailed", "Deployment", "collector",
+                              root_cause=["per-container", "cpu", "2", "4"],
+                              evidence=["maximum cpu usage per Container"],
+                              fix={"target": {"kind": "Deployment", "name": "collector"},
+                                   "patch": [T(f"{C1}/name", "buffer"), T(f"{C1}/resources/limits/cpu", "4"),
+                                             R(f"{C1}/resources/limits/cpu", "2")],
+                                   "dry_run": "passed"})]
+    return s

@@ -121,8 +121,7 @@ fn quota(scope: &Scope, template: Option<&Template>, q: &Quota) -> Refusal {
         };
         let free = (l - u).max(0.0);
         parts.push(format!(
-            "each pod asks {res}={requested} while ResourceQuota {} allows {limited} in namespace {ns} and {used} is used, leaving {}",
-            q.name,
+            "each new pod asks {res}={requested}, and of the {limited} it allows in namespace {ns} {used} is used, leaving {}",
             format_like(free, requested, res)
         ));
         if req <= free {

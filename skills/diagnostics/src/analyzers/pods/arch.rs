@@ -118,6 +118,10 @@ impl<'a> Diagnosis<'a, '_> {
             let spec = t.spec();
             let prefix = t.prefix;
             let mut ops = Vec::new();
+            if let Some((cpath, _)) = t.container(&c.name) {
+                ops.push(fix::test(&format!("{cpath}/name"), c.name.as_str()));
+                ops.push(fix::test(&format!("{cpath}/image"), image.as_str()));
+            }
             match spec["nodeSelector"][ARCH].as_str() {
                 Some(old) => {
                     let path = format!("{prefix}/nodeSelector/{}", fix::escape(ARCH));

@@ -213,7 +213,8 @@ fn not_up_yet(message: &str) -> bool {
     .any(|k| m.contains(k))
 }
 
-/// The last line saying how long the start took: `Started App in 142.6
+/// The line saying how long the start took (the longest such time, so a
+/// request logged `ready in 3ms` does not count): `Started App in 142.6
 /// seconds`, `startup complete in 98s`, `model loaded in 1m38s`,
 /// `ready in 45000ms`.
 fn start_line(text: &str) -> Option<Start> {
@@ -237,7 +238,9 @@ fn start_line(text: &str) -> Option<Start> {
         let Some(at) = lower.rfind(" in ") else {
             continue;
         };
-        if let Some(seconds) = duration(&lower[at + 4..]) {
+        if let Some(seconds) = duration(&lower[at + 4..])
+            && best.as_ref().is_none_or(|b: &Start| seconds > b.seconds)
+        {
             best = Some(Start {
                 seconds,
                 line: crate::analyzers::patterns::clip(line.trim(), 200),
