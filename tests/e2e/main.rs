@@ -14,6 +14,7 @@ mod apiserver;
 mod broker;
 mod capture;
 mod cli;
+mod common_fixes;
 mod deploy;
 mod diagnose;
 mod hostile;
