@@ -9,12 +9,16 @@
 use guardian_tests::kube::{ControlPlane, control_plane, read_dump};
 use serde_json::{Value, json};
 
-use crate::cluster::Env;
+use crate::cluster::{Env, staging};
 use crate::support::repo_root;
 
-/// Recreates scenario `name` in a fresh namespace: its namespaced objects,
-/// its nodes, and its pods' logs. Returns the namespace.
+/// Recreates scenario `name` in a fresh namespace: its namespaced objects
+/// and its pods' logs. Nodes are shared by every test of the server, so the
+/// pods are bound to the example cluster's nodes (`worker-N` →
+/// `stg-worker-N`, served by the kubelet stand-in) instead of adding the
+/// scenario's own. Returns the namespace.
 fn load(k: &ControlPlane, name: &str, from: &str) -> String {
+    staging(k);
     let dir = repo_root()
         .join("tests/scenarios")
         .join(name)
@@ -27,12 +31,7 @@ fn load(k: &ControlPlane, name: &str, from: &str) -> String {
     let objects: Vec<Value> = dump
         .objects
         .into_iter()
-        .filter(|o| o["kind"] != "Namespace")
-        .filter(|o| {
-            o["metadata"]["namespace"]
-                .as_str()
-                .is_none_or(|n| n == from)
-        })
+        .filter(|o| o["metadata"]["namespace"].as_str() == Some(from))
         .filter(|o| {
             !matches!(
                 (o["kind"].as_str(), o["metadata"]["name"].as_str()),
@@ -42,6 +41,9 @@ fn load(k: &ControlPlane, name: &str, from: &str) -> String {
         })
         .map(|mut o| {
             move_namespace(&mut o, from, &ns);
+            if let Some(node) = o["spec"]["nodeName"].as_str() {
+                o["spec"]["nodeName"] = format!("stg-{node}").into();
+            }
             o
         })
         .collect();
