@@ -143,7 +143,7 @@ impl<'a> Diagnosis<'a, '_> {
             }
         }
         Some(format!(
-            "the pod has no imagePullSecrets, so the kubelet pulls from `{host}` anonymously; Secret `{name}` ({}) holds a registry credential for it ({why})",
+            "so the kubelet pulls from `{host}` anonymously, while Secret `{name}` ({}) in the namespace holds a registry credential for it ({why})",
             secret["type"].as_str().unwrap_or("")
         ))
     }
