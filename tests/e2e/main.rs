@@ -15,6 +15,7 @@ mod broker;
 mod capture;
 mod cascades;
 mod cli;
+mod common_fixes;
 mod deploy;
 mod diagnose;
 mod hostile;

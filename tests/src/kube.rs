@@ -513,9 +513,11 @@ class Kubelet(http.server.BaseHTTPRequestHandler):
         folder = os.path.join(root, ns, pod, container)
         previous = query.get("previous", ["false"])[0] == "true"
         error = os.path.join(folder, "error")
-        if os.path.isfile(error):
-            return self.answer(500, open(error).read())
         path = os.path.join(folder, "previous" if previous else "current")
+        # A waiting container's error is about the current instance: the
+        # previous one's log is still served, as a kubelet does.
+        if os.path.isfile(error) and not (previous and os.path.isfile(path)):
+            return self.answer(500, open(error).read())
         if not os.path.isfile(path):
             if previous:
                 return self.answer(400, 'previous terminated container "%s" in pod "%s" not found' % (container, pod))

@@ -5,6 +5,7 @@
 use crate::ctx::{Cluster, Reads, Scope};
 use crate::finding::Finding;
 
+mod admission;
 pub mod budget;
 mod cascade;
 mod config;
@@ -95,7 +96,13 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Deployment",
         aliases: &["deployments", "deploy"],
         run: Run::Namespaced(workloads::deployments),
-        reads: ns(&["deployments.apps", "replicasets.apps", "jobs.batch"]),
+        reads: ns(&[
+            "deployments.apps",
+            "replicasets.apps",
+            "jobs.batch",
+            "resourcequotas",
+            "limitranges",
+        ]),
     },
     Analyzer {
         name: "ReplicaSet",

@@ -18,7 +18,7 @@ use crate::model::Pod;
 use crate::reasons as r;
 
 use super::pods::{EventIndex, container_state, is_ready};
-use super::template::{Owners, ReplicaSets, existing};
+use super::template::{Owners, ReplicaSets, existing, template_of};
 
 /// Pods by workload, built on first use.
 struct PodsBy<'s> {
@@ -223,6 +223,15 @@ pub fn deployments(scope: &Scope, out: &mut Vec<Finding>) {
             ));
             f.evidence.push(status_ev);
             f.evidence.push(ev);
+            let template = template_of(scope, &obj);
+            if let Some(a) = super::admission::explain(scope, template.as_ref(), &msg) {
+                f.root_cause = Some(format!(
+                    "the API server refuses the pods of ReplicaSet {rs_name} (Deployment {}/{name}): {}",
+                    scope.namespace, a.root
+                ));
+                f.evidence.extend(a.evidence);
+                f.fixes.extend(a.fixes);
+            }
             f
         } else if let Some(c) = deadline {
             let mut f = Finding::new(

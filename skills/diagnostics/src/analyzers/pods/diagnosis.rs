@@ -81,6 +81,18 @@ impl<'a> Diagnosis<'a, '_> {
         {
             self.probe_path(events, self.status, &log.text);
         }
+        // Common failures with a fix of their own.
+        let specific: [fn(&mut Self); 4] = [
+            Self::slow_start,
+            Self::exec_format,
+            Self::read_only_root,
+            Self::bad_flag,
+        ];
+        for find in specific {
+            if self.root.is_none() {
+                find(self);
+            }
+        }
         let fallbacks: [fn(&mut Self); 5] = [
             Self::unhealthy_root,
             Self::liveness_root,

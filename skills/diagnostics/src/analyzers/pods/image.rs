@@ -63,6 +63,9 @@ impl<'a> Diagnosis<'a, '_> {
         } else {
             self.pull_failure(events, c, &image)
         };
+        if !invalid && let Some(why) = self.pull_secret(events, c, &image) {
+            root.push_str(&format!("; {why}"));
+        }
         if let Some(v) = &valid
             && let Some(f) = self.set_image(
                 c,

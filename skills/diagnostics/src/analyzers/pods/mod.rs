@@ -15,6 +15,10 @@
 //! - `diagnosis.rs`: the root-cause search, which tries the families of
 //!   explanations and fixes in `config.rs`, `probes.rs`, `image.rs`,
 //!   `memory.rs`, `scheduling.rs` and `usage.rs` (a refused command line);
+//! - `slow_start.rs`, `read_only.rs`, `pull_secret.rs`, `arch.rs`,
+//!   `sidecar.rs`: common failures with a fix of their own (a liveness probe
+//!   killing a slow start, a read-only root filesystem, a missing pull
+//!   secret, an image of another architecture, an unknown flag);
 //! - `quantity.rs`: resource quantities.
 
 use crate::analyzers::refs;
@@ -23,6 +27,7 @@ use crate::ctx::Scope;
 use crate::finding::{Finding, ObjRef};
 use crate::model::Pod;
 
+mod arch;
 mod cause;
 mod classify;
 mod config;
@@ -34,8 +39,12 @@ mod image;
 mod log;
 mod memory;
 mod probes;
-mod quantity;
+mod pull_secret;
+pub(crate) mod quantity;
+mod read_only;
 mod scheduling;
+mod sidecar;
+mod slow_start;
 mod usage;
 
 pub use classify::{Problem, classify, container_state, is_ready};

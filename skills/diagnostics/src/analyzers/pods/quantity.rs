@@ -12,7 +12,7 @@ pub(super) fn quantity_of(v: &Value) -> Option<f64> {
 
 /// A Kubernetes quantity (`256Mi`, `1.5G`, `250m`, `2`) as a plain number
 /// (bytes, cores).
-pub(super) fn parse_quantity(q: &str) -> Option<f64> {
+pub(crate) fn parse_quantity(q: &str) -> Option<f64> {
     let q = q.trim();
     let split = q
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
