@@ -100,6 +100,24 @@ fn reads_are_what_kubectl_and_the_snapshot_read() {
         assert_eq!(names(&live), want, "list {resource}");
         assert_eq!(live["count"], json!(want.len()), "{resource}");
         let offline = env.call_ok("cluster.list", &input, &snap);
+        if live["items"] != offline["items"] {
+            // Which objects the server holds beyond the example's, and who
+            // made them.
+            let extra: Vec<&Value> = live["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| !offline["items"].as_array().unwrap().contains(i))
+                .collect();
+            for i in &extra {
+                if let Some(name) = i["name"].as_str() {
+                    eprintln!(
+                        "{}",
+                        k.run(&["get", resource, name, "-n", ns, "-o", "yaml"])
+                    );
+                }
+            }
+        }
         assert_eq!(live["items"], offline["items"], "rows of {resource}");
     }
     // Cluster-scoped: the example's nodes are on the server.

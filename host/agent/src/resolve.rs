@@ -899,25 +899,31 @@ pub fn nearest(word: &str, inv: &Inventory, n: usize) -> Vec<Named> {
         .chain(ns_named)
     {
         let whole = distance(word, &o.name);
-        let part = o
-            .name
+        // A part of the word against a part of the name (`notifer-worker`
+        // → `notifier`), a step further than a whole match.
+        let part = word
             .split('-')
-            .filter(|p| p.len() >= 3)
-            .map(|p| distance(word, p) + 1)
+            .filter(|w| w.len() >= 3)
+            .flat_map(|w| {
+                o.name
+                    .split('-')
+                    .filter(|p| p.len() >= 3)
+                    .map(move |p| distance(w, p) + 1)
+            })
             .min()
             .unwrap_or(usize::MAX);
-        let d = whole.min(part);
+        // A question names a workload more often than a node.
+        let d = whole.min(part) + usize::from(o.kind == "Node");
         if d <= word.len().div_ceil(2) {
             scored.push((d, o));
         }
     }
     scored.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    // Each name once: the first (kind, namespace) that holds it stands for
+    // the others.
     let mut out: Vec<Named> = Vec::new();
     for (_, o) in scored {
-        if !out
-            .iter()
-            .any(|x| x.name == o.name && x.namespace == o.namespace)
-        {
+        if !out.iter().any(|x| x.name == o.name) {
             out.push(o);
         }
         if out.len() == n {
@@ -1047,8 +1053,22 @@ mod tests {
 
     #[test]
     fn nearest_names_for_an_honest_negative() {
-        let near = nearest("notifer-worker", &inv(), 3);
-        assert!(near.iter().any(|n| n.name == "notifier"), "{near:?}");
+        let mut inv = inv();
+        for ns in ["a", "b", "c", "d"] {
+            inv.objects.push(Named {
+                kind: "DaemonSet",
+                namespace: Some(ns.into()),
+                name: "node-exporter".into(),
+            });
+        }
+        let near = nearest("notifer-worker", &inv, 3);
+        assert_eq!(near[0].name, "notifier", "{near:?}");
+        let near = nearest("node-exprter", &inv, 3);
+        assert_eq!(
+            near.iter().filter(|n| n.name == "node-exporter").count(),
+            1,
+            "{near:?}"
+        );
         assert!(distance("payment-api", "payments-api") == 1);
         assert!(distance("notifier", "notifeir") == 1);
     }
