@@ -24,6 +24,24 @@ pub fn staging(k: &ControlPlane) -> &'static str {
     })
 }
 
+/// Deletes the Events the API server itself wrote in `ns` after the example
+/// was loaded: its Service IP allocator's periodic repair ("Cluster IP … is
+/// not allocated; repairing", every few minutes from the server's start)
+/// speaks of the example's Services, which were created with the cluster
+/// IPs of the dump. They are the server's, not the example's, so a test
+/// comparing the server with the snapshot leaves them out.
+pub fn forget_server_repairs(k: &ControlPlane, ns: &str) {
+    k.run(&[
+        "delete",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        "reportingComponent=ipallocator-repair-controller",
+        "--ignore-not-found",
+    ]);
+}
+
 /// A fresh namespace `<prefix>-…` holding the namespaced objects of
 /// `examples/staging` that `keep` accepts (Services get new cluster IPs),
 /// for a test that changes them. Returns the namespace.

@@ -69,6 +69,7 @@ fn text(out: &Output) -> String {
 fn reads_are_what_kubectl_and_the_snapshot_read() {
     let Some(k) = control_plane() else { return };
     let ns = staging(k);
+    crate::cluster::forget_server_repairs(k, ns);
     let env = Env::new(k);
     let snap = snapshot_flag();
     let snap: Vec<&str> = snap.iter().map(String::as_str).collect();
@@ -795,6 +796,7 @@ fn unreachable_servers_unknown_contexts_and_refused_certificates_are_said_so() {
 fn diagnose_on_the_server_finds_what_it_finds_in_the_snapshot() {
     let Some(k) = control_plane() else { return };
     let ns = staging(k);
+    crate::cluster::forget_server_repairs(k, ns);
     let env = Env::new(k);
     let diagnose = |extra: &[&str]| -> Value {
         let out = env
