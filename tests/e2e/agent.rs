@@ -813,3 +813,85 @@ fn secret_values_and_log_passwords_never_reach_the_model() {
         );
     }
 }
+
+/// Every subschema of a tool's `parameters` that a provider may refuse: a
+/// boolean schema (but `additionalProperties: false`), a `$ref`, a type list.
+fn refusable_subschemas(schema: &Value, path: &str, found: &mut Vec<String>) {
+    let Some(m) = schema.as_object() else {
+        found.push(format!("{path}: {schema}"));
+        return;
+    };
+    for (key, value) in m {
+        let here = format!("{path}/{key}");
+        match key.as_str() {
+            "$ref" | "$defs" => found.push(here),
+            "type" if value.is_array() => found.push(format!("{here}: {value}")),
+            "properties" => {
+                for (name, sub) in value.as_object().into_iter().flatten() {
+                    refusable_subschemas(sub, &format!("{here}/{name}"), found);
+                }
+            }
+            "additionalProperties" if value == &Value::Bool(false) => {}
+            "items" | "additionalProperties" | "not" => refusable_subschemas(value, &here, found),
+            "anyOf" | "oneOf" | "allOf" => {
+                for (i, sub) in value.as_array().into_iter().flatten().enumerate() {
+                    refusable_subschemas(sub, &format!("{here}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_refusal_by_the_model_server_is_shown_plainly_and_the_schemas_are_acceptable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("llama-cpp-refuses-the-schema");
+    let out = ask(
+        dir.path(),
+        &server,
+        "why is checkout failing in staging?",
+        Path::new("examples/staging"),
+        &[],
+    );
+    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
+    let r = stopped_with(&out, "the model server refused the request (HTTP 400)");
+    assert_eq!(
+        r["stopped"],
+        "the model server refused the request (HTTP 400): JSON schema error at #/properties/json_patch/items: schema must be an object"
+    );
+    assert_eq!(server.requests().len(), 1, "a 400 is not retried");
+    // What was offered holds nothing a provider refuses.
+    let request = &server.requests()[0];
+    let mut found = Vec::new();
+    for tool in request["tools"].as_array().unwrap() {
+        let name = tool["function"]["name"].as_str().unwrap();
+        refusable_subschemas(&tool["function"]["parameters"], name, &mut found);
+    }
+    assert!(found.is_empty(), "{found:#?}");
+
+    // A plain-text body, as a person reads it.
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("plain-text-refusal");
+    let out = guardian(&dir.path().join("cache"))
+        .args([
+            "ask",
+            "hello?",
+            "--snapshot",
+            "examples/staging",
+            "--no-stream",
+        ])
+        .args(["--model", "test-model", "--base-url", &server.base_url()])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(
+            "No answer: the model server refused the request (HTTP 400): Bad Request: the field `tools` is not supported by this deployment."
+        ),
+        "{text}"
+    );
+}

@@ -412,6 +412,10 @@ impl Agent {
                 Err(LlmError::Cancelled) => {
                     return Outcome::partial(last_content, proposals, "the run was cancelled");
                 }
+                // The server answered: say what it said.
+                Err(e @ (LlmError::Status { .. } | LlmError::Decode(_))) => {
+                    return Outcome::partial(last_content, proposals, &e.to_string());
+                }
                 Err(e) => {
                     return Outcome::partial(
                         last_content,
