@@ -23,6 +23,8 @@ pub struct LlmSettings {
     /// Stream completions as server-sent events.
     pub stream: bool,
     pub temperature: Option<f32>,
+    /// At most this many tokens in one completion (`max_tokens`).
+    pub max_tokens: Option<u32>,
 }
 
 /// What the command line (or a request) overrides of the config's `llm:`.
@@ -56,6 +58,7 @@ impl LlmSettings {
             api_key: env(&key_env).filter(|k| !k.is_empty()),
             stream: !overrides.no_stream && config.stream.unwrap_or(true),
             temperature: config.temperature,
+            max_tokens: config.max_tokens,
         };
         Some((settings, key_env))
     }
@@ -209,6 +212,9 @@ impl LlmClient {
         }
         if let Some(t) = self.settings.temperature {
             request["temperature"] = json!(t);
+        }
+        if let Some(n) = self.settings.max_tokens {
+            request["max_tokens"] = json!(n);
         }
         if self.settings.stream {
             request["stream"] = json!(true);
@@ -718,6 +724,7 @@ mod tests {
             api_key: None,
             stream,
             temperature: None,
+            max_tokens: None,
         });
         let policy = RetryPolicy {
             timeout: Duration::from_secs(20),

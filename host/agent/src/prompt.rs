@@ -41,6 +41,23 @@ pub fn system(tools: &[OfferedTool], source: &str, default_namespace: Option<&st
     s
 }
 
+/// Sent (once) when the model answers without having called any tool.
+pub const NO_EVIDENCE: &str = "You answered without calling any tool, so nothing in that answer \
+     comes from the cluster. If the question is about the cluster, call a tool first \
+     (diagnostics__analyze finds what is broken, with its evidence) and answer from its results. \
+     If the question needs nothing from the cluster, give your answer again.";
+
+/// Sent (once) when the model's reply is empty.
+pub const EMPTY_ANSWER: &str = "Your reply was empty. Call a tool, or answer the question in plain \
+     text from the results above.";
+
+/// Added to the system message when Guardian helps (`--assist`).
+pub const BRIEF_NOTE: &str = "The first tool result, guardian__brief, is Guardian's own scan of the \
+     cluster, made before your first turn: the scope it covered, and the error and critical \
+     findings with their evidence and fixes (checked by dry-run). Start from it: when it answers \
+     the question, answer from it; call tools only to fill a gap. guardian__brief is not a tool \
+     you can call.\n";
+
 /// A tool result framed as data: the tags carry the call id and status,
 /// and anything inside that looks like the tags is defused.
 pub fn tool_result(call_id: &str, tool: &str, status: &str, body: &str) -> String {

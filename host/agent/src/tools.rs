@@ -273,6 +273,218 @@ fn normalize(schema: &Value, root: &Value, stack: &mut Vec<String>) -> Option<Va
     Some(Value::Object(out))
 }
 
+impl OfferedTool {
+    /// Its parameters in one line, for a model that called it wrongly:
+    /// `namespace (string, required), tail_lines (integer)`.
+    pub fn signature(&self) -> String {
+        let schema = provider_schema(&self.input_schema);
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let params: Vec<String> = schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, p)| {
+                let kind = p["type"].as_str().unwrap_or("any");
+                if required.contains(&name.as_str()) {
+                    format!("{name} ({kind}, required)")
+                } else {
+                    format!("{name} ({kind})")
+                }
+            })
+            .collect();
+        if params.is_empty() {
+            "no arguments: call it with {}".to_owned()
+        } else {
+            params.join(", ")
+        }
+    }
+}
+
+/// How a model's tool name was read.
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    /// The wire name or the qualified name.
+    Exact(&'a OfferedTool),
+    /// A near spelling only one tool has (`diagnostics_analyze`,
+    /// `functions.diagnostics__analyze`, `analyze`).
+    Read(&'a OfferedTool),
+    /// No tool; the nearest name when one is close.
+    Unknown(Option<&'a OfferedTool>),
+}
+
+/// Finds the tool a model meant by `name`.
+pub fn lookup<'a>(tools: &'a [OfferedTool], name: &str) -> Lookup<'a> {
+    if let Some(t) = tools.iter().find(|t| t.wire == name || t.name == name) {
+        return Lookup::Exact(t);
+    }
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
+    let trimmed = name
+        .trim()
+        .trim_start_matches("functions.")
+        .trim_start_matches("functions__")
+        .trim_start_matches("tools.");
+    let wanted = squash(trimmed);
+    let unique = |hits: Vec<&'a OfferedTool>| (hits.len() == 1).then(|| hits[0]);
+    if let Some(t) = unique(tools.iter().filter(|t| squash(&t.name) == wanted).collect()) {
+        return Lookup::Read(t);
+    }
+    if let Some(t) = unique(
+        tools
+            .iter()
+            .filter(|t| {
+                t.name
+                    .split_once('.')
+                    .is_some_and(|(_, short)| squash(short) == wanted)
+            })
+            .collect(),
+    ) {
+        return Lookup::Read(t);
+    }
+    let nearest = tools
+        .iter()
+        .map(|t| {
+            let short = t.name.split_once('.').map_or(t.name.as_str(), |(_, s)| s);
+            let d = edit_distance(&squash(&t.name), &wanted)
+                .min(edit_distance(&squash(short), &wanted));
+            (d, t)
+        })
+        .filter(|(d, _)| *d <= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, t)| t);
+    Lookup::Unknown(nearest)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(here).min(row[j])
+            };
+            prev = here;
+        }
+    }
+    row[b.len()]
+}
+
+/// A model's argument text as a JSON object. Besides plain JSON it reads
+/// what small models write: an object inside a code fence or prose, or a
+/// JSON string holding the object. `Ok((object, true))` when it had to be
+/// dug out; `Err` says what is wrong, for the model.
+pub fn parse_arguments(text: &str) -> Result<(Value, bool), String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok((json!({}), false));
+    }
+    let first = match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => return Ok((v, false)),
+        Ok(Value::String(inner)) => match serde_json::from_str::<Value>(&inner) {
+            Ok(v @ Value::Object(_)) => return Ok((v, true)),
+            _ => "a string, not an object".to_owned(),
+        },
+        Ok(other) => format!("{}, not an object", kind_of(&other)),
+        Err(e) => format!("not valid JSON ({e})"),
+    };
+    if let Some(v) = json_objects(text).into_iter().next() {
+        return Ok((v, true));
+    }
+    Err(first)
+}
+
+/// The JSON objects embedded in `text` (outermost only), in order.
+pub fn json_objects(text: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while let Some(offset) = text[start..].find('{') {
+        let open = start + offset;
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        let mut end = None;
+        for (i, &b) in bytes.iter().enumerate().skip(open) {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { break };
+        match serde_json::from_str::<Value>(&text[open..=end]) {
+            Ok(v @ Value::Object(_)) => {
+                found.push(v);
+                start = end + 1;
+            }
+            _ => start = open + 1,
+        }
+    }
+    found
+}
+
+/// The tool calls a model wrote into its text instead of `tool_calls`:
+/// `{"name": "…", "arguments": {…}}` objects (in a code fence, in
+/// `<tool_call>` tags or in prose) naming an offered tool. Name and
+/// argument text of each.
+pub fn calls_in_text(text: &str, tools: &[OfferedTool]) -> Vec<(String, String)> {
+    json_objects(text)
+        .into_iter()
+        .filter_map(|v| {
+            let name = v["name"].as_str()?;
+            if matches!(lookup(tools, name), Lookup::Unknown(_)) {
+                return None;
+            }
+            let arguments = match v.get("arguments").or(v.get("parameters")) {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => "{}".to_owned(),
+            };
+            Some((name.to_owned(), arguments))
+        })
+        .collect()
+}
+
+/// What a JSON value is, in words.
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// `skill.tool` → `skill__tool`.
 pub fn wire_name(qualified: &str) -> String {
     qualified.replacen('.', "__", 1)

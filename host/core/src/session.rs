@@ -267,6 +267,7 @@ impl Session {
                 source: self.source.clone(),
                 default_namespace: namespace.or(self.default_namespace.clone()),
             },
+            assist: false,
         }
     }
 }
