@@ -15,6 +15,7 @@
 #        PORT      the model server's port [8088]; a server already up there is used
 #        LLM_SCRIPT start-local-llm.sh [../shared/llm/start-local-llm.sh]
 #        MAX_TOKENS per completion [512]   MAX_TOOL_CALLS per question [6]
+#        TOOL_KIB  KiB of one tool result in the context [8]
 #        TIMEOUT   seconds per question [420]
 #        OUT       where the reports go [target/bench-model]
 #        PROFILE   cargo profile for guardian [dev]
@@ -32,6 +33,7 @@ PORT=${PORT:-8088}
 LLM_SCRIPT=${LLM_SCRIPT:-$REPO/../shared/llm/start-local-llm.sh}
 MAX_TOKENS=${MAX_TOKENS:-512}
 MAX_TOOL_CALLS=${MAX_TOOL_CALLS:-6}
+TOOL_KIB=${TOOL_KIB:-8}
 TIMEOUT=${TIMEOUT:-420}
 OUT=${OUT:-$REPO/target/bench-model}
 PROFILE=${PROFILE:-dev}
@@ -87,7 +89,7 @@ llm:
   max_tokens: $MAX_TOKENS
 agent:
   max_tool_calls: $MAX_TOOL_CALLS
-  tool_output_kib: 8
+  tool_output_kib: $TOOL_KIB
   timeout_seconds: $TIMEOUT
   llm_timeout_seconds: 300
   max_retries: 1
