@@ -2,8 +2,10 @@
 
 use crate::tools::OfferedTool;
 
-/// The system message.
-pub fn system(tools: &[OfferedTool], source: &str, default_namespace: Option<&str>) -> String {
+/// The system message. It is the same for every question (what differs,
+/// the cluster and the default namespace, is in [`user`]), so a server with
+/// a prompt cache (llama.cpp, vLLM) reads it and the tools once.
+pub fn system(tools: &[OfferedTool]) -> String {
     let mut s = String::from(
         "You are Guardian, a Kubernetes operations agent. You find out why something in the \
          cluster is failing, prove it from the cluster's own evidence (status, events, logs, \
@@ -24,12 +26,6 @@ pub fn system(tools: &[OfferedTool], source: &str, default_namespace: Option<&st
          Answer in plain text: the root cause in one sentence (name the object and the reason), \
          the evidence that proves it, the fix, and the pending action id if you proposed one.\n\n",
     );
-    s.push_str(&format!("Cluster: {source}.\n"));
-    if let Some(ns) = default_namespace {
-        s.push_str(&format!(
-            "The default namespace (when the question names none) is `{ns}`.\n"
-        ));
-    }
     s.push_str(&format!(
         "Tools: {}.\n",
         tools
@@ -57,6 +53,18 @@ pub const BRIEF_NOTE: &str = "The first tool result, guardian__brief, is Guardia
      findings with their evidence and fixes (checked by dry-run). Start from it: when it answers \
      the question, answer from it; call tools only to fill a gap. guardian__brief is not a tool \
      you can call.\n";
+
+/// The user message: the question, then where it is asked.
+pub fn user(question: &str, source: &str, default_namespace: Option<&str>) -> String {
+    let mut s = format!("{question}\n\n(Cluster: {source}.");
+    if let Some(ns) = default_namespace {
+        s.push_str(&format!(
+            " The default namespace, when the question names none, is `{ns}`."
+        ));
+    }
+    s.push(')');
+    s
+}
 
 /// A tool result framed as data: the tags carry the call id and status,
 /// and anything inside that looks like the tags is defused.

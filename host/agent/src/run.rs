@@ -378,16 +378,13 @@ impl Agent {
         cancel: &CancellationToken,
     ) -> Outcome {
         let functions: Vec<Value> = tools.iter().map(OfferedTool::as_function).collect();
-        let mut system = prompt::system(
-            tools,
-            &self.context.source,
-            self.context.default_namespace.as_deref(),
-        );
+        let mut system = prompt::system(tools);
         if self.assist {
             system.push_str(prompt::BRIEF_NOTE);
         }
         messages.push(json!({"role": "system", "content": system}));
-        messages.push(json!({"role": "user", "content": question}));
+        messages.push(json!({"role": "user", "content": prompt::user(
+            question, &self.context.source, self.context.default_namespace.as_deref())}));
         if self.assist {
             self.give_brief(question, rec, messages).await;
         }
