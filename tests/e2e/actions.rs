@@ -1011,3 +1011,44 @@ fn an_existing_0755_state_directory_is_made_private_and_said_once() {
         stderr_of(&again)
     );
 }
+
+/// Without `$USER` (and `$LOGNAME`), as under cron, a container or
+/// `env -i`, the approver is the operating system's name for the user
+/// running `guardian`, as git does; `--as-user` still wins.
+#[test]
+fn approve_without_user_in_the_environment_names_the_os_user() {
+    let Some(k) = control_plane() else { return };
+    let cluster = Cluster::search_app(k);
+    let env = Env::new(&cluster);
+    let before = cluster.search();
+    let store = env.store();
+    let id = store
+        .propose(raise_memory(&cluster.ns, &rv(&before), "256Mi", "512Mi"))
+        .unwrap()
+        .id;
+    let os_user = run_ok(Command::new("id").arg("-un")).trim().to_owned();
+    assert!(!os_user.is_empty());
+    let out = run_ok(
+        env.guardian(&["approve", &id, "--yes", "--rollout-timeout", "0"])
+            .env_remove("USER")
+            .env_remove("LOGNAME"),
+    );
+    assert!(out.contains("applied"), "{out}");
+    let approved = store.get(&id).unwrap();
+    assert_eq!(approved.approver.as_ref().unwrap().identity(), os_user);
+    assert_eq!(memory_limit(&cluster.search()), "512Mi");
+
+    // --as-user is still who decides.
+    let now = cluster.search();
+    let second = store
+        .propose(raise_memory(&cluster.ns, &rv(&now), "512Mi", "768Mi"))
+        .unwrap()
+        .id;
+    run_ok(
+        env.guardian(&["reject", &second, "--as-user", "bob"])
+            .env_remove("USER")
+            .env_remove("LOGNAME"),
+    );
+    let rejected = store.get(&second).unwrap();
+    assert_eq!(rejected.approver.as_ref().unwrap().identity(), "bob");
+}

@@ -385,10 +385,14 @@ fn rate_limits_and_server_errors_are_retried_with_backoff() {
         Path::new("examples/staging"),
         &["--no-stream", "--stats"],
     );
-    assert_eq!(r["stats"]["llm_calls"], 1);
+    assert_eq!(
+        r["stats"]["llm_calls"], 2,
+        "the answer, then the same after one nudge"
+    );
     assert_eq!(r["stats"]["llm_retries"], 2);
-    assert_eq!(r["stats"]["prompt_tokens"], 650);
-    assert_eq!(server.turns_used(), 3);
+    assert_eq!(r["stats"]["prompt_tokens"], 650 + 700);
+    assert_eq!(r["answer"], "No tool needed: ask me about a workload.");
+    assert_eq!(server.turns_used(), 4);
     assert!(
         server
             .authorizations()
@@ -812,4 +816,218 @@ fn secret_values_and_log_passwords_never_reach_the_model() {
             "{secret_value} reached the model"
         );
     }
+}
+
+/// Every subschema of a tool's `parameters` that a provider may refuse: a
+/// boolean schema (but `additionalProperties: false`), a `$ref`, a type list.
+fn refusable_subschemas(schema: &Value, path: &str, found: &mut Vec<String>) {
+    let Some(m) = schema.as_object() else {
+        found.push(format!("{path}: {schema}"));
+        return;
+    };
+    for (key, value) in m {
+        let here = format!("{path}/{key}");
+        match key.as_str() {
+            "$ref" | "$defs" => found.push(here),
+            "type" if value.is_array() => found.push(format!("{here}: {value}")),
+            "properties" => {
+                for (name, sub) in value.as_object().into_iter().flatten() {
+                    refusable_subschemas(sub, &format!("{here}/{name}"), found);
+                }
+            }
+            "additionalProperties" if value == &Value::Bool(false) => {}
+            "items" | "additionalProperties" | "not" => refusable_subschemas(value, &here, found),
+            "anyOf" | "oneOf" | "allOf" => {
+                for (i, sub) in value.as_array().into_iter().flatten().enumerate() {
+                    refusable_subschemas(sub, &format!("{here}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_refusal_by_the_model_server_is_shown_plainly_and_the_schemas_are_acceptable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("llama-cpp-refuses-the-schema");
+    let out = ask(
+        dir.path(),
+        &server,
+        "why is checkout failing in staging?",
+        Path::new("examples/staging"),
+        &[],
+    );
+    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
+    let r = stopped_with(&out, "the model server refused the request (HTTP 400)");
+    assert_eq!(
+        r["stopped"],
+        "the model server refused the request (HTTP 400): JSON schema error at #/properties/json_patch/items: schema must be an object"
+    );
+    assert_eq!(server.requests().len(), 1, "a 400 is not retried");
+    // What was offered holds nothing a provider refuses.
+    let request = &server.requests()[0];
+    let mut found = Vec::new();
+    for tool in request["tools"].as_array().unwrap() {
+        let name = tool["function"]["name"].as_str().unwrap();
+        refusable_subschemas(&tool["function"]["parameters"], name, &mut found);
+    }
+    assert!(found.is_empty(), "{found:#?}");
+
+    // A plain-text body, as a person reads it.
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("plain-text-refusal");
+    let out = guardian(&dir.path().join("cache"))
+        .args([
+            "ask",
+            "hello?",
+            "--snapshot",
+            "examples/staging",
+            "--no-stream",
+        ])
+        .args(["--model", "test-model", "--base-url", &server.base_url()])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(
+            "No answer: the model server refused the request (HTTP 400): Bad Request: the field `tools` is not supported by this deployment."
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_small_models_habits_are_read_or_answered_with_what_to_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("small-model-habits");
+    let r = ask_ok(
+        dir.path(),
+        &server,
+        "why is checkout failing?",
+        Path::new("examples/staging"),
+        &["--no-stream"],
+    );
+    assert!(
+        r["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("checkout is in CrashLoopBackOff"),
+        "{r}"
+    );
+    let s = &r["stats"];
+    assert_eq!(s["llm_calls"], 4);
+    // Run: the summary written as text, the misnamed analyze with prose
+    // around its arguments, and the logs call the runtime refused for its
+    // missing field. Not run: the unknown tool and the cut-off JSON.
+    assert_eq!(s["tool_calls"], 3, "{s}");
+    assert_eq!(s["tool_calls_refused"], 2, "{s}");
+    let tools: Vec<(&str, bool)> = s["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["tool"].as_str().unwrap(), t["ok"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        tools[..3],
+        [
+            ("cluster.summary", true),
+            ("diagnostics.analyze", true),
+            ("cluster.logs", false)
+        ]
+    );
+    let t: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("transcript.json")).unwrap())
+            .unwrap();
+    let guards: Vec<String> = t["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "guard")
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["guard"].as_str().unwrap(),
+                e["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        "no_evidence: You answered without calling any tool",
+        "text_tool_call: the model wrote 1 tool call(s) into its text",
+        "arguments: diagnostics_analyze: tool name `diagnostics_analyze` read as diagnostics__analyze; arguments read from",
+        "arguments: analyse: not executed: there is no tool `analyse`. Did you mean diagnostics__analyze?",
+        "arguments: cluster__events: not executed: the arguments of cluster__events are not valid JSON",
+    ] {
+        assert!(
+            guards.iter().any(|g| g.starts_with(want)),
+            "{want}\n{guards:#?}"
+        );
+    }
+    // The call written as text is in the conversation as a real tool call,
+    // answered by its tool result: the transcript stays in OpenAI's shape.
+    let messages = t["messages"].as_array().unwrap();
+    let written = messages
+        .iter()
+        .find(|m| {
+            m["tool_calls"][0]["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("call_text_"))
+        })
+        .expect("the text call as a tool call");
+    let id = &written["tool_calls"][0]["id"];
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["role"] == "tool" && &m["tool_call_id"] == id)
+    );
+}
+
+#[test]
+fn with_assist_the_model_starts_from_guardians_brief() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("assist-brief");
+    let r = ask_ok(
+        dir.path(),
+        &server,
+        "why is checkout failing?",
+        Path::new("examples/staging"),
+        &["--assist"],
+    );
+    assert!(r["answer"].as_str().unwrap().contains("CrashLoopBackOff"));
+    assert_eq!(r["stats"]["llm_calls"], 1);
+    // The brief's calls are the run's own, through the same guards.
+    let tools: Vec<&str> = r["stats"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["cluster.summary", "diagnostics.analyze"]);
+    assert!(
+        audit(dir.path())
+            .iter()
+            .any(|l| l["caller"] == "agent:llm" && l["decision"] == "allow"),
+        "the brief's reads are audited as the loop's"
+    );
+    // The first request is valid Chat Completions: the assistant's call,
+    // then its result, then the model's turn.
+    let first = &server.requests()[0];
+    let messages = first["messages"].as_array().unwrap();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "tool"]);
+    let call = &messages[2]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "guardian__brief");
+    assert_eq!(call["type"], "function");
+    assert_eq!(messages[3]["tool_call_id"], call["id"]);
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args["question"], "why is checkout failing?");
+    assert!(!offered_tools(first).contains(&"guardian__brief".to_owned()));
 }

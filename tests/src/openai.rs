@@ -22,6 +22,8 @@
 //!       any_message_contains: ["shop"]
 //!     status: 429                   # optional: an OpenAI error instead of a reply
 //!     retry_after: 1                # optional `Retry-After` (seconds), with `status`
+//!     body: '{"error": "text"}'     # optional: the error answer's body as-is, with `status`
+//!     content_type: text/plain      # optional, with `body` [default: application/json]
 //!     repeat: false                 # true: this turn answers every later request too
 //!     reply:                        # required unless `status` is given
 //!       content: "text"
@@ -90,6 +92,8 @@ struct Turn {
     expect: Option<Expect>,
     status: Option<u16>,
     retry_after: Option<u64>,
+    body: Option<String>,
+    content_type: Option<String>,
     #[serde(default)]
     repeat: bool,
     reply: Option<Reply>,
@@ -180,6 +184,12 @@ impl Script {
             }
             if turn.retry_after.is_some() && turn.status.is_none() {
                 return Err(format!("turn {number}: `retry_after` without `status`"));
+            }
+            if turn.body.is_some() && turn.status.is_none() {
+                return Err(format!("turn {number}: `body` without `status`"));
+            }
+            if turn.content_type.is_some() && turn.body.is_none() {
+                return Err(format!("turn {number}: `content_type` without `body`"));
             }
             if turn.repeat && number < count {
                 return Err(format!(
@@ -443,6 +453,15 @@ impl Shared {
 
         if let Some(status) = turn.status {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            if let Some(body) = &turn.body {
+                let mut response = Response::new(Body::from(body.clone()));
+                *response.status_mut() = status;
+                let content_type = turn.content_type.as_deref().unwrap_or("application/json");
+                if let Ok(value) = HeaderValue::from_str(content_type) {
+                    response.headers_mut().insert(header::CONTENT_TYPE, value);
+                }
+                return response;
+            }
             let message = if status == StatusCode::TOO_MANY_REQUESTS {
                 format!("Rate limit reached (scripted at turn {number})")
             } else {

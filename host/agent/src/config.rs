@@ -14,6 +14,8 @@ pub struct LlmConfig {
     pub api_key_env: Option<String>,
     pub stream: Option<bool>,
     pub temperature: Option<f32>,
+    /// At most this many tokens in one completion [default: the server's].
+    pub max_tokens: Option<u32>,
 }
 
 /// The agent loop's guards; every field has a default.

@@ -16,6 +16,7 @@
 //! use guardian_actions::Approver;
 //! ```
 
+pub(crate) mod brief;
 pub mod config;
 pub mod eval;
 pub mod guard;

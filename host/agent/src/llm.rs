@@ -23,6 +23,8 @@ pub struct LlmSettings {
     /// Stream completions as server-sent events.
     pub stream: bool,
     pub temperature: Option<f32>,
+    /// At most this many tokens in one completion (`max_tokens`).
+    pub max_tokens: Option<u32>,
 }
 
 /// What the command line (or a request) overrides of the config's `llm:`.
@@ -56,6 +58,7 @@ impl LlmSettings {
             api_key: env(&key_env).filter(|k| !k.is_empty()),
             stream: !overrides.no_stream && config.stream.unwrap_or(true),
             temperature: config.temperature,
+            max_tokens: config.max_tokens,
         };
         Some((settings, key_env))
     }
@@ -113,7 +116,9 @@ impl Completion {
 /// Why no completion came back.
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
-    #[error("the model endpoint answered {status}: {message}")]
+    /// The server answered with an error status; `message` is what its
+    /// body says, read from whichever shape it has.
+    #[error("{}", describe_status(*status, message))]
     Status { status: u16, message: String },
     #[error("cannot reach the model endpoint: {0}")]
     Transport(String),
@@ -163,8 +168,11 @@ impl LlmClient {
         // no header is malformed.
         config = config.with_api_key(settings.api_key.clone().unwrap_or_default());
         // The plain transport, without async-openai's own retry layer: the
-        // loop retries (and counts, and reports) 429 and 5xx itself.
-        let transport = async_openai::middleware::ReqwestService::new(reqwest::Client::new());
+        // loop retries (and counts, and reports) 429 and 5xx itself. It
+        // reads an error answer's body itself: providers differ in its shape.
+        let transport = Transport {
+            http: reqwest::Client::new(),
+        };
         LlmClient {
             client: Client::with_config(config).with_http_service(transport),
             settings,
@@ -204,6 +212,9 @@ impl LlmClient {
         }
         if let Some(t) = self.settings.temperature {
             request["temperature"] = json!(t);
+        }
+        if let Some(n) = self.settings.max_tokens {
+            request["max_tokens"] = json!(n);
         }
         if self.settings.stream {
             request["stream"] = json!(true);
@@ -268,8 +279,122 @@ impl LlmClient {
     }
 }
 
+/// One HTTP exchange with the model server. A non-2xx answer becomes a
+/// [`Refusal`] carrying the status and the message its body holds, before
+/// async-openai tries (and fails) to read the body as OpenAI's own shape.
+#[derive(Clone)]
+struct Transport {
+    http: reqwest::Client,
+}
+
+/// A non-2xx answer: the status and what the body says.
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP {status}: {message}")]
+struct Refusal {
+    status: u16,
+    message: String,
+}
+
+/// At most this much of an error body is read.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+impl tower_service::Service<async_openai::middleware::HttpRequestFactory> for Transport {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<reqwest::Response, OpenAIError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), OpenAIError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, factory: async_openai::middleware::HttpRequestFactory) -> Self::Future {
+        let http = self.http.clone();
+        Box::pin(async move {
+            let request = factory.build().await?;
+            let mut response = http.execute(request).await.map_err(OpenAIError::Reqwest)?;
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            let status = response.status().as_u16();
+            let mut body = Vec::new();
+            while body.len() < ERROR_BODY_LIMIT {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            Err(OpenAIError::Boxed(Box::new(Refusal {
+                status,
+                message: error_message(&String::from_utf8_lossy(&body)),
+            })))
+        })
+    }
+}
+
+/// What an error body says, in whichever shape the server wrote it:
+/// OpenAI's `{"error": {"message", "type", "code"}}` (llama.cpp, vLLM and
+/// others send `code` as a number), `{"error": "text"}`, `{"message": …}`,
+/// `{"detail": …}`, or plain text.
+pub fn error_message(body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        return "(no explanation in the response)".into();
+    }
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return clip(&body.split_whitespace().collect::<Vec<_>>().join(" "), 600);
+    };
+    let text = |v: &Value| -> Option<String> {
+        match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Value::Null => None,
+            Value::String(_) => None,
+            other => Some(other.to_string()),
+        }
+    };
+    let error = &v["error"];
+    let message = match error {
+        Value::Object(e) => e
+            .get("message")
+            .and_then(text)
+            .or_else(|| e.get("msg").and_then(text))
+            .or_else(|| Some(error.to_string())),
+        other => text(other),
+    }
+    .or_else(|| text(&v["message"]))
+    .or_else(|| text(&v["detail"]))
+    .unwrap_or_else(|| v.to_string());
+    clip(&message, 600)
+}
+
+/// How a status answer reads to a person.
+fn describe_status(status: u16, message: &str) -> String {
+    let what = match status {
+        429 => "the model server is rate limiting the requests",
+        500..=599 => "the model server failed",
+        _ => "the model server refused the request",
+    };
+    let hint = match status {
+        401 | 403 => " (check the API key: --api-key-env names the variable that holds it)",
+        404 => " (check --base-url, which usually ends in /v1, and --model)",
+        _ => "",
+    };
+    format!("{what} (HTTP {status}): {message}{hint}")
+}
+
 fn map_error(e: OpenAIError) -> LlmError {
     match e {
+        OpenAIError::Boxed(boxed) => match boxed.downcast::<Refusal>() {
+            Ok(r) => LlmError::Status {
+                status: r.status,
+                message: r.message,
+            },
+            Err(other) => LlmError::Transport(other.to_string()),
+        },
         OpenAIError::ApiError(r) => LlmError::Status {
             status: r.status_code.as_u16(),
             message: r.api_error.message,
@@ -324,8 +449,31 @@ fn usage_of(v: &Value) -> Option<Usage> {
     })
 }
 
+/// An error object sent in place of a completion (with status 200, or as
+/// an event of a stream): its status (the `code` when it is one, else 500)
+/// and message.
+fn inline_error(v: &Value) -> Option<LlmError> {
+    let error = v.get("error").filter(|e| !e.is_null())?;
+    let code = &error["code"];
+    let status = code
+        .as_u64()
+        .or_else(|| code.as_str().and_then(|c| c.trim().parse().ok()))
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| (400..600).contains(c))
+        .unwrap_or(500);
+    Some(LlmError::Status {
+        status,
+        message: error_message(&v.to_string()),
+    })
+}
+
 /// A non-streamed `chat.completion`.
 pub fn parse_response(v: &Value) -> Result<Completion, LlmError> {
+    if v.get("choices").is_none()
+        && let Some(e) = inline_error(v)
+    {
+        return Err(e);
+    }
     let choice = v["choices"]
         .get(0)
         .ok_or_else(|| LlmError::Decode(format!("no choices in {}", clip(&v.to_string(), 300))))?;
@@ -382,11 +530,15 @@ pub struct StreamAccumulator {
     model: Option<String>,
     id: Option<String>,
     chunks: usize,
+    error: Option<LlmError>,
 }
 
 impl StreamAccumulator {
     pub fn add(&mut self, chunk: &Value) {
         self.chunks += 1;
+        if self.error.is_none() {
+            self.error = inline_error(chunk);
+        }
         if let Some(u) = usage_of(chunk) {
             self.usage = Some(u);
         }
@@ -425,6 +577,9 @@ impl StreamAccumulator {
     }
 
     pub fn finish(self) -> Result<Completion, LlmError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
         if self.chunks == 0 {
             return Err(LlmError::Decode("the stream ended without a chunk".into()));
         }
@@ -516,6 +671,155 @@ mod tests {
         assert!(
             LlmSettings::resolve(&Default::default(), &LlmOverrides::default(), env).is_none(),
             "no model named: the reasoner"
+        );
+    }
+
+    /// A loopback server answering every request with `status`, `body`
+    /// and `content_type`; its base URL.
+    async fn answering(status: u16, content_type: &'static str, body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    // The request: headers, then content-length bytes.
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let n = stream.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let length: usize = text
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0);
+                            if seen.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                    }
+                    let reason = if status == 200 { "OK" } else { "Error" };
+                    let answer = format!(
+                        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        format!("http://{addr}/v1")
+    }
+
+    async fn error_of(base_url: String, stream: bool) -> LlmError {
+        let client = LlmClient::new(LlmSettings {
+            model: "m".into(),
+            base_url: Some(base_url),
+            api_key: None,
+            stream,
+            temperature: None,
+            max_tokens: None,
+        });
+        let policy = RetryPolicy {
+            timeout: Duration::from_secs(20),
+            max_retries: 0,
+            retry_base: Duration::from_millis(1),
+        };
+        let messages = [json!({"role": "user", "content": "hi"})];
+        client
+            .complete(&messages, &[], &policy, &Default::default(), &|_, _, _| {})
+            .await
+            .expect_err("an error answer")
+    }
+
+    #[tokio::test]
+    async fn error_bodies_of_every_shape_are_shown_plainly() {
+        let schema = "JSON schema error at #/properties/json_patch/items: schema must be an object";
+        let cases: [(u16, &str, &'static str, String); 6] = [
+            (
+                400,
+                "application/json",
+                r#"{"error":{"code":400,"message":"JSON schema error at #/properties/json_patch/items: schema must be an object","type":"invalid_request_error"}}"#,
+                format!("the model server refused the request (HTTP 400): {schema}"),
+            ),
+            (
+                400,
+                "application/json",
+                r#"{"error":{"code":"400","message":"the request exceeds the available context size","type":"exceed_context_size_error"}}"#,
+                "the model server refused the request (HTTP 400): the request exceeds the available context size".into(),
+            ),
+            (
+                422,
+                "application/json",
+                r#"{"error":"tools[0].function.parameters: unsupported keyword"}"#,
+                "the model server refused the request (HTTP 422): tools[0].function.parameters: unsupported keyword".into(),
+            ),
+            (
+                400,
+                "text/plain",
+                "Bad Request:\n  model `m` is not loaded\n",
+                "the model server refused the request (HTTP 400): Bad Request: model `m` is not loaded".into(),
+            ),
+            (
+                404,
+                "application/json",
+                r#"{"object":"error","message":"The model `m` does not exist.","code":404}"#,
+                "the model server refused the request (HTTP 404): The model `m` does not exist. (check --base-url, which usually ends in /v1, and --model)".into(),
+            ),
+            (
+                503,
+                "text/html",
+                "<html>upstream unavailable</html>",
+                "the model server failed (HTTP 503): <html>upstream unavailable</html>".into(),
+            ),
+        ];
+        for (status, content_type, body, want) in cases {
+            for stream in [false, true] {
+                let e = error_of(answering(status, content_type, body).await, stream).await;
+                assert!(
+                    matches!(&e, LlmError::Status { status: s, .. } if *s == status),
+                    "{body} (stream {stream}): {e:?}"
+                );
+                assert_eq!(e.to_string(), want, "{body} (stream {stream})");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_inside_a_stream_or_a_200_is_an_error() {
+        let e = error_of(
+            answering(
+                200,
+                "text/event-stream",
+                "data: {\"error\":{\"code\":500,\"message\":\"slot unavailable\",\"type\":\"server_error\"}}\n\n",
+            )
+            .await,
+            true,
+        )
+        .await;
+        assert_eq!(
+            e.to_string(),
+            "the model server failed (HTTP 500): slot unavailable"
+        );
+        let e = error_of(
+            answering(
+                200,
+                "application/json",
+                r#"{"error":{"code":"429","message":"slow down"}}"#,
+            )
+            .await,
+            false,
+        )
+        .await;
+        assert_eq!(
+            e.to_string(),
+            "the model server is rate limiting the requests (HTTP 429): slow down"
         );
     }
 

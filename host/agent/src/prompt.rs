@@ -2,8 +2,10 @@
 
 use crate::tools::OfferedTool;
 
-/// The system message.
-pub fn system(tools: &[OfferedTool], source: &str, default_namespace: Option<&str>) -> String {
+/// The system message. It is the same for every question (what differs,
+/// the cluster and the default namespace, is in [`user`]), so a server with
+/// a prompt cache (llama.cpp, vLLM) reads it and the tools once.
+pub fn system(tools: &[OfferedTool]) -> String {
     let mut s = String::from(
         "You are Guardian, a Kubernetes operations agent. You find out why something in the \
          cluster is failing, prove it from the cluster's own evidence (status, events, logs, \
@@ -24,12 +26,6 @@ pub fn system(tools: &[OfferedTool], source: &str, default_namespace: Option<&st
          Answer in plain text: the root cause in one sentence (name the object and the reason), \
          the evidence that proves it, the fix, and the pending action id if you proposed one.\n\n",
     );
-    s.push_str(&format!("Cluster: {source}.\n"));
-    if let Some(ns) = default_namespace {
-        s.push_str(&format!(
-            "The default namespace (when the question names none) is `{ns}`.\n"
-        ));
-    }
     s.push_str(&format!(
         "Tools: {}.\n",
         tools
@@ -38,6 +34,35 @@ pub fn system(tools: &[OfferedTool], source: &str, default_namespace: Option<&st
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    s
+}
+
+/// Sent (once) when the model answers without having called any tool.
+pub const NO_EVIDENCE: &str = "You answered without calling any tool, so nothing in that answer \
+     comes from the cluster. If the question is about the cluster, call a tool first \
+     (diagnostics__analyze finds what is broken, with its evidence) and answer from its results. \
+     If the question needs nothing from the cluster, give your answer again.";
+
+/// Sent (once) when the model's reply is empty.
+pub const EMPTY_ANSWER: &str = "Your reply was empty. Call a tool, or answer the question in plain \
+     text from the results above.";
+
+/// Added to the system message when Guardian helps (`--assist`).
+pub const BRIEF_NOTE: &str = "The first tool result, guardian__brief, is Guardian's own scan of the \
+     cluster, made before your first turn: the scope it covered, and the error and critical \
+     findings with their evidence and fixes (checked by dry-run). Start from it: when it answers \
+     the question, answer from it; call tools only to fill a gap. guardian__brief is not a tool \
+     you can call.\n";
+
+/// The user message: the question, then where it is asked.
+pub fn user(question: &str, source: &str, default_namespace: Option<&str>) -> String {
+    let mut s = format!("{question}\n\n(Cluster: {source}.");
+    if let Some(ns) = default_namespace {
+        s.push_str(&format!(
+            " The default namespace, when the question names none, is `{ns}`."
+        ));
+    }
+    s.push(')');
     s
 }
 

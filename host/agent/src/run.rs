@@ -62,6 +62,9 @@ pub struct Agent {
     /// for itself through `patch.propose`).
     pub propose: bool,
     pub context: RunContext,
+    /// Guardian's help (model mode): before the model's first turn, the
+    /// brief (`brief.rs`) is given to it as the first tool result.
+    pub assist: bool,
 }
 
 /// A run's report and its whole transcript.
@@ -298,14 +301,32 @@ impl Agent {
                 },
                 truncate_text(
                     &format!(
-                        "error [{}{}]: {}",
+                        "error [{}{}]: {}{}",
                         e.code,
                         if e.kind.is_empty() {
                             String::new()
                         } else {
                             format!("/{}", e.kind)
                         },
-                        e.message
+                        e.message,
+                        // What to send instead, for a model that missed a
+                        // field or sent a wrong one.
+                        if e.code == "invalid-input" {
+                            self.toolbox
+                                .offered()
+                                .iter()
+                                .find(|t| t.name == tool)
+                                .map(|t| {
+                                    format!(
+                                        "\nCall {} again with its parameters: {}.",
+                                        t.wire,
+                                        t.signature()
+                                    )
+                                })
+                                .unwrap_or_default()
+                        } else {
+                            String::new()
+                        }
                     ),
                     self.guards.output_budget(tool),
                 ),
@@ -360,14 +381,22 @@ impl Agent {
         cancel: &CancellationToken,
     ) -> Outcome {
         let functions: Vec<Value> = tools.iter().map(OfferedTool::as_function).collect();
-        messages.push(json!({"role": "system", "content": prompt::system(
-            tools, &self.context.source, self.context.default_namespace.as_deref())}));
-        messages.push(json!({"role": "user", "content": question}));
+        let mut system = prompt::system(tools);
+        if self.assist {
+            system.push_str(prompt::BRIEF_NOTE);
+        }
+        messages.push(json!({"role": "system", "content": system}));
+        messages.push(json!({"role": "user", "content": prompt::user(
+            question, &self.context.source, self.context.default_namespace.as_deref())}));
+        if self.assist {
+            self.give_brief(question, rec, messages).await;
+        }
         let repeats = Mutex::new(RepeatGuard::default());
         let mut proposals = Vec::new();
         let mut last_content = String::new();
         let mut idle_rounds = 0u32;
         let mut final_round = false;
+        let mut nudged = false;
         loop {
             if cancel.is_cancelled() {
                 return Outcome::partial(last_content, proposals, "the run was cancelled");
@@ -415,6 +444,10 @@ impl Agent {
                 Err(LlmError::Cancelled) => {
                     return Outcome::partial(last_content, proposals, "the run was cancelled");
                 }
+                // The server answered: say what it said.
+                Err(e @ (LlmError::Status { .. } | LlmError::Decode(_))) => {
+                    return Outcome::partial(last_content, proposals, &e.to_string());
+                }
                 Err(e) => {
                     return Outcome::partial(
                         last_content,
@@ -450,6 +483,64 @@ impl Agent {
                     finish_reason: completion.finish_reason.clone(),
                 });
             }
+            let mut completion = completion;
+            // A small model writes its call as JSON in its text (in a code
+            // fence, in <tool_call> tags, in prose): read it as the call.
+            if completion.tool_calls.is_empty()
+                && !final_round
+                && let Some(text) = &completion.content
+            {
+                let written = crate::tools::calls_in_text(text, tools);
+                if !written.is_empty() {
+                    rec.guard(
+                        "text_tool_call",
+                        format!(
+                            "the model wrote {} tool call(s) into its text instead of `tool_calls`; read as calls",
+                            written.len()
+                        ),
+                    );
+                    let round = rec.stats.lock().expect("stats").llm_calls;
+                    completion.tool_calls = written
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (name, arguments))| crate::llm::ToolCall {
+                            id: format!("call_text_{round}_{i}"),
+                            name,
+                            arguments,
+                        })
+                        .collect();
+                    completion.content = None;
+                }
+            }
+            let blank = completion
+                .content
+                .as_deref()
+                .is_none_or(|t| t.trim().is_empty());
+            if completion.tool_calls.is_empty() {
+                let executed = rec.stats.lock().expect("stats").tool_calls;
+                if !final_round && !nudged && (blank || (executed == 0 && !tools.is_empty())) {
+                    // Once: an empty reply, or an answer with no evidence
+                    // behind it, goes back to the model with what to do.
+                    nudged = true;
+                    let (guard, text) = if blank {
+                        ("empty_answer", prompt::EMPTY_ANSWER)
+                    } else {
+                        messages.push(completion.message());
+                        ("no_evidence", prompt::NO_EVIDENCE)
+                    };
+                    rec.guard(guard, text);
+                    messages.push(json!({"role": "user", "content": text}));
+                    continue;
+                }
+                if blank {
+                    messages.push(completion.message());
+                    return Outcome::partial(
+                        last_content,
+                        proposals,
+                        "the model answered with an empty message",
+                    );
+                }
+            }
             messages.push(completion.message());
             if let Some(text) = &completion.content {
                 last_content = text.clone();
@@ -474,7 +565,12 @@ impl Agent {
             let mut executed_any = false;
             for call in &completion.tool_calls {
                 let (tool, parsed) = match self.resolve(tools, &call.name, &call.arguments) {
-                    Ok(x) => x,
+                    Ok((tool, parsed, note)) => {
+                        if let Some(note) = note {
+                            rec.guard("arguments", format!("{}: {note}", call.name));
+                        }
+                        (tool, parsed)
+                    }
                     Err(message) => {
                         rec.emit(Event::ToolCall {
                             id: call.id.clone(),
@@ -529,50 +625,83 @@ impl Agent {
         }
     }
 
-    /// The qualified tool name and parsed arguments of a model's call, or
-    /// the error message for the model.
+    /// Guardian's help: the brief, as a call the model did not make and its
+    /// result, so the conversation stays in the shape every provider takes.
+    async fn give_brief(&self, question: &str, rec: &Recorder, messages: &mut Vec<Value>) {
+        let Some(brief) = crate::brief::brief(self, question, rec).await else {
+            rec.guard(
+                "assist",
+                "Guardian's brief could not be made (the analysis failed or was refused); the model starts on its own",
+            );
+            return;
+        };
+        let id = "call_guardian_brief";
+        messages.push(
+            json!({"role": "assistant", "content": null, "tool_calls": [{
+            "id": id, "type": "function",
+            "function": {"name": crate::brief::BRIEF_TOOL,
+                         "arguments": json!({"question": question}).to_string()}}]}),
+        );
+        let body = truncate_text(
+            &crate::brief::render(&brief),
+            self.guards.output_budget("guardian.brief"),
+        );
+        messages.push(json!({"role": "tool", "tool_call_id": id,
+            "content": prompt::tool_result(id, "guardian.brief", "ok", &body.text)}));
+    }
+
+    /// The qualified tool name and parsed arguments of a model's call
+    /// (and how they were read, when they had to be read leniently), or the
+    /// error message for the model: it names the tool, what is wrong and
+    /// what to send instead.
     fn resolve(
         &self,
         tools: &[OfferedTool],
         wire: &str,
         arguments: &str,
-    ) -> Result<(String, Value), String> {
-        let Some(tool) = tools.iter().find(|t| t.wire == wire || t.name == wire) else {
-            return Err(format!(
-                "not executed: there is no tool `{wire}`. The tools are: {}.",
-                tools
-                    .iter()
-                    .map(|t| t.wire.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+    ) -> Result<(String, Value, Option<String>), String> {
+        use crate::tools::Lookup;
+        let (tool, mut note) = match crate::tools::lookup(tools, wire) {
+            Lookup::Exact(t) => (t, None),
+            Lookup::Read(t) => (t, Some(format!("tool name `{wire}` read as {}", t.wire))),
+            Lookup::Unknown(nearest) => {
+                return Err(format!(
+                    "not executed: there is no tool `{wire}`.{} The tools are: {}.",
+                    nearest
+                        .map(|t| format!(" Did you mean {}?", t.wire))
+                        .unwrap_or_default(),
+                    tools
+                        .iter()
+                        .map(|t| t.wire.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
         };
-        let text = if arguments.trim().is_empty() {
-            "{}"
-        } else {
-            arguments
-        };
-        match serde_json::from_str::<Value>(text) {
-            Ok(v @ Value::Object(_)) => Ok((tool.name.clone(), v)),
-            Ok(other) => Err(format!(
-                "not executed: the arguments of {wire} must be a JSON object, not {}. Call it again with an object matching its schema.",
-                kind_of(&other)
-            )),
-            Err(e) => Err(format!(
-                "not executed: the arguments of {wire} are not valid JSON ({e}). Call it again with a JSON object matching its schema."
+        match crate::tools::parse_arguments(arguments) {
+            Ok((v, repaired)) => {
+                if repaired {
+                    let read = format!("arguments read from {:?}", clip(arguments, 120));
+                    note = Some(match note {
+                        Some(n) => format!("{n}; {read}"),
+                        None => read,
+                    });
+                }
+                Ok((tool.name.clone(), v, note))
+            }
+            Err(what) => Err(format!(
+                "not executed: the arguments of {} are {what}. Call it again with one JSON object; its parameters: {}.",
+                tool.wire,
+                tool.signature()
             )),
         }
     }
 }
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+fn clip(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
     }
 }
 

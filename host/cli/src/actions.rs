@@ -66,17 +66,30 @@ fn failed(e: ServiceError) -> anyhow::Error {
     }
 }
 
-/// Who is deciding, at this terminal: --as-user, else $USER. This is the
-/// CLI's human channel: the one place it makes an approver.
+/// Who is deciding, at this terminal: --as-user, else $USER, else the
+/// operating system's name for the user running this process (as git does).
+/// This is the CLI's human channel: the one place it makes an approver.
 fn approver(name: Option<&str>) -> anyhow::Result<Approver> {
     let name = match name {
         Some(n) => n.to_owned(),
         None => std::env::var("USER")
             .ok()
             .filter(|u| !u.trim().is_empty())
-            .context("cannot tell who is deciding: $USER is not set; pass --as-user NAME")?,
+            .or_else(os_user_name)
+            .context(
+                "cannot tell who is deciding: $USER is not set and this process's user id has no name in the user database; pass --as-user NAME",
+            )?,
     };
     Approver::new(Channel::Cli, &name).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The user database's name for this process's real user id.
+fn os_user_name() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .filter(|n| !n.trim().is_empty())
 }
 
 fn state_of(filter: StateFilter) -> State {

@@ -468,6 +468,12 @@ pub struct ModelFlags {
     /// Stop a run after this many seconds [default: 300].
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// Guardian's help, in model mode: before the model's first turn,
+    /// Guardian scans the cluster and gives the model the scope and the
+    /// error and critical findings (evidence, dry-run fixes) as the first
+    /// tool result, so that it starts from evidence.
+    #[arg(long)]
+    pub assist: bool,
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,7 @@ pub async fn ask(global: &Global, args: AskArgs) -> anyhow::Result<ExitCode> {
         question: args.question.clone(),
         namespace: args.namespace.clone(),
         propose: args.propose,
+        assist: args.model.assist,
         model: model_choice(&args.model, args.reasoner),
         guards: guard_overrides(&args.model),
     };
@@ -213,6 +214,7 @@ pub async fn eval(global: &Global, args: EvalArgs) -> anyhow::Result<ExitCode> {
             mode,
             guards,
             only: args.only.clone(),
+            assist: args.model.assist,
         },
         &progress,
     )

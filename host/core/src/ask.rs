@@ -42,6 +42,9 @@ pub struct AskRequest {
     pub namespace: Option<String>,
     /// Let the built-in reasoner store its fix as a pending action.
     pub propose: bool,
+    /// Model mode: Guardian's brief (its own scan of the cluster) is given
+    /// to the model as the first tool result.
+    pub assist: bool,
     pub model: ModelChoice,
     pub guards: GuardOverrides,
 }
@@ -120,13 +123,14 @@ impl Session {
             Some(who) => format!("{}({who})", mode.caller()),
             None => mode.caller().to_owned(),
         };
-        let agent = self.agent(
+        let mut agent = self.agent(
             mode,
             guards,
             &caller,
             request.propose,
             request.namespace.clone(),
         );
+        agent.assist = request.assist;
         Ok(agent.run(&request.question, sink, cancel).await)
     }
 }

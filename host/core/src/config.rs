@@ -27,6 +27,7 @@ use serde::Deserialize;
 ///   api_key_env: OPENAI_API_KEY         # the environment variable holding the key
 ///   stream: true                        # stream completions (SSE)
 ///   temperature: 0
+///   max_tokens: 1024                    # per completion [default: the server's]
 /// agent:
 ///   max_tool_calls: 15                  # per run
 ///   token_budget: 200000                # prompt + completion tokens per run

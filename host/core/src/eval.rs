@@ -23,6 +23,8 @@ pub struct EvalOptions {
     pub guards: Guards,
     /// Only scenarios whose folder name contains this.
     pub only: Option<String>,
+    /// Model mode: Guardian's brief first (see `AskRequest::assist`).
+    pub assist: bool,
 }
 
 /// Runs the corpus. `progress` hears each scenario's score as it lands.
@@ -61,6 +63,7 @@ pub async fn run_corpus(
             Mode::Llm(c) => Some(c.settings.model.clone()),
             Mode::Reasoner => None,
         },
+        assist: options.assist && matches!(options.mode, Mode::Llm(_)),
         summary: summarize(&scores),
         scenarios: scores,
     })
@@ -79,13 +82,14 @@ async fn run_one(dir: &Path, name: &str, options: &EvalOptions) -> anyhow::Resul
         None,
     )
     .await?;
-    let agent = session.agent(
+    let mut agent = session.agent(
         options.mode.clone(),
         options.guards.clone(),
         options.mode.caller(),
         false,
         None,
     );
+    agent.assist = options.assist;
     let question = question_for(&exp);
     let out = agent
         .run(&question, guardian_agent::no_events(), Default::default())

@@ -268,6 +268,7 @@ impl Session {
                 default_namespace: namespace.clone().or(self.default_namespace.clone()),
                 explicit_namespace: namespace,
             },
+            assist: false,
         }
     }
 }

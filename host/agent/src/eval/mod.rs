@@ -33,6 +33,14 @@ pub struct ScenarioScore {
     pub safe: bool,
     pub tool_calls: u32,
     pub tokens: u64,
+    /// Of `tokens`: what the model read and what it wrote (0 for the
+    /// reasoner), over `llm_calls` completions.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub llm_calls: u32,
     pub wall_ms: f64,
     /// What was wrong, for each failed criterion.
     pub problems: Vec<String>,
@@ -45,6 +53,9 @@ pub struct EvalReport {
     pub mode: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The model had Guardian's brief as its first tool result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub assist: bool,
     pub scenarios: Vec<ScenarioScore>,
     pub summary: EvalSummary,
 }
@@ -249,6 +260,9 @@ pub fn score_run(name: &str, exp: &Expected, report: &RunReport, audit: &[Value]
         safe,
         tool_calls: report.stats.tool_calls + report.stats.tool_calls_refused,
         tokens: report.stats.total_tokens(),
+        prompt_tokens: report.stats.prompt_tokens,
+        completion_tokens: report.stats.completion_tokens,
+        llm_calls: report.stats.llm_calls,
         wall_ms: report.stats.wall_ms,
         problems,
         stopped: report.stopped.clone(),
@@ -295,6 +309,9 @@ pub fn failed_to_run(scenario: &str, why: String) -> ScenarioScore {
         safe: false,
         tool_calls: 0,
         tokens: 0,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        llm_calls: 0,
         wall_ms: 0.0,
         problems: vec![why],
         stopped: Some("the scenario could not run".into()),
@@ -329,9 +346,10 @@ pub fn render_table(report: &EvalReport) -> String {
     }
     let m = &report.summary;
     out.push_str(&format!(
-        "\n{} mode{}: correct {}/{}, fix accurate {}/{}, safe {}/{}; {:.1} tool calls and {:.0} ms per scenario, {} tokens in all.\n",
+        "\n{} mode{}{}: correct {}/{}, fix accurate {}/{}, safe {}/{}; {:.1} tool calls and {:.0} ms per scenario, {} tokens in all.\n",
         report.mode,
         report.model.as_ref().map(|m| format!(" ({m})")).unwrap_or_default(),
+        if report.assist { " with Guardian's brief" } else { "" },
         m.correct,
         m.scenarios,
         m.fixes_accurate,
