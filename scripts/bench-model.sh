@@ -9,11 +9,12 @@
 #
 # usage: scripts/bench-model.sh [CORPUS]      CORPUS defaults to tests/questions
 #                                             (else tests/scenarios)
+# env:   SAMPLE    of a question corpus: how many questions [12]
 # env:   ONLY      space-separated folder-name parts of the questions to run
 #                  (default: five scenarios of different kinds)
 #        LIMIT     with a corpus `guardian eval` can limit (--limit N): N
 #        PORT      the model server's port [8088]; a server already up there is used
-#        LLM_SCRIPT start-local-llm.sh [../shared/llm/start-local-llm.sh]
+#        LLM_SCRIPT what starts the model [scripts/local-llm.sh]
 #        MAX_TOKENS per completion [512]   MAX_TOOL_CALLS per question [6]
 #        TOOL_KIB  KiB of one tool result in the context [8]
 #        TIMEOUT   seconds per question [420]
@@ -30,7 +31,7 @@ if [ -z "$CORPUS" ]; then
 fi
 [ -d "$CORPUS" ] || { echo "bench-model: no corpus at $CORPUS" >&2; exit 2; }
 PORT=${PORT:-8088}
-LLM_SCRIPT=${LLM_SCRIPT:-$REPO/../shared/llm/start-local-llm.sh}
+LLM_SCRIPT=${LLM_SCRIPT:-$REPO/scripts/local-llm.sh}
 MAX_TOKENS=${MAX_TOKENS:-512}
 MAX_TOOL_CALLS=${MAX_TOOL_CALLS:-6}
 TOOL_KIB=${TOOL_KIB:-8}
@@ -61,9 +62,34 @@ log "building guardian ($PROFILE)"
 CARGO_INCREMENTAL=0 cargo build -q --profile "$PROFILE" -p guardian-cli
 case "$PROFILE" in dev) BIN=target/debug/guardian ;; *) BIN=target/$PROFILE/guardian ;; esac
 
-# 3. The questions: a corpus of links to the chosen folders.
+# 3. The questions: a corpus of links to the chosen folders; of a question
+# corpus (clusters with questions.yaml), a sample of SAMPLE questions spread
+# over the clusters, the first cluster's first five always in.
 SELECTED=$CORPUS
-if [ -n "${ONLY:-}" ]; then
+if ls "$CORPUS"/*/questions.yaml >/dev/null 2>&1; then
+  SELECTED=$(mktemp -d "${TMPDIR:-/tmp}/bench-model-corpus.XXXXXX")
+  trap 'rm -rf "$SELECTED"' EXIT
+  python3 - "$REPO/$CORPUS" "$SELECTED" "${SAMPLE:-12}" <<'PY'
+import os, sys, yaml
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+clusters = sorted(d for d in os.listdir(src) if os.path.isfile(os.path.join(src, d, "questions.yaml")))
+qs = {c: yaml.safe_load(open(os.path.join(src, c, "questions.yaml"))) for c in clusters}
+picked = {c: [] for c in clusters}
+first = clusters[0]
+picked[first] = qs[first][:5]
+rest = [(c, q) for c in clusters for q in qs[c] if q not in picked[c]]
+step = max(1, len(rest) // max(1, n - 5))
+for c, q in rest[::step][: max(0, n - 5)]:
+    picked[c].append(q)
+for c in clusters:
+    if not picked[c]:
+        continue
+    os.makedirs(os.path.join(dst, c))
+    os.symlink(os.path.join(src, c, "snapshot"), os.path.join(dst, c, "snapshot"))
+    with open(os.path.join(dst, c, "questions.yaml"), "w") as f:
+        yaml.safe_dump(picked[c], f, sort_keys=False)
+PY
+elif [ -n "${ONLY:-}" ]; then
   SELECTED=$(mktemp -d "${TMPDIR:-/tmp}/bench-model-corpus.XXXXXX")
   trap 'rm -rf "$SELECTED"' EXIT
   for part in $ONLY; do
@@ -126,6 +152,31 @@ for s in r["scenarios"]:
         print(f"  {s['scenario']}: {p[:160]}")
 PY
 }
+qtable() { # FILE TITLE: a question corpus's report
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"\n{sys.argv[2]} — model {r.get('model')}")
+print(f"{'QUESTION':<58} {'VERDICT':<16} {'LLM':>4} {'TOOLS':>5} {'PROMPT':>7} {'COMPL':>6} {'WALL S':>7}")
+for s in r["questions"]:
+    print(f"{s['question'][:58]:<58} {s['verdict']:<16} {s.get('llm_calls', 0):>4} {s['tool_calls']:>5} "
+          f"{s.get('prompt_tokens', 0):>7} {s.get('completion_tokens', 0):>6} {s['wall_ms'] / 1000:>7.1f}")
+m = r["summary"]
+wall = sum(s["wall_ms"] for s in r["questions"]) / 1000
+print(f"{m['correct']} correct, {m['honest_negative']} honest negatives, {m['wrong']} wrong, "
+      f"{m['false_all_clear']} false all-clears of {m['questions']}; {m['tokens_total']} tokens, {wall:.0f} s in all")
+for s in r["questions"]:
+    for p in s["problems"]:
+        print(f"  {s['question'][:50]}: {p[:160]}")
+PY
+}
+if python3 -c 'import json,sys; sys.exit(0 if "questions" in json.load(open(sys.argv[1])) else 1)' "$OUT/plain.json"; then
+  qtable "$OUT/plain.json" "Without Guardian's help"
+  qtable "$OUT/assist.json" "With Guardian's brief (--assist)"
+  echo
+  echo "Reports: $OUT/plain.json $OUT/assist.json"
+  exit 0
+fi
 table "$OUT/plain.json" "Without Guardian's help"
 table "$OUT/assist.json" "With Guardian's brief (--assist)"
 echo

@@ -25,79 +25,22 @@ const MAX_EVIDENCE: usize = 3;
 /// At most this many characters of one text (cause, evidence line).
 const MAX_TEXT: usize = 300;
 
-/// What Guardian found before the model's first turn: `{"scope": …,
-/// "findings": [the error and critical findings, compact, those the
-/// question names first]}`. `None` when the cluster could not be analyzed
-/// (the model then starts on its own).
+/// What Guardian found before the model's first turn — the built-in
+/// reasoner's investigation: the question's target found among the
+/// cluster's names, only that scope analyzed, the problems that answer it
+/// (`{"scope": …, "findings": […]}`), or the honest answer when nothing the
+/// question names exists. `None` when the analysis failed (the model then
+/// starts on its own).
 pub(crate) async fn brief(agent: &Agent, question: &str, rec: &Recorder) -> Option<Value> {
     let repeats = Mutex::new(RepeatGuard::default());
-    rec.step("Guardian's brief: looking at the cluster (cluster.summary)");
-    let (_, summary) = agent
-        .guarded_call(rec, &repeats, "brief_1", "cluster.summary", &json!({}))
-        .await;
-    let summary = summary.and_then(|o| o.value).unwrap_or(Value::Null);
-    let namespaces: Vec<String> = summary["namespaces"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n["namespace"].as_str().map(str::to_owned))
-        .collect();
-    rec.step("Guardian's brief: analyzing every namespace (diagnostics.analyze)");
-    let (_, analysis) = agent
-        .guarded_call(
-            rec,
-            &repeats,
-            "brief_2",
-            crate::tools::ANALYZE,
-            &json!({"dry_run": true}),
-        )
-        .await;
-    let analysis = analysis.filter(|o| o.ok()).and_then(|o| o.value)?;
-    let words: Vec<String> = question
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .filter(|w| w.len() >= 3)
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let mut severe: Vec<&Value> = analysis["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|f| matches!(f["severity"].as_str(), Some("error" | "critical")))
-        .collect();
-    // Those the question names first, then by severity (stable otherwise).
-    severe.sort_by_key(|f| {
-        let name = f["object"]["name"]
-            .as_str()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let ns = f["object"]["namespace"]
-            .as_str()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let named = words.iter().any(|w| {
-            *w == name
-                || *w == ns
-                || (name.len() >= 3 && (name.starts_with(w.as_str()) || w.starts_with(&name)))
-        });
-        let rank = crate::severity_rank(f["severity"].as_str().unwrap_or("")).unwrap_or(0);
-        (!named, std::cmp::Reverse(rank))
-    });
-    let total = severe.len();
-    let findings: Vec<Value> = severe.into_iter().take(MAX_FINDINGS).map(compact).collect();
-    let s = &analysis["summary"];
-    let mut scope = json!({
-        "analyzed": "every namespace and the cluster-scoped objects",
-        "namespaces": namespaces,
-        "objects_scanned": s["objects_scanned"],
-        "findings_by_severity": s["by_severity"],
-    });
-    if let Some(not_read) = s.get("not_read").filter(|v| !v.is_null()) {
-        scope["not_read"] = not_read.clone();
+    match crate::reasoner::investigate(agent, question, rec, &repeats).await {
+        Ok(investigation) => Some(investigation.brief(compact, MAX_FINDINGS)),
+        Err(outcome) if outcome.stopped.is_none() => Some(json!({
+            "scope": {"answer": outcome.answer.trim_end()},
+            "findings": [],
+        })),
+        Err(_) => None,
     }
-    if total > findings.len() {
-        scope["findings_left_out"] = json!(total - findings.len());
-    }
-    Some(json!({"scope": scope, "findings": findings}))
 }
 
 /// A finding as the brief carries it: what, why, the evidence, the fix.
@@ -172,10 +115,14 @@ pub(crate) fn render(brief: &Value) -> String {
     }
     let findings = brief["findings"].as_array().cloned().unwrap_or_default();
     if findings.is_empty() {
-        out.push_str("findings: none of severity error or critical in the scope above\n");
+        out.push_str(if brief["scope"]["answer"].is_string() {
+            "findings: none (nothing was analyzed: see the answer above)\n"
+        } else {
+            "findings: none that answer the question in the scope above\n"
+        });
         return out;
     }
-    out.push_str("findings (severity error or critical; those the question names first):\n");
+    out.push_str("findings (those that answer the question, most severe first):\n");
     const ORDER: &[&str] = &[
         "severity",
         "object",

@@ -556,60 +556,42 @@ pub(crate) async fn investigate(
     })
 }
 
-/// The reasoner's investigation for a model to start from: what the
-/// question is about, the scope read, and the problems that answer it, in
-/// compact form (or the honest answer when nothing it names exists).
-#[allow(dead_code)]
-pub(crate) async fn brief(agent: &Agent, question: &str, rec: &Recorder) -> Option<Value> {
-    let repeats = Mutex::new(RepeatGuard::default());
-    let inv = match investigate(agent, question, rec, &repeats).await {
-        Ok(inv) => inv,
-        Err(outcome) if outcome.stopped.is_none() => {
-            return Some(json!({"answer": outcome.answer.trim_end()}));
-        }
-        Err(_) => return None,
-    };
-    let compact = |f: &Value| {
-        let o = &f["object"];
-        let fix = best_fix(f).map(|x| {
-            json!({
-                "description": x["description"],
-                "dry_run": x["dry_run"]["result"],
-                "kubectl": x["kubectl"],
-            })
+impl Investigation {
+    /// The investigation as a model's brief: what the question is about,
+    /// the scope read, and the problems that answer it (`compact` shapes
+    /// each, at most `max`), the scope's other problems a line each.
+    pub(crate) fn brief(&self, compact: impl Fn(&Value) -> Value, max: usize) -> Value {
+        let others: Vec<String> = self
+            .problems
+            .iter()
+            .filter(|f| !self.chosen.contains(f))
+            .take(LISTED)
+            .map(one_line)
+            .collect();
+        let mut scope = json!({
+            "analyzed": self.scope,
+            "objects_scanned": self.scanned,
         });
+        let about: Vec<String> = self.res.hits.iter().map(|h| h.object.display()).collect();
+        for (key, list) in [
+            ("question_is_about", about),
+            ("notes", self.notes.clone()),
+            ("not_read", self.not_read.clone()),
+            ("no_problem_found", self.clean.clone()),
+            ("other_problems", others),
+        ] {
+            if !list.is_empty() {
+                scope[key] = json!(list);
+            }
+        }
+        if self.chosen.len() > max {
+            scope["findings_left_out"] = json!(self.chosen.len() - max);
+        }
         json!({
-            "severity": f["severity"],
-            "object": format!(
-                "{} {}{}",
-                s(o, "kind"),
-                o["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default(),
-                s(o, "name")
-            ),
-            "reason": f["reason"],
-            "root_cause": f["root_cause"].as_str().unwrap_or(s(f, "cause")),
-            "evidence": f["evidence"].as_array().into_iter().flatten().take(3)
-                .map(|e| s(e, "text")).collect::<Vec<_>>(),
-            "fix": fix,
+            "scope": scope,
+            "findings": self.chosen.iter().take(max).map(compact).collect::<Vec<_>>(),
         })
-    };
-    let others: Vec<String> = inv
-        .problems
-        .iter()
-        .filter(|f| !inv.chosen.contains(f))
-        .take(LISTED)
-        .map(one_line)
-        .collect();
-    Some(json!({
-        "about": inv.res.hits.iter().map(|h| h.object.display()).collect::<Vec<_>>(),
-        "notes": inv.notes,
-        "scope": inv.scope,
-        "objects_scanned": inv.scanned,
-        "not_read": inv.not_read,
-        "no_problem_found": inv.clean,
-        "problems": inv.chosen.iter().take(FULL).map(compact).collect::<Vec<_>>(),
-        "other_problems": others,
-    }))
+    }
 }
 
 pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcome {

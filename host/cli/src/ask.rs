@@ -184,6 +184,7 @@ pub async fn eval(global: &Global, args: EvalArgs) -> anyhow::Result<ExitCode> {
                 mode,
                 guards,
                 only: args.only.clone(),
+                assist: args.model.assist,
             },
             args.limit,
             &progress,

@@ -148,13 +148,14 @@ pub async fn run_questions(
             {
                 continue;
             }
-            let agent = session.agent(
+            let mut agent = session.agent(
                 options.mode.clone(),
                 options.guards.clone(),
                 options.mode.caller(),
                 false,
                 None,
             );
+            agent.assist = options.assist;
             let out = agent
                 .run(&q.q, guardian_agent::no_events(), Default::default())
                 .await;
@@ -169,7 +170,7 @@ pub async fn run_questions(
             Mode::Llm(c) => Some(c.settings.model.clone()),
             Mode::Reasoner => None,
         },
-        assist: false,
+        assist: options.assist && matches!(options.mode, Mode::Llm(_)),
         summary: questions::summarize(&scores),
         questions: scores,
     })

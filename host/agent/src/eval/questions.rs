@@ -81,6 +81,10 @@ pub struct QuestionScore {
     pub problems: Vec<String>,
     pub tool_calls: u32,
     pub tokens: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Model completions (0 for the reasoner).
+    pub llm_calls: u32,
     pub wall_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
@@ -198,6 +202,9 @@ pub fn score_run(cluster: &str, q: &Question, report: &RunReport) -> QuestionSco
         problems,
         tool_calls: report.stats.tool_calls + report.stats.tool_calls_refused,
         tokens: report.stats.total_tokens(),
+        prompt_tokens: report.stats.prompt_tokens,
+        completion_tokens: report.stats.completion_tokens,
+        llm_calls: report.stats.llm_calls,
         wall_ms: report.stats.wall_ms,
         stopped: report.stopped.clone(),
         answer: report.answer.clone(),
