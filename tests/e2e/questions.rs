@@ -234,3 +234,65 @@ subjects:
     assert!(out.contains(&format!("Scope: namespace {ns}")), "{out}");
     assert!(!out.contains("No problems found"), "{out}");
 }
+
+/// The namespaced resources `guardian ask QUESTION` listed in `namespace`
+/// (from its audit log), and its answer.
+fn lists_in(namespace: &str, question: &str) -> (Vec<String>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let out = run_ok(
+        guardian(dir.path())
+            .args(["ask", question, "--snapshot"])
+            .arg(corpus().join("acme/snapshot"))
+            .arg("--audit")
+            .arg(&audit),
+    );
+    let lists = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["verb"] == "list" && r["namespace"] == namespace)
+        .map(|r| r["resource"].as_str().unwrap().to_owned())
+        .collect();
+    (lists, out)
+}
+
+#[test]
+fn a_question_about_one_object_reads_only_what_can_explain_its_kind() {
+    // A Deployment: its pods, their configuration, the services in front,
+    // the autoscaler — not the Ingresses or Gateway API routes.
+    let (named, out) = lists_in("notifications", "why is notifier crashing?");
+    assert!(out.contains("REDIS_URL"), "{out}");
+    assert!(
+        out.contains("scanned by the analyzers that explain a Deployment"),
+        "the scope says which analyzers read it:\n{out}"
+    );
+    for needed in [
+        "/v1/pods",
+        "/v1/configmaps",
+        "/v1/secrets",
+        "apps/v1/deployments",
+    ] {
+        assert!(
+            named.iter().any(|r| r == needed),
+            "{needed} not read: {named:?}"
+        );
+    }
+    assert!(
+        !named
+            .iter()
+            .any(|r| r.ends_with("/ingresses") || r.contains("gateway.networking")),
+        "read what cannot explain a Deployment: {named:?}"
+    );
+    // The namespace as a whole: every analyzer.
+    let (whole, out) = lists_in(
+        "notifications",
+        "what's wrong in the notifications namespace?",
+    );
+    assert!(out.contains("scanned by every analyzer"), "{out}");
+    assert!(
+        whole.iter().any(|r| r.ends_with("/ingresses")),
+        "the whole namespace reads Ingresses: {whole:?}"
+    );
+    assert!(named.len() < whole.len(), "{named:?} vs {whole:?}");
+}

@@ -209,6 +209,51 @@ fn about(f: &Value, hit: &Hit) -> bool {
     }
 }
 
+/// The kinds whose analyzers are enough, when the question is about named
+/// objects only (no namespace or cluster asked about as a whole): the
+/// objects' kinds. `None`: every analyzer.
+fn narrow(res: &Resolution) -> Option<Vec<&'static str>> {
+    /// Kinds the diagnostics skill's analyzers declare they explain.
+    const EXPLAINED: &[&str] = &[
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "Pod",
+        "Service",
+        "Ingress",
+        "PersistentVolumeClaim",
+        "Node",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "ConfigMap",
+    ];
+    if res.hits.is_empty() || res.everything {
+        return None;
+    }
+    let named_alone = res.namespaces.iter().any(|ns| {
+        !res.hits
+            .iter()
+            .any(|h| h.object.namespace.as_ref() == Some(ns))
+    });
+    if named_alone {
+        return None;
+    }
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for h in &res.hits {
+        if !EXPLAINED.contains(&h.object.kind) {
+            return None;
+        }
+        if !kinds.contains(&h.object.kind) {
+            kinds.push(h.object.kind);
+        }
+    }
+    Some(kinds)
+}
+
 /// Findings sorted most severe first; the question's kinds first among
 /// equals.
 fn by_severity<'a>(mut fs: Vec<&'a Value>, res: &Resolution) -> Vec<&'a Value> {
@@ -359,6 +404,9 @@ pub(crate) struct Investigation {
     notes: Vec<String>,
     /// The scope analyzed, as words.
     scope: String,
+    /// Which analyzers read it: `by every analyzer`, or those that explain
+    /// the kinds asked about.
+    by: String,
     findings: Vec<Value>,
     /// Findings of severity warning and above.
     problems: Vec<Value>,
@@ -466,10 +514,26 @@ pub(crate) async fn investigate(
         }
     }
     let where_ = scope.describe();
+    let mut input = scope.input();
+    let by = match narrow(&res) {
+        Some(kinds) => {
+            let by = format!(
+                "by the analyzers that explain {}",
+                kinds
+                    .iter()
+                    .map(|k| format!("a {k}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            );
+            input["kinds"] = json!(kinds);
+            by
+        }
+        None => "by every analyzer".to_owned(),
+    };
 
     rec.step(format!("analyzing {where_} (diagnostics.analyze)"));
     let (_, analysis) = agent
-        .guarded_call(rec, repeats, "r2", crate::tools::ANALYZE, &scope.input())
+        .guarded_call(rec, repeats, "r2", crate::tools::ANALYZE, &input)
         .await;
     tools_used.push(crate::tools::ANALYZE);
     let analysis = match analysis {
@@ -547,6 +611,7 @@ pub(crate) async fn investigate(
         tools_used,
         notes,
         scope: where_,
+        by,
         findings,
         problems,
         chosen,
@@ -569,7 +634,7 @@ impl Investigation {
             .map(one_line)
             .collect();
         let mut scope = json!({
-            "analyzed": self.scope,
+            "analyzed": format!("{} ({})", self.scope, self.by),
             "objects_scanned": self.scanned,
         });
         let about: Vec<String> = self.res.hits.iter().map(|h| h.object.display()).collect();
@@ -596,23 +661,37 @@ impl Investigation {
 
 pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcome {
     let repeats = Mutex::new(RepeatGuard::default());
+    match investigate(agent, question, rec, &repeats).await {
+        Ok(inv) => answer(agent, inv, rec, &repeats, agent.propose).await,
+        Err(outcome) => outcome,
+    }
+}
+
+/// The answer written from an investigation: the problems that answer the
+/// question, most severe first, with their evidence and fix; with
+/// `propose`, the most severe problem's fix stored as a pending action.
+pub(crate) async fn answer(
+    agent: &Agent,
+    investigation: Investigation,
+    rec: &Recorder,
+    repeats: &Mutex<RepeatGuard>,
+    propose: bool,
+) -> Outcome {
     let Investigation {
         res,
         mut tools_used,
         notes,
         scope: where_,
+        by,
         findings,
         problems,
         chosen,
         clean,
         scanned,
         not_read,
-    } = match investigate(agent, question, rec, &repeats).await {
-        Ok(inv) => inv,
-        Err(outcome) => return outcome,
-    };
+    } = investigation;
     let scanned_line = format!(
-        "Scope: {where_} — {scanned} objects scanned by every analyzer{}.",
+        "Scope: {where_} — {scanned} objects scanned {by}{}.",
         if not_read.is_empty() {
             String::new()
         } else {
@@ -643,7 +722,7 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
                 format!("No problems found in what I could read of {where_}")
             };
             answer.push_str(&format!(
-                "{what}: {scanned} objects scanned by every analyzer{}.\n",
+                "{what}: {scanned} objects scanned {by}{}.\n",
                 if infos > 0 {
                     format!(
                         ", {infos} informational note{}",
@@ -707,7 +786,7 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
     // approves it).
     let fix = best_fix(primary);
     let mut proposals = Vec::new();
-    if let Some(fix) = fix.as_ref().filter(|f| agent.propose && usable(f)) {
+    if let Some(fix) = fix.as_ref().filter(|f| propose && usable(f)) {
         rec.step("proposing the fix (patch.propose)");
         let rationale = primary["root_cause"]
             .as_str()
@@ -718,7 +797,7 @@ pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcom
             "rationale": format!("{rationale}. Fix: {}", s(fix, "description")),
         });
         let (_, outcome) = agent
-            .guarded_call(rec, &repeats, "r3", "patch.propose", &input)
+            .guarded_call(rec, repeats, "r3", "patch.propose", &input)
             .await;
         tools_used.push("patch.propose");
         match outcome

@@ -40,6 +40,12 @@ pub struct AnalyzeInput {
     /// when empty.
     #[serde(default)]
     pub filter: Vec<String>,
+    /// Only the analyzers whose findings can explain objects of these kinds
+    /// (`Deployment`, `Service`, `PersistentVolumeClaim`… — the `analyzers`
+    /// tool lists what each explains), and only what they read is listed;
+    /// with `filter`, those it names too. Every analyzer when both are empty.
+    #[serde(default)]
+    pub kinds: Vec<String>,
     /// Check every fix by server-side dry-run (default true). Nothing is
     /// ever persisted.
     #[serde(default = "yes")]
@@ -110,7 +116,8 @@ impl Tool for Analyze {
     type Output = AnalyzeOutput;
 
     fn run(input: AnalyzeInput) -> Result<AnalyzeOutput, ToolError> {
-        let selected = analyzers::select(&input.filter).map_err(ToolError::invalid_input)?;
+        let selected =
+            analyzers::select(&input.filter, &input.kinds).map_err(ToolError::invalid_input)?;
         let mut loader = Loader::new(
             selected.iter().map(|a| &a.reads),
             ANALYZERS.iter().map(|a| &a.reads),
@@ -308,6 +315,9 @@ pub struct AnalyzerInfo {
     /// The resources it reads besides pods, events and logs (which every
     /// scan reads), in kubectl grant spelling.
     reads: Vec<&'static str>,
+    /// The kinds of object whose trouble its findings can explain (what
+    /// `analyze`'s `kinds` selects it by).
+    explains: Vec<&'static str>,
 }
 
 impl Tool for Analyzers {
@@ -328,6 +338,7 @@ impl Tool for Analyzers {
                     Run::Cluster(_) => "cluster",
                 },
                 reads: a.reads.all(),
+                explains: a.explains.all(),
             })
             .collect())
     }

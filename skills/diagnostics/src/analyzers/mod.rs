@@ -54,6 +54,85 @@ pub struct Analyzer {
     /// it; and an analyzer sees nothing of what it does not declare
     /// (`ctx::Cluster::reading`).
     pub reads: Reads,
+    /// The kinds of object a question may name whose answer can lie in this
+    /// analyzer's findings (the object itself, or the cause of its trouble:
+    /// a Deployment's answer can be a Secret its pods read, a Service's its
+    /// pods' crash). `analyze`'s `kinds` runs only the analyzers that
+    /// explain one of the kinds asked about.
+    pub explains: Explains,
+}
+
+/// The workload kinds: a workload's trouble shows in its pods.
+pub const WORKLOAD_KINDS: &[&str] = &[
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Pod",
+];
+
+/// The kinds that route traffic to workloads.
+pub const ROUTE_KINDS: &[&str] = &["Service", "Ingress", "Gateway", "HTTPRoute"];
+
+/// What an analyzer can explain (see [`Analyzer::explains`]).
+pub struct Explains {
+    pub workloads: bool,
+    pub routes: bool,
+    pub kinds: &'static [&'static str],
+}
+
+impl Explains {
+    pub fn covers(&self, kind: &str) -> bool {
+        (self.workloads && WORKLOAD_KINDS.contains(&kind))
+            || (self.routes && ROUTE_KINDS.contains(&kind))
+            || self.kinds.contains(&kind)
+    }
+
+    /// Every kind, in order.
+    pub fn all(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.workloads {
+            out.extend_from_slice(WORKLOAD_KINDS);
+        }
+        if self.routes {
+            out.extend_from_slice(ROUTE_KINDS);
+        }
+        for k in self.kinds {
+            if !out.contains(k) {
+                out.push(k);
+            }
+        }
+        out
+    }
+}
+
+/// Workloads, what routes to them, and `kinds`.
+const fn both(kinds: &'static [&'static str]) -> Explains {
+    Explains {
+        workloads: true,
+        routes: true,
+        kinds,
+    }
+}
+
+/// Workloads and `kinds`.
+const fn workloads(kinds: &'static [&'static str]) -> Explains {
+    Explains {
+        workloads: true,
+        routes: false,
+        kinds,
+    }
+}
+
+/// `kinds` only.
+const fn only(kinds: &'static [&'static str]) -> Explains {
+    Explains {
+        workloads: false,
+        routes: false,
+        kinds,
+    }
 }
 
 /// What the Pod analyzer's evidence chain reads ([`pods::build`], which
@@ -90,12 +169,20 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Pod",
         aliases: &["pods", "po"],
         run: Run::Namespaced(pods::analyze),
+        explains: both(&[
+            "Node",
+            "PersistentVolumeClaim",
+            "ConfigMap",
+            "Secret",
+            "ServiceAccount",
+        ]),
         reads: POD_CHAIN,
     },
     Analyzer {
         name: "Deployment",
         aliases: &["deployments", "deploy"],
         run: Run::Namespaced(workloads::deployments),
+        explains: both(&[]),
         reads: ns(&[
             "deployments.apps",
             "replicasets.apps",
@@ -108,12 +195,14 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "ReplicaSet",
         aliases: &["replicasets", "rs"],
         run: Run::Namespaced(workloads::replicasets),
+        explains: both(&[]),
         reads: ns(&["replicasets.apps"]),
     },
     Analyzer {
         name: "StatefulSet",
         aliases: &["statefulsets", "sts"],
         run: Run::Namespaced(workloads::statefulsets),
+        explains: both(&["PersistentVolumeClaim"]),
         reads: ns(&[
             "statefulsets.apps",
             "services",
@@ -126,6 +215,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "DaemonSet",
         aliases: &["daemonsets", "ds"],
         run: Run::Namespaced(workloads::daemonsets),
+        explains: both(&["Node"]),
         reads: ns(&[
             "daemonsets.apps",
             "deployments.apps",
@@ -137,18 +227,21 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Job",
         aliases: &["jobs"],
         run: Run::Namespaced(jobs::jobs),
+        explains: both(&[]),
         reads: POD_CHAIN,
     },
     Analyzer {
         name: "CronJob",
         aliases: &["cronjobs", "cj"],
         run: Run::Namespaced(jobs::cronjobs),
+        explains: workloads(&[]),
         reads: POD_CHAIN,
     },
     Analyzer {
         name: "Service",
         aliases: &["services", "svc"],
         run: Run::Namespaced(service::analyze),
+        explains: both(&["Endpoints"]),
         reads: ns(&[
             "services",
             "endpoints",
@@ -164,6 +257,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Ingress",
         aliases: &["ingresses", "ing"],
         run: Run::Namespaced(ingress::analyze),
+        explains: only(&["Ingress", "IngressClass"]),
         reads: Reads {
             namespaced: &["ingresses.networking.k8s.io", "services", "secrets"],
             cluster: &["ingressclasses.networking.k8s.io"],
@@ -174,6 +268,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "PersistentVolumeClaim",
         aliases: &["persistentvolumeclaims", "pvc"],
         run: Run::Namespaced(storage::claims),
+        explains: workloads(&["PersistentVolumeClaim"]),
         reads: Reads {
             namespaced: &["persistentvolumeclaims", "statefulsets.apps"],
             cluster: &["storageclasses.storage.k8s.io", "persistentvolumes"],
@@ -184,18 +279,21 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Storage",
         aliases: &["storageclass", "persistentvolume", "pv", "sc"],
         run: Run::Cluster(storage::cluster),
+        explains: workloads(&["PersistentVolumeClaim", "PersistentVolume", "StorageClass"]),
         reads: cluster(&["persistentvolumes", "storageclasses.storage.k8s.io"]),
     },
     Analyzer {
         name: "Node",
         aliases: &["nodes", "no"],
         run: Run::Cluster(node::analyze),
+        explains: workloads(&["Node"]),
         reads: cluster(&["nodes"]),
     },
     Analyzer {
         name: "ValidatingWebhookConfiguration",
         aliases: &["validatingwebhook"],
         run: Run::Cluster(webhook::validating),
+        explains: workloads(&["ValidatingWebhookConfiguration", "Service"]),
         reads: Reads {
             cluster: &["validatingwebhookconfigurations.admissionregistration.k8s.io"],
             gets: &["services", "endpoints"],
@@ -206,6 +304,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "MutatingWebhookConfiguration",
         aliases: &["mutatingwebhook"],
         run: Run::Cluster(webhook::mutating),
+        explains: workloads(&["MutatingWebhookConfiguration", "Service"]),
         reads: Reads {
             cluster: &["mutatingwebhookconfigurations.admissionregistration.k8s.io"],
             gets: &["services", "endpoints"],
@@ -216,6 +315,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "ConfigMap",
         aliases: &["configmaps", "cm"],
         run: Run::Namespaced(config::analyze),
+        explains: workloads(&["ConfigMap"]),
         reads: ns(&[
             "configmaps",
             "deployments.apps",
@@ -229,6 +329,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "HorizontalPodAutoscaler",
         aliases: &["horizontalpodautoscalers", "hpa"],
         run: Run::Namespaced(hpa::analyze),
+        explains: workloads(&["HorizontalPodAutoscaler"]),
         reads: ns(&[
             "horizontalpodautoscalers.autoscaling",
             "deployments.apps",
@@ -243,12 +344,14 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "PodDisruptionBudget",
         aliases: &["poddisruptionbudgets", "pdb"],
         run: Run::Namespaced(pdb::analyze),
+        explains: workloads(&["PodDisruptionBudget", "Node"]),
         reads: ns(&["poddisruptionbudgets.policy"]),
     },
     Analyzer {
         name: "NetworkPolicy",
         aliases: &["networkpolicies", "netpol"],
         run: Run::Namespaced(netpol::analyze),
+        explains: both(&["NetworkPolicy"]),
         reads: ns(&[
             "networkpolicies.networking.k8s.io",
             "deployments.apps",
@@ -261,6 +364,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Log",
         aliases: &["logs"],
         run: Run::Namespaced(logs::analyze),
+        explains: both(&[]),
         reads: ns(&[
             "services",
             "deployments.apps",
@@ -272,18 +376,21 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Security",
         aliases: &["securitycontext"],
         run: Run::Namespaced(security::analyze),
+        explains: workloads(&[]),
         reads: ns(&["serviceaccounts", "replicasets.apps", "jobs.batch"]),
     },
     Analyzer {
         name: "GatewayClass",
         aliases: &["gatewayclasses"],
         run: Run::Cluster(gateway::classes),
+        explains: only(&["GatewayClass", "Gateway", "HTTPRoute"]),
         reads: cluster(&["gatewayclasses.gateway.networking.k8s.io"]),
     },
     Analyzer {
         name: "Gateway",
         aliases: &["gateways"],
         run: Run::Namespaced(gateway::gateways),
+        explains: only(&["Gateway", "HTTPRoute"]),
         reads: Reads {
             namespaced: &["gateways.gateway.networking.k8s.io"],
             cluster: &["gatewayclasses.gateway.networking.k8s.io"],
@@ -294,6 +401,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "HTTPRoute",
         aliases: &["httproutes"],
         run: Run::Namespaced(gateway::routes),
+        explains: only(&["HTTPRoute", "Gateway", "Service"]),
         reads: ns(&[
             "httproutes.gateway.networking.k8s.io",
             "gateways.gateway.networking.k8s.io",
@@ -305,6 +413,7 @@ pub const ANALYZERS: &[Analyzer] = &[
         name: "Cascade",
         aliases: &["cascades"],
         run: Run::Namespaced(cascade::analyze),
+        explains: both(&[]),
         reads: ns(&[
             "services",
             "configmaps",
@@ -333,11 +442,44 @@ const fn cluster(cluster: &'static [&'static str]) -> Reads {
     }
 }
 
-/// The analyzers `filter` selects (all when empty); an unknown name is an
-/// error listing the known ones.
-pub fn select(filter: &[String]) -> Result<Vec<&'static Analyzer>, String> {
+/// The analyzers `filter` names and those that explain one of `kinds` (all
+/// when both are empty); an unknown name or kind is an error listing the
+/// known ones.
+pub fn select(filter: &[String], kinds: &[String]) -> Result<Vec<&'static Analyzer>, String> {
+    let mut chosen = select_named(filter, !kinds.is_empty())?;
+    for kind in kinds {
+        let found: Vec<&'static Analyzer> = ANALYZERS
+            .iter()
+            .filter(|a| a.explains.covers(kind.trim()))
+            .collect();
+        if found.is_empty() {
+            let mut known: Vec<&str> = ANALYZERS.iter().flat_map(|a| a.explains.all()).collect();
+            known.sort();
+            known.dedup();
+            return Err(format!(
+                "kinds: no analyzer explains `{kind}`; the kinds they explain: {}",
+                known.join(", ")
+            ));
+        }
+        for a in found {
+            if !chosen.iter().any(|c| c.name == a.name) {
+                chosen.push(a);
+            }
+        }
+    }
+    // In the order they run: the Cascade analyzer links the others' findings.
+    chosen.sort_by_key(|a| ANALYZERS.iter().position(|b| b.name == a.name));
+    Ok(chosen)
+}
+
+/// The analyzers `filter` names (all when empty, unless kinds narrow).
+fn select_named(filter: &[String], narrowed: bool) -> Result<Vec<&'static Analyzer>, String> {
     if filter.is_empty() {
-        return Ok(ANALYZERS.iter().collect());
+        return Ok(if narrowed {
+            Vec::new()
+        } else {
+            ANALYZERS.iter().collect()
+        });
     }
     let mut chosen = Vec::new();
     for wanted in filter {
@@ -376,7 +518,7 @@ mod tests {
 
     fn loader_for(filter: &[&str]) -> Loader {
         let filter: Vec<String> = filter.iter().map(|f| f.to_string()).collect();
-        let selected = select(&filter).unwrap();
+        let selected = select(&filter, &[]).unwrap();
         Loader::new(
             selected.iter().map(|a| &a.reads),
             ANALYZERS.iter().map(|a| &a.reads),
@@ -410,6 +552,83 @@ mod tests {
              read but not granted (add to skill.toml): {missing:?}\n\
              granted but read by no analyzer (remove from skill.toml, or declare the read): {unused:?}"
         );
+    }
+
+    fn names(kinds: &[&str]) -> Vec<&'static str> {
+        let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        select(&[], &kinds)
+            .unwrap()
+            .iter()
+            .map(|a| a.name)
+            .collect()
+    }
+
+    #[test]
+    fn kinds_select_the_analyzers_that_explain_them() {
+        // A claim: the claim, its storage, and the pods that mount it.
+        let pvc = names(&["PersistentVolumeClaim"]);
+        for want in ["PersistentVolumeClaim", "Storage", "Pod", "StatefulSet"] {
+            assert!(pvc.contains(&want), "{want} in {pvc:?}");
+        }
+        for not in ["Ingress", "HTTPRoute", "GatewayClass", "Service"] {
+            assert!(!pvc.contains(&not), "{not} in {pvc:?}");
+        }
+        // A Deployment: everything its pods depend on, and the Cascade
+        // last; not the Ingress or Gateway API analyzers.
+        let deploy = names(&["Deployment"]);
+        for want in ["Pod", "Deployment", "ConfigMap", "Service", "Node", "Log"] {
+            assert!(deploy.contains(&want), "{want} in {deploy:?}");
+        }
+        for not in ["Ingress", "HTTPRoute", "Gateway", "GatewayClass"] {
+            assert!(!deploy.contains(&not), "{not} in {deploy:?}");
+        }
+        assert_eq!(deploy.last(), Some(&"Cascade"), "run order kept");
+        // Fewer reads: a Deployment's question lists no Ingress or route.
+        let kinds = ["Deployment".to_string()];
+        let selected = select(&[], &kinds).unwrap();
+        let reads = ReadSet::union(selected.iter().map(|a| &a.reads));
+        for r in [
+            "ingresses.networking.k8s.io",
+            "httproutes.gateway.networking.k8s.io",
+        ] {
+            assert!(!reads.namespaced.contains(&r), "{r} read");
+        }
+        // Nothing named: every analyzer.
+        assert_eq!(select(&[], &[]).unwrap().len(), ANALYZERS.len());
+        // An unknown kind is an error naming the known ones.
+        let err = select(&[], &["Frobnicator".to_string()])
+            .err()
+            .expect("an unknown kind is refused");
+        assert!(
+            err.contains("Frobnicator") && err.contains("Deployment"),
+            "{err}"
+        );
+        // Filter and kinds together: both.
+        let both = select(
+            &["Ingress".to_string()],
+            &["PersistentVolumeClaim".to_string()],
+        )
+        .unwrap();
+        assert!(both.iter().any(|a| a.name == "Ingress"));
+        assert!(both.iter().any(|a| a.name == "Storage"));
+    }
+
+    #[test]
+    fn every_kind_a_question_names_is_explained() {
+        for kind in WORKLOAD_KINDS.iter().chain(ROUTE_KINDS).chain(&[
+            "PersistentVolumeClaim",
+            "Node",
+            "HorizontalPodAutoscaler",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+            "ConfigMap",
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
+            "StorageClass",
+            "IngressClass",
+        ]) {
+            assert!(!names(&[kind]).is_empty(), "{kind}");
+        }
     }
 
     #[test]
