@@ -353,6 +353,61 @@ fn the_tool_call_limit_asks_for_a_final_answer_without_tools() {
 }
 
 #[test]
+fn a_tool_call_written_as_the_final_answer_is_not_taken_for_one() {
+    // Without the brief: no answer, and the report says why and what to do.
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("no-answer-at-the-limit");
+    let out = ask(
+        dir.path(),
+        &server,
+        "why is checkout failing?",
+        Path::new("examples/staging"),
+        &["--max-tool-calls", "1"],
+    );
+    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
+    assert_eq!(out.status.code(), Some(1), "a run with no answer exits 1");
+    let r = report(&out);
+    let answer = r["answer"].as_str().unwrap();
+    assert!(
+        !answer.contains("diagnostics__analyze"),
+        "the written call is not the answer: {answer}"
+    );
+    assert!(answer.starts_with("No answer:"), "{answer}");
+    let stopped = r["stopped"].as_str().unwrap();
+    assert!(
+        stopped.contains("another tool call instead of its final answer")
+            && stopped.contains("--assist"),
+        "{stopped}"
+    );
+
+    // With the brief: Guardian's own analysis, labelled as such.
+    let dir = tempfile::tempdir().unwrap();
+    let server = model_server("no-answer-at-the-limit");
+    let out = ask(
+        dir.path(),
+        &server,
+        "why is checkout failing?",
+        Path::new("examples/staging"),
+        // The brief's two reads count: the model's one call reaches the limit.
+        &["--max-tool-calls", "3", "--assist"],
+    );
+    assert!(server.mismatches().is_empty(), "{:#?}", server.mismatches());
+    assert_eq!(out.status.code(), Some(1), "still a stopped run");
+    let r = report(&out);
+    let answer = r["answer"].as_str().unwrap();
+    assert!(
+        answer.starts_with("The model gave no answer. Guardian's own analysis"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("CrashLoopBackOff") && answer.contains("database.url"),
+        "{answer}"
+    );
+    assert!(!answer.contains("diagnostics__analyze"), "{answer}");
+    assert!(r["proposals"].as_array().is_none_or(|p| p.is_empty()));
+}
+
+#[test]
 fn malformed_arguments_go_back_to_the_model_as_errors() {
     let dir = tempfile::tempdir().unwrap();
     let server = model_server("malformed-arguments");

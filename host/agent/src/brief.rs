@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 
 use crate::guard::RepeatGuard;
+use crate::reasoner::Investigation;
 use crate::run::{Agent, Recorder};
 
 /// The wire name of the synthetic call that carries the brief.
@@ -31,15 +32,47 @@ const MAX_TEXT: usize = 300;
 /// (`{"scope": …, "findings": […]}`), or the honest answer when nothing the
 /// question names exists. `None` when the analysis failed (the model then
 /// starts on its own).
-pub(crate) async fn brief(agent: &Agent, question: &str, rec: &Recorder) -> Option<Value> {
+pub(crate) async fn brief(agent: &Agent, question: &str, rec: &Recorder) -> Option<(Value, Own)> {
     let repeats = Mutex::new(RepeatGuard::default());
     match crate::reasoner::investigate(agent, question, rec, &repeats).await {
-        Ok(investigation) => Some(investigation.brief(compact, MAX_FINDINGS)),
-        Err(outcome) if outcome.stopped.is_none() => Some(json!({
-            "scope": {"answer": outcome.answer.trim_end()},
-            "findings": [],
-        })),
+        Ok(investigation) => Some((
+            investigation.brief(compact, MAX_FINDINGS),
+            Own::Investigation(Box::new(investigation)),
+        )),
+        Err(outcome) if outcome.stopped.is_none() => Some((
+            json!({
+                "scope": {"answer": outcome.answer.trim_end()},
+                "findings": [],
+            }),
+            Own::Answer(outcome.answer),
+        )),
         Err(_) => None,
+    }
+}
+
+/// What Guardian found by itself before the model's first turn, kept so
+/// that a run where the model gives no answer still ends with one, labelled
+/// as Guardian's own.
+pub(crate) enum Own {
+    /// The reasoner's investigation: its answer is written on demand.
+    Investigation(Box<Investigation>),
+    /// The answer already written (nothing the question names exists).
+    Answer(String),
+}
+
+impl Own {
+    /// The built-in reasoner's answer from what was found (no proposal:
+    /// the run was the model's).
+    pub(crate) async fn answer(self, agent: &Agent, rec: &Recorder) -> String {
+        match self {
+            Own::Answer(text) => text,
+            Own::Investigation(inv) => {
+                let repeats = Mutex::new(RepeatGuard::default());
+                crate::reasoner::answer(agent, *inv, rec, &repeats, false)
+                    .await
+                    .answer
+            }
+        }
     }
 }
 

@@ -388,8 +388,9 @@ impl Agent {
         messages.push(json!({"role": "system", "content": system}));
         messages.push(json!({"role": "user", "content": prompt::user(
             question, &self.context.source, self.context.default_namespace.as_deref())}));
+        let mut own = None;
         if self.assist {
-            self.give_brief(question, rec, messages).await;
+            own = self.give_brief(question, rec, messages).await;
         }
         let repeats = Mutex::new(RepeatGuard::default());
         let mut proposals = Vec::new();
@@ -512,6 +513,20 @@ impl Agent {
                     completion.content = None;
                 }
             }
+            // In the final turn a call written as text is not an answer.
+            if final_round
+                && completion.tool_calls.is_empty()
+                && let Some(text) = &completion.content
+                && !crate::tools::calls_in_text(text, tools).is_empty()
+            {
+                messages.push(completion.message());
+                let why = format!(
+                    "the model wrote another tool call instead of its final answer after the limit of {} tool calls",
+                    self.guards.max_tool_calls
+                );
+                rec.guard("text_tool_call", why.clone());
+                return self.no_answer(own, proposals, &why, rec).await;
+            }
             let blank = completion
                 .content
                 .as_deref()
@@ -534,11 +549,14 @@ impl Agent {
                 }
                 if blank {
                     messages.push(completion.message());
-                    return Outcome::partial(
-                        last_content,
-                        proposals,
-                        "the model answered with an empty message",
-                    );
+                    return self
+                        .no_answer(
+                            own,
+                            proposals,
+                            "the model answered with an empty message",
+                            rec,
+                        )
+                        .await;
                 }
             }
             messages.push(completion.message());
@@ -553,14 +571,11 @@ impl Agent {
                 };
             }
             if final_round {
-                return Outcome::partial(
-                    last_content,
-                    proposals,
-                    &format!(
-                        "the model kept asking for tools after the limit of {} tool calls",
-                        self.guards.max_tool_calls
-                    ),
+                let why = format!(
+                    "the model kept asking for tools after the limit of {} tool calls",
+                    self.guards.max_tool_calls
                 );
+                return self.no_answer(own, proposals, &why, rec).await;
             }
             let mut executed_any = false;
             for call in &completion.tool_calls {
@@ -616,24 +631,32 @@ impl Agent {
                     "The limit of {} tool calls for this run is reached. Give your final answer now from the results above.",
                     self.guards.max_tool_calls)}));
             } else if idle_rounds >= 3 {
-                return Outcome::partial(
-                    last_content,
-                    proposals,
-                    "the model asked three times in a row only for calls that were refused (repeats or malformed arguments)",
-                );
+                return self
+                    .no_answer(
+                        own,
+                        proposals,
+                        "the model asked three times in a row only for calls that were refused (repeats or malformed arguments)",
+                        rec,
+                    )
+                    .await;
             }
         }
     }
 
     /// Guardian's help: the brief, as a call the model did not make and its
     /// result, so the conversation stays in the shape every provider takes.
-    async fn give_brief(&self, question: &str, rec: &Recorder, messages: &mut Vec<Value>) {
-        let Some(brief) = crate::brief::brief(self, question, rec).await else {
+    async fn give_brief(
+        &self,
+        question: &str,
+        rec: &Recorder,
+        messages: &mut Vec<Value>,
+    ) -> Option<crate::brief::Own> {
+        let Some((brief, own)) = crate::brief::brief(self, question, rec).await else {
             rec.guard(
                 "assist",
                 "Guardian's brief could not be made (the analysis failed or was refused); the model starts on its own",
             );
-            return;
+            return None;
         };
         let id = "call_guardian_brief";
         messages.push(
@@ -648,6 +671,45 @@ impl Agent {
         );
         messages.push(json!({"role": "tool", "tool_call_id": id,
             "content": prompt::tool_result(id, "guardian.brief", "ok", &body.text)}));
+        Some(own)
+    }
+
+    /// The end of a run in which the model gave no answer (it kept asking
+    /// for tools past the limit, or wrote a call where the answer should
+    /// be): never its last message as if it were one. With the brief,
+    /// Guardian's own answer, labelled; without, none — the report says
+    /// why and what to do.
+    async fn no_answer(
+        &self,
+        own: Option<crate::brief::Own>,
+        proposals: Vec<ProposalRecord>,
+        why: &str,
+        rec: &Recorder,
+    ) -> Outcome {
+        match own {
+            Some(own) => {
+                rec.guard(
+                    "assist",
+                    "the model gave no answer; the answer is Guardian's own analysis",
+                );
+                let text = own.answer(self, rec).await;
+                Outcome::partial(
+                    format!(
+                        "The model gave no answer. Guardian's own analysis, made before the model started:\n\n{}",
+                        text.trim_end()
+                    ),
+                    proposals,
+                    why,
+                )
+            }
+            None => Outcome::partial(
+                String::new(),
+                proposals,
+                &format!(
+                    "{why}; ask again with --assist for Guardian's own findings beside the model, or without --model for the built-in reasoner"
+                ),
+            ),
+        }
     }
 
     /// The qualified tool name and parsed arguments of a model's call
