@@ -30,29 +30,46 @@ const SETTLED_LIFETIMES: i64 = 3;
 /// (the newest time the data shows): it explains a past state, not this
 /// one. Without `now`, nothing is history.
 pub fn before_current_state(event: &Event, cs: &ContainerStatus, now: Option<&str>) -> bool {
-    let Some(started) = cs
-        .state
-        .running
-        .as_ref()
-        .and_then(|r| r.started_at.as_deref())
-        .and_then(seconds)
-    else {
+    let (Some(run), Some(at)) = (Running::of(cs, now), event.time().and_then(seconds)) else {
         return false;
     };
-    let (Some(now), Some(at)) = (now.and_then(seconds), event.time().and_then(seconds)) else {
-        return false;
-    };
-    let previous = cs
-        .last_state
-        .terminated
-        .as_ref()
-        .and_then(|t| {
-            Some(seconds(t.finished_at.as_deref()?)? - seconds(t.started_at.as_deref()?)?)
+    let settled = SETTLED_SECONDS.max(run.previous * SETTLED_LIFETIMES);
+    cs.ready && at <= run.started && run.now - run.started >= settled
+}
+
+/// A running container's current instance: when it started, the previous
+/// instance's lifetime (0 when unknown) and `now`, in seconds.
+struct Running {
+    started: i64,
+    previous: i64,
+    now: i64,
+}
+
+impl Running {
+    /// `None` when the container is not running or a time is missing.
+    fn of(cs: &ContainerStatus, now: Option<&str>) -> Option<Running> {
+        let started = cs
+            .state
+            .running
+            .as_ref()
+            .and_then(|r| r.started_at.as_deref())
+            .and_then(seconds)?;
+        let now = now.and_then(seconds)?;
+        let previous = cs
+            .last_state
+            .terminated
+            .as_ref()
+            .and_then(|t| {
+                Some(seconds(t.finished_at.as_deref()?)? - seconds(t.started_at.as_deref()?)?)
+            })
+            .unwrap_or(0)
+            .max(0);
+        Some(Running {
+            started,
+            previous,
+            now,
         })
-        .unwrap_or(0)
-        .max(0);
-    let settled = SETTLED_SECONDS.max(previous * SETTLED_LIFETIMES);
-    cs.ready && at <= started && now - started >= settled
+    }
 }
 
 /// How long a container must have run Ready since its last restart, and
@@ -65,28 +82,10 @@ const RECOVERED_SECONDS: i64 = 2 * 86_400;
 /// instance's lifetime by `now` (the newest time the data shows). Without
 /// `now`, nothing is history.
 pub fn recovered_long_ago(cs: &ContainerStatus, now: Option<&str>) -> bool {
-    let Some(started) = cs
-        .state
-        .running
-        .as_ref()
-        .and_then(|r| r.started_at.as_deref())
-        .and_then(seconds)
-    else {
+    let Some(run) = Running::of(cs, now) else {
         return false;
     };
-    let Some(now) = now.and_then(seconds) else {
-        return false;
-    };
-    let previous = cs
-        .last_state
-        .terminated
-        .as_ref()
-        .and_then(|t| {
-            Some(seconds(t.finished_at.as_deref()?)? - seconds(t.started_at.as_deref()?)?)
-        })
-        .unwrap_or(0)
-        .max(0);
-    cs.ready && now - started >= RECOVERED_SECONDS.max(previous * SETTLED_LIFETIMES)
+    cs.ready && run.now - run.started >= RECOVERED_SECONDS.max(run.previous * SETTLED_LIFETIMES)
 }
 
 /// Seconds since the epoch of an RFC 3339 UTC timestamp as the API server
