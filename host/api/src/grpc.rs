@@ -341,23 +341,7 @@ impl Guardian for GrpcService {
             .diagnose("grpc", &who.caller(Channel::Grpc), dreq)
             .await
             .map(|Diagnosis { report, proposed }| proto::DiagnoseResponse {
-                findings: report["findings"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|f| proto::FindingSummary {
-                        reason: s(f, "reason"),
-                        severity: s(f, "severity"),
-                        kind: s(&f["object"], "kind"),
-                        namespace: s(&f["object"], "namespace"),
-                        name: s(&f["object"], "name"),
-                        root_cause: f["root_cause"]
-                            .as_str()
-                            .or(f["cause"].as_str())
-                            .unwrap_or_default()
-                            .to_owned(),
-                    })
-                    .collect(),
+                findings: findings_of(&report),
                 not_read: report["summary"]["not_read"]
                     .as_array()
                     .into_iter()
@@ -372,6 +356,49 @@ impl Guardian for GrpcService {
                 proposed_actions: proposed,
             });
         done("Diagnose", result)
+    }
+
+    async fn rightsize(
+        &self,
+        request: Request<proto::RightsizeRequest>,
+    ) -> Result<Response<proto::RightsizeResponse>, Status> {
+        let needed = if request.get_ref().propose {
+            Role::Operator
+        } else {
+            Role::Viewer
+        };
+        let who = self.admit(&request, "Rightsize", needed).await?;
+        let req = request.into_inner();
+        let rreq = guardian_core::RightsizeRequest {
+            namespace: req.namespace.filter(|n| !n.is_empty()),
+            all_namespaces: req.all_namespaces,
+            workload: req.workload.filter(|w| !w.is_empty()),
+            window: req.window.filter(|w| !w.is_empty()),
+            step: req.step.filter(|w| !w.is_empty()),
+            cpu_percentile: req.cpu_percentile,
+            memory_buffer_percent: req.memory_buffer_percent,
+            cpu_limit: req.cpu_limit,
+            min_points: req.min_points,
+            prices: None,
+            dry_run: !req.no_dry_run,
+            propose: req.propose,
+        };
+        let result = self
+            .api
+            .rightsize("grpc", &who.caller(Channel::Grpc), rreq)
+            .await
+            .map(|r| proto::RightsizeResponse {
+                findings: findings_of(&r.report),
+                problems: r.report["problems"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect(),
+                report_json: r.report.to_string(),
+                proposed_actions: r.proposed,
+            });
+        done("Rightsize", result)
     }
 
     type AskStream = EventStream<proto::AskEvent>;
@@ -581,4 +608,25 @@ impl Guardian for GrpcService {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
+}
+
+/// The findings of a report, summarised.
+fn findings_of(report: &Value) -> Vec<proto::FindingSummary> {
+    report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| proto::FindingSummary {
+            reason: s(f, "reason"),
+            severity: s(f, "severity"),
+            kind: s(&f["object"], "kind"),
+            namespace: s(&f["object"], "namespace"),
+            name: s(&f["object"], "name"),
+            root_cause: f["root_cause"]
+                .as_str()
+                .or(f["cause"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+        })
+        .collect()
 }

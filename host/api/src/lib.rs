@@ -123,6 +123,29 @@ impl Api {
         Ok(result?)
     }
 
+    /// The rightsize operation, counted like a tool call.
+    pub async fn rightsize(
+        &self,
+        channel: &str,
+        caller: &str,
+        request: guardian_core::RightsizeRequest,
+    ) -> Result<guardian_core::Rightsizing, ApiError> {
+        let _flight = metrics::global().start();
+        let started = Instant::now();
+        let result = self.session.rightsize(caller, &request).await;
+        metrics::global().tool_call(
+            channel,
+            guardian_core::RECOMMEND,
+            match &result {
+                Ok(_) => "ok",
+                Err(e) => e.code(),
+            },
+            matches!(&result, Err(e) if e.host_kind() == Some("denied")),
+            started.elapsed(),
+        );
+        Ok(result?)
+    }
+
     /// Runs the agent on `request` for `caller`; events reach `sink`.
     pub async fn ask(
         &self,

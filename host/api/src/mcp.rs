@@ -9,7 +9,9 @@
 //!   proposal).
 //! - There is no approve tool: nothing a model can call approves.
 //! - `diagnostics__analyze` is the diagnose operation (`guardian diagnose
-//!   -o json`), split across cores for an all-namespaces scan.
+//!   -o json`), split across cores for an all-namespaces scan;
+//!   `rightsizing__recommend` the rightsize operation (`guardian rightsize
+//!   -o json`).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -180,6 +182,8 @@ impl McpServer {
         let caller = self.caller(identity);
         let result = if tool == guardian_core::ANALYZE && args.get("shard").is_none() {
             self.diagnose(&caller, &args).await
+        } else if tool == guardian_core::RECOMMEND {
+            self.rightsize(&caller, &args).await
         } else if tool == DOCTOR {
             self.doctor(&caller, &args).await
         } else {
@@ -387,6 +391,39 @@ impl McpServer {
             shards: 0,
         };
         Ok(self.api.diagnose("mcp", caller, request).await?.report)
+    }
+
+    /// `rightsizing__recommend` is the rightsize operation (`guardian
+    /// rightsize -o json`): the config's defaults, the report's scope and
+    /// timing. Proposing is the CLI's and gRPC's (`--propose`).
+    async fn rightsize(&self, caller: &str, args: &Value) -> Result<Value, ApiError> {
+        if !args.is_object() {
+            return Err(ApiError::new(
+                crate::ErrorClass::InvalidArgument,
+                "the arguments must be a JSON object",
+            ));
+        }
+        let text = |k: &str| {
+            args[k]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let request = guardian_core::RightsizeRequest {
+            namespace: text("namespace"),
+            all_namespaces: args["all_namespaces"].as_bool().unwrap_or(false),
+            workload: text("workload"),
+            window: text("window"),
+            step: text("step"),
+            cpu_percentile: args["cpu_percentile"].as_f64(),
+            memory_buffer_percent: args["memory_buffer_percent"].as_f64(),
+            cpu_limit: args["cpu_limit"].as_bool().unwrap_or(false),
+            min_points: args["min_points"].as_u64(),
+            prices: serde_json::from_value(args["prices"].clone()).ok(),
+            dry_run: args["dry_run"].as_bool().unwrap_or(true),
+            propose: false,
+        };
+        Ok(self.api.rightsize("mcp", caller, request).await?.report)
     }
 
     fn prompts() -> Vec<Prompt> {

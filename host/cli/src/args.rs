@@ -142,6 +142,24 @@ pub enum Command {
     ///   guardian diagnose -A --fail-on critical -o json
     #[command(verbatim_doc_comment)]
     Diagnose(DiagnoseArgs),
+    /// Recommend CPU and memory requests and limits (and HPA changes) from
+    /// real usage in Prometheus, as patches a person approves.
+    ///
+    /// Per container of every Deployment, StatefulSet, DaemonSet, CronJob
+    /// and Job: CPU request = a percentile of per-pod usage over the window
+    /// (no CPU limit by default), memory request = limit = peak working set
+    /// plus a buffer; never below the limit of a container that was
+    /// OOMKilled; "not enough data" rather than a guess. Usage comes from
+    /// Prometheus (--prometheus, or the config's prometheus: url); the
+    /// workloads from the cluster (--kubeconfig, --context) or a snapshot.
+    ///
+    /// Examples:
+    ///   guardian rightsize -n shop --prometheus http://127.0.0.1:9090
+    ///   guardian rightsize -n shop checkout --window 7d --cpu-percentile 99
+    ///   guardian rightsize -A -o csv > rightsizing.csv
+    ///   guardian rightsize -n shop --propose     # then: guardian actions list
+    #[command(verbatim_doc_comment)]
+    Rightsize(RightsizeArgs),
     /// Check the connection to the cluster (--kubeconfig, --context, --as) and,
     /// with SelfSubjectAccessReview, every permission the enabled skills'
     /// grants need; prints the minimal Role/ClusterRole for what is missing
@@ -397,6 +415,71 @@ pub struct DiagnoseArgs {
     /// Nothing is applied.
     #[arg(long, conflicts_with = "no_dry_run")]
     pub propose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RightsizeArgs {
+    /// One workload of the namespace: NAME or KIND/NAME
+    /// (deployment/checkout).
+    #[arg(value_name = "WORKLOAD")]
+    pub workload: Option<String>,
+    /// Read the workloads from this snapshot folder instead of a live
+    /// cluster (usage still comes from Prometheus).
+    #[arg(long, value_name = "PATH")]
+    pub snapshot: Option<PathBuf>,
+    /// Only this namespace [default: the context's namespace].
+    #[arg(short, long, value_name = "NS", conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// How far back to read usage (a Prometheus duration) [default: 14d].
+    #[arg(long, value_name = "DURATION")]
+    pub window: Option<String>,
+    /// The resolution of the usage history [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub step: Option<String>,
+    /// The percentile of per-pod CPU usage the CPU request covers
+    /// [default: 95].
+    #[arg(long, value_name = "P")]
+    pub cpu_percentile: Option<f64>,
+    /// Memory headroom over the peak working set, in percent [default: 15].
+    #[arg(long, value_name = "PERCENT")]
+    pub memory_buffer: Option<f64>,
+    /// Recommend a CPU limit too (none by default: a CPU limit throttles).
+    #[arg(long)]
+    pub cpu_limit: bool,
+    /// Fewer usage samples than this is "not enough data" [default: 100].
+    #[arg(long, value_name = "N")]
+    pub min_points: Option<u64>,
+    /// Price of a CPU core per hour, for the monthly cost figure (with
+    /// --price-gib-hour).
+    #[arg(long, value_name = "PRICE", requires = "price_gib_hour")]
+    pub price_core_hour: Option<f64>,
+    /// Price of a GiB of memory per hour.
+    #[arg(long, value_name = "PRICE", requires = "price_core_hour")]
+    pub price_gib_hour: Option<f64>,
+    #[arg(short, long, value_enum, default_value_t = RightsizeFormat::Table)]
+    pub output: RightsizeFormat,
+    /// Do not check the patches by server-side dry-run.
+    #[arg(long)]
+    pub no_dry_run: bool,
+    /// Store every patch whose dry-run passed as a pending action (in
+    /// --state-dir), for `guardian actions approve`. Nothing is applied.
+    #[arg(long, conflicts_with = "no_dry_run")]
+    pub propose: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RightsizeFormat {
+    /// One line per container, then the findings with their patches.
+    Table,
+    Json,
+    Yaml,
+    /// A report for a ticket or a pull request.
+    Markdown,
+    /// One line per container, for a spreadsheet.
+    Csv,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

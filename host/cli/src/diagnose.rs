@@ -104,7 +104,7 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
 }
 
 /// Draws `[done/total] message` on one stderr line.
-fn progress_line() -> guardian_runtime::ProgressSink {
+pub fn progress_line() -> guardian_runtime::ProgressSink {
     Arc::new(|_skill: &str, done: u32, total: u32, message: &str| {
         let mut err = std::io::stderr().lock();
         let line: String = format!("[{done}/{total}] {message}")
@@ -128,7 +128,7 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 /// `deployment/payments -n staging`, as kubectl names an object.
-fn object_name(object: &Value) -> String {
+pub fn object_name(object: &Value) -> String {
     let kind = s(object, "kind").to_lowercase();
     match object["namespace"].as_str() {
         Some(ns) => format!("{kind}/{} -n {ns}", s(object, "name")),
@@ -147,7 +147,7 @@ fn dry_run_label(fix: &Value) -> String {
 
 /// Wraps `text` to `width` columns, every line after the first indented by
 /// `indent` spaces. A word longer than a line is cut.
-fn wrap(text: &str, width: usize, indent: usize) -> String {
+pub fn wrap(text: &str, width: usize, indent: usize) -> String {
     let room = width.saturating_sub(indent).max(10);
     let mut out = String::new();
     let mut col = 0;

@@ -13,6 +13,7 @@ mod capture;
 mod diagnose;
 mod doctor;
 mod output;
+mod rightsize;
 mod serve;
 mod skills;
 mod snapshot;
@@ -48,6 +49,7 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Skills(cmd) => skills::run(&cli.global, cmd).await,
         args::Command::Snapshot(cmd) => snapshot::run(&cli.global, cmd).await,
         args::Command::Diagnose(args) => diagnose::run(&cli.global, args).await,
+        args::Command::Rightsize(args) => rightsize::run(&cli.global, args).await,
         args::Command::Doctor { namespace } => doctor::run(&cli.global, namespace).await,
         args::Command::Actions(cmd) => actions::run(&cli.global, cmd).await,
         args::Command::Ask(args) => ask::ask(&cli.global, args).await,

@@ -38,6 +38,11 @@ use serde::Deserialize;
 ///   timeout_seconds: 300                # wall time of one run
 ///   llm_timeout_seconds: 120            # one completion request
 ///   max_retries: 4                      # on 429 and 5xx, with backoff
+/// rightsizing:                          # `guardian rightsize` defaults (flags win)
+///   window: 14d                         # --window
+///   cpu_percentile: 95                  # --cpu-percentile
+///   memory_buffer_percent: 15           # --memory-buffer
+///   prices: { core_hour: 0.031, gib_hour: 0.004 }   # monthly cost figures
 /// ```
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +55,8 @@ pub struct Config {
     pub llm: LlmConfig,
     #[serde(default)]
     pub agent: AgentConfig,
+    #[serde(default)]
+    pub rightsizing: crate::rightsize::RightsizingConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -179,14 +179,25 @@ async fn namespaces(runtime: &Runtime, caller: &str) -> Result<Vec<String>, Diag
 /// namespaces, proposing its fixes): `caller`, as `diagnostics.analyze`,
 /// with the diagnostics skill's grants.
 fn analyze_context(runtime: &Runtime, caller: &str) -> Result<CallContext, DiagnoseError> {
+    skill_context(runtime, caller, DIAGNOSTICS_SKILL, ANALYZE_TOOL)
+}
+
+/// `caller` acting as `skill.tool`, with the skill's grants: who the
+/// host's own calls on behalf of that tool's report are.
+pub(crate) fn skill_context(
+    runtime: &Runtime,
+    caller: &str,
+    skill: &str,
+    tool: &str,
+) -> Result<CallContext, DiagnoseError> {
     let grants = runtime
-        .skill(DIAGNOSTICS_SKILL)
+        .skill(skill)
         .map(|s| s.grants.as_sets())
-        .ok_or_else(|| DiagnoseError::Other("the diagnostics skill is not loaded".into()))?;
+        .ok_or_else(|| DiagnoseError::Other(format!("the {skill} skill is not loaded")))?;
     Ok(CallContext {
         caller: caller.into(),
-        skill: DIAGNOSTICS_SKILL.into(),
-        tool: ANALYZE_TOOL.into(),
+        skill: skill.into(),
+        tool: tool.into(),
         grants,
         scope: Default::default(),
     })
@@ -420,6 +431,17 @@ pub async fn propose_fixes(
     report: &mut Value,
 ) -> Result<Vec<String>, DiagnoseError> {
     let cx = analyze_context(runtime, caller)?;
+    propose_report_fixes(store, broker, &cx, report).await
+}
+
+/// [`propose_fixes`] for any skill's report of findings in diagnostics'
+/// format, as the tool `cx` names (its grants decide the proposal).
+pub(crate) async fn propose_report_fixes(
+    store: &ActionStore,
+    broker: &Broker,
+    cx: &CallContext,
+    report: &mut Value,
+) -> Result<Vec<String>, DiagnoseError> {
     let proposer = guardian_actions::Proposer {
         caller: cx.caller.clone(),
         skill: cx.skill.clone(),
@@ -463,7 +485,7 @@ pub async fn propose_fixes(
             match guardian_actions::propose(
                 store,
                 broker,
-                &cx,
+                cx,
                 &target,
                 &text,
                 &rationale,

@@ -7,6 +7,7 @@
 //! | --- | --- |
 //! | list and call tools | [`Session::tools`], [`Session::call_tool`] |
 //! | diagnose (and propose its fixes) | [`Session::diagnose`] |
+//! | rightsize (and propose its fixes) | [`Session::rightsize`] |
 //! | ask (the agent loop) | [`Session::ask`]; `guardian eval`: [`eval::run_corpus`] |
 //! | actions: list, show, review, approve, reject | [`Session::list_actions`] … [`Session::reject_action`] |
 //! | doctor (connection and RBAC) | [`Session::doctor`] |
@@ -28,11 +29,13 @@ pub mod doctor;
 pub mod error;
 pub mod eval;
 pub mod proposals;
+pub mod rightsize;
 pub mod session;
 pub mod tools;
 
 pub use config::Config;
 pub use diagnose::{ANALYZE, DiagnoseError, DiagnoseRequest, Diagnosis, merge, severity_rank};
 pub use error::{ErrorClass, ServiceError, parse_state};
+pub use rightsize::{Prices, RECOMMEND, RightsizeRequest, Rightsizing, RightsizingConfig};
 pub use session::{Options, Session, Source};
 pub use tools::ToolEntry;
