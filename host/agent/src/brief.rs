@@ -111,9 +111,7 @@ fn compact(f: &Value) -> Value {
     if let Some(r) = f["root_cause"].as_str() {
         out["root_cause"] = json!(clip(r));
     }
-    let fixes = f["fixes"].as_array().cloned().unwrap_or_default();
-    let passed = |x: &&Value| x["dry_run"]["result"] == "passed" && x["requires_input"] != true;
-    if let Some(fix) = fixes.iter().find(passed).or(fixes.first()) {
+    if let Some(fix) = crate::reasoner::best_fix(f) {
         let mut brief_fix = json!({
             "description": fix["description"],
             "dry_run": fix["dry_run"]["result"],

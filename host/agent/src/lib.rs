@@ -26,6 +26,7 @@ pub mod prompt;
 pub mod reasoner;
 pub mod report;
 pub mod resolve;
+pub mod rightsize;
 pub mod run;
 pub mod tools;
 

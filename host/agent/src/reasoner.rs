@@ -369,7 +369,7 @@ fn usable(fix: &Value) -> bool {
 }
 
 /// The fix to show: the first whose dry-run passed, else the first.
-fn best_fix(f: &Value) -> Option<Value> {
+pub(crate) fn best_fix(f: &Value) -> Option<Value> {
     let fixes = f["fixes"].as_array()?;
     fixes.iter().find(|x| usable(x)).or(fixes.first()).cloned()
 }
@@ -508,6 +508,20 @@ pub(crate) async fn investigate(
         },
         Plan::Look(scope) => scope,
     };
+    // Sizing advice, not a diagnosis: the right-sizing tool on the same
+    // target.
+    if crate::rightsize::asked(question) {
+        let namespaces: Vec<String> = match &scope {
+            Scope::Namespaces { names, .. } => names.iter().cloned().collect(),
+            Scope::Everything => Vec::new(),
+        };
+        let mut outcome =
+            crate::rightsize::answer(agent, &res, &namespaces, rec, repeats, tools_used).await;
+        if !notes.is_empty() {
+            outcome.answer = format!("{}\n\n{}", notes.join("\n"), outcome.answer);
+        }
+        return Err(outcome);
+    }
     for h in &res.hits {
         if let Some(e) = h.explain() {
             notes.push(format!("Reading {e}."));
