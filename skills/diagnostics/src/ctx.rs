@@ -320,6 +320,7 @@ impl Loader {
             };
             objects.insert(resource, items);
         }
+        let memory_peaks = memory_peaks(namespace, &pods);
         Some(Scope {
             namespace: namespace.to_string(),
             cluster,
@@ -327,6 +328,7 @@ impl Loader {
             events,
             objects,
             unreadable,
+            memory_peaks,
         })
     }
 }
@@ -557,7 +559,57 @@ pub struct Scope<'c> {
     /// Resources whose list failed (denied, not served): their absence
     /// proves nothing.
     unreadable: BTreeSet<&'static str>,
+    /// The peak memory working set of each (pod, container) over
+    /// [`PEAK_WINDOW`], from Prometheus — read only when a container of the
+    /// namespace was OOMKilled, and empty when no metrics source answers.
+    pub memory_peaks: BTreeMap<(String, String), f64>,
 }
+
+/// How far back an OOMKilled container's memory peak is read.
+pub const PEAK_WINDOW: &str = "7d";
+
+/// The memory peaks of `namespace`'s containers when one of its pods was
+/// OOMKilled: one query for the whole namespace. Nothing (and no error)
+/// when the skill has no metrics source: the finding stands on the status.
+fn memory_peaks(namespace: &str, pods: &[Pod]) -> BTreeMap<(String, String), f64> {
+    let oom = |s: &ContainerStatusRef| {
+        [&s.state.terminated, &s.last_state.terminated]
+            .iter()
+            .any(|t| t.as_ref().and_then(|t| t.reason.as_deref()) == Some("OOMKilled"))
+    };
+    if !pods
+        .iter()
+        .any(|p| p.status.container_statuses.iter().any(oom))
+    {
+        return BTreeMap::new();
+    }
+    let promql = format!(
+        "max by (pod, container) (max_over_time(container_memory_working_set_bytes{{namespace=\"{namespace}\",container!=\"\",container!=\"POD\"}}[{PEAK_WINDOW}]))"
+    );
+    let Ok(data) = guardian_skill_sdk::metrics::query(&promql, None) else {
+        return BTreeMap::new();
+    };
+    peaks_of(&data)
+}
+
+/// `(pod, container) → value` of a Prometheus vector.
+pub fn peaks_of(data: &Value) -> BTreeMap<(String, String), f64> {
+    data["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let m = &r["metric"];
+            let v = r["value"][1].as_str()?.parse::<f64>().ok()?;
+            Some((
+                (m["pod"].as_str()?.to_owned(), m["container"].as_str()?.to_owned()),
+                v,
+            ))
+        })
+        .collect()
+}
+
+type ContainerStatusRef = crate::model::ContainerStatus;
 
 impl Scope<'_> {
     /// Whether `resource` was listed: when false, an object missing from
@@ -676,6 +728,7 @@ mod tests {
                 ("endpoints", vec![named("web")]),
             ]),
             unreadable: BTreeSet::new(),
+            memory_peaks: BTreeMap::new(),
         };
         // The skill itself (outside an analyzer) sees what was loaded.
         assert_eq!(scope.objects("endpoints").len(), 1);

@@ -68,6 +68,8 @@ pub enum Source {
     Config,
     /// The object's spec.
     Spec,
+    /// Usage from a metrics source (Prometheus).
+    Metrics,
 }
 
 /// One link of the evidence chain.

@@ -53,8 +53,39 @@ impl<'a> Diagnosis<'a, '_> {
         let Some(bytes) = parse_quantity(&limit) else {
             return;
         };
-        // Twice the limit, in the units it is written in (`64Gi` → `128Gi`).
-        let new_limit = format_bytes(bytes * 2.0, &limit);
+        // The working set's peak, when a metrics source has it: the limit
+        // censors it (the container was killed at the limit), so the new
+        // limit is the larger of a quarter above the limit and the peak
+        // plus 15% — the right-sizing skill's rule. Without it, twice the
+        // limit. In the units the limit is written in (`64Gi` → `128Gi`).
+        let peak = self.memory_peak(&c.name);
+        let (new_limit, because) = match peak {
+            Some(peak) => {
+                self.finding.evidence.push(crate::finding::Evidence::new(
+                    crate::finding::Source::Metrics,
+                    format!(
+                        "Prometheus container_memory_working_set_bytes, {}",
+                        crate::ctx::PEAK_WINDOW
+                    ),
+                    format!(
+                        "container {} peaked at {} ({:.0}% of its limit {limit}) over the last {}",
+                        c.name,
+                        format_bytes(peak, "Mi"),
+                        peak / bytes * 100.0,
+                        crate::ctx::PEAK_WINDOW
+                    ),
+                ));
+                (
+                    format_bytes((bytes * 1.25).max(peak * 1.15), &limit),
+                    format!(
+                        ": its working set peaked at {} of {limit} over {} (a quarter above the limit, or the peak plus 15%)",
+                        format_bytes(peak, "Mi"),
+                        crate::ctx::PEAK_WINDOW
+                    ),
+                )
+            }
+            None => (format_bytes(bytes * 2.0, &limit), String::new()),
+        };
         let Some(t) = self.template else { return };
         let Some((cpath, _)) = t.container(&c.name) else {
             return;
@@ -72,11 +103,28 @@ impl<'a> Diagnosis<'a, '_> {
         if let Some(f) = self.template_fix(
             ops,
             format!(
-                "Raise the memory limit of container `{}` from {limit} to {new_limit}{keep}",
+                "Raise the memory limit of container `{}` from {limit} to {new_limit}{keep}{because}",
                 c.name
             ),
         ) {
             self.fixes.push(f);
         }
+    }
+}
+
+impl Diagnosis<'_, '_> {
+    /// The highest working set of container `name` over the finding's pods
+    /// (the worst pod's when the finding names none), from the metrics
+    /// source.
+    fn memory_peak(&self, name: &str) -> Option<f64> {
+        let peaks = &self.scope.memory_peaks;
+        let mut pods: Vec<&str> = self.finding.pods.iter().map(String::as_str).collect();
+        if pods.is_empty() {
+            pods.push(&self.rep.metadata.name);
+        }
+        pods.iter()
+            .filter_map(|p| peaks.get(&((*p).to_owned(), name.to_owned())))
+            .copied()
+            .reduce(f64::max)
     }
 }
