@@ -20,6 +20,7 @@
 #        TIMEOUT   seconds per question [420]
 #        OUT       where the reports go [target/bench-model]
 #        PROFILE   cargo profile for guardian [dev]
+#        RUNS      which runs: "plain assist" [both]
 # A run of the default five questions takes ~15-30 min on 2 idle cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,8 +130,8 @@ run() { # NAME [FLAGS…]
     --base-url "$LLM_BASE_URL" "${LIMIT_FLAG[@]}" -o json "$@" >"$OUT/$name.json"
   log "eval $name took $((SECONDS - started)) s"
 }
-run plain
-run assist --assist
+case " ${RUNS:-plain assist} " in *" plain "*) run plain ;; esac
+case " ${RUNS:-plain assist} " in *" assist "*) run assist --assist ;; esac
 
 table() { # FILE TITLE
   python3 - "$1" "$2" <<'PY'
@@ -157,27 +158,39 @@ qtable() { # FILE TITLE: a question corpus's report
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(f"\n{sys.argv[2]} — model {r.get('model')}")
-print(f"{'QUESTION':<58} {'VERDICT':<16} {'LLM':>4} {'TOOLS':>5} {'PROMPT':>7} {'COMPL':>6} {'WALL S':>7}")
+print(f"{'QUESTION':<58} {'VERDICT':<16} {'BY':<8} {'LLM':>4} {'TOOLS':>5} {'PROMPT':>7} {'COMPL':>6} {'WALL S':>7}")
+# BY: who wrote the answer — the model, Guardian's own analysis when the
+# model gave none (--assist), or nobody.
+def by(s):
+    a = s.get("answer", "")
+    if a.startswith("The model gave no answer"):
+        return "guardian"
+    return "none" if a.startswith("No answer") else "model"
 for s in r["questions"]:
-    print(f"{s['question'][:58]:<58} {s['verdict']:<16} {s.get('llm_calls', 0):>4} {s['tool_calls']:>5} "
+    print(f"{s['question'][:58]:<58} {s['verdict']:<16} {by(s):<8} {s.get('llm_calls', 0):>4} {s['tool_calls']:>5} "
           f"{s.get('prompt_tokens', 0):>7} {s.get('completion_tokens', 0):>6} {s['wall_ms'] / 1000:>7.1f}")
 m = r["summary"]
 wall = sum(s["wall_ms"] for s in r["questions"]) / 1000
+right = lambda s: s["verdict"] in ("correct", "honest-negative")
+own = sum(1 for s in r["questions"] if by(s) == "model" and right(s))
 print(f"{m['correct']} correct, {m['honest_negative']} honest negatives, {m['wrong']} wrong, "
       f"{m['false_all_clear']} false all-clears of {m['questions']}; {m['tokens_total']} tokens, {wall:.0f} s in all")
+print(f"  answered right by the model itself: {own}; by Guardian's own analysis after the model gave none: "
+      f"{sum(1 for s in r['questions'] if by(s) == 'guardian' and right(s))}")
 for s in r["questions"]:
     for p in s["problems"]:
         print(f"  {s['question'][:50]}: {p[:160]}")
 PY
 }
-if python3 -c 'import json,sys; sys.exit(0 if "questions" in json.load(open(sys.argv[1])) else 1)' "$OUT/plain.json"; then
-  qtable "$OUT/plain.json" "Without Guardian's help"
-  qtable "$OUT/assist.json" "With Guardian's brief (--assist)"
-  echo
-  echo "Reports: $OUT/plain.json $OUT/assist.json"
-  exit 0
-fi
-table "$OUT/plain.json" "Without Guardian's help"
-table "$OUT/assist.json" "With Guardian's brief (--assist)"
+for name in plain assist; do
+  case " ${RUNS:-plain assist} " in *" $name "*) ;; *) continue ;; esac
+  title="Without Guardian's help"
+  [ "$name" = assist ] && title="With Guardian's brief (--assist)"
+  if python3 -c 'import json,sys; sys.exit(0 if "questions" in json.load(open(sys.argv[1])) else 1)' "$OUT/$name.json"; then
+    qtable "$OUT/$name.json" "$title"
+  else
+    table "$OUT/$name.json" "$title"
+  fi
+done
 echo
-echo "Reports: $OUT/plain.json $OUT/assist.json"
+echo "Reports: $OUT/"
