@@ -9,6 +9,7 @@ pub mod generate;
 pub mod kube;
 pub mod openai;
 pub mod prometheus;
+pub mod usage_history;
 
 /// The directory holding `<name>.wasm` for every [`TEST_SKILLS`] entry, built
 /// by `build.rs`.

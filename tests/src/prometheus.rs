@@ -62,7 +62,7 @@ pub struct Options {
     /// Extra command-line flags for `prometheus` (e.g. `--query.timeout=1ms`,
     /// `--query.max-samples=10`).
     pub flags: Vec<String>,
-    /// Where to keep the OpenMetrics file and the TSDB (a fresh folder under
+    /// Where to keep the OpenMetrics files and the TSDB (a fresh folder under
     /// the system's temporary folder when `None`). It is removed when the
     /// server goes unless [`Options::keep`].
     pub dir: Option<PathBuf>,
@@ -108,52 +108,62 @@ impl Prometheus {
         Self::start_with(openmetrics, &Options::default())
     }
 
-    /// [`Prometheus::start`] with [`Options`].
+    /// [`Prometheus::start`] with [`Options`]. The text is split into one
+    /// file per 2-hour block first ([`split_openmetrics`]): promtool reads
+    /// its whole input once per block it writes, so one file of 14 days
+    /// would be read 168 times.
     pub fn start_with(openmetrics: &str, options: &Options) -> anyhow::Result<Prometheus> {
         let dir = match &options.dir {
             Some(d) => d.clone(),
             None => fresh_dir("guardian-prometheus"),
         };
         std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
-        let file = dir.join("history.om.txt");
-        std::fs::write(&file, openmetrics).with_context(|| format!("{}", file.display()))?;
-        Self::start_from_file(&file, options)
+        let chunks = dir.join("openmetrics");
+        let files = split_openmetrics(openmetrics, &chunks, BLOCK)?;
+        let p = Self::start_from_files(&files, &dir, options);
+        let _ = std::fs::remove_dir_all(&chunks);
+        p
     }
 
-    /// Like [`Prometheus::start_with`], for OpenMetrics text already in
-    /// `file` (too big to hold in memory, e.g. the benchmark's). The TSDB is
-    /// written beside it, in `<file's folder>/tsdb`.
-    pub fn start_from_file(file: &Path, options: &Options) -> anyhow::Result<Prometheus> {
+    /// Like [`Prometheus::start_with`], for OpenMetrics files already
+    /// written (each ending with `# EOF`; best one per 2-hour block, as
+    /// `usage_history::History::write_openmetrics_chunks` writes them).
+    /// The TSDB, the configuration and the log go into `dir`, which the
+    /// server's end removes unless [`Options::keep`].
+    pub fn start_from_files(
+        files: &[PathBuf],
+        dir: &Path,
+        options: &Options,
+    ) -> anyhow::Result<Prometheus> {
         let bin = bin_dir().context(
             "no `prometheus` and `promtool` on PATH (install Debian's `prometheus` package, or \
              set PROMETHEUS_BIN)",
         )?;
-        let dir = file
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
         let tsdb = dir.join("tsdb");
         let _ = std::fs::remove_dir_all(&tsdb);
         let started = Instant::now();
-        let out = Command::new(bin.join("promtool"))
-            .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
-            .arg(file)
-            .arg(&tsdb)
-            .output()
-            .context("cannot run promtool")?;
-        if !out.status.success() {
-            bail!(
-                "promtool tsdb create-blocks-from openmetrics {} failed ({}): {}{}",
-                file.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim(),
-                String::from_utf8_lossy(&out.stdout).trim()
-            );
+        for file in files {
+            let out = Command::new(bin.join("promtool"))
+                .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+                .arg(file)
+                .arg(&tsdb)
+                .output()
+                .context("cannot run promtool")?;
+            if !out.status.success() {
+                bail!(
+                    "promtool tsdb create-blocks-from openmetrics {} failed ({}): {}{}",
+                    file.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim(),
+                    String::from_utf8_lossy(&out.stdout).trim()
+                );
+            }
         }
         let promtool_time = started.elapsed();
         let mut attempt = 0;
         loop {
-            match start_server(&bin, &dir, &tsdb, options, promtool_time) {
+            match start_server(&bin, dir, &tsdb, options, promtool_time) {
                 Err(e) if format!("{e:#}").contains("address already in use") && attempt < 3 => {
                     attempt += 1;
                 }
@@ -167,7 +177,7 @@ impl Prometheus {
         &self.url
     }
 
-    /// The folder holding the OpenMetrics file, the TSDB and the log.
+    /// The folder holding the TSDB, the configuration and the log.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -354,6 +364,75 @@ fn start_server(
     })
 }
 
+/// The span of promtool's blocks: 2 hours, in seconds.
+pub const BLOCK: i64 = 7200;
+
+/// Splits OpenMetrics text into one file per `span` seconds of timestamps
+/// (aligned to multiples of `span`) in `dir`, each with the `# TYPE`/`# HELP`
+/// lines of the families it holds and `# EOF`; returns the files in time
+/// order. Sample lines must end with their timestamp in seconds.
+pub fn split_openmetrics(text: &str, dir: &Path, span: i64) -> anyhow::Result<Vec<PathBuf>> {
+    use std::collections::BTreeMap;
+    use std::io::BufWriter;
+    std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    let mut files: BTreeMap<i64, (BufWriter<std::fs::File>, usize)> = BTreeMap::new();
+    // The metadata lines of the current family, and its number.
+    let mut meta = String::new();
+    let mut family = 0usize;
+    let path = |key: i64| dir.join(format!("{:012}.om.txt", key * span));
+    for (n, line) in text.lines().enumerate() {
+        if line == "# EOF" || line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let starts_family = rest.starts_with("TYPE ") || rest.starts_with("HELP ");
+            let name = rest.split_whitespace().nth(1).unwrap_or("");
+            let same = meta
+                .lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(2))
+                .is_some_and(|m| m == name);
+            if starts_family && !same {
+                meta.clear();
+                family += 1;
+            }
+            meta.push_str(line);
+            meta.push('\n');
+            continue;
+        }
+        // `name{labels} value timestamp` (label values may hold spaces).
+        let after = line.rfind('}').map_or(line, |i| &line[i + 1..]);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let want = if after.len() == line.len() { 3 } else { 2 };
+        let ts: f64 = (fields.len() == want)
+            .then(|| fields[want - 1].parse().ok())
+            .flatten()
+            .with_context(|| format!("line {}: no timestamp at its end: {line}", n + 1))?;
+        let key = (ts.floor() as i64).div_euclid(span);
+        let (out, written) = match files.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let f = std::fs::File::create(path(key))
+                    .with_context(|| format!("{}", path(key).display()))?;
+                e.insert((BufWriter::with_capacity(1 << 20, f), 0))
+            }
+        };
+        if *written != family {
+            *written = family;
+            out.write_all(meta.as_bytes())?;
+        }
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    let mut paths = Vec::new();
+    for (key, (mut out, _)) in files {
+        out.write_all(b"# EOF\n")?;
+        out.flush()?;
+        paths.push(path(key));
+    }
+    Ok(paths)
+}
+
 type Shared = Mutex<HashMap<&'static str, &'static OnceLock<Result<Prometheus, String>>>>;
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -365,6 +444,15 @@ static SHARED: OnceLock<Shared> = OnceLock::new();
 /// [`available`](Prometheus::available); panics when it is there but does
 /// not start.
 pub fn shared(name: &'static str, history: impl FnOnce() -> String) -> Option<&'static Prometheus> {
+    shared_with(name, || Prometheus::start(&history()))
+}
+
+/// [`shared`] for a server `start` starts (e.g. from files written in
+/// chunks: `usage_history::History::start_prometheus`).
+pub fn shared_with(
+    name: &'static str,
+    start: impl FnOnce() -> anyhow::Result<Prometheus>,
+) -> Option<&'static Prometheus> {
     if !Prometheus::available() {
         return None;
     }
@@ -376,7 +464,7 @@ pub fn shared(name: &'static str, history: impl FnOnce() -> String) -> Option<&'
         map.entry(name)
             .or_insert_with(|| Box::leak(Box::new(OnceLock::new())))
     };
-    let started = cell.get_or_init(|| Prometheus::start(&history()).map_err(|e| format!("{e:#}")));
+    let started = cell.get_or_init(|| start().map_err(|e| format!("{e:#}")));
     match started {
         Ok(p) => Some(p),
         Err(e) => panic!("the real Prometheus for {name}: {e}"),
@@ -555,7 +643,8 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn fresh_dir(prefix: &str) -> PathBuf {
+/// A new folder name under the system's temporary folder (not created).
+pub fn fresh_dir(prefix: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     std::env::temp_dir().join(format!(
         "{prefix}-{}-{}-{}",
@@ -636,6 +725,30 @@ mod tests {
         drop(p);
         assert!(http(&url, "GET", "/-/ready", None, Duration::from_secs(2)).is_err());
         assert!(!dir.exists(), "{} removed", dir.display());
+    }
+
+    #[test]
+    fn split_writes_one_file_per_block_with_its_families() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "# HELP c A counter.\n# TYPE c counter\nc_total{a=\"x\"} 1 7199\nc_total{a=\"x\"} 2 7200\n\
+                    # TYPE g gauge\ng 5 7300\ng 6 21600.5\n# EOF\n";
+        let files = split_openmetrics(text, dir.path(), BLOCK).unwrap();
+        let read = |i: usize| std::fs::read_to_string(&files[i]).unwrap();
+        assert_eq!(files.len(), 3);
+        assert_eq!(
+            read(0),
+            "# HELP c A counter.\n# TYPE c counter\nc_total{a=\"x\"} 1 7199\n# EOF\n"
+        );
+        assert_eq!(
+            read(1),
+            "# HELP c A counter.\n# TYPE c counter\nc_total{a=\"x\"} 2 7200\n# TYPE g gauge\ng 5 7300\n# EOF\n"
+        );
+        assert_eq!(read(2), "# TYPE g gauge\ng 6 21600.5\n# EOF\n");
+        let err = split_openmetrics("g 5\n", dir.path(), BLOCK).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("line 1: no timestamp"),
+            "{err:#}"
+        );
     }
 
     #[test]
