@@ -161,9 +161,33 @@ impl Prometheus {
             }
         }
         let promtool_time = started.elapsed();
+        Self::serve(&bin, dir, options, promtool_time)
+    }
+
+    /// Starts Prometheus on the TSDB already in `<dir>/tsdb` (blocks
+    /// promtool wrote there), as [`Prometheus::start_from_files`] does after
+    /// loading its files.
+    pub fn start_on_tsdb(dir: &Path, options: &Options) -> anyhow::Result<Prometheus> {
+        let bin = bin_dir().context(
+            "no `prometheus` on PATH (install Debian's `prometheus` package, or set \
+             PROMETHEUS_BIN)",
+        )?;
+        if !dir.join("tsdb").is_dir() {
+            bail!("{}: no tsdb folder", dir.display());
+        }
+        Self::serve(&bin, dir, options, Duration::ZERO)
+    }
+
+    fn serve(
+        bin: &Path,
+        dir: &Path,
+        options: &Options,
+        promtool_time: Duration,
+    ) -> anyhow::Result<Prometheus> {
+        let tsdb = dir.join("tsdb");
         let mut attempt = 0;
         loop {
-            match start_server(&bin, dir, &tsdb, options, promtool_time) {
+            match start_server(bin, dir, &tsdb, options, promtool_time) {
                 Err(e) if format!("{e:#}").contains("address already in use") && attempt < 3 => {
                     attempt += 1;
                 }

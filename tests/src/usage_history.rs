@@ -750,14 +750,25 @@ impl History {
     pub fn for_each_series(&self, mut f: impl FnMut(&Series)) {
         let grid = |from: i64, to: i64| (from..=to).step_by(self.interval as usize);
         let pods: Vec<Vec<Pod>> = self.workloads.iter().map(|w| self.pods(w)).collect();
-        let scrape = |node: &str| -> [(&'static str, String); 4] {
-            [
-                ("instance", format!("{}:10250", node_ip(node))),
-                ("job", "kubelet".into()),
-                ("metrics_path", "/metrics/cadvisor".into()),
-                ("node", node.to_owned()),
-            ]
-        };
+        // The labels of a cAdvisor series as the kubelet's scrape has them
+        // (`image` and `name` are empty for the pod's cgroup: absent).
+        let cadvisor =
+            |w: &Workload, pod: &Pod, container: &str, id: String, image: &str, name: &str| {
+                let mut labels = vec![
+                    ("container", container.to_owned()),
+                    ("id", id),
+                    ("image", image.to_owned()),
+                    ("instance", format!("{}:10250", node_ip(&pod.node))),
+                    ("job", "kubelet".to_owned()),
+                    ("metrics_path", "/metrics/cadvisor".to_owned()),
+                    ("name", name.to_owned()),
+                    ("namespace", w.namespace.clone()),
+                    ("node", pod.node.clone()),
+                    ("pod", pod.name.clone()),
+                ];
+                labels.retain(|(k, v)| !v.is_empty() || *k == "container");
+                labels
+            };
         let cgroup = |pod: &Pod| {
             format!(
                 "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
@@ -788,19 +799,14 @@ impl History {
                             let mut pod_total: BTreeMap<i64, f64> = BTreeMap::new();
                             for (ci, instances) in pod.instances.iter().enumerate() {
                                 for inst in instances {
-                                    let mut labels =
-                                        vec![("container", w.containers[ci].name.clone())];
-                                    labels.push((
-                                        "id",
+                                    let labels = cadvisor(
+                                        w,
+                                        pod,
+                                        &w.containers[ci].name,
                                         format!("{}/cri-containerd-{}.scope", cgroup(pod), inst.id),
-                                    ));
-                                    labels.push(("image", w.containers[ci].image.clone()));
-                                    labels.extend(scrape(&pod.node).into_iter().take(2));
-                                    labels.push(("metrics_path", "/metrics/cadvisor".into()));
-                                    labels.push(("name", inst.id.clone()));
-                                    labels.push(("namespace", w.namespace.clone()));
-                                    labels.push(("node", pod.node.clone()));
-                                    labels.push(("pod", pod.name.clone()));
+                                        &w.containers[ci].image,
+                                        &inst.id,
+                                    );
                                     let mut samples = Vec::new();
                                     let mut counter = self.cpu_rate(w, pi, ci, inst.first)
                                         * (inst.first - inst.started_at) as f64;
@@ -826,18 +832,14 @@ impl History {
                             }
                             if self.pod_level_series {
                                 let sandbox = hex64(&[w.seed, pi as u64, 99]);
-                                let mut labels = vec![("container", "POD".to_owned())];
-                                labels.push((
-                                    "id",
+                                let labels = cadvisor(
+                                    w,
+                                    pod,
+                                    "POD",
                                     format!("{}/cri-containerd-{sandbox}.scope", cgroup(pod)),
-                                ));
-                                labels.push(("image", "registry.k8s.io/pause:3.10".into()));
-                                labels.extend(scrape(&pod.node).into_iter().take(2));
-                                labels.push(("metrics_path", "/metrics/cadvisor".into()));
-                                labels.push(("name", sandbox));
-                                labels.push(("namespace", w.namespace.clone()));
-                                labels.push(("node", pod.node.clone()));
-                                labels.push(("pod", pod.name.clone()));
+                                    "registry.k8s.io/pause:3.10",
+                                    &sandbox,
+                                );
                                 let samples: Vec<(i64, f64)> = pod_grid()
                                     .map(|t| {
                                         let v = if cpu {
@@ -856,13 +858,7 @@ impl History {
                                 });
                                 // The pod cgroup (its counter does not reset
                                 // when a container restarts).
-                                let mut labels = vec![("container", String::new())];
-                                labels.push(("id", cgroup(pod)));
-                                labels.extend(scrape(&pod.node).into_iter().take(2));
-                                labels.push(("metrics_path", "/metrics/cadvisor".into()));
-                                labels.push(("namespace", w.namespace.clone()));
-                                labels.push(("node", pod.node.clone()));
-                                labels.push(("pod", pod.name.clone()));
+                                let labels = cadvisor(w, pod, "", cgroup(pod), "", "");
                                 let samples = if cpu {
                                     // What every container and the sandbox
                                     // used since the pod started.
@@ -1065,8 +1061,23 @@ impl History {
     /// `dir`; returns the files in time order and the number of samples and
     /// bytes.
     pub fn write_openmetrics_chunks(&self, dir: &Path, chunk: i64) -> io::Result<ChunkStats> {
+        self.write_openmetrics_chunks_between(dir, chunk, i64::MIN, i64::MAX)
+    }
+
+    /// [`History::write_openmetrics_chunks`] for the samples in
+    /// `[from, to)` only (a large history a day at a time: the values are
+    /// made again for each call, the text only once).
+    pub fn write_openmetrics_chunks_between(
+        &self,
+        dir: &Path,
+        chunk: i64,
+        from: i64,
+        to: i64,
+    ) -> io::Result<ChunkStats> {
         fs::create_dir_all(dir)?;
         let mut chunks = Chunks::split(dir, chunk);
+        chunks.from = from;
+        chunks.to = to;
         self.for_each_series(|s| chunks.add(s));
         chunks.finish_split()
     }
@@ -1112,6 +1123,9 @@ struct Chunks<'a> {
     samples: u64,
     series: u64,
     line: String,
+    /// Only the samples in `[from, to)` (split files only).
+    from: i64,
+    to: i64,
     error: Option<io::Error>,
 }
 
@@ -1126,6 +1140,8 @@ impl<'a> Chunks<'a> {
             samples: 0,
             series: 0,
             line: String::new(),
+            from: i64::MIN,
+            to: i64::MAX,
             error: None,
         }
     }
@@ -1148,6 +1164,8 @@ impl<'a> Chunks<'a> {
             samples: 0,
             series: 0,
             line: String::new(),
+            from: i64::MIN,
+            to: i64::MAX,
             error: None,
         }
     }
@@ -1182,7 +1200,12 @@ impl<'a> Chunks<'a> {
             }
             return;
         }
-        for &(t, v) in &s.samples {
+        let lo = s.samples.partition_point(|&(t, _)| t < self.from);
+        let hi = s.samples.partition_point(|&(t, _)| t < self.to);
+        if lo == hi {
+            return;
+        }
+        for &(t, v) in &s.samples[lo..hi] {
             let key = t.div_euclid(self.chunk);
             if !self.files.contains_key(&key) {
                 let path = self.dir.join(format!("{:012}.om.txt", key * self.chunk));
@@ -1209,7 +1232,7 @@ impl<'a> Chunks<'a> {
                 return;
             }
         }
-        self.samples += s.samples.len() as u64;
+        self.samples += (hi - lo) as u64;
     }
 
     fn finish(mut self) -> io::Result<u64> {
