@@ -275,7 +275,7 @@ fn kube_state_metrics_series_tell_the_oom_kills_owners_and_hpa() {
     }
     // The seed case's HPA scales on CPU at 50%, nothing else.
     let hpa = q(format!(
-        "kube_horizontalpodautoscaler_spec_target_metric{{namespace=\"{ns}\"}}"
+        "kube_horizontalpodautoscaler_spec_target_metric{{namespace=\"{ns}\",horizontalpodautoscaler=\"checkout\"}}"
     ));
     assert_eq!(hpa.len(), 1);
     assert_eq!(hpa[0]["metric"]["horizontalpodautoscaler"], "checkout");
@@ -366,11 +366,110 @@ fn print_table(expected: &[Expected]) {
                 .map_or("-".into(), |v| format!("{:.1}Mi", v / MIB)),
             g.memory_floor
                 .map_or("-".into(), |v| format!("{:.0}Mi", v / MIB)),
-            if g.hpa_memory_proposal {
-                "  + HPA: add a memory metric or raise the limit"
-            } else {
-                ""
-            }
+            [
+                (
+                    g.hpa_memory_proposal,
+                    "  + HPA: add a memory metric or raise the limit"
+                ),
+                (g.hpa_at_max, "  + HPA at maxReplicas"),
+                (
+                    g.hpa_target_without_request,
+                    "  + HPA target without a request"
+                ),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, note)| *note)
+            .collect::<String>()
         );
     }
+}
+
+/// The same workloads as objects: in the snapshot folder, and in the real
+/// API server with the owner chain Pod → ReplicaSet → Deployment intact
+/// (uids as the server gave them), the OOMKilled last state and the HPAs.
+#[test]
+fn the_same_workloads_exist_as_objects_with_their_owner_chain() {
+    let Some(s) = usage_history::standard() else {
+        return;
+    };
+    let (h, ns) = (&s.history, s.namespace.as_str());
+    let pods: Vec<String> = h
+        .workloads
+        .iter()
+        .flat_map(|w| h.pods(w).into_iter().map(|p| p.name))
+        .collect();
+    let dump = guardian_tests::kube::read_dump(&s.snapshot);
+    assert_eq!(dump.objects.len(), h.objects().len());
+    let mut in_snapshot: Vec<String> = dump
+        .objects
+        .iter()
+        .filter(|o| o["kind"] == "Pod")
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    in_snapshot.sort();
+    let mut want = pods.clone();
+    want.sort();
+    assert_eq!(in_snapshot, want);
+
+    let Some(k) = s.live else {
+        return;
+    };
+    let get = |kind: &str| -> Vec<Value> {
+        let out = k.run(&["get", kind, "-n", ns, "-o", "json"]);
+        serde_json::from_str::<Value>(&out).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let (deployments, replicasets, live_pods) =
+        (get("deployments"), get("replicasets"), get("pods"));
+    let mut names: Vec<String> = live_pods
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, want);
+    for pod in &live_pods {
+        let owner = &pod["metadata"]["ownerReferences"][0];
+        let rs = replicasets
+            .iter()
+            .find(|r| r["metadata"]["uid"] == owner["uid"])
+            .unwrap_or_else(|| panic!("{}: its ReplicaSet by uid", pod["metadata"]["name"]));
+        let rs_owner = &rs["metadata"]["ownerReferences"][0];
+        assert!(
+            deployments
+                .iter()
+                .any(|d| d["metadata"]["uid"] == rs_owner["uid"]),
+            "{}: its Deployment by uid",
+            rs["metadata"]["name"]
+        );
+    }
+    let reports = live_pods
+        .iter()
+        .find(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("reports-")
+        })
+        .unwrap();
+    let status = &reports["status"]["containerStatuses"][0];
+    assert_eq!(status["lastState"]["terminated"]["reason"], "OOMKilled");
+    assert!(status["restartCount"].as_u64().unwrap() >= 5);
+    let hpa: Value = serde_json::from_str(&k.run(&[
+        "get",
+        "hpa.v2.autoscaling",
+        "checkout",
+        "-n",
+        ns,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        50
+    );
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "checkout");
 }

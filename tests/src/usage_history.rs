@@ -99,11 +99,17 @@ pub enum Shape {
     /// The seed case: memory at ~95% of its limit while an HPA scales on
     /// CPU at 50% utilization (CPU at ~40% of its request).
     Seed,
+    /// An HPA on CPU at 70% pinned at its maxReplicas (4), CPU at ~90% of
+    /// its request.
+    HpaAtMax,
+    /// An HPA on CPU whose target's container has no CPU request (the HPA
+    /// cannot compute a utilization).
+    HpaNoRequest,
 }
 
 impl Shape {
     /// Every shape, in the order of [`History::standard`].
-    pub const ALL: [Shape; 8] = [
+    pub const ALL: [Shape; 10] = [
         Shape::Steady,
         Shape::Spiky,
         Shape::Growing,
@@ -112,6 +118,8 @@ impl Shape {
         Shape::TooYoung,
         Shape::Idle,
         Shape::Seed,
+        Shape::HpaAtMax,
+        Shape::HpaNoRequest,
     ];
 
     /// `steady`, `spiky`, …, `seed`.
@@ -125,6 +133,8 @@ impl Shape {
             Shape::TooYoung => "too-young",
             Shape::Idle => "idle",
             Shape::Seed => "seed",
+            Shape::HpaAtMax => "hpa-at-max",
+            Shape::HpaNoRequest => "hpa-no-request",
         }
     }
 }
@@ -529,6 +539,44 @@ pub fn workload(namespace: &str, name: &str, shape: Shape, seed: u64) -> Workloa
             }),
             age,
         ),
+        Shape::HpaAtMax => w(
+            4,
+            vec![container(
+                "app",
+                "registry.example.com/shop/payments:2.0.1",
+                (Some(300), None, 512 * MI, 512 * MI),
+                Usage {
+                    cpu_daily: 0.05,
+                    cpu_noise: 0.05,
+                    ..Usage::flat(270.0, 300.0 * MIB)
+                },
+            )],
+            Some(Hpa {
+                name: name.into(),
+                min: 2,
+                max: 4,
+                cpu_utilization: Some(70),
+                memory_utilization: None,
+            }),
+            age,
+        ),
+        Shape::HpaNoRequest => w(
+            2,
+            vec![container(
+                "app",
+                "registry.example.com/shop/recommender:1.3.0",
+                (None, None, 256 * MI, 512 * MI),
+                Usage::flat(100.0, 180.0 * MIB),
+            )],
+            Some(Hpa {
+                name: name.into(),
+                min: 2,
+                max: 6,
+                cpu_utilization: Some(60),
+                memory_utilization: None,
+            }),
+            age,
+        ),
     }
 }
 
@@ -543,6 +591,8 @@ pub fn standard_name(shape: Shape) -> &'static str {
         Shape::TooYoung => "canary",
         Shape::Idle => "legacy-admin",
         Shape::Seed => "checkout",
+        Shape::HpaAtMax => "payments",
+        Shape::HpaNoRequest => "recommender",
     }
 }
 
@@ -589,6 +639,9 @@ impl History {
                     w.replicas = 1;
                     if let Some(h) = &mut w.hpa {
                         h.min = 1;
+                        if shape == Shape::HpaAtMax {
+                            h.max = 1;
+                        }
                     }
                     w
                 })
@@ -1463,6 +1516,7 @@ impl History {
             if let Some(h) = &w.hpa {
                 let mut metrics = Vec::new();
                 let mut current = Vec::new();
+                let mut missing_request = "";
                 for (name, target) in [("cpu", h.cpu_utilization), ("memory", h.memory_utilization)]
                 {
                     let Some(target) = target else { continue };
@@ -1474,11 +1528,17 @@ impl History {
                     } else {
                         (c.usage.memory, c.resources.memory_request.map(|b| b as f64))
                     };
-                    if let Some(req) = req {
-                        current.push(json!({"type": "Resource", "resource": {"name": name,
-                            "current": {"averageUtilization": (use_ / req * 100.0).round() as u64}}}));
+                    match req {
+                        Some(req) => current.push(json!({"type": "Resource", "resource": {"name": name,
+                            "current": {"averageUtilization": (use_ / req * 100.0).round() as u64}}})),
+                        None => missing_request = name,
                     }
                 }
+                let first_pod = self
+                    .pods(w)
+                    .first()
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
                 out.push(json!({
                     "apiVersion": "autoscaling/v2",
                     "kind": "HorizontalPodAutoscaler",
@@ -1494,10 +1554,26 @@ impl History {
                         "conditions": [
                             {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale",
                              "lastTransitionTime": created},
-                            {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
-                             "lastTransitionTime": created},
-                            {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange",
-                             "lastTransitionTime": created},
+                            if missing_request.is_empty() {
+                                json!({"type": "ScalingActive", "status": "True",
+                                       "reason": "ValidMetricFound", "lastTransitionTime": created})
+                            } else {
+                                json!({"type": "ScalingActive", "status": "False",
+                                       "reason": "FailedGetResourceMetric", "lastTransitionTime": created,
+                                       "message": format!("the HPA was unable to compute the replica \
+                                           count: failed to get {missing_request} utilization: missing \
+                                           request for {missing_request} in container {} of Pod {}",
+                                           w.containers[0].name, first_pod)})
+                            },
+                            if replicas >= h.max {
+                                json!({"type": "ScalingLimited", "status": "True",
+                                       "reason": "TooManyReplicas", "lastTransitionTime": created,
+                                       "message": "the desired replica count is more than the maximum \
+                                                   replica count"})
+                            } else {
+                                json!({"type": "ScalingLimited", "status": "False",
+                                       "reason": "DesiredWithinRange", "lastTransitionTime": created})
+                            },
                         ],
                     },
                 }));
@@ -1705,6 +1781,11 @@ pub struct GuardianExpected {
     /// An HPA scales on CPU only while memory is >= 90% of its limit: a
     /// warning proposing a memory metric on the HPA or a higher limit.
     pub hpa_memory_proposal: bool,
+    /// An HPA on the workload runs at its maxReplicas: a warning.
+    pub hpa_at_max: bool,
+    /// An HPA scales on a resource the container does not request: a
+    /// warning (its utilization cannot be computed).
+    pub hpa_target_without_request: bool,
 }
 
 /// The expected recommendation for one container of one workload.
@@ -1882,6 +1963,10 @@ impl History {
                         memory_floor,
                         memory_at_limit: at_limit,
                         hpa_memory_proposal,
+                        hpa_at_max: w.hpa.as_ref().is_some_and(|h| w.replicas >= h.max),
+                        hpa_target_without_request: (hpa_cpu
+                            && c.resources.cpu_request_m.is_none())
+                            || (hpa_memory && c.resources.memory_request.is_none()),
                     },
                 });
             }
@@ -2148,6 +2233,14 @@ mod tests {
         assert!((0.95..0.97).contains(&share), "{share}");
         assert_eq!(seed.krr.cpu, Advice::HpaDetected);
         assert!(seed.guardian.hpa_memory_proposal);
+        assert!(!seed.guardian.hpa_at_max && !seed.guardian.hpa_target_without_request);
+        // HPA at its maximum, HPA without the request it divides by.
+        let at_max = get("payments");
+        assert!(at_max.guardian.hpa_at_max && !at_max.guardian.hpa_memory_proposal);
+        assert_eq!(at_max.krr.cpu, Advice::HpaDetected);
+        let no_request = get("recommender");
+        assert!(no_request.guardian.hpa_target_without_request);
+        assert_eq!(no_request.current.cpu_request_m, None);
     }
 
     #[test]
@@ -2175,8 +2268,24 @@ mod tests {
         let h = History::standard("shop", END);
         let objects = h.objects();
         let by_kind = |k: &'static str| objects.iter().filter(move |o| o["kind"] == k);
-        assert_eq!(by_kind("Deployment").count(), 8);
-        assert_eq!(by_kind("HorizontalPodAutoscaler").count(), 1);
+        assert_eq!(by_kind("Deployment").count(), 10);
+        assert_eq!(by_kind("HorizontalPodAutoscaler").count(), 3);
+        let hpa = |name: &str| {
+            by_kind("HorizontalPodAutoscaler")
+                .find(|h| h["metadata"]["name"] == name)
+                .unwrap()
+                .clone()
+        };
+        let limited = &hpa("payments")["status"]["conditions"][2];
+        assert_eq!(limited["reason"], "TooManyReplicas");
+        let active = &hpa("recommender")["status"]["conditions"][1];
+        assert_eq!(active["status"], "False");
+        assert!(
+            active["message"]
+                .as_str()
+                .unwrap()
+                .contains("missing request for cpu")
+        );
         for pod in by_kind("Pod") {
             let owner = &pod["metadata"]["ownerReferences"][0];
             let rs = by_kind("ReplicaSet")
