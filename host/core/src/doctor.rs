@@ -33,6 +33,25 @@ pub struct DoctorReport {
     /// missing; `None` when nothing is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rbac: Option<String>,
+    /// Where usage comes from, and whether it answers.
+    pub metrics: MetricsCheck,
+}
+
+/// The metrics sources `doctor` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricsCheck {
+    /// The Prometheus URL (no credentials) or Service and proxy path, and
+    /// how it was chosen; or why there is none.
+    pub prometheus: String,
+    /// Whether it answered a trivial query (`vector(1)`); `None` when there
+    /// is no Prometheus.
+    pub prometheus_answered: Option<bool>,
+    /// What went wrong when it did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_error: Option<String>,
+    /// Whether the cluster serves metrics.k8s.io (metrics-server: what
+    /// `kubectl top` reads).
+    pub metrics_k8s_io: bool,
 }
 
 /// One permission a skill needs, and whether the cluster grants it.
@@ -100,6 +119,16 @@ impl Session {
             }
         }
         let rbac = (!missing.is_empty()).then(|| rbac_for(&missing, namespace.as_deref()));
+        let source = broker.metrics_source(&cx).await;
+        let metrics = MetricsCheck {
+            prometheus: source.prometheus,
+            prometheus_answered: source.answered.as_ref().map(Result::is_ok),
+            prometheus_error: source.answered.and_then(Result::err),
+            metrics_k8s_io: broker
+                .resolve("pods.metrics.k8s.io")
+                .await
+                .is_ok_and(|k| k.group == "metrics.k8s.io"),
+        };
         Ok(DoctorReport {
             cluster: broker.describe(),
             server_version: version.git_version,
@@ -112,6 +141,7 @@ impl Session {
             reviewed: answers.len(),
             missing: missing.len(),
             rbac,
+            metrics,
         })
     }
 }
