@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Guardian needs beyond a Rust toolchain:
-# the wasm32-wasip2 target (skills are WebAssembly components) and protoc
-# (the gRPC API). Safe to run again; does nothing that is already done.
+# the wasm32-wasip2 target (skills are WebAssembly components), protoc
+# (the gRPC API) and Prometheus (the right-sizing tests). Safe to run again;
+# does nothing that is already done.
 set -euo pipefail
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
@@ -20,6 +21,29 @@ if ! command -v protoc >/dev/null 2>&1; then
         brew install protobuf
     else
         echo "setup: please install protoc (protobuf-compiler) with your package manager" >&2
+        exit 1
+    fi
+fi
+
+# A real Prometheus for the right-sizing tests: `prometheus` serves usage
+# history that `promtool tsdb create-blocks-from openmetrics` writes. Without
+# it those tests say they were skipped.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+    echo "setup: installing prometheus (prometheus, promtool)" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if command -v apt-get >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+        # The tests start their own servers on loopback ports; the package's
+        # system service (all interfaces, port 9090) is not wanted.
+        if command -v systemctl >/dev/null 2>&1; then
+            $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+        fi
+    elif command -v brew >/dev/null 2>&1; then
+        brew install prometheus
+    else
+        echo "setup: please install prometheus (with promtool) with your package manager" >&2
         exit 1
     fi
 fi

@@ -1,12 +1,14 @@
 //! Helpers for the end-to-end tests: where the test skills were built and
 //! where their manifests are, and a loopback OpenAI-compatible server
-//! replaying scripted conversations ([`openai`]).
+//! replaying scripted conversations ([`openai`]); a real Prometheus loaded
+//! with history written as OpenMetrics ([`prometheus`]).
 
 use std::path::PathBuf;
 
 pub mod generate;
 pub mod kube;
 pub mod openai;
+pub mod prometheus;
 
 /// The directory holding `<name>.wasm` for every [`TEST_SKILLS`] entry, built
 /// by `build.rs`.
