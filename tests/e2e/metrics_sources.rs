@@ -790,6 +790,12 @@ fn kubectl_top_reads_a_served_snapshot() {
         rows(&out).iter().any(|r| r[0] == "node-1" && r[1] == "1310m" && r[3] == "2048Mi"),
         "{out}"
     );
+
+    // A snapshot without metrics is a cluster without metrics-server.
+    let bare = serve(&example_snapshot());
+    let (ok, _, err) = kubectl(&bare.url, &["top", "pods", "-n", "staging"]);
+    assert!(!ok);
+    assert!(err.contains("Metrics API not available"), "{err}");
 }
 
 #[tokio::test]
@@ -852,4 +858,106 @@ async fn on_a_live_cluster_metrics_server_absence_and_prometheus_discovery_are_s
     assert!(metrics_line.contains("did not answer"), "{metrics_line}");
     assert!(stdout.contains("metrics.k8s.io: not served"), "{stdout}");
     k.run(&["delete", "service", "-n", &ns, "prometheus-operated"]);
+}
+
+/// The hostile skill with `metrics = true`, installed under `dir`.
+fn metrics_skill_dir(dir: &Path) -> PathBuf {
+    let skills = dir.join("skills");
+    let folder = install_test_skill(&skills, "hostile");
+    let path = folder.join("skill.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("metrics = false", "metrics = true");
+    let sha = sha256_hex(&std::fs::read(folder.join("skill.wasm")).unwrap());
+    std::fs::write(&path, with_sha(&text, &sha)).unwrap();
+    skills
+}
+
+#[test]
+fn the_prometheus_flags_and_config_section_reach_the_session() {
+    let Some(p) = real_prometheus() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let skills = metrics_skill_dir(dir.path());
+    let token = dir.path().join("token");
+    std::fs::write(&token, "cli-token-6d2e\n").unwrap();
+    let rec = Recorder::start(200, captured_answer(p));
+    let audit = dir.path().join("audit.jsonl");
+    let call = |extra: &[&str], input: Value| {
+        let mut cmd = guardian(&dir.path().join("cache"));
+        cmd.arg("--skills-dir")
+            .arg(&skills)
+            .arg("--audit")
+            .arg(&audit)
+            .args(extra)
+            .args(["skills", "call", "hostile.metrics", "--snapshot", "examples/staging"])
+            .arg("--input")
+            .arg(input.to_string());
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    // Flags: the URL and the token file.
+    let answer = call(
+        &[
+            "--prometheus",
+            &rec.url,
+            "--prometheus-token-file",
+            token.to_str().unwrap(),
+        ],
+        json!({"op": "query", "promql": SHOP_MEMORY, "at": at(600)}),
+    );
+    assert_eq!(by_pod(&answer["data"]).len(), 2, "{answer}");
+    assert!(
+        rec.requests()[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer cli-token-6d2e"),
+        "{}",
+        rec.requests()[0]
+    );
+    let logged = std::fs::read_to_string(&audit).unwrap();
+    assert!(logged.contains("\"rule\":\"prometheus-queries\""), "{logged}");
+    assert!(!logged.contains("cli-token-6d2e"));
+
+    // The config file: the URL and a bound; the flag wins over its URL.
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "prometheus:\n  url: {}\n  max_series: 1\n  timeout_seconds: 5\n",
+            p.url()
+        ),
+    )
+    .unwrap();
+    let config_flag = ["--config", config.to_str().unwrap()];
+    let answer = call(
+        &config_flag,
+        json!({"op": "query", "promql": SHOP_MEMORY, "at": at(600)}),
+    );
+    let (kind, message) = error_of(&answer);
+    assert_eq!(kind, "TooLarge", "{message}");
+    assert!(message.contains("more than 1 series"), "{message}");
+    assert!(message.contains(p.url()), "{message}");
+    let answer = call(
+        &[&config_flag[..], &["--prometheus", &rec.url]].concat(),
+        json!({"op": "query", "promql": r#"up{job="x"}"#}),
+    );
+    let (kind, message) = error_of(&answer);
+    assert_eq!(kind, "TooLarge", "max_series still from the config: {message}");
+    assert!(message.contains(&rec.url), "{message}");
+    // A config with an unknown key is refused, naming it.
+    std::fs::write(&config, "prometheus:\n  uri: http://x\n").unwrap();
+    let out = guardian(&dir.path().join("cache"))
+        .args(["--config", config.to_str().unwrap(), "skills", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field `uri`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
