@@ -170,7 +170,11 @@ async fn instant_and_range_queries_reach_a_real_prometheus_through_a_skill() {
     assert_eq!(series[0]["value"][1], (110 * MIB).to_string());
     assert_eq!(series[1]["value"][1], (200 * MIB).to_string());
     let direct = p.query(SHOP_MEMORY, Some((T0 + 600) as f64)).unwrap();
-    assert_eq!(series, by_pod(&direct), "the skill sees what Prometheus answered");
+    assert_eq!(
+        series,
+        by_pod(&direct),
+        "the skill sees what Prometheus answered"
+    );
 
     // Range: every minute of the hour, 61 points per series.
     let answer = call(
@@ -249,11 +253,11 @@ impl Recorder {
 }
 
 fn read_request(conn: &mut std::net::TcpStream) -> String {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    loop {
-        let Ok(n) = conn.read(&mut chunk) else { break };
+    while let Ok(n) = conn.read(&mut chunk) {
         if n == 0 {
             break;
         }
@@ -263,7 +267,10 @@ fn read_request(conn: &mut std::net::TcpStream) -> String {
             let len = text[..end]
                 .to_ascii_lowercase()
                 .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
                 .and_then(|v| v.parse::<usize>().ok())
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
@@ -277,9 +284,14 @@ fn read_request(conn: &mut std::net::TcpStream) -> String {
 /// What the real Prometheus answers to an instant query of the shop series.
 fn captured_answer(p: &Prometheus) -> String {
     let form = format!("query={SHOP_MEMORY_FORM}&time={}", T0 + 600);
-    let (status, body) =
-        prometheus::http(p.url(), "POST", "/api/v1/query", Some(&form), Duration::from_secs(30))
-            .unwrap();
+    let (status, body) = prometheus::http(
+        p.url(),
+        "POST",
+        "/api/v1/query",
+        Some(&form),
+        Duration::from_secs(30),
+    )
+    .unwrap();
     assert_eq!(status, 200);
     String::from_utf8(body).unwrap()
 }
@@ -312,9 +324,15 @@ async fn credentials_are_sent_to_prometheus_and_shown_to_no_one() {
     let requests = rec.requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    assert!(request.starts_with("POST /api/v1/query HTTP/1.1\r\n"), "{request}");
+    assert!(
+        request.starts_with("POST /api/v1/query HTTP/1.1\r\n"),
+        "{request}"
+    );
     let lower = request.to_ascii_lowercase();
-    assert!(lower.contains("authorization: bearer tok-3f9a1c77e2\r\n"), "{request}");
+    assert!(
+        lower.contains("authorization: bearer tok-3f9a1c77e2\r\n"),
+        "{request}"
+    );
     assert!(
         lower.contains("content-type: application/x-www-form-urlencoded"),
         "{request}"
@@ -407,7 +425,11 @@ async fn an_answer_over_the_bounds_is_refused_and_not_read() {
         .expect("62 points fit");
     let lines = prometheus_lines(&audit);
     assert_eq!(lines[0]["error"], "too-large", "{lines:#?}");
-    assert!(lines[0]["reasons"].to_string().contains("more than 2 series"));
+    assert!(
+        lines[0]["reasons"]
+            .to_string()
+            .contains("more than 2 series")
+    );
 
     // A 500 MB answer announced by Content-Length is refused before a byte
     // of it is read; an endless one without a length is cut off by the count.
@@ -488,14 +510,45 @@ async fn prometheus_down_slow_failing_or_garbage_is_a_clear_error_and_the_host_k
         "<html><body>Welcome to nginx!</body></html>",
         Duration::ZERO,
     );
-    let not_found = prometheus::answering_url(404, "text/plain", "404 page not found", Duration::ZERO);
+    let not_found =
+        prometheus::answering_url(404, "text/plain", "404 page not found", Duration::ZERO);
     let cases: Vec<(&str, String, &str, Vec<&str>)> = vec![
-        ("down", dead, "Unavailable", vec!["connection refused", "--prometheus"]),
-        ("slow", stalled, "Timeout", vec!["did not answer within 1s", "prometheus.timeout_seconds"]),
-        ("failing", failing, "Unavailable", vec!["HTTP 500", "internal: opening storage failed: lock held"]),
-        ("garbage", garbage, "Unavailable", vec!["not the Prometheus HTTP API", "<html><body>Welcome"]),
-        ("wrong path", not_found, "Unavailable", vec!["HTTP 404", "base URL"]),
-        ("bad PromQL", p.url().to_owned(), "Invalid", vec!["HTTP 400", "bad_data", "parse error"]),
+        (
+            "down",
+            dead,
+            "Unavailable",
+            vec!["connection refused", "--prometheus"],
+        ),
+        (
+            "slow",
+            stalled,
+            "Timeout",
+            vec!["did not answer within 1s", "prometheus.timeout_seconds"],
+        ),
+        (
+            "failing",
+            failing,
+            "Unavailable",
+            vec!["HTTP 500", "internal: opening storage failed: lock held"],
+        ),
+        (
+            "garbage",
+            garbage,
+            "Unavailable",
+            vec!["not the Prometheus HTTP API", "<html><body>Welcome"],
+        ),
+        (
+            "wrong path",
+            not_found,
+            "Unavailable",
+            vec!["HTTP 404", "base URL"],
+        ),
+        (
+            "bad PromQL",
+            p.url().to_owned(),
+            "Invalid",
+            vec!["HTTP 400", "bad_data", "parse error"],
+        ),
     ];
     for (what, url, kind, words) in cases {
         let (broker, audit) = broker_with(
@@ -506,13 +559,23 @@ async fn prometheus_down_slow_failing_or_garbage_is_a_clear_error_and_the_host_k
             defaults(),
         );
         let (rt, _d) = metrics_skill(broker).await;
-        let promql = if what == "bad PromQL" { "sum(rate(x[5m]" } else { "up" };
+        let promql = if what == "bad PromQL" {
+            "sum(rate(x[5m]"
+        } else {
+            "up"
+        };
         let answer = call(&rt, json!({"op": "query", "promql": promql})).await;
         let (got, message) = error_of(&answer);
         assert_eq!(got, kind, "{what}: {message}");
-        assert!(message.contains(&url), "{what}: the message names the URL: {message}");
+        assert!(
+            message.contains(&url),
+            "{what}: the message names the URL: {message}"
+        );
         for word in words {
-            assert!(message.contains(word), "{what}: {word:?} missing from: {message}");
+            assert!(
+                message.contains(word),
+                "{what}: {word:?} missing from: {message}"
+            );
         }
         let lines = prometheus_lines(&audit);
         assert_eq!(lines.len(), 1, "{what}: {lines:#?}");
@@ -554,7 +617,10 @@ deny contains {"rule": "no-payments-metrics", "reason": "payments usage is priva
     assert_eq!(kind, "Denied", "{message}");
     assert!(message.contains("no-payments-metrics"), "{message}");
     assert!(message.contains("payments usage is private"), "{message}");
-    assert!(rec.requests().is_empty(), "a denied query reached Prometheus");
+    assert!(
+        rec.requests().is_empty(),
+        "a denied query reached Prometheus"
+    );
     let lines = prometheus_lines(&audit);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["decision"], "deny");
@@ -648,7 +714,9 @@ async fn pod_usage_answers_from_a_snapshots_top_text_and_pod_metrics() {
     let (broker, audit) = audited_broker(&snap);
     let (rt, _d) = metrics_skill(broker).await;
     let answer = call(&rt, json!({"op": "pod-usage", "namespace": "shop"})).await;
-    let usage = answer["usage"].as_array().unwrap_or_else(|| panic!("{answer}"));
+    let usage = answer["usage"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"));
     let row = |pod: &str, container: &str| {
         usage
             .iter()
@@ -666,7 +734,11 @@ async fn pod_usage_answers_from_a_snapshots_top_text_and_pod_metrics() {
     assert_eq!(row("cache-0", "app")["cpu_millicores"], 13);
     assert_eq!(row("cache-0", "app")["memory_bytes"], 52428 * 1024);
     // The pods' labels select (metrics-server copies them; so does the loader).
-    let answer = call(&rt, json!({"op": "pod-usage", "namespace": "shop", "selector": "app=web"})).await;
+    let answer = call(
+        &rt,
+        json!({"op": "pod-usage", "namespace": "shop", "selector": "app=web"}),
+    )
+    .await;
     let pods: Vec<&str> = answer["usage"]
         .as_array()
         .unwrap()
@@ -769,7 +841,11 @@ fn kubectl_top_reads_a_served_snapshot() {
     let (ok, out, err) = kubectl(&served.url, &["top", "pods", "-n", "shop", "--containers"]);
     assert!(ok, "kubectl top pods failed: {err}");
     let table = rows(&out);
-    assert_eq!(table[0], ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"], "{out}");
+    assert_eq!(
+        table[0],
+        ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"],
+        "{out}"
+    );
     for row in [
         ["web-1", "app", "250m", "300Mi"],
         ["web-1", "envoy", "12m", "40Mi"],
@@ -777,17 +853,25 @@ fn kubectl_top_reads_a_served_snapshot() {
         ["db-0", "app", "3m", "1024Mi"],
         ["cache-0", "app", "13m", "51Mi"],
     ] {
-        assert!(table.iter().any(|r| r == &row), "{row:?} missing from:\n{out}");
+        assert!(
+            table.iter().any(|r| r == &row),
+            "{row:?} missing from:\n{out}"
+        );
     }
     let (ok, out, err) = kubectl(&served.url, &["top", "pods", "-n", "shop", "-l", "app=web"]);
     assert!(ok, "{err}");
     let table = rows(&out);
     assert_eq!(table.len(), 3, "{out}");
-    assert!(table.iter().any(|r| r == &["web-1", "262m", "340Mi"]), "{out}");
+    assert!(
+        table.iter().any(|r| r == &["web-1", "262m", "340Mi"]),
+        "{out}"
+    );
     let (ok, out, err) = kubectl(&served.url, &["top", "nodes"]);
     assert!(ok, "kubectl top nodes failed: {err}");
     assert!(
-        rows(&out).iter().any(|r| r[0] == "node-1" && r[1] == "1310m" && r[3] == "2048Mi"),
+        rows(&out)
+            .iter()
+            .any(|r| r[0] == "node-1" && r[1] == "1310m" && r[3] == "2048Mi"),
         "{out}"
     );
 
@@ -824,7 +908,10 @@ async fn on_a_live_cluster_metrics_server_absence_and_prometheus_discovery_are_s
             .contains("metrics.k8s.io is not served by this cluster"),
         "{err}"
     );
-    assert!(err.message().contains("is metrics-server installed?"), "{err}");
+    assert!(
+        err.message().contains("is metrics-server installed?"),
+        "{err}"
+    );
 
     // A prometheus-operated Service (as the Prometheus Operator makes it):
     // found, and since its cluster DNS name does not resolve out here,
@@ -838,7 +925,11 @@ async fn on_a_live_cluster_metrics_server_absence_and_prometheus_discovery_are_s
     let err = found.prometheus_query(&cx, "up", None).await.unwrap_err();
     let proxy = format!("/api/v1/namespaces/{ns}/services/prometheus-operated:9090/proxy");
     assert!(err.message().contains(&proxy), "{err}");
-    assert!(err.message().contains(&format!("Service {ns}/prometheus-operated")), "{err}");
+    assert!(
+        err.message()
+            .contains(&format!("Service {ns}/prometheus-operated")),
+        "{err}"
+    );
     let lines = audit_lines(&audit);
     assert!(
         lines.iter().any(|l| l["tool"] == "metrics-discovery"
@@ -854,7 +945,10 @@ async fn on_a_live_cluster_metrics_server_absence_and_prometheus_discovery_are_s
         .lines()
         .find(|l| l.starts_with("Metrics:"))
         .unwrap_or_else(|| panic!("no Metrics line:\n{stdout}"));
-    assert!(metrics_line.contains("prometheus-operated"), "{metrics_line}");
+    assert!(
+        metrics_line.contains("prometheus-operated"),
+        "{metrics_line}"
+    );
     assert!(metrics_line.contains("did not answer"), "{metrics_line}");
     assert!(stdout.contains("metrics.k8s.io: not served"), "{stdout}");
     k.run(&["delete", "service", "-n", &ns, "prometheus-operated"]);
@@ -889,7 +983,13 @@ fn the_prometheus_flags_and_config_section_reach_the_session() {
             .arg("--audit")
             .arg(&audit)
             .args(extra)
-            .args(["skills", "call", "hostile.metrics", "--snapshot", "examples/staging"])
+            .args([
+                "skills",
+                "call",
+                "hostile.metrics",
+                "--snapshot",
+                "examples/staging",
+            ])
             .arg("--input")
             .arg(input.to_string());
         let out = cmd.output().unwrap();
@@ -919,7 +1019,10 @@ fn the_prometheus_flags_and_config_section_reach_the_session() {
         rec.requests()[0]
     );
     let logged = std::fs::read_to_string(&audit).unwrap();
-    assert!(logged.contains("\"rule\":\"prometheus-queries\""), "{logged}");
+    assert!(
+        logged.contains("\"rule\":\"prometheus-queries\""),
+        "{logged}"
+    );
     assert!(!logged.contains("cli-token-6d2e"));
 
     // The config file: the URL and a bound; the flag wins over its URL.
@@ -946,7 +1049,10 @@ fn the_prometheus_flags_and_config_section_reach_the_session() {
         json!({"op": "query", "promql": r#"up{job="x"}"#}),
     );
     let (kind, message) = error_of(&answer);
-    assert_eq!(kind, "TooLarge", "max_series still from the config: {message}");
+    assert_eq!(
+        kind, "TooLarge",
+        "max_series still from the config: {message}"
+    );
     assert!(message.contains(&rec.url), "{message}");
     // A config with an unknown key is refused, naming it.
     std::fs::write(&config, "prometheus:\n  uri: http://x\n").unwrap();

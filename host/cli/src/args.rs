@@ -101,7 +101,12 @@ pub struct PrometheusFlags {
     /// Prometheus' base URL, e.g. http://prometheus.monitoring.svc:9090
     /// [default: prometheus.url in the config; else, on a live cluster, a
     /// prometheus-operated / prometheus-server Service found in it].
-    #[arg(long = "prometheus", global = true, env = "GUARDIAN_PROMETHEUS", value_name = "URL")]
+    #[arg(
+        long = "prometheus",
+        global = true,
+        env = "GUARDIAN_PROMETHEUS",
+        value_name = "URL"
+    )]
     pub url: Option<String>,
     /// A file holding the bearer token Prometheus expects.
     #[arg(long = "prometheus-token-file", global = true, value_name = "FILE")]

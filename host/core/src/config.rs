@@ -91,16 +91,19 @@ impl PrometheusConfig {
                     .context("prometheus.timeout_seconds: expected a positive number of seconds")?,
             ),
         };
-        for (value, key) in [(self.max_series, "max_series"), (self.max_points, "max_points")] {
-            anyhow::ensure!(
-                value != Some(0),
-                "prometheus.{key}: expected at least 1"
-            );
+        for (value, key) in [
+            (self.max_series, "max_series"),
+            (self.max_points, "max_points"),
+        ] {
+            anyhow::ensure!(value != Some(0), "prometheus.{key}: expected at least 1");
         }
         Ok(guardian_broker::PrometheusOptions {
             url: flags.url.clone().or(self.url.clone()),
             token_file: flags.token_file.clone().or(self.token_file.clone()),
-            basic_auth_file: flags.basic_auth_file.clone().or(self.basic_auth_file.clone()),
+            basic_auth_file: flags
+                .basic_auth_file
+                .clone()
+                .or(self.basic_auth_file.clone()),
             ca_file: flags.ca_file.clone().or(self.ca_file.clone()),
             timeout: flags.timeout.or(timeout),
             max_series: flags.max_series.or(self.max_series),

@@ -41,10 +41,7 @@ pub(crate) async fn core_versions(headers: HeaderMap) -> Response {
 }
 
 pub(crate) async fn group_list(StateExtractor(state): AppState) -> Response {
-    json_response(
-        StatusCode::OK,
-        &discovery::group_list(&state.served),
-    )
+    json_response(StatusCode::OK, &discovery::group_list(&state.served))
 }
 
 pub(crate) async fn ok() -> &'static str {

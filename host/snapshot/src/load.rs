@@ -1295,6 +1295,39 @@ fn split_yaml_documents(text: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// PodMetrics without labels (read from `top-pods.txt`) get their Pod's, as
+/// metrics-server gives them, so label selectors find them.
+fn label_pod_metrics(staged: &mut [Staged]) {
+    let unlabelled = |s: &Staged| {
+        s.group == "metrics.k8s.io"
+            && s.kind == "PodMetrics"
+            && s.object.value()["metadata"]["labels"].is_null()
+    };
+    if !staged.iter().any(unlabelled) {
+        return;
+    }
+    let labels: HashMap<(Option<String>, String), Value> = staged
+        .iter()
+        .filter(|s| s.group.is_empty() && s.kind == "Pod")
+        .filter_map(|s| {
+            let labels = s.object.value()["metadata"]["labels"].clone();
+            labels
+                .is_object()
+                .then(|| ((s.namespace.clone(), s.name.clone()), labels))
+        })
+        .collect();
+    for s in staged.iter_mut() {
+        if !unlabelled(s) {
+            continue;
+        }
+        if let Some(l) = labels.get(&(s.namespace.clone(), s.name.clone())) {
+            let mut value = s.object.value();
+            value["metadata"]["labels"] = l.clone();
+            s.object = Stored::new(&value);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1407,38 +1440,5 @@ mod tests {
         assert!(is_newer(Some(1), None));
         assert!(!is_newer(None, Some(1)));
         assert!(!is_newer(None, None));
-    }
-}
-
-/// PodMetrics without labels (read from `top-pods.txt`) get their Pod's, as
-/// metrics-server gives them, so label selectors find them.
-fn label_pod_metrics(staged: &mut [Staged]) {
-    let unlabelled = |s: &Staged| {
-        s.group == "metrics.k8s.io"
-            && s.kind == "PodMetrics"
-            && s.object.value()["metadata"]["labels"].is_null()
-    };
-    if !staged.iter().any(unlabelled) {
-        return;
-    }
-    let labels: HashMap<(Option<String>, String), Value> = staged
-        .iter()
-        .filter(|s| s.group.is_empty() && s.kind == "Pod")
-        .filter_map(|s| {
-            let labels = s.object.value()["metadata"]["labels"].clone();
-            labels
-                .is_object()
-                .then(|| ((s.namespace.clone(), s.name.clone()), labels))
-        })
-        .collect();
-    for s in staged.iter_mut() {
-        if !unlabelled(s) {
-            continue;
-        }
-        if let Some(l) = labels.get(&(s.namespace.clone(), s.name.clone())) {
-            let mut value = s.object.value();
-            value["metadata"]["labels"] = l.clone();
-            s.object = Stored::new(&value);
-        }
     }
 }

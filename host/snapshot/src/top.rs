@@ -16,7 +16,10 @@ pub const TOP_NODES_FILE: &str = "top-nodes.txt";
 
 /// The header's columns, by name.
 fn columns(header: &str) -> Vec<String> {
-    header.split_whitespace().map(str::to_ascii_uppercase).collect()
+    header
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect()
 }
 
 fn position(columns: &[String], names: &[&str]) -> Option<usize> {
@@ -44,13 +47,14 @@ pub(crate) fn pod_metrics(text: &str) -> (Vec<Value>, Vec<String>) {
         position(&cols, &["CPU(CORES)"]),
         position(&cols, &["MEMORY(BYTES)"]),
     ) else {
-        let hint = if position(&cols, &["NAMESPACE"]).is_none() && position(&cols, &["NAME"]).is_some() {
-            " (no NAMESPACE column: captured without -A?)"
-        } else if position(&cols, &["POD"]).is_none() {
-            " (no POD column: captured without --containers?)"
-        } else {
-            ""
-        };
+        let hint =
+            if position(&cols, &["NAMESPACE"]).is_none() && position(&cols, &["NAME"]).is_some() {
+                " (no NAMESPACE column: captured without -A?)"
+            } else if position(&cols, &["POD"]).is_none() {
+                " (no POD column: captured without --containers?)"
+            } else {
+                ""
+            };
         return (
             Vec::new(),
             vec![format!(
@@ -180,7 +184,10 @@ shop          short                     app       1m\n";
         let web = &objects[1];
         assert_eq!(web["metadata"]["namespace"], "shop");
         assert_eq!(web["metadata"]["name"], "web-7d4b9c-abcde");
-        assert_eq!(web["containers"][0], json!({"name": "app", "usage": {"cpu": "250m", "memory": "300Mi"}}));
+        assert_eq!(
+            web["containers"][0],
+            json!({"name": "app", "usage": {"cpu": "250m", "memory": "300Mi"}})
+        );
         assert_eq!(web["containers"][1]["name"], "envoy");
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("line 5:"), "{problems:?}");
@@ -189,9 +196,13 @@ shop          short                     app       1m\n";
 
     #[test]
     fn top_without_containers_or_namespaces_is_refused_with_the_command() {
-        let (objects, problems) = pod_metrics("NAME   CPU(cores)   MEMORY(bytes)\nweb   1m   2Mi\n");
+        let (objects, problems) =
+            pod_metrics("NAME   CPU(cores)   MEMORY(bytes)\nweb   1m   2Mi\n");
         assert!(objects.is_empty());
-        assert!(problems[0].contains("kubectl top pods -A --containers"), "{problems:?}");
+        assert!(
+            problems[0].contains("kubectl top pods -A --containers"),
+            "{problems:?}"
+        );
         assert!(problems[0].contains("NAMESPACE"), "{problems:?}");
     }
 

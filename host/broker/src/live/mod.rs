@@ -190,9 +190,11 @@ impl LiveBackend {
             )));
         }
         tracing::debug!(uri = %request.uri(), "proxied Prometheus request");
-        self.inner.client.send(request).await.map_err(|e| {
-            errors::transport(&e, &self.inner.target)
-        })
+        self.inner
+            .client
+            .send(request)
+            .await
+            .map_err(|e| errors::transport(&e, &self.inner.target))
     }
 
     async fn get_path(&self, path: &str, op: &Op) -> Result<Value, BrokerError> {

@@ -60,22 +60,26 @@ pub(crate) async fn find(
             };
             match broker.list(&cx, &services, &query).await {
                 Ok(list) => {
-                    let hit = list["items"].as_array().into_iter().flatten().find_map(|s| {
-                        Some((
-                            s["metadata"]["namespace"].as_str()?.to_owned(),
-                            name.to_owned(),
-                            api_port(s)?,
-                        ))
-                    });
+                    let hit = list["items"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find_map(|s| {
+                            Some((
+                                s["metadata"]["namespace"].as_str()?.to_owned(),
+                                name.to_owned(),
+                                api_port(s)?,
+                            ))
+                        });
                     if hit.is_some() {
                         found = hit;
                         break 'scopes;
                     }
                 }
                 Err(e @ (BrokerError::Denied(_) | BrokerError::NotFound(_))) => {
-                    let at = scope.as_deref().map_or("cluster-wide".to_owned(), |ns| {
-                        format!("in namespace {ns}")
-                    });
+                    let at = scope
+                        .as_deref()
+                        .map_or("cluster-wide".to_owned(), |ns| format!("in namespace {ns}"));
                     problems.push(format!("listing Services {at}: {e}"));
                     if scope.is_none() {
                         // Not cluster-wide: the usual namespaces, one by one.
@@ -138,15 +142,21 @@ mod tests {
     fn the_api_port_is_the_named_one() {
         let svc = |ports: Value| json!({"spec": {"ports": ports}});
         assert_eq!(
-            api_port(&svc(json!([{"name": "reloader", "port": 8080}, {"name": "web", "port": 9090}]))),
+            api_port(&svc(
+                json!([{"name": "reloader", "port": 8080}, {"name": "web", "port": 9090}])
+            )),
             Some(9090)
         );
         assert_eq!(
-            api_port(&svc(json!([{"name": "metrics", "port": 8080}, {"name": "http", "port": 80}]))),
+            api_port(&svc(
+                json!([{"name": "metrics", "port": 8080}, {"name": "http", "port": 80}])
+            )),
             Some(80)
         );
         assert_eq!(
-            api_port(&svc(json!([{"name": "a", "port": 8080}, {"name": "b", "port": 9090}]))),
+            api_port(&svc(
+                json!([{"name": "a", "port": 8080}, {"name": "b", "port": 9090}])
+            )),
             Some(9090)
         );
         assert_eq!(api_port(&svc(json!([{"port": 8080}]))), Some(8080));

@@ -24,8 +24,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use bounds::Bounds;
-pub use prometheus::{DEFAULT_MAX_POINTS, DEFAULT_MAX_SERIES, DEFAULT_TIMEOUT, PrometheusOptions};
 use prometheus::{Answer, Endpoint};
+pub use prometheus::{DEFAULT_MAX_POINTS, DEFAULT_MAX_SERIES, DEFAULT_TIMEOUT, PrometheusOptions};
 
 use crate::gate::Request;
 use crate::{Broker, BrokerError, CallContext, ListQuery, Permit, ResourceKind};
@@ -67,8 +67,11 @@ pub(crate) struct MetricsState {
     options: PrometheusOptions,
     /// The endpoint once found; a failure is kept for a short while, so a
     /// run of queries does not search the cluster once each.
-    resolved: tokio::sync::Mutex<Option<(Instant, Result<Arc<Endpoint>, BrokerError>)>>,
+    resolved: tokio::sync::Mutex<Option<(Instant, Found)>>,
 }
+
+/// The endpoint, or why there is none.
+type Found = Result<Arc<Endpoint>, BrokerError>;
 
 /// How long a failed search for Prometheus is remembered.
 const RETRY_AFTER: Duration = Duration::from_secs(30);

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::bounds::{Bounds, Counter, Exceeded};
-use crate::{BrokerError, Permit};
 use crate::live::LiveBackend;
+use crate::{BrokerError, Permit};
 
 /// Default request timeout: under the 30 s host-call deadline, so a slow
 /// Prometheus is reported as itself.
@@ -287,7 +287,10 @@ impl Endpoint {
                 url.set_path(&format!("{}{api}", base.path().trim_end_matches('/')));
                 let mut request = client
                     .post(url)
-                    .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
                     .header(http::header::ACCEPT, "application/json")
                     .body(form);
                 request = match auth {
@@ -300,27 +303,30 @@ impl Endpoint {
             }
             Via::Proxy { live, path } => {
                 let request = http::Request::post(format!("{path}{api}"))
-                    .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
                     .header(http::header::ACCEPT, "application/json")
                     .body(kube::client::Body::from(form.into_bytes()))
                     .map_err(|e| {
                         BrokerError::Internal(format!("cannot build the proxied request: {e}"))
                     })?;
-                let response = live
-                    .proxy_prometheus(permit, request)
-                    .await
-                    .map_err(|e| match e {
-                        BrokerError::Internal(_) => e,
-                        BrokerError::Timeout(m) => BrokerError::Timeout(format!(
-                            "Prometheus at {} did not answer: {m}",
-                            self.shown
-                        )),
-                        other => BrokerError::Unavailable(format!(
-                            "Prometheus at {} cannot be reached: {}",
-                            self.shown,
-                            other.message()
-                        )),
-                    })?;
+                let response =
+                    live.proxy_prometheus(permit, request)
+                        .await
+                        .map_err(|e| match e {
+                            BrokerError::Internal(_) => e,
+                            BrokerError::Timeout(m) => BrokerError::Timeout(format!(
+                                "Prometheus at {} did not answer: {m}",
+                                self.shown
+                            )),
+                            other => BrokerError::Unavailable(format!(
+                                "Prometheus at {} cannot be reached: {}",
+                                self.shown,
+                                other.message()
+                            )),
+                        })?;
                 let status = response.status();
                 (status, Body::Kube(response.into_body()))
             }
@@ -405,8 +411,7 @@ impl Endpoint {
             "connection refused: is Prometheus running there, and is the URL right \
              (--prometheus / prometheus.url)?"
                 .to_owned()
-        } else if lower.contains("dns") || lower.contains("resolve") || lower.contains("lookup")
-        {
+        } else if lower.contains("dns") || lower.contains("resolve") || lower.contains("lookup") {
             format!("the host name does not resolve ({detail}); check the URL")
         } else if lower.contains("certificate") || lower.contains("tls") {
             format!(
@@ -665,10 +670,7 @@ impl Body {
 
     async fn chunk(&mut self) -> Result<Option<Bytes>, String> {
         match self {
-            Body::Reqwest(r) => r
-                .chunk()
-                .await
-                .map_err(|e| error_chain(&e.without_url())),
+            Body::Reqwest(r) => r.chunk().await.map_err(|e| error_chain(&e.without_url())),
             Body::Kube(b) => loop {
                 use http_body_util::BodyExt;
                 match b.frame().await {
@@ -691,12 +693,10 @@ mod tests {
 
     #[test]
     fn a_url_keeps_no_credentials() {
-        let (url, userinfo) = split_url("http://al%40ice:s3cr%3At@prom.example:9090/base/").unwrap();
+        let (url, userinfo) =
+            split_url("http://al%40ice:s3cr%3At@prom.example:9090/base/").unwrap();
         assert_eq!(url.as_str(), "http://prom.example:9090/base");
-        assert_eq!(
-            userinfo,
-            Some(("al@ice".to_owned(), "s3cr:t".to_owned()))
-        );
+        assert_eq!(userinfo, Some(("al@ice".to_owned(), "s3cr:t".to_owned())));
         assert!(split_url("ftp://x").is_err());
         assert!(split_url("not a url").is_err());
     }
@@ -712,9 +712,11 @@ mod tests {
         assert_eq!(v["result"][0]["value"], serde_json::json!([1, "2"]));
         assert_eq!(v["result"][0]["metric"]["pod"], "a");
         assert!(!out.contains("eyJzdWIiOiIxIn0"), "{out}");
-        let bad: Box<RawValue> = serde_json::from_str(r#"{"resultType":"table","result":[]}"#).unwrap();
+        let bad: Box<RawValue> =
+            serde_json::from_str(r#"{"resultType":"table","result":[]}"#).unwrap();
         assert!(mask_data(&bad).unwrap_err().contains("table"));
-        let bad: Box<RawValue> = serde_json::from_str(r#"{"resultType":"vector","result":{}}"#).unwrap();
+        let bad: Box<RawValue> =
+            serde_json::from_str(r#"{"resultType":"vector","result":{}}"#).unwrap();
         assert!(mask_data(&bad).is_err());
     }
 }

@@ -301,8 +301,8 @@ impl Tool for Metrics {
                 },
             ),
         };
-        Ok(answer.unwrap_or_else(|e| {
-            json!({"error": {"kind": format!("{:?}", e.kind), "message": e.message}})
-        }))
+        Ok(answer.unwrap_or_else(
+            |e| json!({"error": {"kind": format!("{:?}", e.kind), "message": e.message}}),
+        ))
     }
 }
