@@ -154,6 +154,21 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_grant_reaches_policy_as_metrics_reads() {
+        let sets = g(&["pods"], &[], true).as_sets();
+        assert_eq!(
+            sets.read,
+            [
+                "pods",
+                "prometheus.metrics.guardian.dev",
+                "pods.metrics.k8s.io",
+                "nodes.metrics.k8s.io"
+            ]
+        );
+        assert_eq!(g(&["pods"], &[], false).as_sets().read, ["pods"]);
+    }
+
+    #[test]
     fn effective_is_the_intersection() {
         let requested = g(
             &["pods", "secrets", "pods/log"],
