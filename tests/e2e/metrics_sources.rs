@@ -197,9 +197,17 @@ async fn instant_and_range_queries_reach_a_real_prometheus_through_a_skill() {
     .await;
     assert_eq!(answer["data"]["result"][0]["value"][1], "0.5", "{answer}");
 
+    // A long query is audited cut at 1 KiB (policy saw it whole).
+    let long = format!("vector(1){}", " + 0".repeat(400));
+    let answer = call(&rt, json!({"op": "query", "promql": long, "at": at(0)})).await;
+    assert_eq!(answer["data"]["result"][0]["value"][1], "1", "{answer}");
+
     // Each query was decided and audited: the PromQL, the source, the outcome.
     let lines = prometheus_lines(&audit);
-    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let cut = lines[3]["name"].as_str().unwrap();
+    assert_eq!(cut.len(), 1024);
+    assert!(long.starts_with(cut));
     let first = &lines[0];
     assert_eq!(first["verb"], "get");
     assert_eq!(first["name"], SHOP_MEMORY);

@@ -364,6 +364,151 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A stand-in API server on loopback: answers every request with
+    /// `status` and `body`, recording each request's text.
+    fn stand_in(status: u16, body: &'static str) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .to_ascii_lowercase()
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:").map(str::to_owned))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                record
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf).into_owned());
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: \
+                     {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(reply.as_bytes());
+            }
+        });
+        (url, seen)
+    }
+
+    async fn live_at(url: &str, dir: &std::path::Path) -> crate::live::LiveBackend {
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  \
+                 cluster:\n    server: {url}\nusers:\n- name: u\n  user:\n    token: \
+                 kube-t0k\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n"
+            ),
+        )
+        .unwrap();
+        crate::live::LiveBackend::connect(&crate::ClusterOptions {
+            kubeconfig: Some(kubeconfig),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn query_permit() -> Permit {
+        let kind = prometheus_kind();
+        let input = guardian_policy::PolicyInput {
+            caller: guardian_policy::Caller::parse("human:test"),
+            verb: "get".into(),
+            resource: guardian_policy::Resource::new(
+                &kind.group,
+                &kind.version,
+                &kind.plural,
+                "",
+                &kind.kind,
+            ),
+            name: "up".into(),
+            grants: guardian_policy::GrantSets {
+                read: vec!["*".into()],
+                propose: Vec::new(),
+            },
+            ..Default::default()
+        };
+        let (decision, permit) = guardian_policy::Policy::defaults().unwrap().decide(input);
+        permit.unwrap_or_else(|| panic!("{decision:?}"))
+    }
+
+    /// Outside the cluster a found Service is asked through the API
+    /// server's service proxy, with the kubeconfig's credentials.
+    #[tokio::test]
+    async fn the_service_proxy_carries_a_query_through_the_api_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let answer = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"x"},"value":[1765000000,"1"]}]}}"#;
+        let (url, seen) = stand_in(200, answer);
+        let live = live_at(&url, dir.path()).await;
+        let options = PrometheusOptions::default();
+        let endpoint = Endpoint::proxy(&live, "monitoring", "prometheus-operated", 9090, &options);
+        assert!(
+            endpoint.shown.contains(
+                "/api/v1/namespaces/monitoring/services/prometheus-operated:9090/proxy (Service \
+                 monitoring/prometheus-operated"
+            ),
+            "{}",
+            endpoint.shown
+        );
+        let got = endpoint
+            .ask(&query_permit(), "/api/v1/query", &[("query", "up")])
+            .await
+            .unwrap();
+        assert_eq!((got.series, got.points), (1, 1));
+        let data: Value = serde_json::from_str(&got.data).unwrap();
+        assert_eq!(data["result"][0]["value"][1], "1");
+        let request = seen.lock().unwrap()[0].clone();
+        assert!(
+            request.starts_with(
+                "POST /api/v1/namespaces/monitoring/services/prometheus-operated:9090/proxy/api/v1/query "
+            ),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("authorization: bearer kube-t0k"),
+            "{request}"
+        );
+        assert!(request.ends_with("query=up"), "{request}");
+
+        // The API server's own refusal (no endpoints behind the Service).
+        let status = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"no endpoints available for service \"prometheus-operated\"","reason":"ServiceUnavailable","code":503}"#;
+        let (url, _) = stand_in(503, status);
+        let live = live_at(&url, dir.path()).await;
+        let endpoint = Endpoint::proxy(&live, "monitoring", "prometheus-operated", 9090, &options);
+        let err = endpoint
+            .ask(&query_permit(), "/api/v1/query", &[("query", "up")])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind_str(), "unavailable", "{err}");
+        assert!(err.message().contains("no endpoints available"), "{err}");
+        assert!(
+            err.message()
+                .contains("Service monitoring/prometheus-operated"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn pod_metrics_become_container_usage() {
         let items = vec![json!({
