@@ -1075,3 +1075,179 @@ fn the_prometheus_flags_and_config_section_reach_the_session() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A real Prometheus serving HTTPS with a self-signed certificate for
+/// 127.0.0.1 (its TSDB empty: `vector(1)` needs no data), killed on drop.
+struct TlsPrometheus {
+    child: Child,
+    url: String,
+    ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsPrometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_prometheus() -> Option<TlsPrometheus> {
+    let bin = prometheus::bin_dir()?;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A CA, and a server certificate for 127.0.0.1 signed by it.
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=prometheus",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "cert.pem",
+        ],
+    ];
+    for args in steps {
+        let made = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .ok()?;
+        if !made.status.success() {
+            eprintln!(
+                "skipped: openssl {args:?}: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            return None;
+        }
+    }
+    std::fs::write(
+        d.join("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            d.join("cert.pem").display(),
+            d.join("key.pem").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("prometheus.yml"), "global: {}\n").unwrap();
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new(bin.join("prometheus"))
+        .arg(format!(
+            "--config.file={}",
+            d.join("prometheus.yml").display()
+        ))
+        .arg(format!("--storage.tsdb.path={}", d.join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--web.config.file={}", d.join("web.yml").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Some(TlsPrometheus {
+        child,
+        url: format!("https://127.0.0.1:{port}"),
+        ca: d.join("ca.pem"),
+        _dir: dir,
+    })
+}
+
+#[tokio::test]
+async fn a_ca_file_verifies_an_https_prometheus() {
+    if !Prometheus::available() {
+        return;
+    }
+    let Some(p) = tls_prometheus() else { return };
+    let cx = CallContext::host("test");
+    let (trusting, _) = broker_with(
+        PrometheusOptions {
+            ca_file: Some(p.ca.clone()),
+            ..url_options(&p.url)
+        },
+        defaults(),
+    );
+    // Until it is up (a fresh server takes a moment), then it answers.
+    let mut answer = Err(String::new());
+    for _ in 0..120 {
+        answer = trusting
+            .prometheus_query(&cx, "vector(1)", None)
+            .await
+            .map_err(|e| e.to_string());
+        if answer.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let data: Value = serde_json::from_str(&answer.expect("HTTPS with the CA file")).unwrap();
+    assert_eq!(data["result"][0]["value"][1], "1");
+    // Without the CA the certificate is refused, and the message says how.
+    let (untrusting, _) = broker_with(url_options(&p.url), defaults());
+    let err = untrusting
+        .prometheus_query(&cx, "vector(1)", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "unavailable", "{err}");
+    assert!(err.message().contains("TLS failed"), "{err}");
+    assert!(err.message().contains("--prometheus-ca-file"), "{err}");
+    assert!(err.message().contains(&p.url), "{err}");
+    // A CA file that holds no certificate is refused naming it.
+    let bad = p._dir.path().join("not-a-ca.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let (broken, _) = broker_with(
+        PrometheusOptions {
+            ca_file: Some(bad.clone()),
+            ..url_options(&p.url)
+        },
+        defaults(),
+    );
+    let err = broken
+        .prometheus_query(&cx, "vector(1)", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "invalid", "{err}");
+    assert!(err.message().contains(&bad.display().to_string()), "{err}");
+}
