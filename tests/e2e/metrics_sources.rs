@@ -960,6 +960,63 @@ async fn on_a_live_cluster_metrics_server_absence_and_prometheus_discovery_are_s
     assert!(metrics_line.contains("did not answer"), "{metrics_line}");
     assert!(stdout.contains("metrics.k8s.io: not served"), "{stdout}");
     k.run(&["delete", "service", "-n", &ns, "prometheus-operated"]);
+
+    // metrics.k8s.io served (here by a stand-in CRD in that group, as
+    // metrics-server's aggregated API cannot run without kubelets): pod
+    // usage is its PodMetrics, read through the broker's list path.
+    k.apply(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+         name: pods.metrics.k8s.io\n  annotations: {api-approved.kubernetes.io: \"unapproved, \
+         a test stand-in for metrics-server\"}\nspec:\n  group: metrics.k8s.io\n  names: \
+         {kind: PodMetrics, plural: pods, singular: podmetrics, listKind: PodMetricsList}\n  \
+         scope: Namespaced\n  versions:\n  - name: v1beta1\n    served: true\n    storage: \
+         true\n    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: \
+         true}}\n",
+    );
+    k.wait_established("pods.metrics.k8s.io");
+    let metrics = |name: &str, app: &str, cpu: &str, memory: &str| {
+        format!(
+            "apiVersion: metrics.k8s.io/v1beta1\nkind: PodMetrics\nmetadata: {{name: {name}, \
+             namespace: {ns}, labels: {{app: {app}}}}}\ntimestamp: \"2026-12-07T01:00:00Z\"\n\
+             window: 15s\ncontainers:\n- name: app\n  usage: {{cpu: {cpu}, memory: {memory}}}\n"
+        )
+    };
+    k.apply(&metrics("web-1", "web", "250000000n", "300Mi"));
+    k.apply(&metrics("db-0", "db", "3m", "1Gi"));
+    // A new session (discovery is cached for a while within one).
+    let broker = Broker::live(
+        &guardian_broker::ClusterOptions {
+            kubeconfig: Some(k.kubeconfig(dir.path())),
+            ..Default::default()
+        },
+        Arc::new(defaults()),
+        audit.clone(),
+    )
+    .await
+    .unwrap();
+    let usage = broker.pod_usage(&cx, Some(&ns), None).await;
+    let web = broker.pod_usage(&cx, Some(&ns), Some("app=web")).await;
+    k.run(&["delete", "crd", "pods.metrics.k8s.io"]);
+    let usage = usage.unwrap();
+    assert_eq!(usage.len(), 2, "{usage:?}");
+    let web = web.unwrap();
+    assert_eq!(web.len(), 1, "{web:?}");
+    assert_eq!(
+        (
+            web[0].pod.as_str(),
+            web[0].cpu_millicores,
+            web[0].memory_bytes
+        ),
+        ("web-1", 250, 300 * MIB)
+    );
+    assert!(
+        audit_lines(&audit)
+            .iter()
+            .any(|l| l["resource"] == "metrics.k8s.io/v1beta1/pods"
+                && l["namespace"] == ns.as_str()
+                && l["decision"] == "allow"),
+        "pod usage is an audited list"
+    );
 }
 
 /// The hostile skill with `metrics = true`, installed under `dir`.
