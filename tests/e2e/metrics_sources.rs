@@ -947,7 +947,11 @@ async fn on_a_live_cluster_metrics_server_absence_and_prometheus_discovery_are_s
     );
     // `guardian doctor` says which source it chose and whether it answered.
     let env = crate::cluster::Env::new(k);
-    let out = env.guardian(&["doctor"]).output().unwrap();
+    let skills = metrics_skill_dir(dir.path());
+    let out = env
+        .guardian(&["--skills-dir", skills.to_str().unwrap(), "doctor"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let metrics_line = stdout
         .lines()
@@ -959,6 +963,13 @@ async fn on_a_live_cluster_metrics_server_absence_and_prometheus_discovery_are_s
     );
     assert!(metrics_line.contains("did not answer"), "{metrics_line}");
     assert!(stdout.contains("metrics.k8s.io: not served"), "{stdout}");
+    // A skill granted metrics needs to list pods.metrics.k8s.io.
+    assert!(
+        rows(&stdout)
+            .iter()
+            .any(|r| r[..] == ["hostile", "pods.metrics.k8s.io", "list", "yes"]),
+        "{stdout}"
+    );
     k.run(&["delete", "service", "-n", &ns, "prometheus-operated"]);
 
     // metrics.k8s.io served (here by a stand-in CRD in that group, as

@@ -91,7 +91,12 @@ impl Session {
         let mut answers: HashMap<Permission, bool> = HashMap::new();
         let mut missing: Vec<(Permission, Option<String>)> = Vec::new();
         for skill in self.runtime().skills() {
-            let needed = rbac::required_for_grants(&skill.grants.read, &skill.grants.propose);
+            // The metrics grant reads metrics.k8s.io's pod usage too.
+            let mut read: Vec<String> = skill.grants.read.iter().cloned().collect();
+            if skill.grants.metrics && !read.iter().any(|r| r == "*") {
+                read.push("pods.metrics.k8s.io".to_owned());
+            }
+            let needed = rbac::required_for_grants(&read, &skill.grants.propose);
             for permission in needed {
                 // In the namespace asked for when the resource is
                 // namespaced, else cluster-wide: the broker decides which,

@@ -298,7 +298,11 @@ impl Broker {
                     .prometheus_query(cx, "vector(1)", None)
                     .await
                     .map(|_| ())
-                    .map_err(|e| e.to_string());
+                    // The source is said once, in `prometheus`.
+                    .map_err(|e| {
+                        let at = format!("Prometheus at {} ", endpoint.shown);
+                        e.message().replacen(&at, "", 1)
+                    });
                 MetricsSourceReport {
                     prometheus: format!("{} ({how})", endpoint.shown),
                     answered: Some(answered),
