@@ -26,9 +26,28 @@ covered_by(grants) if "*" in grants
 # "pods", "pods/log", "deployments.apps".
 covered_by(grants) if input.resource.grant in grants
 
+# A Prometheus query: a `get` of the pseudo-resource
+# `prometheus.metrics.guardian.dev`, the PromQL text in `input.name`.
+prometheus_query if {
+	input.resource.group == "metrics.guardian.dev"
+	input.resource.resource == "prometheus"
+}
+
 # Reads are allowed within the skill's read grants.
 allow contains "reads-within-grants" if {
 	input.verb in read_verbs
+	not prometheus_query
+	covered_by(input.grants.read)
+}
+
+# Prometheus queries only read, and are allowed within the skill's grants
+# (a skill's `metrics` grant reaches policy as the read grant
+# `prometheus.metrics.guardian.dev`). Operators turn them off with
+# `disabled contains "prometheus-queries"`, or deny some of them with a
+# `deny` entry on `input.name` (the query).
+allow contains "prometheus-queries" if {
+	input.verb == "get"
+	prometheus_query
 	covered_by(input.grants.read)
 }
 

@@ -24,6 +24,7 @@ mod live;
 mod live_capture;
 mod loading;
 mod mcp_hardening;
+mod metrics_sources;
 mod not_read;
 mod protected;
 mod questions;

@@ -166,7 +166,7 @@ impl Broker {
     }
 
     /// Asks policy; audits a denial; returns the permit and the start time.
-    async fn authorize(
+    pub(crate) async fn authorize(
         &self,
         cx: &CallContext,
         req: &Request<'_>,
@@ -247,7 +247,8 @@ impl Broker {
             verb: req.verb,
             resource,
             namespace: req.namespace.unwrap_or_default(),
-            name: req.name,
+            // Object names are short; a PromQL query may not be.
+            name: truncate(req.name, MAX_AUDITED_NAME),
             dry_run: req.dry_run,
             decision,
             rule,
@@ -314,4 +315,19 @@ impl Broker {
             Err(e) => Err(format!("reading namespace {ns:?} failed: {e}")),
         }
     }
+}
+
+/// How much of a call's name (a PromQL query's text) an audit line keeps.
+pub(crate) const MAX_AUDITED_NAME: usize = 1024;
+
+/// Cuts `s` to at most `max` bytes on a char boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }

@@ -21,6 +21,7 @@ mod context;
 mod gate;
 mod host;
 pub mod live;
+pub mod metrics;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use guardian_redact as redact;
 pub use guardian_snapshot::{LoadProblem, Snapshot};
 pub use host::AccessReview;
 pub use live::{ClusterOptions, ServerVersion, TokenUser};
+pub use metrics::{ContainerUsage, MetricsSourceReport, PrometheusOptions};
 
 use backend::{Backend, SnapshotBackend};
 use gate::{Request, WRITE_VERBS};
@@ -54,6 +56,8 @@ pub struct Broker {
     live: Option<LiveBackend>,
     policy: Arc<Policy>,
     audit: Arc<Audit>,
+    /// Where Prometheus is (configured, or found in the live cluster).
+    metrics: Arc<metrics::MetricsState>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -80,6 +84,7 @@ impl Broker {
             live: Some(live),
             policy,
             audit,
+            metrics: Arc::new(metrics::MetricsState::new(Default::default())),
         })
     }
 
@@ -107,6 +112,7 @@ impl Broker {
             live: None,
             policy,
             audit,
+            metrics: Arc::new(metrics::MetricsState::new(Default::default())),
         }
     }
 

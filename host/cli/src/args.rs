@@ -68,6 +68,9 @@ pub struct Global {
     #[command(flatten)]
     pub cluster: ClusterFlags,
 
+    #[command(flatten)]
+    pub prometheus: PrometheusFlags,
+
     /// More log output on stderr (-v info, -vv debug). GUARDIAN_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -86,6 +89,41 @@ impl Global {
             state_dir: self.state_dir.clone(),
             action_key_file: self.action_key_file.clone(),
             cluster: self.cluster.options(),
+            prometheus: self.prometheus.options(),
+        }
+    }
+}
+
+/// Where Prometheus is (usage history for right-sizing). The config file's
+/// `prometheus:` section sets these and the bounds; flags win.
+#[derive(Clone, Debug, Default, Args)]
+pub struct PrometheusFlags {
+    /// Prometheus' base URL, e.g. http://prometheus.monitoring.svc:9090
+    /// [default: prometheus.url in the config; else, on a live cluster, a
+    /// prometheus-operated / prometheus-server Service found in it].
+    #[arg(
+        long = "prometheus",
+        global = true,
+        env = "GUARDIAN_PROMETHEUS",
+        value_name = "URL"
+    )]
+    pub url: Option<String>,
+    /// A file holding the bearer token Prometheus expects.
+    #[arg(long = "prometheus-token-file", global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM CA certificate(s) that verify Prometheus' TLS certificate.
+    #[arg(long = "prometheus-ca-file", global = true, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl PrometheusFlags {
+    /// The flags as the broker takes them (the rest comes from the config).
+    pub fn options(&self) -> guardian_broker::PrometheusOptions {
+        guardian_broker::PrometheusOptions {
+            url: self.url.clone(),
+            token_file: self.token_file.clone(),
+            ca_file: self.ca_file.clone(),
+            ..Default::default()
         }
     }
 }

@@ -22,6 +22,21 @@ pub async fn run(global: &Global, namespace: Option<String>) -> anyhow::Result<E
         "Server:   Kubernetes {} ({})",
         report.server_version, report.platform
     );
+    let m = &report.metrics;
+    let answered = match (m.prometheus_answered, &m.prometheus_error) {
+        (Some(true), _) => " — answered".to_string(),
+        (Some(false), Some(e)) => format!(" — did not answer: {e}"),
+        _ => String::new(),
+    };
+    println!("Metrics:  Prometheus: {}{answered}", m.prometheus);
+    println!(
+        "          metrics.k8s.io: {}",
+        if m.metrics_k8s_io {
+            "served"
+        } else {
+            "not served (is metrics-server installed?)"
+        }
+    );
     println!(
         "Checking: the permissions the enabled skills' grants need, {}\n",
         report.scope

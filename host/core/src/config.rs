@@ -43,6 +43,14 @@ use serde::Deserialize;
 ///   cpu_percentile: 95                  # --cpu-percentile
 ///   memory_buffer_percent: 15           # --memory-buffer
 ///   prices: { core_hour: 0.031, gib_hour: 0.004 }   # monthly cost figures
+/// prometheus:                           # usage history (right-sizing); see docs/metrics.md
+///   url: http://prometheus.monitoring.svc:9090   # same as --prometheus [default: found in the cluster]
+///   token_file: /var/run/secrets/prom-token      # bearer token (--prometheus-token-file)
+///   basic_auth_file: /etc/guardian/prom-basic    # `user:password` on one line
+///   ca_file: /etc/guardian/prom-ca.pem           # CA of its certificate (--prometheus-ca-file)
+///   timeout_seconds: 20                 # one query
+///   max_series: 10000                   # a larger answer is refused, not loaded
+///   max_points: 1000000                 # series × samples
 /// ```
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +65,58 @@ pub struct Config {
     pub agent: AgentConfig,
     #[serde(default)]
     pub rightsizing: crate::rightsize::RightsizingConfig,
+    #[serde(default)]
+    pub prometheus: PrometheusConfig,
+}
+
+/// The `prometheus:` section.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    pub url: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub basic_auth_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout_seconds: Option<f64>,
+    pub max_series: Option<u64>,
+    pub max_points: Option<u64>,
+}
+
+impl PrometheusConfig {
+    /// These settings with the command line's over them (`flags` wins
+    /// where it says something).
+    pub fn merged(
+        &self,
+        flags: &guardian_broker::PrometheusOptions,
+    ) -> anyhow::Result<guardian_broker::PrometheusOptions> {
+        let timeout = match self.timeout_seconds {
+            None => None,
+            Some(v) => Some(
+                Duration::try_from_secs_f64(v)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .context("prometheus.timeout_seconds: expected a positive number of seconds")?,
+            ),
+        };
+        for (value, key) in [
+            (self.max_series, "max_series"),
+            (self.max_points, "max_points"),
+        ] {
+            anyhow::ensure!(value != Some(0), "prometheus.{key}: expected at least 1");
+        }
+        Ok(guardian_broker::PrometheusOptions {
+            url: flags.url.clone().or(self.url.clone()),
+            token_file: flags.token_file.clone().or(self.token_file.clone()),
+            basic_auth_file: flags
+                .basic_auth_file
+                .clone()
+                .or(self.basic_auth_file.clone()),
+            ca_file: flags.ca_file.clone().or(self.ca_file.clone()),
+            timeout: flags.timeout.or(timeout),
+            max_series: flags.max_series.or(self.max_series),
+            max_points: flags.max_points.or(self.max_points),
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -33,6 +33,25 @@ pub struct DoctorReport {
     /// missing; `None` when nothing is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rbac: Option<String>,
+    /// Where usage comes from, and whether it answers.
+    pub metrics: MetricsCheck,
+}
+
+/// The metrics sources `doctor` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricsCheck {
+    /// The Prometheus URL (no credentials) or Service and proxy path, and
+    /// how it was chosen; or why there is none.
+    pub prometheus: String,
+    /// Whether it answered a trivial query (`vector(1)`); `None` when there
+    /// is no Prometheus.
+    pub prometheus_answered: Option<bool>,
+    /// What went wrong when it did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_error: Option<String>,
+    /// Whether the cluster serves metrics.k8s.io (metrics-server: what
+    /// `kubectl top` reads).
+    pub metrics_k8s_io: bool,
 }
 
 /// One permission a skill needs, and whether the cluster grants it.
@@ -72,7 +91,12 @@ impl Session {
         let mut answers: HashMap<Permission, bool> = HashMap::new();
         let mut missing: Vec<(Permission, Option<String>)> = Vec::new();
         for skill in self.runtime().skills() {
-            let needed = rbac::required_for_grants(&skill.grants.read, &skill.grants.propose);
+            // The metrics grant reads metrics.k8s.io's pod usage too.
+            let mut read: Vec<String> = skill.grants.read.iter().cloned().collect();
+            if skill.grants.metrics && !read.iter().any(|r| r == "*") {
+                read.push("pods.metrics.k8s.io".to_owned());
+            }
+            let needed = rbac::required_for_grants(&read, &skill.grants.propose);
             for permission in needed {
                 // In the namespace asked for when the resource is
                 // namespaced, else cluster-wide: the broker decides which,
@@ -100,6 +124,16 @@ impl Session {
             }
         }
         let rbac = (!missing.is_empty()).then(|| rbac_for(&missing, namespace.as_deref()));
+        let source = broker.metrics_source(&cx).await;
+        let metrics = MetricsCheck {
+            prometheus: source.prometheus,
+            prometheus_answered: source.answered.as_ref().map(Result::is_ok),
+            prometheus_error: source.answered.and_then(Result::err),
+            metrics_k8s_io: broker
+                .resolve("pods.metrics.k8s.io")
+                .await
+                .is_ok_and(|k| k.group == "metrics.k8s.io"),
+        };
         Ok(DoctorReport {
             cluster: broker.describe(),
             server_version: version.git_version,
@@ -112,6 +146,7 @@ impl Session {
             reviewed: answers.len(),
             missing: missing.len(),
             rbac,
+            metrics,
         })
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use guardian_actions::ActionStore;
-use guardian_broker::{Audit, Broker, ClusterOptions, Policy};
+use guardian_broker::{Audit, Broker, ClusterOptions, Policy, PrometheusOptions};
 use guardian_runtime::{CompileCache, ProgressSink, Runtime, RuntimeConfig};
 
 use crate::config::{self, Config};
@@ -47,6 +47,10 @@ pub struct Options {
     pub action_key_file: Option<PathBuf>,
     /// How to reach a live cluster.
     pub cluster: ClusterOptions,
+    /// Where Prometheus is (`--prometheus`, `--prometheus-token-file`,
+    /// `--prometheus-ca-file`); the config file's `prometheus:` fills in
+    /// the rest.
+    pub prometheus: PrometheusOptions,
 }
 
 /// Where a session reads the cluster from.
@@ -149,6 +153,8 @@ impl Session {
             }
             _ => (None, None, "no cluster".to_owned()),
         };
+        let prometheus = config.prometheus.merged(&options.prometheus)?;
+        let broker = broker.map(|b| b.with_prometheus(prometheus));
         if let Some(broker) = &broker {
             runtime.set_broker(broker.clone());
         }

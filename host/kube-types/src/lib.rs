@@ -13,6 +13,7 @@
 mod error;
 pub mod events;
 mod list;
+pub mod quantity;
 pub mod resources;
 pub mod selectors;
 mod stored;

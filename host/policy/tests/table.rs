@@ -229,3 +229,39 @@ fn decisions_are_remembered_only_when_they_are_a_function_of_the_input() {
         }
     }
 }
+
+#[test]
+fn operators_turn_prometheus_queries_off_or_deny_some() {
+    let query = |name: &str| {
+        input(&json!({
+            "verb": "get", "namespace": "", "name": name,
+            "resource": {"group": "metrics.guardian.dev", "version": "v1", "resource": "prometheus", "kind": "PrometheusQuery"},
+        }))
+    };
+    let (d, _) = Policy::defaults().unwrap().decide(query("up"));
+    assert_eq!((d.allow, d.rule.as_str()), (true, "prometheus-queries"));
+    let off = with(&[(
+        "ops/no-prometheus.rego",
+        "package guardian\nimport rego.v1\ndisabled contains \"prometheus-queries\"\n",
+    )])
+    .unwrap();
+    let (d, p) = off.decide(query("up"));
+    assert!(!d.allow && p.is_none(), "{d:?}");
+    let (d, _) = off.decide(input(&json!({})));
+    assert!(d.allow, "other reads still allowed: {d:?}");
+    let some = with(&[(
+        "ops/no-payments.rego",
+        r#"package guardian
+import rego.v1
+deny contains {"rule": "no-payments-metrics", "reason": "payments usage is private"} if {
+	input.resource.group == "metrics.guardian.dev"
+	contains(input.name, "payments")
+}
+"#,
+    )])
+    .unwrap();
+    let (d, _) = some.decide(query(r#"up{namespace="payments"}"#));
+    assert_eq!((d.allow, d.rule.as_str()), (false, "no-payments-metrics"));
+    let (d, _) = some.decide(query(r#"up{namespace="shop"}"#));
+    assert!(d.allow);
+}

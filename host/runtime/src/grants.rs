@@ -24,6 +24,13 @@ pub struct Grants {
     pub metrics: bool,
 }
 
+/// What the `metrics` grant lets policy see as read grants.
+pub const METRICS_READS: &[&str] = &[
+    "prometheus.metrics.guardian.dev",
+    "pods.metrics.k8s.io",
+    "nodes.metrics.k8s.io",
+];
+
 /// What a host call needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Need {
@@ -43,10 +50,20 @@ impl fmt::Display for Need {
 }
 
 impl Grants {
-    /// The grants as the policy input carries them.
+    /// The grants as the policy input carries them. The `metrics` grant
+    /// reaches policy as reads of what it covers: Prometheus queries
+    /// (`prometheus.metrics.guardian.dev`) and metrics.k8s.io usage.
     pub fn as_sets(&self) -> guardian_broker::GrantSets {
+        let mut read: Vec<String> = self.read.iter().cloned().collect();
+        if self.metrics {
+            for name in METRICS_READS {
+                if !read.iter().any(|r| r == name) {
+                    read.push((*name).to_owned());
+                }
+            }
+        }
         guardian_broker::GrantSets {
-            read: self.read.iter().cloned().collect(),
+            read,
             propose: self.propose.iter().cloned().collect(),
         }
     }
@@ -134,6 +151,21 @@ mod tests {
             propose: propose.iter().map(|s| s.to_string()).collect(),
             metrics,
         }
+    }
+
+    #[test]
+    fn the_metrics_grant_reaches_policy_as_metrics_reads() {
+        let sets = g(&["pods"], &[], true).as_sets();
+        assert_eq!(
+            sets.read,
+            [
+                "pods",
+                "prometheus.metrics.guardian.dev",
+                "pods.metrics.k8s.io",
+                "nodes.metrics.k8s.io"
+            ]
+        );
+        assert_eq!(g(&["pods"], &[], false).as_sets().read, ["pods"]);
     }
 
     #[test]

@@ -356,34 +356,93 @@ impl kube::Host for HostState {
     }
 }
 
-fn metrics_unavailable() -> HostError {
-    HostError {
-        kind: ErrorKind::Unavailable,
-        message: "no metrics source is configured (metrics.k8s.io or Prometheus)".into(),
+impl HostState {
+    /// The broker for a metrics call, after the `metrics` grant check (a
+    /// refusal is audited as a `get` of what was asked).
+    fn metrics_broker(&self, what: &str) -> Result<Broker, HostError> {
+        if let Err(e) = self.check(Need::Metrics) {
+            if let Some(broker) = &self.broker {
+                broker.record_refusal(
+                    &self.cx,
+                    "get",
+                    &guardian_broker::metrics::prometheus_kind(),
+                    "",
+                    None,
+                    what,
+                    &e.message,
+                );
+            }
+            return Err(e);
+        }
+        self.broker.clone().ok_or_else(|| HostError {
+            kind: ErrorKind::Unavailable,
+            message: "no metrics source: metrics need a cluster (live: --context/--kubeconfig, \
+                      with --prometheus URL or a Prometheus Service in it; or a snapshot with \
+                      pod metrics)"
+                .into(),
+        })
     }
 }
 
 impl metrics::Host for HostState {
     async fn pod_usage(
         &mut self,
-        _namespace: Option<String>,
-        _label_selector: Option<String>,
+        namespace: Option<String>,
+        label_selector: Option<String>,
     ) -> HostResult<Vec<ContainerUsage>> {
-        Ok(self.check(Need::Metrics).and(Err(metrics_unavailable())))
+        Ok(async {
+            let broker = self.metrics_broker("pod-usage")?;
+            let cx = self.cx.clone();
+            let usage = self
+                .timed(
+                    "pod usage (metrics.k8s.io)",
+                    broker.pod_usage(&cx, namespace.as_deref(), label_selector.as_deref()),
+                )
+                .await?;
+            Ok(usage
+                .into_iter()
+                .map(|u| ContainerUsage {
+                    namespace: u.namespace,
+                    pod: u.pod,
+                    container: u.container,
+                    cpu_millicores: u.cpu_millicores,
+                    memory_bytes: u.memory_bytes,
+                })
+                .collect())
+        }
+        .await)
     }
 
-    async fn query(&mut self, _promql: String, _at: Option<String>) -> HostResult<String> {
-        Ok(self.check(Need::Metrics).and(Err(metrics_unavailable())))
+    async fn query(&mut self, promql: String, at: Option<String>) -> HostResult<String> {
+        Ok(async {
+            let broker = self.metrics_broker(&promql)?;
+            let cx = self.cx.clone();
+            self.timed(
+                "Prometheus query",
+                broker.prometheus_query(&cx, &promql, at.as_deref()),
+            )
+            .await
+        }
+        .await)
     }
 
     async fn query_range(
         &mut self,
-        _promql: String,
-        _start: String,
-        _end: String,
-        _step: String,
+        promql: String,
+        start: String,
+        end: String,
+        step: String,
     ) -> HostResult<String> {
-        Ok(self.check(Need::Metrics).and(Err(metrics_unavailable())))
+        Ok(async {
+            let broker = self.metrics_broker(&promql)?;
+            let cx = self.cx.clone();
+            self.timed(
+                "Prometheus range query",
+                broker.prometheus_query_range(&cx, &promql, &start, &end, &step),
+            )
+            .await
+        }
+        .await)
     }
 }
 

@@ -41,10 +41,7 @@ pub(crate) async fn core_versions(headers: HeaderMap) -> Response {
 }
 
 pub(crate) async fn group_list(StateExtractor(state): AppState) -> Response {
-    json_response(
-        StatusCode::OK,
-        &discovery::group_list(state.snapshot.table()),
-    )
+    json_response(StatusCode::OK, &discovery::group_list(&state.served))
 }
 
 pub(crate) async fn ok() -> &'static str {
@@ -163,12 +160,12 @@ fn dispatch(
 ) -> Result<Response, ApiError> {
     let target = match parse_path(state, uri.path())? {
         Route::ResourceList { group, version } => {
-            return discovery::resource_list(state.snapshot.table(), &group, &version)
+            return discovery::resource_list(&state.served, &group, &version)
                 .map(|list| json_response(StatusCode::OK, &list))
                 .ok_or_else(ApiError::no_such_path);
         }
         Route::Group(group) => {
-            return discovery::group(state.snapshot.table(), &group)
+            return discovery::group(&state.served, &group)
                 .map(|g| json_response(StatusCode::OK, &g))
                 .ok_or_else(ApiError::no_such_path);
         }

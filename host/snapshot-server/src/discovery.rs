@@ -75,9 +75,9 @@ pub fn core_versions(server_address: &str) -> Value {
 
 /// The served versions of each named group, in table order (which is
 /// kubectl's priority order for the built-ins).
-fn groups(table: &ResourceTable) -> Vec<(String, Vec<String>)> {
+fn groups(kinds: &[ResourceKind]) -> Vec<(String, Vec<String>)> {
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-    for kind in table.kinds() {
+    for kind in kinds {
         if kind.group.is_empty() {
             continue;
         }
@@ -105,9 +105,23 @@ fn group_object(name: &str, versions: &[String]) -> Value {
     })
 }
 
+/// The kinds discovery shows for `table` over a snapshot holding
+/// `has_metrics` (any PodMetrics or NodeMetrics): all of them, except
+/// metrics.k8s.io when the snapshot has no metrics — as a cluster without
+/// metrics-server, so `kubectl top` says the Metrics API is not available
+/// instead of listing nothing.
+pub fn served(table: &ResourceTable, has_metrics: bool) -> Vec<ResourceKind> {
+    table
+        .kinds()
+        .iter()
+        .filter(|k| has_metrics || k.group != "metrics.k8s.io")
+        .cloned()
+        .collect()
+}
+
 /// `/apis`.
-pub fn group_list(table: &ResourceTable) -> Value {
-    let groups: Vec<Value> = groups(table)
+pub fn group_list(kinds: &[ResourceKind]) -> Value {
+    let groups: Vec<Value> = groups(kinds)
         .iter()
         .map(|(name, versions)| group_object(name, versions))
         .collect();
@@ -115,8 +129,8 @@ pub fn group_list(table: &ResourceTable) -> Value {
 }
 
 /// `/apis/{group}`, or `None` if the snapshot serves no such group.
-pub fn group(table: &ResourceTable, name: &str) -> Option<Value> {
-    let (name, versions) = groups(table).into_iter().find(|(g, _)| g == name)?;
+pub fn group(kinds: &[ResourceKind], name: &str) -> Option<Value> {
+    let (name, versions) = groups(kinds).into_iter().find(|(g, _)| g == name)?;
     let mut group = group_object(&name, &versions);
     group["kind"] = json!("APIGroup");
     group["apiVersion"] = json!("v1");
@@ -125,9 +139,8 @@ pub fn group(table: &ResourceTable, name: &str) -> Option<Value> {
 
 /// `/api/v1` or `/apis/{group}/{version}`, or `None` if no kind is served
 /// there.
-pub fn resource_list(table: &ResourceTable, group: &str, version: &str) -> Option<Value> {
-    let kinds: Vec<&ResourceKind> = table
-        .kinds()
+pub fn resource_list(kinds: &[ResourceKind], group: &str, version: &str) -> Option<Value> {
+    let kinds: Vec<&ResourceKind> = kinds
         .iter()
         .filter(|k| k.group == group && k.version == version)
         .collect();
@@ -191,7 +204,8 @@ mod tests {
     #[test]
     fn documents_have_the_api_server_shapes() {
         let table = ResourceTable::builtin();
-        let core = resource_list(&table, "", "v1").unwrap();
+        let table = table.kinds();
+        let core = resource_list(table, "", "v1").unwrap();
         let names: Vec<&str> = core["resources"]
             .as_array()
             .unwrap()
@@ -202,7 +216,7 @@ mod tests {
             names.contains(&"pods") && names.contains(&"pods/log"),
             "{names:?}"
         );
-        let apps = resource_list(&table, "apps", "v1").unwrap();
+        let apps = resource_list(table, "apps", "v1").unwrap();
         assert_eq!(apps["groupVersion"], "apps/v1");
         let deploy = apps["resources"]
             .as_array()
@@ -212,9 +226,9 @@ mod tests {
             .unwrap();
         assert_eq!(deploy["shortNames"], json!(["deploy"]));
         assert_eq!(deploy["categories"], json!(["all"]));
-        assert!(resource_list(&table, "apps", "v1beta1").is_none());
+        assert!(resource_list(table, "apps", "v1beta1").is_none());
 
-        let list = group_list(&table);
+        let list = group_list(table);
         assert_eq!(list["kind"], "APIGroupList");
         assert!(
             list["groups"]
@@ -223,8 +237,19 @@ mod tests {
                 .iter()
                 .any(|g| g["preferredVersion"]["groupVersion"] == "apps/v1")
         );
-        assert_eq!(group(&table, "batch").unwrap()["kind"], "APIGroup");
-        assert!(group(&table, "nope.example.com").is_none());
+        assert_eq!(group(table, "batch").unwrap()["kind"], "APIGroup");
+        assert!(group(table, "nope.example.com").is_none());
+    }
+
+    #[test]
+    fn metrics_are_discovered_only_when_the_snapshot_has_some() {
+        let table = ResourceTable::builtin();
+        let without = served(&table, false);
+        assert!(group(&without, "metrics.k8s.io").is_none());
+        assert!(resource_list(&without, "metrics.k8s.io", "v1beta1").is_none());
+        assert!(group(&without, "apps").is_some());
+        let with = served(&table, true);
+        assert!(group(&with, "metrics.k8s.io").is_some());
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub(crate) struct State {
     pub writable: bool,
     /// `/version`, from the snapshot's nodes.
     pub version: Value,
+    /// What discovery shows (metrics.k8s.io only when the snapshot has
+    /// metrics).
+    pub served: Vec<guardian_kube_types::ResourceKind>,
     /// Every write applied, for the watches.
     pub changes: tokio::sync::broadcast::Sender<watch::Change>,
     /// Set when the server shuts down, so that open watches end.
@@ -100,9 +103,25 @@ impl ApiServer {
                     .collect()
             })
             .unwrap_or_default();
+        let has_metrics = ["PodMetrics", "NodeMetrics"].iter().any(|kind| {
+            snapshot
+                .table()
+                .by_group_kind("metrics.k8s.io", kind)
+                .cloned()
+                .and_then(|k| {
+                    let one = ListQuery {
+                        limit: Some(1),
+                        ..Default::default()
+                    };
+                    snapshot.list_objects_shared(&k, &one).ok()
+                })
+                .is_some_and(|list| !list.items.is_empty())
+        });
+        let served = discovery::served(snapshot.table(), has_metrics);
         Self {
             state: Arc::new(State {
                 version: discovery::version(&kubelet_versions),
+                served,
                 snapshot,
                 writable: options.writable,
                 changes: tokio::sync::broadcast::channel(1024).0,

@@ -17,6 +17,7 @@ mod logs;
 mod nesting;
 mod patch;
 mod shape;
+mod top;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -36,6 +37,7 @@ use guardian_redact as redact;
 pub use load::{DEFAULT_MAX_FILE_BYTES, LoadOptions, MAX_FILE_BYTES_ENV};
 use load::{GroupKind, Index, Loader};
 use logs::{LogBody, PodLogs};
+pub use top::{TOP_NODES_FILE, TOP_PODS_FILE};
 pub use write::{PatchKind, Preconditions};
 
 /// Something in a snapshot that could not be used and was skipped; the rest

@@ -680,6 +680,25 @@ impl Loader {
         let Some(bytes) = self.read_bounded(shown, read) else {
             return;
         };
+        if name == super::top::TOP_PODS_FILE || name == super::top::TOP_NODES_FILE {
+            let text = String::from_utf8_lossy(&bytes);
+            let (objects, problems) = if name == super::top::TOP_PODS_FILE {
+                super::top::pod_metrics(&text)
+            } else {
+                super::top::node_metrics(&text)
+            };
+            for message in problems {
+                self.problem(path, message);
+            }
+            for (i, object) in objects.into_iter().enumerate() {
+                let origin = Origin {
+                    file: path,
+                    at: format!("row group {}", i + 1),
+                };
+                self.ingest(object, &origin, None, false);
+            }
+            return;
+        }
         if is_logs {
             // Container logs may contain anything; keep what decodes.
             let text = String::from_utf8_lossy(&bytes);
@@ -1115,6 +1134,8 @@ impl Loader {
             table.insert(ResourceKind::discovered(&api_version, &kind, namespaced));
         }
 
+        label_pod_metrics(&mut self.staged);
+
         let mut objects: Index = HashMap::new();
         let mut count = 0usize;
         for staged in self.staged {
@@ -1272,6 +1293,39 @@ fn split_yaml_documents(text: &str) -> Vec<(usize, String)> {
             })
         })
         .collect()
+}
+
+/// PodMetrics without labels (read from `top-pods.txt`) get their Pod's, as
+/// metrics-server gives them, so label selectors find them.
+fn label_pod_metrics(staged: &mut [Staged]) {
+    let unlabelled = |s: &Staged| {
+        s.group == "metrics.k8s.io"
+            && s.kind == "PodMetrics"
+            && s.object.value()["metadata"]["labels"].is_null()
+    };
+    if !staged.iter().any(unlabelled) {
+        return;
+    }
+    let labels: HashMap<(Option<String>, String), Value> = staged
+        .iter()
+        .filter(|s| s.group.is_empty() && s.kind == "Pod")
+        .filter_map(|s| {
+            let labels = s.object.value()["metadata"]["labels"].clone();
+            labels
+                .is_object()
+                .then(|| ((s.namespace.clone(), s.name.clone()), labels))
+        })
+        .collect();
+    for s in staged.iter_mut() {
+        if !unlabelled(s) {
+            continue;
+        }
+        if let Some(l) = labels.get(&(s.namespace.clone(), s.name.clone())) {
+            let mut value = s.object.value();
+            value["metadata"]["labels"] = l.clone();
+            s.object = Stored::new(&value);
+        }
+    }
 }
 
 #[cfg(test)]

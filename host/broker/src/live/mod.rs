@@ -167,6 +167,36 @@ impl LiveBackend {
         })
     }
 
+    /// A Prometheus query sent through the API server's service proxy
+    /// (`request`'s path is under `/api/v1/namespaces/NS/services/…/proxy`),
+    /// with the permit of that query. The raw answer: the caller reads it
+    /// within its bounds and maps its status.
+    pub(crate) async fn proxy_prometheus(
+        &self,
+        permit: &Permit,
+        request: http::Request<kube::client::Body>,
+    ) -> Result<http::Response<kube::client::Body>, BrokerError> {
+        let resource = &permit.input().resource;
+        let path = request.uri().path();
+        if permit.verb() != "get"
+            || resource.group != crate::metrics::PROMETHEUS_GROUP
+            || !path.starts_with("/api/v1/namespaces/")
+            || !path.contains("/proxy/api/v1/query")
+        {
+            return Err(BrokerError::Internal(format!(
+                "a permit for {} {} was used to proxy {path}",
+                permit.verb(),
+                resource.grant
+            )));
+        }
+        tracing::debug!(uri = %request.uri(), "proxied Prometheus request");
+        self.inner
+            .client
+            .send(request)
+            .await
+            .map_err(|e| errors::transport(&e, &self.inner.target))
+    }
+
     async fn get_path(&self, path: &str, op: &Op) -> Result<Value, BrokerError> {
         let request = http::Request::get(path)
             .body(Vec::new())

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::io::Write;
 
 use guardian_skill_sdk::{
-    Effect, ListOptions, NoInput, RawOutput, Tool, ToolError, kube, log, skill,
+    Effect, ListOptions, NoInput, RawOutput, Tool, ToolError, kube, log, metrics, skill,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 skill!(
     Behave, ListPods, Spin, Grow, Recurse, Panic, HugeOutput, Garbage, ReadSecret, StdoutSpam, Log,
-    Roundtrip, GetAny, PatchAny
+    Roundtrip, GetAny, PatchAny, Metrics
 );
 
 /// Declares a tool taking `NoInput` and returning `Value`.
@@ -248,5 +248,61 @@ impl Tool for PatchAny {
             &input.name,
             &input.patch,
         )?)
+    }
+}
+
+/// Input of `metrics`.
+#[derive(Deserialize, JsonSchema)]
+pub struct MetricsInput {
+    /// `query`, `query-range` or `pod-usage`.
+    pub op: String,
+    pub promql: Option<String>,
+    pub at: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub step: Option<String>,
+    pub namespace: Option<String>,
+    pub selector: Option<String>,
+}
+
+/// Calls one `metrics` import and returns its answer, or its error as
+/// `{"error": {"kind", "message"}}` (so a test sees the error's class).
+pub struct Metrics;
+impl Tool for Metrics {
+    const NAME: &'static str = "metrics";
+    const DESCRIPTION: &'static str =
+        "Calls metrics.query / query-range / pod-usage; returns {data} or {usage} or {error}.";
+    const EFFECT: Effect = Effect::Read;
+    type Input = MetricsInput;
+    type Output = Value;
+    fn run(input: MetricsInput) -> Result<Value, ToolError> {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let answer = match input.op.as_str() {
+            "query" => {
+                metrics::query(&text(&input.promql), input.at.as_deref()).map(|d| json!({"data": d}))
+            }
+            "query-range" => metrics::query_range(
+                &text(&input.promql),
+                &text(&input.start),
+                &text(&input.end),
+                &text(&input.step),
+            )
+            .map(|d| json!({"data": d})),
+            _ => metrics::pod_usage(input.namespace.as_deref(), input.selector.as_deref()).map(
+                |usage| {
+                    let rows: Vec<Value> = usage
+                        .iter()
+                        .map(|u| {
+                            json!({"namespace": u.namespace, "pod": u.pod, "container": u.container,
+                                   "cpu_millicores": u.cpu_millicores, "memory_bytes": u.memory_bytes})
+                        })
+                        .collect();
+                    json!({"usage": rows})
+                },
+            ),
+        };
+        Ok(answer.unwrap_or_else(
+            |e| json!({"error": {"kind": format!("{:?}", e.kind), "message": e.message}}),
+        ))
     }
 }
