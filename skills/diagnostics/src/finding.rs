@@ -68,6 +68,8 @@ pub enum Source {
     Config,
     /// The object's spec.
     Spec,
+    /// Usage figures: Prometheus history or metrics.k8s.io (right-sizing).
+    Metrics,
 }
 
 /// One link of the evidence chain.
