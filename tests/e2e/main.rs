@@ -27,6 +27,7 @@ mod mcp_hardening;
 mod not_read;
 mod protected;
 mod questions;
+mod rightsizing;
 mod scenarios;
 mod serve_api;
 mod service;

@@ -1053,7 +1053,20 @@ fn hpa_findings(
             .root_cause(format!(
                 "utilization is usage ÷ request: without a {resource} request on {}, the HPA cannot compute it and does not scale",
                 c.name
-            ));
+            ))
+            .evidence(
+                Source::Spec,
+                format!("HorizontalPodAutoscaler {}", hpa.name),
+                format!(
+                    "metrics: {}",
+                    hpa.metrics.iter().map(|m| m.describe()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .evidence(
+                Source::Spec,
+                format!("{} {}/{} container {}", workload.kind, ns.name, workload.name, c.name),
+                format!("resources: {}", if c.resources.is_null() { "none".to_string() } else { c.resources.to_string() }),
+            );
             f.id = format!("{}/{}/{resource}", f.id, c.name.to_lowercase());
             if let Some(rec) = rec_of(c)
                 && rec.status == "ok"
