@@ -311,7 +311,7 @@ fn recommend_container(
         ));
     }
     let mut why = Vec::new();
-    if container.init && !container.sidecar {
+    if container.plain_init() {
         why.push(
             "init container: it runs before the others, so the pod's request is the larger of it and the sum of the app containers; it is usually too short-lived to have enough data, and is left out of the summary's totals".to_string(),
         );
@@ -377,7 +377,7 @@ fn recommend_container(
         let mem = outcome.memory_bytes.unwrap_or(0);
         recommended.memory_request = Some(format_memory(mem));
         recommended.memory_limit = Some(format_memory(mem));
-        if outcome.status == Status::Ok && !(container.init && !container.sidecar) {
+        if outcome.status == Status::Ok && !container.plain_init() {
             let reps = workload.replicas as i64;
             cpu_change =
                 (cpu as i64 - (current.cpu_request.unwrap_or(0.0) * 1000.0).round() as i64) * reps;
@@ -890,7 +890,7 @@ fn hpa_findings(
             else {
                 continue;
             };
-            if peak < 0.9 * limit || c.init && !c.sidecar {
+            if peak < 0.9 * limit || c.plain_init() {
                 continue;
             }
             let mut f = Finding::new(
@@ -1026,7 +1026,7 @@ fn hpa_findings(
     // A resource metric's utilization needs a request on its containers.
     for resource in ["cpu", "memory"] {
         for (c, _, current) in containers {
-            if c.init && !c.sidecar {
+            if c.plain_init() {
                 continue;
             }
             let has = match resource {

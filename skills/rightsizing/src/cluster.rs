@@ -21,6 +21,7 @@ use crate::finding::ObjRef;
 
 /// Everything the skill reads, in kubectl grant spelling. `skill.toml`'s
 /// `read` grant is exactly this list (a test holds them equal).
+#[cfg(test)]
 pub const READS: &[&str] = &[
     "namespaces",
     "pods",
@@ -55,6 +56,12 @@ pub struct Container {
 }
 
 impl Container {
+    /// An init container that runs to completion before the others (not a
+    /// native sidecar).
+    pub fn plain_init(&self) -> bool {
+        self.init && !self.sidecar
+    }
+
     /// The JSON Pointer of this container in its workload.
     pub fn pointer(&self, spec_path: &str) -> String {
         let list = if self.init {

@@ -435,6 +435,12 @@ fn read_usage(
     })();
     match core {
         Ok(()) => {
+            if usage.cpu.is_empty() && usage.memory.is_empty() && usage.cpu_points.is_empty() {
+                problems.push(format!(
+                    "Prometheus has no container usage in namespace {ns} over {}: no container_cpu_usage_seconds_total or container_memory_working_set_bytes series with namespace=\"{ns}\" (is cAdvisor scraped, and are the labels `namespace`, `pod`, `container`?)",
+                    w.window
+                ));
+            }
             match run("OOM kills", prom::oom_killed(ns, w), None, source) {
                 Ok(s) => usage.oom = s,
                 Err(e) => problems.push(format!(
@@ -585,6 +591,11 @@ fn run(input: &RecommendInput, container: Option<&str>) -> Result<Run, ToolError
             )));
         }
         if ns.workloads.is_empty() {
+            if input.namespace.is_some() {
+                problems.push(format!(
+                    "namespace {name} has no workloads (Deployments, StatefulSets, DaemonSets, CronJobs, Jobs, ReplicaSets) to right-size"
+                ));
+            }
             read.push(name.clone());
             continue;
         }

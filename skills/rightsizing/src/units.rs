@@ -53,7 +53,7 @@ pub fn parse_quantity(text: &str) -> Option<f64> {
 
 /// CPU as Kubernetes writes it: `2` for whole cores, else `120m`.
 pub fn format_cpu(millicores: u64) -> String {
-    if millicores > 0 && millicores % 1000 == 0 {
+    if millicores > 0 && millicores.is_multiple_of(1000) {
         format!("{}", millicores / 1000)
     } else {
         format!("{millicores}m")
@@ -64,9 +64,9 @@ pub fn format_cpu(millicores: u64) -> String {
 /// MiB, else bytes.
 pub fn format_memory(bytes: u64) -> String {
     const M: u64 = 1024 * 1024;
-    if bytes > 0 && bytes % (M * 1024) == 0 {
+    if bytes > 0 && bytes.is_multiple_of(M * 1024) {
         format!("{}Gi", bytes / (M * 1024))
-    } else if bytes > 0 && bytes % M == 0 {
+    } else if bytes > 0 && bytes.is_multiple_of(M) {
         format!("{}Mi", bytes / M)
     } else {
         format!("{bytes}")
