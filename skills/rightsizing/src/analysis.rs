@@ -25,6 +25,10 @@ pub struct Usage {
     pub cpu_points: Series,
     pub memory_points: Series,
     pub oom: Series,
+    /// Each pod's first sample in the window (Unix seconds).
+    pub first_sample: Series,
+    /// When Prometheus evaluated the queries (the end of the window).
+    pub evaluated_at: Option<f64>,
     /// Why there is no usage history (Prometheus unavailable, a query
     /// refused): every container is then "not enough data".
     pub unavailable: Option<String>,
@@ -66,6 +70,9 @@ pub struct Evidence {
     pub cpu_peak_millicores: Option<f64>,
     pub memory_peak_bytes: Option<u64>,
     pub points: u64,
+    /// Hours from the workload's first sample to the end of the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hours: Option<f64>,
     pub window: String,
     pub oom_kills: u64,
     pub restarts: u64,
@@ -290,6 +297,10 @@ fn recommend_container(
                         cpu_points: usage.cpu_points.get(&k).copied().unwrap_or(0.0),
                         memory_points: usage.memory_points.get(&k).copied().unwrap_or(0.0),
                         oom_killed: usage.oom.get(&k).is_some_and(|v| *v > 0.0),
+                        hours: match (usage.first_sample.get(&k), usage.evaluated_at) {
+                            (Some(first), Some(end)) => Some(((end - first) / 3600.0).max(0.0)),
+                            _ => None,
+                        },
                     };
                     (u != PodUsage::default()).then(|| (p.clone(), u))
                 })
@@ -457,6 +468,7 @@ fn recommend_container(
                 .map(|v| (v * 10.0).round() / 10.0),
             memory_peak_bytes: outcome.memory_peak_bytes.map(|b| b.round() as u64),
             points: outcome.points,
+            hours: outcome.hours.map(|h| (h * 10.0).round() / 10.0),
             window: knobs.window.clone(),
             oom_kills: outcome.oom_kills,
             restarts,

@@ -116,6 +116,11 @@ pub struct RecommendInput {
     /// "not enough data": no recommendation (default 100, as KRR).
     #[serde(default = "default_min_points")]
     pub min_points: u64,
+    /// Less history than this many hours (from the workload's first sample
+    /// to the end of the window) is "not enough data" too (default: no
+    /// minimum).
+    #[serde(default)]
+    pub min_hours: Option<f64>,
     /// The smallest CPU request recommended, in millicores (default 10).
     #[serde(default = "default_min_cpu")]
     pub min_cpu_millicores: u64,
@@ -130,6 +135,9 @@ pub struct RecommendInput {
     /// ever persisted.
     #[serde(default = "yes")]
     pub dry_run: bool,
+    /// The end of the window, RFC 3339 or Unix seconds (default: now).
+    #[serde(default)]
+    pub at: Option<String>,
 }
 
 /// Input of `explain`.
@@ -160,6 +168,11 @@ pub struct ExplainInput {
     /// Fewer data points than this is "not enough data" (default 100).
     #[serde(default = "default_min_points")]
     pub min_points: u64,
+    /// Less history than this many hours (from the workload's first sample
+    /// to the end of the window) is "not enough data" too (default: no
+    /// minimum).
+    #[serde(default)]
+    pub min_hours: Option<f64>,
     /// The smallest CPU request recommended, in millicores (default 10).
     #[serde(default = "default_min_cpu")]
     pub min_cpu_millicores: u64,
@@ -169,6 +182,9 @@ pub struct ExplainInput {
     /// Check the fixes by server-side dry-run (default true).
     #[serde(default = "yes")]
     pub dry_run: bool,
+    /// The end of the window, RFC 3339 or Unix seconds (default: now).
+    #[serde(default)]
+    pub at: Option<String>,
 }
 
 impl ExplainInput {
@@ -183,10 +199,12 @@ impl ExplainInput {
             memory_buffer_percent: self.memory_buffer_percent,
             cpu_limit: self.cpu_limit,
             min_points: self.min_points,
+            min_hours: self.min_hours,
             min_cpu_millicores: self.min_cpu_millicores,
             min_memory_mib: self.min_memory_mib,
             prices: None,
             dry_run: self.dry_run,
+            at: self.at.clone(),
         }
     }
 }
@@ -230,8 +248,20 @@ fn knobs_of(input: &RecommendInput) -> Result<Knobs, ToolError> {
             input.memory_buffer_percent
         ));
     }
+    if let Some(at) = &input.at
+        && !is_time(at)
+    {
+        return bad(format!(
+            "at: `{at}` is not an RFC 3339 time (2026-12-07T00:00:00Z) or Unix seconds"
+        ));
+    }
     if input.min_points == 0 {
         return bad("min_points: must be at least 1".into());
+    }
+    if let Some(h) = input.min_hours
+        && !(h.is_finite() && h >= 0.0)
+    {
+        return bad(format!("min_hours: {h} is not a number of hours (≥ 0)"));
     }
     if let Some(p) = &input.prices {
         for (name, v) in [("core_hour", p.core_hour), ("gib_hour", p.gib_hour)] {
@@ -244,11 +274,38 @@ fn knobs_of(input: &RecommendInput) -> Result<Knobs, ToolError> {
         cpu_percentile: input.cpu_percentile,
         memory_buffer_percent: input.memory_buffer_percent,
         min_points: input.min_points,
+        min_hours: input.min_hours,
         min_cpu_millicores: input.min_cpu_millicores,
         min_memory_mib: input.min_memory_mib,
         cpu_limit: input.cpu_limit,
         window: input.window.clone(),
     })
+}
+
+/// RFC 3339 (`2026-12-07T00:00:00Z`, with offset or fraction) or Unix
+/// seconds (`1765065600`, `1765065600.5`).
+fn is_time(text: &str) -> bool {
+    if text.parse::<f64>().is_ok_and(|v| v.is_finite() && v >= 0.0) {
+        return true;
+    }
+    let b = text.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && matches!(b[10], b'T' | b't')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && text[19..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'Z' | 'z' | '+' | '-' | ':'))
 }
 
 /// `deployment/checkout` → (Some("Deployment"), "checkout").
@@ -370,6 +427,7 @@ fn read_namespace(name: &str, problems: &mut Vec<String>) -> Option<Namespace> {
 struct Source {
     down: Option<String>,
     queries: u32,
+    at: Option<String>,
 }
 
 impl Source {
@@ -379,7 +437,7 @@ impl Source {
         }
         self.queries += 1;
         log::debug(format!("metrics.query ({what}): {promql}"));
-        metrics::query(promql, None).map_err(|e| {
+        metrics::query(promql, self.at.as_deref()).map_err(|e| {
             let text = e.describe();
             if matches!(
                 e.kind,
@@ -422,6 +480,10 @@ fn read_usage(
         usage.memory = run("memory peak", prom::memory_max(&sel, w), None, source)?;
         let points_q = prom::points(&sel, w);
         let data = source.query("point count", &points_q)?;
+        usage.first_sample = prom::vector(&data, Some(("resource", "first"))).map_err(|e| {
+            format!("Prometheus answered the point-count query with something unusable: {e}")
+        })?;
+        usage.evaluated_at = prom::evaluated_at(&data);
         usage.cpu_points = prom::vector(&data, Some(("resource", "cpu"))).map_err(|e| {
             format!("Prometheus answered the point-count query with something unusable: {e}")
         })?;
@@ -559,7 +621,10 @@ fn run(input: &RecommendInput, container: Option<&str>) -> Result<Run, ToolError
         ));
     }
     let mut problems = Vec::new();
-    let mut source = Source::default();
+    let mut source = Source {
+        at: input.at.clone(),
+        ..Default::default()
+    };
     let mut analysis = Analysis::default();
     let mut read = Vec::new();
     let mut target = None;
@@ -873,7 +938,7 @@ fn distribution_of(
     ]
     .join(" or ");
     let ask = |q: String| -> Result<BTreeMap<String, f64>, String> {
-        let data = metrics::query(&q, None).map_err(|e| e.describe())?;
+        let data = metrics::query(&q, input.at.as_deref()).map_err(|e| e.describe())?;
         prom::by_label(&data, "stat")
     };
     let cpu = ask(cpu_parts.join(" or "))?;
@@ -942,6 +1007,15 @@ mod tests {
                 .starts_with("memory_buffer_percent")
         );
         assert!(bad(r#"{"namespace":"a","min_points":0}"#).starts_with("min_points"));
+        assert!(bad(r#"{"namespace":"a","at":"yesterday"}"#).starts_with("at: `yesterday`"));
+        assert!(
+            knobs_of(&input(r#"{"namespace":"a","at":"2026-12-07T00:00:00Z"}"#).unwrap()).is_ok()
+        );
+        assert!(
+            knobs_of(&input(r#"{"namespace":"a","at":"2026-12-07T00:00:00.5+01:00"}"#).unwrap())
+                .is_ok()
+        );
+        assert!(knobs_of(&input(r#"{"namespace":"a","at":"1765065600"}"#).unwrap()).is_ok());
         assert!(
             bad(r#"{"namespace":"a","prices":{"core_hour":-1,"gib_hour":0}}"#)
                 .starts_with("prices.core_hour")
@@ -995,6 +1069,7 @@ mod tests {
             "memory_buffer_percent",
             "cpu_limit",
             "min_points",
+            "min_hours",
             "min_cpu_millicores",
             "min_memory_mib",
             "prices",

@@ -67,8 +67,9 @@ pub fn memory_max(sel: &str, w: &Window) -> String {
 }
 
 /// Per-pod point counts of both metrics in one query, tagged
-/// `resource="cpu"` / `resource="memory"`: KRR's `CPUAmountLoader` and
-/// `MemoryAmountLoader`.
+/// `resource="cpu"` / `resource="memory"` (KRR's `CPUAmountLoader` and
+/// `MemoryAmountLoader`), and the time of each pod's first sample in the
+/// window, tagged `resource="first"`.
 pub fn points(sel: &str, w: &Window) -> String {
     let count = |metric: &str| {
         format!(
@@ -77,8 +78,14 @@ pub fn points(sel: &str, w: &Window) -> String {
             window = w.window,
         )
     };
+    // The first step with a sample, for the hours of history.
+    let first = format!(
+        "min_over_time(timestamp(max {BY} (container_memory_working_set_bytes{{{sel}}}))[{window}:{step}])",
+        step = w.step,
+        window = w.window,
+    );
     format!(
-        "label_replace({}, \"resource\", \"cpu\", \"\", \"\") or label_replace({}, \"resource\", \"memory\", \"\", \"\")",
+        "label_replace({}, \"resource\", \"cpu\", \"\", \"\") or label_replace({}, \"resource\", \"memory\", \"\", \"\") or label_replace({first}, \"resource\", \"first\", \"\", \"\")",
         count("container_cpu_usage_seconds_total"),
         count("container_memory_working_set_bytes"),
     )
@@ -149,6 +156,14 @@ pub fn vector(data: &Value, tag: Option<(&str, &str)>) -> Result<Series, String>
     Ok(out)
 }
 
+/// When Prometheus evaluated an instant query (the samples' timestamp).
+pub fn evaluated_at(data: &Value) -> Option<f64> {
+    data["result"]
+        .as_array()?
+        .iter()
+        .find_map(|s| s["value"][0].as_f64())
+}
+
 /// One value of an instant query whose series carry no pod (the `explain`
 /// distribution), by the value of `label`.
 pub fn by_label(data: &Value, label: &str) -> Result<BTreeMap<String, f64>, String> {
@@ -204,6 +219,7 @@ mod tests {
             "count_over_time(max by (namespace, pod, container) (container_cpu_usage_seconds_total{"
         ));
         assert!(p.contains("\"resource\", \"memory\""));
+        assert!(p.contains("or label_replace(min_over_time(timestamp(max by (namespace, pod, container) (container_memory_working_set_bytes{"));
         assert!(oom_killed("shop", &w()).contains("reason=\"OOMKilled\"}[14d]"));
         assert_eq!(quantile(99.9), "0.999");
         assert_eq!(quantile(50.0), "0.5");
@@ -231,5 +247,6 @@ mod tests {
         let e = vector(&json!({"resultType": "matrix", "result": []}), None).unwrap_err();
         assert!(e.contains("matrix"), "{e}");
         assert!(vector(&json!("garbage"), None).is_err());
+        assert_eq!(evaluated_at(&data), Some(1733500000.0));
     }
 }

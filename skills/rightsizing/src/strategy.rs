@@ -14,6 +14,7 @@ pub struct Knobs {
     pub cpu_percentile: f64,
     pub memory_buffer_percent: f64,
     pub min_points: u64,
+    pub min_hours: Option<f64>,
     pub min_cpu_millicores: u64,
     pub min_memory_mib: u64,
     pub cpu_limit: bool,
@@ -33,6 +34,8 @@ pub struct PodUsage {
     pub memory_points: f64,
     /// kube-state-metrics saw an OOMKilled termination in the window.
     pub oom_killed: bool,
+    /// Hours from the pod's first sample in the window to its end.
+    pub hours: Option<f64>,
 }
 
 /// The container's current resources, as quantities.
@@ -79,6 +82,9 @@ pub struct Outcome {
     /// Sum over pods of the point counts (the smaller of CPU's and
     /// memory's).
     pub points: u64,
+    /// Hours of history: from the workload's first sample to the end of
+    /// the window.
+    pub hours: Option<f64>,
     pub pods: usize,
     pub oom_kills: u64,
     /// Peak ≥ 95% of the memory limit.
@@ -117,6 +123,7 @@ pub fn recommend(
         cpu_peak_millicores: None,
         memory_peak_bytes: None,
         points: 0,
+        hours: None,
         pods: 0,
         oom_kills,
         memory_at_limit: false,
@@ -140,6 +147,7 @@ pub fn recommend(
     let memory_points: f64 = usage.values().map(|u| u.memory_points).sum();
     out.points = cpu_points.min(memory_points).max(0.0) as u64;
     out.oom_kills = oom_kills.max(usage.values().filter(|u| u.oom_killed).count() as u64);
+    out.hours = max(usage.values().filter_map(|u| u.hours));
     let cpu = max(usage.values().filter_map(|u| u.cpu));
     let cpu_peak = max(usage.values().filter_map(|u| u.cpu_max));
     let memory = max(usage.values().filter_map(|u| u.memory));
@@ -166,6 +174,16 @@ pub fn recommend(
         out.why.push(format!(
             "{} data points over {} (CPU {}, memory {}), {} needed: no recommendation without enough data",
             out.points, knobs.window, cpu_points as u64, memory_points as u64, knobs.min_points
+        ));
+        return out;
+    }
+    if let Some(min) = knobs.min_hours
+        && out.hours.unwrap_or(0.0) < min
+    {
+        out.status = Status::NotEnoughData;
+        out.why.push(format!(
+            "{:.1} hours of history, {min} needed: no recommendation without enough data",
+            out.hours.unwrap_or(0.0)
         ));
         return out;
     }
@@ -285,6 +303,7 @@ mod tests {
             cpu_percentile: 95.0,
             memory_buffer_percent: 15.0,
             min_points: 100,
+            min_hours: None,
             min_cpu_millicores: 10,
             min_memory_mib: 100,
             cpu_limit: false,
@@ -404,6 +423,25 @@ mod tests {
         let usage = BTreeMap::from([("a".to_string(), pod(0.1, 610.0 * MI, 4000.0))]);
         let out = recommend(Some(&usage), None, &current, 1, &knobs());
         assert_eq!(out.memory_bytes, Some(702 * 1024 * 1024));
+    }
+
+    #[test]
+    fn too_few_hours_is_not_enough_data_when_asked() {
+        let mut p = pod(0.1, 100.0 * MI, 4000.0);
+        p.hours = Some(2.5);
+        let usage = BTreeMap::from([("a".to_string(), p)]);
+        let mut k = knobs();
+        let out = recommend(Some(&usage), None, &Current::default(), 0, &k);
+        assert_eq!((out.status, out.hours), (Status::Ok, Some(2.5)));
+        k.min_hours = Some(3.0);
+        let out = recommend(Some(&usage), None, &Current::default(), 0, &k);
+        assert_eq!(out.status, Status::NotEnoughData);
+        assert_eq!(out.memory_bytes, None);
+        assert!(
+            out.why[0].starts_with("2.5 hours of history, 3 needed"),
+            "{:?}",
+            out.why
+        );
     }
 
     #[test]

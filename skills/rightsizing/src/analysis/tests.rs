@@ -14,6 +14,7 @@ fn knobs() -> Knobs {
         cpu_percentile: 95.0,
         memory_buffer_percent: 15.0,
         min_points: 100,
+        min_hours: None,
         min_cpu_millicores: 10,
         min_memory_mib: 100,
         cpu_limit: false,
