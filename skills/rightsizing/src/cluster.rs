@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::finding::ObjRef;
@@ -162,16 +162,16 @@ impl Workload {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Meta {
+pub struct Meta {
     name: String,
     owner_references: Vec<OwnerRef>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
-struct OwnerRef {
+pub struct OwnerRef {
     kind: String,
     name: String,
     controller: Option<bool>,
@@ -187,42 +187,60 @@ impl Meta {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
-struct PodObject {
+pub struct PodObject {
     metadata: Meta,
     spec: PodSpecObject,
     status: PodStatusObject,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
-struct PodSpecObject {
+pub struct PodSpecObject {
     containers: Vec<ContainerObject>,
     init_containers: Vec<ContainerObject>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
-struct ContainerObject {
+pub struct ContainerObject {
     name: String,
     resources: Value,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
-struct PodStatusObject {
+pub struct PodStatusObject {
     container_statuses: Vec<StatusObject>,
     init_container_statuses: Vec<StatusObject>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
-struct StatusObject {
+pub struct StatusObject {
     name: String,
     restart_count: u64,
     last_state: Value,
     state: Value,
+}
+
+/// The metadata of a ReplicaSet or Job: all the skill needs of them.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OwnedObject {
+    metadata: Meta,
+}
+
+/// The fields of an Event the skill reads (OOM kills).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EventObject {
+    reason: Option<String>,
+    message: Option<String>,
+    count: Option<u64>,
+    series: Option<Value>,
+    involved_object: Value,
 }
 
 /// A pod as the skill keeps it.
@@ -309,6 +327,9 @@ impl Namespace {
         }
         for rs in lists.replicasets {
             let m = meta(&rs);
+            if m.name.is_empty() {
+                continue;
+            }
             let owner = m.controller();
             if owner.is_none() {
                 add(rs, "ReplicaSet", "apps/v1");
@@ -317,6 +338,9 @@ impl Namespace {
         }
         for job in lists.jobs {
             let m = meta(&job);
+            if m.name.is_empty() {
+                continue;
+            }
             let owner = m.controller();
             if owner.is_none() {
                 add(job, "Job", "batch/v1");
@@ -645,6 +669,84 @@ mod tests {
         assert!(proxy.injected);
         assert_eq!(proxy.resources["requests"]["memory"], "128Mi");
         assert_eq!(w.replicas, 3);
+    }
+
+    #[test]
+    fn a_job_or_replicaset_without_an_owner_is_a_workload() {
+        let ns = Namespace::build(
+            "shop",
+            Lists {
+                jobs: vec![json!({"kind": "Job", "metadata": {"name": "migrate"},
+                    "spec": {"template": {"spec": {"containers": [{"name": "run"}]}}}})],
+                replicasets: vec![json!({"kind": "ReplicaSet", "metadata": {"name": "legacy"},
+                    "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "app"}]}}}})],
+                pods: vec![
+                    owned("Pod", "migrate-x7k2p", "Job", "migrate"),
+                    owned("Pod", "legacy-q4n8r", "ReplicaSet", "legacy"),
+                ],
+                ..Default::default()
+            },
+        );
+        assert_eq!(ns.workload_of("migrate-x7k2p"), key("Job", "migrate"));
+        assert_eq!(ns.workload_of("legacy-q4n8r"), key("ReplicaSet", "legacy"));
+        let job = &ns.workloads[&("Job".into(), "migrate".into())];
+        assert_eq!((job.api_version.as_str(), job.replicas), ("batch/v1", 1));
+        assert_eq!(
+            ns.workloads[&("ReplicaSet".into(), "legacy".into())].replicas,
+            2
+        );
+    }
+
+    /// What `read_namespace` keeps of pods, events and owned objects is
+    /// what `build` reads.
+    #[test]
+    fn the_slim_objects_keep_what_is_read() {
+        fn slim<T: serde::de::DeserializeOwned + Serialize>(v: Value) -> Value {
+            serde_json::to_value(serde_json::from_value::<T>(v).unwrap()).unwrap()
+        }
+        let mut pod = owned(
+            "Pod",
+            "checkout-7d9f8b6c5d-b2x4q",
+            "ReplicaSet",
+            "checkout-7d9f8b6c5d",
+        );
+        pod["metadata"]["managedFields"] = json!([{"manager": "kubelet"}]);
+        pod["spec"] = json!({"volumes": [{"name": "x"}], "containers": [{"name": "app", "image": "a",
+            "env": [{"name": "A", "value": "1"}], "resources": {"limits": {"memory": "1Gi"}}}]});
+        pod["status"] = json!({"containerStatuses": [{"name": "app", "restartCount": 2,
+            "lastState": {"terminated": {"reason": "OOMKilled"}}}]});
+        let event = json!({"reason": "OOMKilling", "count": 2, "message": "m",
+            "involvedObject": {"kind": "Pod", "name": "checkout-7d9f8b6c5d-b2x4q", "fieldPath": "spec.containers{app}"}});
+        let small = slim::<PodObject>(pod.clone());
+        assert!(small.to_string().len() < pod.to_string().len());
+        assert!(small["metadata"].get("managedFields").is_none());
+        let ns = Namespace::build(
+            "shop",
+            Lists {
+                deployments: vec![deployment("checkout", json!([{"name": "app"}]))],
+                replicasets: vec![slim::<OwnedObject>(owned(
+                    "ReplicaSet",
+                    "checkout-7d9f8b6c5d",
+                    "Deployment",
+                    "checkout",
+                ))],
+                pods: vec![small],
+                events: vec![slim::<EventObject>(event)],
+                ..Default::default()
+            },
+        );
+        let p = &ns.pods["checkout-7d9f8b6c5d-b2x4q"];
+        assert!(p.containers["app"].oom_killed);
+        assert_eq!(p.containers["app"].restarts, 2);
+        assert_eq!(p.containers["app"].resources["limits"]["memory"], "1Gi");
+        assert_eq!(
+            ns.workload_of("checkout-7d9f8b6c5d-b2x4q"),
+            key("Deployment", "checkout")
+        );
+        assert_eq!(
+            ns.oom_events[&("checkout-7d9f8b6c5d-b2x4q".into(), "app".into())],
+            2
+        );
     }
 
     #[test]

@@ -378,21 +378,28 @@ fn find_workload(ns: &Namespace, text: &str) -> Result<Key, ToolError> {
 
 /// Reads one namespace's objects; what cannot be listed goes to `problems`.
 /// `None` when none of the workload kinds could be listed.
+///
+/// Pods, ReplicaSets, Jobs and Events are parsed into the few fields the
+/// skill reads (so a namespace of thousands of pods fits in the skill's
+/// memory); workloads are kept whole (their fixes are diffed on them), less
+/// `managedFields` and the last-applied annotation.
 fn read_namespace(name: &str, problems: &mut Vec<String>) -> Option<Namespace> {
     let options = ListOptions {
         namespace: Some(name.to_string()),
         ..Default::default()
     };
     let mut failed_workloads = 0;
-    let mut first_error = None;
-    let mut list = |resource: &str, workload: bool, problems: &mut Vec<String>| -> Vec<Value> {
-        match kube::list::<Value>(resource, &options) {
-            Ok(l) => l.items,
+    let mut list = |resource: &str,
+                    workload: bool,
+                    problems: &mut Vec<String>,
+                    parse: fn(&str, &ListOptions) -> Result<Vec<Value>, HostError>|
+     -> Vec<Value> {
+        match parse(resource, &options) {
+            Ok(items) => items,
             Err(e) => {
                 if workload {
                     failed_workloads += 1;
                 }
-                first_error.get_or_insert_with(|| e.describe());
                 problems.push(format!(
                     "cannot list {resource} in namespace {name}: {}",
                     e.describe()
@@ -402,15 +409,20 @@ fn read_namespace(name: &str, problems: &mut Vec<String>) -> Option<Namespace> {
         }
     };
     let lists = Lists {
-        deployments: list("deployments.apps", true, problems),
-        statefulsets: list("statefulsets.apps", true, problems),
-        daemonsets: list("daemonsets.apps", true, problems),
-        cronjobs: list("cronjobs.batch", true, problems),
-        jobs: list("jobs.batch", true, problems),
-        replicasets: list("replicasets.apps", true, problems),
-        pods: list("pods", false, problems),
-        hpas: list("horizontalpodautoscalers.autoscaling", false, problems),
-        events: list("events", false, problems),
+        deployments: list("deployments.apps", true, problems, whole),
+        statefulsets: list("statefulsets.apps", true, problems, whole),
+        daemonsets: list("daemonsets.apps", true, problems, whole),
+        cronjobs: list("cronjobs.batch", true, problems, whole),
+        jobs: list("jobs.batch", true, problems, owned_or_whole),
+        replicasets: list("replicasets.apps", true, problems, owned_or_whole),
+        pods: list("pods", false, problems, slim::<cluster::PodObject>),
+        hpas: list(
+            "horizontalpodautoscalers.autoscaling",
+            false,
+            problems,
+            whole,
+        ),
+        events: list("events", false, problems, slim::<cluster::EventObject>),
     };
     if failed_workloads == 6 {
         problems.push(format!(
@@ -419,6 +431,54 @@ fn read_namespace(name: &str, problems: &mut Vec<String>) -> Option<Namespace> {
         return None;
     }
     Some(Namespace::build(name, lists))
+}
+
+/// A list with its objects whole, less what only the API server reads.
+fn whole(resource: &str, options: &ListOptions) -> Result<Vec<Value>, HostError> {
+    let mut items = kube::list::<Value>(resource, options)?.items;
+    for item in &mut items {
+        if let Some(meta) = item.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+            if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// ReplicaSets and Jobs: those owned by a workload are kept as their
+/// metadata (the owner chain), the others whole (they are workloads).
+fn owned_or_whole(resource: &str, options: &ListOptions) -> Result<Vec<Value>, HostError> {
+    Ok(whole(resource, options)?
+        .into_iter()
+        .map(|item| {
+            let owned = item["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|o| !o.is_empty());
+            if owned {
+                serde_json::from_value::<cluster::OwnedObject>(item)
+                    .ok()
+                    .and_then(|o| serde_json::to_value(o).ok())
+                    .unwrap_or(Value::Null)
+            } else {
+                item
+            }
+        })
+        .collect())
+}
+
+/// A list parsed into `T` (the fields the skill reads), as JSON again.
+fn slim<T: serde::de::DeserializeOwned + Serialize>(
+    resource: &str,
+    options: &ListOptions,
+) -> Result<Vec<Value>, HostError> {
+    let list = kube::list::<T>(resource, options)?;
+    Ok(list
+        .items
+        .iter()
+        .filter_map(|item| serde_json::to_value(item).ok())
+        .collect())
 }
 
 /// The state of the metrics source across namespaces: once it is down, it
