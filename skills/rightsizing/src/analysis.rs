@@ -751,7 +751,7 @@ fn resources_fix(
     );
     fix::patch(
         target,
-        &workload.object,
+        &workload.object(),
         ops,
         format!(
             "Set the resources of container {} of {} {}: {}",
@@ -819,7 +819,8 @@ fn injected_fix(
         .to_string()
         + "/metadata";
     let mut ops = Vec::new();
-    let annotations = workload.object.pointer(&format!("{meta}/annotations"));
+    let object = workload.object();
+    let annotations = object.pointer(&format!("{meta}/annotations"));
     let present: Vec<(&str, String)> = keys
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v.clone())))
@@ -842,7 +843,7 @@ fn injected_fix(
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), json!(v)))
                 .collect();
-            if workload.object.pointer(&meta).is_some_and(Value::is_object) {
+            if object.pointer(&meta).is_some_and(Value::is_object) {
                 ops.push(fix::add(
                     &format!("{meta}/annotations"),
                     Value::Object(body),
@@ -854,7 +855,7 @@ fn injected_fix(
     }
     fix::patch(
         workload.obj_ref(),
-        &workload.object,
+        &object,
         ops,
         format!(
             "Set the resources of the injected {} of {} {} through its pod-template annotations: {}",

@@ -80,8 +80,11 @@ pub struct Workload {
     pub kind: String,
     pub namespace: String,
     pub name: String,
-    /// The object as read: the fixes' YAML diffs are computed on it.
-    pub object: Value,
+    /// The object as read (JSON text, less `managedFields` and the
+    /// last-applied annotation): the fixes' YAML diffs are computed on it.
+    /// Text rather than a tree: a thousand Deployments fit in the skill's
+    /// memory.
+    object: String,
     /// Where the pod spec is: `/spec/template/spec`, or
     /// `/spec/jobTemplate/spec/template/spec` for a CronJob.
     pub spec_path: &'static str,
@@ -101,6 +104,11 @@ impl Workload {
         )
     }
 
+    /// The object as read.
+    pub fn object(&self) -> Value {
+        serde_json::from_str(&self.object).unwrap_or(Value::Null)
+    }
+
     pub fn key(&self) -> Key {
         (self.kind.clone(), self.name.clone())
     }
@@ -110,7 +118,13 @@ impl Workload {
         format!("{}/{}", self.kind.to_lowercase(), self.name)
     }
 
-    fn from_object(object: Value, namespace: &str) -> Option<Workload> {
+    fn from_object(mut object: Value, namespace: &str) -> Option<Workload> {
+        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+            if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+        }
         let kind = object["kind"].as_str()?.to_string();
         let name = object["metadata"]["name"].as_str()?.to_string();
         let api_version = object["apiVersion"]
@@ -154,7 +168,7 @@ impl Workload {
             kind,
             namespace: namespace.to_string(),
             name,
-            object,
+            object: object.to_string(),
             spec_path,
             containers,
             replicas,
@@ -229,7 +243,7 @@ pub struct StatusObject {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct OwnedObject {
-    metadata: Meta,
+    pub metadata: Meta,
 }
 
 /// The fields of an Event the skill reads (OOM kills).
@@ -275,7 +289,9 @@ pub struct Namespace {
     pub oom_events: BTreeMap<(String, String), u64>,
 }
 
-/// The lists of one namespace, each as the host returned it.
+/// The lists of one namespace, each as the host returned it (the unit
+/// tests' way in; the skill adds objects one at a time).
+#[cfg(test)]
 #[derive(Default)]
 pub struct Lists {
     pub deployments: Vec<Value>,
@@ -289,6 +305,7 @@ pub struct Lists {
     pub events: Vec<Value>,
 }
 
+#[cfg(test)]
 fn meta(object: &Value) -> Meta {
     Meta::deserialize(&object["metadata"]).unwrap_or_default()
 }
@@ -303,124 +320,151 @@ fn with_kind(mut object: Value, kind: &str, api_version: &str) -> Value {
 }
 
 impl Namespace {
-    pub fn build(name: &str, lists: Lists) -> Namespace {
-        let mut ns = Namespace {
+    /// An empty namespace, filled with the `add_*` methods then
+    /// [`Namespace::finish`].
+    pub fn new(name: &str) -> Namespace {
+        Namespace {
             name: name.to_string(),
             ..Default::default()
-        };
-        let mut add = |object: Value, kind: &str, api: &str| {
-            if let Some(w) = Workload::from_object(with_kind(object, kind, api), name) {
-                ns.workloads.insert(w.key(), w);
+        }
+    }
+
+    /// The namespace of these lists, in one go.
+    #[cfg(test)]
+    pub fn build(name: &str, lists: Lists) -> Namespace {
+        let mut ns = Namespace::new(name);
+        for (items, kind, api) in [
+            (lists.deployments, "Deployment", "apps/v1"),
+            (lists.statefulsets, "StatefulSet", "apps/v1"),
+            (lists.daemonsets, "DaemonSet", "apps/v1"),
+            (lists.cronjobs, "CronJob", "batch/v1"),
+        ] {
+            for object in items {
+                ns.add_workload(object, kind, api);
             }
-        };
-        for d in lists.deployments {
-            add(d, "Deployment", "apps/v1");
-        }
-        for s in lists.statefulsets {
-            add(s, "StatefulSet", "apps/v1");
-        }
-        for d in lists.daemonsets {
-            add(d, "DaemonSet", "apps/v1");
-        }
-        for c in lists.cronjobs {
-            add(c, "CronJob", "batch/v1");
         }
         for rs in lists.replicasets {
             let m = meta(&rs);
-            if m.name.is_empty() {
-                continue;
-            }
-            let owner = m.controller();
-            if owner.is_none() {
-                add(rs, "ReplicaSet", "apps/v1");
-            }
-            ns.replicasets.insert(m.name, owner);
+            ns.add_owned("ReplicaSet", m, || rs);
         }
         for job in lists.jobs {
             let m = meta(&job);
-            if m.name.is_empty() {
-                continue;
-            }
-            let owner = m.controller();
-            if owner.is_none() {
-                add(job, "Job", "batch/v1");
-            }
-            ns.jobs.insert(m.name, owner);
+            ns.add_owned("Job", m, || job);
         }
         for pod in lists.pods {
-            let Ok(p) = PodObject::deserialize(&pod) else {
-                continue;
-            };
-            let mut containers = BTreeMap::new();
-            for (list, init) in [(&p.spec.containers, false), (&p.spec.init_containers, true)] {
-                for c in list {
-                    containers.insert(
-                        c.name.clone(),
-                        PodContainer {
-                            resources: c.resources.clone(),
-                            init,
-                            ..Default::default()
-                        },
-                    );
-                }
+            if let Ok(p) = PodObject::deserialize(&pod) {
+                ns.add_pod(p);
             }
-            for s in p
-                .status
-                .container_statuses
-                .iter()
-                .chain(&p.status.init_container_statuses)
-            {
-                let entry = containers.entry(s.name.clone()).or_default();
-                entry.restarts = s.restart_count;
-                entry.oom_killed = s.last_state["terminated"]["reason"] == "OOMKilled"
-                    || s.state["terminated"]["reason"] == "OOMKilled";
-            }
-            ns.pods.insert(
-                p.metadata.name.clone(),
-                Pod {
-                    owner: p.metadata.controller(),
-                    containers,
-                },
-            );
         }
         ns.hpas = lists.hpas;
-        for e in &lists.events {
-            let involved = &e["involvedObject"];
-            if involved["kind"] != "Pod" {
-                continue;
+        for e in lists.events {
+            if let Ok(e) = EventObject::deserialize(&e) {
+                ns.add_event(&e);
             }
-            let reason = e["reason"].as_str().unwrap_or("");
-            let message = e["message"].as_str().unwrap_or("");
-            if !(reason == "OOMKilling" || reason == "OOMKilled" || message.contains("OOMKilled")) {
-                continue;
-            }
-            let pod = involved["name"].as_str().unwrap_or("").to_string();
-            // `spec.containers{app}`
-            let container = involved["fieldPath"]
-                .as_str()
-                .and_then(|f| f.split_once('{'))
-                .map(|(_, rest)| rest.trim_end_matches('}').to_string())
-                .unwrap_or_default();
-            let count = e["count"]
-                .as_u64()
-                .or_else(|| e["series"]["count"].as_u64())
-                .unwrap_or(1);
-            *ns.oom_events.entry((pod, container)).or_insert(0) += count;
         }
+        ns.finish();
+        ns
+    }
+
+    /// A Deployment, StatefulSet, DaemonSet, CronJob (or an unowned
+    /// ReplicaSet or Job).
+    pub fn add_workload(&mut self, object: Value, kind: &str, api_version: &str) {
+        if let Some(w) = Workload::from_object(with_kind(object, kind, api_version), &self.name) {
+            self.workloads.insert(w.key(), w);
+        }
+    }
+
+    /// A ReplicaSet or Job: its owner for the chain; when it has none, it is
+    /// a workload of its own (`whole` gives the object, only then).
+    pub fn add_owned(&mut self, kind: &str, meta: Meta, whole: impl FnOnce() -> Value) {
+        if meta.name.is_empty() {
+            return;
+        }
+        let owner = meta.controller();
+        if owner.is_none() {
+            let api = if kind == "Job" { "batch/v1" } else { "apps/v1" };
+            self.add_workload(whole(), kind, api);
+        }
+        match kind {
+            "Job" => self.jobs.insert(meta.name, owner),
+            _ => self.replicasets.insert(meta.name, owner),
+        };
+    }
+
+    pub fn add_pod(&mut self, p: PodObject) {
+        let mut containers = BTreeMap::new();
+        for (list, init) in [(&p.spec.containers, false), (&p.spec.init_containers, true)] {
+            for c in list {
+                containers.insert(
+                    c.name.clone(),
+                    PodContainer {
+                        resources: c.resources.clone(),
+                        init,
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        for s in p
+            .status
+            .container_statuses
+            .iter()
+            .chain(&p.status.init_container_statuses)
+        {
+            let entry = containers.entry(s.name.clone()).or_default();
+            entry.restarts = s.restart_count;
+            entry.oom_killed = s.last_state["terminated"]["reason"] == "OOMKilled"
+                || s.state["terminated"]["reason"] == "OOMKilled";
+        }
+        self.pods.insert(
+            p.metadata.name.clone(),
+            Pod {
+                owner: p.metadata.controller(),
+                containers,
+            },
+        );
+    }
+
+    /// An Event: counted when it is a pod's OOM kill.
+    pub fn add_event(&mut self, e: &EventObject) {
+        let involved = &e.involved_object;
+        if involved["kind"] != "Pod" {
+            return;
+        }
+        let reason = e.reason.as_deref().unwrap_or("");
+        let message = e.message.as_deref().unwrap_or("");
+        if !(reason == "OOMKilling" || reason == "OOMKilled" || message.contains("OOMKilled")) {
+            return;
+        }
+        let pod = involved["name"].as_str().unwrap_or("").to_string();
+        // `spec.containers{app}`
+        let container = involved["fieldPath"]
+            .as_str()
+            .and_then(|f| f.split_once('{'))
+            .map(|(_, rest)| rest.trim_end_matches('}').to_string())
+            .unwrap_or_default();
+        let count = e
+            .count
+            .or_else(|| e.series.as_ref().and_then(|s| s["count"].as_u64()))
+            .unwrap_or(1);
+        *self.oom_events.entry((pod, container)).or_insert(0) += count;
+    }
+
+    /// What needs everything read: DaemonSet pod counts, injected sidecars.
+    pub fn finish(&mut self) {
         // A DaemonSet without a status counts the pods seen.
         let mut seen: BTreeMap<Key, u64> = BTreeMap::new();
-        for pod in ns.pods.keys() {
-            if let Some(key) = ns.workload_of(pod) {
+        for pod in self.pods.keys() {
+            if let Some(key) = self.workload_of(pod) {
                 *seen.entry(key).or_insert(0) += 1;
             }
         }
-        for (key, w) in ns.workloads.iter_mut() {
+        for (key, w) in self.workloads.iter_mut() {
             if w.kind == "DaemonSet" && w.replicas == 0 {
                 w.replicas = seen.get(key).copied().unwrap_or(0);
             }
         }
-        ns.add_injected_containers();
-        ns
+        self.add_injected_containers();
     }
 
     /// Containers the pods have and the template does not (injected by a

@@ -37,9 +37,10 @@ use guardian_skill_sdk::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use analysis::{Analysis, Recommendation, Scope, Usage};
-use cluster::{Key, Lists, Namespace};
+use cluster::{Key, Namespace};
 use finding::{DryRun, Finding};
 use strategy::Knobs;
 
@@ -379,26 +380,24 @@ fn find_workload(ns: &Namespace, text: &str) -> Result<Key, ToolError> {
 /// Reads one namespace's objects; what cannot be listed goes to `problems`.
 /// `None` when none of the workload kinds could be listed.
 ///
-/// Pods, ReplicaSets, Jobs and Events are parsed into the few fields the
-/// skill reads (so a namespace of thousands of pods fits in the skill's
-/// memory); workloads are kept whole (their fixes are diffed on them), less
-/// `managedFields` and the last-applied annotation.
+/// Lists are taken one object at a time from their JSON text: pods and
+/// events parsed into the few fields the skill reads, owned ReplicaSets and
+/// Jobs into their metadata, workloads kept as text (see
+/// [`cluster::Workload`]) — so a namespace of a thousand workloads and
+/// thousands of pods fits in the skill's memory.
 fn read_namespace(name: &str, problems: &mut Vec<String>) -> Option<Namespace> {
     let options = ListOptions {
         namespace: Some(name.to_string()),
         ..Default::default()
     };
-    let mut failed_workloads = 0;
-    let mut list = |resource: &str,
-                    workload: bool,
-                    problems: &mut Vec<String>,
-                    parse: fn(&str, &ListOptions) -> Result<Vec<Value>, HostError>|
-     -> Vec<Value> {
-        match parse(resource, &options) {
-            Ok(items) => items,
+    let mut ns = Namespace::new(name);
+    let failed_workloads = std::cell::Cell::new(0u32);
+    let raw = |resource: &str, workload: bool, problems: &mut Vec<String>| -> Vec<Box<RawValue>> {
+        match kube::list::<Box<RawValue>>(resource, &options) {
+            Ok(list) => list.items,
             Err(e) => {
                 if workload {
-                    failed_workloads += 1;
+                    failed_workloads.set(failed_workloads.get() + 1);
                 }
                 problems.push(format!(
                     "cannot list {resource} in namespace {name}: {}",
@@ -408,77 +407,51 @@ fn read_namespace(name: &str, problems: &mut Vec<String>) -> Option<Namespace> {
             }
         }
     };
-    let lists = Lists {
-        deployments: list("deployments.apps", true, problems, whole),
-        statefulsets: list("statefulsets.apps", true, problems, whole),
-        daemonsets: list("daemonsets.apps", true, problems, whole),
-        cronjobs: list("cronjobs.batch", true, problems, whole),
-        jobs: list("jobs.batch", true, problems, owned_or_whole),
-        replicasets: list("replicasets.apps", true, problems, owned_or_whole),
-        pods: list("pods", false, problems, slim::<cluster::PodObject>),
-        hpas: list(
-            "horizontalpodautoscalers.autoscaling",
-            false,
-            problems,
-            whole,
-        ),
-        events: list("events", false, problems, slim::<cluster::EventObject>),
-    };
-    if failed_workloads == 6 {
+    for (resource, kind, api) in [
+        ("deployments.apps", "Deployment", "apps/v1"),
+        ("statefulsets.apps", "StatefulSet", "apps/v1"),
+        ("daemonsets.apps", "DaemonSet", "apps/v1"),
+        ("cronjobs.batch", "CronJob", "batch/v1"),
+    ] {
+        for item in raw(resource, true, problems) {
+            if let Ok(object) = serde_json::from_str::<Value>(item.get()) {
+                ns.add_workload(object, kind, api);
+            }
+        }
+    }
+    for (resource, kind) in [("replicasets.apps", "ReplicaSet"), ("jobs.batch", "Job")] {
+        for item in raw(resource, true, problems) {
+            let Ok(owned) = serde_json::from_str::<cluster::OwnedObject>(item.get()) else {
+                continue;
+            };
+            ns.add_owned(kind, owned.metadata, || {
+                serde_json::from_str(item.get()).unwrap_or(Value::Null)
+            });
+        }
+    }
+    if failed_workloads.get() == 6 {
         problems.push(format!(
             "namespace {name} was not read: none of its workloads could be listed"
         ));
         return None;
     }
-    Some(Namespace::build(name, lists))
-}
-
-/// A list with its objects whole, less what only the API server reads.
-fn whole(resource: &str, options: &ListOptions) -> Result<Vec<Value>, HostError> {
-    let mut items = kube::list::<Value>(resource, options)?.items;
-    for item in &mut items {
-        if let Some(meta) = item.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("managedFields");
-            if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-                a.remove("kubectl.kubernetes.io/last-applied-configuration");
-            }
+    for item in raw("pods", false, problems) {
+        if let Ok(pod) = serde_json::from_str::<cluster::PodObject>(item.get()) {
+            ns.add_pod(pod);
         }
     }
-    Ok(items)
-}
-
-/// ReplicaSets and Jobs: those owned by a workload are kept as their
-/// metadata (the owner chain), the others whole (they are workloads).
-fn owned_or_whole(resource: &str, options: &ListOptions) -> Result<Vec<Value>, HostError> {
-    Ok(whole(resource, options)?
-        .into_iter()
-        .map(|item| {
-            let owned = item["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|o| !o.is_empty());
-            if owned {
-                serde_json::from_value::<cluster::OwnedObject>(item)
-                    .ok()
-                    .and_then(|o| serde_json::to_value(o).ok())
-                    .unwrap_or(Value::Null)
-            } else {
-                item
-            }
-        })
-        .collect())
-}
-
-/// A list parsed into `T` (the fields the skill reads), as JSON again.
-fn slim<T: serde::de::DeserializeOwned + Serialize>(
-    resource: &str,
-    options: &ListOptions,
-) -> Result<Vec<Value>, HostError> {
-    let list = kube::list::<T>(resource, options)?;
-    Ok(list
-        .items
-        .iter()
-        .filter_map(|item| serde_json::to_value(item).ok())
-        .collect())
+    for item in raw("horizontalpodautoscalers.autoscaling", false, problems) {
+        if let Ok(hpa) = serde_json::from_str::<Value>(item.get()) {
+            ns.hpas.push(hpa);
+        }
+    }
+    for item in raw("events", false, problems) {
+        if let Ok(event) = serde_json::from_str::<cluster::EventObject>(item.get()) {
+            ns.add_event(&event);
+        }
+    }
+    ns.finish();
+    Some(ns)
 }
 
 /// The state of the metrics source across namespaces: once it is down, it

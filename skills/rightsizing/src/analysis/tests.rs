@@ -186,15 +186,11 @@ fn waste_is_an_info_finding_with_a_pinned_patch() {
         "kubectl patch deployments.apps checkout -n shop --type=json -p '[{\"op\":\"test\""
     ));
     // The patch is pinned: on a container renamed since, it does not apply.
-    let mut renamed = ns.workloads[&("Deployment".into(), "checkout".into())]
-        .object
-        .clone();
+    let mut renamed = ns.workloads[&("Deployment".into(), "checkout".into())].object();
     renamed["spec"]["template"]["spec"]["containers"][0]["name"] = json!("web");
     assert!(fix::apply(&renamed, fix.json_patch.as_ref().unwrap()).is_err());
     // Nor on changed requests.
-    let mut changed = ns.workloads[&("Deployment".into(), "checkout".into())]
-        .object
-        .clone();
+    let mut changed = ns.workloads[&("Deployment".into(), "checkout".into())].object();
     changed["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] =
         json!("1");
     assert!(fix::apply(&changed, fix.json_patch.as_ref().unwrap()).is_err());
