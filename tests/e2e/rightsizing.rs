@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{example_snapshot, guardian, output, run_ok};
 
@@ -174,4 +174,69 @@ fn explain_without_history_has_no_distribution() {
     assert_eq!(out["recommendation"]["status"], "not_enough_data");
     assert_eq!(out["recommendation"]["workload"]["kind"], "Deployment");
     assert_eq!(out["recommendation"]["container"], "checkout");
+}
+
+/// A namespace of 1,000 Deployments (3 pods each, with managedFields and
+/// env as real objects have) is read within the default limits of a skill
+/// (64 MiB): the lists are taken one object at a time.
+#[test]
+fn a_thousand_workloads_fit_the_default_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let alphabet = b"bcdfghjklmnpqrstvwxz2456789";
+    let suffix = |n: usize, seed: usize| -> String {
+        (0..n)
+            .map(|k| alphabet[(seed * 7 + k * 13 + seed / 3) % alphabet.len()] as char)
+            .collect()
+    };
+    let mut items =
+        vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "big"}})];
+    for i in 0..1000 {
+        let name = format!("svc-{i:04}");
+        let template = json!({"metadata": {"labels": {"app": name}}, "spec": {"containers": [{
+            "name": "app", "image": format!("registry.example/{name}:1.{i}"),
+            "env": (0..10).map(|k| json!({"name": format!("VAR_{k}"), "value": "x".repeat(20)})).collect::<Vec<_>>(),
+            "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}]}});
+        let managed = Value::Array(vec![
+            json!({"manager": "kubectl", "fieldsV1": {"f:spec": {"f:template": {}}}});
+            3
+        ]);
+        items.push(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "big", "uid": format!("d{i}"), "managedFields": managed},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}}, "template": template}}));
+        let rs = format!("{name}-{}", suffix(10, i));
+        items.push(json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": rs, "namespace": "big", "uid": format!("r{i}"),
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                     "uid": format!("d{i}"), "controller": true}]},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}}, "template": template}}));
+        for j in 0..3 {
+            items.push(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{rs}-{}", suffix(5, i * 3 + j)), "namespace": "big",
+                    "labels": {"app": name}, "managedFields": managed,
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs,
+                                         "uid": format!("r{i}"), "controller": true}]},
+                "spec": template["spec"],
+                "status": {"phase": "Running", "containerStatuses": [{"name": "app", "ready": true,
+                    "restartCount": 0, "image": "x", "imageID": "y",
+                    "state": {"running": {"startedAt": "2026-12-01T00:00:00Z"}}}]}}));
+        }
+    }
+    std::fs::write(
+        dir.path().join("big.json"),
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": items})).unwrap(),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        guardian(cache.path())
+            .args(["skills", "call", "rightsizing.recommend", "-o", "json"])
+            .args(["--input", r#"{"namespace":"big"}"#])
+            .arg("--snapshot")
+            .arg(dir.path()),
+    );
+    let out: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["summary"]["workloads"], 1000);
+    assert_eq!(out["summary"]["containers"], 1000);
+    assert_eq!(out["summary"]["not_enough_data"], 1000);
 }
