@@ -280,6 +280,7 @@ fn knobs_of(input: &RecommendInput) -> Result<Knobs, ToolError> {
         min_memory_mib: input.min_memory_mib,
         cpu_limit: input.cpu_limit,
         window: input.window.clone(),
+        step: input.step.clone(),
     })
 }
 

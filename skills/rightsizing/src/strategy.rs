@@ -19,6 +19,7 @@ pub struct Knobs {
     pub min_memory_mib: u64,
     pub cpu_limit: bool,
     pub window: String,
+    pub step: String,
 }
 
 /// What Prometheus says about one pod's container.
@@ -169,12 +170,24 @@ pub fn recommend(
         ));
         return out;
     }
-    if (out.points) < knobs.min_points || cpu.is_none() || memory.is_none() {
+    if out.points < knobs.min_points {
         out.status = Status::NotEnoughData;
         out.why.push(format!(
             "{} data points over {} (CPU {}, memory {}), {} needed: no recommendation without enough data",
             out.points, knobs.window, cpu_points as u64, memory_points as u64, knobs.min_points
         ));
+        return out;
+    }
+    if cpu.is_none() || memory.is_none() {
+        out.status = Status::NotEnoughData;
+        out.why.push(if cpu.is_none() {
+            format!(
+                "{} data points, but no CPU rate: a rate over one step ({}) needs two samples in it — the samples are further apart than the step; use a step of at least twice the scrape interval",
+                out.points, knobs.step
+            )
+        } else {
+            format!("{} data points, but no memory peak", out.points)
+        });
         return out;
     }
     if let Some(min) = knobs.min_hours
@@ -308,6 +321,7 @@ mod tests {
             min_memory_mib: 100,
             cpu_limit: false,
             window: "14d".into(),
+            step: "5m".into(),
         }
     }
 
@@ -442,6 +456,18 @@ mod tests {
             "{:?}",
             out.why
         );
+    }
+
+    #[test]
+    fn points_without_a_cpu_rate_say_why() {
+        // A step shorter than the scrape interval: the counter is sampled
+        // (points) but a rate over one step has one sample, so no value.
+        let mut p = pod(0.1, 100.0 * MI, 2306.0);
+        p.cpu = None;
+        let usage = BTreeMap::from([("a".to_string(), p)]);
+        let out = recommend(Some(&usage), None, &Current::default(), 0, &knobs());
+        assert_eq!(out.status, Status::NotEnoughData);
+        assert!(out.why[0].contains("no CPU rate"), "{:?}", out.why);
     }
 
     #[test]

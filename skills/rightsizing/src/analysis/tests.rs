@@ -19,6 +19,7 @@ fn knobs() -> Knobs {
         min_memory_mib: 100,
         cpu_limit: false,
         window: "14d".into(),
+        step: "5m".into(),
     }
 }
 
