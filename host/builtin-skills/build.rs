@@ -31,6 +31,11 @@ const BUILTIN: &[SkillCrate] = &[
         package: "guardian-skill-patch",
         dir: "skills/patch",
     },
+    SkillCrate {
+        name: "rightsizing",
+        package: "guardian-skill-rightsizing",
+        dir: "skills/rightsizing",
+    },
 ];
 
 fn main() {

@@ -28,6 +28,7 @@ mod metrics_sources;
 mod not_read;
 mod protected;
 mod questions;
+mod rightsizing;
 mod rightsizing_data;
 mod scenarios;
 mod serve_api;

@@ -43,4 +43,12 @@ mod tests {
             .expect("a sha256 line");
         assert_eq!(sha.len(), "sha256 = \"\"".len() + 64);
     }
+
+    #[test]
+    fn rightsizing_is_built_in_with_the_metrics_grant() {
+        let skill = super::get("rightsizing").expect("the rightsizing skill");
+        assert!(skill.wasm.starts_with(b"\0asm"), "a wasm binary");
+        assert!(skill.manifest.contains("name = \"rightsizing\""));
+        assert!(skill.manifest.contains("\nmetrics = true\n"));
+    }
 }

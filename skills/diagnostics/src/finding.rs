@@ -68,7 +68,7 @@ pub enum Source {
     Config,
     /// The object's spec.
     Spec,
-    /// Usage from a metrics source (Prometheus).
+    /// Usage figures: Prometheus history or metrics.k8s.io (right-sizing).
     Metrics,
 }
 
