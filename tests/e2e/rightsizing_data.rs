@@ -411,6 +411,21 @@ fn the_same_workloads_exist_as_objects_with_their_owner_chain() {
     let mut want = pods.clone();
     want.sort();
     assert_eq!(in_snapshot, want);
+    // Guardian's own loader reads the folder without a problem, and
+    // diagnose sees the OOM kills in it.
+    drop(crate::support::snapshot_broker(&s.snapshot));
+    let cache = tempfile::tempdir().unwrap();
+    let out = crate::support::guardian(cache.path())
+        .args(["diagnose", "-A", "--snapshot"])
+        .arg(&s.snapshot)
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("OOMKilled") && text.contains("reports-"),
+        "diagnose on the snapshot: {text:.2000}"
+    );
 
     let Some(k) = s.live else {
         return;
