@@ -30,6 +30,7 @@ mod protected;
 mod questions;
 mod rightsizing;
 mod rightsizing_data;
+mod rightsizing_live;
 mod scenarios;
 mod serve_api;
 mod service;

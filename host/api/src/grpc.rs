@@ -382,6 +382,7 @@ impl Guardian for GrpcService {
             prices: None,
             dry_run: !req.no_dry_run,
             propose: req.propose,
+            at: req.at.filter(|a| !a.is_empty()),
         };
         let result = self
             .api

@@ -422,6 +422,7 @@ impl McpServer {
             prices: serde_json::from_value(args["prices"].clone()).ok(),
             dry_run: args["dry_run"].as_bool().unwrap_or(true),
             propose: false,
+            at: text("at"),
         };
         Ok(self.api.rightsize("mcp", caller, request).await?.report)
     }

@@ -506,6 +506,10 @@ pub struct RightsizeArgs {
     /// --state-dir), for `guardian actions approve`. Nothing is applied.
     #[arg(long, conflicts_with = "no_dry_run")]
     pub propose: bool,
+    /// Read the window ending at this time (RFC 3339 or Unix seconds), for
+    /// a report that can be made again [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

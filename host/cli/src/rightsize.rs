@@ -45,6 +45,7 @@ pub async fn run(global: &crate::args::Global, args: RightsizeArgs) -> anyhow::R
         },
         dry_run: !args.no_dry_run,
         propose: args.propose,
+        at: args.at.clone(),
     };
     let result = session.rightsize("human:cli", &request).await;
     if std::io::stderr().is_terminal() {

@@ -144,7 +144,10 @@ pub async fn diagnose(
 
 /// The namespaces to scan, in name order, listed through the broker as
 /// `caller` with the diagnostics skill's grants.
-async fn namespaces(runtime: &Runtime, caller: &str) -> Result<Vec<String>, DiagnoseError> {
+pub(crate) async fn namespaces(
+    runtime: &Runtime,
+    caller: &str,
+) -> Result<Vec<String>, DiagnoseError> {
     let broker = runtime
         .broker()
         .ok_or_else(|| DiagnoseError::Other("no cluster or snapshot to diagnose".into()))?;

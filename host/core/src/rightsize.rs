@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use guardian_runtime::CallError;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -40,6 +41,8 @@ pub struct RightsizeRequest {
     pub dry_run: bool,
     /// Store each fix whose dry-run passed as a pending action.
     pub propose: bool,
+    /// The end of the window (RFC 3339 or Unix seconds); now when `None`.
+    pub at: Option<String>,
 }
 
 /// Prices for the cost figure.
@@ -125,6 +128,7 @@ impl RightsizeRequest {
         put("min_points", json!(self.min_points.or(defaults.min_points)));
         put("prices", json!(self.prices.or(defaults.prices)));
         put("dry_run", json!(self.dry_run));
+        put("at", json!(self.at));
         Ok(Value::Object(input))
     }
 
@@ -148,10 +152,19 @@ impl crate::Session {
     ) -> Result<Rightsizing, DiagnoseError> {
         let started = Instant::now();
         let input = request.input(&self.config().rightsizing)?;
-        let mut report = self
+        let mut report = match self
             .runtime()
             .call(caller, RECOMMEND, &input.to_string())
-            .await?;
+            .await
+        {
+            Ok(report) => report,
+            // Every namespace at once is more than one call may return:
+            // one call per namespace, the reports merged.
+            Err(CallError::OutputTooLarge { .. }) if request.namespace.is_none() => {
+                self.per_namespace(caller, &input).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(summary) = report.get_mut("summary").and_then(Value::as_object_mut) {
             summary.insert(
                 "duration_ms".into(),
@@ -172,9 +185,118 @@ impl crate::Session {
     }
 }
 
+impl crate::Session {
+    /// `input` (every namespace) as one call per namespace, merged. A
+    /// namespace whose own report is still too large is named in
+    /// `problems` with what to do, never dropped silently.
+    async fn per_namespace(&self, caller: &str, input: &Value) -> Result<Value, DiagnoseError> {
+        let namespaces = crate::diagnose::namespaces(self.runtime(), caller).await?;
+        let mut parts = Vec::new();
+        let mut problems = Vec::new();
+        for ns in namespaces {
+            let mut one = input.clone();
+            one["namespace"] = json!(ns);
+            one["all_namespaces"] = json!(false);
+            match self
+                .runtime()
+                .call(caller, RECOMMEND, &one.to_string())
+                .await
+            {
+                Ok(part) => parts.push(part),
+                Err(CallError::OutputTooLarge { bytes, limit, .. }) => problems.push(format!(
+                    "namespace {ns}: its report ({} KiB) is larger than a skill's output limit ({} KiB); right-size its workloads one at a time (guardian rightsize -n {ns} WORKLOAD) or raise limits.output_kib",
+                    bytes / 1024,
+                    limit / 1024
+                )),
+                Err(e) => problems.push(format!("namespace {ns}: {e}")),
+            }
+        }
+        Ok(merge(parts, problems))
+    }
+}
+
+/// Reports of several namespaces as one: lists joined, counts added.
+fn merge(parts: Vec<Value>, mut problems: Vec<String>) -> Value {
+    let mut recommendations = Vec::new();
+    let mut findings = Vec::new();
+    let mut summary = Map::new();
+    for part in parts {
+        let list = |key: &str| part[key].as_array().cloned().unwrap_or_default();
+        recommendations.extend(list("recommendations"));
+        findings.extend(list("findings"));
+        for p in list("problems")
+            .into_iter()
+            .filter_map(|p| p.as_str().map(str::to_owned))
+        {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+        let Some(m) = part["summary"].as_object() else {
+            continue;
+        };
+        for (key, value) in m {
+            let merged = match (summary.get(key), value) {
+                (None, v) => v.clone(),
+                (Some(Value::Number(a)), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
+                    (Some(a), Some(b)) => json!(a + b),
+                    _ => json!(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
+                },
+                (Some(Value::Array(a)), Value::Array(b)) => {
+                    json!(a.iter().chain(b).cloned().collect::<Vec<_>>())
+                }
+                (Some(Value::Object(a)), Value::Object(b)) => {
+                    let mut sum = a.clone();
+                    for (k, v) in b {
+                        let n = sum.get(k).and_then(Value::as_i64).unwrap_or(0);
+                        sum.insert(k.clone(), json!(n + v.as_i64().unwrap_or(0)));
+                    }
+                    Value::Object(sum)
+                }
+                (Some(Value::Null), v) => v.clone(),
+                (Some(a), _) => a.clone(),
+            };
+            summary.insert(key.clone(), merged);
+        }
+    }
+    json!({
+        "recommendations": recommendations,
+        "findings": findings,
+        "summary": summary,
+        "problems": problems,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_of_namespaces_merge_into_one() {
+        let a = json!({"recommendations": [{"container": "a"}], "findings": [{"id": 1}],
+            "summary": {"workloads": 2, "containers": 3, "cpu_request_change_millicores": -100,
+                        "monthly_cost_change": null, "window": "14d", "namespaces": ["a"],
+                        "by_severity": {"info": 1}, "queries": 4},
+            "problems": ["Prometheus slow"]});
+        let b = json!({"recommendations": [{"container": "b"}], "findings": [],
+            "summary": {"workloads": 1, "containers": 1, "cpu_request_change_millicores": 50,
+                        "monthly_cost_change": -1.5, "window": "14d", "namespaces": ["b"],
+                        "by_severity": {"info": 2, "error": 1}, "queries": 4},
+            "problems": ["Prometheus slow"]});
+        let m = merge(vec![a, b], vec!["namespace c: too large".into()]);
+        assert_eq!(m["recommendations"].as_array().unwrap().len(), 2);
+        assert_eq!(m["summary"]["workloads"], 3);
+        assert_eq!(m["summary"]["cpu_request_change_millicores"], -50);
+        assert_eq!(m["summary"]["monthly_cost_change"], -1.5);
+        assert_eq!(m["summary"]["window"], "14d");
+        assert_eq!(m["summary"]["namespaces"], json!(["a", "b"]));
+        assert_eq!(m["summary"]["by_severity"], json!({"info": 3, "error": 1}));
+        assert_eq!(m["summary"]["queries"], 8);
+        assert_eq!(
+            m["problems"],
+            json!(["namespace c: too large", "Prometheus slow"])
+        );
+    }
 
     #[test]
     fn the_input_takes_the_request_over_the_config() {
