@@ -602,7 +602,10 @@ pub fn peaks_of(data: &Value) -> BTreeMap<(String, String), f64> {
             let m = &r["metric"];
             let v = r["value"][1].as_str()?.parse::<f64>().ok()?;
             Some((
-                (m["pod"].as_str()?.to_owned(), m["container"].as_str()?.to_owned()),
+                (
+                    m["pod"].as_str()?.to_owned(),
+                    m["container"].as_str()?.to_owned(),
+                ),
                 v,
             ))
         })
