@@ -391,3 +391,36 @@ fn ask_routes_sizing_questions_and_diagnose_shows_the_oom_peak() {
         "{fix:#}"
     );
 }
+
+#[test]
+fn every_namespace_is_right_sized_one_by_one_and_a_dead_source_asked_once() {
+    let Some(f) = fixture() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = f.run(
+        dir.path(),
+        &prometheus::dead_url(),
+        &["rightsize", "-A", "-o", "json"],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let namespaces = report["summary"]["namespaces"].as_array().unwrap();
+    assert!(
+        namespaces.len() > 1 && namespaces.iter().any(|n| n == f.namespace.as_str()),
+        "{namespaces:?}"
+    );
+    // This namespace's workloads are in the merged report, without numbers.
+    let mine: Vec<&Value> = report["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["workload"]["namespace"] == f.namespace.as_str())
+        .collect();
+    assert_eq!(mine.len(), f.history.expected().len());
+    // Prometheus was found down once, and not asked again for the others.
+    assert!(
+        report["problems"].to_string().contains("cannot be reached"),
+        "{}",
+        report["problems"]
+    );
+    assert_eq!(report["summary"]["queries"], 1, "{:#}", report["summary"]);
+}

@@ -152,18 +152,14 @@ impl crate::Session {
     ) -> Result<Rightsizing, DiagnoseError> {
         let started = Instant::now();
         let input = request.input(&self.config().rightsizing)?;
-        let mut report = match self
-            .runtime()
-            .call(caller, RECOMMEND, &input.to_string())
-            .await
-        {
-            Ok(report) => report,
-            // Every namespace at once is more than one call may return:
-            // one call per namespace, the reports merged.
-            Err(CallError::OutputTooLarge { .. }) if request.namespace.is_none() => {
-                self.per_namespace(caller, &input).await?
-            }
-            Err(e) => return Err(e.into()),
+        // Every namespace: one call per namespace (a whole cluster's report
+        // is more than one call may return), the reports merged.
+        let mut report = if request.namespace.is_none() {
+            self.per_namespace(caller, &input).await?
+        } else {
+            self.runtime()
+                .call(caller, RECOMMEND, &input.to_string())
+                .await?
         };
         if let Some(summary) = report.get_mut("summary").and_then(Value::as_object_mut) {
             summary.insert(
@@ -193,16 +189,26 @@ impl crate::Session {
         let namespaces = crate::diagnose::namespaces(self.runtime(), caller).await?;
         let mut parts = Vec::new();
         let mut problems = Vec::new();
+        // A metrics source found down is not asked again for the others.
+        let mut down: Option<Value> = None;
         for ns in namespaces {
             let mut one = input.clone();
             one["namespace"] = json!(ns);
             one["all_namespaces"] = json!(false);
+            if let Some(d) = &down {
+                one["metrics_down"] = d.clone();
+            }
             match self
                 .runtime()
                 .call(caller, RECOMMEND, &one.to_string())
                 .await
             {
-                Ok(part) => parts.push(part),
+                Ok(part) => {
+                    if let Some(d) = part["summary"]["metrics_down"].as_str() {
+                        down = Some(json!(d));
+                    }
+                    parts.push(part)
+                }
                 Err(CallError::OutputTooLarge { bytes, limit, .. }) => problems.push(format!(
                     "namespace {ns}: its report ({} KiB) is larger than a skill's output limit ({} KiB); right-size its workloads one at a time (guardian rightsize -n {ns} WORKLOAD) or raise limits.output_kib",
                     bytes / 1024,

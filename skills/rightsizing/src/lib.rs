@@ -139,6 +139,11 @@ pub struct RecommendInput {
     /// The end of the window, RFC 3339 or Unix seconds (default: now).
     #[serde(default)]
     pub at: Option<String>,
+    /// The metrics source is known to be down (what an earlier call's
+    /// `summary.metrics_down` said): it is not asked, and this is said
+    /// instead — for a caller that right-sizes namespace by namespace.
+    #[serde(default)]
+    pub metrics_down: Option<String>,
 }
 
 /// Input of `explain`.
@@ -206,6 +211,7 @@ impl ExplainInput {
             prices: None,
             dry_run: self.dry_run,
             at: self.at.clone(),
+            metrics_down: None,
         }
     }
 }
@@ -598,6 +604,9 @@ struct Summary {
     by_severity: BTreeMap<String, usize>,
     /// Prometheus queries sent.
     queries: u32,
+    /// Why the metrics source was not (or no longer) asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_down: Option<String>,
 }
 
 /// Reads, queries and analyzes; the shared path of both tools.
@@ -606,6 +615,8 @@ struct Run {
     namespaces: Vec<String>,
     problems: Vec<String>,
     queries: u32,
+    /// Why the metrics source stopped being asked, when it went down.
+    metrics_down: Option<String>,
     /// The workload asked for, with its pods (the cluster's and the
     /// history's), for `explain`.
     target: Option<(String, Key, BTreeSet<String>)>,
@@ -657,6 +668,7 @@ fn run(input: &RecommendInput, container: Option<&str>) -> Result<Run, ToolError
     let mut problems = Vec::new();
     let mut source = Source {
         at: input.at.clone(),
+        down: input.metrics_down.clone(),
         ..Default::default()
     };
     let mut analysis = Analysis::default();
@@ -736,6 +748,7 @@ fn run(input: &RecommendInput, container: Option<&str>) -> Result<Run, ToolError
         namespaces: read,
         problems,
         queries: source.queries,
+        metrics_down: source.down,
         target,
         window: w,
     })
@@ -810,6 +823,7 @@ fn summary(run: &Run, input: &RecommendInput) -> Summary {
         findings: run.analysis.findings.len(),
         by_severity,
         queries: run.queries,
+        metrics_down: run.metrics_down.clone(),
     }
 }
 
