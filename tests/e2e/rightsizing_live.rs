@@ -424,3 +424,90 @@ fn every_namespace_is_right_sized_one_by_one_and_a_dead_source_asked_once() {
     );
     assert_eq!(report["summary"]["queries"], 1, "{:#}", report["summary"]);
 }
+
+/// CPU and memory recommended per container: what the front ends must agree on.
+fn numbers(report: &Value) -> Vec<(String, String, Value)> {
+    let mut out: Vec<(String, String, Value)> = report["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["workload"]["name"].as_str().unwrap().to_owned(),
+                r["container"].as_str().unwrap().to_owned(),
+                r["recommended"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rightsize_is_one_operation_the_cli_grpc_and_mcp_all_offer() {
+    use crate::serve_api::{ApiServer, BOB, authed};
+    use crate::support::McpStdio;
+    use guardian_api::proto;
+
+    let Some(f) = fixture() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let at = f.history.end.to_string();
+    let cli = f.report(dir.path(), &["--no-dry-run"]);
+    let kubeconfig = f.k.kubeconfig(dir.path());
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    // gRPC.
+    let server = ApiServer::start(&[
+        "--kubeconfig",
+        kubeconfig,
+        "--prometheus",
+        f.prometheus.url(),
+    ]);
+    let mut client = server.client().await;
+    let answer = client
+        .rightsize(authed(
+            proto::RightsizeRequest {
+                namespace: Some(f.namespace.clone()),
+                at: Some(at.clone()),
+                no_dry_run: true,
+                ..Default::default()
+            },
+            BOB,
+        ))
+        .await
+        .expect("Rightsize")
+        .into_inner();
+    let grpc: Value = serde_json::from_str(&answer.report_json).unwrap();
+    assert_eq!(numbers(&grpc), numbers(&cli));
+    assert_eq!(
+        answer.findings.len(),
+        cli["findings"].as_array().unwrap().len()
+    );
+
+    // MCP: the tool is the operation.
+    let mut cmd = guardian(&dir.path().join("cache"));
+    cmd.args([
+        "--kubeconfig",
+        kubeconfig,
+        "--prometheus",
+        f.prometheus.url(),
+        "mcp",
+        "--identity",
+        "tester",
+    ]);
+    let mut mcp = McpStdio::start(cmd);
+    let called = mcp.request(
+        "tools/call",
+        serde_json::json!({"name": "rightsizing__recommend", "arguments": {
+            "namespace": f.namespace, "at": at, "dry_run": false}}),
+    );
+    let result = &called["result"];
+    assert_ne!(result["isError"], true, "{result}");
+    let mcp_report = &result["structuredContent"];
+    assert_eq!(numbers(mcp_report), numbers(&cli), "{result}");
+    assert_eq!(
+        mcp_report["summary"]["scope"],
+        format!("namespace {}", f.namespace),
+        "the session's report, not the raw tool's"
+    );
+}
