@@ -300,8 +300,22 @@ fn the_seed_case_and_the_oom_kills_become_approvable_patches() {
 fn prometheus_that_cannot_answer_is_said_and_the_report_stands() {
     let Some(f) = fixture() else { return };
     let dir = tempfile::tempdir().unwrap();
+    // A slow Prometheus is waited for one second (the config's timeout).
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "prometheus:\n  timeout_seconds: 1\n").unwrap();
+    let config = config.to_str().unwrap();
     for (url, said) in [
         (prometheus::dead_url(), "cannot be reached"),
+        (prometheus::stalled_url(), "did not answer within 1s"),
+        (
+            prometheus::answering_url(
+                500,
+                "application/json",
+                r#"{"status":"error","errorType":"internal","error":"opening storage failed: lock held"}"#,
+                std::time::Duration::ZERO,
+            ),
+            "opening storage failed: lock held",
+        ),
         (
             prometheus::answering_url(
                 200,
@@ -315,7 +329,15 @@ fn prometheus_that_cannot_answer_is_said_and_the_report_stands() {
         let (code, out, err) = f.run(
             dir.path(),
             &url,
-            &["rightsize", "-n", &f.namespace, "-o", "json"],
+            &[
+                "--config",
+                config,
+                "rightsize",
+                "-n",
+                &f.namespace,
+                "-o",
+                "json",
+            ],
         );
         assert_eq!(code, 0, "{err}\n{out}");
         let report: Value = serde_json::from_str(&out).unwrap();
