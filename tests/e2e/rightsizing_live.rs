@@ -370,7 +370,7 @@ fn ask_routes_sizing_questions_and_diagnose_shows_the_oom_peak() {
     );
     assert_eq!(code, 0, "{err}\n{out}");
     assert!(
-        out.contains("rightsizing.recommend") && out.contains(&format!("/checkout container")),
+        out.contains("rightsizing.recommend") && out.contains("/checkout container"),
         "{out}"
     );
     assert!(out.contains("HPAIgnoresMemory"), "{out}");
