@@ -276,7 +276,13 @@ fn needed(config: &guardian_core::Config) -> BTreeSet<Triple> {
             .skills
             .grants
             .effective(&manifest.name, &manifest.grants);
-        for p in rbac::required_for_grants(&grants.read, &grants.propose) {
+        // The metrics grant reads metrics.k8s.io's pod usage too (doctor's
+        // rule).
+        let mut read: Vec<String> = grants.read.iter().cloned().collect();
+        if grants.metrics && !read.iter().any(|r| r == "*") {
+            read.push("pods.metrics.k8s.io".to_owned());
+        }
+        for p in rbac::required_for_grants(&read, &grants.propose) {
             needed.insert(triple(&p));
         }
         // Applying an approved action reads the target first (its
