@@ -533,3 +533,47 @@ async fn rightsize_is_one_operation_the_cli_grpc_and_mcp_all_offer() {
         "the session's report, not the raw tool's"
     );
 }
+
+#[test]
+fn a_namespace_prometheus_has_no_usage_for_is_said_not_guessed() {
+    let Some(f) = fixture() else { return };
+    let ns = f.k.namespace("rightsize-nodata");
+    f.k.apply(&format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: quiet, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: quiet}}}}
+  template:
+    metadata: {{labels: {{app: quiet}}}}
+    spec:
+      containers:
+      - name: app
+        image: registry.example/quiet:1.0
+        resources: {{requests: {{cpu: 500m, memory: 512Mi}}}}
+"#
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = f.run(
+        dir.path(),
+        f.prometheus.url(),
+        &["rightsize", "-n", &ns, "-o", "json"],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains(&format!("no container usage in namespace {ns}")),
+        "{}",
+        report["problems"]
+    );
+    let r = recommendation(&report, "quiet", "app");
+    assert!(
+        matches!(r["status"].as_str(), Some("no_data" | "not_enough_data")),
+        "{r:#}"
+    );
+    assert!(r["recommended"]["cpu_request"].is_null(), "no guess: {r:#}");
+    assert!(report["findings"].as_array().unwrap().is_empty(), "{report:#}");
+}
