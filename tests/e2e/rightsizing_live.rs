@@ -575,5 +575,8 @@ spec:
         "{r:#}"
     );
     assert!(r["recommended"]["cpu_request"].is_null(), "no guess: {r:#}");
-    assert!(report["findings"].as_array().unwrap().is_empty(), "{report:#}");
+    assert!(
+        report["findings"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
 }
