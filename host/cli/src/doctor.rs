@@ -51,7 +51,10 @@ pub async fn run(global: &Global, namespace: Option<String>) -> anyhow::Result<E
         .map(|c| {
             vec![
                 c.skill.clone(),
-                c.resource.clone(),
+                match &c.namespace {
+                    Some(ns) => format!("{} -n {ns}", c.resource),
+                    None => c.resource.clone(),
+                },
                 c.verb.clone(),
                 if c.allowed { "yes" } else { "NO" }.to_string(),
             ]
@@ -61,6 +64,9 @@ pub async fn run(global: &Global, namespace: Option<String>) -> anyhow::Result<E
         "{}",
         output::table(&["SKILL", "RESOURCE", "VERB", "ALLOWED"], &rows)
     );
+    for note in &report.notes {
+        println!("note: {note}");
+    }
     let Some(rbac) = &report.rbac else {
         println!("\nAll {} permission(s) are granted.", report.reviewed);
         return Ok(ExitCode::SUCCESS);

@@ -12,6 +12,10 @@ use serde::Serialize;
 
 use crate::{ErrorClass, ServiceError, Session};
 
+/// Argo CD's API group: its permissions are checked in the config's
+/// `argocd.namespaces`.
+const ARGOCD_GROUP: &str = "argoproj.io";
+
 /// What `doctor` found.
 #[derive(Clone, Debug, Serialize)]
 pub struct DoctorReport {
@@ -35,6 +39,9 @@ pub struct DoctorReport {
     pub rbac: Option<String>,
     /// Where usage comes from, and whether it answers.
     pub metrics: MetricsCheck,
+    /// What was not checked, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The metrics sources `doctor` found.
@@ -62,6 +69,10 @@ pub struct PermissionCheck {
     pub resource: String,
     pub verb: String,
     pub allowed: bool,
+    /// Where it was checked when that is not the report's scope: Argo CD's
+    /// resources in the config's `argocd.namespaces`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 impl Session {
@@ -87,9 +98,14 @@ impl Session {
         };
         let version = broker.server_version(&cx).await.map_err(failed)?;
         let mut checks = Vec::new();
-        // permission → allowed
-        let mut answers: HashMap<Permission, bool> = HashMap::new();
+        // (permission, namespace) → allowed
+        let mut answers: HashMap<(Permission, Option<String>), bool> = HashMap::new();
         let mut missing: Vec<(Permission, Option<String>)> = Vec::new();
+        let mut notes = Vec::new();
+        // Argo CD's resources are needed where Applications live, not
+        // cluster-wide; where Argo CD is not installed they are not needed.
+        let argocd_served = broker.resolve("applications.argoproj.io").await.is_ok();
+        let argocd_namespaces = self.config().argocd.namespaces();
         for skill in self.runtime().skills() {
             // The metrics grant reads metrics.k8s.io's pod usage too.
             let mut read: Vec<String> = skill.grants.read.iter().cloned().collect();
@@ -98,32 +114,51 @@ impl Session {
             }
             let needed = rbac::required_for_grants(&read, &skill.grants.propose);
             for permission in needed {
+                let argocd = permission.group == ARGOCD_GROUP;
+                if argocd && !argocd_served {
+                    let note = format!(
+                        "Argo CD is not installed (the cluster does not serve applications.argoproj.io): {ARGOCD_GROUP} permissions were not checked"
+                    );
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                    continue;
+                }
                 // In the namespace asked for when the resource is
                 // namespaced, else cluster-wide: the broker decides which,
                 // as `kubectl auth can-i` does.
-                let allowed = match answers.get(&permission) {
-                    Some(&allowed) => allowed,
-                    None => {
-                        let review = broker
-                            .access_review(&cx, &permission, namespace.as_deref())
-                            .await
-                            .map_err(failed)?;
-                        answers.insert(permission.clone(), review.allowed);
-                        if !review.allowed {
-                            missing.push((permission.clone(), review.namespace));
-                        }
-                        review.allowed
-                    }
+                let scopes: Vec<Option<String>> = if argocd {
+                    argocd_namespaces.iter().cloned().map(Some).collect()
+                } else {
+                    vec![namespace.clone()]
                 };
-                checks.push(PermissionCheck {
-                    skill: skill.manifest.name.clone(),
-                    resource: permission.grant_name(),
-                    verb: permission.verb.clone(),
-                    allowed,
-                });
+                for scope in scopes {
+                    let key = (permission.clone(), scope.clone());
+                    let allowed = match answers.get(&key) {
+                        Some(&allowed) => allowed,
+                        None => {
+                            let review = broker
+                                .access_review(&cx, &permission, scope.as_deref())
+                                .await
+                                .map_err(failed)?;
+                            answers.insert(key, review.allowed);
+                            if !review.allowed {
+                                missing.push((permission.clone(), review.namespace));
+                            }
+                            review.allowed
+                        }
+                    };
+                    checks.push(PermissionCheck {
+                        skill: skill.manifest.name.clone(),
+                        resource: permission.grant_name(),
+                        verb: permission.verb.clone(),
+                        allowed,
+                        namespace: scope.filter(|_| argocd),
+                    });
+                }
             }
         }
-        let rbac = (!missing.is_empty()).then(|| rbac_for(&missing, namespace.as_deref()));
+        let rbac = (!missing.is_empty()).then(|| rbac_for(&missing));
         let source = broker.metrics_source(&cx).await;
         let metrics = MetricsCheck {
             prometheus: source.prometheus,
@@ -147,29 +182,28 @@ impl Session {
             missing: missing.len(),
             rbac,
             metrics,
+            notes,
         })
     }
 }
 
-/// The minimal Role (for what is missing in `namespace`) and ClusterRole
-/// (for the rest), as YAML documents.
-fn rbac_for(missing: &[(Permission, Option<String>)], namespace: Option<&str>) -> String {
-    let namespaced: Vec<Permission> = missing
-        .iter()
-        .filter(|(_, ns)| ns.is_some())
-        .map(|(p, _)| p.clone())
-        .collect();
-    let cluster: Vec<Permission> = missing
-        .iter()
-        .filter(|(_, ns)| ns.is_none())
-        .map(|(p, _)| p.clone())
-        .collect();
+/// The minimal Role for what is missing in each namespace, and ClusterRole
+/// for the rest, as YAML documents.
+fn rbac_for(missing: &[(Permission, Option<String>)]) -> String {
+    let mut by_namespace: std::collections::BTreeMap<&str, Vec<Permission>> = Default::default();
+    let mut cluster = Vec::new();
+    for (p, ns) in missing {
+        match ns {
+            Some(ns) => by_namespace.entry(ns).or_default().push(p.clone()),
+            None => cluster.push(p.clone()),
+        }
+    }
     let mut documents = Vec::new();
-    if let (Some(ns), false) = (namespace, namespaced.is_empty()) {
+    for (ns, permissions) in by_namespace {
         documents.push(rbac::role_yaml(
             "guardian",
             Some(ns),
-            &rbac::minimal_rules(&namespaced),
+            &rbac::minimal_rules(&permissions),
         ));
     }
     if !cluster.is_empty() {
