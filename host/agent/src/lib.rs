@@ -16,6 +16,7 @@
 //! use guardian_actions::Approver;
 //! ```
 
+pub mod argocd;
 pub(crate) mod brief;
 pub mod config;
 pub mod eval;

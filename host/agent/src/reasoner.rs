@@ -675,6 +675,10 @@ impl Investigation {
 
 pub(crate) async fn run(agent: &Agent, question: &str, rec: &Recorder) -> Outcome {
     let repeats = Mutex::new(RepeatGuard::default());
+    // "is checkout synced?": Argo CD's own view of its Applications.
+    if crate::argocd::asked(question) && agent.toolbox.runtime().skill("argocd").is_some() {
+        return crate::argocd::answer(agent, question, rec, &repeats).await;
+    }
     match investigate(agent, question, rec, &repeats).await {
         Ok(inv) => answer(agent, inv, rec, &repeats, agent.propose).await,
         Err(outcome) => outcome,

@@ -50,6 +50,8 @@ pub struct RunContext {
     /// The namespace the person chose for this question (`ask -n`): a
     /// question that names nothing is about it rather than the cluster.
     pub explicit_namespace: Option<String>,
+    /// Where Argo CD's Applications live (the config's `argocd.namespaces`).
+    pub argocd_namespaces: Vec<String>,
 }
 
 /// The agent: the tools, the guards and who reasons.

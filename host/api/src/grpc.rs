@@ -402,6 +402,169 @@ impl Guardian for GrpcService {
         done("Rightsize", result)
     }
 
+    async fn argocd(
+        &self,
+        request: Request<proto::ArgocdRequest>,
+    ) -> Result<Response<proto::ArgocdResponse>, Status> {
+        use proto::argocd_request::Op;
+        let op = Op::try_from(request.get_ref().op).unwrap_or(Op::Unspecified);
+        // A sync only proposes, but proposing is the operator's.
+        let needed = if op == Op::Sync {
+            Role::Operator
+        } else {
+            Role::Viewer
+        };
+        let who = self.admit(&request, "Argocd", needed).await?;
+        let req = request.into_inner();
+        let namespace = req.namespace.filter(|n| !n.is_empty());
+        let app = |tool: &'static str, extra: Value| {
+            if req.name.trim().is_empty() {
+                return Err(Status::invalid_argument(
+                    "name: the Application is required for STATUS, DRIFT and SYNC",
+                ));
+            }
+            Ok(crate::ArgocdCall::App {
+                tool,
+                name: req.name.clone(),
+                namespace: namespace.clone(),
+                extra,
+            })
+        };
+        let call = match op {
+            Op::Unspecified => {
+                return Err(Status::invalid_argument(
+                    "op: one of APPS, STATUS, DRIFT, SYNC",
+                ));
+            }
+            Op::Apps => crate::ArgocdCall::Apps(guardian_core::AppsRequest {
+                namespace: namespace.clone(),
+                all_namespaces: req.all_namespaces,
+                project: req.project.clone().filter(|p| !p.is_empty()),
+                unhealthy: req.unhealthy,
+                out_of_sync: req.out_of_sync,
+            }),
+            Op::Status => app(guardian_core::argocd::STATUS, serde_json::json!({}))?,
+            Op::Drift => app(guardian_core::argocd::DRIFT, serde_json::json!({}))?,
+            Op::Sync => {
+                let mut extra = serde_json::json!({"prune": req.prune});
+                if let Some(r) = req.revision.clone().filter(|r| !r.is_empty()) {
+                    extra["revision"] = r.into();
+                }
+                if !req.resources.is_empty() {
+                    extra["resources"] = req
+                        .resources
+                        .iter()
+                        .map(|r| {
+                            let mut v = serde_json::json!({
+                                "group": r.group, "kind": r.kind, "name": r.name,
+                            });
+                            if let Some(ns) = r.namespace.clone().filter(|n| !n.is_empty()) {
+                                v["namespace"] = ns.into();
+                            }
+                            v
+                        })
+                        .collect::<Vec<_>>()
+                        .into();
+                }
+                if !req.sync_options.is_empty() {
+                    extra["sync_options"] = req.sync_options.clone().into();
+                }
+                if let Some(r) = req.reason.clone().filter(|r| !r.is_empty()) {
+                    extra["reason"] = r.into();
+                }
+                app(guardian_core::argocd::SYNC, extra)?
+            }
+        };
+        let result = self
+            .api
+            .argocd("grpc", &who.caller(Channel::Grpc), call)
+            .await
+            .map(|v| proto::ArgocdResponse {
+                action_id: v["action_id"].as_str().map(str::to_owned),
+                result_json: v.to_string(),
+            });
+        done("Argocd", result)
+    }
+
+    type ArgocdVerifyStream = EventStream<proto::ArgocdVerifyEvent>;
+
+    async fn argocd_verify(
+        &self,
+        request: Request<proto::ArgocdVerifyRequest>,
+    ) -> Result<Response<Self::ArgocdVerifyStream>, Status> {
+        use proto::argocd_verify_event::Event as VerifyEvent;
+        let who = self.admit(&request, "ArgocdVerify", Role::Viewer).await?;
+        let req = request.into_inner();
+        if req.name.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "name: the Application is required",
+            ));
+        }
+        let secs = |v: Option<f64>, field: &str| -> Result<Option<Duration>, Status> {
+            v.map(|s| {
+                Duration::try_from_secs_f64(s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        Status::invalid_argument(format!(
+                            "{field}: expected a positive number of seconds"
+                        ))
+                    })
+            })
+            .transpose()
+        };
+        let verify = guardian_core::VerifyRequest {
+            name: req.name,
+            namespace: req.namespace.filter(|n| !n.is_empty()),
+            revision: req.revision.filter(|r| !r.is_empty()),
+            timeout: secs(req.timeout_seconds, "timeout_seconds")?,
+            interval: secs(req.interval_seconds, "interval_seconds")?,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let api = Arc::clone(&self.api);
+        tokio::spawn(async move {
+            let caller = who.caller(Channel::Grpc);
+            let sender = tx.clone();
+            let on_transition = move |t: &guardian_core::Transition| {
+                let _ = sender.send(Ok(proto::ArgocdVerifyEvent {
+                    event: Some(VerifyEvent::Transition(proto::ArgocdTransition {
+                        elapsed_ms: t.elapsed_ms,
+                        sync: t.sync.clone(),
+                        health: t.health.clone(),
+                        operation: t.operation.clone(),
+                        operation_pending: t.operation_pending,
+                        revision: t.revision.clone(),
+                        message: t.message.clone(),
+                    })),
+                }));
+            };
+            match api.argocd_verify(&caller, &verify, &on_transition).await {
+                Ok(v) => {
+                    metrics::global().request("grpc", "ArgocdVerify", "ok");
+                    let report = serde_json::to_value(&v).unwrap_or_default();
+                    let _ = tx.send(Ok(proto::ArgocdVerifyEvent {
+                        event: Some(VerifyEvent::Done(proto::ArgocdVerification {
+                            outcome: report["outcome"].as_str().unwrap_or_default().to_owned(),
+                            summary: v.summary.clone(),
+                            findings: findings_of(&report),
+                            report_json: report.to_string(),
+                        })),
+                    }));
+                }
+                Err(e) => {
+                    let s = status(e);
+                    metrics::global().request(
+                        "grpc",
+                        "ArgocdVerify",
+                        &format!("{:?}", s.code()).to_lowercase(),
+                    );
+                    let _ = tx.send(Err(s));
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+    }
+
     type AskStream = EventStream<proto::AskEvent>;
 
     async fn ask(

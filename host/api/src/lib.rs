@@ -38,6 +38,18 @@ pub mod proto {
         tonic::include_file_descriptor_set!("guardian_v1_descriptor");
 }
 
+/// One Argo CD request of a front end.
+pub enum ArgocdCall {
+    Apps(guardian_core::AppsRequest),
+    /// `argocd.status`, `argocd.drift` or `argocd.sync` on one Application.
+    App {
+        tool: &'static str,
+        name: String,
+        namespace: Option<String>,
+        extra: Value,
+    },
+}
+
 pub use guardian_core::{ErrorClass, ServiceError as ApiError, ToolEntry, parse_state};
 
 /// What every front end here serves: one session, the authentication in
@@ -121,6 +133,60 @@ impl Api {
             started.elapsed(),
         );
         Ok(result?)
+    }
+
+    /// An Argo CD operation (`apps` when `name` is `None`, else `tool` on
+    /// that Application), counted like a tool call.
+    pub async fn argocd(
+        &self,
+        channel: &str,
+        caller: &str,
+        request: ArgocdCall,
+    ) -> Result<Value, ApiError> {
+        let _flight = metrics::global().start();
+        let started = Instant::now();
+        let (tool, result) = match request {
+            ArgocdCall::Apps(apps) => (
+                guardian_core::argocd::APPS,
+                self.session.argocd_apps(caller, &apps).await,
+            ),
+            ArgocdCall::App {
+                tool,
+                name,
+                namespace,
+                extra,
+            } => (
+                tool,
+                self.session
+                    .argocd_app(caller, tool, &name, namespace.as_deref(), extra)
+                    .await,
+            ),
+        };
+        metrics::global().tool_call(
+            channel,
+            tool,
+            match &result {
+                Ok(_) => "ok",
+                Err(e) => e.code(),
+            },
+            matches!(&result, Err(e) if e.host_kind() == Some("denied")),
+            started.elapsed(),
+        );
+        Ok(result?)
+    }
+
+    /// `argocd verify`; `on_transition` hears each change as it is seen.
+    pub async fn argocd_verify(
+        &self,
+        caller: &str,
+        request: &guardian_core::VerifyRequest,
+        on_transition: &(dyn Fn(&guardian_core::Transition) + Send + Sync),
+    ) -> Result<guardian_core::Verification, ApiError> {
+        let _flight = metrics::global().start();
+        Ok(self
+            .session
+            .argocd_verify(caller, request, on_transition)
+            .await?)
     }
 
     /// The rightsize operation, counted like a tool call.

@@ -41,6 +41,7 @@ pub const PENDING_URI: &str = "guardian://actions/pending";
 
 /// The host's own tool (not a skill's): `guardian doctor`.
 const DOCTOR: &str = "guardian.doctor";
+const ARGOCD_VERIFY: &str = "guardian.argocd_verify";
 
 /// `guardian__doctor`: whether the server reaches its cluster and may do
 /// what its skills need.
@@ -64,6 +65,36 @@ fn doctor_tool() -> Tool {
     Tool::new(
         Cow::Borrowed("guardian__doctor"),
         Cow::Borrowed("Checks that Guardian reaches its cluster and may do what its skills need: every permission their grants imply, by SelfSubjectAccessReview, and the minimal Role/ClusterRole for what is missing."),
+        Arc::new(schema),
+    )
+    .annotate(annotations)
+}
+
+fn argocd_verify_tool() -> Tool {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "The Application."},
+            "namespace": {"type": "string", "description": "The Application's namespace [the config's argocd.namespaces]."},
+            "revision": {"type": "string", "description": "The revision it must report (a prefix of the sha is enough) [any]."},
+            "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "description": "Give up after this many seconds [300]."},
+            "interval_seconds": {"type": "number", "exclusiveMinimum": 0, "description": "Read the Application every this many seconds [2]."}
+        },
+        "required": ["name"],
+        "additionalProperties": false
+    });
+    let Value::Object(schema) = schema else {
+        unreachable!("a JSON object")
+    };
+    let mut annotations = ToolAnnotations::new()
+        .read_only(true)
+        .destructive(false)
+        .idempotent(true)
+        .open_world(false);
+    annotations.title = Some(ARGOCD_VERIFY.to_owned());
+    Tool::new(
+        Cow::Borrowed("guardian__argocd_verify"),
+        Cow::Borrowed("Waits until an Argo CD Application reports the revision, Synced and Healthy, and returns each change seen; when the sync fails, the Application is Degraded or the deadline passes, returns diagnostics' findings on the resources that are not healthy. Reads only."),
         Arc::new(schema),
     )
     .annotate(annotations)
@@ -150,6 +181,7 @@ impl McpServer {
             })
             .collect();
         tools.push(doctor_tool());
+        tools.push(argocd_verify_tool());
         tools
     }
 
@@ -186,6 +218,8 @@ impl McpServer {
             self.rightsize(&caller, &args).await
         } else if tool == DOCTOR {
             self.doctor(&caller, &args).await
+        } else if tool == ARGOCD_VERIFY {
+            self.argocd_verify(&caller, &args).await
         } else {
             self.api
                 .call_tool("mcp", &caller, &tool, &args.to_string())
@@ -358,6 +392,63 @@ impl McpServer {
         };
         let report = self.api.session.doctor(caller, namespace).await?;
         serde_json::to_value(report)
+            .map_err(|e| ApiError::new(crate::ErrorClass::Internal, e.to_string()))
+    }
+
+    /// `guardian__argocd_verify`: the session's verify operation.
+    async fn argocd_verify(&self, caller: &str, args: &Value) -> Result<Value, ApiError> {
+        let invalid = |m: String| ApiError::new(crate::ErrorClass::InvalidArgument, m);
+        let Some(fields) = args.as_object() else {
+            return Err(invalid("expected an object with `name`".into()));
+        };
+        for key in fields.keys() {
+            if ![
+                "name",
+                "namespace",
+                "revision",
+                "timeout_seconds",
+                "interval_seconds",
+            ]
+            .contains(&key.as_str())
+            {
+                return Err(invalid(format!("{key}: unknown field")));
+            }
+        }
+        let text = |key: &str| -> Result<Option<String>, ApiError> {
+            match args.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(v)) if !v.trim().is_empty() => Ok(Some(v.trim().to_owned())),
+                Some(other) => Err(invalid(format!("{key}: expected a string, not {other}"))),
+            }
+        };
+        let secs = |key: &str| -> Result<Option<std::time::Duration>, ApiError> {
+            match args.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                    .filter(|d| !d.is_zero())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "{key}: expected a positive number of seconds, not {v}"
+                        ))
+                    }),
+            }
+        };
+        let request = guardian_core::VerifyRequest {
+            name: text("name")?
+                .ok_or_else(|| invalid("name: the Application is required".into()))?,
+            namespace: text("namespace")?,
+            revision: text("revision")?,
+            timeout: secs("timeout_seconds")?,
+            interval: secs("interval_seconds")?,
+        };
+        let v = self
+            .api
+            .argocd_verify(caller, &request, &|_: &guardian_core::Transition| {})
+            .await?;
+        serde_json::to_value(v)
             .map_err(|e| ApiError::new(crate::ErrorClass::Internal, e.to_string()))
     }
 

@@ -198,6 +198,22 @@ pub enum Command {
     ///   guardian rightsize -n shop --propose     # then: guardian actions list
     #[command(verbatim_doc_comment)]
     Rightsize(RightsizeArgs),
+    /// Argo CD Applications, through the Kubernetes API (as `argocd --core`):
+    /// their sync and health, why one fails, what drifted, a sync proposed
+    /// for a person to approve, and its verification until Synced and
+    /// Healthy.
+    ///
+    /// Applications are looked for in the config's argocd.namespaces
+    /// [default: argocd]; -n names another. A sync is only proposed here:
+    /// it is applied by `guardian actions approve`.
+    ///
+    /// Examples:
+    ///   guardian argocd apps --unhealthy
+    ///   guardian argocd status checkout
+    ///   guardian argocd sync checkout --revision 3f2a9c1   # then: guardian actions approve ID
+    ///   guardian argocd verify checkout --revision 3f2a9c1 --timeout 600
+    #[command(verbatim_doc_comment)]
+    Argocd(ArgocdArgs),
     /// Check the connection to the cluster (--kubeconfig, --context, --as) and,
     /// with SelfSubjectAccessReview, every permission the enabled skills'
     /// grants need; prints the minimal Role/ClusterRole for what is missing
@@ -510,6 +526,102 @@ pub struct RightsizeArgs {
     /// a report that can be made again [default: now].
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ArgocdArgs {
+    #[command(subcommand)]
+    pub command: ArgocdCommand,
+    /// The namespace the Applications live in [default: the config's
+    /// argocd.namespaces].
+    #[arg(short, long, value_name = "NS", global = true)]
+    pub namespace: Option<String>,
+    /// Read Applications from this snapshot folder instead of a live
+    /// cluster (apps, status and drift only).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub snapshot: Option<PathBuf>,
+    #[arg(short, long, value_enum, default_value_t = ArgocdFormat::Table, global = true)]
+    pub output: ArgocdFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArgocdCommand {
+    /// List Applications with their sync status, health, revision, sync
+    /// policy and current operation.
+    Apps {
+        /// Every namespace the caller may list Applications in.
+        #[arg(short = 'A', long, conflicts_with = "namespace")]
+        all_namespaces: bool,
+        /// Only the Applications of this AppProject.
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
+        /// Only Applications that are not Healthy.
+        #[arg(long)]
+        unhealthy: bool,
+        /// Only Applications that are not Synced.
+        #[arg(long)]
+        out_of_sync: bool,
+    },
+    /// One Application: conditions, resources out of sync or unhealthy, the
+    /// last operation per resource, the sync history, and its findings.
+    Status {
+        #[arg(value_name = "APP")]
+        app: String,
+    },
+    /// What differs from Git, per resource, as Argo CD compared it.
+    Drift {
+        #[arg(value_name = "APP")]
+        app: String,
+    },
+    /// Propose a sync of the Application (stored as a pending action with
+    /// its exact patch, checked by server-side dry-run). Nothing is synced
+    /// until a person approves it with `guardian actions approve`.
+    Sync {
+        #[arg(value_name = "APP")]
+        app: String,
+        /// The revision to sync to [default: the Application's target].
+        #[arg(long, value_name = "REV")]
+        revision: Option<String>,
+        /// Sync only this resource: GROUP:KIND:NAME or
+        /// GROUP:KIND:NAMESPACE/NAME (as `argocd app sync --resource`; the
+        /// core group is empty: `:Service:web`). Repeatable.
+        #[arg(long = "resource", value_name = "GROUP:KIND:NAME")]
+        resources: Vec<String>,
+        /// Delete resources that are no longer in Git (off unless asked).
+        #[arg(long)]
+        prune: bool,
+        /// A sync option (`ServerSideApply=true`, …). Repeatable.
+        #[arg(long = "sync-option", value_name = "OPTION")]
+        sync_options: Vec<String>,
+        /// Why, recorded on the operation and the action.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Wait until the Application reports the revision, Synced and
+    /// Healthy; print each change as it is seen. When the sync fails or the
+    /// Application is Degraded (or the deadline passes), diagnose the
+    /// resources that are not healthy. Exit status: 0 verified, 3 not.
+    Verify {
+        #[arg(value_name = "APP")]
+        app: String,
+        /// The revision it must report (a prefix of the sha is enough).
+        #[arg(long, value_name = "REV")]
+        revision: Option<String>,
+        /// Give up after this many seconds [default: the config's
+        /// argocd.verify_timeout_seconds, 300].
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+        /// Read the Application every this many seconds [default: 2].
+        #[arg(long, value_name = "SECONDS")]
+        interval: Option<f64>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ArgocdFormat {
+    Table,
+    Json,
+    Yaml,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

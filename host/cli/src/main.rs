@@ -7,6 +7,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod actions;
+mod argocd;
 mod args;
 mod ask;
 mod capture;
@@ -50,6 +51,7 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Snapshot(cmd) => snapshot::run(&cli.global, cmd).await,
         args::Command::Diagnose(args) => diagnose::run(&cli.global, args).await,
         args::Command::Rightsize(args) => rightsize::run(&cli.global, args).await,
+        args::Command::Argocd(args) => argocd::run(&cli.global, args).await,
         args::Command::Doctor { namespace } => doctor::run(&cli.global, namespace).await,
         args::Command::Actions(cmd) => actions::run(&cli.global, cmd).await,
         args::Command::Ask(args) => ask::ask(&cli.global, args).await,

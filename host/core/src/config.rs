@@ -43,6 +43,10 @@ use serde::Deserialize;
 ///   cpu_percentile: 95                  # --cpu-percentile
 ///   memory_buffer_percent: 15           # --memory-buffer
 ///   prices: { core_hour: 0.031, gib_hour: 0.004 }   # monthly cost figures
+/// argocd:                               # `guardian argocd` (docs/argocd.md)
+///   namespaces: [argocd]                # where Applications live [argocd]
+///   verify_timeout_seconds: 300         # `argocd verify`'s deadline
+///   poll_interval_seconds: 2            # how often verify reads the Application
 /// prometheus:                           # usage history (right-sizing); see docs/metrics.md
 ///   url: http://prometheus.monitoring.svc:9090   # same as --prometheus [default: found in the cluster]
 ///   token_file: /var/run/secrets/prom-token      # bearer token (--prometheus-token-file)
@@ -67,6 +71,8 @@ pub struct Config {
     pub rightsizing: crate::rightsize::RightsizingConfig,
     #[serde(default)]
     pub prometheus: PrometheusConfig,
+    #[serde(default)]
+    pub argocd: crate::argocd::ArgocdConfig,
 }
 
 /// The `prometheus:` section.

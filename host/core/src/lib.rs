@@ -10,6 +10,7 @@
 //! | rightsize (and propose its fixes) | [`Session::rightsize`] |
 //! | ask (the agent loop) | [`Session::ask`]; `guardian eval`: [`eval::run_corpus`] |
 //! | actions: list, show, review, approve, reject | [`Session::list_actions`] … [`Session::reject_action`] |
+//! | Argo CD: apps, status, drift, sync (propose), verify | [`Session::argocd_apps`], [`Session::argocd_app`], [`Session::argocd_verify`] |
 //! | doctor (connection and RBAC) | [`Session::doctor`] |
 //! | snapshot capture | [`Session::capture`] |
 //!
@@ -21,6 +22,7 @@
 //! through `tracing`).
 
 pub mod actions;
+pub mod argocd;
 pub mod ask;
 pub mod capture;
 pub mod config;
@@ -33,6 +35,7 @@ pub mod rightsize;
 pub mod session;
 pub mod tools;
 
+pub use argocd::{AppsRequest, Outcome as VerifyOutcome, Transition, Verification, VerifyRequest};
 pub use config::Config;
 pub use diagnose::{ANALYZE, DiagnoseError, DiagnoseRequest, Diagnosis, merge, severity_rank};
 pub use error::{ErrorClass, ServiceError, parse_state};

@@ -273,6 +273,7 @@ impl Session {
                 source: self.source.clone(),
                 default_namespace: namespace.clone().or(self.default_namespace.clone()),
                 explicit_namespace: namespace,
+                argocd_namespaces: self.config.argocd.namespaces(),
             },
             assist: false,
         }
