@@ -17,6 +17,11 @@ use skill_build::{SkillCrate, build_skills, set_sha256, watch_skill_sources};
 /// `skill.toml` under `skills/`).
 const BUILTIN: &[SkillCrate] = &[
     SkillCrate {
+        name: "argocd",
+        package: "guardian-skill-argocd",
+        dir: "skills/argocd",
+    },
+    SkillCrate {
         name: "cluster",
         package: "guardian-skill-cluster",
         dir: "skills/cluster",
