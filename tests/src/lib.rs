@@ -1,10 +1,13 @@
 //! Helpers for the end-to-end tests: where the test skills were built and
 //! where their manifests are, and a loopback OpenAI-compatible server
 //! replaying scripted conversations ([`openai`]); a real Prometheus loaded
-//! with history written as OpenMetrics ([`prometheus`]).
+//! with history written as OpenMetrics ([`prometheus`]); Argo CD's CRDs, a
+//! stand-in for its application controller and Applications in given states
+//! on the real API server ([`argocd`]).
 
 use std::path::PathBuf;
 
+pub mod argocd;
 pub mod generate;
 pub mod kube;
 pub mod openai;
