@@ -308,6 +308,13 @@ impl crate::Session {
         v.findings
             .extend(v.status["findings"].as_array().cloned().unwrap_or_default());
         let targets = unhealthy_resources(&v.status);
+        if targets.is_empty() && v.status["resources"]["health_recorded"] == false {
+            // Argo CD did not record each resource's health in the
+            // Application (v3's default): diagnose where it deploys, and
+            // keep what diagnostics says this Application manages.
+            self.diagnose_destination(caller, v).await;
+            return;
+        }
         let mut by_namespace: std::collections::BTreeMap<String, Vec<(String, String)>> =
             Default::default();
         for (ns, kind, name) in targets {
@@ -317,7 +324,11 @@ impl crate::Session {
             let mut kinds: Vec<String> = resources.iter().map(|(k, _)| k.clone()).collect();
             kinds.sort();
             kinds.dedup();
-            let input = json!({"namespace": ns, "kinds": kinds});
+            let input = json!({
+                "namespace": ns,
+                "kinds": kinds,
+                "argocd_namespaces": self.config().argocd.namespaces(),
+            });
             match self
                 .runtime()
                 .call(caller, crate::ANALYZE, &input.to_string())
@@ -362,6 +373,55 @@ impl crate::Session {
                     .problems
                     .push(format!("namespace {ns} could not be diagnosed: {e}")),
             }
+        }
+    }
+}
+
+impl crate::Session {
+    /// The whole destination namespace diagnosed, keeping the findings on
+    /// objects the Application manages (diagnostics' `managed_by`).
+    async fn diagnose_destination(&self, caller: &str, v: &mut Verification) {
+        let Some(ns) = v.status["app"]["destination"]["namespace"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+        else {
+            v.problems.push(
+                "Argo CD records no health per resource for this Application and it names no destination namespace: nothing was diagnosed".to_owned(),
+            );
+            return;
+        };
+        let input = json!({
+            "namespace": ns,
+            "argocd_namespaces": self.config().argocd.namespaces(),
+        });
+        match self
+            .runtime()
+            .call(caller, crate::ANALYZE, &input.to_string())
+            .await
+        {
+            Ok(report) => {
+                v.diagnosed.push(format!(
+                    "{ns}: every analyzer (Argo CD records no health per resource for this Application)"
+                ));
+                let app = v.application.as_str();
+                let mine: Vec<Value> = report["findings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|f| f["managed_by"]["application"] == app)
+                    .cloned()
+                    .collect();
+                if mine.is_empty() {
+                    v.problems.push(format!(
+                        "diagnostics found nothing in namespace {ns} on objects Application {app} manages"
+                    ));
+                }
+                v.findings.extend(mine);
+            }
+            Err(e) => v
+                .problems
+                .push(format!("namespace {ns} could not be diagnosed: {e}")),
         }
     }
 }
