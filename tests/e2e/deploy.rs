@@ -77,7 +77,16 @@ fn documents(path: &Path) -> Vec<Value> {
 
 /// Every object `kubectl apply -k deploy/` applies.
 fn manifests() -> Vec<Value> {
-    let kustomization = documents(&deploy_dir().join("kustomization.yaml"));
+    manifests_of(&deploy_dir())
+}
+
+/// `deploy/argocd/`: the Role in Argo CD's namespace and its binding.
+fn argocd_manifests() -> Vec<Value> {
+    manifests_of(&deploy_dir().join("argocd"))
+}
+
+fn manifests_of(dir: &Path) -> Vec<Value> {
+    let kustomization = documents(&dir.join("kustomization.yaml"));
     let kustomization = &kustomization[0];
     for key in kustomization.as_object().unwrap().keys() {
         assert!(
@@ -89,7 +98,7 @@ fn manifests() -> Vec<Value> {
         .as_array()
         .expect("kustomization.yaml lists resources")
         .iter()
-        .flat_map(|r| documents(&deploy_dir().join(r.as_str().unwrap())))
+        .flat_map(|r| documents(&dir.join(r.as_str().unwrap())))
         .collect()
 }
 
@@ -345,7 +354,47 @@ fn cluster_roles_grant_exactly_what_the_skills_grants_need() {
         }
     }
 
-    let mut expected = needed(&config);
+    // Argo CD's resources: in deploy/argocd/'s Role, in Argo CD's namespace
+    // only, bound to the same service account.
+    let (argocd_needed, mut expected): (BTreeSet<Triple>, BTreeSet<Triple>) = needed(&config)
+        .into_iter()
+        .partition(|t| t.0 == "argoproj.io");
+    let argocd = argocd_manifests();
+    let role = find(&argocd, "Role", "guardian-argocd");
+    assert_eq!(
+        strings(&json!(config.argocd.namespaces())),
+        vec![role["metadata"]["namespace"].as_str().unwrap().to_owned()],
+        "the Role is where the config says Applications live"
+    );
+    let binding = find(&argocd, "RoleBinding", "guardian-argocd");
+    assert_eq!(
+        binding["metadata"]["namespace"],
+        role["metadata"]["namespace"]
+    );
+    assert_eq!(binding["roleRef"]["name"], "guardian-argocd");
+    assert_eq!(
+        format!(
+            "system:serviceaccount:{}:{}",
+            binding["subjects"][0]["namespace"].as_str().unwrap(),
+            binding["subjects"][0]["name"].as_str().unwrap()
+        ),
+        user
+    );
+    let argocd_granted: BTreeSet<Triple> = role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(triples)
+        .collect();
+    assert_eq!(
+        argocd_granted, argocd_needed,
+        "deploy/argocd/rbac.yaml drifted from the skills' grants"
+    );
+    assert!(argocd_granted.contains(&(
+        "argoproj.io".into(),
+        "applications".into(),
+        "patch".into()
+    )));
     expected.extend(
         REVIEWS
             .iter()
@@ -505,6 +554,16 @@ fn deploy_applies_and_guardian_doctor_finds_every_permission_granted() {
     let user = pod_user(&all);
     assert_eq!(user, "system:serviceaccount:guardian:guardian");
 
+    // With Argo CD installed, deploy/argocd/ grants its part in Argo CD's
+    // namespace.
+    guardian_tests::argocd::install_crds(k);
+    if k.run_err(&["get", "namespace", "argocd"])
+        .contains("NotFound")
+    {
+        k.run(&["create", "namespace", "argocd"]);
+    }
+    k.run(&["apply", "-k", deploy_dir().join("argocd").to_str().unwrap()]);
+
     // As the pod's service account, with deploy/'s bindings: all granted.
     let (code, out) = doctor(k, &user, &config, dir.path());
     assert_eq!(code, Some(0), "doctor as {user}:\n{out}");
@@ -558,6 +617,49 @@ fn deploy_applies_and_guardian_doctor_finds_every_permission_granted() {
     k.run(&["apply", "-k", deploy_dir().to_str().unwrap()]);
     let (code, out) = doctor(k, &user, &config, dir.path());
     assert_eq!(code, Some(0), "{out}");
+
+    // Argo CD's permissions are checked in its namespace: without
+    // deploy/argocd/'s binding exactly those are missing, and the Role
+    // printed for that namespace is deploy/argocd/'s.
+    assert!(
+        out.lines()
+            .any(|l| l.contains("applications.argoproj.io -n argocd ")
+                && l.contains(" patch ")
+                && l.ends_with(" yes")),
+        "{out}"
+    );
+    k.run(&["delete", "rolebinding", "guardian-argocd", "-n", "argocd"]);
+    let (code, out) = doctor(k, &user, &config, dir.path());
+    k.run(&["apply", "-k", deploy_dir().join("argocd").to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    let missing: Vec<&str> = out.lines().filter(|l| l.ends_with(" NO")).collect();
+    assert!(!missing.is_empty(), "{out}");
+    for row in &missing {
+        assert!(
+            row.contains(".argoproj.io -n argocd "),
+            "only Argo CD's: {row}"
+        );
+    }
+    let yaml = &out[out
+        .find("apiVersion: rbac.authorization.k8s.io/v1")
+        .unwrap_or_else(|| panic!("no Role printed: {out}"))..];
+    let printed: Value = serde_yaml::from_str(yaml).unwrap();
+    assert_eq!(printed["kind"], "Role", "{yaml}");
+    assert_eq!(printed["metadata"]["namespace"], "argocd", "{yaml}");
+    let printed: BTreeSet<Triple> = printed["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(triples)
+        .collect();
+    let argocd = argocd_manifests();
+    let deployed: BTreeSet<Triple> = find(&argocd, "Role", "guardian-argocd")["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(triples)
+        .collect();
+    assert_eq!(printed, deployed, "{out}");
 }
 
 // ----- config and tokens ------------------------------------------------
