@@ -11,6 +11,7 @@ mod actions_live;
 mod agent;
 mod analyzer_reads;
 mod apiserver;
+mod argocd;
 mod argocd_controller;
 mod broker;
 mod capture;
