@@ -546,6 +546,13 @@ impl Cluster {
     pub fn find(&self, resource: &str, name: &str) -> Option<&Value> {
         self.objects(resource).iter().find(|o| name_of(o) == name)
     }
+
+    /// The objects of `resource` when they were listed (for the skill
+    /// itself, outside any analyzer): `None` when not loaded or not
+    /// readable.
+    pub fn loaded(&self, resource: &str) -> Option<&[Value]> {
+        self.objects.get(resource).map(Vec::as_slice)
+    }
 }
 
 /// One namespace, loaded.
@@ -642,6 +649,16 @@ impl Scope<'_> {
     /// The object of `resource` named `name` in this namespace.
     pub fn find(&self, resource: &str, name: &str) -> Option<&Value> {
         self.objects(resource).iter().find(|o| name_of(o) == name)
+    }
+
+    /// The objects of `resource` when they were listed (for the skill
+    /// itself, outside any analyzer): `None` when not loaded or not
+    /// readable.
+    pub fn loaded(&self, resource: &str) -> Option<&[Value]> {
+        if self.unreadable.contains(resource) {
+            return None;
+        }
+        self.objects.get(resource).map(Vec::as_slice)
     }
 
     /// Events about the object `kind`/`name` in this namespace, oldest first.
