@@ -101,7 +101,10 @@ impl ManagedBySel {
             if let Some(w) = want
                 && s(owner, key) != w
             {
-                return Some(format!("managed_by.{key} is {:?}, want {w:?}", s(owner, key)));
+                return Some(format!(
+                    "managed_by.{key} is {:?}, want {w:?}",
+                    s(owner, key)
+                ));
             }
         }
         for (key, want) in [
@@ -614,14 +617,19 @@ mod tests {
         let owner = json!({"tool": "argocd", "application": "web", "application_namespace": "argocd",
             "tracking": "annotation", "automated": true, "self_heal": true, "reverts_direct_patch": true,
             "note": "…"});
-        let text = json!("Argo CD Application argocd/web syncs automatically with selfHeal: a direct patch is reverted; change the manifest in Git (https://git.example.com/x.git, path apps/web) instead");
+        let text = json!(
+            "Argo CD Application argocd/web syncs automatically with selfHeal: a direct patch is reverted; change the manifest in Git (https://git.example.com/x.git, path apps/web) instead"
+        );
         let sc = score(&want, &finding(owner.clone(), text.clone()));
         assert!(sc.pass(), "{:?}", sc.problems);
 
         // No owner, another Application, a policy that does not revert.
         for (managed, says) in [
             (Value::Null, "names no GitOps owner"),
-            (json!({"application": "api", "application_namespace": "argocd"}), "managed_by.application is \"api\""),
+            (
+                json!({"application": "api", "application_namespace": "argocd"}),
+                "managed_by.application is \"api\"",
+            ),
             (
                 json!({"application": "web", "application_namespace": "argocd", "reverts_direct_patch": false}),
                 "managed_by.reverts_direct_patch is false",
@@ -634,6 +642,10 @@ mod tests {
         // The fix not marked: found, its fix not matched.
         let sc = score(&want, &finding(owner, Value::Null));
         assert_eq!((sc.found, sc.fixes_matched), (1, 0));
-        assert!(sc.problems[0].contains("no gitops note"), "{:?}", sc.problems);
+        assert!(
+            sc.problems[0].contains("no gitops note"),
+            "{:?}",
+            sc.problems
+        );
     }
 }
