@@ -203,9 +203,10 @@ impl Loader {
     }
 
     fn note(&mut self, resource: &str, namespace: Option<&str>, e: &HostError) {
-        // A cluster without the Gateway API does not serve its resources:
-        // that is not worth a line per namespace.
-        let optional = resource.ends_with(".gateway.networking.k8s.io");
+        // A cluster without the Gateway API or Argo CD does not serve their
+        // resources: that is not worth a line per namespace.
+        let optional =
+            resource.ends_with(".gateway.networking.k8s.io") || resource.ends_with(".argoproj.io");
         if optional && matches!(e.kind, ErrorKind::NotFound | ErrorKind::Invalid) {
             return;
         }

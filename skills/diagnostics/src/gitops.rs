@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use guardian_skill_sdk::{ErrorKind, ListOptions, kube};
 use serde_json::Value;
 
+use crate::analyzers::argocd::app;
 use crate::ctx::{Cluster, Scope, name_of};
 use crate::finding::{Finding, GitOpsOwner, ObjRef};
 
@@ -279,15 +280,14 @@ impl Marker {
                 "the object's tracking names {display}, which was not found in namespace {app_ns} (deleted, or another Argo CD's): whether it syncs automatically is unknown, and a direct patch may be reverted"
             ));
         };
+        let summary = app::summary(app);
         if let Some(ns) = destination
-            && app["spec"]["destination"]["namespace"].as_str() != Some(ns)
+            && summary.destination.namespace.as_deref() != Some(ns)
         {
             return unknown(String::new());
         }
-        let automated = &app["spec"]["syncPolicy"]["automated"];
-        let is_automated = automated.is_object() && automated["enabled"].as_bool() != Some(false);
-        let self_heal = is_automated && automated["selfHeal"].as_bool() == Some(true);
-        let source = git_source(app);
+        let (is_automated, self_heal) = (summary.automated, summary.self_heal);
+        let source = git_source(&summary);
         let to_git = match &source {
             Some(s) => format!("the change belongs in Git ({s})"),
             None => "the change belongs in Git".to_owned(),
@@ -353,22 +353,15 @@ fn fix_text(owner: &Owner) -> String {
 }
 
 /// `https://git.example.com/shop.git, path apps/shop` (a chart:
-/// `https://charts.example.com, chart redis`), the sources joined by `; `.
-fn git_source(app: &Value) -> Option<String> {
-    let one = |s: &Value| -> Option<String> {
-        let repo = s["repoURL"].as_str().filter(|r| !r.is_empty())?;
-        Some(match (s["path"].as_str(), s["chart"].as_str()) {
-            (Some(p), _) if !p.is_empty() => format!("{repo}, path {p}"),
-            (_, Some(c)) if !c.is_empty() => format!("{repo}, chart {c}"),
-            _ => repo.to_owned(),
-        })
-    };
-    let spec = &app["spec"];
-    let sources: Vec<String> = match spec["sources"].as_array() {
-        Some(list) if !list.is_empty() => list.iter().filter_map(one).collect(),
-        _ => one(&spec["source"]).into_iter().collect(),
-    };
-    (!sources.is_empty()).then(|| sources.join("; "))
+/// `https://charts.example.com, chart redis`): the Application's source
+/// (of several, the one with the manifests).
+fn git_source(summary: &app::AppSummary) -> Option<String> {
+    let repo = summary.repo_url.as_deref()?;
+    Some(match (&summary.path, &summary.chart) {
+        (Some(p), _) => format!("{repo}, path {p}"),
+        (None, Some(c)) => format!("{repo}, chart {c}"),
+        (None, None) => repo.to_owned(),
+    })
 }
 
 /// The object's controlling owner, in `namespace`.
@@ -420,14 +413,13 @@ fn app_of(text: &str) -> Option<(Option<String>, String)> {
 /// The tracked object of a tracking id: (group, kind, namespace, name).
 type TrackedObject<'a> = (&'a str, &'a str, &'a str, &'a str);
 
-/// `<app>:<group>/<kind>:<namespace>/<name>`, the app part as
-/// [`app_of`] reads it.
+/// `<app>:<group>/<kind>:<namespace>/<name>`: the Application as the
+/// model reads it ([`app::tracking_app`]), and the object it names.
 fn parse_tracking_id(id: &str) -> Option<(Option<String>, String, TrackedObject<'_>)> {
-    let mut parts = id.splitn(3, ':');
-    let app = parts.next()?;
+    let (app_namespace, app) = app::tracking_app(id)?;
+    let mut parts = id.splitn(3, ':').skip(1);
     let group_kind = parts.next()?;
     let ns_name = parts.next()?;
-    let (app_namespace, app) = app_of(app)?;
     let (group, kind) = group_kind.split_once('/')?;
     let (namespace, name) = ns_name.split_once('/')?;
     if kind.is_empty() || name.is_empty() {
