@@ -79,10 +79,15 @@ impl Source for Host<'_> {
     fn object(&mut self, r: &ObjRef) -> Option<Value> {
         let resource = r.resource();
         let loaded = match (&r.namespace, self.scope) {
-            // Pods are loaded typed, without their annotations.
-            (Some(ns), Some(scope)) if *ns == scope.namespace && resource != "pods" => {
-                scope.loaded(&resource)
+            // Pods are loaded typed: what the marking reads of them.
+            (Some(ns), Some(scope)) if *ns == scope.namespace && resource == "pods" => {
+                return scope
+                    .pods
+                    .iter()
+                    .find(|p| p.metadata.name == r.name)
+                    .map(pod_meta);
             }
+            (Some(ns), Some(scope)) if *ns == scope.namespace => scope.loaded(&resource),
             (None, _) => self.cluster.loaded(&resource),
             _ => None,
         };
@@ -109,6 +114,29 @@ impl Source for Host<'_> {
                 not_served: matches!(e.kind, ErrorKind::NotFound | ErrorKind::Invalid),
             })
     }
+}
+
+/// A pod's identity, labels, tracking annotation and owners, as an object.
+fn pod_meta(pod: &crate::model::Pod) -> Value {
+    let m = &pod.metadata;
+    let owners: Vec<Value> = m
+        .owner_references
+        .iter()
+        .map(|o| {
+            serde_json::json!({"apiVersion": o.api_version, "kind": o.kind, "name": o.name,
+                "controller": o.controller})
+        })
+        .collect();
+    let mut annotations = serde_json::Map::new();
+    if let Some(id) = &m.tracking_id {
+        annotations.insert(TRACKING_ANNOTATION.into(), Value::String(id.clone()));
+    }
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": m.name, "namespace": m.namespace, "labels": m.labels,
+            "annotations": annotations, "ownerReferences": owners},
+    })
 }
 
 /// The tracking on one object: the Application it names, and how.

@@ -446,3 +446,26 @@ fn tracking_ids_parse_as_argo_cd_writes_them() {
         assert_eq!(parse_tracking_id(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn a_bare_pods_tracking_survives_the_typed_model() {
+    let pod: crate::model::Pod = serde_json::from_value(json!({
+        "metadata": {"name": "debug", "namespace": "shop",
+            "labels": {"run": "debug"},
+            "annotations": {TRACKING_ANNOTATION: "tools:/Pod:shop/debug", "big": "x"}},
+    }))
+    .unwrap();
+    let object = pod_meta(&pod);
+    assert_eq!(
+        annotation_tracking(&object),
+        Some(Tracked {
+            app_namespace: None,
+            app: "tools".into(),
+            tracking: "annotation",
+        })
+    );
+    assert_eq!(
+        object["metadata"]["annotations"].as_object().unwrap().len(),
+        1
+    );
+}
