@@ -140,6 +140,8 @@ KeyError: 'SEARCH_URL'
                   "source": {"repoURL": DEPLOY_REPO, "path": "apps/monitoring", "targetRevision": "main"},
                   "initiatedBy": {"automated": True}}])
 
+    # Two namespaces: the workload's and Argo CD's.
+    s.expect["question"] = "what is wrong in the cluster?"
     s.expect["findings"] = [
         dict(F("CrashLoopBackOff", "Deployment", "catalog", severity="critical",
                root_cause=["SEARCH_URL"], evidence=["KeyError: 'SEARCH_URL'"],
