@@ -203,9 +203,10 @@ impl Loader {
     }
 
     fn note(&mut self, resource: &str, namespace: Option<&str>, e: &HostError) {
-        // A cluster without the Gateway API does not serve its resources:
-        // that is not worth a line per namespace.
-        let optional = resource.ends_with(".gateway.networking.k8s.io");
+        // A cluster without the Gateway API or Argo CD does not serve their
+        // resources: that is not worth a line per namespace.
+        let optional =
+            resource.ends_with(".gateway.networking.k8s.io") || resource.ends_with(".argoproj.io");
         if optional && matches!(e.kind, ErrorKind::NotFound | ErrorKind::Invalid) {
             return;
         }
@@ -546,6 +547,13 @@ impl Cluster {
     pub fn find(&self, resource: &str, name: &str) -> Option<&Value> {
         self.objects(resource).iter().find(|o| name_of(o) == name)
     }
+
+    /// The objects of `resource` when they were listed (for the skill
+    /// itself, outside any analyzer): `None` when not loaded or not
+    /// readable.
+    pub fn loaded(&self, resource: &str) -> Option<&[Value]> {
+        self.objects.get(resource).map(Vec::as_slice)
+    }
 }
 
 /// One namespace, loaded.
@@ -642,6 +650,16 @@ impl Scope<'_> {
     /// The object of `resource` named `name` in this namespace.
     pub fn find(&self, resource: &str, name: &str) -> Option<&Value> {
         self.objects(resource).iter().find(|o| name_of(o) == name)
+    }
+
+    /// The objects of `resource` when they were listed (for the skill
+    /// itself, outside any analyzer): `None` when not loaded or not
+    /// readable.
+    pub fn loaded(&self, resource: &str) -> Option<&[Value]> {
+        if self.unreadable.contains(resource) {
+            return None;
+        }
+        self.objects.get(resource).map(Vec::as_slice)
     }
 
     /// Events about the object `kind`/`name` in this namespace, oldest first.

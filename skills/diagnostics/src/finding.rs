@@ -130,6 +130,38 @@ pub struct Fix {
     /// image tag): the placeholders in `kubectl` must be filled in.
     #[serde(default)]
     pub requires_input: bool,
+    /// Set when the target is managed by GitOps (an Argo CD Application
+    /// tracks it): what becomes of a direct patch, and where the change
+    /// belongs instead (the repository and path in Git).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<String>,
+}
+
+/// The GitOps application that manages an object: a direct change to the
+/// object may be reverted by it, and the lasting change belongs in Git.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitOpsOwner {
+    /// `argocd`.
+    pub tool: String,
+    /// The Application's name.
+    pub application: String,
+    /// The namespace the Application lives in (Argo CD's, or one of the
+    /// namespaces it takes Applications from).
+    pub application_namespace: String,
+    /// How the object names its Application: `annotation`
+    /// (`argocd.argoproj.io/tracking-id`) or `label`
+    /// (`app.kubernetes.io/instance`).
+    pub tracking: String,
+    /// The Application syncs automatically (`spec.syncPolicy.automated`).
+    /// False when the Application could not be read (see `note`).
+    pub automated: bool,
+    /// … and with `selfHeal`: it reverts changes made in the cluster.
+    pub self_heal: bool,
+    /// A direct patch of the object is undone by the next self-heal.
+    pub reverts_direct_patch: bool,
+    /// What this means for a change, in one sentence; says so when the
+    /// Application could not be read.
+    pub note: String,
 }
 
 /// One problem, with why and what to change.
@@ -142,6 +174,10 @@ pub struct Finding {
     /// The top-level owner when `object` is owned (a ReplicaSet's Deployment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<ObjRef>,
+    /// The GitOps application that manages the object (or its top owner):
+    /// a fix belongs in Git. Absent when none does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<GitOpsOwner>,
     pub severity: Severity,
     /// Machine-readable code from the documented list (`CrashLoopBackOff`…).
     pub reason: String,
@@ -181,6 +217,7 @@ impl Finding {
             id,
             object,
             owner: None,
+            managed_by: None,
             severity,
             reason: reason.into(),
             cause: cause.into(),

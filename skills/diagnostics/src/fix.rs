@@ -61,6 +61,7 @@ pub fn patch(
         kubectl: Some(kubectl),
         dry_run,
         requires_input: false,
+        gitops: None,
     }
 }
 
@@ -81,6 +82,7 @@ pub fn needs_input(
             why: "requires input".into(),
         }),
         requires_input: true,
+        gitops: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod analyzers;
 mod ctx;
 mod finding;
 mod fix;
+mod gitops;
 mod kinds;
 mod model;
 mod reasons;
@@ -70,6 +71,11 @@ pub struct AnalyzeInput {
     /// each namespace (default: the number of `namespaces`).
     #[serde(default)]
     pub scan_size: Option<u32>,
+    /// The namespaces Argo CD's Applications live in (the first is Argo
+    /// CD's own). A finding about an object an Application tracks names it
+    /// in `managed_by`, and its fixes say that the change belongs in Git.
+    #[serde(default = "argocd_namespaces")]
+    pub argocd_namespaces: Vec<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -83,6 +89,21 @@ pub struct Shard {
 
 fn yes() -> bool {
     true
+}
+
+fn argocd_namespaces() -> Vec<String> {
+    vec![gitops::DEFAULT_NAMESPACE.to_owned()]
+}
+
+/// A namespace name as the API server takes it (RFC 1123 label).
+fn valid_namespace(ns: &str) -> bool {
+    !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-')
 }
 
 #[derive(Serialize)]
@@ -118,6 +139,16 @@ impl Tool for Analyze {
     fn run(input: AnalyzeInput) -> Result<AnalyzeOutput, ToolError> {
         let selected =
             analyzers::select(&input.filter, &input.kinds).map_err(ToolError::invalid_input)?;
+        if let Some(bad) = input
+            .argocd_namespaces
+            .iter()
+            .find(|ns| !valid_namespace(ns))
+        {
+            return Err(ToolError::invalid_input(format!(
+                "argocd_namespaces: `{bad}` is not a namespace name (lowercase letters, digits and `-`, at most 63)"
+            )));
+        }
+        let mut gitops = gitops::Marker::new(input.argocd_namespaces.clone());
         let mut loader = Loader::new(
             selected.iter().map(|a| &a.reads),
             ANALYZERS.iter().map(|a| &a.reads),
@@ -201,6 +232,7 @@ impl Tool for Analyze {
                 }
             }
             loader.undeclared(&cluster, None);
+            gitops.mark(&mut findings, &mut gitops::Host::cluster(&cluster));
         }
         let total = namespaces.len() as u32;
         let mut read = 0;
@@ -211,12 +243,23 @@ impl Tool for Analyze {
                 continue;
             };
             read += 1;
+            let first = findings.len();
             for analyzer in &selected {
                 if let Run::Namespaced(run) = analyzer.run {
                     cluster.reading(analyzer.name, analyzer.reads, || run(&scope, &mut findings));
                 }
             }
             loader.undeclared(&cluster, Some(ns));
+            gitops.mark(&mut findings[first..], &mut gitops::Host::scope(&scope));
+        }
+        for (namespace, error) in gitops.unreadable() {
+            loader.unavailable.push(Unavailable {
+                resource: "applications.argoproj.io".into(),
+                namespace: Some(namespace),
+                error: format!(
+                    "{error}: the Argo CD Applications there could not be read, so which findings GitOps manages is unknown"
+                ),
+            });
         }
         // Nothing of what was asked could be read: an error, never an empty
         // report (one namespace, or every namespace and the cluster scope).

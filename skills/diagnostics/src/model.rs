@@ -19,6 +19,43 @@ pub struct Meta {
     pub resource_version: Option<String>,
     pub creation_timestamp: Option<String>,
     pub deletion_timestamp: Option<String>,
+    /// Argo CD's `argocd.argoproj.io/tracking-id` annotation: the one
+    /// annotation kept (the others can be large).
+    #[serde(rename = "annotations", deserialize_with = "tracking_id")]
+    pub tracking_id: Option<String>,
+}
+
+/// The tracking id of an `annotations` map (or `null`); every other
+/// annotation is skipped while parsing.
+fn tracking_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct Annotations;
+    impl<'de> serde::de::Visitor<'de> for Annotations {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of annotations")
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<String>()? {
+                if key == crate::gitops::TRACKING_ANNOTATION {
+                    found = map.next_value::<Option<String>>()?;
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    d.deserialize_any(Annotations)
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -337,5 +374,36 @@ pub fn resolve_port(value: &Value, ports: &[ContainerPort]) -> Option<i64> {
                 .map(|p| p.container_port),
         },
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn of_the_annotations_only_argo_cds_tracking_id_is_kept() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "x".repeat(10_000),
+                "argocd.argoproj.io/tracking-id": "shop:/Pod:shop/web",
+                "other": {"not": "a string"},
+            }},
+        }))
+        .unwrap();
+        assert_eq!(
+            pod.metadata.tracking_id.as_deref(),
+            Some("shop:/Pod:shop/web")
+        );
+        for annotations in [serde_json::json!(null), serde_json::json!({"a": "b"})] {
+            let pod: Pod = serde_json::from_value(
+                serde_json::json!({"metadata": {"name": "web", "annotations": annotations}}),
+            )
+            .unwrap();
+            assert_eq!(pod.metadata.tracking_id, None);
+        }
+        let pod: Pod =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "web"}})).unwrap();
+        assert_eq!(pod.metadata.tracking_id, None);
     }
 }

@@ -67,3 +67,10 @@ pub const PRIVILEGED_CONTAINER: &str = "PrivilegedContainer";
 pub const HOST_NAMESPACE: &str = "HostNamespace";
 pub const RUNS_AS_ROOT: &str = "RunsAsRoot";
 pub const DEFAULT_SERVICE_ACCOUNT: &str = "DefaultServiceAccount";
+// GitOps (Argo CD Applications)
+pub const ARGO_COMPARISON_ERROR: &str = "ArgoComparisonError";
+pub const ARGO_INVALID_SPEC: &str = "ArgoInvalidSpec";
+pub const ARGO_SYNC_FAILED: &str = "ArgoSyncFailed";
+pub const ARGO_OUT_OF_SYNC: &str = "ArgoOutOfSync";
+pub const ARGO_DEGRADED: &str = "ArgoDegraded";
+pub const ARGO_SYNC_STUCK: &str = "ArgoSyncStuck";

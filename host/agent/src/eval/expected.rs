@@ -59,8 +59,67 @@ pub struct ExpectedFinding {
     /// Each a case-insensitive substring of some evidence `text`.
     #[serde(default)]
     pub evidence: Vec<String>,
+    /// The GitOps owner the finding must name (`managed_by`).
+    #[serde(default)]
+    pub managed_by: Option<ManagedBySel>,
     #[serde(default)]
     pub fix: Option<ExpectedFix>,
+}
+
+/// Which GitOps owner a finding names; every field given must be equal.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedBySel {
+    #[serde(default)]
+    pub tool: Option<String>,
+    #[serde(default)]
+    pub application: Option<String>,
+    #[serde(default)]
+    pub application_namespace: Option<String>,
+    #[serde(default)]
+    pub tracking: Option<String>,
+    #[serde(default)]
+    pub automated: Option<bool>,
+    #[serde(default)]
+    pub self_heal: Option<bool>,
+    #[serde(default)]
+    pub reverts_direct_patch: Option<bool>,
+}
+
+impl ManagedBySel {
+    /// Why `owner` (a finding's `managed_by`) does not match, or `None`.
+    fn mismatch(&self, owner: &Value) -> Option<String> {
+        if owner.is_null() {
+            return Some("the finding names no GitOps owner (no managed_by)".into());
+        }
+        for (key, want) in [
+            ("tool", &self.tool),
+            ("application", &self.application),
+            ("application_namespace", &self.application_namespace),
+            ("tracking", &self.tracking),
+        ] {
+            if let Some(w) = want
+                && s(owner, key) != w
+            {
+                return Some(format!(
+                    "managed_by.{key} is {:?}, want {w:?}",
+                    s(owner, key)
+                ));
+            }
+        }
+        for (key, want) in [
+            ("automated", self.automated),
+            ("self_heal", self.self_heal),
+            ("reverts_direct_patch", self.reverts_direct_patch),
+        ] {
+            if let Some(w) = want
+                && owner[key].as_bool() != Some(w)
+            {
+                return Some(format!("managed_by.{key} is {}, want {w}", owner[key]));
+            }
+        }
+        None
+    }
 }
 
 /// A fix some fix of the finding must satisfy.
@@ -82,6 +141,10 @@ pub struct ExpectedFix {
     pub dry_run: Option<String>,
     #[serde(default)]
     pub requires_input: Option<bool>,
+    /// Case-insensitive substrings of the fix's `gitops` note (what a
+    /// direct patch of a GitOps-managed target comes to).
+    #[serde(default)]
+    pub gitops: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -209,6 +272,13 @@ pub fn fix_mismatch(want: &ExpectedFix, fix: &Value) -> Option<String> {
     {
         return Some(format!("requires_input is not {r}"));
     }
+    for g in &want.gitops {
+        match fix["gitops"].as_str() {
+            Some(text) if contains_ci(text, g) => {}
+            Some(text) => return Some(format!("gitops {text:?} lacks {g:?}")),
+            None => return Some(format!("no gitops note (want one containing {g:?})")),
+        }
+    }
     None
 }
 
@@ -266,6 +336,10 @@ fn checks(want: &ExpectedFinding, f: &Value) -> Checks {
                     .join(", ")
             ),
         ));
+    }
+    if let Some(m) = &want.managed_by {
+        let why = m.mismatch(&f["managed_by"]);
+        out.push((why.is_none(), why.unwrap_or_default()));
     }
     if let Some(fx) = &want.fix {
         let fixes = f["fixes"].as_array().cloned().unwrap_or_default();
@@ -516,5 +590,62 @@ mod tests {
 
         // Unknown fields in expected.yaml are refused (typos do not pass silently).
         assert!(serde_yaml::from_str::<Expected>("description: x\nfinding: []\n").is_err());
+    }
+
+    #[test]
+    fn the_matcher_checks_the_gitops_owner_and_the_fix_marking() {
+        let finding = |managed: Value, gitops: Value| {
+            json!({"findings": [{
+                "object": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "shop", "name": "web"},
+                "severity": "critical", "reason": "CrashLoopBackOff", "cause": "crashes",
+                "managed_by": managed,
+                "fixes": [{"target": {"kind": "Deployment", "name": "web"}, "gitops": gitops}]
+            }]})
+        };
+        let want: Expected = serde_yaml::from_str(
+            r#"
+    description: x
+    findings:
+      - reason: CrashLoopBackOff
+        object: {kind: Deployment, name: web}
+        managed_by: {application: web, application_namespace: argocd, reverts_direct_patch: true}
+        fix:
+          gitops: [selfHeal, "apps/web"]
+    "#,
+        )
+        .unwrap();
+        let owner = json!({"tool": "argocd", "application": "web", "application_namespace": "argocd",
+            "tracking": "annotation", "automated": true, "self_heal": true, "reverts_direct_patch": true,
+            "note": "…"});
+        let text = json!(
+            "Argo CD Application argocd/web syncs automatically with selfHeal: a direct patch is reverted; change the manifest in Git (https://git.example.com/x.git, path apps/web) instead"
+        );
+        let sc = score(&want, &finding(owner.clone(), text.clone()));
+        assert!(sc.pass(), "{:?}", sc.problems);
+
+        // No owner, another Application, a policy that does not revert.
+        for (managed, says) in [
+            (Value::Null, "names no GitOps owner"),
+            (
+                json!({"application": "api", "application_namespace": "argocd"}),
+                "managed_by.application is \"api\"",
+            ),
+            (
+                json!({"application": "web", "application_namespace": "argocd", "reverts_direct_patch": false}),
+                "managed_by.reverts_direct_patch is false",
+            ),
+        ] {
+            let sc = score(&want, &finding(managed, text.clone()));
+            assert_eq!(sc.found, 0);
+            assert!(sc.problems[0].contains(says), "{:?}", sc.problems);
+        }
+        // The fix not marked: found, its fix not matched.
+        let sc = score(&want, &finding(owner, Value::Null));
+        assert_eq!((sc.found, sc.fixes_matched), (1, 0));
+        assert!(
+            sc.problems[0].contains("no gitops note"),
+            "{:?}",
+            sc.problems
+        );
     }
 }

@@ -277,6 +277,7 @@ fn patch_mismatch(want: &ExpectedFix, fix: &Value) -> Option<String> {
         kubectl: Vec::new(),
         dry_run: None,
         requires_input: None,
+        gitops: Vec::new(),
     };
     expected::fix_mismatch(&lite, fix)
 }

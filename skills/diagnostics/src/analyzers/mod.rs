@@ -6,6 +6,7 @@ use crate::ctx::{Cluster, Reads, Scope};
 use crate::finding::Finding;
 
 mod admission;
+pub mod argocd;
 pub mod budget;
 mod cascade;
 mod config;
@@ -407,6 +408,13 @@ pub const ANALYZERS: &[Analyzer] = &[
             "gateways.gateway.networking.k8s.io",
             "services",
         ]),
+    },
+    Analyzer {
+        name: "Application",
+        aliases: &["applications", "app", "apps", "argocd"],
+        run: Run::Namespaced(argocd::analyze),
+        explains: only(&["Application"]),
+        reads: ns(&[argocd::APPLICATIONS]),
     },
     // Last: it links the findings the others made in the namespace.
     Analyzer {

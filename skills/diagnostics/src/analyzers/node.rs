@@ -190,6 +190,7 @@ pub fn analyze(cluster: &Cluster, out: &mut Vec<Finding>) {
                         why: "cordoning is deliberate: uncordon only when the node's maintenance is done".into(),
                     }),
                     requires_input: true,
+                    gitops: None,
                 }),
             );
         }
