@@ -428,6 +428,11 @@ fn cluster_roles_let_every_analyzer_read_what_it_declares() {
         .effective(&manifest.name, &manifest.grants);
 
     let none: Vec<String> = Vec::new();
+    let argocd = argocd_manifests();
+    let argocd_rules = find(&argocd, "Role", "guardian-argocd")["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut problems = Vec::new();
     let mut checked = 0;
     for (analyzer, reads) in crate::analyzer_reads::declared_reads(&dir.path().join("cache")) {
@@ -439,10 +444,24 @@ fn cluster_roles_let_every_analyzer_read_what_it_declares() {
                      under deploy/config.yaml lacks"
                 ));
             }
-            // …and RBAC lets Guardian read it.
+            // …and RBAC lets Guardian read it: Argo CD's resources in Argo
+            // CD's namespace (deploy/argocd/; the analyzer reads them only
+            // there), the rest cluster-wide.
             for p in rbac::required_for_grants(std::slice::from_ref(&resource), &none) {
                 let rule = p.rule_resource();
-                if !rbac.allows(&user, &p.group, &rule, &p.verb) {
+                if p.group == "argoproj.io" {
+                    let granted = argocd_rules
+                        .iter()
+                        .flat_map(triples)
+                        .any(|t| t == (p.group.clone(), rule.clone(), p.verb.clone()));
+                    if !granted {
+                        problems.push(format!(
+                            "{analyzer} reads {resource}, but the Role in deploy/argocd/ does not \
+                             grant {} on {rule}",
+                            p.verb
+                        ));
+                    }
+                } else if !rbac.allows(&user, &p.group, &rule, &p.verb) {
                     problems.push(format!(
                         "{analyzer} reads {resource}, but no ClusterRole in deploy/rbac.yaml \
                          grants {} on {rule} in API group {:?}",

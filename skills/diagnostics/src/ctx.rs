@@ -118,6 +118,10 @@ pub struct Loader {
     load: ReadSet,
     /// What any analyzer reads.
     known: ReadSet,
+    /// Namespaced resources read only in some namespaces (Argo CD's
+    /// Applications: where Argo CD keeps them): elsewhere they are not
+    /// listed, and read as none.
+    confined: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Loader {
@@ -133,7 +137,21 @@ impl Loader {
             not_read: Vec::new(),
             load: ReadSet::union(selected),
             known: ReadSet::union(all),
+            confined: Vec::new(),
         }
+    }
+
+    /// Lists `resource` only in `namespaces`; in any other namespace it is
+    /// not read at all (no request, nothing unavailable) and holds nothing.
+    pub fn confine(&mut self, resource: &'static str, namespaces: Vec<String>) {
+        self.confined.push((resource, namespaces));
+    }
+
+    fn listed_in(&self, resource: &str, namespace: &str) -> bool {
+        self.confined
+            .iter()
+            .filter(|(r, _)| *r == resource)
+            .all(|(_, namespaces)| namespaces.iter().any(|n| n == namespace))
     }
 
     /// The resources this loader lists, namespaced and cluster-scoped.
@@ -307,7 +325,9 @@ impl Loader {
         let mut objects = BTreeMap::new();
         let mut unreadable = BTreeSet::new();
         for resource in self.load.namespaced.clone() {
-            let items = if SLIM_RESOURCES.contains(&resource) {
+            let items = if !self.listed_in(resource, namespace) {
+                Some(Vec::new())
+            } else if SLIM_RESOURCES.contains(&resource) {
                 self.slim_list(resource, namespace)
             } else {
                 self.try_list::<Value>(resource, Some(namespace))

@@ -74,6 +74,7 @@ pub struct AnalyzeInput {
     /// The namespaces Argo CD's Applications live in (the first is Argo
     /// CD's own). A finding about an object an Application tracks names it
     /// in `managed_by`, and its fixes say that the change belongs in Git.
+    /// The Application analyzer reads Applications only in these.
     #[serde(default = "argocd_namespaces")]
     pub argocd_namespaces: Vec<String>,
 }
@@ -152,6 +153,12 @@ impl Tool for Analyze {
         let mut loader = Loader::new(
             selected.iter().map(|a| &a.reads),
             ANALYZERS.iter().map(|a| &a.reads),
+        );
+        // Applications are read where Argo CD keeps them, as Guardian is
+        // granted them there; a scan of another namespace lists none.
+        loader.confine(
+            analyzers::argocd::APPLICATIONS,
+            input.argocd_namespaces.clone(),
         );
         let mut findings = Vec::new();
 
