@@ -335,6 +335,7 @@ impl Guardian for GrpcService {
             dry_run: !req.no_dry_run,
             propose: req.propose,
             shards: 0,
+            ..Default::default()
         };
         let result = self
             .api

@@ -480,6 +480,7 @@ impl McpServer {
             dry_run: args["dry_run"].as_bool().unwrap_or(true),
             propose: false,
             shards: 0,
+            ..Default::default()
         };
         Ok(self.api.diagnose("mcp", caller, request).await?.report)
     }

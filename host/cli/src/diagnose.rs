@@ -35,6 +35,7 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
         dry_run: !args.no_dry_run,
         propose: args.propose,
         shards: 0,
+        ..Default::default()
     };
     let result = session.diagnose("human:cli", &request).await;
     if std::io::stderr().is_terminal() {

@@ -27,6 +27,9 @@ pub struct DiagnoseRequest {
     /// Split an all-namespaces scan into this many calls (0: one per core,
     /// at most 8).
     pub shards: usize,
+    /// Where Argo CD's Applications live [the session's config:
+    /// `argocd.namespaces`].
+    pub argocd_namespaces: Vec<String>,
 }
 
 /// Why a diagnosis produced no report.
@@ -90,6 +93,11 @@ impl crate::Session {
         caller: &str,
         request: &DiagnoseRequest,
     ) -> Result<Diagnosis, DiagnoseError> {
+        let mut request = request.clone();
+        if request.argocd_namespaces.is_empty() {
+            request.argocd_namespaces = self.config().argocd.namespaces();
+        }
+        let request = &request;
         let mut report = diagnose(self.runtime(), caller, self.source(), request).await?;
         let mut proposed = Vec::new();
         if request.propose {
@@ -116,11 +124,14 @@ pub async fn diagnose(
     let mut report = match &request.namespace {
         // One namespace: the skill itself refuses a namespace it cannot read.
         Some(ns) => {
-            let input = json!({
+            let mut input = json!({
                 "namespace": ns,
                 "filter": request.filter,
                 "dry_run": request.dry_run,
             });
+            if !request.argocd_namespaces.is_empty() {
+                input["argocd_namespaces"] = json!(request.argocd_namespaces);
+            }
             runtime.call(caller, ANALYZE, &input.to_string()).await?
         }
         None => every_namespace(runtime, caller, request).await?,
@@ -242,14 +253,17 @@ async fn every_namespace(
         parts[i % shards].push(ns.clone());
     }
     let input = |namespaces: &[String], cluster: bool| {
-        json!({
+        let mut input = json!({
             "namespaces": namespaces,
             "cluster_scoped": cluster,
             "scan_size": all.len(),
             "filter": request.filter,
             "dry_run": request.dry_run,
-        })
-        .to_string()
+        });
+        if !request.argocd_namespaces.is_empty() {
+            input["argocd_namespaces"] = json!(request.argocd_namespaces);
+        }
+        input.to_string()
     };
     let spawn = |text: String| {
         let runtime = Arc::clone(runtime);
