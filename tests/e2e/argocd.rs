@@ -683,3 +683,83 @@ async fn no_front_end_syncs_without_approval() {
     assert!(real_writes(&argo.audit()).is_empty());
     assert!(real_writes(&server.audit()).is_empty());
 }
+
+/// Diagnostics knows GitOps, on the real server: a crash-looping
+/// Deployment that an Application with automated sync and selfHeal tracks
+/// names that Application, and its fix says a direct patch would be
+/// reverted. Applications are read only where Argo CD keeps them (the
+/// config's `argocd.namespaces`): a scan of the workload's namespace lists
+/// none there. The Argo CD namespace's own scan reports the Application.
+#[test]
+fn a_finding_on_a_self_healed_object_names_its_application_and_says_patching_is_futile() {
+    let Some(k) = control_plane() else { return };
+    let argo = Argo::new(k);
+    let shop = staging_copy(k, "gitops", |o| of_app(o, "checkout"));
+    k.run(&[
+        "annotate",
+        "deployment",
+        "checkout",
+        "-n",
+        &shop,
+        &format!("argocd.argoproj.io/tracking-id=checkout:apps/Deployment:{shop}/checkout"),
+    ]);
+    argo.app(k, "checkout", &shop, AppState::OutOfSyncSelfHeal);
+
+    let report = argo.json(&["diagnose", "-n", &shop, "-o", "json"]);
+    let crash = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["reason"] == "CrashLoopBackOff")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    let owner = &crash["managed_by"];
+    assert_eq!(owner["application"], "checkout", "{crash:#}");
+    assert_eq!(
+        owner["application_namespace"],
+        argo.ns.as_str(),
+        "{crash:#}"
+    );
+    assert_eq!(owner["self_heal"], true, "{crash:#}");
+    assert_eq!(owner["reverts_direct_patch"], true, "{crash:#}");
+    let marked = crash["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["gitops"].as_str())
+        .collect::<Vec<_>>();
+    assert!(
+        marked
+            .iter()
+            .any(|g| g.contains("selfHeal") && g.contains("Git")),
+        "{crash:#}"
+    );
+    assert!(
+        report["summary"]["unavailable"].as_array().is_none_or(|u| u
+            .iter()
+            .all(|u| u["resource"] != "applications.argoproj.io")),
+        "{report:#}"
+    );
+    let audit = argo.audit();
+    let app_lists: Vec<&str> = audit
+        .iter()
+        .filter(|l| {
+            l["verb"] == "list"
+                && l["resource"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("applications"))
+        })
+        .filter_map(|l| l["namespace"].as_str())
+        .collect();
+    assert!(!app_lists.is_empty(), "the Argo CD namespace was read");
+    assert!(
+        app_lists.iter().all(|ns| *ns == argo.ns),
+        "Applications listed only where Argo CD keeps them: {app_lists:?}"
+    );
+
+    // The Argo CD namespace's own scan: the Application is OutOfSync.
+    let report = argo.json(&["diagnose", "-n", &argo.ns, "-o", "json"]);
+    assert!(
+        reasons(&report["findings"]).contains(&"ArgoOutOfSync".to_owned()),
+        "{report:#}"
+    );
+}
