@@ -244,6 +244,9 @@ pub fn render_table(report: &Value) -> String {
                     ));
                 }
             }
+            if let Some(owner) = gitops_owner(f) {
+                out.push_str(&format!("   gitops: {}\n", wrap(&owner, WIDTH - 11, 11)));
+            }
             for fix in f["fixes"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
                 let input = if fix["requires_input"].as_bool() == Some(true) {
                     " (needs input: fill in the <placeholders>)"
@@ -252,6 +255,9 @@ pub fn render_table(report: &Value) -> String {
                 };
                 let text = format!("{}{input} [{}]", s(fix, "description"), dry_run_label(fix));
                 out.push_str(&format!("   fix:   {}\n", wrap(&text, WIDTH - 10, 10)));
+                if let Some(note) = fix["gitops"].as_str() {
+                    out.push_str(&format!("          ! {}\n", wrap(note, WIDTH - 12, 12)));
+                }
                 if let Some(cmd) = fix["kubectl"].as_str() {
                     out.push_str(&format!("          $ {cmd}\n"));
                 }
@@ -406,6 +412,9 @@ pub fn render_markdown(report: &Value) -> String {
         if let Some(why) = f["root_cause"].as_str() {
             out.push_str(&format!("**Why:** {why}\n\n"));
         }
+        if let Some(owner) = gitops_owner(f) {
+            out.push_str(&format!("**GitOps:** {owner}\n\n"));
+        }
         let evidence = f["evidence"].as_array().map(Vec::as_slice).unwrap_or(&[]);
         if !evidence.is_empty() {
             out.push_str("**Evidence:**\n\n");
@@ -430,6 +439,9 @@ pub fn render_markdown(report: &Value) -> String {
                     ""
                 }
             ));
+            if let Some(note) = fix["gitops"].as_str() {
+                out.push_str(&format!("> {note}\n\n"));
+            }
             if let Some(diff) = fix["yaml_diff"].as_str() {
                 out.push_str(&format!("```diff\n{}```\n\n", ensure_newline(diff)));
             }
@@ -439,6 +451,21 @@ pub fn render_markdown(report: &Value) -> String {
         }
     }
     out
+}
+
+/// Which Application manages the finding's object, and what that means
+/// for a change.
+fn gitops_owner(f: &Value) -> Option<String> {
+    let owner = f.get("managed_by").filter(|o| o.is_object())?;
+    // The note names the Application and says what that means.
+    Some(match owner["note"].as_str().filter(|n| !n.is_empty()) {
+        Some(note) => note.to_owned(),
+        None => format!(
+            "managed by Argo CD Application {}/{}",
+            s(owner, "application_namespace"),
+            s(owner, "application")
+        ),
+    })
 }
 
 fn ensure_newline(text: &str) -> String {
@@ -492,6 +519,36 @@ mod tests {
             text.contains("1 finding (1 critical) in namespace staging"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_gitops_owner_and_its_fix_note_are_shown() {
+        let mut report = sample();
+        let note = "Argo CD Application argocd/payments syncs automatically with selfHeal: a change made directly in the cluster is reverted; the change belongs in Git";
+        report["findings"][0]["managed_by"] = json!({
+            "tool": "argocd", "application": "payments", "application_namespace": "argocd",
+            "tracking": "annotation", "automated": true, "self_heal": true,
+            "reverts_direct_patch": true, "note": note,
+        });
+        report["findings"][0]["fixes"][0]["gitops"] =
+            json!("a direct patch is reverted; change the manifest in Git instead");
+        let text = render_table(&report);
+        assert!(
+            text.contains("   gitops: Argo CD Application argocd/payments"),
+            "{text}"
+        );
+        assert!(
+            text.contains("          ! a direct patch is reverted; change the manifest in Git"),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("$ ")) {
+            assert!(line.chars().count() <= 100, "{line}");
+        }
+        let md = render_markdown(&report);
+        assert!(md.contains(&format!("**GitOps:** {note}")), "{md}");
+        assert!(md.contains("> a direct patch is reverted"), "{md}");
+        // Without an owner, nothing is said.
+        assert!(!render_table(&sample()).contains("gitops:"));
     }
 
     #[test]
