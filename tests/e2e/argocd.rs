@@ -763,3 +763,54 @@ fn a_finding_on_a_self_healed_object_names_its_application_and_says_patching_is_
         "{report:#}"
     );
 }
+
+/// `guardian ask` about Argo CD in reasoner mode: "is storefront synced?"
+/// answers from Argo CD's verdict — synced, but not healthy — and goes on
+/// to why (diagnostics on the Degraded Deployment: the crash loop and its
+/// cause), with the fix marked as one a direct patch cannot hold; "which
+/// apps are out of sync?" lists those not synced apart from those synced
+/// but unhealthy.
+#[test]
+fn ask_answers_sync_questions_from_argo_cd_and_goes_on_to_why() {
+    let snapshot =
+        crate::support::repo_root().join("tests/scenarios/81-argocd-selfheal-crashloop/snapshot");
+    let dir = tempfile::tempdir().unwrap();
+    let ask = |q: &str| {
+        crate::support::run_ok(
+            crate::support::guardian(&crate::cluster::shared_cache())
+                .arg("--state-dir")
+                .arg(dir.path().join("state"))
+                .args(["ask", "--snapshot"])
+                .arg(&snapshot)
+                .arg(q),
+        )
+    };
+    let answer = ask("is storefront synced?");
+    assert!(
+        answer.contains(
+            "Synced, but not healthy: Application argocd/storefront is Synced and Degraded"
+        ),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("Why (CrashLoopBackOff on Deployment storefront/catalog)")
+            && answer.contains("SEARCH_URL"),
+        "{answer}"
+    );
+    assert!(answer.contains("a direct patch is reverted"), "{answer}");
+    assert!(
+        answer.contains("tools used: argocd.apps, argocd.status, diagnostics.analyze"),
+        "{answer}"
+    );
+
+    let answer = ask("which apps are out of sync?");
+    let (not_synced, unhealthy) = answer
+        .split_once("Synced, but not healthy:")
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert!(not_synced.contains("- argocd/billing: Unknown"), "{answer}");
+    assert!(!not_synced.contains("storefront"), "{answer}");
+    assert!(
+        unhealthy.contains("- argocd/storefront: Synced and Degraded"),
+        "{answer}"
+    );
+}

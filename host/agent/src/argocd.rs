@@ -13,6 +13,7 @@ use crate::run::{Agent, Outcome, Recorder};
 pub const APPS: &str = "argocd.apps";
 pub const STATUS: &str = "argocd.status";
 pub const SYNC: &str = "argocd.sync";
+const ANALYZE: &str = crate::tools::ANALYZE;
 
 /// Whether the question is about Argo CD's view: sync, drift, GitOps.
 pub fn asked(question: &str) -> bool {
@@ -149,6 +150,7 @@ pub(crate) async fn answer(
                 }
             };
             answer.push_str(&describe(&status));
+            answer.push_str(&underneath(agent, rec, repeats, &status, i, &mut tools_used).await);
             let summary = &status["app"];
             let idle =
                 summary["operation_requested"] != true && summary["operation"]["running"] != true;
@@ -203,6 +205,97 @@ pub(crate) async fn answer(
     }
 }
 
+/// Why the Application's resources that are not healthy are not:
+/// diagnostics over their namespace, narrowed to their kinds, keeping the
+/// findings about them (the most severe first).
+async fn underneath(
+    agent: &Agent,
+    rec: &Recorder,
+    repeats: &Mutex<RepeatGuard>,
+    status: &Value,
+    i: usize,
+    tools_used: &mut Vec<&'static str>,
+) -> String {
+    let unhealthy: Vec<&Value> = status["resources"]["unhealthy"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["namespace"].as_str().is_some_and(|n| !n.is_empty()))
+        .collect();
+    let Some(ns) = unhealthy.first().and_then(|r| r["namespace"].as_str()) else {
+        return String::new();
+    };
+    let here: Vec<&&Value> = unhealthy.iter().filter(|r| r["namespace"] == ns).collect();
+    let mut kinds: Vec<&str> = here.iter().filter_map(|r| r["kind"].as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut input = json!({"namespace": ns, "kinds": kinds});
+    if !agent.context.argocd_namespaces.is_empty() {
+        input["argocd_namespaces"] = json!(agent.context.argocd_namespaces);
+    }
+    rec.step(format!(
+        "diagnosing what is not healthy in namespace {ns} ({ANALYZE})"
+    ));
+    if !tools_used.contains(&ANALYZE) {
+        tools_used.push(ANALYZE);
+    }
+    let (_, outcome) = agent
+        .guarded_call(rec, repeats, &format!("d{i}"), ANALYZE, &input)
+        .await;
+    let report = match outcome {
+        Some(o) if o.ok() => o.value.unwrap_or(Value::Null),
+        Some(o) => {
+            return format!(
+                "I could not diagnose namespace {ns}: {}\n",
+                o.error.map(|e| e.message).unwrap_or_default()
+            );
+        }
+        None => return format!("I could not diagnose namespace {ns}: refused by a guard.\n"),
+    };
+    let about = |f: &Value| {
+        here.iter().any(|r| {
+            [&f["object"], &f["owner"]]
+                .iter()
+                .any(|o| o["kind"] == r["kind"] && o["name"] == r["name"])
+        })
+    };
+    let findings: Vec<&Value> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| about(f))
+        .take(3)
+        .collect();
+    if findings.is_empty() {
+        return format!(
+            "Diagnostics found nothing more about {} in namespace {ns}.\n",
+            here.iter()
+                .map(|r| format!("{}/{}", s(r, "kind"), s(r, "name")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut out = String::new();
+    for f in findings {
+        out.push_str(&format!(
+            "Why ({} on {} {}/{}): {}\n",
+            s(f, "reason"),
+            s(&f["object"], "kind"),
+            s(&f["object"], "namespace"),
+            s(&f["object"], "name"),
+            f["root_cause"].as_str().unwrap_or_else(|| s(f, "cause"))
+        ));
+        if let Some(fix) = f["fixes"].as_array().and_then(|x| x.first()) {
+            out.push_str(&format!("Fix: {}", s(fix, "description")));
+            if let Some(note) = fix["gitops"].as_str() {
+                out.push_str(&format!(" — {note}"));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
 fn footer(tools: &[&str]) -> String {
     format!(
         "(Answered by the built-in reasoner, without a model; tools used: {}.)",
@@ -230,17 +323,16 @@ fn overview(apps: &[Value], scope: &str) -> String {
             "There are no Argo CD Applications in {scope}, so nothing there is synced by Argo CD.\n\n"
         );
     }
-    let bad: Vec<&Value> = apps
+    let good = apps
         .iter()
-        .filter(|a| a["sync_status"] != "Synced" || a["health_status"] != "Healthy")
-        .collect();
+        .filter(|a| a["sync_status"] == "Synced" && a["health_status"] == "Healthy")
+        .count();
     let mut out = format!(
-        "{} of the {} Argo CD Applications in {scope} are Synced and Healthy.\n",
-        apps.len() - bad.len(),
+        "{good} of the {} Argo CD Applications in {scope} are Synced and Healthy.\n",
         apps.len()
     );
-    for a in &bad {
-        out.push_str(&format!(
+    let line = |a: &Value| {
+        format!(
             "- {}/{}: {} and {}{}\n",
             s(a, "namespace"),
             s(a, "name"),
@@ -250,7 +342,23 @@ fn overview(apps: &[Value], scope: &str) -> String {
                 .as_str()
                 .map(|m| format!(" ({m})"))
                 .unwrap_or_default()
-        ));
+        )
+    };
+    let not_synced: Vec<&Value> = apps
+        .iter()
+        .filter(|a| a["sync_status"] != "Synced")
+        .collect();
+    let unhealthy: Vec<&Value> = apps
+        .iter()
+        .filter(|a| a["sync_status"] == "Synced" && a["health_status"] != "Healthy")
+        .collect();
+    if !not_synced.is_empty() {
+        out.push_str("Not synced (OutOfSync, or Unknown when Argo CD cannot compare):\n");
+        not_synced.iter().for_each(|a| out.push_str(&line(a)));
+    }
+    if !unhealthy.is_empty() {
+        out.push_str("Synced, but not healthy:\n");
+        unhealthy.iter().for_each(|a| out.push_str(&line(a)));
     }
     out.push('\n');
     out
@@ -266,10 +374,11 @@ fn describe(status: &Value) -> String {
         .as_str()
         .map(|r| format!(" at revision {}", short(r)))
         .unwrap_or_default();
-    let verdict = if sync == "Synced" && health == "Healthy" {
-        "Yes: "
-    } else {
-        "No: "
+    let verdict = match (sync, health) {
+        ("Synced", "Healthy") => "Yes: ",
+        ("Synced", _) => "Synced, but not healthy: ",
+        ("Unknown", _) => "Unknown: ",
+        _ => "No: ",
     };
     let mut out = format!(
         "{verdict}Application {ns}/{name} is {sync} and {health}{revision}{}.\n",
