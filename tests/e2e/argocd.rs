@@ -557,6 +557,7 @@ async fn no_front_end_syncs_without_approval() {
     for name in ["a1", "a2", "a3", "a4", "a5"] {
         argo.app(k, name, &dest, AppState::OutOfSyncSelfHeal);
     }
+    argo.app(k, "ok", &dest, AppState::SyncedHealthy);
     let untouched = |name: &str| {
         let app = get_application(k, &argo.ns, name);
         assert!(
@@ -644,7 +645,33 @@ async fn no_front_end_syncs_without_approval() {
         .unwrap()
         .into_inner();
     let apps: Value = serde_json::from_str(&apps.result_json).unwrap();
-    assert_eq!(apps["total"], 5, "{apps:#}");
+    assert_eq!(apps["total"], 6, "{apps:#}");
+    let mut stream = client
+        .argocd_verify(authed(
+            proto::ArgocdVerifyRequest {
+                name: "ok".into(),
+                timeout_seconds: Some(30.0),
+                interval_seconds: Some(0.2),
+                ..Default::default()
+            },
+            BOB,
+        ))
+        .await
+        .expect("ArgocdVerify")
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = stream.message().await.expect("the stream") {
+        events.push(event.event.expect("an event"));
+    }
+    use proto::argocd_verify_event::Event as VerifyEvent;
+    assert!(
+        matches!(&events[0], VerifyEvent::Transition(t) if t.sync == "Synced" && t.health == "Healthy"),
+        "{events:?}"
+    );
+    match events.last() {
+        Some(VerifyEvent::Done(done)) => assert_eq!(done.outcome, "verified", "{done:?}"),
+        other => panic!("ends with the verification: {other:?}"),
+    }
 
     // MCP: the tool proposes; a client that cannot be asked gets a pending
     // action, and nothing is applied.
@@ -667,6 +694,21 @@ async fn no_front_end_syncs_without_approval() {
         tool("guardian__argocd_verify")["annotations"]["readOnlyHint"],
         true
     );
+    let verified = mcp.request(
+        "tools/call",
+        json!({"name": "guardian__argocd_verify",
+               "arguments": {"name": "ok", "timeout_seconds": 30, "interval_seconds": 0.2}}),
+    );
+    assert_eq!(
+        verified["result"]["structuredContent"]["outcome"], "verified",
+        "{verified:#}"
+    );
+    let bad = mcp.request(
+        "tools/call",
+        json!({"name": "guardian__argocd_verify", "arguments": {"name": "ok", "timeout_seconds": -1}}),
+    );
+    assert_eq!(bad["result"]["isError"], true, "{bad:#}");
+    assert!(bad.to_string().contains("timeout_seconds"), "{bad:#}");
     let called = mcp.request(
         "tools/call",
         json!({"name": "argocd__sync", "arguments": {"name": "a5", "namespace": argo.ns}}),
