@@ -137,7 +137,15 @@ fn skills_inspect_shows_requested_and_effective_grants() {
     assert_eq!(v["grants"]["requested"], v["grants"]["effective"]);
     assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
     let err = run_err(guardian(cache.path()).args(["skills", "inspect", "nope"]));
-    assert!(String::from_utf8_lossy(&err.stderr).contains("loaded: cluster"));
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    let loaded = stderr
+        .split_once("loaded: ")
+        .map(|(_, list)| list.lines().next().unwrap_or_default())
+        .unwrap_or_else(|| panic!("names what is loaded: {stderr}"));
+    assert!(
+        loaded.split(", ").any(|s| s.trim() == "cluster"),
+        "{stderr}"
+    );
 }
 
 #[test]
