@@ -4,7 +4,7 @@
 //!   grants need (computed with `guardian doctor`'s own functions, under the
 //!   ConfigMap's config), plus the documented review APIs, and nothing
 //!   broader.
-//! - `kubectl apply -k deploy/` on a real kube-apiserver: every object is
+//! - `kubectl apply -k deploy/deployment` (and `deploy/daemonset`) on a real kube-apiserver: every object is
 //!   accepted as written; `guardian doctor --as` the pod's service account
 //!   finds every permission granted; without the `guardian-propose` binding
 //!   it misses exactly what that ClusterRole grants, and prints a
@@ -62,6 +62,16 @@ fn deploy_dir() -> PathBuf {
     repo_root().join("deploy")
 }
 
+/// `deploy/deployment/`: the Deployment mode (it includes `deploy/base/`).
+fn deployment_dir() -> PathBuf {
+    deploy_dir().join("deployment")
+}
+
+/// `deploy/daemonset/`: the node mode (it includes `deploy/base/`).
+fn daemonset_dir() -> PathBuf {
+    deploy_dir().join("daemonset")
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -75,9 +85,14 @@ fn documents(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Every object `kubectl apply -k deploy/` applies.
+/// Every object `kubectl apply -k deploy/deployment` applies.
 fn manifests() -> Vec<Value> {
-    manifests_of(&deploy_dir())
+    manifests_of(&deployment_dir())
+}
+
+/// Every object `kubectl apply -k deploy/daemonset` applies.
+fn daemonset_manifests() -> Vec<Value> {
+    manifests_of(&daemonset_dir())
 }
 
 /// `deploy/argocd/`: the Role in Argo CD's namespace and its binding.
@@ -98,7 +113,15 @@ fn manifests_of(dir: &Path) -> Vec<Value> {
         .as_array()
         .expect("kustomization.yaml lists resources")
         .iter()
-        .flat_map(|r| documents(&dir.join(r.as_str().unwrap())))
+        .flat_map(|r| {
+            // A folder is another kustomization (`../base`).
+            let path = dir.join(r.as_str().unwrap());
+            if path.is_dir() {
+                manifests_of(&path)
+            } else {
+                documents(&path)
+            }
+        })
         .collect()
 }
 
@@ -405,7 +428,7 @@ fn cluster_roles_grant_exactly_what_the_skills_grants_need() {
     let extra: Vec<_> = have.difference(&expected).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "deploy/rbac.yaml drifted from the skills' grants.\nmissing (group, resource, verb): {missing:#?}\nnot needed: {extra:#?}"
+        "deploy/base/rbac.yaml drifted from the skills' grants.\nmissing (group, resource, verb): {missing:#?}\nnot needed: {extra:#?}"
     );
     // Sanity: the set is the one doctor prints, not an empty one.
     assert!(have.contains(&(String::new(), "pods/log".into(), "get".into())));
@@ -441,7 +464,7 @@ fn cluster_roles_let_every_analyzer_read_what_it_declares() {
             if !grants.read.contains(&resource) {
                 problems.push(format!(
                     "{analyzer} reads {resource}, which the diagnostics skill's effective grant \
-                     under deploy/config.yaml lacks"
+                     under deploy/base/config.yaml lacks"
                 ));
             }
             // …and RBAC lets Guardian read it: Argo CD's resources in Argo
@@ -463,7 +486,7 @@ fn cluster_roles_let_every_analyzer_read_what_it_declares() {
                     }
                 } else if !rbac.allows(&user, &p.group, &rule, &p.verb) {
                     problems.push(format!(
-                        "{analyzer} reads {resource}, but no ClusterRole in deploy/rbac.yaml \
+                        "{analyzer} reads {resource}, but no ClusterRole in deploy/base/rbac.yaml \
                          grants {} on {rule} in API group {:?}",
                         p.verb, p.group
                     ));
@@ -479,7 +502,7 @@ fn cluster_roles_let_every_analyzer_read_what_it_declares() {
 
 // ----- deploy/ on a real API server ---------------------------------------
 
-/// `kubectl apply -k deploy/` on the real server, once per test run; the
+/// `kubectl apply -k deploy/deployment` on the real server, once per test run; the
 /// lock keeps one test at a time on what it applied (the ClusterRoles and
 /// bindings are cluster-wide, and a test changes them).
 fn deployed(k: &ControlPlane) -> std::sync::MutexGuard<'static, ()> {
@@ -490,14 +513,18 @@ fn deployed(k: &ControlPlane) -> std::sync::MutexGuard<'static, ()> {
     guard
 }
 
-/// Applies `deploy/` and checks the server accepted every object as it is
+/// Applies `deploy/deployment` and checks the server accepted every object as it is
 /// written.
 fn apply_deploy(k: &ControlPlane) {
-    let all = manifests();
-    let out = k.run(&["apply", "-k", deploy_dir().to_str().unwrap()]);
+    apply_checked(k, &deployment_dir(), &manifests());
+}
+
+/// `kubectl apply -k DIR`; every object of `all` is stored as written.
+fn apply_checked(k: &ControlPlane, dir: &Path, all: &[Value]) {
+    let out = k.run(&["apply", "-k", dir.to_str().unwrap()]);
     let applied: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(applied.len(), all.len(), "one line per object: {out}");
-    for object in &all {
+    for object in all {
         let kind = object["kind"].as_str().unwrap();
         let name = object["metadata"]["name"].as_str().unwrap();
         let mut args = vec!["get", kind, name, "-o", "json"];
@@ -511,14 +538,32 @@ fn apply_deploy(k: &ControlPlane) {
                 "{kind} {name}: {field} as written"
             );
         }
-        if kind == "Deployment" {
+        if kind == "Deployment" || kind == "DaemonSet" {
             let (want, got) = (
                 &object["spec"]["template"]["spec"],
                 &stored["spec"]["template"]["spec"],
             );
             assert_eq!(got["serviceAccountName"], want["serviceAccountName"]);
+            assert_eq!(got["tolerations"], want["tolerations"], "{kind}");
             assert_eq!(got["containers"][0]["args"], want["containers"][0]["args"]);
             assert_eq!(got["containers"][0]["env"], want["containers"][0]["env"]);
+        }
+        if kind == "ValidatingAdmissionPolicy" {
+            for field in [
+                "failurePolicy",
+                "matchConditions",
+                "variables",
+                "validations",
+            ] {
+                assert_eq!(
+                    stored["spec"][field], object["spec"][field],
+                    "{kind} {name}: spec.{field} as written"
+                );
+            }
+        }
+        if kind == "ValidatingAdmissionPolicyBinding" {
+            assert_eq!(stored["spec"]["policyName"], object["spec"]["policyName"]);
+            assert_eq!(stored["spec"]["validationActions"], json!(["Deny"]));
         }
     }
 }
@@ -633,7 +678,7 @@ fn deploy_applies_and_guardian_doctor_finds_every_permission_granted() {
     // Back as deploy/ has it.
     k.run(&["delete", "clusterrolebinding", "guardian-doctor-printed"]);
     k.run(&["delete", "clusterrole", "guardian-doctor-printed"]);
-    k.run(&["apply", "-k", deploy_dir().to_str().unwrap()]);
+    k.run(&["apply", "-k", deployment_dir().to_str().unwrap()]);
     let (code, out) = doctor(k, &user, &config, dir.path());
     assert_eq!(code, Some(0), "{out}");
 
@@ -787,6 +832,8 @@ fn deployment_service_and_namespace_are_what_production_expects() {
             "Namespace",
             "Service",
             "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ])
     );
     let ns = find(&all, "Namespace", "guardian");
@@ -794,7 +841,13 @@ fn deployment_service_and_namespace_are_what_production_expects() {
     for o in &all {
         if !matches!(
             o["kind"].as_str(),
-            Some("Namespace" | "ClusterRole" | "ClusterRoleBinding")
+            Some(
+                "Namespace"
+                    | "ClusterRole"
+                    | "ClusterRoleBinding"
+                    | "ValidatingAdmissionPolicy"
+                    | "ValidatingAdmissionPolicyBinding"
+            )
         ) {
             assert_eq!(o["metadata"]["namespace"], "guardian", "{}", o["kind"]);
         }
@@ -890,7 +943,7 @@ fn deployment_service_and_namespace_are_what_production_expects() {
     // What `kubectl apply -k` builds is what this file read.
     match Command::new("kubectl")
         .arg("kustomize")
-        .arg(deploy_dir())
+        .arg(deployment_dir())
         .output()
     {
         Ok(out) if out.status.success() => {
@@ -907,11 +960,202 @@ fn deployment_service_and_namespace_are_what_production_expects() {
             assert_eq!(names(&built), names(&all));
         }
         Ok(out) => panic!(
-            "kubectl kustomize deploy/ failed: {}",
+            "kubectl kustomize deploy/deployment failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ),
         Err(e) => eprintln!("kubectl not available ({e}); kustomize build not checked"),
     }
+}
+
+// ----- the node mode (deploy/daemonset) ----------------------------------
+
+/// The only container of a workload's pod template.
+fn only_container(workload: &Value) -> &Value {
+    let containers = workload["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "one container");
+    &containers[0]
+}
+
+/// A CPU or memory quantity in millicores or bytes (the forms used here).
+fn quantity(q: &Value) -> f64 {
+    let q = q.as_str().expect("a quantity string");
+    for (suffix, factor) in [
+        ("m", 0.001),
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+    ] {
+        if let Some(n) = q.strip_suffix(suffix) {
+            return n.parse::<f64>().unwrap() * factor;
+        }
+    }
+    q.parse().unwrap()
+}
+
+#[test]
+fn daemonset_is_the_deployments_pod_on_every_node_with_only_node_proxy_more() {
+    let all = manifests();
+    let nodes = daemonset_manifests();
+    let key = |o: &Value| format!("{}/{}", o["kind"], o["metadata"]["name"]);
+
+    // The base is shared: every object of both modes but the workloads,
+    // their Services and the node mode's RBAC is the same object.
+    let base = manifests_of(&deploy_dir().join("base"));
+    for o in &base {
+        assert!(all.contains(o), "{} is in deploy/deployment", key(o));
+        assert!(nodes.contains(o), "{} is in deploy/daemonset", key(o));
+    }
+    let extra: BTreeSet<String> = nodes
+        .iter()
+        .filter(|o| !base.contains(o))
+        .map(key)
+        .collect();
+    assert_eq!(
+        extra,
+        BTreeSet::from([
+            "\"ClusterRole\"/\"guardian-node\"".to_owned(),
+            "\"ClusterRoleBinding\"/\"guardian-node\"".to_owned(),
+            "\"DaemonSet\"/\"guardian-node\"".to_owned(),
+            "\"Service\"/\"guardian-node\"".to_owned(),
+        ])
+    );
+
+    // Its extra RBAC: `get` on nodes/proxy (the kubelet's /stats/summary),
+    // bound to the same service account, and nothing else.
+    let rbac = Rbac::of(&nodes);
+    let user = pod_user(&all);
+    assert_eq!(
+        rbac.bindings["guardian-node"],
+        ("guardian-node".to_owned(), vec![user.clone()])
+    );
+    let granted: BTreeSet<Triple> = rbac.roles["guardian-node"]
+        .iter()
+        .flat_map(triples)
+        .collect();
+    assert_eq!(
+        granted,
+        BTreeSet::from([(String::new(), "nodes/proxy".to_owned(), "get".to_owned())])
+    );
+
+    // The pod: the Deployment's, hardened the same, on every node.
+    let ds = find(&nodes, "DaemonSet", "guardian-node");
+    let d = deployment(&all);
+    let (pod, dpod) = (
+        &ds["spec"]["template"]["spec"],
+        &d["spec"]["template"]["spec"],
+    );
+    for field in [
+        "serviceAccountName",
+        "automountServiceAccountToken",
+        "enableServiceLinks",
+        "securityContext",
+        "terminationGracePeriodSeconds",
+    ] {
+        assert_eq!(pod[field], dpod[field], "pod {field}");
+    }
+    assert_eq!(
+        pod["tolerations"],
+        json!([{"operator": "Exists"}]),
+        "every taint"
+    );
+    for field in [
+        "hostNetwork",
+        "hostPID",
+        "hostIPC",
+        "nodeSelector",
+        "affinity",
+    ] {
+        assert!(pod.get(field).is_none(), "pod {field}");
+    }
+    let (c, dc) = (only_container(ds), only_container(d));
+    for field in [
+        "image",
+        "securityContext",
+        "ports",
+        "startupProbe",
+        "livenessProbe",
+        "readinessProbe",
+        "volumeMounts",
+    ] {
+        assert_eq!(c[field], dc[field], "container {field}");
+    }
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    let volume_names = |p: &Value| -> Vec<Value> {
+        p["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].clone())
+            .collect()
+    };
+    assert_eq!(volume_names(pod), volume_names(dpod));
+    // `serve --node=$(NODE_NAME)` (the downward API), then the Deployment's
+    // arguments.
+    let args = strings(&c["args"]);
+    let mut expected = strings(&dc["args"]);
+    expected.insert(1, "--node=$(NODE_NAME)".to_owned());
+    assert_eq!(args, expected);
+    let env = c["env"].as_array().unwrap();
+    assert_eq!(
+        env[0],
+        json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}})
+    );
+    assert_eq!(&env[1..], dc["env"].as_array().unwrap().as_slice());
+    // Modest: no more than the one Deployment requests, on each node.
+    for r in ["cpu", "memory"] {
+        let (mine, server) = (
+            quantity(&c["resources"]["requests"][r]),
+            quantity(&dc["resources"]["requests"][r]),
+        );
+        assert!(
+            mine > 0.0 && mine <= server,
+            "requests.{r}: {mine} vs {server}"
+        );
+        assert!(c["resources"]["limits"][r].is_string(), "limits.{r}");
+    }
+
+    // The headless Service selects the node daemons, not the Deployment.
+    let svc = find(&nodes, "Service", "guardian-node");
+    assert_eq!(svc["spec"]["clusterIP"], "None");
+    let labels = &ds["spec"]["template"]["metadata"]["labels"];
+    let dlabels = &d["spec"]["template"]["metadata"]["labels"];
+    let selector = svc["spec"]["selector"].as_object().unwrap();
+    assert!(selector.iter().all(|(k, v)| &labels[k] == v));
+    assert!(!selector.iter().all(|(k, v)| &dlabels[k] == v));
+    let service = find(&all, "Service", "guardian");
+    assert!(
+        !service["spec"]["selector"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| &labels[k] == v),
+        "the Deployment's Service does not send calls to node daemons"
+    );
+    let targets: BTreeSet<&str> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["targetPort"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, BTreeSet::from(["grpc", "http", "mcp"]));
+}
+
+#[test]
+fn daemonset_applies_and_guardian_doctor_finds_every_permission_granted() {
+    let Some(k) = control_plane() else { return };
+    let _deployed = deployed(k);
+    let nodes = daemonset_manifests();
+    apply_checked(k, &daemonset_dir(), &nodes);
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = config(&nodes, dir.path());
+    let user = pod_user(&manifests());
+    let (code, out) = doctor(k, &user, &config, dir.path());
+    assert_eq!(code, Some(0), "doctor as {user}:\n{out}");
+    // And the node proxy, which no skill grant names.
+    let can = k.run(&["auth", "can-i", "get", "nodes/proxy", "--as", &user]);
+    assert_eq!(can.trim(), "yes");
 }
 
 /// A volume as the kubelet lays it out, in a temporary directory.

@@ -8,6 +8,7 @@ mod support;
 
 mod actions;
 mod actions_live;
+mod admission;
 mod agent;
 mod analyzer_reads;
 mod apiserver;
