@@ -517,6 +517,12 @@ fn deployed(k: &ControlPlane) -> std::sync::MutexGuard<'static, ()> {
 /// written.
 fn apply_deploy(k: &ControlPlane) {
     apply_checked(k, &deployment_dir(), &manifests());
+    // Argo CD installed (other tests of the run install its CRDs anyway, and
+    // doctor then checks its permissions), with deploy/argocd/ applied in
+    // its namespace.
+    guardian_tests::argocd::install_crds(k);
+    k.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argocd\n");
+    k.run(&["apply", "-k", deploy_dir().join("argocd").to_str().unwrap()]);
 }
 
 /// `kubectl apply -k DIR`; every object of `all` is stored as written.
@@ -617,16 +623,6 @@ fn deploy_applies_and_guardian_doctor_finds_every_permission_granted() {
     let rbac = Rbac::of(&all);
     let user = pod_user(&all);
     assert_eq!(user, "system:serviceaccount:guardian:guardian");
-
-    // With Argo CD installed, deploy/argocd/ grants its part in Argo CD's
-    // namespace.
-    guardian_tests::argocd::install_crds(k);
-    if k.run_err(&["get", "namespace", "argocd"])
-        .contains("NotFound")
-    {
-        k.run(&["create", "namespace", "argocd"]);
-    }
-    k.run(&["apply", "-k", deploy_dir().join("argocd").to_str().unwrap()]);
 
     // As the pod's service account, with deploy/'s bindings: all granted.
     let (code, out) = doctor(k, &user, &config, dir.path());
