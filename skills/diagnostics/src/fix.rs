@@ -1,11 +1,11 @@
 //! Building fixes: a JSON Patch applied to a copy of the object gives the
 //! YAML diff; the same patch gives the `kubectl patch --type=json` command.
-//! The dry-run against the API server is done in `lib.rs`, once per fix.
+//! The dry-run against the API server is [`dry_run`], once per fix.
 
 use serde_json::{Value, json};
 use similar::TextDiff;
 
-use crate::finding::{DryRun, Fix, ObjRef};
+use crate::finding::{DryRun, Finding, Fix, ObjRef};
 
 /// A JSON Patch operation `test` of `path` against `value`.
 pub fn test(path: &str, value: impl Into<Value>) -> Value {
@@ -275,5 +275,32 @@ mod tests {
             &json!([test("/spec/template/spec/containers/0/name", "web")]),
         );
         assert!(bad.unwrap_err().contains("not \"web\""));
+    }
+}
+
+/// Checks each fix of `findings` that has a JSON Patch and no result yet by
+/// server-side dry-run through the host, recording passed or the error.
+pub fn dry_run(findings: &mut [Finding]) {
+    for finding in findings {
+        for fix in &mut finding.fixes {
+            if fix.dry_run.is_some() {
+                continue;
+            }
+            let Some(patch) = &fix.json_patch else {
+                continue;
+            };
+            let result = guardian_skill_sdk::kube::dry_run_patch_check(
+                &fix.target.resource(),
+                fix.target.namespace.as_deref(),
+                &fix.target.name,
+                patch,
+            );
+            fix.dry_run = Some(match result {
+                Ok(_) => DryRun::Passed,
+                Err(e) => DryRun::Failed {
+                    error: e.describe(),
+                },
+            });
+        }
     }
 }

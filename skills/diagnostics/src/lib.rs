@@ -15,14 +15,14 @@ mod model;
 mod reasons;
 mod yaml;
 
-use guardian_skill_sdk::{Effect, ErrorKind, HostError, Tool, ToolError, kube, log, skill};
+use guardian_skill_sdk::{Effect, ErrorKind, HostError, Tool, ToolError, log, skill};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use analyzers::{ANALYZERS, Run};
 use ctx::{Loader, NotRead, Unavailable, name_of};
-use finding::{DryRun, Finding};
+use finding::Finding;
 
 skill!(Analyze, Analyzers);
 
@@ -297,28 +297,7 @@ impl Tool for Analyze {
         log::progress(total, total, "checking fixes");
 
         if input.dry_run {
-            for finding in &mut findings {
-                for fix in &mut finding.fixes {
-                    if fix.dry_run.is_some() {
-                        continue;
-                    }
-                    let Some(patch) = &fix.json_patch else {
-                        continue;
-                    };
-                    let result = kube::dry_run_patch_check(
-                        &fix.target.resource(),
-                        fix.target.namespace.as_deref(),
-                        &fix.target.name,
-                        patch,
-                    );
-                    fix.dry_run = Some(match result {
-                        Ok(_) => DryRun::Passed,
-                        Err(e) => DryRun::Failed {
-                            error: e.describe(),
-                        },
-                    });
-                }
-            }
+            fix::dry_run(&mut findings);
         }
 
         findings.sort_by(|a, b| {

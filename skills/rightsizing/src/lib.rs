@@ -41,7 +41,7 @@ use serde_json::value::RawValue;
 
 use analysis::{Analysis, Recommendation, Scope, Usage};
 use cluster::{Key, Namespace};
-use finding::{DryRun, Finding};
+use finding::Finding;
 use strategy::Knobs;
 
 skill!(Recommend, Explain);
@@ -731,7 +731,7 @@ fn run(input: &RecommendInput, container: Option<&str>) -> Result<Run, ToolError
     }
     log::progress(total, total, "checking fixes");
     if input.dry_run {
-        dry_run(&mut analysis.findings);
+        fix::dry_run(&mut analysis.findings);
     }
     analysis.findings.sort_by(|a, b| {
         b.severity
@@ -752,31 +752,6 @@ fn run(input: &RecommendInput, container: Option<&str>) -> Result<Run, ToolError
         target,
         window: w,
     })
-}
-
-fn dry_run(findings: &mut [Finding]) {
-    for finding in findings {
-        for fix in &mut finding.fixes {
-            if fix.dry_run.is_some() {
-                continue;
-            }
-            let Some(patch) = &fix.json_patch else {
-                continue;
-            };
-            let result = kube::dry_run_patch_check(
-                &fix.target.resource(),
-                fix.target.namespace.as_deref(),
-                &fix.target.name,
-                patch,
-            );
-            fix.dry_run = Some(match result {
-                Ok(()) => DryRun::Passed,
-                Err(e) => DryRun::Failed {
-                    error: e.describe(),
-                },
-            });
-        }
-    }
 }
 
 fn summary(run: &Run, input: &RecommendInput) -> Summary {
