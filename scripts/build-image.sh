@@ -95,12 +95,13 @@ sh "$root/scripts/image-rootfs.sh" "$binary" "$ca" "$work/bundle/rootfs"
 # Owned by root in the image, whoever builds it (as in the Dockerfile's COPY).
 umoci repack "${rootless[@]}" --image "$out:$tag" --history.created_by "scripts/image-rootfs.sh" "$work/bundle"
 
-# 3. The config: the same as deploy/Dockerfile's USER, ENTRYPOINT, CMD, LABEL.
+# 3. The config: the same as deploy/Dockerfile's USER, ENTRYPOINT, CMD, ENV, LABEL.
 umoci config --image "$out:$tag" \
     --os linux --architecture amd64 \
     --config.user 65532:65532 \
     --config.entrypoint /usr/local/bin/guardian \
     --config.cmd serve --config.cmd --help \
+    --config.env PATH=/usr/local/bin \
     --config.label org.opencontainers.image.title=guardian \
     --config.label "org.opencontainers.image.source=$source_url" \
     --config.label "org.opencontainers.image.licenses=$licenses" \

@@ -4,9 +4,10 @@
 # with a temporary storage directory, pushes the OCI layout there with skopeo,
 # and checks what the registry serves:
 #
-#   - the config: user 65532:65532, entrypoint, cmd and labels, each equal to
-#     deploy/Dockerfile's USER, ENTRYPOINT, CMD and LABEL (and the labels'
-#     version, source and licence to Cargo.toml's), linux/amd64;
+#   - the config: user 65532:65532, entrypoint, cmd, environment and labels,
+#     each equal to deploy/Dockerfile's USER, ENTRYPOINT, CMD, ENV and LABEL
+#     (and the labels' version, source and licence to Cargo.toml's),
+#     linux/amd64;
 #   - the root filesystem, pulled back from the registry and unpacked: exactly
 #     the files scripts/image-rootfs.sh lays out (no /bin/sh, no package
 #     manager, no libc), owned by root, /etc/passwd naming 65532;
@@ -35,7 +36,7 @@ while [ "$#" -gt 0 ]; do
     case "$1" in
         --oci) oci="$2"; shift 2 ;;
         --tag) tag="$2"; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "check-image: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -139,7 +140,11 @@ ok "entrypoint $(cfg .config.Entrypoint), cmd $(cfg .config.Cmd) (as deploy/Dock
     || fail "platform is $(cfg .os)/$(cfg .architecture), not linux/amd64"
 [ "$(cfg '.config.WorkingDir // ""' | jq -r .)" = "$(instr WORKDIR)" ] \
     || fail "deploy/Dockerfile's final stage says WORKDIR '$(instr WORKDIR)', the image '$(cfg .config.WorkingDir)'"
-[ "$(cfg '.config.Env // []')" = '[]' ] || fail "the image sets environment variables: $(cfg .config.Env)"
+# ENV KEY=VALUE lines (one variable each) in the Dockerfile's final stage.
+dockerfile_env="$(printf '%s\n' "$final" | sed -n 's/^ENV[[:space:]]\{1,\}//p' | jq -R . | jq -sc .)"
+[ "$(cfg '.config.Env // []')" = "$dockerfile_env" ] \
+    || fail "deploy/Dockerfile's final stage sets ENV $dockerfile_env, the image $(cfg .config.Env)"
+ok "environment $(cfg .config.Env), no working directory (as deploy/Dockerfile)"
 
 # Labels: the image's against Cargo.toml, and their names and literal values
 # against the Dockerfile's LABEL (its ${VERSION} and ${REVISION} are build
