@@ -12,8 +12,9 @@
 #     the files scripts/image-rootfs.sh lays out (no /bin/sh, no package
 #     manager, no libc), owned by root, /etc/passwd naming 65532;
 #   - the binary: statically linked, and it runs inside that root filesystem
-#     alone (chroot, as uid 65532): `guardian version`, and `guardian skills
-#     list` compiles and lists the built-in skills;
+#     alone (chroot, as uid 65532): `guardian version`; `guardian skills
+#     list` compiles and lists the built-in skills; `guardian diagnose` on
+#     examples/staging (copied in) reports findings;
 #
 # then prints the image's compressed size and the binary's size. Any failed
 # check stops it with a message and exit status 1. The registry is stopped
@@ -255,6 +256,25 @@ for skill in cluster diagnostics; do
         || fail "guardian skills list ($where) does not list the built-in skill $skill: $out"
 done
 ok "guardian skills list ($where): $(printf '%s\n' "$out" | wc -l) lines, lists the built-in skills"
+
+# The whole path, skills run by the static binary: diagnose the example
+# snapshot, copied into the unpacked tree's /tmp.
+cp -R "$root/examples/staging" "$rootfs/tmp/staging"
+chmod -R a+rX "$rootfs/tmp/staging"
+mkdir -m 0700 "$rootfs/tmp/state"
+chown 65532:65532 "$rootfs/tmp/state" 2>/dev/null || true
+set +e
+run --cache-dir /tmp/compiled --state-dir /tmp/state --audit /tmp/state/audit.jsonl \
+    diagnose -A --snapshot /tmp/staging -o json > "$work/diagnose.json" 2> "$work/diagnose.err"
+status=$?
+set -e
+# 0: no finding at or above --fail-on; 3: some (docs/diagnostics.md).
+[ "$status" -eq 0 ] || [ "$status" -eq 3 ] \
+    || fail "guardian diagnose --snapshot examples/staging ($where) exited $status: $(cat "$work/diagnose.err")"
+findings=$(jq '.findings | length' "$work/diagnose.json") \
+    || fail "guardian diagnose printed no JSON report: $(head -c 500 "$work/diagnose.json")"
+[ "$findings" -gt 0 ] || fail "guardian diagnose found nothing in examples/staging ($where)"
+ok "guardian diagnose -A --snapshot examples/staging ($where): $findings findings"
 
 # --- 5. Sizes --------------------------------------------------------------
 compressed=$(jq '([.layers[].size] | add) + .config.size' "$work/manifest.json") # layers + config
