@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Guardian needs beyond a Rust toolchain:
 # the wasm32-wasip2 target (skills are WebAssembly components), protoc
-# (the gRPC API) and Prometheus (the right-sizing tests). Safe to run again;
+# (the gRPC API), Prometheus (the right-sizing tests) and the image tools
+# (scripts/build-image.sh: musl, umoci, skopeo, docker-registry). Safe to run again;
 # does nothing that is already done.
 set -euo pipefail
 
@@ -45,6 +46,37 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
     else
         echo "setup: please install prometheus (with promtool) with your package manager" >&2
         exit 1
+    fi
+fi
+
+# The container image without a container engine (scripts/build-image.sh,
+# scripts/check-image.sh; run by hand, not by the tests): the musl target and
+# musl-gcc for a static binary, umoci to assemble the OCI image, skopeo and
+# Debian's docker-registry to push it to a loopback registry and inspect it
+# there, jq and file for the checks.
+if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+    echo "setup: adding the x86_64-unknown-linux-musl target" >&2
+    rustup target add x86_64-unknown-linux-musl
+fi
+image_tools=""
+for pair in musl-gcc:musl-tools umoci:umoci skopeo:skopeo docker-registry:docker-registry jq:jq file:file; do
+    if ! command -v "${pair%%:*}" >/dev/null 2>&1; then image_tools="$image_tools ${pair#*:}"; fi
+done
+if [ -n "$image_tools" ]; then
+    echo "setup: installing the image tools:$image_tools" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if command -v apt-get >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        # shellcheck disable=SC2086 # one word per package
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $image_tools >/dev/null
+        # check-image.sh starts its own registry on a loopback port; the
+        # package's system service (all interfaces, port 5000) is not wanted.
+        if command -v systemctl >/dev/null 2>&1; then
+            $sudo systemctl disable --now docker-registry >/dev/null 2>&1 || true
+        fi
+    else
+        echo "setup: please install$image_tools (for scripts/build-image.sh and check-image.sh) with your package manager" >&2
     fi
 fi
 

@@ -1498,3 +1498,250 @@ fn serve_runs_with_the_deployments_arguments_environment_and_volumes() {
         logged.join("\n")
     );
 }
+
+/// A Dockerfile's instructions, continuation lines joined and comments
+/// dropped: (INSTRUCTION, arguments).
+fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if let Some(head) = t.strip_suffix('\\') {
+            current.push_str(head.trim_end());
+            current.push(' ');
+            continue;
+        }
+        current.push_str(t);
+        let (instr, rest) = current
+            .split_once(char::is_whitespace)
+            .unwrap_or((current.as_str(), ""));
+        out.push((instr.to_uppercase(), rest.trim().to_owned()));
+        current.clear();
+    }
+    out
+}
+
+/// The values of `--config.NAME VALUE` in scripts/build-image.sh's `umoci
+/// config` call, in order (quotes removed).
+fn umoci_config(script: &str, name: &str) -> Vec<String> {
+    let flag = format!("--config.{name} ");
+    let mut out = Vec::new();
+    for line in script.lines() {
+        let mut rest = line;
+        while let Some(at) = rest.find(&flag) {
+            rest = &rest[at + flag.len()..];
+            let value: String = if let Some(quoted) = rest.strip_prefix('"') {
+                quoted.split('"').next().unwrap().to_owned()
+            } else {
+                rest.split_whitespace().next().unwrap().to_owned()
+            };
+            out.push(value);
+        }
+    }
+    out
+}
+
+/// `key = "value"` of the root Cargo.toml's `[workspace.package]`.
+fn workspace_package(key: &str) -> String {
+    let text = read(&repo_root().join("Cargo.toml"));
+    let section = text
+        .split("[workspace.package]")
+        .nth(1)
+        .expect("[workspace.package] in Cargo.toml");
+    section
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .find_map(|l| {
+            l.strip_prefix(&format!("{key} = \""))
+                .and_then(|v| v.strip_suffix('"'))
+        })
+        .unwrap_or_else(|| panic!("no {key} in [workspace.package]"))
+        .to_owned()
+}
+
+/// deploy/Dockerfile (for users with Docker) and scripts/build-image.sh
+/// (umoci, no container engine) build the same image: the same files, laid
+/// out by scripts/image-rootfs.sh for both, the same static musl binary, and
+/// the same user, entrypoint, cmd, environment, working directory and label
+/// names; the user is the Deployment's `runAsUser:runAsGroup`.
+/// scripts/check-image.sh
+/// checks the built image against the Dockerfile too; this keeps the two
+/// from drifting without building either.
+#[test]
+fn dockerfile_and_build_image_script_make_the_same_image() {
+    let root = repo_root();
+    let dockerfile = dockerfile_instructions(&read(&root.join("deploy/Dockerfile")));
+    let script = read(&root.join("scripts/build-image.sh"));
+    let last_from = dockerfile
+        .iter()
+        .rposition(|(i, _)| i == "FROM")
+        .expect("FROM in deploy/Dockerfile");
+    let (build, runtime) = dockerfile.split_at(last_from);
+    let one = |stage: &[(String, String)], instr: &str| -> Vec<String> {
+        stage
+            .iter()
+            .filter(|(i, _)| i == instr)
+            .map(|(_, a)| a.clone())
+            .collect()
+    };
+
+    // Files: an empty base plus what image-rootfs.sh lays out from the musl
+    // build, in both.
+    assert_eq!(one(runtime, "FROM"), ["scratch"], "the runtime stage");
+    assert_eq!(
+        one(runtime, "COPY"),
+        ["--from=build /rootfs/ /"],
+        "the runtime stage holds only the laid-out root filesystem"
+    );
+    let build_run = one(build, "RUN").join("\n");
+    for needed in [
+        "--target x86_64-unknown-linux-musl -p guardian-cli --bin guardian",
+        "sh scripts/image-rootfs.sh target/x86_64-unknown-linux-musl/release/guardian /etc/ssl/certs/ca-certificates.crt /rootfs",
+    ] {
+        assert!(
+            build_run.contains(needed),
+            "deploy/Dockerfile's build stage runs `{needed}`"
+        );
+    }
+    assert!(script.contains("target=x86_64-unknown-linux-musl"));
+    assert!(script.contains(
+        "cargo build --release --locked --target \"$target\" -p guardian-cli --bin guardian"
+    ));
+    assert!(script.contains(
+        "sh \"$root/scripts/image-rootfs.sh\" \"$binary\" \"$ca\" \"$work/bundle/rootfs\""
+    ));
+    assert!(script.contains("ca=/etc/ssl/certs/ca-certificates.crt"));
+
+    // The config.
+    let all = manifests();
+    let pod_sc = &deployment(&all)["spec"]["template"]["spec"]["securityContext"];
+    let user = format!("{}:{}", pod_sc["runAsUser"], pod_sc["runAsGroup"]);
+    assert_eq!(
+        one(runtime, "USER"),
+        [user.as_str()],
+        "USER is the pod's user"
+    );
+    assert_eq!(umoci_config(&script, "user"), [user.as_str()]);
+    let json_list = |args: &[String]| -> Vec<String> {
+        assert_eq!(args.len(), 1, "one instruction: {args:?}");
+        serde_json::from_str(&args[0]).expect("the JSON (exec) form")
+    };
+    let entrypoint = json_list(&one(runtime, "ENTRYPOINT"));
+    assert_eq!(entrypoint, ["/usr/local/bin/guardian"]);
+    assert_eq!(umoci_config(&script, "entrypoint"), entrypoint);
+    assert_eq!(
+        umoci_config(&script, "cmd"),
+        json_list(&one(runtime, "CMD"))
+    );
+    assert_eq!(one(runtime, "WORKDIR"), umoci_config(&script, "workingdir"));
+    assert_eq!(one(runtime, "ENV"), ["PATH=/usr/local/bin"]);
+    assert_eq!(umoci_config(&script, "env"), one(runtime, "ENV"));
+
+    let labels: BTreeMap<String, String> = one(runtime, "LABEL")
+        .iter()
+        .flat_map(|a| {
+            a.split_whitespace()
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').expect("LABEL key=value");
+                    (k.to_owned(), v.trim_matches('"').to_owned())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let script_labels: BTreeMap<String, String> = umoci_config(&script, "label")
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("--config.label key=value");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        labels.keys().collect::<Vec<_>>(),
+        script_labels.keys().collect::<Vec<_>>(),
+        "the same label names"
+    );
+    let oci = |k: &str| format!("org.opencontainers.image.{k}");
+    assert_eq!(labels[&oci("title")], "guardian");
+    assert_eq!(script_labels[&oci("title")], "guardian");
+    assert_eq!(labels[&oci("source")], workspace_package("repository"));
+    assert_eq!(labels[&oci("licenses")], workspace_package("license"));
+    assert_eq!(labels[&oci("version")], "${VERSION}");
+    assert_eq!(labels[&oci("revision")], "${REVISION}");
+    assert_eq!(
+        one(runtime, "ARG"),
+        [
+            format!("VERSION={}", env!("CARGO_PKG_VERSION")),
+            "REVISION=unknown".to_owned()
+        ]
+    );
+    assert_eq!(script_labels[&oci("source")], "$source_url");
+    assert_eq!(script_labels[&oci("licenses")], "$licenses");
+    assert_eq!(script_labels[&oci("version")], "$version");
+    assert_eq!(script_labels[&oci("revision")], "$revision");
+
+    // What image-rootfs.sh lays out: the entrypoint, executable; the user
+    // named in /etc/passwd and /etc/group; CA roots; nothing else.
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("guardian");
+    std::fs::write(&binary, "not really guardian").unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let ca = dir.path().join("ca.crt");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let rootfs = dir.path().join("rootfs");
+    let out = Command::new("sh")
+        .arg(root.join("scripts/image-rootfs.sh"))
+        .args([&binary, &ca, &rootfs])
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "image-rootfs.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files = BTreeMap::new();
+    let mut stack = vec![rootfs.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let rel = format!("/{}", p.strip_prefix(&rootfs).unwrap().display());
+            files.insert(rel, meta.permissions().mode() & 0o7777);
+            if meta.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    let expected: BTreeMap<String, u32> = [
+        ("/etc", 0o755),
+        ("/etc/group", 0o644),
+        ("/etc/passwd", 0o644),
+        ("/etc/ssl", 0o755),
+        ("/etc/ssl/certs", 0o755),
+        ("/etc/ssl/certs/ca-certificates.crt", 0o644),
+        ("/tmp", 0o1777),
+        ("/usr", 0o755),
+        ("/usr/local", 0o755),
+        ("/usr/local/bin", 0o755),
+        ("/usr/local/bin/guardian", 0o755),
+    ]
+    .into_iter()
+    .map(|(p, m)| (p.to_owned(), m))
+    .collect();
+    assert_eq!(
+        files, expected,
+        "no shell, no package manager, nothing else"
+    );
+    assert!(files.contains_key(&entrypoint[0]));
+    let (uid, gid) = user.split_once(':').unwrap();
+    assert_eq!(
+        read(&rootfs.join("etc/passwd")),
+        format!("nonroot:x:{uid}:{gid}:nonroot:/nonexistent:/sbin/nologin\n")
+    );
+    assert_eq!(
+        read(&rootfs.join("etc/group")),
+        format!("nonroot:x:{gid}:\n")
+    );
+}
