@@ -565,11 +565,13 @@ pub enum ArgocdCommand {
     /// One Application: conditions, resources out of sync or unhealthy, the
     /// last operation per resource, the sync history, and its findings.
     Status {
+        /// The Application's name.
         #[arg(value_name = "APP")]
         app: String,
     },
     /// What differs from Git, per resource, as Argo CD compared it.
     Drift {
+        /// The Application's name.
         #[arg(value_name = "APP")]
         app: String,
     },
@@ -577,6 +579,7 @@ pub enum ArgocdCommand {
     /// its exact patch, checked by server-side dry-run). Nothing is synced
     /// until a person approves it with `guardian actions approve`.
     Sync {
+        /// The Application's name.
         #[arg(value_name = "APP")]
         app: String,
         /// The revision to sync to [default: the Application's target].
@@ -602,6 +605,7 @@ pub enum ArgocdCommand {
     /// Application is Degraded (or the deadline passes), diagnose the
     /// resources that are not healthy. Exit status: 0 verified, 3 not.
     Verify {
+        /// The Application's name.
         #[arg(value_name = "APP")]
         app: String,
         /// The revision it must report (a prefix of the sha is enough).
