@@ -856,3 +856,42 @@ fn ask_answers_sync_questions_from_argo_cd_and_goes_on_to_why() {
         "{answer}"
     );
 }
+
+/// Every `diagnostics.analyze` call of the agent loop — the reasoner's or
+/// a model's — is told the config's Argo CD namespaces, so a finding's
+/// GitOps owner is looked for where this cluster keeps its Applications.
+#[test]
+fn the_agent_tells_diagnostics_where_applications_live() {
+    let snapshot =
+        crate::support::repo_root().join("tests/scenarios/81-argocd-selfheal-crashloop/snapshot");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "argocd:\n  namespaces: [elsewhere]\n").unwrap();
+    let transcript = dir.path().join("transcript.json");
+    crate::support::run_ok(
+        crate::support::guardian(&crate::cluster::shared_cache())
+            .env("GUARDIAN_CONFIG", &config)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(["ask", "--snapshot"])
+            .arg(&snapshot)
+            .arg("--transcript")
+            .arg(&transcript)
+            .arg("what is wrong in storefront?"),
+    );
+    let t: Value = serde_json::from_slice(&std::fs::read(&transcript).unwrap()).unwrap();
+    let calls: Vec<&Value> = t["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "tool_call" && e["tool"] == "diagnostics.analyze")
+        .collect();
+    assert!(!calls.is_empty(), "{t:#}");
+    for call in calls {
+        assert_eq!(
+            call["arguments"]["argocd_namespaces"],
+            json!(["elsewhere"]),
+            "{call}"
+        );
+    }
+}

@@ -229,10 +229,7 @@ async fn underneath(
     let mut kinds: Vec<&str> = here.iter().filter_map(|r| r["kind"].as_str()).collect();
     kinds.sort_unstable();
     kinds.dedup();
-    let mut input = json!({"namespace": ns, "kinds": kinds});
-    if !agent.context.argocd_namespaces.is_empty() {
-        input["argocd_namespaces"] = json!(agent.context.argocd_namespaces);
-    }
+    let input = json!({"namespace": ns, "kinds": kinds});
     rec.step(format!(
         "diagnosing what is not healthy in namespace {ns} ({ANALYZE})"
     ));

@@ -529,9 +529,6 @@ pub(crate) async fn investigate(
     }
     let where_ = scope.describe();
     let mut input = scope.input();
-    if !agent.context.argocd_namespaces.is_empty() {
-        input["argocd_namespaces"] = json!(agent.context.argocd_namespaces);
-    }
     let by = match narrow(&res) {
         Some(kinds) => {
             let by = format!(

@@ -273,6 +273,25 @@ impl Agent {
         tool: &str,
         arguments: &Value,
     ) -> (String, Option<ToolOutcome>) {
+        // Diagnostics is told where Argo CD's Applications live (the
+        // config's), whoever wrote the call — the reasoner or a model.
+        let with_argocd;
+        let arguments = match arguments {
+            Value::Object(fields)
+                if tool == crate::tools::ANALYZE
+                    && !fields.contains_key("argocd_namespaces")
+                    && !self.context.argocd_namespaces.is_empty() =>
+            {
+                let mut fields = fields.clone();
+                fields.insert(
+                    "argocd_namespaces".into(),
+                    serde_json::json!(self.context.argocd_namespaces),
+                );
+                with_argocd = Value::Object(fields);
+                &with_argocd
+            }
+            _ => arguments,
+        };
         rec.emit(Event::ToolCall {
             id: id.to_owned(),
             tool: tool.to_owned(),
