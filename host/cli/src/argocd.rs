@@ -489,10 +489,21 @@ fn render_drift(report: &Value) -> String {
     let drift = report["drift"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     let mut out = String::new();
     if drift.is_empty() {
-        out.push_str(&format!(
-            "Argo CD reports every resource of {} Synced.\n",
-            s(&report["app"], "name")
-        ));
+        // "Every resource Synced" only on Argo CD's current verdict: an
+        // Application it cannot compare (Unknown) has none to give.
+        let app = &report["app"];
+        let line = match app["sync_status"].as_str() {
+            Some("Synced") => format!(
+                "Argo CD reports every resource of {} Synced.\n",
+                s(app, "name")
+            ),
+            other => format!(
+                "Argo CD lists no resource of {} as OutOfSync, but the Application is {}: no verdict that it matches Git (see the note).\n",
+                s(app, "name"),
+                other.unwrap_or("Unknown")
+            ),
+        };
+        out.push_str(&line);
     } else {
         let rows: Vec<Vec<String>> = drift.iter().map(resource_row).collect();
         out.push_str(&output::table(
@@ -568,6 +579,20 @@ mod tests {
         );
         assert!(parse_resource("Deployment/checkout").is_err());
         assert!(parse_resource("apps::x").is_err());
+    }
+
+    #[test]
+    fn no_drift_is_an_all_clear_only_when_argo_cd_says_synced() {
+        let synced = json!({"app": {"name": "web", "sync_status": "Synced"}, "drift": []});
+        assert!(render_drift(&synced).starts_with("Argo CD reports every resource of web Synced."));
+        let unknown = json!({"app": {"name": "billing", "sync_status": "Unknown"}, "drift": [],
+                             "note": "Argo CD cannot compare"});
+        let text = render_drift(&unknown);
+        assert!(!text.contains("every resource"), "{text}");
+        assert!(
+            text.contains("the Application is Unknown: no verdict"),
+            "{text}"
+        );
     }
 
     #[test]
