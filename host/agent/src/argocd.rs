@@ -304,7 +304,9 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("")
 }
 
-fn short(revision: &str) -> &str {
+/// A Git sha as `git log --oneline` shows it (7 hex digits); any other
+/// revision (a tag, a branch, a chart version) as it is.
+pub fn short(revision: &str) -> &str {
     if revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()) {
         &revision[..7]
     } else {

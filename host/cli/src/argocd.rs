@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use guardian_agent::argocd::short;
 use guardian_core::argocd::{AppsRequest, DRIFT, STATUS, SYNC, Transition, VerifyRequest};
 use guardian_core::{Session, Source};
 use serde_json::{Value, json};
@@ -252,14 +253,6 @@ fn or_dash(v: &Value) -> String {
     match v.as_str() {
         Some(t) if !t.is_empty() => t.to_owned(),
         _ => "-".to_owned(),
-    }
-}
-
-fn short(revision: &str) -> &str {
-    if revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()) {
-        &revision[..7]
-    } else {
-        revision
     }
 }
 

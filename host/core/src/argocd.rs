@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use guardian_agent::argocd::short;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -534,14 +535,6 @@ fn summarize(
                 timeout.as_secs()
             )
         }
-    }
-}
-
-fn short(revision: &str) -> &str {
-    if revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()) {
-        &revision[..7]
-    } else {
-        revision
     }
 }
 

@@ -97,7 +97,7 @@ pub struct AppSummary {
 }
 
 /// A non-empty string at `path`.
-fn text(value: &Value, path: &[&str]) -> Option<String> {
+pub(crate) fn text(value: &Value, path: &[&str]) -> Option<String> {
     let mut v = value;
     for key in path {
         v = v.get(key)?;
@@ -105,7 +105,8 @@ fn text(value: &Value, path: &[&str]) -> Option<String> {
     v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-fn items<'a>(value: &'a Value, path: &[&str]) -> &'a [Value] {
+/// The array at `path`, or none.
+pub(crate) fn items<'a>(value: &'a Value, path: &[&str]) -> &'a [Value] {
     let mut v = value;
     for key in path {
         match v.get(key) {

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::app::{self, AppSummary};
+use crate::app::{self, AppSummary, text};
 use crate::view::Res;
 
 /// Who Argo CD records as having started the operation.
@@ -75,14 +75,6 @@ pub struct Plan {
     pub rationale: String,
     /// What it does, in one sentence.
     pub what: String,
-}
-
-fn text(value: &Value, path: &[&str]) -> Option<String> {
-    let mut v = value;
-    for key in path {
-        v = v.get(key)?;
-    }
-    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 /// Why a sync cannot be requested now, if it cannot: an operation is

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::app::{self, AppSummary};
+use crate::app::{self, AppSummary, items, text};
 use crate::finding::{Finding, ObjRef};
 
 /// The output bound of a tool call is 1 MiB: the list of Applications stops
@@ -15,25 +15,6 @@ use crate::finding::{Finding, ObjRef};
 const APPS_BYTES: usize = 700 << 10;
 /// History entries shown by `status` (Argo CD keeps 10 by default).
 const HISTORY: usize = 10;
-
-fn text(value: &Value, path: &[&str]) -> Option<String> {
-    let mut v = value;
-    for key in path {
-        v = v.get(key)?;
-    }
-    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-fn items<'a>(value: &'a Value, path: &[&str]) -> &'a [Value] {
-    let mut v = value;
-    for key in path {
-        match v.get(key) {
-            Some(next) => v = next,
-            None => return &[],
-        }
-    }
-    v.as_array().map_or(&[], Vec::as_slice)
-}
 
 /// One resource of an Application, as Argo CD judges it (`status.resources`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
