@@ -18,7 +18,9 @@
 mod audit;
 mod backend;
 mod context;
+pub mod forge;
 mod gate;
+pub mod git;
 mod host;
 pub mod live;
 pub mod metrics;
@@ -41,6 +43,11 @@ pub use guardian_snapshot::{LoadProblem, Snapshot};
 pub use host::AccessReview;
 pub use live::{ClusterOptions, ServerVersion, TokenUser};
 pub use metrics::{ContainerUsage, MetricsSourceReport, PrometheusOptions};
+pub use forge::{NewPullRequest, PrState, PullRequest};
+pub use git::{
+    BranchPush, Checkout, ForgeAccess, ForgeKind, GitCredential, GitOptions, PushedBranch,
+    RepositoryAccess,
+};
 
 use backend::{Backend, SnapshotBackend};
 use gate::{Request, WRITE_VERBS};
@@ -58,6 +65,8 @@ pub struct Broker {
     audit: Arc<Audit>,
     /// Where Prometheus is (configured, or found in the live cluster).
     metrics: Arc<metrics::MetricsState>,
+    /// The repositories and forges Guardian may reach.
+    git: Arc<git::GitOptions>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -85,6 +94,7 @@ impl Broker {
             policy,
             audit,
             metrics: Arc::new(metrics::MetricsState::new(Default::default())),
+            git: Default::default(),
         })
     }
 
@@ -113,6 +123,7 @@ impl Broker {
             policy,
             audit,
             metrics: Arc::new(metrics::MetricsState::new(Default::default())),
+            git: Default::default(),
         }
     }
 
