@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 
 pub mod argocd;
+pub mod forge;
 pub mod generate;
+pub mod git;
 pub mod kube;
 pub mod openai;
 pub mod prometheus;
