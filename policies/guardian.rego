@@ -33,6 +33,26 @@ prometheus_query if {
 	input.resource.resource == "prometheus"
 }
 
+# Git and forges (the broker's `git_*` and pull request calls): a fetch is a
+# `get` of `repositories.git.guardian.dev`, a push of a new branch a `create`
+# of `branches.git.guardian.dev`, a pull request a `get` or `create` of
+# `pullrequests.forge.guardian.dev`; `input.name` is the repository URL
+# (`URL#BRANCH`, `URL#NUMBER`). Reads fall under reads-within-grants and
+# writes under approved-action like any other; no other verb is a call
+# Guardian makes on them (deleting or rewriting a branch is not).
+git_forge_calls := {
+	["git.guardian.dev", "repositories", "get"],
+	["git.guardian.dev", "branches", "create"],
+	["forge.guardian.dev", "pullrequests", "get"],
+	["forge.guardian.dev", "pullrequests", "create"],
+}
+
+deny contains {"rule": "git-forge-calls", "reason": reason} if {
+	input.resource.group in {"git.guardian.dev", "forge.guardian.dev"}
+	not [input.resource.group, input.resource.resource, input.verb] in git_forge_calls
+	reason := sprintf("%s of %s is not a call Guardian makes on Git or a forge (it fetches, pushes new branches, opens and reads pull requests)", [input.verb, input.resource.grant])
+}
+
 # Reads are allowed within the skill's read grants.
 allow contains "reads-within-grants" if {
 	input.verb in read_verbs
