@@ -401,7 +401,13 @@ fn gitlab(state: &mut State, req: &Recorded) -> Response<Body> {
     }
     let path = req.path.split('?').next().unwrap_or_default();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let not_found = |what: &str| reply(404, &json!({"message": format!("404 {what} Not Found")}), &[]);
+    let not_found = |what: &str| {
+        reply(
+            404,
+            &json!({"message": format!("404 {what} Not Found")}),
+            &[],
+        )
+    };
     let ["api", "v4", "projects", id, "merge_requests", rest @ ..] = segments.as_slice() else {
         return not_found("Project");
     };

@@ -119,7 +119,10 @@ impl GitServer {
     /// commit on `main` (its default branch); returns the commit.
     pub fn create_repo(&self, name: &str, files: &[(&str, &str)]) -> String {
         let bare = self.repo_dir(name);
-        git(self.root.path(), &["init", "-q", "--bare", "-b", "main", &path_str(&bare)]);
+        git(
+            self.root.path(),
+            &["init", "-q", "--bare", "-b", "main", &path_str(&bare)],
+        );
         git(&bare, &["config", "http.receivepack", "true"]);
         let work = tempfile::tempdir().expect("work tree");
         git(work.path(), &["init", "-q", "-b", "main"]);
@@ -136,12 +139,25 @@ impl GitServer {
 
     /// Adds a commit changing `files` on `branch` (created from `main`
     /// when missing); returns it.
-    pub fn commit(&self, name: &str, branch: &str, files: &[(&str, &str)], message: &str) -> String {
+    pub fn commit(
+        &self,
+        name: &str,
+        branch: &str,
+        files: &[(&str, &str)],
+        message: &str,
+    ) -> String {
         let bare = self.repo_dir(name);
         let work = tempfile::tempdir().expect("work tree");
         git(work.path(), &["clone", "-q", &path_str(&bare), "."]);
-        let start = if self.commit_of(name, branch).is_some() { branch } else { "main" };
-        git(work.path(), &["checkout", "-q", "-B", branch, &format!("origin/{start}")]);
+        let start = if self.commit_of(name, branch).is_some() {
+            branch
+        } else {
+            "main"
+        };
+        git(
+            work.path(),
+            &["checkout", "-q", "-B", branch, &format!("origin/{start}")],
+        );
         for (path, content) in files {
             let file = work.path().join(path);
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -171,7 +187,12 @@ impl GitServer {
     pub fn commit_of(&self, name: &str, branch: &str) -> Option<String> {
         let out = git_output(
             &self.repo_dir(name),
-            &["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")],
+            &[
+                "rev-parse",
+                "--verify",
+                "-q",
+                &format!("refs/heads/{branch}"),
+            ],
         );
         out.ok().map(|s| s.trim().to_owned())
     }
@@ -180,7 +201,11 @@ impl GitServer {
     pub fn branches(&self, name: &str) -> BTreeMap<String, String> {
         let out = git_output(
             &self.repo_dir(name),
-            &["for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads"],
+            &[
+                "for-each-ref",
+                "--format=%(refname:short) %(objectname)",
+                "refs/heads",
+            ],
         )
         .unwrap_or_default();
         out.lines()
@@ -276,7 +301,10 @@ impl State {
             .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
             .env("HTTP_GIT_PROTOCOL", header("git-protocol"))
             .env("REMOTE_ADDR", "127.0.0.1")
-            .env("REMOTE_USER", basic_user(&parts.headers).unwrap_or("git".into()))
+            .env(
+                "REMOTE_USER",
+                basic_user(&parts.headers).unwrap_or("git".into()),
+            )
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -304,7 +332,11 @@ fn cgi_response(out: &[u8]) -> Response<Body> {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| (i, i + 4))
-        .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, i + 2)));
+        .or_else(|| {
+            out.windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, i + 2))
+        });
     let Some((end, start)) = split else {
         return plain(StatusCode::BAD_GATEWAY, "the backend wrote no headers");
     };

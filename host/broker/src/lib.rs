@@ -33,6 +33,11 @@ use serde_json::Value;
 
 pub use audit::{ActionAuditRecord, Audit, AuditRecord};
 pub use context::{CallContext, CallScope};
+pub use forge::{NewPullRequest, PrState, PullRequest};
+pub use git::{
+    BranchPush, Checkout, ForgeAccess, ForgeKind, GitCredential, GitOptions, PushedBranch,
+    RepositoryAccess,
+};
 pub use guardian_kube_types::{
     BrokerError, ListQuery, LogQuery, ObjectRef, ResourceKind, ResourceTable, SharedItem,
     SharedList, Stored, resources, selectors,
@@ -43,11 +48,6 @@ pub use guardian_snapshot::{LoadProblem, Snapshot};
 pub use host::AccessReview;
 pub use live::{ClusterOptions, ServerVersion, TokenUser};
 pub use metrics::{ContainerUsage, MetricsSourceReport, PrometheusOptions};
-pub use forge::{NewPullRequest, PrState, PullRequest};
-pub use git::{
-    BranchPush, Checkout, ForgeAccess, ForgeKind, GitCredential, GitOptions, PushedBranch,
-    RepositoryAccess,
-};
 
 use backend::{Backend, SnapshotBackend};
 use gate::{Request, WRITE_VERBS};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use guardian_broker::{
-    Audit, Broker, BranchPush, BrokerError, CallContext, ForgeAccess, ForgeKind, GitCredential,
+    Audit, BranchPush, Broker, BrokerError, CallContext, ForgeAccess, ForgeKind, GitCredential,
     GitOptions, NewPullRequest, Policy, PrState, RepositoryAccess, Snapshot,
 };
 use guardian_policy::ActionRef;
@@ -159,7 +159,11 @@ fn ls_remote(server: &GitServer, repo: &str) -> String {
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -178,7 +182,10 @@ async fn fetch_at_a_branch_a_tag_and_a_commit() {
 
     let at_main = s.broker.git_fetch(&cx(), &url, "main").await.unwrap();
     assert_eq!(at_main.commit, second);
-    assert_eq!((at_main.url.as_str(), at_main.revision.as_str()), (url.as_str(), "main"));
+    assert_eq!(
+        (at_main.url.as_str(), at_main.revision.as_str()),
+        (url.as_str(), "main")
+    );
     let read = |dir: &Path| std::fs::read_to_string(dir.join("apps/web/deployment.yaml")).unwrap();
     assert_eq!(read(at_main.dir.path()), "image: web:2.0\n");
 
@@ -196,7 +203,11 @@ async fn fetch_at_a_branch_a_tag_and_a_commit() {
     let at_tag = s.broker.git_fetch(&cx(), &url, "v1").await.unwrap();
     assert_eq!(at_tag.commit, first);
 
-    let missing = s.broker.git_fetch(&cx(), &url, "no-such-branch").await.unwrap_err();
+    let missing = s
+        .broker
+        .git_fetch(&cx(), &url, "no-such-branch")
+        .await
+        .unwrap_err();
     assert_eq!(missing.kind_str(), "not-found", "{missing}");
     assert!(missing.to_string().contains("no-such-branch"), "{missing}");
 
@@ -216,7 +227,10 @@ async fn fetch_at_a_branch_a_tag_and_a_commit() {
     assert_eq!(line["decision"], "allow");
     assert_eq!(line["rule"], "reads-within-grants");
     let reasons = line["reasons"].to_string();
-    assert!(reasons.contains(&format!("git fetch {url} at main")), "{reasons}");
+    assert!(
+        reasons.contains(&format!("git fetch {url} at main")),
+        "{reasons}"
+    );
     assert!(reasons.contains(&second), "{reasons}");
     assert_eq!(lines[4]["error"], "not-found");
     s.assert_no_token(&[&missing]);
@@ -240,13 +254,15 @@ async fn an_approved_push_adds_one_commit_on_the_base_with_the_files_and_author(
     let branches = s.server.branches("shop");
     assert_eq!(branches.get("guardian/act-7"), Some(&pushed.commit));
     assert_eq!(branches.get("main"), Some(&base), "main is untouched");
-    let parents = s
-        .server
-        .git("shop", &["rev-list", "--parents", "-n", "1", &pushed.commit]);
+    let parents = s.server.git(
+        "shop",
+        &["rev-list", "--parents", "-n", "1", &pushed.commit],
+    );
     assert_eq!(parents.trim(), format!("{} {base}", pushed.commit));
-    let count = s
-        .server
-        .git("shop", &["rev-list", "--count", &format!("{base}..{}", pushed.commit)]);
+    let count = s.server.git(
+        "shop",
+        &["rev-list", "--count", &format!("{base}..{}", pushed.commit)],
+    );
     assert_eq!(count.trim(), "1");
     let files = s.server.files("shop", "guardian/act-7");
     assert_eq!(
@@ -259,7 +275,12 @@ async fn an_approved_push_adds_one_commit_on_the_base_with_the_files_and_author(
     );
     let who = s.server.git(
         "shop",
-        &["log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", &pushed.commit],
+        &[
+            "log",
+            "-1",
+            "--format=%an <%ae>|%cn <%ce>|%B",
+            &pushed.commit,
+        ],
     );
     assert_eq!(
         who.trim(),
@@ -279,9 +300,15 @@ async fn an_approved_push_adds_one_commit_on_the_base_with_the_files_and_author(
     assert_eq!(line["rule"], "approved-action");
     assert_eq!(line["dry_run"], false);
     let reasons = line["reasons"].to_string();
-    assert!(reasons.contains("action act-7 approved by human:alice"), "{reasons}");
+    assert!(
+        reasons.contains("action act-7 approved by human:alice"),
+        "{reasons}"
+    );
     assert!(reasons.contains(&format!("on main@{base}")), "{reasons}");
-    assert!(reasons.contains(&format!("pushed commit {}", pushed.commit)), "{reasons}");
+    assert!(
+        reasons.contains(&format!("pushed commit {}", pushed.commit)),
+        "{reasons}"
+    );
     s.assert_no_token(&[]);
 }
 
@@ -298,7 +325,10 @@ async fn a_push_without_approval_is_denied_and_reaches_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "denied", "{err}");
-    assert!(err.to_string().contains("branches.git.guardian.dev"), "{err}");
+    assert!(
+        err.to_string().contains("branches.git.guardian.dev"),
+        "{err}"
+    );
     assert!(s.server.requests().is_empty(), "the server was asked");
     assert_eq!(s.server.branches("shop").len(), 1);
     let lines = s.audit_lines();
@@ -343,7 +373,8 @@ async fn pushes_to_the_base_branch_or_an_existing_branch_are_refused() {
     assert_eq!(err.kind_str(), "invalid", "{err}");
     assert!(err.to_string().contains("base or default branch"), "{err}");
     // The default branch, even when another base is named.
-    s.server.commit("shop", "release", &[("r.txt", "r\n")], "release");
+    s.server
+        .commit("shop", "release", &[("r.txt", "r\n")], "release");
     let mut to_default = push_of(&s, "main");
     to_default.base_branch = "release".into();
     to_default.base_commit = s.server.commit_of("shop", "release").unwrap();
@@ -355,7 +386,9 @@ async fn pushes_to_the_base_branch_or_an_existing_branch_are_refused() {
     assert!(err.to_string().contains("base or default branch"), "{err}");
     assert_eq!(s.server.commit_of("shop", "main"), Some(main.clone()));
 
-    let existing = s.server.commit("shop", "taken", &[("t.txt", "t\n")], "taken");
+    let existing = s
+        .server
+        .commit("shop", "taken", &[("t.txt", "t\n")], "taken");
     let err = s
         .broker
         .git_push_branch(&cx(), &approved(), &push_of(&s, "taken"))
@@ -380,7 +413,10 @@ async fn a_push_the_server_refuses_leaves_no_branch() {
     assert_eq!(err.kind_str(), "denied", "{err}");
     let text = err.to_string();
     assert!(text.contains("pushes are frozen until Monday"), "{text}");
-    assert!(text.contains("refused the push of guardian/frozen"), "{text}");
+    assert!(
+        text.contains("refused the push of guardian/frozen"),
+        "{text}"
+    );
     let remote = ls_remote(&s.server, "shop");
     assert!(!remote.contains("guardian/frozen"), "{remote}");
     assert_eq!(s.server.branches("shop").len(), 1);
@@ -398,7 +434,10 @@ async fn a_wrong_token_is_a_clear_denial_without_the_token() {
     let url = s.server.repo_url("shop");
     let fetch = s.broker.git_fetch(&cx(), &url, "main").await.unwrap_err();
     assert_eq!(fetch.kind_str(), "denied", "{fetch}");
-    assert!(fetch.to_string().contains("refused the credential"), "{fetch}");
+    assert!(
+        fetch.to_string().contains("refused the credential"),
+        "{fetch}"
+    );
     assert!(
         fetch
             .to_string()
@@ -425,7 +464,11 @@ async fn a_stopped_server_is_unreachable_and_an_unlisted_repository_is_never_ask
     let mut s = setup();
     let url = s.server.repo_url("shop");
     let elsewhere = "http://127.0.0.1:9/other/repo.git";
-    let err = s.broker.git_fetch(&cx(), elsewhere, "main").await.unwrap_err();
+    let err = s
+        .broker
+        .git_fetch(&cx(), elsewhere, "main")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind_str(), "denied", "{err}");
     assert!(err.to_string().contains("gitops.repositories"), "{err}");
     assert!(s.server.requests().is_empty());
@@ -456,14 +499,7 @@ fn forge_setup(kind: ForgeKind, double: &ForgeDouble) -> (Setup, String) {
     }];
     let (broker, audit) = broker(s.dir.path(), Policy::defaults().unwrap(), options);
     let url = format!("{}acme/shop.git", s.server.url);
-    (
-        Setup {
-            broker,
-            audit,
-            ..s
-        },
-        url,
-    )
+    (Setup { broker, audit, ..s }, url)
 }
 
 fn new_pr(url: &str) -> NewPullRequest {
@@ -488,12 +524,18 @@ async fn github_pull_requests_are_opened_and_read_with_the_api_shapes() {
     assert_eq!(pr.number, 1);
     assert_eq!(pr.url, format!("{}/acme/shop/pull/1", double.url));
     assert_eq!(pr.state, PrState::Open);
-    assert_eq!((pr.head.as_str(), pr.base.as_str()), ("guardian/act-7", "main"));
+    assert_eq!(
+        (pr.head.as_str(), pr.base.as_str()),
+        ("guardian/act-7", "main")
+    );
 
     let requests = double.requests();
     assert_eq!(requests.len(), 1);
     let r = &requests[0];
-    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/repos/acme/shop/pulls"));
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/repos/acme/shop/pulls")
+    );
     assert_eq!(r.headers["authorization"], format!("Bearer {FORGE_TOKEN}"));
     assert_eq!(r.headers["accept"], "application/vnd.github+json");
     assert_eq!(r.headers["x-github-api-version"], "2022-11-28");
@@ -511,9 +553,17 @@ async fn github_pull_requests_are_opened_and_read_with_the_api_shapes() {
     let merge = "a".repeat(40);
     double.merge(1, &merge);
     let read = s.broker.pull_request(&cx(), &url, 1).await.unwrap();
-    assert_eq!(read.state, PrState::Merged { merge_commit: merge });
+    assert_eq!(
+        read.state,
+        PrState::Merged {
+            merge_commit: merge
+        }
+    );
     let r = double.requests().pop().unwrap();
-    assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/repos/acme/shop/pulls/1"));
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("GET", "/repos/acme/shop/pulls/1")
+    );
     assert_eq!(r.headers["authorization"], format!("Bearer {FORGE_TOKEN}"));
     assert_eq!(r.body, None);
 
@@ -524,7 +574,9 @@ async fn github_pull_requests_are_opened_and_read_with_the_api_shapes() {
     assert_eq!(lines[0]["name"], format!("{url}#guardian/act-7"));
     assert_eq!(lines[0]["rule"], "approved-action");
     assert!(
-        lines[0]["reasons"].to_string().contains(&format!("opened #1 {}", pr.url)),
+        lines[0]["reasons"]
+            .to_string()
+            .contains(&format!("opened #1 {}", pr.url)),
         "{}",
         lines[0]
     );
@@ -533,7 +585,12 @@ async fn github_pull_requests_are_opened_and_read_with_the_api_shapes() {
 
     let errors = error_modes(&s, &url, &double).await;
     let [exists, unauthorized, server, limited, missing] = &errors;
-    assert!(exists.to_string().contains("A pull request already exists for acme:guardian/other"), "{exists}");
+    assert!(
+        exists
+            .to_string()
+            .contains("A pull request already exists for acme:guardian/other"),
+        "{exists}"
+    );
     assert!(limited.to_string().contains("HTTP 403"), "{limited}");
     assert!(missing.to_string().contains("HTTP 404"), "{missing}");
     let _ = (unauthorized, server);
@@ -550,7 +607,10 @@ async fn gitlab_merge_requests_are_opened_and_read_with_the_api_shapes() {
         .await
         .unwrap();
     assert_eq!(pr.number, 1);
-    assert_eq!(pr.url, format!("{}/acme/shop/-/merge_requests/1", double.url));
+    assert_eq!(
+        pr.url,
+        format!("{}/acme/shop/-/merge_requests/1", double.url)
+    );
     assert_eq!(pr.state, PrState::Open);
     let r = &double.requests()[0];
     assert_eq!(
@@ -583,7 +643,12 @@ async fn gitlab_merge_requests_are_opened_and_read_with_the_api_shapes() {
 
     let errors = error_modes(&s, &url, &double).await;
     let [exists, _, _, limited, _] = &errors;
-    assert!(exists.to_string().contains("Another open merge request already exists"), "{exists}");
+    assert!(
+        exists
+            .to_string()
+            .contains("Another open merge request already exists"),
+        "{exists}"
+    );
     assert!(limited.to_string().contains("HTTP 429"), "{limited}");
     s.assert_no_token(&errors.iter().collect::<Vec<_>>());
 }
@@ -605,9 +670,14 @@ async fn error_modes(s: &Setup, url: &str, double: &ForgeDouble) -> [BrokerError
     assert!(exists.to_string().contains("already open"), "{exists}");
     let unauthorized = open(ErrorMode::Unauthorized).await;
     assert_eq!(unauthorized.kind_str(), "denied", "{unauthorized}");
-    assert!(unauthorized.to_string().contains("HTTP 401"), "{unauthorized}");
     assert!(
-        unauthorized.to_string().contains("gitops.forges[].token_file"),
+        unauthorized.to_string().contains("HTTP 401"),
+        "{unauthorized}"
+    );
+    assert!(
+        unauthorized
+            .to_string()
+            .contains("gitops.forges[].token_file"),
         "{unauthorized}"
     );
     let server = open(ErrorMode::ServerError).await;

@@ -97,8 +97,8 @@ impl Forge {
         match self.kind {
             ForgeKind::Github => format!("{}/repos/{}/pulls", self.api, self.project),
             ForgeKind::Gitlab => {
-                let id: String = url::form_urlencoded::byte_serialize(self.project.as_bytes())
-                    .collect();
+                let id: String =
+                    url::form_urlencoded::byte_serialize(self.project.as_bytes()).collect();
                 format!("{}/projects/{id}/merge_requests", self.api)
             }
         }
@@ -111,7 +111,10 @@ impl Forge {
             .header(http::header::USER_AGENT, USER_AGENT);
         match self.kind {
             ForgeKind::Github => r
-                .header(http::header::AUTHORIZATION, format!("Bearer {}", self.token))
+                .header(
+                    http::header::AUTHORIZATION,
+                    format!("Bearer {}", self.token),
+                )
                 .header(http::header::ACCEPT, "application/vnd.github+json")
                 .header("X-GitHub-Api-Version", "2022-11-28"),
             ForgeKind::Gitlab => r
@@ -237,12 +240,14 @@ impl Forge {
         let mut parts = Vec::new();
         let mut push = |m: &Value| match m {
             Value::String(s) => parts.push(s.clone()),
-            Value::Array(items) => parts.extend(items.iter().map(|i| match i {
-                Value::String(s) => s.clone(),
-                other => other.get("message").and_then(Value::as_str).map_or_else(
-                    || other.to_string(),
-                    str::to_owned,
-                ),
+            Value::Array(items) => parts.extend(items.iter().map(|i| {
+                match i {
+                    Value::String(s) => s.clone(),
+                    other => other
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| other.to_string(), str::to_owned),
+                }
             })),
             Value::Object(_) => parts.push(m.to_string()),
             _ => {}
@@ -275,7 +280,10 @@ impl Forge {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
-        let at = format!("{} answered HTTP {code} when asked to {what}{said}", self.shown);
+        let at = format!(
+            "{} answered HTTP {code} when asked to {what}{said}",
+            self.shown
+        );
         let limited = code == 429
             || (code == 403
                 && (header("x-ratelimit-remaining") == Some("0")
@@ -293,15 +301,14 @@ impl Forge {
                     .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
                     .map(|t| format!(" ({})", t.to_rfc3339()))
                     .unwrap_or_default();
-                when.push(format!("the limit resets at {reset}{at} (x-ratelimit-reset)"));
+                when.push(format!(
+                    "the limit resets at {reset}{at} (x-ratelimit-reset)"
+                ));
             }
             if when.is_empty() {
                 when.push("retry later".into());
             }
-            return BrokerError::Unavailable(format!(
-                "{at}; rate limited: {}",
-                when.join("; ")
-            ));
+            return BrokerError::Unavailable(format!("{at}; rate limited: {}", when.join("; ")));
         }
         match code {
             401 => BrokerError::Denied(format!(
@@ -325,9 +332,7 @@ impl Forge {
             400 | 409 | 422 => BrokerError::Invalid(format!(
                 "{at}; check the branches (do both exist on the forge?) and the title"
             )),
-            500..=599 => BrokerError::Unavailable(format!(
-                "{at}; the forge failed: retry later"
-            )),
+            500..=599 => BrokerError::Unavailable(format!("{at}; the forge failed: retry later")),
             _ => BrokerError::Unavailable(at),
         }
     }
@@ -346,7 +351,12 @@ impl Forge {
             ))
         };
         let text = |field: &str| v[field].as_str().map(str::to_owned);
-        let sha = |field: &str| v[field].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        let sha = |field: &str| {
+            v[field]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         match self.kind {
             ForgeKind::Github => {
                 let number = v["number"].as_u64().ok_or_else(|| missing("number"))?;

@@ -106,7 +106,10 @@ impl Broker {
             .with_action(action)
             .noting(&approved);
         let (permit, started) = self.authorize(cx, &req).await?;
-        let asked = format!("open a pull request on {url} from {} into {}", pr.head, pr.base);
+        let asked = format!(
+            "open a pull request on {url} from {} into {}",
+            pr.head, pr.base
+        );
         if permit.dry_run() {
             let reason = format!(
                 "action {}: policy allows only a dry run (rule {}); a pull request cannot be \
@@ -125,7 +128,11 @@ impl Broker {
             Ok(forge) => forge.create(pr).await.map(|p| (forge.shown.clone(), p)),
             Err(e) => Err(e),
         };
-        let mut reasons = vec![format!("allowed by {}", permit.rule()), approved.clone(), asked];
+        let mut reasons = vec![
+            format!("allowed by {}", permit.rule()),
+            approved.clone(),
+            asked,
+        ];
         match &result {
             Ok((shown, p)) => reasons.push(format!("{shown} opened #{} {}", p.number, p.url)),
             Err(e) => reasons.push(format!("failed: {}", truncate(e.message(), 600))),
@@ -156,7 +163,9 @@ impl Broker {
             format!("read pull request #{number} of {url}"),
         ];
         match &result {
-            Ok((shown, p)) => reasons.push(format!("{shown}: #{} {} {:?}", p.number, p.url, p.state)),
+            Ok((shown, p)) => {
+                reasons.push(format!("{shown}: #{} {} {:?}", p.number, p.url, p.state))
+            }
             Err(e) => reasons.push(format!("failed: {}", truncate(e.message(), 600))),
         }
         let error = result.as_ref().err().map(BrokerError::kind_str);

@@ -17,10 +17,10 @@ mod run;
 
 use std::path::Path;
 
+pub(crate) use options::read_token;
 pub use options::{
     DEFAULT_GIT_TIMEOUT, ForgeAccess, ForgeKind, GitCredential, GitOptions, RepositoryAccess,
 };
-pub(crate) use options::read_token;
 use run::{Git, io_error};
 
 use crate::gate::{Request, truncate};
@@ -123,9 +123,7 @@ pub(crate) fn check_url(url: &str) -> Result<String, BrokerError> {
             parsed.scheme()
         )));
     }
-    if parsed.password().is_some()
-        || (!parsed.username().is_empty() && parsed.scheme() != "ssh")
-    {
+    if parsed.password().is_some() || (!parsed.username().is_empty() && parsed.scheme() != "ssh") {
         let mut shown = parsed.clone();
         let _ = shown.set_username("");
         let _ = shown.set_password(None);
@@ -173,9 +171,9 @@ fn check_path(path: &str) -> Result<(), BrokerError> {
     let p = Path::new(path);
     let bad = path.is_empty()
         || p.is_absolute()
-        || p.components().any(|c| {
-            !matches!(c, std::path::Component::Normal(n) if !n.eq_ignore_ascii_case(".git"))
-        });
+        || p.components().any(
+            |c| !matches!(c, std::path::Component::Normal(n) if !n.eq_ignore_ascii_case(".git")),
+        );
     if bad {
         return Err(BrokerError::Invalid(format!(
             "the file path {path:?} must be relative to the repository root, without `..` and \
@@ -308,7 +306,15 @@ impl Broker {
         let shallow = git
             .run(
                 root,
-                &["fetch", "-q", "--depth", "1", "--no-tags", "origin", revision],
+                &[
+                    "fetch",
+                    "-q",
+                    "--depth",
+                    "1",
+                    "--no-tags",
+                    "origin",
+                    revision,
+                ],
             )
             .await?;
         if !shallow.ok {
@@ -393,9 +399,7 @@ impl Broker {
             check_path(path)?;
         }
         if push.message.trim().is_empty() {
-            return Err(BrokerError::Invalid(
-                "a push needs a commit message".into(),
-            ));
+            return Err(BrokerError::Invalid("a push needs a commit message".into()));
         }
         let name = format!("{url}#{}", push.branch);
         let kind = branches_kind();
@@ -423,7 +427,11 @@ impl Broker {
             )));
         }
         let result = self.push(&url, push).await;
-        let mut reasons = vec![format!("allowed by {}", permit.rule()), approved.clone(), asked];
+        let mut reasons = vec![
+            format!("allowed by {}", permit.rule()),
+            approved.clone(),
+            asked,
+        ];
         match &result {
             Ok(p) => reasons.push(format!("pushed commit {}", p.commit)),
             Err(e) => reasons.push(format!("failed: {}", truncate(e.message(), 600))),
@@ -464,7 +472,9 @@ impl Broker {
         let listed = git
             .must(root, &["ls-remote", "--symref", "origin"], |e| {
                 remote_error(url, "list its branches", e).unwrap_or_else(|| {
-                    BrokerError::Unavailable(format!("git could not list the branches of {url}: {e}"))
+                    BrokerError::Unavailable(format!(
+                        "git could not list the branches of {url}: {e}"
+                    ))
                 })
             })
             .await?;
@@ -494,7 +504,10 @@ impl Broker {
         }
         let base = push.base_commit.as_str();
         let fetched = git
-            .run(root, &["fetch", "-q", "--depth", "1", "--no-tags", "origin", base])
+            .run(
+                root,
+                &["fetch", "-q", "--depth", "1", "--no-tags", "origin", base],
+            )
             .await?;
         if !fetched.ok {
             let stderr = run::summary(&fetched.stderr);
@@ -502,9 +515,17 @@ impl Broker {
                 return Err(e);
             }
             let base_ref = format!("refs/heads/{}", push.base_branch);
-            git.must(root, &["fetch", "-q", "--no-tags", "origin", &base_ref], |e| {
-                fetch_error(url, &format!("fetch the base branch {}", push.base_branch), e)
-            })
+            git.must(
+                root,
+                &["fetch", "-q", "--no-tags", "origin", &base_ref],
+                |e| {
+                    fetch_error(
+                        url,
+                        &format!("fetch the base branch {}", push.base_branch),
+                        e,
+                    )
+                },
+            )
             .await?;
         }
         let base_of = format!("{base}^{{commit}}");
@@ -546,7 +567,11 @@ impl Broker {
         )
         .await?;
         let commit = git
-            .must(root, &["rev-parse", "HEAD"], internal("read the new commit"))
+            .must(
+                root,
+                &["rev-parse", "HEAD"],
+                internal("read the new commit"),
+            )
             .await?
             .trim()
             .to_owned();

@@ -109,10 +109,7 @@ impl Git {
             }) => {
                 let token = read_token(token_file, key)?;
                 let dir = askpass_dir(&token, username)?;
-                set(
-                    "GIT_ASKPASS",
-                    &dir.path().join("askpass").to_string_lossy(),
-                );
+                set("GIT_ASKPASS", &dir.path().join("askpass").to_string_lossy());
                 secret = Some(token);
                 askpass = Some(dir);
             }
@@ -251,8 +248,8 @@ fn askpass_dir(token: &str, username: &str) -> Result<tempfile::TempDir, BrokerE
         f.write_all(content.as_bytes())?;
         Ok(path)
     };
-    let token_path = write("token", 0o600, token)
-        .map_err(|e| io_error("write the askpass token file", &e))?;
+    let token_path =
+        write("token", 0o600, token).map_err(|e| io_error("write the askpass token file", &e))?;
     let user_path = write("username", 0o600, username)
         .map_err(|e| io_error("write the askpass user file", &e))?;
     let script = format!(
