@@ -401,15 +401,9 @@ fn gitlab(state: &mut State, req: &Recorded) -> Response<Body> {
     }
     let path = req.path.split('?').next().unwrap_or_default();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let not_found = |what: &str| {
-        reply(
-            404,
-            &json!({"message": format!("404 {what} Not Found")}),
-            &[],
-        )
-    };
+    let not_found = |what: &str| reply(404, &json!({"message": format!("404 {what}")}), &[]);
     let ["api", "v4", "projects", id, "merge_requests", rest @ ..] = segments.as_slice() else {
-        return not_found("Project");
+        return not_found("Project Not Found");
     };
     let project = id.replace("%2F", "/").replace("%2f", "/");
     match (req.method.as_str(), rest) {
@@ -458,10 +452,10 @@ fn gitlab(state: &mut State, req: &Recorded) -> Response<Body> {
             });
             match found {
                 Some(pr) => reply(200, &gitlab_mr(&state.url, pr), &[]),
-                None => not_found(""),
+                None => not_found("Not found"),
             }
         }
-        _ => not_found(""),
+        _ => not_found("Not found"),
     }
 }
 

@@ -403,8 +403,12 @@ async fn pushes_to_the_base_branch_or_an_existing_branch_are_refused() {
 #[tokio::test]
 async fn a_push_the_server_refuses_leaves_no_branch() {
     let s = setup();
-    s.server
-        .refuse_pushes("shop", "pushes are frozen until Monday");
+    // The hook's message even repeats the token: it is scrubbed from
+    // what git says before it reaches the error.
+    s.server.refuse_pushes(
+        "shop",
+        &format!("pushes are frozen until Monday (seen: {TOKEN})"),
+    );
     let err = s
         .broker
         .git_push_branch(&cx(), &approved(), &push_of(&s, "guardian/frozen"))
@@ -592,6 +596,10 @@ async fn github_pull_requests_are_opened_and_read_with_the_api_shapes() {
         "{exists}"
     );
     assert!(limited.to_string().contains("HTTP 403"), "{limited}");
+    assert!(
+        limited.to_string().contains("(x-ratelimit-reset)"),
+        "{limited}"
+    );
     assert!(missing.to_string().contains("HTTP 404"), "{missing}");
     let _ = (unauthorized, server);
     s.assert_no_token(&errors.iter().collect::<Vec<_>>());
@@ -650,6 +658,10 @@ async fn gitlab_merge_requests_are_opened_and_read_with_the_api_shapes() {
         "{exists}"
     );
     assert!(limited.to_string().contains("HTTP 429"), "{limited}");
+    assert!(
+        limited.to_string().contains("(ratelimit-reset)"),
+        "{limited}"
+    );
     s.assert_no_token(&errors.iter().collect::<Vec<_>>());
 }
 

@@ -294,16 +294,17 @@ impl Forge {
             if let Some(after) = header("retry-after") {
                 when.push(format!("retry after {after} s (Retry-After)"));
             }
-            if let Some(reset) = header("x-ratelimit-reset").or(header("ratelimit-reset")) {
+            let reset = ["x-ratelimit-reset", "ratelimit-reset"]
+                .into_iter()
+                .find_map(|name| header(name).map(|v| (name, v)));
+            if let Some((name, reset)) = reset {
                 let at = reset
                     .parse::<i64>()
                     .ok()
                     .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
                     .map(|t| format!(" ({})", t.to_rfc3339()))
                     .unwrap_or_default();
-                when.push(format!(
-                    "the limit resets at {reset}{at} (x-ratelimit-reset)"
-                ));
+                when.push(format!("the limit resets at {reset}{at} ({name})"));
             }
             if when.is_empty() {
                 when.push("retry later".into());

@@ -207,8 +207,8 @@ fn remote_error(url: &str, what: &str, stderr: &str) -> Option<BrokerError> {
         || has("could not read username")
         || has("could not read password")
         || has("permission denied")
-        || has("403")
-        || has("401")
+        || has("returned error: 403")
+        || has("returned error: 401")
     {
         return Some(BrokerError::Denied(format!(
             "{url} refused the credential when asked to {what}: {stderr}; check the token or \
@@ -599,7 +599,21 @@ impl Broker {
                 commit,
             });
         }
-        let stderr = run::summary(&format!("{}\n{}", pushed.stderr, git.scrub(&pushed.stdout)));
+        // `--porcelain` says per ref why it was rejected (`!\tFROM:TO\t[remote
+        // rejected] (pre-receive hook declined)`); git's own stderr says the
+        // rest (the hook's `remote:` lines, transport errors).
+        let rejected: Vec<String> = git
+            .scrub(&pushed.stdout)
+            .lines()
+            .filter(|l| l.starts_with('!'))
+            .filter_map(|l| l.rsplit('\t').next().map(str::to_owned))
+            .collect();
+        let said: Vec<&str> = pushed
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("error: failed to push some refs"))
+            .collect();
+        let stderr = run::summary(&format!("{}\n{}", said.join("\n"), rejected.join("\n")));
         let left = self.remove_half_pushed(&git, root, branch, &commit).await;
         let lower = stderr.to_ascii_lowercase();
         let what = format!("push the branch {branch}");
