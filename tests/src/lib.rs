@@ -3,7 +3,9 @@
 //! replaying scripted conversations ([`openai`]); a real Prometheus loaded
 //! with history written as OpenMetrics ([`prometheus`]); Argo CD's CRDs, a
 //! stand-in for its application controller and Applications in given states
-//! on the real API server ([`argocd`]).
+//! on the real API server ([`argocd`]); a loopback Git server over `git
+//! http-backend` with token auth ([`git`]) and GitHub/GitLab REST doubles
+//! ([`forge`]).
 
 use std::path::PathBuf;
 

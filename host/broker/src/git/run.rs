@@ -306,6 +306,67 @@ pub(crate) fn summary(stderr: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The token is in no environment variable and no argument: only the
+    /// askpass script prints it, from its 0600 file, and both are gone
+    /// with the environment.
+    #[test]
+    fn the_token_reaches_git_only_through_askpass() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "tok-Vx9-secret\n").unwrap();
+        let credential = GitCredential::Token {
+            token_file: file,
+            username: "x-access-token".into(),
+        };
+        let git = Git::new(
+            "http://127.0.0.1:1/r.git",
+            Some(&credential),
+            "k",
+            ("A", "a@b"),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        for (k, v) in &git.env {
+            assert!(
+                !v.to_string_lossy().contains("tok-Vx9-secret"),
+                "the token is in {k:?}"
+            );
+        }
+        let askpass = git
+            .env
+            .iter()
+            .find(|(k, _)| k == "GIT_ASKPASS")
+            .map(|(_, v)| PathBuf::from(v))
+            .unwrap();
+        let dir_mode = std::fs::metadata(askpass.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+        let ask = |prompt: &str| {
+            let out = std::process::Command::new(&askpass)
+                .arg(prompt)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(
+            ask("Username for 'http://127.0.0.1:1': "),
+            "x-access-token\n"
+        );
+        assert_eq!(
+            ask("Password for 'http://x-access-token@127.0.0.1:1': "),
+            "tok-Vx9-secret\n"
+        );
+        assert_eq!(
+            git.scrub("remote: tok-Vx9-secret at https://u:p@h/x"),
+            "remote: <redacted> at https://h/x"
+        );
+        drop(git);
+        assert!(!askpass.exists(), "the askpass script outlives the call");
+    }
+
     #[test]
     fn userinfo_is_stripped_from_text() {
         assert_eq!(
