@@ -733,3 +733,35 @@ async fn a_pull_request_needs_a_configured_forge_and_an_approved_action() {
     assert_eq!(err.kind_str(), "denied", "{err}");
     assert!(double.requests().is_empty(), "the forge was asked");
 }
+
+/// A server that accepts connections and never answers: git and the forge
+/// client give up after `gitops.timeout` and say so.
+#[tokio::test]
+async fn a_silent_server_is_a_timeout_naming_the_setting() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let options = GitOptions {
+        repositories: vec![RepositoryAccess {
+            url_prefix: base.clone(),
+            credential: None,
+        }],
+        forges: vec![ForgeAccess {
+            kind: ForgeKind::Github,
+            api_url: base.trim_end_matches('/').to_owned(),
+            repo_prefix: base.clone(),
+            token_file: write_file(dir.path(), "forge-token", FORGE_TOKEN),
+        }],
+        timeout: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let (broker, _) = broker(dir.path(), Policy::defaults().unwrap(), options);
+    let url = format!("{base}acme/shop.git");
+    let err = broker.git_fetch(&cx(), &url, "main").await.unwrap_err();
+    assert_eq!(err.kind_str(), "timeout", "{err}");
+    assert!(err.to_string().contains("gitops.timeout"), "{err}");
+    let err = broker.pull_request(&cx(), &url, 1).await.unwrap_err();
+    assert_eq!(err.kind_str(), "timeout", "{err}");
+    assert!(err.to_string().contains("gitops.timeout"), "{err}");
+    drop(silent);
+}

@@ -143,6 +143,7 @@ pub(crate) fn check_url(url: &str) -> Result<String, BrokerError> {
 /// A branch, tag or commit name git will not take for an option or a range.
 fn check_revision(what: &str, rev: &str) -> Result<(), BrokerError> {
     let bad = rev.is_empty()
+        || (rev == "HEAD" && what != "the revision")
         || rev.starts_with('-')
         || rev.starts_with('/')
         || rev.ends_with('/')
