@@ -59,6 +59,12 @@ impl Forge {
                 parsed.scheme()
             )));
         }
+        if !crate::git::safe_for_tokens(&api) {
+            return Err(BrokerError::Invalid(format!(
+                "refusing to send the forge token to {api} over plain http: \
+                 gitops.forges[].api_url must be https (or a loopback address)"
+            )));
+        }
         let shown = format!("{} at {api}", access.kind.name());
         let project = project_path(repo_url).ok_or_else(|| {
             BrokerError::Invalid(format!(

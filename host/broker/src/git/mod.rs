@@ -140,6 +140,24 @@ pub(crate) fn check_url(url: &str) -> Result<String, BrokerError> {
     Ok(url.to_owned())
 }
 
+/// True when a credential may travel to `url`: https, ssh, or plain http
+/// to a loopback address.
+pub(crate) fn safe_for_tokens(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" | "ssh" => true,
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 /// A branch, tag or commit name git will not take for an option or a range.
 fn check_revision(what: &str, rev: &str) -> Result<(), BrokerError> {
     let bad = rev.is_empty()
@@ -252,6 +270,12 @@ impl Broker {
     /// The git environment for `url`, or why it may not be reached.
     fn git_for(&self, url: &str) -> Result<Git, BrokerError> {
         let access = access_for(&self.git, url)?;
+        if matches!(access.credential, Some(GitCredential::Token { .. })) && !safe_for_tokens(url) {
+            return Err(BrokerError::Invalid(format!(
+                "refusing to send a token to {url} over plain http: use https (or a loopback \
+                 address), or drop the credential of its gitops.repositories entry"
+            )));
+        }
         Git::new(
             url,
             access.credential.as_ref(),
@@ -699,6 +723,17 @@ mod tests {
         for bad in ["../x", "/etc/passwd", ".git/config", "a/../../b", ""] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tokens_travel_only_over_https_ssh_or_loopback() {
+        assert!(safe_for_tokens("https://github.com/a/b.git"));
+        assert!(safe_for_tokens("ssh://git@github.com/a/b.git"));
+        assert!(safe_for_tokens("http://127.0.0.1:8080/a.git"));
+        assert!(safe_for_tokens("http://[::1]:8080/a.git"));
+        assert!(safe_for_tokens("http://localhost/a.git"));
+        assert!(!safe_for_tokens("http://git.example.com/a.git"));
+        assert!(!safe_for_tokens("http://10.0.0.1/a.git"));
     }
 
     #[test]
