@@ -765,3 +765,37 @@ async fn a_silent_server_is_a_timeout_naming_the_setting() {
     assert!(err.to_string().contains("gitops.timeout"), "{err}");
     drop(silent);
 }
+
+/// A base commit the server does not have, and a change that changes
+/// nothing: refused before anything is pushed.
+#[tokio::test]
+async fn an_unknown_base_or_an_empty_change_pushes_nothing() {
+    let s = setup();
+    let mut push = push_of(&s, "guardian/unknown-base");
+    push.base_commit = "0123456789abcdef0123456789abcdef01234567".into();
+    let err = s
+        .broker
+        .git_push_branch(&cx(), &approved(), &push)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "not-found", "{err}");
+    assert!(
+        err.to_string().contains("has no commit 0123456789abcdef"),
+        "{err}"
+    );
+
+    let mut same = push_of(&s, "guardian/same");
+    same.files = vec![("README.md".into(), "shop\n".into())];
+    let err = s
+        .broker
+        .git_push_branch(&cx(), &approved(), &same)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "invalid", "{err}");
+    assert!(err.to_string().contains("nothing to push"), "{err}");
+    assert_eq!(s.server.branches("shop").len(), 1);
+    let lines = s.audit_lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["error"], "not-found");
+    assert_eq!(lines[1]["error"], "invalid");
+}
