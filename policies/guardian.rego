@@ -47,9 +47,21 @@ git_forge_calls := {
 	["forge.guardian.dev", "pullrequests", "create"],
 }
 
+# One delete is a call Guardian makes: an approved action removing its own
+# branch `guardian/<action-id>` again when its pull request could not be
+# opened (nothing is left half-done in Git). No other branch, ever.
+own_branch_cleanup if {
+	input.resource.group == "git.guardian.dev"
+	input.resource.resource == "branches"
+	input.verb == "delete"
+	input.action.id != ""
+	endswith(input.name, sprintf("#guardian/%s", [input.action.id]))
+}
+
 deny contains {"rule": "git-forge-calls", "reason": reason} if {
 	input.resource.group in {"git.guardian.dev", "forge.guardian.dev"}
 	not [input.resource.group, input.resource.resource, input.verb] in git_forge_calls
+	not own_branch_cleanup
 	reason := sprintf("%s of %s is not a call Guardian makes on Git or a forge (it fetches, pushes new branches, opens and reads pull requests)", [input.verb, input.resource.grant])
 }
 

@@ -128,6 +128,9 @@ pub async fn apply_with(
     who: &str,
     options: &ApplyOptions,
 ) -> Result<ApplyReport, ApplyError> {
+    if store.get(id)?.kind == crate::ActionKind::GitChange {
+        return Ok(crate::git_apply::apply_git(store, broker, id, who).await?);
+    }
     let claimed = store.claim_for_apply(id, who)?;
     let fail = |error: String| -> Result<ApplyReport, ApplyError> {
         let outcome = ApplyOutcome::Failed { error };
@@ -273,6 +276,19 @@ pub async fn recover(store: &ActionStore, broker: &Broker) -> Result<Vec<Recover
     }
     let all = store.list(None)?;
     for action in stuck {
+        if action.kind == crate::ActionKind::GitChange {
+            let (outcome, note) = crate::git_apply::judge_interrupted(&action, Utc::now());
+            let action = match outcome {
+                Some(outcome) => match store.finish_apply(&action.id, outcome) {
+                    Ok(a) => a,
+                    Err(ActionError::InvalidTransition { .. }) => store.get(&action.id)?,
+                    Err(e) => return Err(e),
+                },
+                None => action,
+            };
+            out.push(Recovered { action, note });
+            continue;
+        }
         let target = &action.target;
         let cx = context("system:guardian", &target.resource);
         let read = match broker.resolve(&target.resource).await {

@@ -31,6 +31,8 @@
 mod apply;
 mod clock;
 mod error;
+mod git;
+mod git_apply;
 mod id;
 mod mac;
 mod model;
@@ -44,6 +46,11 @@ pub use apply::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ActionError;
+pub use git::{ActionKind, GitChange, GitFile, GitOpsApp, GitProgress};
+pub use git_apply::{
+    FollowError, PullRequestCheck, apply_git, check_pull_request, judge_interrupted,
+    title as pull_request_title,
+};
 pub use id::is_valid as is_valid_id;
 pub use mac::KEY_FILE;
 pub use model::{

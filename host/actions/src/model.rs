@@ -20,6 +20,8 @@ pub const DEFAULT_TTL: TimeDelta = TimeDelta::hours(24);
 ///
 /// ```text
 /// pending ──approve──► approved ──claim_for_apply──► applying ──finish_apply──► applied | failed | unknown
+///    │                    │                                          │
+///    │                    │           (a Git change) finish_apply ──►└► submitted ──settle_submitted──► applied | failed | unknown
 ///    │                    │
 ///    ├──reject──► rejected │
 ///    ├──(TTL passed)──────┴──► expired
@@ -40,7 +42,12 @@ pub enum State {
     /// a restart, the apply may or may not have landed: check the object's
     /// [`ACTION_ANNOTATION`] before doing anything else.
     Applying,
-    /// Applied to the cluster. Final.
+    /// A Git change whose branch is pushed and whose pull request is open:
+    /// it waits for the pull request's merge (then the sync and the
+    /// verification), or its closing.
+    Submitted,
+    /// Applied to the cluster (a Git change: merged, synced and verified).
+    /// Final.
     Applied,
     /// The apply failed (or the action could not be applied). Final.
     Failed,
@@ -52,12 +59,13 @@ pub enum State {
 
 impl State {
     /// Every state, in life order.
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Pending,
         State::Approved,
         State::Rejected,
         State::Expired,
         State::Applying,
+        State::Submitted,
         State::Applied,
         State::Failed,
         State::Unknown,
@@ -71,6 +79,7 @@ impl State {
             State::Rejected => "rejected",
             State::Expired => "expired",
             State::Applying => "applying",
+            State::Submitted => "submitted",
             State::Applied => "applied",
             State::Failed => "failed",
             State::Unknown => "unknown",
@@ -313,6 +322,9 @@ pub enum Health {
 pub enum ApplyOutcome {
     /// The patch landed.
     Applied { health: Health, detail: String },
+    /// A Git change: its branch is pushed and its pull request opened;
+    /// `detail` names them. The action waits, `submitted`, for the merge.
+    Submitted { detail: String },
     /// The patch did not land (conflict, denied, error), or a check after a
     /// crash found it had not.
     Failed { error: String },
@@ -334,6 +346,7 @@ impl ApplyOutcome {
                 },
                 detail,
             ),
+            ApplyOutcome::Submitted { detail } => ("submitted", detail),
             ApplyOutcome::Failed { error } => ("failed", error),
             ApplyOutcome::Unknown { detail } => ("unknown — check the object", detail),
         };
@@ -392,6 +405,10 @@ pub const UNAUTHENTICATED: &str = "proposed before actions were authenticated; p
 pub struct Action {
     /// `act-` and 12 base32 characters.
     pub id: String,
+    /// A cluster patch or a Git change (told by the bound payload).
+    pub kind: crate::ActionKind,
+    /// The object the change is for (a Git change: the object whose
+    /// manifest it edits).
     pub target: Target,
     #[serde(serialize_with = "ser_patch")]
     pub(crate) patch: Vec<u8>,
@@ -425,6 +442,9 @@ pub struct Action {
     /// after it returned: proof, after a crash, that the write landed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written_resource_version: Option<String>,
+    /// A Git change's branch, pull request and merge, as they happen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<crate::GitProgress>,
     /// The proposal's MAC (hex), as stored.
     #[serde(skip)]
     pub(crate) mac: Option<String>,
@@ -452,6 +472,18 @@ impl Action {
         serde_json::from_slice(&self.patch).map_err(|e| {
             ActionError::InvalidProposal(format!("action {}: stored patch: {e}", self.id))
         })
+    }
+
+    /// The Git change this action makes, after checking its bytes against
+    /// [`Action::patch_sha256`]; `None` for a cluster patch.
+    pub fn verified_git_change(&self) -> Result<Option<crate::GitChange>, ActionError> {
+        if self.kind != crate::ActionKind::GitChange {
+            return Ok(None);
+        }
+        let payload = self.verified_patch()?;
+        crate::GitChange::from_payload(&payload)
+            .map(Some)
+            .map_err(|e| ActionError::InvalidProposal(format!("action {}: {e}", self.id)))
     }
 
     /// What policy sees for the real write (`input.action`): only an action

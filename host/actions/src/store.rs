@@ -22,8 +22,9 @@ use crate::{ActionError, id};
 
 /// The schema this code writes and reads. 2: actions carry MACs (`mac`,
 /// `approval_mac`) and the resourceVersion their write returned
-/// (`written_rv`); a schema-1 store is migrated on open.
-pub const SCHEMA_VERSION: i64 = 2;
+/// (`written_rv`); 3: a Git change's progress (`git_progress`: branch,
+/// pull request, merge). Older stores are migrated on open.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The file name inside the state directory.
 pub const DB_FILE: &str = "actions.db";
@@ -61,7 +62,8 @@ CREATE TABLE actions (
     outcome          TEXT,
     mac              TEXT,
     approval_mac     TEXT,
-    written_rv       TEXT
+    written_rv       TEXT,
+    git_progress     TEXT
 );
 CREATE INDEX actions_state ON actions(state);
 CREATE TABLE transitions (
@@ -78,13 +80,18 @@ CREATE TABLE transitions (
 const COLUMNS: &str = "id, api_version, kind, namespace, name, resource, patch, patch_sha256, \
     resource_version, rationale, proposer_caller, proposer_skill, proposer_tool, dry_run_result, \
     diff, policy_decision, created, expires, state, approver_channel, approver_identity, outcome, \
-    mac, approval_mac, written_rv";
+    mac, approval_mac, written_rv, git_progress";
 
 /// What schema 1 lacks.
 const MIGRATE_1_TO_2: &str = "
 ALTER TABLE actions ADD COLUMN mac TEXT;
 ALTER TABLE actions ADD COLUMN approval_mac TEXT;
 ALTER TABLE actions ADD COLUMN written_rv TEXT;
+";
+
+/// What schema 2 lacks.
+const MIGRATE_2_TO_3: &str = "
+ALTER TABLE actions ADD COLUMN git_progress TEXT;
 ";
 
 /// How to open a store (defaults: system clock, 24 h TTL, 5 s busy timeout,
@@ -317,6 +324,7 @@ impl ActionStore {
         let note = format!("proposed; expires {}", clock::format(expires));
         let mut action = Action {
             id: String::new(),
+            kind: crate::ActionKind::of(&p.patch),
             patch_sha256: sha256_hex(&p.patch),
             patch: p.patch,
             target: p.target,
@@ -339,6 +347,7 @@ impl ActionStore {
             }],
             integrity: Integrity::Verified,
             written_resource_version: None,
+            git: None,
             mac: None,
             approval_mac: None,
         };
@@ -377,7 +386,7 @@ impl ActionStore {
         tx.execute(
             &format!(
                 "INSERT INTO actions ({COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL, ?20, NULL, NULL)"
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, NULL, NULL, NULL, ?20, NULL, NULL, NULL)"
             ),
             params![
                 a.id,
@@ -623,6 +632,16 @@ impl ActionStore {
                 let summary = outcome.summary();
                 Verdict::Go(Change {
                     to: match outcome {
+                        ApplyOutcome::Submitted { .. }
+                            if a.kind != crate::ActionKind::GitChange =>
+                        {
+                            return Verdict::Refuse(ActionError::InvalidTransition {
+                                id: a.id.clone(),
+                                state: a.state,
+                                rule: "only a Git change is submitted (a pull request opened)",
+                            });
+                        }
+                        ApplyOutcome::Submitted { .. } => State::Submitted,
                         ApplyOutcome::Applied { .. } => State::Applied,
                         ApplyOutcome::Failed { .. } => State::Failed,
                         ApplyOutcome::Unknown { .. } => State::Unknown,
@@ -695,6 +714,108 @@ impl ActionStore {
                 rule: "only an applying action's write can be recorded",
             })
         }
+    }
+
+    /// Records what applying a Git change has done so far (the pushed
+    /// branch and commit, the pull request, the merge commit, the sync
+    /// action), right after it happened: after a crash it tells what exists
+    /// in Git. Only for a Git change that is `applying` or `submitted`. Not a
+    /// state change; audited as a note.
+    pub fn record_git(
+        &self,
+        id: &str,
+        progress: &crate::GitProgress,
+    ) -> Result<Action, ActionError> {
+        check_id(id)?;
+        let text = serde_json::to_string(progress).map_err(|e| ActionError::Store {
+            path: self.path.clone(),
+            message: format!("cannot record the Git progress: {e}"),
+        })?;
+        let action = {
+            let conn = self.lock();
+            let db = |e: rusqlite::Error| store_error(&self.path, e);
+            let current = load(&conn, id, &self.key)
+                .map_err(db)?
+                .ok_or_else(|| self.not_found(id))?;
+            if current.kind != crate::ActionKind::GitChange
+                || !matches!(current.state, State::Applying | State::Submitted)
+            {
+                return Err(ActionError::InvalidTransition {
+                    id: id.to_owned(),
+                    state: current.state,
+                    rule: "only an applying or submitted Git change records Git progress",
+                });
+            }
+            conn.execute(
+                "UPDATE actions SET git_progress = ?1 WHERE id = ?2 AND state IN ('applying', 'submitted')",
+                params![text, id],
+            )
+            .map_err(db)?;
+            load(&conn, id, &self.key)
+                .map_err(db)?
+                .ok_or_else(|| self.not_found(id))?
+        };
+        let mut noted = Vec::new();
+        if let Some(b) = &progress.branch {
+            noted.push(format!("branch {b}"));
+        }
+        if let Some(c) = &progress.commit {
+            noted.push(format!("commit {c}"));
+        }
+        if let Some(u) = &progress.pull_request_url {
+            noted.push(format!("pull request {u}"));
+        }
+        if let Some(m) = &progress.merge_commit {
+            noted.push(format!("merged as {m}"));
+        }
+        if let Some(s) = &progress.sync_action {
+            noted.push(format!("sync proposed as {s}"));
+        }
+        let now = clock::now_micros(self.clock.as_ref());
+        self.write_audit(&[Audited {
+            id: action.id.clone(),
+            from: Some(action.state),
+            to: action.state,
+            who: SYSTEM.to_owned(),
+            at: now,
+            target: action.target.label(),
+            note: format!("git: {}", noted.join(", ")),
+        }]);
+        Ok(action)
+    }
+
+    /// submitted → applied, failed or unknown: the pull request was merged
+    /// (and the change synced and verified), closed without a merge, or its
+    /// fate cannot be told. `who` is the process or person that found out.
+    pub fn settle_submitted(
+        &self,
+        id: &str,
+        who: &str,
+        outcome: ApplyOutcome,
+    ) -> Result<Action, ActionError> {
+        self.transition(id, "settled", |a| match (a.state, &outcome) {
+            (State::Submitted, ApplyOutcome::Submitted { .. }) => Verdict::Keep,
+            (State::Submitted, _) => {
+                let summary = outcome.summary();
+                Verdict::Go(Change {
+                    to: match outcome {
+                        ApplyOutcome::Applied { .. } => State::Applied,
+                        ApplyOutcome::Failed { .. } => State::Failed,
+                        _ => State::Unknown,
+                    },
+                    who: who.to_owned(),
+                    note: summary.clone(),
+                    approver: a.approver.clone(),
+                    outcome: Some(summary),
+                    approval_mac: None,
+                })
+            }
+            (state, _) => Verdict::Refuse(ActionError::InvalidTransition {
+                id: a.id.clone(),
+                state,
+                rule: "only a submitted Git change (its pull request open) can be settled",
+            }),
+        })
     }
 
     /// pending|approved → expired, if its TTL passed; returns it as it now is.
@@ -911,6 +1032,12 @@ fn validate(p: &mut Proposal) -> Result<(), ActionError> {
         Ok(v) => v,
         Err(e) => return bad(format!("the patch is not JSON: {e}")),
     };
+    if patch.get("git").is_some() {
+        if let Err(e) = crate::GitChange::from_payload(&patch) {
+            return bad(e);
+        }
+        return check_texts(p);
+    }
     let ops = match patch.as_array() {
         Some(ops) if !ops.is_empty() => ops,
         Some(_) => return bad("the patch has no operations".into()),
@@ -925,6 +1052,11 @@ fn validate(p: &mut Proposal) -> Result<(), ActionError> {
             ));
         }
     }
+    check_texts(p)
+}
+
+fn check_texts(p: &Proposal) -> Result<(), ActionError> {
+    let bad = |m: String| Err(ActionError::InvalidProposal(m));
     for (field, value) in [
         ("dry-run result", &p.dry_run_result),
         ("diff", &p.diff),
@@ -1071,8 +1203,17 @@ fn init_schema(
         }
         Some(v) => match v.trim().parse::<i64>() {
             Ok(SCHEMA_VERSION) => {}
+            Ok(2) => {
+                tx.execute_batch(MIGRATE_2_TO_3).map_err(db)?;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(db)?;
+            }
             Ok(1) => {
                 tx.execute_batch(MIGRATE_1_TO_2).map_err(db)?;
+                tx.execute_batch(MIGRATE_2_TO_3).map_err(db)?;
                 tx.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
                     [SCHEMA_VERSION.to_string()],
@@ -1245,7 +1386,10 @@ fn integrity(a: &Action, key: &KeyState) -> Integrity {
             reason: "the stored proposal (its patch, target, resourceVersion, texts or times) does not match its MAC: it was changed outside Guardian".into(),
         };
     }
-    if matches!(a.state, State::Approved | State::Applying) {
+    if matches!(
+        a.state,
+        State::Approved | State::Applying | State::Submitted
+    ) {
         let approved = match (&a.approver, a.approval_mac.as_deref()) {
             (Some(who), Some(tag)) => mac::same_tag(tag, &key.approval_mac(&a.id, who, stored)),
             _ => false,
@@ -1293,8 +1437,17 @@ fn load(conn: &Connection, id: &str, key: &KeyState) -> rusqlite::Result<Option<
                     }
                     _ => None,
                 };
+                let patch: Vec<u8> = r.get(6)?;
+                let git: Option<String> = r.get(25)?;
+                let git = match git {
+                    Some(text) => Some(
+                        serde_json::from_str(&text).map_err(|_| bad(25, "git progress", &text))?,
+                    ),
+                    None => None,
+                };
                 Ok(Action {
                     id: r.get(0)?,
+                    kind: crate::ActionKind::of(&patch),
                     target: Target {
                         api_version: r.get(1)?,
                         kind: r.get(2)?,
@@ -1302,7 +1455,7 @@ fn load(conn: &Connection, id: &str, key: &KeyState) -> rusqlite::Result<Option<
                         name: r.get(4)?,
                         resource: r.get(5)?,
                     },
-                    patch: r.get(6)?,
+                    patch,
                     patch_sha256: r.get(7)?,
                     resource_version: r.get(8)?,
                     rationale: r.get(9)?,
@@ -1322,6 +1475,7 @@ fn load(conn: &Connection, id: &str, key: &KeyState) -> rusqlite::Result<Option<
                     history: Vec::new(),
                     integrity: Integrity::Verified,
                     written_resource_version: r.get(24)?,
+                    git,
                     mac: r.get(22)?,
                     approval_mac: r.get(23)?,
                 })

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use guardian_actions::{
-    ACTION_ANNOTATION, Action, ActionError, ActionStore, ApplyOutcome, Approver, Channel, Health,
-    Integrity, ManualClock, Proposal, Proposer, State, StoreOptions, Target,
+    ACTION_ANNOTATION, Action, ActionError, ActionKind, ActionStore, ApplyOutcome, Approver,
+    Channel, GitChange, GitFile, GitProgress, Health, Integrity, ManualClock, Proposal, Proposer,
+    State, StoreOptions, Target,
 };
 use guardian_broker::Audit;
 use serde_json::{Value, json};
@@ -286,7 +287,11 @@ fn failed_apply_and_rejection_are_recorded() {
 
 /// Puts a fresh action into `state` (expired: past its TTL).
 fn action_in(f: &Fixture, state: State) -> String {
-    let mut p = proposal();
+    let mut p = if state == State::Submitted {
+        git_proposal()
+    } else {
+        proposal()
+    };
     if state == State::Expired {
         p.ttl = Some(TimeDelta::minutes(1));
     }
@@ -305,7 +310,7 @@ fn action_in(f: &Fixture, state: State) -> String {
             assert_eq!(s.get(&id).unwrap().state, State::Expired);
             f.clock.advance(TimeDelta::minutes(-2));
         }
-        State::Applying | State::Applied | State::Failed | State::Unknown => {
+        State::Applying | State::Submitted | State::Applied | State::Failed | State::Unknown => {
             s.approve(&id, &alice(), "").unwrap();
             s.claim_for_apply(&id, "system:guardian").unwrap();
             match state {
@@ -325,6 +330,10 @@ fn action_in(f: &Fixture, state: State) -> String {
                 }
                 State::Unknown => {
                     s.finish_apply(&id, ApplyOutcome::Unknown { detail: "x".into() })
+                        .unwrap();
+                }
+                State::Submitted => {
+                    s.finish_apply(&id, ApplyOutcome::Submitted { detail: "x".into() })
                         .unwrap();
                 }
                 _ => {}
@@ -405,7 +414,7 @@ fn every_invalid_transition_is_a_typed_error_and_changes_nothing() {
             assert_eq!(f.action_lines().len(), audit_before, "{op:?} from {state}");
         }
     }
-    assert_eq!(refused, 8 * 4 - 4);
+    assert_eq!(refused, State::ALL.len() * 4 - 4);
 }
 
 #[test]
@@ -877,7 +886,7 @@ fn a_schema_1_store_is_migrated_and_its_actions_cannot_be_approved() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "2");
+    assert_eq!(version, guardian_actions::SCHEMA_VERSION.to_string());
 }
 
 const SCHEMA_1: &str = "
@@ -1218,7 +1227,7 @@ fn a_newer_schema_is_refused() {
             err,
             ActionError::SchemaTooNew {
                 found: 7,
-                supported: 2,
+                supported: guardian_actions::SCHEMA_VERSION,
                 ..
             }
         ),
@@ -1361,4 +1370,196 @@ fn actions_serialize_for_show() {
     assert_eq!(a["created"], "2030-01-02T03:04:05.000000Z");
     assert_eq!(a["history"][1]["state"], "approved");
     assert_eq!(a["target"]["resource"], "deployments.apps");
+}
+
+fn git_proposal() -> Proposal {
+    let change = GitChange {
+        repo_url: "http://127.0.0.1:1/shop/deploy.git".into(),
+        base_branch: "main".into(),
+        base_commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        files: vec![GitFile {
+            path: "apps/web/deployment.yaml".into(),
+            before: "# web\nimage: web:1.2.0 # pinned\n".into(),
+            after: "# web\nimage: web:1.2.1 # pinned\n".into(),
+        }],
+        message: "web: image tag 1.2.0 does not exist; use 1.2.1".into(),
+        body: "root cause".into(),
+        app: None,
+    };
+    Proposal {
+        patch: change.to_payload(),
+        resource_version: change.base_commit.clone(),
+        diff: "-image: web:1.2.0 # pinned\n+image: web:1.2.1 # pinned\n".into(),
+        ..proposal()
+    }
+}
+
+/// A Git change goes through the same state machine, with `submitted`
+/// between the pull request's opening and its merge; its progress is
+/// recorded and audited, and it survives reopening the store.
+#[test]
+fn a_git_change_is_submitted_then_settled_by_its_pull_request() {
+    let f = Fixture::new();
+    let a = f.store.propose(git_proposal()).unwrap();
+    assert_eq!(a.kind, ActionKind::GitChange);
+    let change = a.verified_git_change().unwrap().unwrap();
+    assert_eq!(change.files[0].path, "apps/web/deployment.yaml");
+    assert_eq!(GitChange::branch(&a.id), format!("guardian/{}", a.id));
+    // A cluster patch is not a Git change and cannot be submitted.
+    let p = f.store.propose(proposal()).unwrap();
+    assert_eq!(p.kind, ActionKind::ClusterPatch);
+    assert!(p.verified_git_change().unwrap().is_none());
+    f.store.approve(&p.id, &alice(), "").unwrap();
+    f.store.claim_for_apply(&p.id, "human:alice").unwrap();
+    let err = f
+        .store
+        .finish_apply(&p.id, ApplyOutcome::Submitted { detail: "x".into() })
+        .unwrap_err();
+    assert!(
+        matches!(err, ActionError::InvalidTransition { .. }),
+        "{err:?}"
+    );
+    assert!(f.store.record_git(&p.id, &GitProgress::default()).is_err());
+
+    // Progress cannot be recorded before the apply starts.
+    assert!(f.store.record_git(&a.id, &GitProgress::default()).is_err());
+    f.store.approve(&a.id, &alice(), "").unwrap();
+    f.store.claim_for_apply(&a.id, "human:alice").unwrap();
+    let progress = GitProgress {
+        branch: Some(GitChange::branch(&a.id)),
+        commit: Some("f".repeat(40)),
+        pull_request: Some(7),
+        pull_request_url: Some("http://127.0.0.1:1/shop/deploy/pull/7".into()),
+        ..GitProgress::default()
+    };
+    f.store.record_git(&a.id, &progress).unwrap();
+    let submitted = f
+        .store
+        .finish_apply(
+            &a.id,
+            ApplyOutcome::Submitted {
+                detail: "pull request #7 opened".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(submitted.state, State::Submitted);
+    assert_eq!(submitted.git.as_ref().unwrap().pull_request, Some(7));
+    assert!(submitted.integrity.is_verified());
+    // It does not expire while its pull request is open.
+    f.clock.advance(TimeDelta::days(3));
+    let reopened = f.reopen();
+    let again = reopened.get(&a.id).unwrap();
+    assert_eq!(again.state, State::Submitted);
+    assert_eq!(again.git, submitted.git);
+    let merged = GitProgress {
+        merge_commit: Some("e".repeat(40)),
+        ..progress
+    };
+    reopened.record_git(&a.id, &merged).unwrap();
+    let done = reopened
+        .settle_submitted(
+            &a.id,
+            "system:guardian",
+            ApplyOutcome::Applied {
+                health: Health::Healthy,
+                detail: "merged, synced, Synced and Healthy".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(done.state, State::Applied);
+    assert_eq!(
+        done.git.as_ref().unwrap().merge_commit.as_deref(),
+        Some("e".repeat(40).as_str())
+    );
+    assert_eq!(
+        states(&done),
+        [
+            State::Pending,
+            State::Approved,
+            State::Applying,
+            State::Submitted,
+            State::Applied
+        ]
+    );
+    // Settled once: a second settle is refused.
+    assert!(
+        reopened
+            .settle_submitted(&a.id, "x", ApplyOutcome::Failed { error: "e".into() })
+            .is_err()
+    );
+    let lines = f.action_lines();
+    let notes: Vec<String> = lines
+        .iter()
+        .filter(|l| l["action"] == a.id.as_str())
+        .map(|l| l.to_string())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|l| l.contains("pull request http://127.0.0.1:1/shop/deploy/pull/7")),
+        "{notes:#?}"
+    );
+    assert!(
+        notes.iter().any(|l| l.contains("merged as eeee")),
+        "{notes:#?}"
+    );
+}
+
+/// A Git change that writes outside the repository, or one whose bytes
+/// were changed in the store, never reaches a push.
+#[test]
+fn git_changes_are_checked_and_bound_to_their_bytes() {
+    let f = Fixture::new();
+    let mut bad = git_proposal();
+    let mut change: Value = serde_json::from_slice(&bad.patch).unwrap();
+    change["git"]["files"][0]["path"] = json!("../../etc/cron.d/x");
+    bad.patch = serde_json::to_vec(&change).unwrap();
+    let err = f.store.propose(bad).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not a plain repository-relative path"),
+        "{err}"
+    );
+
+    let a = f.store.propose(git_proposal()).unwrap();
+    f.store.approve(&a.id, &alice(), "").unwrap();
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    let mut payload: Value = serde_json::from_slice(&git_proposal().patch).unwrap();
+    payload["git"]["repo_url"] = json!("http://127.0.0.1:2/attacker/repo.git");
+    conn.execute(
+        "UPDATE actions SET patch = ?1 WHERE id = ?2",
+        rusqlite::params![serde_json::to_vec(&payload).unwrap(), a.id],
+    )
+    .unwrap();
+    let err = f.store.claim_for_apply(&a.id, "human:alice").unwrap_err();
+    assert!(matches!(err, ActionError::Tampered { .. }), "{err:?}");
+    assert_eq!(f.store.get(&a.id).unwrap().state, State::Failed);
+}
+
+/// A schema-2 store gains the Git progress column on open; its actions
+/// keep their MACs and can still be approved.
+#[test]
+fn a_schema_2_store_is_migrated_to_3() {
+    let f = Fixture::new();
+    let id = f.store.propose(proposal()).unwrap().id;
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE actions DROP COLUMN git_progress; \
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let store = f.reopen();
+    store.approve(&id, &alice(), "").unwrap();
+    assert!(store.get(&id).unwrap().integrity.is_verified());
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "3");
 }

@@ -67,6 +67,10 @@ pub struct Checkout {
     pub revision: String,
     /// The commit checked out (full sha).
     pub commit: String,
+    /// The branch the revision names: the revision itself when it is a
+    /// branch of the remote, the remote's default branch for `HEAD`;
+    /// `None` for a tag or a commit (no branch to propose a change into).
+    pub branch: Option<String>,
 }
 
 /// A new branch to push: `files` (repo-relative path → new content)
@@ -386,12 +390,110 @@ impl Broker {
             internal("check out the commit"),
         )
         .await?;
+        // Which branch the revision is: a change is proposed into it.
+        let listed = git
+            .run(
+                root,
+                &["ls-remote", "--symref", "origin", "HEAD", "refs/heads/*"],
+            )
+            .await?;
+        let mut branch = None;
+        if listed.ok {
+            for line in listed.stdout.lines() {
+                if revision == "HEAD"
+                    && let Some(rest) = line.strip_prefix("ref: refs/heads/")
+                    && let Some((target, "HEAD")) = rest.split_once('\t')
+                {
+                    branch = Some(target.to_owned());
+                }
+                if line.split('\t').nth(1) == Some(&format!("refs/heads/{revision}")) {
+                    branch = Some(revision.to_owned());
+                }
+            }
+        }
         Ok(Checkout {
             dir,
             url: url.to_owned(),
             revision: revision.to_owned(),
             commit,
+            branch,
         })
+    }
+
+    /// Deletes the branch `branch` of `url` again — only an approved
+    /// action's own `guardian/<action-id>` branch, pushed moments before,
+    /// when its pull request could not be opened (policy allows no other
+    /// delete). Decided as a `delete` of `branches.git.guardian.dev` with
+    /// `action`; audited.
+    pub async fn git_delete_branch(
+        &self,
+        cx: &CallContext,
+        action: &guardian_policy::ActionRef,
+        url: &str,
+        branch: &str,
+    ) -> Result<(), BrokerError> {
+        let url = check_url(url)?;
+        check_revision("the branch", branch)?;
+        let name = format!("{url}#{branch}");
+        let kind = branches_kind();
+        let approved = format!("action {} approved by {}", action.id, action.approver);
+        let req = Request::new("delete", &kind, None, &name)
+            .with_action(action)
+            .noting(&approved);
+        let (permit, started) = self.authorize(cx, &req).await?;
+        if permit.dry_run() {
+            let reason = format!(
+                "action {}: policy allows only a dry run (rule {}); a branch delete has none",
+                action.id,
+                permit.rule()
+            );
+            self.audit(
+                cx,
+                &req,
+                "deny",
+                permit.rule(),
+                &[reason.clone()],
+                None,
+                started,
+            );
+            return Err(BrokerError::Denied(reason));
+        }
+        let result = async {
+            let git = self.git_for(&url)?;
+            let dir = tempdir("guardian-delete-")?;
+            let root = dir.path();
+            git.must(root, &["init", "-q"], |e| {
+                BrokerError::Internal(format!("git could not init a repository: {e}"))
+            })
+            .await?;
+            git.must(
+                root,
+                &["push", "-q", &url, &format!(":refs/heads/{branch}")],
+                |e| {
+                    remote_error(&url, &format!("delete the branch {branch}"), e).unwrap_or_else(
+                        || {
+                            BrokerError::Unavailable(format!(
+                                "git could not delete the branch {branch} of {url}: {e}"
+                            ))
+                        },
+                    )
+                },
+            )
+            .await?;
+            Ok::<(), BrokerError>(())
+        }
+        .await;
+        let mut reasons = vec![
+            format!("allowed by {}", permit.rule()),
+            approved.clone(),
+            format!("git push {url} --delete {branch}"),
+        ];
+        if let Err(e) = &result {
+            reasons.push(format!("failed: {}", truncate(e.message(), 600)));
+        }
+        let error = result.as_ref().err().map(BrokerError::kind_str);
+        self.audit(cx, &req, "allow", permit.rule(), &reasons, error, started);
+        result
     }
 
     /// Commit `files` on a new branch whose parent is exactly
