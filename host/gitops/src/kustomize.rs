@@ -233,10 +233,12 @@ pub(crate) fn locate(root: &Path, src: &AppSource, obj: &ObjectId) -> Result<Loc
 }
 
 /// `kubectl kustomize DIR`: the objects, or kubectl's message.
-fn kubectl_build(dir: &Path) -> Result<Vec<Value>, String> {
+/// Paths in kubectl's message are made relative to `root`.
+fn kubectl_build(root: &Path, app_dir: &str) -> Result<Vec<Value>, String> {
+    let dir = root.join(app_dir);
     let out = Command::new("kubectl")
         .arg("kustomize")
-        .arg(dir)
+        .arg(&dir)
         .env("KUBECONFIG", "/dev/null")
         .output()
         .map_err(|e| format!("cannot run kubectl: {e}"))?;
@@ -248,8 +250,8 @@ fn kubectl_build(dir: &Path) -> Result<Vec<Value>, String> {
             err = inner.strip_suffix('"').unwrap_or(inner).replace("\\\"", "\"");
         }
         let err = err.trim_start_matches("error: ").to_string();
-        let dir_s = dir.to_string_lossy();
-        return Err(err.replace(&format!("{dir_s}/"), "").replace(&*dir_s, "."));
+        let root_s = root.to_string_lossy();
+        return Err(err.replace(&format!("{root_s}/"), "").replace(&*root_s, "."));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let docs = split_documents(&text).map_err(|(l, e)| format!("kubectl output, line {l}: {e}"))?;
@@ -260,8 +262,8 @@ fn kubectl_build(dir: &Path) -> Result<Vec<Value>, String> {
         .collect())
 }
 
-pub(crate) fn build(dir: &Path) -> Result<Vec<Value>, GitopsError> {
-    kubectl_build(dir).map_err(GitopsError::RenderFailed)
+pub(crate) fn build(root: &Path, app_dir: &str) -> Result<Vec<Value>, GitopsError> {
+    kubectl_build(root, app_dir).map_err(GitopsError::RenderFailed)
 }
 
 /// An image reference split into name, tag and digest.
@@ -376,11 +378,10 @@ pub(crate) fn edit(
     let dest = src.destination_namespace.as_deref();
     let d = g.find(obj, dest)?.clone();
     let app = &g.kusts[0];
-    let app_abs = root.join(&app.dir);
 
     // The object as Git renders it today (kubectl), or as the base writes it when the tree
     // does not build.
-    let original = kubectl_build(&app_abs);
+    let original = kubectl_build(root, &app.dir);
     let git_obj = match &original {
         Ok(objs) => objs
             .iter()
@@ -909,7 +910,7 @@ fn render_edited(
         }
         std::fs::write(&p, &f.after).map_err(|e| unreadable(&f.path, e))?;
     }
-    match kubectl_build(&tmp.path().join(app_dir)) {
+    match kubectl_build(tmp.path(), app_dir) {
         Err(error) => Ok(Render::Failed { error }),
         Ok(objs) => {
             let object = objs

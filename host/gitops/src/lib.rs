@@ -218,7 +218,7 @@ pub fn render(root: &Path, src: &AppSource) -> Result<Vec<Value>, GitopsError> {
             .into_iter()
             .map(|o| o.value)
             .collect()),
-        SourceKind::Kustomize => kustomize::build(&root.join(app_dir(src))),
+        SourceKind::Kustomize => kustomize::build(root, &app_dir(src)),
         SourceKind::Helm => Err(GitopsError::RenderFailed(
             "Helm charts are not rendered here (helm is not available); only their values files are read".into(),
         )),
