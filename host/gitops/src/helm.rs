@@ -121,7 +121,12 @@ pub(crate) fn edit(
     let files = read_values(root, src)?;
     let mut new_values: Vec<Value> = files
         .iter()
-        .map(|f| f.docs.first().map(|d| d.value.clone()).unwrap_or(Value::Null))
+        .map(|f| {
+            f.docs
+                .first()
+                .map(|d| d.value.clone())
+                .unwrap_or(Value::Null)
+        })
         .collect();
     let must_change = |reason: String| GitopsError::ChartMustChange {
         object: obj.to_string(),
@@ -158,7 +163,9 @@ pub(crate) fn edit(
                             (_, Some(p)) => Some(p.to_string()),
                             _ => None,
                         };
-                        if full.as_deref() == Some(old_name.as_str()) || repo == Some(old_name.as_str()) {
+                        if full.as_deref() == Some(old_name.as_str())
+                            || repo == Some(old_name.as_str())
+                        {
                             let tag = m.get("tag").and_then(scalar_string);
                             if tag.as_deref() == old_tag.as_deref() && tag.is_some() {
                                 spots.push((
@@ -217,7 +224,8 @@ pub(crate) fn edit(
                 if new_name != old_name {
                     let mut p = spot.path.clone();
                     p.push("repository".into());
-                    set_value(v, &p, Some(Value::String(new_name))).map_err(GitopsError::BadChange)?;
+                    set_value(v, &p, Some(Value::String(new_name)))
+                        .map_err(GitopsError::BadChange)?;
                 }
                 why.push(format!(
                     "{file} {}.repository/{}.tag map to the container's image {old}; the tag is changed there",
@@ -228,9 +236,9 @@ pub(crate) fn edit(
             continue;
         }
         // Resources of a container.
-        let res_at = segs
-            .windows(3)
-            .position(|w| is_container_list(&w[0]) && w[1].parse::<usize>().is_ok() && w[2] == "resources");
+        let res_at = segs.windows(3).position(|w| {
+            is_container_list(&w[0]) && w[1].parse::<usize>().is_ok() && w[2] == "resources"
+        });
         let Some(res_at) = res_at else {
             return Err(must_change(format!(
                 "{ptr} is not an image or resources of a container; only those are changed through values files"
@@ -269,16 +277,16 @@ pub(crate) fn edit(
                 let mut ok = true;
                 for (p, want) in &pins {
                     let have = crate::yaml::get_value(node, p);
-                    if have.and_then(scalar_string) != scalar_string(want)
-                        && have != Some(want)
-                    {
+                    if have.and_then(scalar_string) != scalar_string(want) && have != Some(want) {
                         ok = false;
                         let mut field = path.to_vec();
                         field.extend(p.iter().cloned());
                         near.get_or_insert(GitopsError::SourceDiffers {
                             file: f.rel.clone(),
                             field: dotted(&field),
-                            git: have.map(|v| v.to_string()).unwrap_or_else(|| "(not set)".into()),
+                            git: have
+                                .map(|v| v.to_string())
+                                .unwrap_or_else(|| "(not set)".into()),
                             live: want.to_string(),
                         });
                     }
@@ -301,7 +309,11 @@ pub(crate) fn edit(
         };
         let mut p = spot.path.clone();
         p.extend(inner.iter().cloned());
-        let nv = if kind == "remove" { None } else { op.get("value").cloned() };
+        let nv = if kind == "remove" {
+            None
+        } else {
+            op.get("value").cloned()
+        };
         set_value(&mut new_values[spot.file], &p, nv).map_err(GitopsError::BadChange)?;
         why.push(format!(
             "{} {} matches the live container's resources; {} is changed there",

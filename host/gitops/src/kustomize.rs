@@ -100,14 +100,12 @@ fn load_kust(root: &Path, dir: &str) -> Result<Kust, GitopsError> {
     })
 }
 
-fn walk(
-    root: &Path,
-    dir: &str,
-    chain: &[usize],
-    g: &mut Graph,
-) -> Result<(), GitopsError> {
+fn walk(root: &Path, dir: &str, chain: &[usize], g: &mut Graph) -> Result<(), GitopsError> {
     if chain.iter().any(|&i| g.kusts[i].dir == dir) {
-        return Err(unreadable(dir, "kustomizations include each other in a loop"));
+        return Err(unreadable(
+            dir,
+            "kustomizations include each other in a loop",
+        ));
     }
     let k = load_kust(root, dir)?;
     g.files.push(k.source.rel.clone());
@@ -119,7 +117,8 @@ fn walk(
     chain.push(idx);
     for e in entries {
         if is_remote(&e) {
-            g.notes.push(format!("{dir}: remote resource {e} not followed"));
+            g.notes
+                .push(format!("{dir}: remote resource {e} not followed"));
             continue;
         }
         let r = join_rel(dir, &e);
@@ -213,7 +212,11 @@ impl Graph {
 }
 
 fn display(dir: &str) -> String {
-    if dir.is_empty() { ".".into() } else { dir.into() }
+    if dir.is_empty() {
+        ".".into()
+    } else {
+        dir.into()
+    }
 }
 
 pub(crate) fn locate(root: &Path, src: &AppSource, obj: &ObjectId) -> Result<Located, GitopsError> {
@@ -247,11 +250,16 @@ fn kubectl_build(root: &Path, app_dir: &str) -> Result<Vec<Value>, String> {
         // kubectl logs the failure in klog form: keep the message.
         if let Some(start) = err.find("err=\"") {
             let inner = &err[start + 5..];
-            err = inner.strip_suffix('"').unwrap_or(inner).replace("\\\"", "\"");
+            err = inner
+                .strip_suffix('"')
+                .unwrap_or(inner)
+                .replace("\\\"", "\"");
         }
         let err = err.trim_start_matches("error: ").to_string();
         let root_s = root.to_string_lossy();
-        return Err(err.replace(&format!("{root_s}/"), "").replace(&*root_s, "."));
+        return Err(err
+            .replace(&format!("{root_s}/"), "")
+            .replace(&*root_s, "."));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let docs = split_documents(&text).map_err(|(l, e)| format!("kubectl output, line {l}: {e}"))?;
@@ -394,11 +402,7 @@ pub(crate) fn edit(
             })?,
         Err(_) => g.transformed(&d),
     };
-    let where_ = format!(
-        "{} as rendered from {}",
-        d.found.file,
-        display(&app.dir)
-    );
+    let where_ = format!("{} as rendered from {}", d.found.file, display(&app.dir));
     ops.check_tests(&git_obj, &where_)?;
 
     let mut pending = Pending::default();
@@ -413,9 +417,12 @@ pub(crate) fn edit(
             let new = op["value"].as_str().ok_or_else(|| {
                 GitopsError::BadChange(format!("{ptr}: the new image is not a string"))
             })?;
-            let old = git_obj.pointer(ptr).and_then(Value::as_str).ok_or_else(|| {
-                GitopsError::BadChange(format!("{ptr}: the object in Git has no image there"))
-            })?;
+            let old = git_obj
+                .pointer(ptr)
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    GitopsError::BadChange(format!("{ptr}: the object in Git has no image there"))
+                })?;
             why.push(image_edit(app, old, new, &mut pending)?);
             continue;
         }
@@ -426,7 +433,9 @@ pub(crate) fn edit(
                 Some(i) => value
                     .get_mut(i)
                     .and_then(|o| o.get_mut("value"))
-                    .ok_or_else(|| GitopsError::BadChange("patch operation without value".into()))?,
+                    .ok_or_else(|| {
+                        GitopsError::BadChange("patch operation without value".into())
+                    })?,
                 None => value,
             };
             let new = if kind == "remove" {
@@ -514,7 +523,12 @@ pub(crate) fn edit(
 }
 
 /// Changes (or adds) the overlay's `images:` entry for the image.
-fn image_edit(app: &Kust, old: &str, new: &str, pending: &mut Pending) -> Result<String, GitopsError> {
+fn image_edit(
+    app: &Kust,
+    old: &str,
+    new: &str,
+    pending: &mut Pending,
+) -> Result<String, GitopsError> {
     let old_ref = parse_image(old);
     let new_ref = parse_image(new);
     let value = pending.doc(&app.source, 0);
@@ -539,7 +553,9 @@ fn image_edit(app: &Kust, old: &str, new: &str, pending: &mut Pending) -> Result
     });
     let dir = display(&app.dir);
     let set = |e: &mut serde_json::Map<String, Value>| {
-        if new_ref.name != e.get("name").and_then(Value::as_str).unwrap_or("") || e.contains_key("newName") {
+        if new_ref.name != e.get("name").and_then(Value::as_str).unwrap_or("")
+            || e.contains_key("newName")
+        {
             e.insert("newName".into(), Value::String(new_ref.name.clone()));
         }
         match &new_ref.tag {
@@ -561,10 +577,12 @@ fn image_edit(app: &Kust, old: &str, new: &str, pending: &mut Pending) -> Result
     };
     Ok(match pos {
         Some(i) => {
-            let entry = images[i].as_object_mut().ok_or_else(|| GitopsError::Unsupported {
-                file: app.source.rel.clone(),
-                reason: "an `images:` entry is not a mapping".into(),
-            })?;
+            let entry = images[i]
+                .as_object_mut()
+                .ok_or_else(|| GitopsError::Unsupported {
+                    file: app.source.rel.clone(),
+                    reason: "an `images:` entry is not a mapping".into(),
+                })?;
             set(entry);
             format!(
                 "the overlay {dir} sets images: for {}; the image is changed there ({old} → {new})",
@@ -589,7 +607,9 @@ fn other_users(root: &Path, dir: &str, g: &Graph) -> Result<Vec<String>, GitopsE
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(p) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&p) else { continue };
+        let Ok(rd) = std::fs::read_dir(&p) else {
+            continue;
+        };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
@@ -603,7 +623,9 @@ fn other_users(root: &Path, dir: &str, g: &Graph) -> Result<Vec<String>, GitopsE
         if g.kusts.iter().any(|k| k.dir == kdir) || kustomization_file(&p).is_none() {
             continue;
         }
-        let Ok(k) = load_kust(root, &kdir) else { continue };
+        let Ok(k) = load_kust(root, &kdir) else {
+            continue;
+        };
         let mut entries = k.str_list("resources");
         entries.extend(k.str_list("bases"));
         if entries.iter().any(|e| join_rel(&kdir, e) == dir) {
@@ -663,8 +685,12 @@ fn target_matches(t: &Value, doc: &ResourceDoc) -> bool {
     let v = &doc.found.value;
     let kind = v.get("kind").and_then(Value::as_str);
     let name = v.pointer("/metadata/name").and_then(Value::as_str);
-    t.get("kind").and_then(Value::as_str).is_none_or(|k| Some(k) == kind)
-        && t.get("name").and_then(Value::as_str).is_none_or(|n| Some(n) == name)
+    t.get("kind")
+        .and_then(Value::as_str)
+        .is_none_or(|k| Some(k) == kind)
+        && t.get("name")
+            .and_then(Value::as_str)
+            .is_none_or(|n| Some(n) == name)
 }
 
 fn find_patch(
@@ -675,11 +701,21 @@ fn find_patch(
     segs: &[String],
 ) -> Result<Option<PatchHit>, GitopsError> {
     let kind = d.found.value.get("kind").and_then(Value::as_str);
-    let name = d.found.value.pointer("/metadata/name").and_then(Value::as_str);
+    let name = d
+        .found
+        .value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str);
     for &ki in &d.chain {
         let k = &g.kusts[ki];
         let mut candidates: Vec<(String, Option<Value>)> = Vec::new();
-        for p in k.value.get("patches").and_then(Value::as_array).into_iter().flatten() {
+        for p in k
+            .value
+            .get("patches")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(path) = p.get("path").and_then(Value::as_str) {
                 candidates.push((path.to_string(), p.get("target").cloned()));
             } else if let Some(inline) = p.get("patch").and_then(Value::as_str) {
@@ -700,10 +736,7 @@ fn find_patch(
                 if hit {
                     return Err(GitopsError::Unsupported {
                         file: k.source.rel.clone(),
-                        reason: format!(
-                            "an inline patch there already sets {}",
-                            pointer(segs)
-                        ),
+                        reason: format!("an inline patch there already sets {}", pointer(segs)),
                     });
                 }
             }
@@ -785,20 +818,34 @@ fn add_overlay_patch(
     let base = &d.found.value;
     let kind = base.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = base.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let name = base.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = base
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let all_segs: Vec<Vec<String>> = ops
         .iter()
         .map(|o| segments(o["path"].as_str().unwrap_or("")))
         .collect();
     // Strategic merge works when every list on the way is a container list (merge key `name`).
     let smp_ok = all_segs.iter().all(|segs| {
-        segs.iter().enumerate().all(|(i, s)| {
-            s.parse::<usize>().is_err() || (i > 0 && is_container_list(&segs[i - 1]))
-        })
+        segs.iter()
+            .enumerate()
+            .all(|(i, s)| s.parse::<usize>().is_err() || (i > 0 && is_container_list(&segs[i - 1])))
     });
     let field = all_segs
         .first()
-        .and_then(|s| s.iter().rev().find(|x| !structural(x) && x.as_str() != "limits" && x.as_str() != "requests" && x.as_str() != "memory" && x.as_str() != "cpu").cloned())
+        .and_then(|s| {
+            s.iter()
+                .rev()
+                .find(|x| {
+                    !structural(x)
+                        && x.as_str() != "limits"
+                        && x.as_str() != "requests"
+                        && x.as_str() != "memory"
+                        && x.as_str() != "cpu"
+                })
+                .cloned()
+        })
         .unwrap_or_else(|| "change".into());
     let mut file_name = format!("{name}-{field}-patch.yaml");
     let mut n = 2;
@@ -818,19 +865,28 @@ fn add_overlay_patch(
                 path.push(s.clone());
                 if is_container_list(s) && i + 1 < segs.len() {
                     let idx: usize = segs[i + 1].parse().unwrap_or(0);
-                    let cname = g
-                        .get(idx)
-                        .and_then(|c| c.get("name"))
-                        .cloned()
-                        .ok_or_else(|| GitopsError::BadChange(format!("{}: no container {idx}", pointer(segs))))?;
+                    let cname =
+                        g.get(idx)
+                            .and_then(|c| c.get("name"))
+                            .cloned()
+                            .ok_or_else(|| {
+                                GitopsError::BadChange(format!(
+                                    "{}: no container {idx}",
+                                    pointer(segs)
+                                ))
+                            })?;
                     // Find or add the container item named `cname` in the patch.
-                    let list = get_value(&spec, &path).and_then(Value::as_array).cloned().unwrap_or_default();
+                    let list = get_value(&spec, &path)
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
                     let pi = match list.iter().position(|c| c.get("name") == Some(&cname)) {
                         Some(pi) => pi,
                         None => {
                             let mut l = list.clone();
                             l.push(json!({ "name": cname }));
-                            set_value(&mut spec, &path, Some(Value::Array(l))).map_err(GitopsError::BadChange)?;
+                            set_value(&mut spec, &path, Some(Value::Array(l)))
+                                .map_err(GitopsError::BadChange)?;
                             list.len()
                         }
                     };
@@ -841,7 +897,11 @@ fn add_overlay_patch(
                 }
                 i += 1;
             }
-            let v = if op["op"] == "remove" { Value::Null } else { op["value"].clone() };
+            let v = if op["op"] == "remove" {
+                Value::Null
+            } else {
+                op["value"].clone()
+            };
             set_value(&mut spec, &path, Some(v)).map_err(GitopsError::BadChange)?;
         }
         let mut meta = serde_json::Map::new();

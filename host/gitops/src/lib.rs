@@ -86,7 +86,11 @@ pub struct ObjectId {
 impl std::fmt::Display for ObjectId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.namespace {
-            Some(ns) => write!(f, "{} {}/{} ({})", self.kind, ns, self.name, self.api_version),
+            Some(ns) => write!(
+                f,
+                "{} {}/{} ({})",
+                self.kind, ns, self.name, self.api_version
+            ),
             None => write!(f, "{} {} ({})", self.kind, self.name, self.api_version),
         }
     }
@@ -188,7 +192,9 @@ pub enum GitopsError {
     ChartMustChange { object: String, reason: String },
     #[error("the change is not usable: {0}")]
     BadChange(String),
-    #[error("{file}: cannot edit it without damaging its format: {reason}; make this change by hand")]
+    #[error(
+        "{file}: cannot edit it without damaging its format: {reason}; make this change by hand"
+    )]
     Unsupported { file: String, reason: String },
     #[error("the source does not render: {0}")]
     RenderFailed(String),
@@ -326,7 +332,11 @@ fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, GitopsError> {
 
 fn app_dir(src: &AppSource) -> String {
     let p = src.path.trim_matches('/');
-    if p == "." { String::new() } else { p.to_string() }
+    if p == "." {
+        String::new()
+    } else {
+        p.to_string()
+    }
 }
 
 fn display_dir(src: &AppSource) -> String {
@@ -356,7 +366,10 @@ fn detect(root: &Path, src: &AppSource) -> Result<SourceKind, GitopsError> {
     }
     let dir = root.join(app_dir(src));
     if !dir.is_dir() {
-        return Err(unreadable(&display_dir(src), "no such directory in the repository"));
+        return Err(unreadable(
+            &display_dir(src),
+            "no such directory in the repository",
+        ));
     }
     if kustomize::kustomization_file(&dir).is_some() {
         Ok(SourceKind::Kustomize)
@@ -386,7 +399,6 @@ pub(crate) fn read_source(root: &Path, rel_path: &str) -> Result<SourceFile, Git
         })?;
         vec![DocChunk {
             span: 0..text.len(),
-            first_line: 1,
             value,
         }]
     } else {
@@ -435,7 +447,7 @@ fn list_files(dir: &Path, recurse: bool, out: &mut Vec<PathBuf>) -> std::io::Res
     Ok(())
 }
 
-/// Kubernetes objects in a list of documents (a `kind: List` is expanded).
+/// The Kubernetes objects among a file's documents.
 fn objects_of(file: &SourceFile, out: &mut Vec<FoundObject>) {
     for (i, d) in file.docs.iter().enumerate() {
         if d.value.get("kind").is_some() && d.value.get("metadata").is_some() {
@@ -522,10 +534,9 @@ pub(crate) struct Ops {
 
 impl Ops {
     fn parse(change: &Change) -> Result<Self, GitopsError> {
-        let arr = change
-            .json_patch
-            .as_array()
-            .ok_or_else(|| GitopsError::BadChange("json_patch is not a list of operations".into()))?;
+        let arr = change.json_patch.as_array().ok_or_else(|| {
+            GitopsError::BadChange("json_patch is not a list of operations".into())
+        })?;
         let mut tests = Vec::new();
         let mut changes = Vec::new();
         for op in arr {
@@ -548,7 +559,9 @@ impl Ops {
             }
         }
         if changes.is_empty() {
-            return Err(GitopsError::BadChange("no operation changes anything".into()));
+            return Err(GitopsError::BadChange(
+                "no operation changes anything".into(),
+            ));
         }
         Ok(Ops { tests, changes })
     }

@@ -17,8 +17,6 @@ use serde_json::Value;
 pub(crate) struct DocChunk {
     /// Byte range of the document's text (separator lines excluded).
     pub span: Range<usize>,
-    /// 1-based line the document starts on.
-    pub first_line: usize,
     pub value: Value,
 }
 
@@ -30,9 +28,8 @@ pub(crate) fn split_documents(text: &str) -> Result<Vec<DocChunk>, (usize, Strin
     let mut start = 0usize;
     let mut start_line = 1usize;
     let mut offset = 0usize;
-    let mut line_no = 1usize;
     let mut seen_separator = false;
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1usize..).zip(text.split_inclusive('\n')) {
         let bare = line.trim_end_matches(['\n', '\r']);
         let is_sep = bare == "---" || bare.starts_with("--- ") || bare == "...";
         if is_sep {
@@ -50,7 +47,6 @@ pub(crate) fn split_documents(text: &str) -> Result<Vec<DocChunk>, (usize, Strin
             }
         }
         offset += line.len();
-        line_no += 1;
     }
     if offset > start {
         docs.push((start..offset, start_line));
@@ -59,11 +55,7 @@ pub(crate) fn split_documents(text: &str) -> Result<Vec<DocChunk>, (usize, Strin
     for (span, first_line) in docs {
         let body = &text[span.clone()];
         let value = parse_value(body).map_err(|(l, m)| (l + first_line - 1, m))?;
-        out.push(DocChunk {
-            span,
-            first_line,
-            value,
-        });
+        out.push(DocChunk { span, value });
     }
     Ok(out)
 }
@@ -93,11 +85,19 @@ pub(crate) enum Style {
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
     /// A scalar written on the line(s) of `span`.
-    Scalar { span: Range<usize>, style: Style },
+    Scalar {
+        span: Range<usize>,
+        style: Style,
+    },
     /// No value after `key:` (null); `at` is where a value would be written on the key line.
-    Empty { at: usize },
+    Empty {
+        at: usize,
+    },
     /// A literal/folded block scalar, an alias or a flow collection: replaced whole.
-    Opaque { span: Range<usize>, flow: bool },
+    Opaque {
+        span: Range<usize>,
+        flow: bool,
+    },
     Map(Map),
     Seq(Seq),
 }
@@ -369,9 +369,6 @@ impl<'a> Scan<'a> {
                         Some(k) => self.block_node(k, self.lines[k].indent, end),
                     };
                 }
-                let off = line_end - rest.len() - (s.len() - s.trim_end().len()).min(0);
-                let off = at + (s.len() - s[tok..].trim_start_matches(' ').len());
-                let _ = off;
                 self.inline_value(at + (s.len() - rest.len()), line, _col, end)
             }
             '|' | '>' => {
@@ -495,11 +492,17 @@ fn split_key(s: &str) -> Option<(String, usize)> {
         if !(tail.is_empty() || tail.starts_with(' ')) {
             return None;
         }
-        let key = decode_scalar(&s[..stop], if first == '"' { Style::Double } else { Style::Single });
+        let key = decode_scalar(
+            &s[..stop],
+            if first == '"' {
+                Style::Double
+            } else {
+                Style::Single
+            },
+        );
         return Some((key, colon + 1));
     }
-    if "[]{}#&*!|>%@`,?-".contains(first) && !(first == '-' && !s.starts_with("- ") && s != "-")
-    {
+    if "[]{}#&*!|>%@`,?-".contains(first) && !(first == '-' && !s.starts_with("- ") && s != "-") {
         return None;
     }
     let mut search = 0;
@@ -583,32 +586,8 @@ impl<'a> Editor<'a> {
         }
     }
 
-    pub fn text(&self) -> &'a str {
-        self.scan.text
-    }
-
     pub fn root(&self, span: &Range<usize>) -> ScanResult<Node> {
         self.scan.document(span)
-    }
-
-    /// Finds the node at `path` (JSON pointer segments) under `node`.
-    pub fn find<'n>(&self, node: &'n Node, path: &[String]) -> Option<&'n Node> {
-        let Some((first, rest)) = path.split_first() else {
-            return Some(node);
-        };
-        match node {
-            Node::Map(m) => m
-                .entries
-                .iter()
-                .find(|e| &e.key == first)
-                .and_then(|e| self.find(&e.value, rest)),
-            Node::Seq(s) => first
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| s.items.get(i))
-                .and_then(|it| self.find(&it.value, rest)),
-            _ => None,
-        }
     }
 
     /// Records the edits that make the value at `path` under `node` equal to `new` (`None`:
@@ -622,7 +601,12 @@ impl<'a> Editor<'a> {
     ) -> ScanResult<()> {
         match path.split_first() {
             None => match new {
-                Some(v) => self.replace(node, v, old, self.scan.lines[self.line_of_node(node)].indent),
+                Some(v) => self.replace(
+                    node,
+                    v,
+                    old,
+                    self.scan.lines[self.line_of_node(node)].indent,
+                ),
                 None => Err("cannot remove a whole document".into()),
             },
             Some((first, rest)) => match node {
@@ -803,14 +787,23 @@ impl<'a> Editor<'a> {
                 });
                 Ok(())
             }
-            (Node::Empty { at }, v) | (Node::Opaque { span: std::ops::Range { start: at, .. }, .. }, v)
-                if !v.is_object() && !v.is_array() =>
-            {
+            (Node::Empty { at }, v)
+            | (
+                Node::Opaque {
+                    span: std::ops::Range { start: at, .. },
+                    ..
+                },
+                v,
+            ) if !v.is_object() && !v.is_array() => {
                 let end = match node {
                     Node::Opaque { span, .. } => span.end,
                     _ => *at,
                 };
-                let sep = if matches!(node, Node::Empty { .. }) { " " } else { "" };
+                let sep = if matches!(node, Node::Empty { .. }) {
+                    " "
+                } else {
+                    ""
+                };
                 self.splices.push(Splice {
                     range: *at..end,
                     text: format!("{sep}{}", render_scalar(v, Style::Plain)),
@@ -945,12 +938,13 @@ pub(crate) fn set_value(root: &mut Value, path: &[String], new: Option<Value>) -
             *cur = Value::Object(Default::default());
         }
         cur = match cur {
-            Value::Object(m) => m
-                .entry(seg.clone())
-                .or_insert(Value::Null),
+            Value::Object(m) => m.entry(seg.clone()).or_insert(Value::Null),
             Value::Array(a) => {
-                let i: usize = seg.parse().map_err(|_| format!("`{seg}` is not a list index"))?;
-                a.get_mut(i).ok_or_else(|| format!("list index {i} does not exist"))?
+                let i: usize = seg
+                    .parse()
+                    .map_err(|_| format!("`{seg}` is not a list index"))?;
+                a.get_mut(i)
+                    .ok_or_else(|| format!("list index {i} does not exist"))?
             }
             _ => return Err(format!("`{seg}`: not a mapping or list")),
         };
@@ -967,7 +961,9 @@ pub(crate) fn set_value(root: &mut Value, path: &[String], new: Option<Value>) -
         }
         (Value::Array(a), Some(v)) if last == "-" => a.push(v),
         (Value::Array(a), new) => {
-            let i: usize = last.parse().map_err(|_| format!("`{last}` is not a list index"))?;
+            let i: usize = last
+                .parse()
+                .map_err(|_| format!("`{last}` is not a list index"))?;
             match new {
                 Some(v) if i < a.len() => a[i] = v,
                 Some(v) if i == a.len() => a.push(v),

@@ -55,7 +55,10 @@ spec:
 fn shop() -> tempfile::TempDir {
     tree(&[
         ("apps/shop/all.yaml", ALL),
-        ("apps/shop/extra/job.yml", "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n      containers:\n      - name: m\n        image: migrate:1\n"),
+        (
+            "apps/shop/extra/job.yml",
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n      containers:\n      - name: m\n        image: migrate:1\n",
+        ),
         ("apps/shop/README.md", "not a manifest\n"),
     ])
 }
@@ -81,7 +84,10 @@ fn multi_document_file_changes_only_the_changed_lines() {
     let f = file(&e, "apps/shop/all.yaml");
     assert_only_lines(
         f,
-        &["  replicas: 2 # two is enough in staging", "          image: \"nginx:1.27.0\""],
+        &[
+            "  replicas: 2 # two is enough in staging",
+            "          image: \"nginx:1.27.0\"",
+        ],
         &[
             "  replicas: 3 # two is enough in staging",
             "          image: \"nginx:1.27.1\"",
@@ -94,13 +100,26 @@ fn multi_document_file_changes_only_the_changed_lines() {
     match &e.render {
         Render::Rendered { objects, object } => {
             assert_eq!(*objects, 3);
-            assert_eq!(object["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27.1");
+            assert_eq!(
+                object["spec"]["template"]["spec"]["containers"][0]["image"],
+                "nginx:1.27.1"
+            );
             assert_eq!(object["spec"]["replicas"], 3);
         }
         other => panic!("{other:?}"),
     }
-    assert!(e.diff.contains("--- a/apps/shop/all.yaml\n+++ b/apps/shop/all.yaml\n"), "{}", e.diff);
-    assert!(e.diff.contains("-          image: \"nginx:1.27.0\"\n+          image: \"nginx:1.27.1\"\n"), "{}", e.diff);
+    assert!(
+        e.diff
+            .contains("--- a/apps/shop/all.yaml\n+++ b/apps/shop/all.yaml\n"),
+        "{}",
+        e.diff
+    );
+    assert!(
+        e.diff
+            .contains("-          image: \"nginx:1.27.0\"\n+          image: \"nginx:1.27.1\"\n"),
+        "{}",
+        e.diff
+    );
     // Nothing written yet.
     assert_eq!(read(repo.path(), "apps/shop/all.yaml"), ALL);
     write(repo.path(), &e).unwrap();
@@ -119,8 +138,15 @@ fn recurse_finds_yml_and_json_files_and_locate_names_the_document() {
     )
     .unwrap();
     let flat = render(repo.path(), &src("apps/shop")).unwrap();
-    assert_eq!(flat.len(), 3, "without recurse only the top directory is read");
-    let s = AppSource { recurse: true, ..src("apps/shop") };
+    assert_eq!(
+        flat.len(),
+        3,
+        "without recurse only the top directory is read"
+    );
+    let s = AppSource {
+        recurse: true,
+        ..src("apps/shop")
+    };
     assert_eq!(render(repo.path(), &s).unwrap().len(), 5);
     let l = locate(repo.path(), &s, &deployment(None, "web")).unwrap();
     assert_eq!((l.file.as_str(), l.document), ("apps/shop/all.yaml", 1));
@@ -130,9 +156,16 @@ fn recurse_finds_yml_and_json_files_and_locate_names_the_document() {
         namespace: None,
         name: "migrate".into(),
     };
-    assert_eq!(locate(repo.path(), &s, &job).unwrap().file, "apps/shop/extra/job.yml");
+    assert_eq!(
+        locate(repo.path(), &s, &job).unwrap().file,
+        "apps/shop/extra/job.yml"
+    );
     // A scalar in a JSON file is changed where it is written.
-    let cron = guardian_gitops::ObjectId { kind: "CronJob".into(), name: "report".into(), ..job };
+    let cron = guardian_gitops::ObjectId {
+        kind: "CronJob".into(),
+        name: "report".into(),
+        ..job
+    };
     let e = edit(
         repo.path(),
         &s,
@@ -159,7 +192,13 @@ fn a_pinned_value_that_differs_in_git_is_refused_naming_both_values() {
     .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, GitopsError::SourceDiffers { .. }), "{msg}");
-    for part in ["apps/shop/all.yaml", "/spec/template/spec/containers/0/image", "\"nginx:1.27.0\"", "\"nginx:1.26.0\"", "differs from the live object"] {
+    for part in [
+        "apps/shop/all.yaml",
+        "/spec/template/spec/containers/0/image",
+        "\"nginx:1.27.0\"",
+        "\"nginx:1.26.0\"",
+        "differs from the live object",
+    ] {
         assert!(msg.contains(part), "{part} missing from: {msg}");
     }
 }
@@ -168,12 +207,26 @@ fn a_pinned_value_that_differs_in_git_is_refused_naming_both_values() {
 fn not_found_ambiguous_unreadable_and_unparsable_sources_are_clear_errors() {
     let repo = shop();
     // Not found: names the files read and how many objects.
-    let err = locate(repo.path(), &src("apps/shop"), &deployment(Some("staging"), "api")).unwrap_err();
+    let err = locate(
+        repo.path(),
+        &src("apps/shop"),
+        &deployment(Some("staging"), "api"),
+    )
+    .unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, GitopsError::NotFound { objects: 3, .. }), "{msg}");
-    assert!(msg.contains("apps/shop/all.yaml") && msg.contains("read 3 object(s) from 1 file(s)"), "{msg}");
+    assert!(
+        matches!(err, GitopsError::NotFound { objects: 3, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("apps/shop/all.yaml") && msg.contains("read 3 object(s) from 1 file(s)"),
+        "{msg}"
+    );
     // Wrong namespace: the destination namespace decides for objects without one.
-    let s = AppSource { destination_namespace: Some("prod".into()), ..src("apps/shop") };
+    let s = AppSource {
+        destination_namespace: Some("prod".into()),
+        ..src("apps/shop")
+    };
     assert!(matches!(
         locate(repo.path(), &s, &deployment(Some("staging"), "web")),
         Err(GitopsError::NotFound { .. })
@@ -188,7 +241,11 @@ fn not_found_ambiguous_unreadable_and_unparsable_sources_are_clear_errors() {
     let err = locate(repo.path(), &src("apps/shop"), &deployment(None, "web")).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, GitopsError::Ambiguous { .. }), "{msg}");
-    assert!(msg.contains("apps/shop/all.yaml document 1") && msg.contains("apps/shop/dup.yaml document 0"), "{msg}");
+    assert!(
+        msg.contains("apps/shop/all.yaml document 1")
+            && msg.contains("apps/shop/dup.yaml document 0"),
+        "{msg}"
+    );
     std::fs::remove_file(repo.path().join("apps/shop/dup.yaml")).unwrap();
 
     // YAML that does not parse: file and line.
@@ -227,7 +284,14 @@ fn write_refuses_a_file_changed_since_and_writes_nothing() {
         &image_change("nginx:1.27.0", "nginx:1.27.1"),
     )
     .unwrap();
-    std::fs::write(repo.path().join("apps/shop/all.yaml"), format!("{ALL}# edited by someone\n")).unwrap();
-    assert!(matches!(write(repo.path(), &e), Err(GitopsError::Stale { .. })));
+    std::fs::write(
+        repo.path().join("apps/shop/all.yaml"),
+        format!("{ALL}# edited by someone\n"),
+    )
+    .unwrap();
+    assert!(matches!(
+        write(repo.path(), &e),
+        Err(GitopsError::Stale { .. })
+    ));
     assert!(read(repo.path(), "apps/shop/all.yaml").ends_with("# edited by someone\n"));
 }

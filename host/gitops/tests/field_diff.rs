@@ -74,13 +74,23 @@ fn server_defaults_and_server_metadata_are_not_differences() {
     let mut live = live_web();
     // The fixture really carries what must be ignored.
     assert!(live["metadata"]["uid"].is_string() && live["metadata"]["resourceVersion"].is_string());
-    assert_eq!(live["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
+    assert_eq!(
+        live["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
     // The dump leaves out managedFields and kubectl's annotation; a live read has them.
     live["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Update"}]);
-    live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = json!("{}");
+    live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+        json!("{}");
     assert!(live["status"].is_object());
-    assert_eq!(live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
-    assert_eq!(field_diff(&git_web("nginx:1.27.0"), &live), Vec::<FieldDiff>::new());
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
+    assert_eq!(
+        field_diff(&git_web("nginx:1.27.0"), &live),
+        Vec::<FieldDiff>::new()
+    );
 }
 
 #[test]
@@ -99,7 +109,8 @@ fn one_changed_field_is_the_only_difference() {
 #[test]
 fn fields_git_sets_that_live_lacks_and_list_lengths_are_reported() {
     let mut git = git_web("nginx:1.27.0");
-    git["spec"]["template"]["spec"]["containers"][0]["env"] = json!([{"name": "MODE", "value": "prod"}]);
+    git["spec"]["template"]["spec"]["containers"][0]["env"] =
+        json!([{"name": "MODE", "value": "prod"}]);
     git["metadata"]["annotations"] = json!({"team": "shop", "argocd.argoproj.io/tracking-id": "x"});
     let mut live = live_web();
     live["spec"]["template"]["spec"]["containers"][0]["ports"]
@@ -114,8 +125,16 @@ fn fields_git_sets_that_live_lacks_and_list_lengths_are_reported() {
         paths,
         vec![
             ("/metadata/annotations/team".to_string(), true, false),
-            ("/spec/template/spec/containers/0/env".to_string(), true, false),
-            ("/spec/template/spec/containers/0/ports/1".to_string(), false, true),
+            (
+                "/spec/template/spec/containers/0/env".to_string(),
+                true,
+                false
+            ),
+            (
+                "/spec/template/spec/containers/0/ports/1".to_string(),
+                false,
+                true
+            ),
         ]
     );
 }

@@ -35,7 +35,10 @@ fn chart(values: &str) -> tempfile::TempDir {
     tree(&[
         ("charts/web/Chart.yaml", CHART),
         ("charts/web/values.yaml", values),
-        ("charts/web/templates/deployment.yaml", "{{/* not read */}}\n"),
+        (
+            "charts/web/templates/deployment.yaml",
+            "{{/* not read */}}\n",
+        ),
     ])
 }
 
@@ -45,12 +48,18 @@ fn the_image_tag_is_changed_in_values_yaml() {
     let s = src("charts/web");
     let obj = deployment(Some("shop"), "web");
     let l = locate(r.path(), &s, &obj).unwrap();
-    assert_eq!((l.kind, l.file.as_str()), (SourceKind::Helm, "charts/web/values.yaml"));
+    assert_eq!(
+        (l.kind, l.file.as_str()),
+        (SourceKind::Helm, "charts/web/values.yaml")
+    );
     let e = edit(
         r.path(),
         &s,
         &obj,
-        &image_change("registry.example/shop/web:1.4.0", "registry.example/shop/web:1.4.1"),
+        &image_change(
+            "registry.example/shop/web:1.4.0",
+            "registry.example/shop/web:1.4.1",
+        ),
     )
     .unwrap();
     assert_eq!(e.kind, SourceKind::Helm);
@@ -59,9 +68,20 @@ fn the_image_tag_is_changed_in_values_yaml() {
         &["  tag: \"1.4.0\""],
         &["  tag: \"1.4.1\""],
     );
-    assert!(e.explanation.contains("image.repository/image.tag"), "{}", e.explanation);
-    assert!(matches!(&e.render, Render::NotChecked { why } if why.contains("helm is not installed")), "{:?}", e.render);
-    assert!(render(r.path(), &s).is_err(), "a chart is not rendered here");
+    assert!(
+        e.explanation.contains("image.repository/image.tag"),
+        "{}",
+        e.explanation
+    );
+    assert!(
+        matches!(&e.render, Render::NotChecked { why } if why.contains("helm is not installed")),
+        "{:?}",
+        e.render
+    );
+    assert!(
+        render(r.path(), &s).is_err(),
+        "a chart is not rendered here"
+    );
 }
 
 #[test]
@@ -71,23 +91,45 @@ fn resources_are_changed_where_the_values_match_the_live_container() {
         {"op": "test", "path": "/spec/template/spec/containers/0/resources", "value": {"limits": {"memory": "128Mi"}, "requests": {"cpu": "100m", "memory": "64Mi"}}},
         {"op": "replace", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "256Mi"},
     ]));
-    let e = edit(r.path(), &src("charts/web"), &deployment(Some("shop"), "web"), &c).unwrap();
+    let e = edit(
+        r.path(),
+        &src("charts/web"),
+        &deployment(Some("shop"), "web"),
+        &c,
+    )
+    .unwrap();
     assert_only_lines(
         file(&e, "charts/web/values.yaml"),
         &["    memory: 128Mi   # raise with care"],
         &["    memory: 256Mi   # raise with care"],
     );
-    assert!(e.explanation.contains("resources.limits.memory"), "{}", e.explanation);
+    assert!(
+        e.explanation.contains("resources.limits.memory"),
+        "{}",
+        e.explanation
+    );
 
     // Values that do not match the live container: Git differs, nothing is edited.
     let c = change(json!([
         {"op": "test", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "192Mi"},
         {"op": "replace", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "256Mi"},
     ]));
-    let err = edit(r.path(), &src("charts/web"), &deployment(Some("shop"), "web"), &c).unwrap_err();
+    let err = edit(
+        r.path(),
+        &src("charts/web"),
+        &deployment(Some("shop"), "web"),
+        &c,
+    )
+    .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, GitopsError::SourceDiffers { .. }), "{msg}");
-    assert!(msg.contains("charts/web/values.yaml") && msg.contains("resources.limits.memory") && msg.contains("128Mi") && msg.contains("192Mi"), "{msg}");
+    assert!(
+        msg.contains("charts/web/values.yaml")
+            && msg.contains("resources.limits.memory")
+            && msg.contains("128Mi")
+            && msg.contains("192Mi"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -97,12 +139,18 @@ fn a_tag_in_values_that_differs_from_the_live_one_is_refused() {
         r.path(),
         &src("charts/web"),
         &deployment(Some("shop"), "web"),
-        &image_change("registry.example/shop/web:1.3.9", "registry.example/shop/web:1.4.1"),
+        &image_change(
+            "registry.example/shop/web:1.3.9",
+            "registry.example/shop/web:1.4.1",
+        ),
     )
     .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, GitopsError::SourceDiffers { .. }), "{msg}");
-    assert!(msg.contains("image.tag") && msg.contains("1.4.0") && msg.contains("1.3.9"), "{msg}");
+    assert!(
+        msg.contains("image.tag") && msg.contains("1.4.0") && msg.contains("1.3.9"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -117,19 +165,31 @@ fn an_image_the_values_do_not_hold_means_the_chart_must_change() {
         r.path(),
         &src("charts/web"),
         &deployment(Some("shop"), "web"),
-        &image_change("registry.example/shop/web:1.4.0", "registry.example/shop/web:1.4.1"),
+        &image_change(
+            "registry.example/shop/web:1.4.0",
+            "registry.example/shop/web:1.4.1",
+        ),
     )
     .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, GitopsError::ChartMustChange { .. }), "{msg}");
-    assert!(msg.contains("chart must change") && msg.contains("registry.example/shop/web:1.4.0"), "{msg}");
+    assert!(
+        msg.contains("chart must change") && msg.contains("registry.example/shop/web:1.4.0"),
+        "{msg}"
+    );
 
     // A field values cannot reach (a probe) is the chart's too.
     let r = chart(VALUES);
     let c = change(json!([
         {"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/periodSeconds", "value": 20},
     ]));
-    let err = edit(r.path(), &src("charts/web"), &deployment(Some("shop"), "web"), &c).unwrap_err();
+    let err = edit(
+        r.path(),
+        &src("charts/web"),
+        &deployment(Some("shop"), "web"),
+        &c,
+    )
+    .unwrap_err();
     assert!(matches!(err, GitopsError::ChartMustChange { .. }), "{err}");
 }
 
@@ -149,7 +209,10 @@ fn a_later_values_file_wins() {
         r.path(),
         &s,
         &deployment(Some("shop"), "web"),
-        &image_change("registry.example/shop/web:1.4.0-prod", "registry.example/shop/web:1.4.1-prod"),
+        &image_change(
+            "registry.example/shop/web:1.4.0-prod",
+            "registry.example/shop/web:1.4.1-prod",
+        ),
     )
     .unwrap();
     assert_eq!(e.files.len(), 1);

@@ -92,7 +92,9 @@ fn repo(prod: &str) -> tempfile::TempDir {
 
 fn container(render: &Render) -> serde_json::Value {
     match render {
-        Render::Rendered { object, .. } => object["spec"]["template"]["spec"]["containers"][0].clone(),
+        Render::Rendered { object, .. } => {
+            object["spec"]["template"]["spec"]["containers"][0].clone()
+        }
         other => panic!("not rendered: {other:?}"),
     }
 }
@@ -104,11 +106,18 @@ fn locate_follows_the_overlay_to_the_base_with_its_name_prefix() {
     let l = locate(r.path(), &s, &deployment(Some("prod"), "prod-web")).unwrap();
     assert_eq!(l.kind, SourceKind::Kustomize);
     assert_eq!((l.file.as_str(), l.document), ("base/deployment.yaml", 0));
-    assert!(l.explanation.contains("overlays/prod → base"), "{}", l.explanation);
+    assert!(
+        l.explanation.contains("overlays/prod → base"),
+        "{}",
+        l.explanation
+    );
     // Without the prefix it is not this application's object.
     let err = locate(r.path(), &s, &deployment(Some("prod"), "web")).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("read 2 object(s)") && msg.contains("base/deployment.yaml"), "{msg}");
+    assert!(
+        msg.contains("read 2 object(s)") && msg.contains("base/deployment.yaml"),
+        "{msg}"
+    );
     let objs = render(r.path(), &s).unwrap();
     assert_eq!(objs.len(), 2);
 }
@@ -120,7 +129,10 @@ fn an_existing_images_entry_is_changed_in_place_keeping_its_style() {
         r.path(),
         &src("overlays/prod"),
         &deployment(Some("prod"), "prod-web"),
-        &image_change("registry.example/shop/web:1.1", "registry.example/shop/web:1.2"),
+        &image_change(
+            "registry.example/shop/web:1.1",
+            "registry.example/shop/web:1.2",
+        ),
     )
     .unwrap();
     assert_eq!(e.files.len(), 1, "only the overlay changes: {:?}", e.files);
@@ -129,15 +141,26 @@ fn an_existing_images_entry_is_changed_in_place_keeping_its_style() {
         &["    newTag: \"1.1\" # set by the release pipeline"],
         &["    newTag: \"1.2\" # set by the release pipeline"],
     );
-    assert!(e.explanation.contains("sets images: for registry.example/shop/web"), "{}", e.explanation);
+    assert!(
+        e.explanation
+            .contains("sets images: for registry.example/shop/web"),
+        "{}",
+        e.explanation
+    );
     // kubectl kustomize ran on the edited copy: the rendered object carries the new image.
-    assert_eq!(container(&e.render)["image"], "registry.example/shop/web:1.2");
+    assert_eq!(
+        container(&e.render)["image"],
+        "registry.example/shop/web:1.2"
+    );
     if let Render::Rendered { objects, object } = &e.render {
         assert_eq!(*objects, 2);
         assert_eq!(object["metadata"]["namespace"], "prod");
     }
     // The repository itself is untouched until `write`.
-    assert_eq!(read(r.path(), "overlays/prod/kustomization.yaml"), PROD_WITH_IMAGES);
+    assert_eq!(
+        read(r.path(), "overlays/prod/kustomization.yaml"),
+        PROD_WITH_IMAGES
+    );
 }
 
 #[test]
@@ -147,17 +170,31 @@ fn a_missing_images_entry_is_added_to_the_overlay() {
         r.path(),
         &src("overlays/prod"),
         &deployment(Some("prod"), "web"),
-        &image_change("registry.example/shop/web:1.0", "registry.example/shop/web:1.0.1"),
+        &image_change(
+            "registry.example/shop/web:1.0",
+            "registry.example/shop/web:1.0.1",
+        ),
     )
     .unwrap();
     assert_eq!(e.files.len(), 1);
     assert_only_lines(
         file(&e, "overlays/prod/kustomization.yaml"),
         &[],
-        &["images:", "- name: registry.example/shop/web", "  newTag: 1.0.1"],
+        &[
+            "images:",
+            "- name: registry.example/shop/web",
+            "  newTag: 1.0.1",
+        ],
     );
-    assert!(e.explanation.contains("no images: entry"), "{}", e.explanation);
-    assert_eq!(container(&e.render)["image"], "registry.example/shop/web:1.0.1");
+    assert!(
+        e.explanation.contains("no images: entry"),
+        "{}",
+        e.explanation
+    );
+    assert_eq!(
+        container(&e.render)["image"],
+        "registry.example/shop/web:1.0.1"
+    );
 }
 
 #[test]
@@ -167,7 +204,13 @@ fn a_resources_change_on_a_shared_base_becomes_a_patch_in_the_overlay() {
         {"op": "test", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "128Mi"},
         {"op": "replace", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "256Mi"},
     ]));
-    let e = edit(r.path(), &src("overlays/prod"), &deployment(Some("prod"), "prod-web"), &c).unwrap();
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "prod-web"),
+        &c,
+    )
+    .unwrap();
     assert_eq!(e.files.len(), 2, "{:?}", e.files);
     assert_only_lines(
         file(&e, "overlays/prod/kustomization.yaml"),
@@ -181,14 +224,20 @@ fn a_resources_change_on_a_shared_base_becomes_a_patch_in_the_overlay() {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        resources:\n          limits:\n            memory: 256Mi\n"
     );
     assert!(
-        e.explanation.contains("also used by overlays/staging") && e.explanation.contains("a patch is added"),
+        e.explanation.contains("also used by overlays/staging")
+            && e.explanation.contains("a patch is added"),
         "{}",
         e.explanation
     );
     let c0 = container(&e.render);
     assert_eq!(c0["resources"]["limits"]["memory"], "256Mi");
     assert_eq!(c0["resources"]["requests"]["memory"], "64Mi");
-    assert!(e.diff.contains("--- /dev/null\n+++ b/overlays/prod/web-resources-patch.yaml"), "{}", e.diff);
+    assert!(
+        e.diff
+            .contains("--- /dev/null\n+++ b/overlays/prod/web-resources-patch.yaml"),
+        "{}",
+        e.diff
+    );
 
     // An overlay patch that already sets the field is changed instead of adding another.
     let r2 = tempfile::tempdir().unwrap();
@@ -202,15 +251,28 @@ fn a_resources_change_on_a_shared_base_becomes_a_patch_in_the_overlay() {
         {"op": "test", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "256Mi"},
         {"op": "replace", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "512Mi"},
     ]));
-    let e2 = edit(r2.path(), &src("overlays/prod"), &deployment(Some("prod"), "prod-web"), &c2).unwrap();
+    let e2 = edit(
+        r2.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "prod-web"),
+        &c2,
+    )
+    .unwrap();
     assert_eq!(e2.files.len(), 1, "{:?}", e2.files);
     assert_only_lines(
         file(&e2, "overlays/prod/web-resources-patch.yaml"),
         &["            memory: 256Mi"],
         &["            memory: 512Mi"],
     );
-    assert!(e2.explanation.contains("already sets"), "{}", e2.explanation);
-    assert_eq!(container(&e2.render)["resources"]["limits"]["memory"], "512Mi");
+    assert!(
+        e2.explanation.contains("already sets"),
+        "{}",
+        e2.explanation
+    );
+    assert_eq!(
+        container(&e2.render)["resources"]["limits"]["memory"],
+        "512Mi"
+    );
 }
 
 #[test]
@@ -225,10 +287,24 @@ fn a_base_only_this_overlay_uses_is_changed_in_place() {
         {"op": "test", "path": "/spec/replicas", "value": 1},
         {"op": "replace", "path": "/spec/replicas", "value": 3},
     ]));
-    let e = edit(r.path(), &src("overlays/prod"), &deployment(Some("prod"), "prod-web"), &c).unwrap();
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "prod-web"),
+        &c,
+    )
+    .unwrap();
     assert_eq!(e.files.len(), 1);
-    assert_only_lines(file(&e, "base/deployment.yaml"), &["  replicas: 1"], &["  replicas: 3"]);
-    assert!(e.explanation.contains("only this application uses base"), "{}", e.explanation);
+    assert_only_lines(
+        file(&e, "base/deployment.yaml"),
+        &["  replicas: 1"],
+        &["  replicas: 3"],
+    );
+    assert!(
+        e.explanation.contains("only this application uses base"),
+        "{}",
+        e.explanation
+    );
     match &e.render {
         Render::Rendered { object, .. } => assert_eq!(object["spec"]["replicas"], 3),
         other => panic!("{other:?}"),
@@ -242,7 +318,10 @@ fn git_differing_from_the_live_object_is_refused() {
         r.path(),
         &src("overlays/prod"),
         &deployment(Some("prod"), "prod-web"),
-        &image_change("registry.example/shop/web:1.0", "registry.example/shop/web:1.2"),
+        &image_change(
+            "registry.example/shop/web:1.0",
+            "registry.example/shop/web:1.2",
+        ),
     )
     .unwrap_err();
     let msg = err.to_string();
@@ -263,17 +342,28 @@ fn a_kustomization_that_does_not_build_is_render_failed_with_kubectls_message() 
         r.path(),
         &src("overlays/prod"),
         &deployment(Some("prod"), "web"),
-        &image_change("registry.example/shop/web:1.0", "registry.example/shop/web:1.0.1"),
+        &image_change(
+            "registry.example/shop/web:1.0",
+            "registry.example/shop/web:1.0.1",
+        ),
     )
     .unwrap();
     match &e.render {
         Render::Failed { error } => {
             assert!(error.contains("overlays/prod/hpa.yaml"), "{error}");
-            assert!(!error.contains("/tmp"), "the temporary copy's path leaks: {error}");
+            assert!(
+                !error.contains("/tmp"),
+                "the temporary copy's path leaks: {error}"
+            );
         }
         other => panic!("expected a failed render, got {other:?}"),
     }
-    assert!(e.explanation.contains("did not build before the change either"), "{}", e.explanation);
+    assert!(
+        e.explanation
+            .contains("did not build before the change either"),
+        "{}",
+        e.explanation
+    );
     // `render` reports the same failure as an error.
     let err = render(r.path(), &src("overlays/prod")).unwrap_err();
     assert!(err.to_string().contains("hpa.yaml"), "{err}");
