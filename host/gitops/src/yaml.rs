@@ -780,7 +780,7 @@ impl<'a> Editor<'a> {
                 Ok(())
             }
             (Node::Opaque { span, flow: true }, v) => {
-                let text = serde_json::to_string(v).map_err(|e| e.to_string())?;
+                let text = render_flow(v);
                 self.splices.push(Splice {
                     range: span.clone(),
                     text,
@@ -1094,6 +1094,32 @@ fn emit_block(v: &Value, col: usize, step: usize, indent_seqs: bool, out: &mut S
     }
 }
 
+/// A value in flow style (`{a: 1, b: [x, y]}`), scalars plain where that reads back the same.
+fn render_flow(v: &Value) -> String {
+    let flow_scalar = |s: &str| {
+        if plain_safe(s) && !s.contains([',', '[', ']', '{', '}']) {
+            s.to_string()
+        } else {
+            serde_json::to_string(s).unwrap_or_default()
+        }
+    };
+    match v {
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", flow_scalar(k), render_flow(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(render_flow).collect::<Vec<_>>().join(", ")
+        ),
+        Value::String(s) => flow_scalar(s),
+        other => render_scalar(other, Style::Plain),
+    }
+}
+
 fn render_inline(v: &Value) -> String {
     match v {
         Value::Object(m) if m.is_empty() => "{}".into(),
@@ -1173,7 +1199,7 @@ mod tests {
         let t = "a: {x: 1}\nb:\nc: [1, 2]\n";
         assert_eq!(
             edit(t, "/a/x", Some(json!(2))),
-            "a: {\"x\":2}\nb:\nc: [1, 2]\n"
+            "a: {x: 2}\nb:\nc: [1, 2]\n"
         );
         assert_eq!(
             edit(t, "/b", Some(json!({"k": "v"}))),
@@ -1185,5 +1211,56 @@ mod tests {
     fn unparsable_yaml_names_the_line() {
         let err = split_documents("a: 1\n---\nb: [1,\nc: 2\n").unwrap_err();
         assert!(err.0 >= 3, "{err:?}");
+    }
+
+    #[test]
+    fn block_scalars_anchors_and_odd_spacing_survive() {
+        let t = "data:\n  script: |\n    echo a: b\n    # not a comment\n  base: &b\n    x: 1\n  other:   \"q\"\nlast:    7\n";
+        assert_eq!(
+            edit(t, "/last", Some(json!(8))),
+            "data:\n  script: |\n    echo a: b\n    # not a comment\n  base: &b\n    x: 1\n  other:   \"q\"\nlast:    8\n"
+        );
+        assert_eq!(
+            edit(t, "/data/base/x", Some(json!(2))),
+            "data:\n  script: |\n    echo a: b\n    # not a comment\n  base: &b\n    x: 2\n  other:   \"q\"\nlast:    7\n"
+        );
+    }
+
+    #[test]
+    fn no_final_newline_and_indented_sequences() {
+        let t = "spec:\n  items:\n    - a\n    - b";
+        assert_eq!(
+            edit(t, "/spec/items/1", Some(json!("c"))),
+            "spec:\n  items:\n    - a\n    - c"
+        );
+        assert_eq!(
+            edit(t, "/spec/items/-", Some(json!("c"))),
+            "spec:\n  items:\n    - a\n    - b\n    - c"
+        );
+        assert_eq!(
+            edit(t, "/spec/more", Some(json!(["x"]))),
+            "spec:\n  items:\n    - a\n    - b\n  more:\n    - x"
+        );
+    }
+
+    #[test]
+    fn documents_split_at_separators_keep_their_indices() {
+        let t = "# header\n---\na: 1\n--- # second\nb: 2\n...\n---\n";
+        let d = split_documents(t).unwrap();
+        let values: Vec<Value> = d.iter().map(|c| c.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![Value::Null, json!({"a": 1}), json!({"b": 2}), Value::Null]
+        );
+        assert_eq!(&t[d[2].span.clone()], "b: 2\n");
+    }
+
+    #[test]
+    fn strings_that_would_read_back_differently_are_quoted() {
+        assert_eq!(render_scalar(&json!("1.2"), Style::Plain), "\"1.2\"");
+        assert_eq!(render_scalar(&json!("true"), Style::Plain), "\"true\"");
+        assert_eq!(render_scalar(&json!("a: b"), Style::Plain), "\"a: b\"");
+        assert_eq!(render_scalar(&json!("1.2.3"), Style::Plain), "1.2.3");
+        assert_eq!(render_scalar(&json!("256Mi"), Style::Plain), "256Mi");
     }
 }
