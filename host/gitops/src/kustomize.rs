@@ -60,6 +60,8 @@ struct Graph {
     docs: Vec<ResourceDoc>,
     files: Vec<String>,
     notes: Vec<String>,
+    /// Remote resources or components (URLs): never fetched.
+    remote: Vec<String>,
 }
 
 fn join_rel(dir: &str, entry: &str) -> String {
@@ -112,13 +114,17 @@ fn walk(root: &Path, dir: &str, chain: &[usize], g: &mut Graph) -> Result<(), Gi
     let idx = g.kusts.len();
     let mut entries = k.str_list("resources");
     entries.extend(k.str_list("bases"));
+    for c in k.str_list("components") {
+        if is_remote(&c) {
+            g.remote.push(format!("{} in {}", c, display(dir)));
+        }
+    }
     g.kusts.push(k);
     let mut chain = chain.to_vec();
     chain.push(idx);
     for e in entries {
         if is_remote(&e) {
-            g.notes
-                .push(format!("{dir}: remote resource {e} not followed"));
+            g.remote.push(format!("{} in {}", e, display(dir)));
             continue;
         }
         let r = join_rel(dir, &e);
@@ -270,8 +276,23 @@ fn kubectl_build(root: &Path, app_dir: &str) -> Result<Vec<Value>, String> {
         .collect())
 }
 
-pub(crate) fn build(root: &Path, app_dir: &str) -> Result<Vec<Value>, GitopsError> {
-    kubectl_build(root, app_dir).map_err(GitopsError::RenderFailed)
+/// Why the tree is not built here, when it includes remote resources (building it would
+/// fetch them from the network).
+fn remote_reason(g: &Graph) -> Option<String> {
+    (!g.remote.is_empty()).then(|| {
+        format!(
+            "the kustomization includes remote resources ({}); they are not fetched, so it is not rendered here",
+            g.remote.join(", ")
+        )
+    })
+}
+
+pub(crate) fn render(root: &Path, src: &AppSource) -> Result<Vec<Value>, GitopsError> {
+    let g = graph(root, src)?;
+    if let Some(why) = remote_reason(&g) {
+        return Err(GitopsError::RenderFailed(why));
+    }
+    kubectl_build(root, &app_dir(src)).map_err(GitopsError::RenderFailed)
 }
 
 /// An image reference split into name, tag and digest.
@@ -389,7 +410,11 @@ pub(crate) fn edit(
 
     // The object as Git renders it today (kubectl), or as the base writes it when the tree
     // does not build.
-    let original = kubectl_build(root, &app.dir);
+    let remote = remote_reason(&g);
+    let original = match &remote {
+        Some(why) => Err(why.clone()),
+        None => kubectl_build(root, &app.dir),
+    };
     let git_obj = match &original {
         Ok(objs) => objs
             .iter()
@@ -511,9 +536,20 @@ pub(crate) fn edit(
     }
 
     let files = pending.into_edits()?;
-    let render = render_edited(root, &app.dir, &files, obj, dest, &original, &git_obj, ops)?;
+    let render = match &remote {
+        Some(why) => Render::NotChecked { why: why.clone() },
+        None => render_edited(root, &app.dir, &files, obj, dest, &original, &git_obj, ops)?,
+    };
     let mut explanation = why.join("; ");
-    if let Err(e) = &original {
+    for n in &g.notes {
+        explanation.push_str(&format!("; note: {n}"));
+    }
+    if let Some(r) = &remote {
+        explanation.push_str(&format!(
+            "; {r}: the pinned values were checked against {} as written",
+            d.found.file
+        ));
+    } else if let Err(e) = &original {
         explanation.push_str(&format!(
             "; the tree in Git did not build before the change either (kubectl: {e}), so the pinned values were checked against {} as written",
             d.found.file

@@ -224,7 +224,7 @@ pub fn render(root: &Path, src: &AppSource) -> Result<Vec<Value>, GitopsError> {
             .into_iter()
             .map(|o| o.value)
             .collect()),
-        SourceKind::Kustomize => kustomize::build(root, &app_dir(src)),
+        SourceKind::Kustomize => kustomize::render(root, src),
         SourceKind::Helm => Err(GitopsError::RenderFailed(
             "Helm charts are not rendered here (helm is not available); only their values files are read".into(),
         )),
@@ -282,6 +282,7 @@ pub fn edit(
 pub fn write(root: &Path, edit: &Edit) -> Result<(), GitopsError> {
     for f in &edit.files {
         let path = safe_join(root, &f.path)?;
+        inside(root, &path, &f.path)?;
         let current = match std::fs::read_to_string(&path) {
             Ok(s) => Some(s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -328,6 +329,27 @@ fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, GitopsError> {
         return Err(unreadable(rel, "the path leaves the repository"));
     }
     Ok(root.join(p))
+}
+
+/// Refuses a path that resolves (through symbolic links) outside `root`.
+fn inside(root: &Path, path: &Path, rel_path: &str) -> Result<(), GitopsError> {
+    let canon_root = root.canonicalize().map_err(|e| unreadable(".", e))?;
+    // A file that does not exist yet: its closest existing ancestor decides.
+    let mut probe = path.to_path_buf();
+    while !probe.exists() {
+        if !probe.pop() {
+            break;
+        }
+    }
+    let canon = probe.canonicalize().map_err(|e| unreadable(rel_path, e))?;
+    if canon.starts_with(&canon_root) {
+        Ok(())
+    } else {
+        Err(unreadable(
+            rel_path,
+            "it leads outside the repository through a symbolic link",
+        ))
+    }
 }
 
 fn app_dir(src: &AppSource) -> String {
@@ -390,6 +412,7 @@ pub(crate) struct SourceFile {
 
 pub(crate) fn read_source(root: &Path, rel_path: &str) -> Result<SourceFile, GitopsError> {
     let path = safe_join(root, rel_path)?;
+    inside(root, &path, rel_path)?;
     let text = std::fs::read_to_string(&path).map_err(|e| unreadable(rel_path, e))?;
     let docs = if rel_path.ends_with(".json") {
         let value: Value = serde_json::from_str(&text).map_err(|e| GitopsError::Parse {

@@ -737,19 +737,14 @@ impl<'a> Editor<'a> {
             }
             (Node::Map(m), Value::Object(new)) => {
                 let old_map = old.as_object().cloned().unwrap_or_default();
-                // Removals first (by entry), then changes and additions.
-                let mut removed = 0;
+                if new.is_empty() {
+                    return Err("emptying a whole mapping is not supported".into());
+                }
+                // Removals (whole entries), then changes and additions.
                 for (i, e) in m.entries.iter().enumerate() {
                     if !new.contains_key(&e.key) {
-                        removed += 1;
-                        if removed == m.entries.len() {
-                            break;
-                        }
                         self.remove_entry(m, i)?;
                     }
-                }
-                if removed == m.entries.len() && !m.entries.is_empty() {
-                    return Err("replacing every key of a mapping is not supported".into());
                 }
                 for (k, nv) in new {
                     let ov = old_map.get(k).cloned().unwrap_or(Value::Null);

@@ -368,3 +368,63 @@ fn a_kustomization_that_does_not_build_is_render_failed_with_kubectls_message() 
     let err = render(r.path(), &src("overlays/prod")).unwrap_err();
     assert!(err.to_string().contains("hpa.yaml"), "{err}");
 }
+
+#[test]
+fn remote_resources_are_not_fetched_and_the_render_is_not_checked() {
+    let prod = PROD_WITHOUT_IMAGES.replace(
+        "- ../../base\n",
+        "- ../../base\n- https://127.0.0.1:1/shop/extra?ref=v1\n",
+    );
+    let r = repo(&prod);
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "web"),
+        &image_change(
+            "registry.example/shop/web:1.0",
+            "registry.example/shop/web:1.0.1",
+        ),
+    )
+    .unwrap();
+    match &e.render {
+        Render::NotChecked { why } => assert!(
+            why.contains("https://127.0.0.1:1/shop/extra?ref=v1") && why.contains("not fetched"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.files.len(), 1);
+    let err = render(r.path(), &src("overlays/prod")).unwrap_err();
+    assert!(err.to_string().contains("remote resources"), "{err}");
+}
+
+#[test]
+fn a_symbolic_link_out_of_the_repository_is_refused() {
+    let outside = tree(&[(
+        "secret.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    )]);
+    let r = repo(PROD_WITHOUT_IMAGES);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yaml"),
+        r.path().join("base/linked.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        r.path().join("base/kustomization.yaml"),
+        format!("{BASE_KUST}  - linked.yaml\n"),
+    )
+    .unwrap();
+    let err = locate(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "web"),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(&err, GitopsError::Unreadable { path, .. } if path == "base/linked.yaml"),
+        "{msg}"
+    );
+    assert!(msg.contains("outside the repository"), "{msg}");
+}
