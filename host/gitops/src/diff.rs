@@ -31,7 +31,9 @@ const SERVER_ANNOTATIONS: &[&str] = &[
 /// element by element by index, as Argo CD's diff does for lists without a merge strategy:
 /// container 0 in Git is compared with container 0 live; a live list longer than Git's is
 /// reported as the extra elements (Git sets the whole list), a shorter one as the missing ones.
-/// Paths are JSON pointers into the object.
+/// Resource quantities (under `resources`, `limits`, `requests`, `hard`) compare by value,
+/// as the API server normalises them (`0.5` and `500m`, `1` and `"1"`). Paths are JSON
+/// pointers into the object.
 pub fn field_diff(git: &Value, live: &Value) -> Vec<FieldDiff> {
     let mut out = Vec::new();
     walk(git, live, &mut Vec::new(), &mut out);
@@ -94,7 +96,10 @@ fn walk(git: &Value, live: &Value, path: &mut Vec<String>, out: &mut Vec<FieldDi
         }
         (Value::Null, _) => {}
         (g, l) => {
-            if !same_scalar(g, l) {
+            let quantity = path
+                .iter()
+                .any(|s| matches!(s.as_str(), "resources" | "limits" | "requests" | "hard"));
+            if !(same_scalar(g, l) || quantity && same_quantity(g, l)) {
                 out.push(FieldDiff {
                     path: pointer(path),
                     git: Some(g.clone()),
@@ -116,6 +121,52 @@ fn same_scalar(g: &Value, l: &Value) -> bool {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         _ => g == l,
     }
+}
+
+/// Resource quantities equal in value: the API server stores `cpu: 0.5` as `500m` and
+/// `cpu: 1` (a YAML number) as `"1"`.
+fn same_quantity(g: &Value, l: &Value) -> bool {
+    match (quantity(g), quantity(l)) {
+        (Some(a), Some(b)) => (a - b).abs() <= f64::EPSILON * a.abs().max(b.abs()) * 4.0,
+        _ => false,
+    }
+}
+
+fn quantity(v: &Value) -> Option<f64> {
+    let s = match v {
+        Value::Number(n) => return n.as_f64(),
+        Value::String(s) => s.trim(),
+        _ => return None,
+    };
+    const SUFFIXES: &[(&str, f64)] = &[
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let (num, mult) = SUFFIXES
+        .iter()
+        .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
+        .unwrap_or((s, 1.0));
+    if num.is_empty()
+        || !num
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '+' || c == '-')
+    {
+        return None;
+    }
+    num.parse::<f64>().ok().map(|n| n * mult)
 }
 
 #[cfg(test)]
@@ -140,6 +191,23 @@ mod tests {
                     live: Some(json!(4))
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn quantities_compare_by_value_under_resources_only() {
+        let git = json!({"spec": {"resources": {"requests": {"cpu": 0.5, "memory": "1Gi"}, "limits": {"cpu": 1, "memory": "1024Mi"}}}, "x": 1});
+        let live = json!({"spec": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}, "x": "1"});
+        let d = field_diff(&git, &live);
+        assert_eq!(
+            d.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(),
+            vec!["/x"]
+        );
+        let live2 = json!({"spec": {"resources": {"requests": {"cpu": "600m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}, "x": 1});
+        let d = field_diff(&git, &live2);
+        assert_eq!(
+            d.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(),
+            vec!["/spec/resources/requests/cpu"]
         );
     }
 

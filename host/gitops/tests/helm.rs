@@ -222,3 +222,39 @@ fn a_later_values_file_wins() {
         &["  tag: 1.4.1-prod # prod build"],
     );
 }
+
+#[test]
+fn a_whole_image_string_in_values_is_replaced() {
+    let r =
+        chart("replicaCount: 1\nweb:\n  image: 'registry.example/shop/web:2.0' # full reference\n");
+    let e = edit(
+        r.path(),
+        &src("charts/web"),
+        &deployment(Some("shop"), "web"),
+        &image_change(
+            "registry.example/shop/web:2.0",
+            "registry.example/shop/web:2.1",
+        ),
+    )
+    .unwrap();
+    assert_only_lines(
+        file(&e, "charts/web/values.yaml"),
+        &["  image: 'registry.example/shop/web:2.0' # full reference"],
+        &["  image: 'registry.example/shop/web:2.1' # full reference"],
+    );
+    // Without the pinned old image nothing can be matched in a chart that is not rendered.
+    let c = change(
+        json!([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "registry.example/shop/web:2.1"}]),
+    );
+    let err = edit(
+        r.path(),
+        &src("charts/web"),
+        &deployment(Some("shop"), "web"),
+        &c,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, GitopsError::BadChange(_)) && err.to_string().contains("`test` operation"),
+        "{err}"
+    );
+}

@@ -428,3 +428,37 @@ fn a_symbolic_link_out_of_the_repository_is_refused() {
     );
     assert!(msg.contains("outside the repository"), "{msg}");
 }
+
+#[test]
+fn a_json6902_patch_that_sets_the_field_is_changed_in_its_operation() {
+    let prod = format!(
+        "{PROD_WITHOUT_IMAGES}patches:\n- path: replicas.yaml\n  target:\n    kind: Deployment\n    name: web\n"
+    );
+    let r = repo(&prod);
+    std::fs::write(
+        r.path().join("overlays/prod/replicas.yaml"),
+        "# prod runs more\n- op: replace\n  path: /spec/replicas\n  value: 3 # peak\n",
+    )
+    .unwrap();
+    let c = change(json!([
+        {"op": "test", "path": "/spec/replicas", "value": 3},
+        {"op": "replace", "path": "/spec/replicas", "value": 5},
+    ]));
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "web"),
+        &c,
+    )
+    .unwrap();
+    assert_eq!(e.files.len(), 1, "{:?}", e.files);
+    assert_only_lines(
+        file(&e, "overlays/prod/replicas.yaml"),
+        &["  value: 3 # peak"],
+        &["  value: 5 # peak"],
+    );
+    match &e.render {
+        Render::Rendered { object, .. } => assert_eq!(object["spec"]["replicas"], 5),
+        other => panic!("{other:?}"),
+    }
+}
