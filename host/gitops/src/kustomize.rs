@@ -536,11 +536,17 @@ pub(crate) fn edit(
     }
 
     let files = pending.into_edits()?;
-    let render = match &remote {
-        Some(why) => Render::NotChecked { why: why.clone() },
+    let (render, others) = match &remote {
+        Some(why) => (Render::NotChecked { why: why.clone() }, Vec::new()),
         None => render_edited(root, &app.dir, &files, obj, dest, &original, &git_obj, ops)?,
     };
     let mut explanation = why.join("; ");
+    if !others.is_empty() {
+        explanation.push_str(&format!(
+            "; the edit also changes {} as rendered (review them too)",
+            others.join(", ")
+        ));
+    }
     for n in &g.notes {
         explanation.push_str(&format!("; note: {n}"));
     }
@@ -996,7 +1002,7 @@ fn render_edited(
     original: &Result<Vec<Value>, String>,
     git_obj: &Value,
     ops: &Ops,
-) -> Result<Render, GitopsError> {
+) -> Result<(Render, Vec<String>), GitopsError> {
     let tmp = tempfile::tempdir().map_err(|e| unreadable("a temporary directory", e))?;
     copy_tree(root, tmp.path()).map_err(|e| unreadable("a copy of the repository", e))?;
     for f in files {
@@ -1007,7 +1013,7 @@ fn render_edited(
         std::fs::write(&p, &f.after).map_err(|e| unreadable(&f.path, e))?;
     }
     match kubectl_build(tmp.path(), app_dir) {
-        Err(error) => Ok(Render::Failed { error }),
+        Err(error) => Ok((Render::Failed { error }, Vec::new())),
         Ok(objs) => {
             let object = objs
                 .iter()
@@ -1016,7 +1022,37 @@ fn render_edited(
                 .ok_or_else(|| {
                     GitopsError::Mismatch(format!("{obj} is no longer rendered after the edit"))
                 })?;
-            if original.is_ok() {
+            let mut others = Vec::new();
+            if let Ok(before) = original {
+                // Other objects the edit changes too (an `images:` entry applies to every
+                // container with that image).
+                let key = |o: &Value| {
+                    (
+                        o.get("kind").cloned(),
+                        o.pointer("/metadata/namespace").cloned(),
+                        o.pointer("/metadata/name").cloned(),
+                    )
+                };
+                for o in &objs {
+                    if same_object(o, obj, dest) {
+                        continue;
+                    }
+                    if before.iter().find(|b| key(b) == key(o)) != Some(o) {
+                        let (k, ns, n) = key(o);
+                        let s = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_string));
+                        others.push(match s(ns) {
+                            Some(ns) => format!(
+                                "{} {}/{}",
+                                s(k).unwrap_or_default(),
+                                ns,
+                                s(n).unwrap_or_default()
+                            ),
+                            None => {
+                                format!("{} {}", s(k).unwrap_or_default(), s(n).unwrap_or_default())
+                            }
+                        });
+                    }
+                }
                 let expected = ops.apply(git_obj)?;
                 if expected != object {
                     let diffs = crate::field_diff(&expected, &object);
@@ -1030,10 +1066,13 @@ fn render_edited(
                     )));
                 }
             }
-            Ok(Render::Rendered {
-                objects: objs.len(),
-                object,
-            })
+            Ok((
+                Render::Rendered {
+                    objects: objs.len(),
+                    object,
+                },
+                others,
+            ))
         }
     }
 }

@@ -462,3 +462,34 @@ fn a_json6902_patch_that_sets_the_field_is_changed_in_its_operation() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn other_objects_an_images_entry_also_changes_are_named() {
+    let r = repo(PROD_WITH_IMAGES);
+    std::fs::write(
+        r.path().join("base/job.yaml"),
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: registry.example/shop/web:1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        r.path().join("base/kustomization.yaml"),
+        format!("{BASE_KUST}  - job.yaml\n"),
+    )
+    .unwrap();
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "prod-web"),
+        &image_change(
+            "registry.example/shop/web:1.1",
+            "registry.example/shop/web:1.2",
+        ),
+    )
+    .unwrap();
+    assert!(
+        e.explanation.contains("also changes Job prod/prod-migrate"),
+        "{}",
+        e.explanation
+    );
+    assert!(!e.explanation.contains("Service"), "{}", e.explanation);
+}
