@@ -114,6 +114,8 @@ pub(crate) struct Entry {
     pub key: String,
     /// Byte offset of the key's first character.
     pub key_at: usize,
+    /// Byte offset just after the key's colon.
+    pub value_at: usize,
     /// Lines (0-based, inclusive) the entry covers, up to its last content line.
     pub first_line: usize,
     pub last_line: usize,
@@ -226,6 +228,30 @@ impl<'a> Scan<'a> {
             .unwrap_or(from.saturating_sub(1))
     }
 
+    /// Last non-blank line in `[from, to)` indented deeper than `col` (a block scalar's lines,
+    /// `#` lines included: inside a block scalar they are text, not comments).
+    fn last_deeper(&self, from: usize, to: usize, col: usize) -> usize {
+        (from..to)
+            .rev()
+            .find(|&i| {
+                let l = self.lines[i];
+                l.end > l.start + l.indent && l.indent > col
+            })
+            .unwrap_or(from.saturating_sub(1))
+    }
+
+    /// The last line a node's text is on.
+    fn node_last(&self, node: &Node) -> Option<usize> {
+        match node {
+            Node::Scalar { span, .. } | Node::Opaque { span, .. } => {
+                Some(self.line_of(span.end.saturating_sub(1).max(span.start)))
+            }
+            Node::Empty { .. } => None,
+            Node::Map(m) => m.entries.last().map(|e| e.last_line),
+            Node::Seq(q) => q.items.last().map(|i| i.last_line),
+        }
+    }
+
     fn map(&self, first: usize, col: usize, end: usize) -> ScanResult<Map> {
         let mut entries = Vec::new();
         let mut i = first;
@@ -276,20 +302,26 @@ impl<'a> Scan<'a> {
                 }
                 j += 1;
             }
-            let last = self.last_content(i + 1, j).max(i);
+            let last = if is_block_indicator(v) {
+                self.last_deeper(i + 1, j, col).max(i)
+            } else {
+                self.last_content(i + 1, j).max(i)
+            };
             let value = if empty_inline {
                 match (i + 1..j).find(|&k| self.lines[k].content) {
                     None => Node::Empty {
                         at: l.start + col + after_colon.min(rest.len()),
                     },
-                    Some(k) => self.block_node(k, self.lines[k].indent, last + 1)?,
+                    Some(k) => self.block_node(k, self.lines[k].indent, j)?,
                 }
             } else {
                 self.inline_value(l.start + value_col, i, col, last + 1)?
             };
+            let last = last.max(self.node_last(&value).unwrap_or(last));
             entries.push(Entry {
                 key,
                 key_at,
+                value_at: l.start + col + after_colon,
                 first_line: i,
                 last_line: last,
                 value,
@@ -326,20 +358,27 @@ impl<'a> Scan<'a> {
                 }
                 j += 1;
             }
-            let last = self.last_content(i + 1, j).max(i);
             let after = &rest[1..];
             let v = after.trim_start_matches(' ');
+            let last = if is_block_indicator(v) {
+                self.last_deeper(i + 1, j, col).max(i)
+            } else {
+                self.last_content(i + 1, j).max(i)
+            };
             let vcol = col + 1 + (after.len() - v.len());
             let value = if v.is_empty() || v.starts_with('#') {
                 match (i + 1..j).find(|&k| self.lines[k].content) {
                     None => Node::Empty {
                         at: l.start + col + 1,
                     },
-                    Some(k) => self.block_node(k, self.lines[k].indent, last + 1)?,
+                    Some(k) => self.block_node(k, self.lines[k].indent, j)?,
                 }
+            } else if v == "-" || v.starts_with("- ") || split_key(v).is_some() {
+                self.block_node(i, vcol, j)?
             } else {
-                self.block_node(i, vcol, last + 1)?
+                self.inline_value(l.start + vcol, i, vcol, last + 1)?
             };
+            let last = last.max(self.node_last(&value).unwrap_or(last));
             items.push(Item {
                 first_line: i,
                 last_line: last,
@@ -422,6 +461,11 @@ impl<'a> Scan<'a> {
             }
         }
     }
+}
+
+/// Whether a value starts a literal or folded block scalar (`|`, `>-`, `|2`, …).
+fn is_block_indicator(v: &str) -> bool {
+    v.starts_with('|') || v.starts_with('>')
 }
 
 /// Length of a plain scalar at the start of `s` (up to ` #` or the end of the line, trimmed).
@@ -590,110 +634,11 @@ impl<'a> Editor<'a> {
         self.scan.document(span)
     }
 
-    /// Records the edits that make the value at `path` under `node` equal to `new` (`None`:
-    /// remove it), touching as few lines as possible. `old` is the current parsed value there.
-    pub fn set(
-        &mut self,
-        node: &Node,
-        path: &[String],
-        new: Option<&Value>,
-        old: &Value,
-    ) -> ScanResult<()> {
-        match path.split_first() {
-            None => match new {
-                Some(v) => self.replace(
-                    node,
-                    v,
-                    old,
-                    self.scan.lines[self.line_of_node(node)].indent,
-                ),
-                None => Err("cannot remove a whole document".into()),
-            },
-            Some((first, rest)) => match node {
-                Node::Map(m) => {
-                    let old_child = old.get(first).cloned().unwrap_or(Value::Null);
-                    match m.entries.iter().position(|e| &e.key == first) {
-                        Some(i) => {
-                            let e = m.entries[i].clone();
-                            if rest.is_empty() && new.is_none() {
-                                return self.remove_entry(m, i);
-                            }
-                            self.set_entry_value(&e, m.indent, rest, new, &old_child)
-                        }
-                        None => {
-                            let Some(v) = new else { return Ok(()) };
-                            let v = nest(rest, v)?;
-                            self.add_entry(m, first, &v)
-                        }
-                    }
-                }
-                Node::Seq(s) => {
-                    let idx = if first == "-" {
-                        s.items.len()
-                    } else {
-                        first
-                            .parse::<usize>()
-                            .map_err(|_| format!("`{first}` is not a list index"))?
-                    };
-                    let old_child = old.get(idx).cloned().unwrap_or(Value::Null);
-                    if idx < s.items.len() {
-                        let it = s.items[idx].clone();
-                        if rest.is_empty() && new.is_none() {
-                            return self.remove_lines(it.first_line, it.last_line);
-                        }
-                        let col = s.indent + 2;
-                        self.set_in_value(&it.value, col, rest, new, &old_child)
-                    } else if idx == s.items.len() {
-                        let Some(v) = new else { return Ok(()) };
-                        if !rest.is_empty() {
-                            return Err(format!("list index {idx} does not exist"));
-                        }
-                        self.append_item(s, v)
-                    } else {
-                        Err(format!("list index {idx} does not exist"))
-                    }
-                }
-                Node::Empty { .. } | Node::Scalar { .. } | Node::Opaque { .. } => {
-                    let Some(v) = new else { return Ok(()) };
-                    let mut whole = old.clone();
-                    set_value(&mut whole, path, Some(v.clone()))?;
-                    let col = self.scan.lines[self.line_of_node(node)].indent;
-                    self.replace(node, &whole, old, col)
-                }
-            },
-        }
-    }
-
-    fn set_entry_value(
-        &mut self,
-        e: &Entry,
-        map_indent: usize,
-        rest: &[String],
-        new: Option<&Value>,
-        old: &Value,
-    ) -> ScanResult<()> {
-        if rest.is_empty() {
-            let v = new.expect("removal handled by the caller");
-            return self.replace_entry_value(e, map_indent, v, old);
-        }
-        self.set_in_value(&e.value, map_indent + self.step, rest, new, old)
-    }
-
-    fn set_in_value(
-        &mut self,
-        node: &Node,
-        _child_col: usize,
-        rest: &[String],
-        new: Option<&Value>,
-        old: &Value,
-    ) -> ScanResult<()> {
-        if let Node::Empty { .. } = node {
-            let Some(v) = new else { return Ok(()) };
-            let mut whole = old.clone();
-            set_value(&mut whole, rest, Some(v.clone()))?;
-            return self.replace(node, &whole, old, _child_col.saturating_sub(self.step));
-        }
-        self.set(node, rest, new, old)
+    /// Records the edits that make the document `node` (whose parsed value is `old`) read
+    /// as `new`, touching as few lines as possible.
+    pub fn set_document(&mut self, node: &Node, new: &Value, old: &Value) -> ScanResult<()> {
+        let col = self.scan.lines[self.line_of_node(node)].indent;
+        self.replace(node, new, old, col)
     }
 
     fn line_of_node(&self, node: &Node) -> usize {
@@ -710,15 +655,13 @@ impl<'a> Editor<'a> {
         self.scan.line_of(at)
     }
 
-    /// Replaces the value of entry `e` (whose key is at column `indent`) by `v`.
-    fn replace_entry_value(
-        &mut self,
-        e: &Entry,
-        indent: usize,
-        v: &Value,
-        old: &Value,
-    ) -> ScanResult<()> {
-        self.replace(&e.value, v, old, indent)
+    /// First line of a block mapping or list written below its key (none for other nodes).
+    fn block_first_line(&self, node: &Node) -> Option<usize> {
+        match node {
+            Node::Map(m) => m.entries.first().map(|e| e.first_line),
+            Node::Seq(q) => q.items.first().map(|i| i.first_line),
+            _ => None,
+        }
     }
 
     /// Makes `node` (the value of a key at column `key_col`, or an item) hold `v`.
@@ -751,6 +694,18 @@ impl<'a> Editor<'a> {
                     match m.entries.iter().find(|e| &e.key == k) {
                         Some(e) => {
                             let e = e.clone();
+                            if is_empty_container(nv)
+                                && !is_empty_container(&ov)
+                                && let Some(first) = self.block_first_line(&e.value)
+                            {
+                                // `key:` + block → `key: {}` (or `[]`).
+                                self.splices.push(Splice {
+                                    range: e.value_at..e.value_at,
+                                    text: format!(" {}", render_inline(nv)),
+                                });
+                                self.remove_lines(first, e.last_line)?;
+                                continue;
+                            }
                             self.replace(&e.value, nv, &ov, m.indent)?;
                         }
                         None => self.add_entry(m, k, nv)?,
@@ -764,6 +719,18 @@ impl<'a> Editor<'a> {
                     if let Some(it) = s.items.get(i) {
                         let ov = old_arr.get(i).cloned().unwrap_or(Value::Null);
                         let it = it.clone();
+                        if is_empty_container(nv)
+                            && !is_empty_container(&ov)
+                            && let Node::Map(m) = &it.value
+                            && let Some(first) = m.entries.first()
+                        {
+                            // `- a: 1` + more keys → `- {}`.
+                            self.splices.push(Splice {
+                                range: first.key_at..self.scan.lines[it.last_line].end,
+                                text: render_inline(nv),
+                            });
+                            continue;
+                        }
                         self.replace(&it.value, nv, &ov, s.indent + 2)?;
                     } else {
                         self.append_item(s, nv)?;
@@ -825,13 +792,20 @@ impl<'a> Editor<'a> {
     fn remove_entry(&mut self, m: &Map, i: usize) -> ScanResult<()> {
         let e = &m.entries[i];
         let line = self.scan.lines[e.first_line];
-        if line.start + line.indent != e.key_at {
-            return Err(format!(
-                "line {}: removing the first key of a list item is not supported",
-                e.first_line + 1
-            ));
+        if line.start + line.indent == e.key_at {
+            return self.remove_lines(e.first_line, e.last_line);
         }
-        self.remove_lines(e.first_line, e.last_line)
+        // The first key of a list item (`- name: a`): the next key moves up after the `- `.
+        let range = match m.entries.get(i + 1) {
+            Some(next) => e.key_at..next.key_at,
+            None => e.key_at..self.scan.lines[e.last_line].end,
+        };
+        let text = if m.entries.len() == 1 { "{}" } else { "" };
+        self.splices.push(Splice {
+            range,
+            text: text.into(),
+        });
+        Ok(())
     }
 
     fn remove_lines(&mut self, first: usize, last: usize) -> ScanResult<()> {
@@ -894,6 +868,10 @@ impl<'a> Editor<'a> {
     }
 }
 
+fn is_empty_container(v: &Value) -> bool {
+    matches!(v, Value::Object(m) if m.is_empty()) || matches!(v, Value::Array(a) if a.is_empty())
+}
+
 fn kind_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -903,22 +881,6 @@ fn kind_name(v: &Value) -> &'static str {
         Value::Array(_) => "list",
         Value::Object(_) => "mapping",
     }
-}
-
-/// `{a: {b: v}}` for path `[a, b]`.
-fn nest(path: &[String], v: &Value) -> ScanResult<Value> {
-    let mut out = v.clone();
-    for seg in path.iter().rev() {
-        if seg.parse::<usize>().is_ok() || seg == "-" {
-            return Err(format!(
-                "cannot create list element `{seg}` where no list exists"
-            ));
-        }
-        let mut m = serde_json::Map::new();
-        m.insert(seg.clone(), out);
-        out = Value::Object(m);
-    }
-    Ok(out)
 }
 
 /// Sets (or removes) the value at `path` in a JSON value, creating mappings as needed.
@@ -1148,13 +1110,12 @@ mod tests {
 
     fn edit(text: &str, path: &str, v: Option<Value>) -> String {
         let docs = split_documents(text).unwrap();
-        let mut ed = Editor::new(text);
-        let node = ed.root(&docs[0].span).unwrap();
-        ed.set(&node, &pointer_segments(path), v.as_ref(), &docs[0].value)
-            .unwrap();
-        let out = ed.finish().unwrap();
         let mut expect = docs[0].value.clone();
         set_value(&mut expect, &pointer_segments(path), v).unwrap();
+        let mut ed = Editor::new(text);
+        let node = ed.root(&docs[0].span).unwrap();
+        ed.set_document(&node, &expect, &docs[0].value).unwrap();
+        let out = ed.finish().unwrap();
         assert_eq!(parse_value(&out).unwrap(), expect, "{out}");
         out
     }
@@ -1218,6 +1179,45 @@ mod tests {
         assert_eq!(
             edit(t, "/data/base/x", Some(json!(2))),
             "data:\n  script: |\n    echo a: b\n    # not a comment\n  base: &b\n    x: 2\n  other:   \"q\"\nlast:    7\n"
+        );
+    }
+
+    #[test]
+    fn the_first_key_of_a_list_item_can_be_removed() {
+        let t = "env:\n- name: A # first\n  value: x\n- name: B\n";
+        assert_eq!(
+            edit(t, "/env/0/name", None),
+            "env:\n- value: x\n- name: B\n"
+        );
+        assert_eq!(
+            edit(t, "/env/1/name", None),
+            "env:\n- name: A # first\n  value: x\n- {}\n"
+        );
+    }
+
+    #[test]
+    fn a_mapping_or_list_emptied_becomes_flow_empty() {
+        let t = "metadata:\n  labels: # set by CI\n    app: web\nspec:\n  args:\n  - a\n  items:\n  - k: 1\n    j: 2\n  - k: 3\n";
+        assert_eq!(
+            edit(t, "/metadata/labels/app", None),
+            "metadata:\n  labels: {} # set by CI\nspec:\n  args:\n  - a\n  items:\n  - k: 1\n    j: 2\n  - k: 3\n"
+        );
+        assert_eq!(
+            edit(t, "/spec/args/0", None),
+            "metadata:\n  labels: # set by CI\n    app: web\nspec:\n  args: []\n  items:\n  - k: 1\n    j: 2\n  - k: 3\n"
+        );
+        assert_eq!(
+            edit(t, "/spec/items/0", Some(json!({}))),
+            "metadata:\n  labels: # set by CI\n    app: web\nspec:\n  args:\n  - a\n  items:\n  - {}\n  - k: 3\n"
+        );
+    }
+
+    #[test]
+    fn comment_like_lines_of_a_block_scalar_belong_to_it() {
+        let t = "data:\n  script: |\n    run\n    # trailing text line\nkind: X\n";
+        assert_eq!(
+            edit(t, "/data/more", Some(json!("y"))),
+            "data:\n  script: |\n    run\n    # trailing text line\n  more: y\nkind: X\n"
         );
     }
 
