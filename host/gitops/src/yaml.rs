@@ -100,6 +100,24 @@ pub(crate) enum Node {
     },
     Map(Map),
     Seq(Seq),
+    /// A flow mapping (`{a: 1, b: x}`), possibly over several lines.
+    FlowMap {
+        span: Range<usize>,
+        entries: Vec<FlowEntry>,
+    },
+    /// A flow sequence (`[a, b]`).
+    FlowSeq {
+        span: Range<usize>,
+        items: Vec<(Range<usize>, Node)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FlowEntry {
+    pub key: String,
+    /// From the key's first byte to the value's last.
+    pub span: Range<usize>,
+    pub value: Node,
 }
 
 #[derive(Debug, Clone)]
@@ -240,10 +258,24 @@ impl<'a> Scan<'a> {
             .unwrap_or(from.saturating_sub(1))
     }
 
+    /// For a flow collection starting at byte `at` (its text `v`), the line after the one
+    /// it closes on (its closing bracket may sit at any indentation); 0 otherwise.
+    fn flow_end_line(&self, at: usize, v: &str) -> usize {
+        if !(v.starts_with('[') || v.starts_with('{')) {
+            return 0;
+        }
+        matching_bracket(self.text, at)
+            .map(|stop| self.line_of(stop - 1) + 1)
+            .unwrap_or(0)
+    }
+
     /// The last line a node's text is on.
     fn node_last(&self, node: &Node) -> Option<usize> {
         match node {
-            Node::Scalar { span, .. } | Node::Opaque { span, .. } => {
+            Node::Scalar { span, .. }
+            | Node::Opaque { span, .. }
+            | Node::FlowMap { span, .. }
+            | Node::FlowSeq { span, .. } => {
                 Some(self.line_of(span.end.saturating_sub(1).max(span.start)))
             }
             Node::Empty { .. } => None,
@@ -302,6 +334,7 @@ impl<'a> Scan<'a> {
                 }
                 j += 1;
             }
+            let j = j.max(self.flow_end_line(l.start + value_col, v).min(end));
             let last = if is_block_indicator(v) {
                 self.last_deeper(i + 1, j, col).max(i)
             } else {
@@ -360,12 +393,13 @@ impl<'a> Scan<'a> {
             }
             let after = &rest[1..];
             let v = after.trim_start_matches(' ');
+            let vcol = col + 1 + (after.len() - v.len());
+            let j = j.max(self.flow_end_line(l.start + vcol, v).min(end));
             let last = if is_block_indicator(v) {
                 self.last_deeper(i + 1, j, col).max(i)
             } else {
                 self.last_content(i + 1, j).max(i)
             };
-            let vcol = col + 1 + (after.len() - v.len());
             let value = if v.is_empty() || v.starts_with('#') {
                 match (i + 1..j).find(|&k| self.lines[k].content) {
                     None => Node::Empty {
@@ -424,6 +458,11 @@ impl<'a> Scan<'a> {
             '[' | '{' => {
                 let stop = matching_bracket(text, at)
                     .ok_or_else(|| format!("line {}: unclosed flow collection", line + 1))?;
+                if let Some((node, end)) = flow_node(text, at)
+                    && end == stop
+                {
+                    return Ok(node);
+                }
                 Ok(Node::Opaque {
                     span: at..stop,
                     flow: true,
@@ -461,6 +500,182 @@ impl<'a> Scan<'a> {
             }
         }
     }
+}
+
+/// Parses the flow collection starting at `at` into nodes with spans; `None` for what this
+/// reader does not follow (comments inside, empty values, complex keys): the collection is
+/// then replaced whole when it changes.
+fn flow_node(text: &str, at: usize) -> Option<(Node, usize)> {
+    let b = text.as_bytes();
+    let ws = |mut i: usize| -> Option<usize> {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+            i += 1;
+        }
+        if b.get(i) == Some(&b'#') {
+            return None;
+        }
+        Some(i)
+    };
+    // A scalar inside a flow collection: quoted, or plain up to `,` `]` `}` or `: `.
+    let scalar = |i: usize, key: bool| -> Option<(Node, usize)> {
+        match b.get(i)? {
+            q @ (b'"' | b'\'') => {
+                let end = closing_quote(text, i)?;
+                let style = if *q == b'"' {
+                    Style::Double
+                } else {
+                    Style::Single
+                };
+                Some((
+                    Node::Scalar {
+                        span: i..end,
+                        style,
+                    },
+                    end,
+                ))
+            }
+            b'{' | b'[' | b'}' | b']' | b',' | b'&' | b'*' | b'!' | b'?' | b'|' | b'>' => None,
+            _ => {
+                let mut j = i;
+                while j < b.len() {
+                    let c = b[j];
+                    if matches!(c, b',' | b']' | b'}' | b'\n' | b'\r')
+                        || (c == b':'
+                            && (key || matches!(b.get(j + 1), Some(b' ' | b',' | b']' | b'}'))))
+                            && matches!(
+                                b.get(j + 1),
+                                Some(b' ' | b'\t' | b',' | b']' | b'}' | b'\n') | None
+                            )
+                        || (c == b'#' && j > i && b[j - 1] == b' ')
+                    {
+                        break;
+                    }
+                    j += 1;
+                }
+                let raw = text[i..j].trim_end();
+                if raw.is_empty() {
+                    return None;
+                }
+                Some((
+                    Node::Scalar {
+                        span: i..i + raw.len(),
+                        style: Style::Plain,
+                    },
+                    i + raw.len(),
+                ))
+            }
+        }
+    };
+    fn value(
+        text: &str,
+        i: usize,
+        ws: &dyn Fn(usize) -> Option<usize>,
+        scalar: &dyn Fn(usize, bool) -> Option<(Node, usize)>,
+    ) -> Option<(Node, usize)> {
+        let b = text.as_bytes();
+        match b.get(i)? {
+            b'{' => {
+                let mut entries = Vec::new();
+                let mut j = ws(i + 1)?;
+                if b.get(j) == Some(&b'}') {
+                    return Some((
+                        Node::FlowMap {
+                            span: i..j + 1,
+                            entries,
+                        },
+                        j + 1,
+                    ));
+                }
+                loop {
+                    let (k, kend) = scalar(j, true)?;
+                    let Node::Scalar { span: ks, style } = &k else {
+                        return None;
+                    };
+                    let key = decode_scalar(&text[ks.clone()], *style);
+                    let c = ws(kend)?;
+                    if b.get(c) != Some(&b':') {
+                        return None;
+                    }
+                    let v = ws(c + 1)?;
+                    let (node, vend) = value(text, v, ws, scalar)?;
+                    entries.push(FlowEntry {
+                        key,
+                        span: j..vend,
+                        value: node,
+                    });
+                    let n = ws(vend)?;
+                    match b.get(n)? {
+                        b',' => {
+                            j = ws(n + 1)?;
+                            if b.get(j) == Some(&b'}') {
+                                return Some((
+                                    Node::FlowMap {
+                                        span: i..j + 1,
+                                        entries,
+                                    },
+                                    j + 1,
+                                ));
+                            }
+                        }
+                        b'}' => {
+                            return Some((
+                                Node::FlowMap {
+                                    span: i..n + 1,
+                                    entries,
+                                },
+                                n + 1,
+                            ));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                let mut items = Vec::new();
+                let mut j = ws(i + 1)?;
+                if b.get(j) == Some(&b']') {
+                    return Some((
+                        Node::FlowSeq {
+                            span: i..j + 1,
+                            items,
+                        },
+                        j + 1,
+                    ));
+                }
+                loop {
+                    let (node, vend) = value(text, j, ws, scalar)?;
+                    items.push((j..vend, node));
+                    let n = ws(vend)?;
+                    match b.get(n)? {
+                        b',' => {
+                            j = ws(n + 1)?;
+                            if b.get(j) == Some(&b']') {
+                                return Some((
+                                    Node::FlowSeq {
+                                        span: i..j + 1,
+                                        items,
+                                    },
+                                    j + 1,
+                                ));
+                            }
+                        }
+                        b']' => {
+                            return Some((
+                                Node::FlowSeq {
+                                    span: i..n + 1,
+                                    items,
+                                },
+                                n + 1,
+                            ));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => scalar(i, false),
+        }
+    }
+    value(text, at, &ws, &scalar)
 }
 
 /// Whether a value starts a literal or folded block scalar (`|`, `>-`, `|2`, …).
@@ -643,7 +858,10 @@ impl<'a> Editor<'a> {
 
     fn line_of_node(&self, node: &Node) -> usize {
         let at = match node {
-            Node::Scalar { span, .. } | Node::Opaque { span, .. } => span.start,
+            Node::Scalar { span, .. }
+            | Node::Opaque { span, .. }
+            | Node::FlowMap { span, .. }
+            | Node::FlowSeq { span, .. } => span.start,
             Node::Empty { at } => *at,
             Node::Map(m) => m.entries.first().map(|e| e.key_at).unwrap_or(0),
             Node::Seq(s) => s
@@ -741,6 +959,42 @@ impl<'a> Editor<'a> {
                 }
                 Ok(())
             }
+            (Node::FlowMap { span, entries }, Value::Object(new)) => {
+                let mark = self.splices.len();
+                if let Err(e) = self.flow_map(entries, new, old) {
+                    // Not expressible entry by entry: the collection is written again.
+                    let _ = e;
+                    self.splices.truncate(mark);
+                    self.splices.push(Splice {
+                        range: span.clone(),
+                        text: render_flow(v),
+                    });
+                }
+                Ok(())
+            }
+            (Node::FlowSeq { span, items }, Value::Array(new)) => {
+                let mark = self.splices.len();
+                if self.flow_seq(items, new, old).is_err() {
+                    self.splices.truncate(mark);
+                    self.splices.push(Splice {
+                        range: span.clone(),
+                        text: render_flow(v),
+                    });
+                }
+                Ok(())
+            }
+            (Node::FlowMap { span, .. } | Node::FlowSeq { span, .. }, v) => {
+                let text = if v.is_object() || v.is_array() {
+                    render_flow(v)
+                } else {
+                    render_scalar(v, Style::Plain)
+                };
+                self.splices.push(Splice {
+                    range: span.clone(),
+                    text,
+                });
+                Ok(())
+            }
             (Node::Opaque { span, flow: true }, v) => {
                 let text = render_flow(v);
                 self.splices.push(Splice {
@@ -787,6 +1041,90 @@ impl<'a> Editor<'a> {
                 kind_name(v)
             )),
         }
+    }
+
+    /// Entry-by-entry changes of a flow mapping: values changed where they are, one key
+    /// removed, keys added before the closing brace.
+    fn flow_map(
+        &mut self,
+        entries: &[FlowEntry],
+        new: &serde_json::Map<String, Value>,
+        old: &Value,
+    ) -> ScanResult<()> {
+        let old_map = old.as_object().cloned().unwrap_or_default();
+        let removed: Vec<usize> = (0..entries.len())
+            .filter(|&i| !new.contains_key(&entries[i].key))
+            .collect();
+        let added: Vec<(&String, &Value)> = new
+            .iter()
+            .filter(|(k, _)| !entries.iter().any(|e| &e.key == *k))
+            .collect();
+        if entries.is_empty() || removed.len() > 1 || (removed.len() == 1 && entries.len() == 1) {
+            return Err("rewritten whole".into());
+        }
+        if let Some(&i) = removed.first() {
+            let range = if i + 1 < entries.len() {
+                entries[i].span.start..entries[i + 1].span.start
+            } else {
+                entries[i - 1].span.end..entries[i].span.end
+            };
+            self.splices.push(Splice {
+                range,
+                text: String::new(),
+            });
+        }
+        for e in entries {
+            if let Some(nv) = new.get(&e.key) {
+                let ov = old_map.get(&e.key).cloned().unwrap_or(Value::Null);
+                self.replace(&e.value, nv, &ov, 0)?;
+            }
+        }
+        if !added.is_empty() {
+            let at = entries[entries.len() - 1].span.end;
+            let text: String = added
+                .iter()
+                .map(|(k, v)| format!(", {}: {}", flow_key(k), render_flow(v)))
+                .collect();
+            self.splices.push(Splice {
+                range: at..at,
+                text,
+            });
+        }
+        Ok(())
+    }
+
+    /// Element-by-element changes of a flow sequence (by index; appended or cut at the end).
+    fn flow_seq(
+        &mut self,
+        items: &[(Range<usize>, Node)],
+        new: &[Value],
+        old: &Value,
+    ) -> ScanResult<()> {
+        if items.is_empty() || new.is_empty() {
+            return Err("rewritten whole".into());
+        }
+        let old_arr = old.as_array().cloned().unwrap_or_default();
+        for (i, nv) in new.iter().enumerate().take(items.len()) {
+            let ov = old_arr.get(i).cloned().unwrap_or(Value::Null);
+            self.replace(&items[i].1, nv, &ov, 0)?;
+        }
+        if new.len() > items.len() {
+            let at = items[items.len() - 1].0.end;
+            let text: String = new[items.len()..]
+                .iter()
+                .map(|v| format!(", {}", render_flow(v)))
+                .collect();
+            self.splices.push(Splice {
+                range: at..at,
+                text,
+            });
+        } else if new.len() < items.len() {
+            self.splices.push(Splice {
+                range: items[new.len() - 1].0.end..items[items.len() - 1].0.end,
+                text: String::new(),
+            });
+        }
+        Ok(())
     }
 
     fn remove_entry(&mut self, m: &Map, i: usize) -> ScanResult<()> {
@@ -1002,7 +1340,12 @@ fn plain_safe(s: &str) -> bool {
         || s.contains(" #")
         || s.contains('\n')
         || s.ends_with(':')
-        || "[]{}#&*!|>%@`,?-\"'".contains(s.chars().next().unwrap_or(' '))
+        || "[]{}#&*!|>%@`,\"'".contains(s.chars().next().unwrap_or(' '))
+        // `-`, `?`, `:` start a plain scalar only when a non-space follows (`--flag`).
+        || ("-?:".contains(s.chars().next().unwrap_or(' '))
+            && !s[1..].starts_with(|c: char| c != ' '))
+        || s == "---"
+        || s.starts_with("--- ")
     {
         return false;
     }
@@ -1051,15 +1394,17 @@ fn emit_block(v: &Value, col: usize, step: usize, indent_seqs: bool, out: &mut S
     }
 }
 
+fn flow_key(s: &str) -> String {
+    if plain_safe(s) && !s.contains([',', '[', ']', '{', '}', ':']) {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+}
+
 /// A value in flow style (`{a: 1, b: [x, y]}`), scalars plain where that reads back the same.
 fn render_flow(v: &Value) -> String {
-    let flow_scalar = |s: &str| {
-        if plain_safe(s) && !s.contains([',', '[', ']', '{', '}']) {
-            s.to_string()
-        } else {
-            serde_json::to_string(s).unwrap_or_default()
-        }
-    };
+    let flow_scalar = |s: &str| flow_key(s);
     match v {
         Value::Object(m) => format!(
             "{{{}}}",
@@ -1196,6 +1541,43 @@ mod tests {
     }
 
     #[test]
+    fn flow_collections_are_edited_entry_by_entry() {
+        let t = "labels: {zeta: \"1\", app: web, 'tier': front}\nargs: [\"--a\", b]\nm: {\n  x: 1,\n  y: [2, 3],\n}\n";
+        assert_eq!(
+            edit(t, "/labels/app", Some(json!("shop"))),
+            "labels: {zeta: \"1\", app: shop, 'tier': front}\nargs: [\"--a\", b]\nm: {\n  x: 1,\n  y: [2, 3],\n}\n"
+        );
+        assert_eq!(
+            edit(t, "/labels/new", Some(json!("n"))),
+            "labels: {zeta: \"1\", app: web, 'tier': front, new: n}\nargs: [\"--a\", b]\nm: {\n  x: 1,\n  y: [2, 3],\n}\n"
+        );
+        assert_eq!(
+            edit(t, "/labels/app", None),
+            "labels: {zeta: \"1\", 'tier': front}\nargs: [\"--a\", b]\nm: {\n  x: 1,\n  y: [2, 3],\n}\n"
+        );
+        assert_eq!(
+            edit(t, "/labels/tier", None),
+            "labels: {zeta: \"1\", app: web}\nargs: [\"--a\", b]\nm: {\n  x: 1,\n  y: [2, 3],\n}\n"
+        );
+        assert_eq!(
+            edit(t, "/args/-", Some(json!("--c=1"))),
+            "labels: {zeta: \"1\", app: web, 'tier': front}\nargs: [\"--a\", b, --c=1]\nm: {\n  x: 1,\n  y: [2, 3],\n}\n"
+        );
+        assert_eq!(
+            edit(t, "/args/0", Some(json!("--z"))),
+            "labels: {zeta: \"1\", app: web, 'tier': front}\nargs: [\"--z\", b]\nm: {\n  x: 1,\n  y: [2, 3],\n}\n"
+        );
+        assert_eq!(
+            edit(t, "/m/y/1", Some(json!(4))),
+            "labels: {zeta: \"1\", app: web, 'tier': front}\nargs: [\"--a\", b]\nm: {\n  x: 1,\n  y: [2, 4],\n}\n"
+        );
+        assert_eq!(
+            edit(t, "/m/y", Some(json!({"k": 1}))),
+            "labels: {zeta: \"1\", app: web, 'tier': front}\nargs: [\"--a\", b]\nm: {\n  x: 1,\n  y: {k: 1},\n}\n"
+        );
+    }
+
+    #[test]
     fn a_mapping_or_list_emptied_becomes_flow_empty() {
         let t = "metadata:\n  labels: # set by CI\n    app: web\nspec:\n  args:\n  - a\n  items:\n  - k: 1\n    j: 2\n  - k: 3\n";
         assert_eq!(
@@ -1257,5 +1639,11 @@ mod tests {
         assert_eq!(render_scalar(&json!("a: b"), Style::Plain), "\"a: b\"");
         assert_eq!(render_scalar(&json!("1.2.3"), Style::Plain), "1.2.3");
         assert_eq!(render_scalar(&json!("256Mi"), Style::Plain), "256Mi");
+        assert_eq!(
+            render_scalar(&json!("--port=80"), Style::Plain),
+            "--port=80"
+        );
+        assert_eq!(render_scalar(&json!("- a"), Style::Plain), "\"- a\"");
+        assert_eq!(render_scalar(&json!("-"), Style::Plain), "\"-\"");
     }
 }
