@@ -448,7 +448,32 @@ pub(crate) fn edit(
                 .ok_or_else(|| {
                     GitopsError::BadChange(format!("{ptr}: the object in Git has no image there"))
                 })?;
-            why.push(image_edit(app, old, new, &mut pending)?);
+            // A kustomization without overlay that lists no such image: the image is
+            // written in its own resource file, and changed there.
+            if d.chain.len() > 1 || has_image_entry(&app.value, &parse_image(old).name) {
+                why.push(image_edit(app, old, new, &mut pending)?);
+                continue;
+            }
+        }
+        if is_image_path(&segs) && kind != "remove" && d.chain.len() == 1 {
+            let f = read_source(root, &d.found.file)?;
+            let value = pending.doc(&f, d.found.document);
+            let mut patch = json_patch::Patch(Vec::new());
+            patch.0.push(
+                serde_json::from_value(op.clone())
+                    .map_err(|e| GitopsError::BadChange(e.to_string()))?,
+            );
+            json_patch::patch(value, &patch).map_err(|e| {
+                GitopsError::BadChange(format!(
+                    "{ptr} cannot be changed in {} as written: {e}",
+                    d.found.file
+                ))
+            })?;
+            why.push(format!(
+                "{} is a resource of {} itself (no overlay) and its kustomization has no images: entry for it: the image is changed in the file",
+                d.found.file,
+                display(&app.dir)
+            ));
             continue;
         }
         // An existing patch that sets the field?
@@ -644,6 +669,17 @@ fn image_edit(
     })
 }
 
+fn has_image_entry(kust: &Value, name: &str) -> bool {
+    kust.get("images")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|e| {
+            let n = e.get("name").and_then(Value::as_str);
+            e.get("newName").and_then(Value::as_str).or(n) == Some(name)
+        })
+}
+
 /// The kustomizations outside the application's chain that include `dir`.
 fn other_users(root: &Path, dir: &str, g: &Graph) -> Result<Vec<String>, GitopsError> {
     let mut out = Vec::new();
@@ -785,6 +821,17 @@ fn find_patch(
         }
         for p in k.str_list("patchesStrategicMerge") {
             candidates.push((p, None));
+        }
+        for p in k
+            .value
+            .get("patchesJson6902")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(path) = p.get("path").and_then(Value::as_str) {
+                candidates.push((path.to_string(), p.get("target").cloned()));
+            }
         }
         for (path, target) in candidates {
             let r = join_rel(&k.dir, &path);

@@ -493,3 +493,33 @@ fn other_objects_an_images_entry_also_changes_are_named() {
     );
     assert!(!e.explanation.contains("Service"), "{}", e.explanation);
 }
+
+#[test]
+fn without_an_overlay_an_image_is_changed_in_the_resource_file() {
+    let r = tree(&[
+        ("app/deployment.yaml", BASE_DEPLOY),
+        ("app/service.yaml", SERVICE),
+        ("app/kustomization.yaml", BASE_KUST),
+    ]);
+    let e = edit(
+        r.path(),
+        &src("app"),
+        &deployment(Some("default"), "web"),
+        &image_change(
+            "registry.example/shop/web:1.0",
+            "registry.example/shop/web:1.0.1",
+        ),
+    )
+    .unwrap();
+    assert_eq!(e.files.len(), 1);
+    assert_only_lines(
+        file(&e, "app/deployment.yaml"),
+        &["        image: registry.example/shop/web:1.0   # overridden per environment"],
+        &["        image: registry.example/shop/web:1.0.1   # overridden per environment"],
+    );
+    assert!(e.explanation.contains("no overlay"), "{}", e.explanation);
+    assert_eq!(
+        container(&e.render)["image"],
+        "registry.example/shop/web:1.0.1"
+    );
+}
