@@ -22,6 +22,7 @@ mod gate;
 mod host;
 pub mod live;
 pub mod metrics;
+pub mod registry;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use guardian_snapshot::{LoadProblem, Snapshot};
 pub use host::AccessReview;
 pub use live::{ClusterOptions, ServerVersion, TokenUser};
 pub use metrics::{ContainerUsage, MetricsSourceReport, PrometheusOptions};
+pub use registry::{RegistryOptions, RegistryTags, TagSuggestion, suggest_tags};
 
 use backend::{Backend, SnapshotBackend};
 use gate::{Request, WRITE_VERBS};
@@ -58,6 +60,8 @@ pub struct Broker {
     audit: Arc<Audit>,
     /// Where Prometheus is (configured, or found in the live cluster).
     metrics: Arc<metrics::MetricsState>,
+    /// Which registries may be asked, and the client that asks them.
+    registry: Arc<registry::RegistryState>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -85,6 +89,7 @@ impl Broker {
             policy,
             audit,
             metrics: Arc::new(metrics::MetricsState::new(Default::default())),
+            registry: Default::default(),
         })
     }
 
@@ -113,6 +118,7 @@ impl Broker {
             policy,
             audit,
             metrics: Arc::new(metrics::MetricsState::new(Default::default())),
+            registry: Default::default(),
         }
     }
 
