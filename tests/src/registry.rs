@@ -244,6 +244,8 @@ struct State {
     registry_port: u16,
     seen: Mutex<Vec<Seen>>,
     tokens: Mutex<Vec<TokenRequest>>,
+    /// Every token the token server issued (to prove none leaks).
+    issued: Mutex<Vec<String>>,
     http: reqwest::Client,
 }
 
@@ -364,6 +366,7 @@ impl Registry {
             registry_port,
             seen: Mutex::new(Vec::new()),
             tokens: Mutex::new(Vec::new()),
+            issued: Mutex::new(Vec::new()),
             http: http_client()?,
         });
 
@@ -429,6 +432,11 @@ impl Registry {
     /// Every request the token server saw, in order.
     pub fn token_requests(&self) -> Vec<TokenRequest> {
         self.state.tokens.lock().unwrap().clone()
+    }
+
+    /// Every token the token server issued, in order.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.issued.lock().unwrap().clone()
     }
 
     /// The registry process's log (its access log included).
@@ -806,6 +814,7 @@ fn token_router(state: Arc<State>) -> axum::Router {
         let token = state
             .signer
             .token(user.as_deref().unwrap_or(""), Value::Array(access));
+        state.issued.lock().unwrap().push(token.clone());
         axum::Json(json!({"token": token, "access_token": token, "expires_in": 600}))
             .into_response()
     }
