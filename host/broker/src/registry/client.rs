@@ -32,10 +32,7 @@ pub(crate) struct Target<'a> {
 
 impl Target<'_> {
     fn shown(&self) -> String {
-        format!(
-            "the tags of {} on registry {}",
-            self.repository, self.registry
-        )
+        format!("the tags of {}", self.repository)
     }
 }
 
