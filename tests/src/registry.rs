@@ -797,7 +797,8 @@ fn token_router(state: Arc<State>) -> axum::Router {
         let mut access = Vec::new();
         for scope in &scopes {
             let mut parts = scope.splitn(3, ':');
-            let (Some(kind), Some(name), Some(actions)) = (parts.next(), parts.next(), parts.next())
+            let (Some(kind), Some(name), Some(actions)) =
+                (parts.next(), parts.next(), parts.next())
             else {
                 continue;
             };
@@ -857,7 +858,8 @@ fn front_router(state: Arc<State>) -> axum::Router {
             .iter()
             .find(|(k, _)| k == "last")
             .map(|(_, v)| v.clone());
-        let paged = method == axum::http::Method::GET && path.ends_with("/tags/list") && n.is_some();
+        let paged =
+            method == axum::http::Method::GET && path.ends_with("/tags/list") && n.is_some();
         let upstream_target = if paged { path.clone() } else { target.clone() };
         let url = format!("http://127.0.0.1:{}{upstream_target}", state.registry_port);
         let mut forward = state.http.request(method.clone(), url);
@@ -985,9 +987,14 @@ mod tests {
             let url = format!("http://{host}/v2/{SHOP_WEB}/tags/list?n=50");
             let first = http.get(&url).send().await.unwrap();
             let status = first.status().as_u16();
-            let challenge = first.headers()["www-authenticate"].to_str().unwrap().to_owned();
+            let challenge = first.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .to_owned();
             let token: Value = http
-                .get(format!("{realm}?service={SERVICE}&scope=repository:{SHOP_WEB}:pull"))
+                .get(format!(
+                    "{realm}?service={SERVICE}&scope=repository:{SHOP_WEB}:pull"
+                ))
                 .basic_auth("puller", Some(password("puller")))
                 .send()
                 .await

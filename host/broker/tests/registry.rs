@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use guardian_broker::{
-    Audit, Broker, BrokerError, CallContext, ClusterOptions, Policy, RegistryOptions,
-    RegistryTags, Snapshot, suggest_tags,
+    Audit, Broker, BrokerError, CallContext, ClusterOptions, Policy, RegistryOptions, RegistryTags,
+    Snapshot, suggest_tags,
 };
 use guardian_tests::registry::{self, Registry};
 
@@ -93,7 +93,8 @@ async fn live(options: RegistryOptions, extra_policy: &[(&str, &str)]) -> Option
 fn offline(options: RegistryOptions, extra_policy: &[(&str, &str)]) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let audit = dir.path().join("audit.jsonl");
-    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
+    let ns =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}});
     let (snapshot, _) = Snapshot::from_values("registry-test", vec![ns]).unwrap();
     let broker = Broker::from_snapshot(
         snapshot,
@@ -126,8 +127,14 @@ fn pull_secret(name: &str, host: &str, user: &str, password: &str) -> Option<Str
 /// token service issued is in `text`.
 fn assert_no_credentials(r: &Registry, text: &str, extra: &[&str]) {
     for (user, password) in registry::USERS {
-        assert!(!text.contains(password), "the password of {user} leaked: {text}");
-        assert!(!text.contains(&b64(&format!("{user}:{password}"))), "basic auth of {user} leaked: {text}");
+        assert!(
+            !text.contains(password),
+            "the password of {user} leaked: {text}"
+        );
+        assert!(
+            !text.contains(&b64(&format!("{user}:{password}"))),
+            "basic auth of {user} leaked: {text}"
+        );
     }
     for secret in extra {
         assert!(!text.contains(secret), "{secret:?} leaked: {text}");
@@ -136,7 +143,10 @@ fn assert_no_credentials(r: &Registry, text: &str, extra: &[&str]) {
         assert!(!text.contains(&token), "a token leaked: {text}");
         // Its signature alone is enough to matter.
         let signature = token.rsplit('.').next().unwrap();
-        assert!(!text.contains(signature), "a token signature leaked: {text}");
+        assert!(
+            !text.contains(signature),
+            "a token signature leaked: {text}"
+        );
     }
     assert!(!text.contains("eyJ"), "something JWT-shaped leaked: {text}");
 }
@@ -185,13 +195,26 @@ async fn tags_come_page_by_page_with_token_auth_and_the_pull_secrets_credentials
         .filter(|s| s.target.starts_with("/v2/shop/web/tags/list"))
         .map(|s| format!("{} {:?} {}", s.target, s.auth, s.status))
         .collect();
-    assert!(asked.iter().any(|a| a == "/v2/shop/web/tags/list?n=50 None 401"), "{asked:#?}");
-    assert!(asked.iter().any(|a| a.starts_with("/v2/shop/web/tags/list?n=50&last=") && a.ends_with("Some(\"Bearer\") 200")), "{asked:#?}");
     assert!(
-        r.token_requests().iter().any(|t| t.user.as_deref() == Some("puller")
-            && t.scopes == ["repository:shop/web:pull"]
-            && t.service == registry::SERVICE
-            && t.status == 200),
+        asked
+            .iter()
+            .any(|a| a == "/v2/shop/web/tags/list?n=50 None 401"),
+        "{asked:#?}"
+    );
+    assert!(
+        asked
+            .iter()
+            .any(|a| a.starts_with("/v2/shop/web/tags/list?n=50&last=")
+                && a.ends_with("Some(\"Bearer\") 200")),
+        "{asked:#?}"
+    );
+    assert!(
+        r.token_requests()
+            .iter()
+            .any(|t| t.user.as_deref() == Some("puller")
+                && t.scopes == ["repository:shop/web:pull"]
+                && t.service == registry::SERVICE
+                && t.status == 200),
         "{:#?}",
         r.token_requests()
     );
@@ -209,12 +232,27 @@ async fn tags_come_page_by_page_with_token_auth_and_the_pull_secrets_credentials
     assert_eq!(line["name"], format!("{host}/shop/web"));
     assert_eq!(line["decision"], "allow");
     let reasons = line["reasons"].to_string();
-    assert!(reasons.contains(&format!("registry {host} repository shop/web")), "{reasons}");
-    assert!(reasons.contains("answered 120 tags in 3 pages"), "{reasons}");
-    assert!(reasons.contains(&format!("credentials: pull secret {ns}/regcred (entry {host})")), "{reasons}");
+    assert!(
+        reasons.contains(&format!("registry {host} repository shop/web")),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains("answered 120 tags in 3 pages"),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains(&format!(
+            "credentials: pull secret {ns}/regcred (entry {host})"
+        )),
+        "{reasons}"
+    );
     let audit = setup.audit_text();
     assert!(
-        audit.lines().any(|l| l.contains("\"resource\":\"/v1/secrets\"") && l.contains("\"name\":\"regcred\"") && l.contains("\"decision\":\"allow\"")),
+        audit
+            .lines()
+            .any(|l| l.contains("\"resource\":\"/v1/secrets\"")
+                && l.contains("\"name\":\"regcred\"")
+                && l.contains("\"decision\":\"allow\"")),
         "{audit}"
     );
     assert_no_credentials(r, &audit, &[]);
@@ -241,7 +279,10 @@ async fn max_pages_cuts_the_list_and_says_so() {
         .unwrap();
     assert_eq!((got.pages, got.tags.len(), got.truncated), (2, 100, true));
     let reasons = setup.tags_lines()[0]["reasons"].to_string();
-    assert!(reasons.contains("cut at registries.max_pages (2)"), "{reasons}");
+    assert!(
+        reasons.contains("cut at registries.max_pages (2)"),
+        "{reasons}"
+    );
 }
 
 #[tokio::test]
@@ -255,16 +296,34 @@ async fn wrong_credentials_are_a_clear_denial_that_names_the_secret_not_its_valu
     let setup = live(options_for(&[&host]), &[]).await.unwrap();
     let err = setup
         .broker
-        .registry_tags(&cx(), &format!("{host}/shop/web:1.0.0"), &ns, &["stale".to_owned()])
+        .registry_tags(
+            &cx(),
+            &format!("{host}/shop/web:1.0.0"),
+            &ns,
+            &["stale".to_owned()],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "denied", "{err}");
     let m = err.to_string();
-    assert!(m.contains(&format!("refused the credentials of pull secret {ns}/stale (entry {host})")), "{m}");
-    assert!(m.contains(&format!("registry {host}")) && m.contains("shop/web"), "{m}");
-    assert!(m.contains("fix that pull secret's username and password"), "{m}");
     assert!(
-        r.token_requests().iter().any(|t| t.user.as_deref() == Some("puller") && t.status == 401),
+        m.contains(&format!(
+            "refused the credentials of pull secret {ns}/stale (entry {host})"
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!("registry {host}")) && m.contains("shop/web"),
+        "{m}"
+    );
+    assert!(
+        m.contains("fix that pull secret's username and password"),
+        "{m}"
+    );
+    assert!(
+        r.token_requests()
+            .iter()
+            .any(|t| t.user.as_deref() == Some("puller") && t.status == 401),
         "the token service saw the wrong password"
     );
     assert_error_clean(r, &err, &[wrong]);
@@ -279,11 +338,19 @@ async fn wrong_credentials_are_a_clear_denial_that_names_the_secret_not_its_valu
     };
     let err = setup
         .broker
-        .registry_tags(&cx(), &format!("{host}/shop/web"), &ns, &["nobody".to_owned()])
+        .registry_tags(
+            &cx(),
+            &format!("{host}/shop/web"),
+            &ns,
+            &["nobody".to_owned()],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "denied", "{err}");
-    assert!(err.message().contains("may not pull this repository"), "{err}");
+    assert!(
+        err.message().contains("may not pull this repository"),
+        "{err}"
+    );
     assert_error_clean(r, &err, &[]);
 
     // No pull secret at all: the registry needs one, and says so.
@@ -293,7 +360,11 @@ async fn wrong_credentials_are_a_clear_denial_that_names_the_secret_not_its_valu
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "denied", "{err}");
-    assert!(err.message().contains("give the pod an imagePullSecrets entry"), "{err}");
+    assert!(
+        err.message()
+            .contains("give the pod an imagePullSecrets entry"),
+        "{err}"
+    );
     assert_error_clean(r, &err, &[]);
     assert_no_credentials(r, &setup.audit_text(), &[wrong]);
 }
@@ -305,7 +376,12 @@ async fn anonymous_reads_need_no_pull_secret_and_a_missing_secret_is_passed_over
     let setup = offline(options_for(&[&host]), &[]);
     let got = setup
         .broker
-        .registry_tags(&cx(), &format!("{host}/public/tools:9"), "shop", &["gone".to_owned()])
+        .registry_tags(
+            &cx(),
+            &format!("{host}/public/tools:9"),
+            "shop",
+            &["gone".to_owned()],
+        )
         .await
         .unwrap();
     let mut tags = got.tags.clone();
@@ -313,7 +389,10 @@ async fn anonymous_reads_need_no_pull_secret_and_a_missing_secret_is_passed_over
     assert_eq!(tags, registry::PUBLIC_TOOLS_TAGS);
     assert!(!got.authenticated);
     let reasons = setup.tags_lines()[0]["reasons"].to_string();
-    assert!(reasons.contains("pull secret shop/gone: not found; passed over"), "{reasons}");
+    assert!(
+        reasons.contains("pull secret shop/gone: not found; passed over"),
+        "{reasons}"
+    );
     assert!(reasons.contains("anonymous token from"), "{reasons}");
 }
 
@@ -329,7 +408,12 @@ async fn an_unknown_repository_is_name_unknown() {
         .unwrap_err();
     assert_eq!(err.kind_str(), "not-found", "{err}");
     let m = err.message();
-    assert!(m.contains(&format!("repository public/nope is not known to registry {host}")), "{m}");
+    assert!(
+        m.contains(&format!(
+            "repository public/nope is not known to registry {host}"
+        )),
+        "{m}"
+    );
     assert!(m.contains("NAME_UNKNOWN"), "{m}");
     assert!(m.contains("check the image name"), "{m}");
     assert_eq!(setup.tags_lines()[0]["error"], "not-found");
@@ -345,17 +429,33 @@ async fn a_host_not_allowed_is_refused_before_any_connection() {
     for host in [canary.as_str(), r.host().as_str()] {
         let err = setup
             .broker
-            .registry_tags(&cx(), &format!("{host}/never/asked:1"), "shop", &["regcred".to_owned()])
+            .registry_tags(
+                &cx(),
+                &format!("{host}/never/asked:1"),
+                "shop",
+                &["regcred".to_owned()],
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind_str(), "denied", "{err}");
         assert!(err.message().contains("registries.allowed_hosts"), "{err}");
-        assert!(err.message().contains(&format!("registry {host} is not in")), "{err}");
+        assert!(
+            err.message()
+                .contains(&format!("registry {host} is not in")),
+            "{err}"
+        );
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(connections.load(Ordering::SeqCst), 0, "the canary was connected to");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "the canary was connected to"
+    );
     assert_eq!(count_for(r, "never/asked"), 0, "{:#?}", r.requests());
-    assert!(!r.log().contains("never/asked"), "the registry saw the request");
+    assert!(
+        !r.log().contains("never/asked"),
+        "the registry saw the request"
+    );
     // Policy decided (and allowed) the read; the configuration refused it;
     // no pull secret was read.
     let lines = setup.tags_lines();
@@ -383,8 +483,14 @@ deny contains {"rule": "no-registry-reads", "reason": "registry reads are off he
         .unwrap_err();
     assert_eq!(err.kind_str(), "denied", "{err}");
     let m = err.message();
-    assert!(m.contains("policy denied get tags.registry.guardian.dev"), "{m}");
-    assert!(m.contains("no-registry-reads") && m.contains("registry reads are off here"), "{m}");
+    assert!(
+        m.contains("policy denied get tags.registry.guardian.dev"),
+        "{m}"
+    );
+    assert!(
+        m.contains("no-registry-reads") && m.contains("registry reads are off here"),
+        "{m}"
+    );
     assert_eq!(count_for(r, "shop/denied"), 0);
     let lines = setup.tags_lines();
     assert_eq!(lines.len(), 1);
@@ -409,7 +515,11 @@ async fn a_stopped_registry_is_unreachable_and_the_next_call_after_a_restart_wor
     let host = r.host();
     let setup = offline(options_for(&[&host]), &[]);
     let image = format!("{host}/public/app:2.0.0");
-    let got = setup.broker.registry_tags(&cx(), &image, "shop", &[]).await.unwrap();
+    let got = setup
+        .broker
+        .registry_tags(&cx(), &image, "shop", &[])
+        .await
+        .unwrap();
     assert_eq!(got.tags.len(), 2);
 
     let r = tokio::task::spawn_blocking(move || {
@@ -418,11 +528,21 @@ async fn a_stopped_registry_is_unreachable_and_the_next_call_after_a_restart_wor
     })
     .await
     .unwrap();
-    let err = setup.broker.registry_tags(&cx(), &image, "shop", &[]).await.unwrap_err();
+    let err = setup
+        .broker
+        .registry_tags(&cx(), &image, "shop", &[])
+        .await
+        .unwrap_err();
     assert_eq!(err.kind_str(), "unavailable", "{err}");
     let m = err.message();
-    assert!(m.contains(&format!("registry {host} cannot be reached")), "{m}");
-    assert!(m.contains("connection refused") && m.contains("public/app"), "{m}");
+    assert!(
+        m.contains(&format!("registry {host} cannot be reached")),
+        "{m}"
+    );
+    assert!(
+        m.contains("connection refused") && m.contains("public/app"),
+        "{m}"
+    );
 
     let r = tokio::task::spawn_blocking(move || {
         r.restart().unwrap();
@@ -430,10 +550,25 @@ async fn a_stopped_registry_is_unreachable_and_the_next_call_after_a_restart_wor
     })
     .await
     .unwrap();
-    let got = setup.broker.registry_tags(&cx(), &image, "shop", &[]).await.unwrap();
+    let got = setup
+        .broker
+        .registry_tags(&cx(), &image, "shop", &[])
+        .await
+        .unwrap();
     assert_eq!(got.tags.len(), 2, "the next call after the restart works");
-    let errors: Vec<serde_json::Value> = setup.tags_lines().iter().map(|l| l["error"].clone()).collect();
-    assert_eq!(errors, [serde_json::Value::Null, "unavailable".into(), serde_json::Value::Null]);
+    let errors: Vec<serde_json::Value> = setup
+        .tags_lines()
+        .iter()
+        .map(|l| l["error"].clone())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            serde_json::Value::Null,
+            "unavailable".into(),
+            serde_json::Value::Null
+        ]
+    );
     tokio::task::spawn_blocking(move || drop(r)).await.unwrap();
 }
 
@@ -471,7 +606,10 @@ async fn a_silent_registry_times_out_and_an_endless_answer_is_refused() {
         .await
         .unwrap_err();
     assert_eq!(err.kind_str(), "timeout", "{err}");
-    assert!(err.message().contains("registries.timeout") && err.message().contains(&silent), "{err}");
+    assert!(
+        err.message().contains("registries.timeout") && err.message().contains(&silent),
+        "{err}"
+    );
 
     let huge = stand_in(Some(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 900000000\r\n\r\n{\"tags\":[",
@@ -526,7 +664,8 @@ fn basic_registry(user: &str, password: &str) -> (String, Arc<std::sync::Mutex<V
                     body.len()
                 )
             } else {
-                let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+                let body =
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
                 format!(
                     "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"Registry Realm\"\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
@@ -540,7 +679,9 @@ fn basic_registry(user: &str, password: &str) -> (String, Arc<std::sync::Mutex<V
 
 #[tokio::test]
 async fn a_basic_challenge_is_answered_with_a_legacy_dockercfg_secrets_credentials() {
-    let Some(k) = guardian_tests::kube::control_plane() else { return };
+    let Some(k) = guardian_tests::kube::control_plane() else {
+        return;
+    };
     let password = "basic-pw-Tz81mQx";
     let (host, seen) = basic_registry("carol", password);
     let ns = k.namespace("registry");
@@ -558,7 +699,12 @@ async fn a_basic_challenge_is_answered_with_a_legacy_dockercfg_secrets_credentia
     let setup = live(options_for(&[&host]), &[]).await.unwrap();
     let got = setup
         .broker
-        .registry_tags(&cx(), &format!("{host}/team/app:2"), &ns, &["legacy".to_owned()])
+        .registry_tags(
+            &cx(),
+            &format!("{host}/team/app:2"),
+            &ns,
+            &["legacy".to_owned()],
+        )
         .await
         .unwrap();
     assert_eq!(got.tags, ["0.9.0", "1.0.0"]);
@@ -568,6 +714,14 @@ async fn a_basic_challenge_is_answered_with_a_legacy_dockercfg_secrets_credentia
     assert_eq!(seen[0], "");
     assert!(seen[1].starts_with("basic "), "{seen:?}");
     let audit = setup.audit_text();
-    assert!(audit.contains(&format!("basic auth with pull secret {ns}/legacy (entry {host})")), "{audit}");
-    assert!(!audit.contains(password) && !audit.contains(&b64(&format!("carol:{password}"))), "{audit}");
+    assert!(
+        audit.contains(&format!(
+            "basic auth with pull secret {ns}/legacy (entry {host})"
+        )),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains(password) && !audit.contains(&b64(&format!("carol:{password}"))),
+        "{audit}"
+    );
 }

@@ -80,7 +80,11 @@ pub(crate) fn parse_challenge(header: &str) -> Challenge {
         let Some((key, after)) = rest.split_once('=') else {
             break;
         };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
             let mut value = String::new();
@@ -232,7 +236,9 @@ impl Lister<'_> {
                         auth = Auth::Bearer(token);
                         authenticated = credential.is_some();
                         auth_note = match credential {
-                            Some(c) => format!("token from {} with {}", shown_url(&realm), c.source),
+                            Some(c) => {
+                                format!("token from {} with {}", shown_url(&realm), c.source)
+                            }
                             None => format!("anonymous token from {}", shown_url(&realm)),
                         };
                     }
@@ -318,15 +324,17 @@ impl Lister<'_> {
 
     /// GET `url` with `auth`, the body read to at most `limit` bytes
     /// (`TooLarge` beyond, for a success; an error answer is cut).
-    async fn get(&self, url: &reqwest::Url, auth: &Auth, limit: usize) -> Result<Answer, BrokerError> {
+    async fn get(
+        &self,
+        url: &reqwest::Url,
+        auth: &Auth,
+        limit: usize,
+    ) -> Result<Answer, BrokerError> {
         let mut request = self
             .client
             .get(url.clone())
             .timeout(self.options.timeout)
-            .header(
-                reqwest::header::ACCEPT,
-                "application/json",
-            );
+            .header(reqwest::header::ACCEPT, "application/json");
         request = match auth {
             Auth::None => request,
             Auth::Bearer(token) => request.bearer_auth(token),
@@ -463,7 +471,10 @@ impl Lister<'_> {
         if let Some(c) = credential {
             request = request.basic_auth(&c.username, Some(&c.password));
         }
-        let whom = format!("the token service {shown_realm} of registry {}", self.target.registry);
+        let whom = format!(
+            "the token service {shown_realm} of registry {}",
+            self.target.registry
+        );
         let answer = self.read(request, &whom, MAX_SMALL_BYTES).await?;
         if matches!(answer.status, 401 | 403) {
             let detail = oci_errors(&answer.body)
@@ -668,7 +679,12 @@ pub(crate) fn shown_url(raw: &str) -> String {
 }
 
 /// The error of a transport failure (nothing answered).
-fn transport(target: &Target<'_>, whom: &str, e: &reqwest::Error, timeout: Duration) -> BrokerError {
+fn transport(
+    target: &Target<'_>,
+    whom: &str,
+    e: &reqwest::Error,
+    timeout: Duration,
+) -> BrokerError {
     let detail = error_chain(e);
     let shown = target.shown();
     if e.is_timeout() {
@@ -698,7 +714,9 @@ fn transport(target: &Target<'_>, whom: &str, e: &reqwest::Error, timeout: Durat
     } else {
         format!("{detail}; check that the registry is running and reachable from here")
     };
-    BrokerError::Unavailable(format!("{whom} cannot be reached asking for {shown}: {hint}"))
+    BrokerError::Unavailable(format!(
+        "{whom} cannot be reached asking for {shown}: {hint}"
+    ))
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -742,7 +760,10 @@ mod tests {
                 scope: Some("repository:a/b:pull,push".into()),
             }
         );
-        assert_eq!(parse_challenge(r#"Basic realm="Registry""#), Challenge::Basic);
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry""#),
+            Challenge::Basic
+        );
         assert_eq!(
             parse_challenge("Bearer service=x"),
             Challenge::Other("Bearer".into())

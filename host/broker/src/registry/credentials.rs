@@ -63,8 +63,13 @@ pub(crate) fn entries(secret: &Value) -> Result<Vec<(String, String, String)>, S
                  secrets from a live cluster)"
             )
         })?;
-    let config: Value = serde_json::from_slice(&raw)
-        .map_err(|e| format!("its {key} is not JSON (at line {}, column {})", e.line(), e.column()))?;
+    let config: Value = serde_json::from_slice(&raw).map_err(|e| {
+        format!(
+            "its {key} is not JSON (at line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
     let auths = if kind == DOCKER_CONFIG_JSON {
         &config["auths"]
     } else {
@@ -78,7 +83,11 @@ pub(crate) fn entries(secret: &Value) -> Result<Vec<(String, String, String)>, S
         let from_auth = entry["auth"]
             .as_str()
             .filter(|a| !a.is_empty())
-            .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a.trim()).ok())
+            .and_then(|a| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(a.trim())
+                    .ok()
+            })
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())));
         let (user, password) = match from_auth {
@@ -246,10 +255,17 @@ mod tests {
         let redacted = json!({"type": DOCKER_CONFIG_JSON, "data": {".dockerconfigjson": "<redacted: 120 bytes, sha256:ab12>"}});
         assert!(entries(&redacted).unwrap_err().contains("snapshot"));
         let missing = json!({"type": DOCKER_CONFIG_JSON, "data": {}});
-        assert!(entries(&missing).unwrap_err().contains("no .dockerconfigjson"));
+        assert!(
+            entries(&missing)
+                .unwrap_err()
+                .contains("no .dockerconfigjson")
+        );
         let not_json = json!({"type": DOCKER_CONFIG_JSON, "data": {".dockerconfigjson": b64("{\"auths\": {\"x\": hunter2")}});
         let why = entries(&not_json).unwrap_err();
-        assert!(why.contains("not JSON") && !why.contains("hunter2"), "{why}");
+        assert!(
+            why.contains("not JSON") && !why.contains("hunter2"),
+            "{why}"
+        );
     }
 
     fn choose(keys: &[&str], registry: &str, repository: &str) -> Option<String> {
@@ -264,33 +280,66 @@ mod tests {
     fn keys_match_as_the_kubelet_matches_them() {
         let src = |k: &str| Some(format!("pull secret ns/s (entry {k})"));
         // Exact host, with or without a scheme and /v1/ or /v2/.
-        assert_eq!(choose(&["127.0.0.1:5000"], "127.0.0.1:5000", "shop/web"), src("127.0.0.1:5000"));
-        assert_eq!(choose(&["https://ghcr.io/v2/"], "ghcr.io", "acme/api"), src("https://ghcr.io/v2/"));
+        assert_eq!(
+            choose(&["127.0.0.1:5000"], "127.0.0.1:5000", "shop/web"),
+            src("127.0.0.1:5000")
+        );
+        assert_eq!(
+            choose(&["https://ghcr.io/v2/"], "ghcr.io", "acme/api"),
+            src("https://ghcr.io/v2/")
+        );
         // The port must be the same.
         assert_eq!(choose(&["127.0.0.1"], "127.0.0.1:5000", "shop/web"), None);
-        assert_eq!(choose(&["127.0.0.1:5001"], "127.0.0.1:5000", "shop/web"), None);
+        assert_eq!(
+            choose(&["127.0.0.1:5001"], "127.0.0.1:5000", "shop/web"),
+            None
+        );
         // A glob covers one label, not more.
-        assert_eq!(choose(&["*.example.com"], "reg.example.com", "a"), src("*.example.com"));
+        assert_eq!(
+            choose(&["*.example.com"], "reg.example.com", "a"),
+            src("*.example.com")
+        );
         assert_eq!(choose(&["*.example.com"], "a.reg.example.com", "a"), None);
         // A path is a prefix of whole components.
-        assert_eq!(choose(&["ghcr.io/acme"], "ghcr.io", "acme/api"), src("ghcr.io/acme"));
+        assert_eq!(
+            choose(&["ghcr.io/acme"], "ghcr.io", "acme/api"),
+            src("ghcr.io/acme")
+        );
         assert_eq!(choose(&["ghcr.io/acme"], "ghcr.io", "acmecorp/api"), None);
         // The most specific key wins: exact before glob, longer path first.
         assert_eq!(
-            choose(&["*.example.com", "reg.example.com"], "reg.example.com", "a/b"),
+            choose(
+                &["*.example.com", "reg.example.com"],
+                "reg.example.com",
+                "a/b"
+            ),
             src("reg.example.com")
         );
         assert_eq!(
-            choose(&["ghcr.io", "ghcr.io/acme/api", "ghcr.io/acme"], "ghcr.io", "acme/api"),
+            choose(
+                &["ghcr.io", "ghcr.io/acme/api", "ghcr.io/acme"],
+                "ghcr.io",
+                "acme/api"
+            ),
             src("ghcr.io/acme/api")
         );
         // Docker Hub's names are one registry.
         assert_eq!(
-            choose(&["https://index.docker.io/v1/"], "registry-1.docker.io", "library/nginx"),
+            choose(
+                &["https://index.docker.io/v1/"],
+                "registry-1.docker.io",
+                "library/nginx"
+            ),
             src("https://index.docker.io/v1/")
         );
-        assert_eq!(choose(&["docker.io"], "registry-1.docker.io", "acme/api"), src("docker.io"));
-        assert_eq!(choose(&["quay.io"], "registry-1.docker.io", "acme/api"), None);
+        assert_eq!(
+            choose(&["docker.io"], "registry-1.docker.io", "acme/api"),
+            src("docker.io")
+        );
+        assert_eq!(
+            choose(&["quay.io"], "registry-1.docker.io", "acme/api"),
+            None
+        );
     }
 
     #[test]
@@ -301,6 +350,9 @@ mod tests {
             source: "pull secret a/b (entry x)".into(),
         };
         let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2") && shown.contains("pull secret a/b"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("pull secret a/b"),
+            "{shown}"
+        );
     }
 }

@@ -202,9 +202,9 @@ fn client_for(options: &RegistryOptions) -> Result<reqwest::Client, BrokerError>
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder.build().map_err(|e| {
-        BrokerError::Invalid(format!("cannot build the registry client: {e}"))
-    })
+    builder
+        .build()
+        .map_err(|e| BrokerError::Invalid(format!("cannot build the registry client: {e}")))
 }
 
 /// `host` is one of `list` (case-insensitive; Docker Hub by any of its
@@ -265,7 +265,14 @@ impl Broker {
             ),
         ];
         let result = self
-            .read_tags(cx, &permit, &image_ref, namespace, pull_secrets, &mut reasons)
+            .read_tags(
+                cx,
+                &permit,
+                &image_ref,
+                namespace,
+                pull_secrets,
+                &mut reasons,
+            )
             .await;
         match &result {
             Ok(t) => reasons.push(format!(
@@ -380,8 +387,9 @@ impl Broker {
         };
         for name in pull_secrets {
             let shown = format!("{namespace}/{name}");
-            let req = Request::new("get", &secrets, Some(namespace), name)
-                .noting("an image pull secret, read for a registry's tags; its value stays in the broker");
+            let req = Request::new("get", &secrets, Some(namespace), name).noting(
+                "an image pull secret, read for a registry's tags; its value stays in the broker",
+            );
             let read = self
                 .call(
                     cx,
@@ -457,7 +465,11 @@ mod tests {
 
     #[test]
     fn hosts_are_listed_by_name_and_docker_hub_by_any_of_its_names() {
-        let list = vec!["GHCR.io".to_owned(), "docker.io".to_owned(), "127.0.0.1:5000".to_owned()];
+        let list = vec![
+            "GHCR.io".to_owned(),
+            "docker.io".to_owned(),
+            "127.0.0.1:5000".to_owned(),
+        ];
         assert!(listed(&list, "ghcr.io"));
         assert!(listed(&list, DOCKER_HUB));
         assert!(listed(&list, "127.0.0.1:5000"));

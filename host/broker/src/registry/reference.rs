@@ -54,7 +54,10 @@ pub(crate) fn parse(image: &str) -> Result<Reference, BrokerError> {
         return Err(invalid(image, "it holds white space"));
     }
     if text.contains("://") {
-        return Err(invalid(image, "it has a URL scheme; name the image without one"));
+        return Err(invalid(
+            image,
+            "it has a URL scheme; name the image without one",
+        ));
     }
     let (rest, digest) = match text.split_once('@') {
         Some((rest, digest)) => {
@@ -80,7 +83,10 @@ pub(crate) fn parse(image: &str) -> Result<Reference, BrokerError> {
             let tag = &rest[at + 1..];
             let valid = !tag.is_empty()
                 && tag.len() <= 128
-                && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && tag
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
                 && tag
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
@@ -153,7 +159,11 @@ mod tests {
     fn images_split_as_the_runtimes_split_them() {
         assert_eq!(
             split("127.0.0.1:5000/shop/web:1.4.2"),
-            ("127.0.0.1:5000".into(), "shop/web".into(), Some("1.4.2".into()))
+            (
+                "127.0.0.1:5000".into(),
+                "shop/web".into(),
+                Some("1.4.2".into())
+            )
         );
         assert_eq!(
             split("nginx"),
@@ -161,7 +171,11 @@ mod tests {
         );
         assert_eq!(
             split("nginx:1.27"),
-            (DOCKER_HUB.into(), "library/nginx".into(), Some("1.27".into()))
+            (
+                DOCKER_HUB.into(),
+                "library/nginx".into(),
+                Some("1.27".into())
+            )
         );
         assert_eq!(
             split("bitnami/redis:7"),

@@ -94,7 +94,11 @@ impl Version {
 
 /// Among tags of equal version, the one written like the broken tag (`v`
 /// prefix, three numbers), then the shorter, then the lexically first.
-fn better_written(a: &(String, Version), b: &(String, Version), like: Option<&Version>) -> Ordering {
+fn better_written(
+    a: &(String, Version),
+    b: &(String, Version),
+    like: Option<&Version>,
+) -> Ordering {
     let style = |v: &Version| {
         like.map_or((v.full, !v.prefixed), |l| {
             (v.prefixed == l.prefixed, v.full == l.full)
@@ -273,7 +277,10 @@ fn closest_version(
         ));
         return Some(tag.clone());
     }
-    let below = highest(pool.iter().copied().filter(|(_, v)| v.order(b).is_lt()), Some(b));
+    let below = highest(
+        pool.iter().copied().filter(|(_, v)| v.order(b).is_lt()),
+        Some(b),
+    );
     if let Some((tag, _)) = below {
         evidence.push(format!(
             "closest: {tag}, the nearest version below {broken} (no tag of major version {})",
@@ -301,9 +308,7 @@ fn closest_text(broken: &str, tags: &[&str], evidence: &mut Vec<String>) -> Opti
         .iter()
         .map(|t| (common_prefix(broken, t), edit_distance(broken, t), *t))
         .min_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(b.2)));
-    let Some((prefix, edits, tag)) = best else {
-        return None;
-    };
+    let (prefix, edits, tag) = best?;
     let longest = broken.chars().count().max(tag.chars().count());
     // Something in common: a shared beginning, or fewer edits than half.
     if prefix == 0 && edits * 2 > longest {
@@ -330,9 +335,22 @@ mod tests {
     #[test]
     fn versions_parse_with_a_prefix_and_a_pre_release() {
         let v = Version::parse("v1.2.3-rc.1+build.5").unwrap();
-        assert_eq!((v.triple(), v.pre.as_deref(), v.prefixed), ((1, 2, 3), Some("rc.1"), true));
+        assert_eq!(
+            (v.triple(), v.pre.as_deref(), v.prefixed),
+            ((1, 2, 3), Some("rc.1"), true)
+        );
         assert_eq!(Version::parse("1.27").unwrap().triple(), (1, 27, 0));
-        for not in ["latest", "1", "1.2.3.4", "1..2", "v", "1.2.x", "1.2.3-", "sha-3f9c2e1", ""] {
+        for not in [
+            "latest",
+            "1",
+            "1.2.3.4",
+            "1..2",
+            "v",
+            "1.2.x",
+            "1.2.3-",
+            "sha-3f9c2e1",
+            "",
+        ] {
             assert_eq!(Version::parse(not), None, "{not}");
         }
         let rc = Version::parse("2.0.0-rc.1").unwrap();
@@ -344,13 +362,37 @@ mod tests {
     fn the_highest_patch_of_the_same_minor_is_closest() {
         let s = suggest_tags(
             "1.4.9",
-            &tags(&["1.4.0", "1.4.7", "1.4.8-rc.1", "1.5.0", "2.0.0", "2.1.0-beta.1", "latest"]),
+            &tags(&[
+                "1.4.0",
+                "1.4.7",
+                "1.4.8-rc.1",
+                "1.5.0",
+                "2.0.0",
+                "2.1.0-beta.1",
+                "latest",
+            ]),
         );
         assert_eq!(s.closest.as_deref(), Some("1.4.7"));
         assert_eq!(s.newest_stable.as_deref(), Some("2.0.0"));
-        assert!(s.evidence[0].contains("tag 1.4.9 is not in the registry (7 tags read"), "{:?}", s.evidence);
-        assert!(s.evidence.iter().any(|e| e.contains("highest patch of 1.4") && e.contains("1.4.0, 1.4.7")), "{:?}", s.evidence);
-        assert!(s.evidence.iter().any(|e| e.contains("newest stable: 2.0.0") && e.contains("2.1.0-beta.1")), "{:?}", s.evidence);
+        assert!(
+            s.evidence[0].contains("tag 1.4.9 is not in the registry (7 tags read"),
+            "{:?}",
+            s.evidence
+        );
+        assert!(
+            s.evidence
+                .iter()
+                .any(|e| e.contains("highest patch of 1.4") && e.contains("1.4.0, 1.4.7")),
+            "{:?}",
+            s.evidence
+        );
+        assert!(
+            s.evidence
+                .iter()
+                .any(|e| e.contains("newest stable: 2.0.0") && e.contains("2.1.0-beta.1")),
+            "{:?}",
+            s.evidence
+        );
     }
 
     #[test]
@@ -358,10 +400,20 @@ mod tests {
         let t = tags(&["1.2.0", "1.9.3", "3.0.1", "3.1.0", "v4.0.0"]);
         let s = suggest_tags("1.4.2", &t);
         assert_eq!(s.closest.as_deref(), Some("1.9.3"));
-        assert!(s.evidence.iter().any(|e| e.contains("major version 1")), "{:?}", s.evidence);
+        assert!(
+            s.evidence.iter().any(|e| e.contains("major version 1")),
+            "{:?}",
+            s.evidence
+        );
         let s = suggest_tags("2.5.0", &t);
         assert_eq!(s.closest.as_deref(), Some("1.9.3"), "nearest below");
-        assert!(s.evidence.iter().any(|e| e.contains("nearest version below 2.5.0")), "{:?}", s.evidence);
+        assert!(
+            s.evidence
+                .iter()
+                .any(|e| e.contains("nearest version below 2.5.0")),
+            "{:?}",
+            s.evidence
+        );
         let s = suggest_tags("0.1.0", &t);
         assert_eq!(s.closest.as_deref(), Some("1.2.0"), "nearest above");
         assert_eq!(s.newest_stable.as_deref(), Some("v4.0.0"));
@@ -383,18 +435,36 @@ mod tests {
         let s = suggest_tags("2.0.5", &tags(&["2.0.0-rc.1", "2.0.0-rc.2", "main"]));
         assert_eq!(s.newest_stable, None);
         assert_eq!(s.closest.as_deref(), Some("2.0.0-rc.2"));
-        assert!(s.evidence.iter().any(|e| e.contains("no tag is a stable semantic version")));
+        assert!(
+            s.evidence
+                .iter()
+                .any(|e| e.contains("no tag is a stable semantic version"))
+        );
     }
 
     #[test]
     fn text_tags_go_by_common_prefix_then_edits() {
-        let t = tags(&["main", "master", "latest", "1.0.0", "sha-3f9c2e1", "sha-77aa01b"]);
+        let t = tags(&[
+            "main",
+            "master",
+            "latest",
+            "1.0.0",
+            "sha-3f9c2e1",
+            "sha-77aa01b",
+        ]);
         assert_eq!(suggest_tags("mian", &t).closest.as_deref(), Some("main"));
         assert_eq!(suggest_tags("lates", &t).closest.as_deref(), Some("latest"));
-        assert_eq!(suggest_tags("sha-3f9c2e2", &t).closest.as_deref(), Some("sha-3f9c2e1"));
+        assert_eq!(
+            suggest_tags("sha-3f9c2e2", &t).closest.as_deref(),
+            Some("sha-3f9c2e1")
+        );
         let s = suggest_tags("zzzzzzzz", &t);
         assert_eq!(s.closest, None);
-        assert!(s.evidence.iter().any(|e| e.contains("no tag resembles")), "{:?}", s.evidence);
+        assert!(
+            s.evidence.iter().any(|e| e.contains("no tag resembles")),
+            "{:?}",
+            s.evidence
+        );
         assert_eq!(s.newest_stable.as_deref(), Some("1.0.0"));
     }
 
