@@ -725,3 +725,92 @@ async fn a_basic_challenge_is_answered_with_a_legacy_dockercfg_secrets_credentia
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn credentials_and_pages_go_nowhere_but_the_registry_asked() {
+    // A plain-http token service on another host than the (plain-http)
+    // registry: no request is sent there.
+    let (realm, connections) = registry::canary();
+    let port = realm.rsplit(':').next().unwrap();
+    let reply: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://localhost:{port}/token\",service=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_boxed_str(),
+    );
+    let host = stand_in(Some(reply));
+    let setup = offline(options_for(&[&host]), &[]);
+    let err = setup
+        .broker
+        .registry_tags(&cx(), &format!("{host}/a/b"), "shop", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "denied", "{err}");
+    assert!(
+        err.message().contains("plain http")
+            && err.message().contains("registries.insecure_http_hosts"),
+        "{err}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+
+    // A next page on another host is not followed.
+    let (elsewhere, connections) = registry::canary();
+    let body = r#"{"name":"a/b","tags":["1","2"]}"#;
+    let reply: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLink: \
+             <http://{elsewhere}/v2/a/b/tags/list?n=50&last=2>; rel=\"next\"\r\nContent-Length: \
+             {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let host = stand_in(Some(reply));
+    let setup = offline(options_for(&[&host]), &[]);
+    let err = setup
+        .broker
+        .registry_tags(&cx(), &format!("{host}/a/b"), "shop", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "unavailable", "{err}");
+    assert!(err.message().contains("next page on another host"), "{err}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_snapshots_pull_secret_is_redacted_and_said_to_be() {
+    let Some(r) = registry::shared() else { return };
+    let host = r.host();
+    let config = serde_json::json!({"auths": {host.clone(): {"auth": b64(&format!("puller:{}", registry::password("puller")))}}});
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "regcred", "namespace": "shop"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": b64(&config.to_string())},
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let (snapshot, _) = Snapshot::from_values("with-secret", vec![secret]).unwrap();
+    let broker = Broker::from_snapshot(
+        snapshot,
+        policy(&[]),
+        Arc::new(Audit::open(&audit).unwrap()),
+    )
+    .with_registries(options_for(&[&host]));
+    let err = broker
+        .registry_tags(
+            &cx(),
+            &format!("{host}/shop/web"),
+            "shop",
+            &["regcred".to_owned()],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "denied", "{err}");
+    assert!(err.message().contains("imagePullSecrets"), "{err}");
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(text.contains("pull secret shop/regcred: its .dockerconfigjson is not base64 (a snapshot holds Secret values redacted"), "{text}");
+    assert_no_credentials(r, &text, &[]);
+}
