@@ -803,6 +803,119 @@ mod tests {
         assert_eq!(oci_errors(b"not json"), None);
     }
 
+    fn answer(status: u16, headers: &[(&'static str, &str)], body: &str) -> Answer {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, v.parse().unwrap());
+        }
+        Answer {
+            status,
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn error_answers_become_broker_errors_that_say_what_to_do() {
+        let options = RegistryOptions::default();
+        let client = super::super::client_for(&options).unwrap();
+        let lister = Lister {
+            client: &client,
+            options: &options,
+            target: Target {
+                scheme: "https",
+                registry: "ghcr.io",
+                repository: "acme/api",
+            },
+        };
+        let credential = Credential {
+            username: "u".into(),
+            password: "pw-never-shown".into(),
+            source: "pull secret shop/regcred (entry ghcr.io)".into(),
+        };
+        let cases: Vec<(Answer, Option<&Credential>, &str, &[&str])> = vec![
+            (
+                answer(
+                    404,
+                    &[],
+                    r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#,
+                ),
+                None,
+                "not-found",
+                &[
+                    "repository acme/api is not known to registry ghcr.io",
+                    "NAME_UNKNOWN",
+                    "check the image name",
+                ],
+            ),
+            (
+                answer(404, &[], "404 page not found"),
+                None,
+                "not-found",
+                &["HTTP 404", "404 page not found"],
+            ),
+            (
+                answer(
+                    400,
+                    &[],
+                    r#"{"errors":[{"code":"NAME_INVALID","message":"invalid repository name"}]}"#,
+                ),
+                None,
+                "invalid",
+                &["NAME_INVALID"],
+            ),
+            (
+                answer(
+                    403,
+                    &[],
+                    r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#,
+                ),
+                Some(&credential),
+                "denied",
+                &[
+                    "registry ghcr.io denied the tags of acme/api",
+                    "pull secret shop/regcred (entry ghcr.io) may not pull it",
+                ],
+            ),
+            (
+                answer(403, &[], ""),
+                None,
+                "denied",
+                &["imagePullSecrets entry for ghcr.io"],
+            ),
+            (
+                answer(
+                    429,
+                    &[("retry-after", "30")],
+                    r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#,
+                ),
+                None,
+                "unavailable",
+                &["rate-limiting", "Retry-After: 30", "try again later"],
+            ),
+            (
+                answer(503, &[], "<html>upstream down</html>"),
+                None,
+                "unavailable",
+                &["HTTP 503", "upstream down"],
+            ),
+            (
+                answer(307, &[("location", "https://elsewhere.example/x")], ""),
+                None,
+                "unavailable",
+                &["redirects are not followed"],
+            ),
+        ];
+        for (answer, credential, kind, says) in cases {
+            let e = lister.error_of(&answer, credential);
+            assert_eq!(e.kind_str(), kind, "{e}");
+            for s in says {
+                assert!(e.message().contains(s), "{s:?} not in: {e}");
+            }
+            assert!(!format!("{e} {e:?}").contains("pw-never-shown"));
+        }
+    }
+
     #[test]
     fn shown_urls_keep_no_credentials() {
         assert_eq!(
