@@ -814,3 +814,31 @@ async fn a_snapshots_pull_secret_is_redacted_and_said_to_be() {
     assert!(text.contains("pull secret shop/regcred: its .dockerconfigjson is not base64 (a snapshot holds Secret values redacted"), "{text}");
     assert_no_credentials(r, &text, &[]);
 }
+
+#[tokio::test]
+async fn a_plain_http_registry_asked_over_https_is_a_tls_error_that_says_what_to_set() {
+    let Some(r) = registry::shared() else { return };
+    let host = r.host();
+    let options = RegistryOptions {
+        insecure_http_hosts: Vec::new(),
+        ..options_for(&[&host])
+    };
+    let setup = offline(options, &[]);
+    let err = setup
+        .broker
+        .registry_tags(&cx(), &format!("{host}/public/tools"), "shop", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind_str(), "unavailable", "{err}");
+    let m = err.message();
+    assert!(
+        m.contains(&format!("registry {host} cannot be reached")),
+        "{m}"
+    );
+    assert!(
+        m.contains("TLS failed")
+            && m.contains("registries.ca_file")
+            && m.contains("registries.insecure_http_hosts"),
+        "{m}"
+    );
+}

@@ -701,7 +701,14 @@ fn transport(
             .to_owned()
     } else if lower.contains("dns") || lower.contains("resolve") || lower.contains("lookup") {
         format!("the host name does not resolve ({detail}); check the image's registry host")
-    } else if lower.contains("certificate")
+    } else if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        format!(
+            "TLS failed: the server did not answer in TLS ({detail}); if it speaks plain http \
+             (a loopback test registry), list it in registries.insecure_http_hosts; else give the \
+             CA that signed its certificate in registries.ca_file"
+        )
+    } else if is_tls(e)
+        || lower.contains("certificate")
         || lower.contains("tls")
         || lower.contains("handshake")
         || lower.contains("ssl")
@@ -717,6 +724,18 @@ fn transport(
     BrokerError::Unavailable(format!(
         "{whom} cannot be reached asking for {shown}: {hint}"
     ))
+}
+
+/// Whether `err` has a rustls error among its sources.
+fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(s) = source {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
