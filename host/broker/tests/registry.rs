@@ -842,3 +842,62 @@ async fn a_plain_http_registry_asked_over_https_is_a_tls_error_that_says_what_to
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn the_pull_secrets_are_tried_in_the_pods_order_as_the_kubelet_tries_them() {
+    let Some(r) = registry::shared() else { return };
+    let Some(k) = guardian_tests::kube::control_plane() else {
+        return;
+    };
+    let host = r.host();
+    let ns = k.namespace("registry");
+    let wrong = "stale-Password-0x7Yq";
+    for (name, user, password) in [
+        ("first", "puller", wrong),
+        ("second", "puller", registry::password("puller")),
+    ] {
+        let config =
+            serde_json::json!({"auths": {host.clone(): {"username": user, "password": password}}});
+        k.apply(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\n\
+             type: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {}\n",
+            b64(&config.to_string())
+        ));
+    }
+    let setup = live(options_for(&[&host]), &[]).await.unwrap();
+    let got = setup
+        .broker
+        .registry_tags(
+            &cx(),
+            &format!("{host}/shop/web"),
+            &ns,
+            &[
+                "missing".to_owned(),
+                "first".to_owned(),
+                "second".to_owned(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(got.authenticated);
+    assert_eq!(got.tags.len(), registry::SHOP_WEB_TAGS);
+    let reasons = setup.tags_lines()[0]["reasons"].to_string();
+    assert!(
+        reasons.contains(&format!("pull secret {ns}/missing: not found; passed over")),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains(&format!(
+            "token from {} with pull secret {ns}/second",
+            r.realm()
+        )),
+        "{reasons}"
+    );
+    let audit = setup.audit_text();
+    assert_eq!(
+        audit.matches("\"resource\":\"/v1/secrets\"").count(),
+        3,
+        "{audit}"
+    );
+    assert_no_credentials(r, &audit, &[wrong]);
+}
