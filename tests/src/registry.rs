@@ -358,6 +358,14 @@ impl Registry {
     /// on free loopback ports; returns once it answers.
     pub fn start() -> anyhow::Result<Registry> {
         let dir = crate::prometheus::fresh_dir("guardian-registry");
+        let started = Self::start_in(dir.clone());
+        if started.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        started
+    }
+
+    fn start_in(dir: PathBuf) -> anyhow::Result<Registry> {
         std::fs::create_dir_all(dir.join("data"))?;
         let signer = Signer::new(&dir)?;
         let registry_port = free_port();
