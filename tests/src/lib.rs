@@ -16,6 +16,7 @@ pub mod git;
 pub mod kube;
 pub mod openai;
 pub mod prometheus;
+pub mod registry;
 pub mod usage_history;
 
 /// The directory holding `<name>.wasm` for every [`TEST_SKILLS`] entry, built

@@ -24,6 +24,7 @@ pub mod git;
 mod host;
 pub mod live;
 pub mod metrics;
+pub mod registry;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub use guardian_snapshot::{LoadProblem, Snapshot};
 pub use host::AccessReview;
 pub use live::{ClusterOptions, ServerVersion, TokenUser};
 pub use metrics::{ContainerUsage, MetricsSourceReport, PrometheusOptions};
+pub use registry::{RegistryOptions, RegistryTags, TagSuggestion, suggest_tags};
 
 use backend::{Backend, SnapshotBackend};
 use gate::{Request, WRITE_VERBS};
@@ -67,6 +69,8 @@ pub struct Broker {
     metrics: Arc<metrics::MetricsState>,
     /// The repositories and forges Guardian may reach.
     git: Arc<git::GitOptions>,
+    /// Which registries may be asked, and the client that asks them.
+    registry: Arc<registry::RegistryState>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -95,6 +99,7 @@ impl Broker {
             audit,
             metrics: Arc::new(metrics::MetricsState::new(Default::default())),
             git: Default::default(),
+            registry: Default::default(),
         })
     }
 
@@ -124,6 +129,7 @@ impl Broker {
             audit,
             metrics: Arc::new(metrics::MetricsState::new(Default::default())),
             git: Default::default(),
+            registry: Default::default(),
         }
     }
 
