@@ -250,7 +250,7 @@ fn kubectl_build(root: &Path, app_dir: &str) -> Result<Vec<Value>, String> {
         .arg(&dir)
         .env("KUBECONFIG", "/dev/null")
         .output()
-        .map_err(|e| format!("cannot run kubectl: {e}"))?;
+        .map_err(|e| format!("cannot run kubectl (needed to render kustomizations): {e}"))?;
     if !out.status.success() {
         let mut err = String::from_utf8_lossy(&out.stderr).trim().to_string();
         // kubectl logs the failure in klog form: keep the message.
