@@ -512,11 +512,16 @@ pub(crate) fn edit(
             continue;
         }
         let owner = &g.kusts[*d.chain.last().unwrap_or(&0)];
-        let shared_with = if d.chain.len() == 1 {
-            Vec::new()
-        } else {
-            other_users(root, &owner.dir, &g)?
-        };
+        // Any kustomization between the overlay and the file that another one also
+        // includes shares the file with it.
+        let mut shared_with = Vec::new();
+        for &k in d.chain.iter().skip(1) {
+            for u in other_users(root, &g.kusts[k].dir, &g)? {
+                if !shared_with.contains(&u) {
+                    shared_with.push(u);
+                }
+            }
+        }
         if d.chain.len() == 1 || shared_with.is_empty() {
             let f = read_source(root, &d.found.file)?;
             let value = pending.doc(&f, d.found.document);
@@ -547,8 +552,9 @@ pub(crate) fn edit(
             });
         } else {
             why.push(format!(
-                "no patch in {} touches {ptr}, and the base {} is also used by {}: a patch is added to the overlay so the others keep theirs",
+                "no patch in {} touches {ptr}, and {} (from the base {}) is also used by {}: a patch is added to the overlay so the others keep theirs",
                 display(&app.dir),
+                d.found.file,
                 display(&owner.dir),
                 shared_with.join(", ")
             ));

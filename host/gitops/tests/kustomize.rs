@@ -523,3 +523,48 @@ fn without_an_overlay_an_image_is_changed_in_the_resource_file() {
         "registry.example/shop/web:1.0.1"
     );
 }
+
+#[test]
+fn a_base_shared_through_an_intermediate_kustomization_is_not_edited() {
+    // prod → common → base, and staging → common: base is only included by common, but
+    // common is shared, so editing base would change staging too.
+    let r = tree(&[
+        ("base/deployment.yaml", BASE_DEPLOY),
+        ("base/service.yaml", SERVICE),
+        ("base/kustomization.yaml", BASE_KUST),
+        ("common/kustomization.yaml", "resources:\n- ../base\n"),
+        (
+            "overlays/prod/kustomization.yaml",
+            "resources:\n- ../../common\n",
+        ),
+        (
+            "overlays/staging/kustomization.yaml",
+            "resources:\n- ../../common\n",
+        ),
+    ]);
+    let c = change(json!([
+        {"op": "test", "path": "/spec/replicas", "value": 1},
+        {"op": "replace", "path": "/spec/replicas", "value": 3},
+    ]));
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(None, "web"),
+        &c,
+    )
+    .unwrap();
+    assert!(
+        e.files.iter().all(|f| f.path.starts_with("overlays/prod/")),
+        "{:?}",
+        e.files
+    );
+    assert!(
+        e.explanation.contains("also used by overlays/staging"),
+        "{}",
+        e.explanation
+    );
+    match &e.render {
+        Render::Rendered { object, .. } => assert_eq!(object["spec"]["replicas"], 3),
+        other => panic!("{other:?}"),
+    }
+}
