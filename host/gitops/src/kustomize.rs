@@ -923,9 +923,9 @@ fn add_overlay_patch(
         .collect();
     // Strategic merge works when every list on the way is a container list (merge key `name`).
     let smp_ok = all_segs.iter().all(|segs| {
-        segs.iter()
-            .enumerate()
-            .all(|(i, s)| s.parse::<usize>().is_err() || (i > 0 && is_container_list(&segs[i - 1])))
+        segs.iter().enumerate().all(|(i, s)| {
+            s != "-" && (s.parse::<usize>().is_err() || (i > 0 && is_container_list(&segs[i - 1])))
+        })
     });
     let field = all_segs
         .first()

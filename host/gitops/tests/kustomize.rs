@@ -568,3 +568,49 @@ fn a_base_shared_through_an_intermediate_kustomization_is_not_edited() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_list_append_on_a_shared_base_becomes_a_json6902_patch() {
+    let r = repo(PROD_WITHOUT_IMAGES);
+    let c = change(json!([
+        {"op": "add", "path": "/spec/template/spec/containers/0/env", "value": [{"name": "MODE", "value": "safe"}]},
+    ]));
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "web"),
+        &c,
+    )
+    .unwrap();
+    let k = file(&e, "overlays/prod/kustomization.yaml");
+    assert!(
+        k.after.contains("patches:\n- path: web-env-patch.yaml\n"),
+        "{}",
+        k.after
+    );
+    let c0 = container(&e.render);
+    assert_eq!(c0["env"], json!([{"name": "MODE", "value": "safe"}]));
+
+    let c = change(json!([
+        {"op": "add", "path": "/spec/template/spec/containers/0/args", "value": ["--a"]},
+    ]));
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "web"),
+        &c,
+    )
+    .unwrap();
+    guardian_gitops::write(r.path(), &e).unwrap();
+    let c = change(json!([
+        {"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--b"},
+    ]));
+    let e2 = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "web"),
+        &c,
+    )
+    .unwrap();
+    assert_eq!(container(&e2.render)["args"], json!(["--a", "--b"]));
+}
