@@ -252,16 +252,7 @@ fn kubectl_build(root: &Path, app_dir: &str) -> Result<Vec<Value>, String> {
         .output()
         .map_err(|e| format!("cannot run kubectl (needed to render kustomizations): {e}"))?;
     if !out.status.success() {
-        let mut err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        // kubectl logs the failure in klog form: keep the message.
-        if let Some(start) = err.find("err=\"") {
-            let inner = &err[start + 5..];
-            err = inner
-                .strip_suffix('"')
-                .unwrap_or(inner)
-                .replace("\\\"", "\"");
-        }
-        let err = err.trim_start_matches("error: ").to_string();
+        let err = kubectl_message(&String::from_utf8_lossy(&out.stderr));
         let root_s = root.to_string_lossy();
         return Err(err
             .replace(&format!("{root_s}/"), "")
@@ -285,6 +276,37 @@ fn remote_reason(g: &Graph) -> Option<String> {
             g.remote.join(", ")
         )
     })
+}
+
+/// kubectl's failure without its log decoration: warnings dropped, the klog `err="…"` or
+/// `err=<…>` value kept.
+fn kubectl_message(stderr: &str) -> String {
+    let kept: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("# Warning:") && !l.starts_with("Warning:"))
+        .collect();
+    let err = kept.join("\n");
+    let err = err.trim();
+    let msg = if let Some(start) = err.find("err=\"") {
+        let inner = &err[start + 5..];
+        inner
+            .strip_suffix('"')
+            .unwrap_or(inner)
+            .replace("\\\"", "\"")
+    } else if let Some(start) = err.find("err=<") {
+        let inner = err[start + 5..].trim_end();
+        inner
+            .strip_suffix('>')
+            .unwrap_or(inner)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        err.to_string()
+    };
+    msg.trim_start_matches("error: ").to_string()
 }
 
 pub(crate) fn render(root: &Path, src: &AppSource) -> Result<Vec<Value>, GitopsError> {
@@ -1152,6 +1174,25 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubectl_messages_lose_their_log_decoration() {
+        let multi = "# Warning: 'commonLabels' is deprecated.\nE1207 08:07:30.389513   25381 run.go:72] \"command failed\" err=<\n\twrong node kind: expected SequenceNode\n\t\"-\": --b\n >\n";
+        assert_eq!(
+            kubectl_message(multi),
+            "wrong node kind: expected SequenceNode \"-\": --b"
+        );
+        let quoted =
+            "E1207 run.go:72] \"command failed\" err=\"accumulating resources: \\\"x\\\" missing\"";
+        assert_eq!(
+            kubectl_message(quoted),
+            "accumulating resources: \"x\" missing"
+        );
+        assert_eq!(
+            kubectl_message("error: no kustomization\n"),
+            "no kustomization"
+        );
+    }
 
     #[test]
     fn image_references_split() {
