@@ -250,18 +250,9 @@ fn kubectl_build(root: &Path, app_dir: &str) -> Result<Vec<Value>, String> {
         .arg(&dir)
         .env("KUBECONFIG", "/dev/null")
         .output()
-        .map_err(|e| format!("cannot run kubectl: {e}"))?;
+        .map_err(|e| format!("cannot run kubectl (needed to render kustomizations): {e}"))?;
     if !out.status.success() {
-        let mut err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        // kubectl logs the failure in klog form: keep the message.
-        if let Some(start) = err.find("err=\"") {
-            let inner = &err[start + 5..];
-            err = inner
-                .strip_suffix('"')
-                .unwrap_or(inner)
-                .replace("\\\"", "\"");
-        }
-        let err = err.trim_start_matches("error: ").to_string();
+        let err = kubectl_message(&String::from_utf8_lossy(&out.stderr));
         let root_s = root.to_string_lossy();
         return Err(err
             .replace(&format!("{root_s}/"), "")
@@ -285,6 +276,37 @@ fn remote_reason(g: &Graph) -> Option<String> {
             g.remote.join(", ")
         )
     })
+}
+
+/// kubectl's failure without its log decoration: warnings dropped, the klog `err="…"` or
+/// `err=<…>` value kept.
+fn kubectl_message(stderr: &str) -> String {
+    let kept: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("# Warning:") && !l.starts_with("Warning:"))
+        .collect();
+    let err = kept.join("\n");
+    let err = err.trim();
+    let msg = if let Some(start) = err.find("err=\"") {
+        let inner = &err[start + 5..];
+        inner
+            .strip_suffix('"')
+            .unwrap_or(inner)
+            .replace("\\\"", "\"")
+    } else if let Some(start) = err.find("err=<") {
+        let inner = err[start + 5..].trim_end();
+        inner
+            .strip_suffix('>')
+            .unwrap_or(inner)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        err.to_string()
+    };
+    msg.trim_start_matches("error: ").to_string()
 }
 
 pub(crate) fn render(root: &Path, src: &AppSource) -> Result<Vec<Value>, GitopsError> {
@@ -512,11 +534,16 @@ pub(crate) fn edit(
             continue;
         }
         let owner = &g.kusts[*d.chain.last().unwrap_or(&0)];
-        let shared_with = if d.chain.len() == 1 {
-            Vec::new()
-        } else {
-            other_users(root, &owner.dir, &g)?
-        };
+        // Any kustomization between the overlay and the file that another one also
+        // includes shares the file with it.
+        let mut shared_with = Vec::new();
+        for &k in d.chain.iter().skip(1) {
+            for u in other_users(root, &g.kusts[k].dir, &g)? {
+                if !shared_with.contains(&u) {
+                    shared_with.push(u);
+                }
+            }
+        }
         if d.chain.len() == 1 || shared_with.is_empty() {
             let f = read_source(root, &d.found.file)?;
             let value = pending.doc(&f, d.found.document);
@@ -547,8 +574,9 @@ pub(crate) fn edit(
             });
         } else {
             why.push(format!(
-                "no patch in {} touches {ptr}, and the base {} is also used by {}: a patch is added to the overlay so the others keep theirs",
+                "no patch in {} touches {ptr}, and {} (from the base {}) is also used by {}: a patch is added to the overlay so the others keep theirs",
                 display(&app.dir),
+                d.found.file,
                 display(&owner.dir),
                 shared_with.join(", ")
             ));
@@ -917,9 +945,9 @@ fn add_overlay_patch(
         .collect();
     // Strategic merge works when every list on the way is a container list (merge key `name`).
     let smp_ok = all_segs.iter().all(|segs| {
-        segs.iter()
-            .enumerate()
-            .all(|(i, s)| s.parse::<usize>().is_err() || (i > 0 && is_container_list(&segs[i - 1])))
+        segs.iter().enumerate().all(|(i, s)| {
+            s != "-" && (s.parse::<usize>().is_err() || (i > 0 && is_container_list(&segs[i - 1])))
+        })
     });
     let field = all_segs
         .first()
@@ -1146,6 +1174,25 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubectl_messages_lose_their_log_decoration() {
+        let multi = "# Warning: 'commonLabels' is deprecated.\nE1207 08:07:30.389513   25381 run.go:72] \"command failed\" err=<\n\twrong node kind: expected SequenceNode\n\t\"-\": --b\n >\n";
+        assert_eq!(
+            kubectl_message(multi),
+            "wrong node kind: expected SequenceNode \"-\": --b"
+        );
+        let quoted =
+            "E1207 run.go:72] \"command failed\" err=\"accumulating resources: \\\"x\\\" missing\"";
+        assert_eq!(
+            kubectl_message(quoted),
+            "accumulating resources: \"x\" missing"
+        );
+        assert_eq!(
+            kubectl_message("error: no kustomization\n"),
+            "no kustomization"
+        );
+    }
 
     #[test]
     fn image_references_split() {

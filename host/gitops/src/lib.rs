@@ -110,7 +110,8 @@ pub struct Located {
     pub kind: SourceKind,
     /// Repository-relative path of the file that defines the object.
     pub file: String,
-    /// Index of the YAML document in that file (0-based, counting every `---` section).
+    /// Index of the YAML document in that file (0-based; comments before the first `---`
+    /// are no document).
     pub document: usize,
     pub explanation: String,
 }

@@ -33,7 +33,12 @@ pub(crate) fn split_documents(text: &str) -> Result<Vec<DocChunk>, (usize, Strin
         let bare = line.trim_end_matches(['\n', '\r']);
         let is_sep = bare == "---" || bare.starts_with("--- ") || bare == "...";
         if is_sep {
-            if offset > start || seen_separator {
+            // Comments before the first `---` belong to no document.
+            let leading_comments = !seen_separator
+                && text[start..offset]
+                    .lines()
+                    .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+            if (offset > start || seen_separator) && !leading_comments {
                 docs.push((start..offset, start_line));
             }
             seen_separator = true;
@@ -1625,11 +1630,8 @@ mod tests {
         let t = "# header\n---\na: 1\n--- # second\nb: 2\n...\n---\n";
         let d = split_documents(t).unwrap();
         let values: Vec<Value> = d.iter().map(|c| c.value.clone()).collect();
-        assert_eq!(
-            values,
-            vec![Value::Null, json!({"a": 1}), json!({"b": 2}), Value::Null]
-        );
-        assert_eq!(&t[d[2].span.clone()], "b: 2\n");
+        assert_eq!(values, vec![json!({"a": 1}), json!({"b": 2}), Value::Null]);
+        assert_eq!(&t[d[1].span.clone()], "b: 2\n");
     }
 
     #[test]

@@ -523,3 +523,94 @@ fn without_an_overlay_an_image_is_changed_in_the_resource_file() {
         "registry.example/shop/web:1.0.1"
     );
 }
+
+#[test]
+fn a_base_shared_through_an_intermediate_kustomization_is_not_edited() {
+    // prod → common → base, and staging → common: base is only included by common, but
+    // common is shared, so editing base would change staging too.
+    let r = tree(&[
+        ("base/deployment.yaml", BASE_DEPLOY),
+        ("base/service.yaml", SERVICE),
+        ("base/kustomization.yaml", BASE_KUST),
+        ("common/kustomization.yaml", "resources:\n- ../base\n"),
+        (
+            "overlays/prod/kustomization.yaml",
+            "resources:\n- ../../common\n",
+        ),
+        (
+            "overlays/staging/kustomization.yaml",
+            "resources:\n- ../../common\n",
+        ),
+    ]);
+    let c = change(json!([
+        {"op": "test", "path": "/spec/replicas", "value": 1},
+        {"op": "replace", "path": "/spec/replicas", "value": 3},
+    ]));
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(None, "web"),
+        &c,
+    )
+    .unwrap();
+    assert!(
+        e.files.iter().all(|f| f.path.starts_with("overlays/prod/")),
+        "{:?}",
+        e.files
+    );
+    assert!(
+        e.explanation.contains("also used by overlays/staging"),
+        "{}",
+        e.explanation
+    );
+    match &e.render {
+        Render::Rendered { object, .. } => assert_eq!(object["spec"]["replicas"], 3),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_list_append_on_a_shared_base_becomes_a_json6902_patch() {
+    let r = repo(PROD_WITHOUT_IMAGES);
+    let c = change(json!([
+        {"op": "add", "path": "/spec/template/spec/containers/0/env", "value": [{"name": "MODE", "value": "safe"}]},
+    ]));
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "web"),
+        &c,
+    )
+    .unwrap();
+    let k = file(&e, "overlays/prod/kustomization.yaml");
+    assert!(
+        k.after.contains("patches:\n- path: web-env-patch.yaml\n"),
+        "{}",
+        k.after
+    );
+    let c0 = container(&e.render);
+    assert_eq!(c0["env"], json!([{"name": "MODE", "value": "safe"}]));
+
+    let c = change(json!([
+        {"op": "add", "path": "/spec/template/spec/containers/0/args", "value": ["--a"]},
+    ]));
+    let e = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "web"),
+        &c,
+    )
+    .unwrap();
+    guardian_gitops::write(r.path(), &e).unwrap();
+    let c = change(json!([
+        {"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--b"},
+    ]));
+    let e2 = edit(
+        r.path(),
+        &src("overlays/prod"),
+        &deployment(Some("prod"), "web"),
+        &c,
+    )
+    .unwrap();
+    assert_eq!(container(&e2.render)["args"], json!(["--a", "--b"]));
+}
