@@ -157,6 +157,15 @@ pub fn action_message(a: &Action) -> proto::Action {
         approver: a.approver.as_ref().map(|x| x.label()).unwrap_or_default(),
         outcome: a.outcome.clone().unwrap_or_default(),
         kubectl: guardian_core::actions::kubectl_command(a),
+        kind: a.kind.as_str().to_owned(),
+        git: a.git.as_ref().map(|g| proto::GitProgress {
+            branch: g.branch.clone().unwrap_or_default(),
+            commit: g.commit.clone().unwrap_or_default(),
+            pull_request: g.pull_request.unwrap_or_default(),
+            pull_request_url: g.pull_request_url.clone().unwrap_or_default(),
+            merge_commit: g.merge_commit.clone().unwrap_or_default(),
+            sync_action: g.sync_action.clone().unwrap_or_default(),
+        }),
         history: a
             .history
             .iter()
@@ -688,7 +697,9 @@ impl Guardian for GrpcService {
                     action.outcome.clone().unwrap_or_else(|| "applied".into()),
                 ),
                 Some(ApplyOutcome::Failed { error }) => (false, format!("failed: {error}")),
-                Some(o @ ApplyOutcome::Unknown { .. }) => (false, o.summary()),
+                Some(o @ (ApplyOutcome::Unknown { .. } | ApplyOutcome::Submitted { .. })) => {
+                    (false, o.summary())
+                }
             };
             proto::ApproveActionResponse {
                 action: Some(action_message(&action)),
@@ -714,6 +725,45 @@ impl Guardian for GrpcService {
             })
             .map(|a| action_message(&a));
         done("RejectAction", result)
+    }
+
+    async fn follow_action(
+        &self,
+        request: Request<proto::FollowActionRequest>,
+    ) -> Result<Response<proto::FollowActionResponse>, Status> {
+        // Following may propose the Argo CD sync: an operator's call.
+        let who = self.admit(&request, "FollowAction", Role::Operator).await?;
+        let req = request.into_inner();
+        let timeout = if req.timeout_seconds > 0.0 {
+            match Duration::try_from_secs_f64(req.timeout_seconds) {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    return Err(status(ApiError::new(
+                        ErrorClass::InvalidArgument,
+                        format!("timeout_seconds {} is out of range", req.timeout_seconds),
+                    )));
+                }
+            }
+        } else {
+            None
+        };
+        let result = self
+            .api
+            .session
+            .follow_action(&who.caller(Channel::Grpc), req.id.trim(), timeout, &|_| {})
+            .await
+            .map(|r| proto::FollowActionResponse {
+                action: Some(action_message(&r.action)),
+                pull_request: r.pull_request.clone(),
+                sync_action: r.sync_action.clone().unwrap_or_default(),
+                summary: r.summary.clone(),
+                verification_json: r
+                    .verification
+                    .as_ref()
+                    .and_then(|v| serde_json::to_string(v).ok())
+                    .unwrap_or_default(),
+            });
+        done("FollowAction", result)
     }
 
     type WatchActionsStream = EventStream<proto::ActionEvent>;

@@ -42,6 +42,7 @@ pub const PENDING_URI: &str = "guardian://actions/pending";
 /// The host's own tool (not a skill's): `guardian doctor`.
 const DOCTOR: &str = "guardian.doctor";
 const ARGOCD_VERIFY: &str = "guardian.argocd_verify";
+const FOLLOW_ACTION: &str = "guardian.follow_action";
 
 /// `guardian__doctor`: whether the server reaches its cluster and may do
 /// what its skills need.
@@ -95,6 +96,35 @@ fn argocd_verify_tool() -> Tool {
     Tool::new(
         Cow::Borrowed("guardian__argocd_verify"),
         Cow::Borrowed("Waits until an Argo CD Application reports the revision, Synced and Healthy, and returns each change seen; when the sync fails, the Application is Degraded or the deadline passes, returns diagnostics' findings on the resources that are not healthy. Reads only."),
+        Arc::new(schema),
+    )
+    .annotate(annotations)
+}
+
+fn follow_action_tool() -> Tool {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": "The submitted Git change's action id."},
+            "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "description": "How long to wait for the Application to verify [the config's argocd.verify_timeout_seconds]."}
+        },
+        "required": ["id"],
+        "additionalProperties": false
+    });
+    let Value::Object(schema) = schema else {
+        unreachable!("a JSON object")
+    };
+    // It may propose the Argo CD sync (pending, for a person to approve);
+    // it never applies anything itself.
+    let mut annotations = ToolAnnotations::new()
+        .read_only(false)
+        .destructive(false)
+        .idempotent(true)
+        .open_world(true);
+    annotations.title = Some(FOLLOW_ACTION.to_owned());
+    Tool::new(
+        Cow::Borrowed("guardian__follow_action"),
+        Cow::Borrowed("Follows a submitted Git change (a fix proposed as a pull request): reads the pull request; once merged, proposes the Argo CD sync when the Application does not sync by itself, then verifies the Application reaches the merge commit, Synced and Healthy, and records the outcome on the action."),
         Arc::new(schema),
     )
     .annotate(annotations)
@@ -182,6 +212,7 @@ impl McpServer {
             .collect();
         tools.push(doctor_tool());
         tools.push(argocd_verify_tool());
+        tools.push(follow_action_tool());
         tools
     }
 
@@ -204,6 +235,7 @@ impl McpServer {
         let effect = self.api.effect(&tool);
         let needed = match effect {
             Some(Effect::Propose) => Role::Operator,
+            _ if tool == FOLLOW_ACTION => Role::Operator,
             _ => Role::Viewer,
         };
         if let Some(m) = self.refuse(identity, &format!("tools/call {tool}"), needed) {
@@ -220,6 +252,8 @@ impl McpServer {
             self.doctor(&caller, &args).await
         } else if tool == ARGOCD_VERIFY {
             self.argocd_verify(&caller, &args).await
+        } else if tool == FOLLOW_ACTION {
+            self.follow_action(&caller, &args).await
         } else {
             self.api
                 .call_tool("mcp", &caller, &tool, &args.to_string())
@@ -391,6 +425,51 @@ impl McpServer {
             }
         };
         let report = self.api.session.doctor(caller, namespace).await?;
+        serde_json::to_value(report)
+            .map_err(|e| ApiError::new(crate::ErrorClass::Internal, e.to_string()))
+    }
+
+    /// `guardian__follow_action`: the session's follow operation.
+    async fn follow_action(&self, caller: &str, args: &Value) -> Result<Value, ApiError> {
+        let invalid = |m: String| ApiError::new(crate::ErrorClass::InvalidArgument, m);
+        let Some(fields) = args.as_object() else {
+            return Err(invalid("expected an object with `id`".into()));
+        };
+        if let Some(key) = fields
+            .keys()
+            .find(|k| !["id", "timeout_seconds"].contains(&k.as_str()))
+        {
+            return Err(invalid(format!("{key}: unknown field")));
+        }
+        let id = match args.get("id") {
+            Some(Value::String(v)) if !v.trim().is_empty() => v.trim().to_owned(),
+            other => {
+                return Err(invalid(format!(
+                    "id: the action id is required (a string), not {}",
+                    other
+                        .map(Value::to_string)
+                        .unwrap_or_else(|| "nothing".into())
+                )));
+            }
+        };
+        let timeout = match args.get("timeout_seconds") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_f64()
+                    .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "timeout_seconds: expected a positive number of seconds, not {v}"
+                        ))
+                    })?,
+            ),
+        };
+        let report = self
+            .api
+            .session
+            .follow_action(caller, &id, timeout, &|_| {})
+            .await?;
         serde_json::to_value(report)
             .map_err(|e| ApiError::new(crate::ErrorClass::Internal, e.to_string()))
     }

@@ -46,7 +46,69 @@ pub async fn run(global: &Global, cmd: ActionsCommand) -> anyhow::Result<ExitCod
             reason,
             approver,
         } => reject(global, &id, &reason, approver.as_deref()).await,
+        ActionsCommand::Follow {
+            id,
+            timeout,
+            output,
+        } => follow(global, &id, timeout, output).await,
     }
+}
+
+async fn follow(
+    global: &Global,
+    id: &str,
+    timeout: Option<f64>,
+    format: ShowFormat,
+) -> anyhow::Result<ExitCode> {
+    let timeout = match timeout {
+        None => None,
+        Some(t) => Some(
+            Duration::try_from_secs_f64(t)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--timeout: expected a positive number of seconds, not {t}")
+                })?,
+        ),
+    };
+    let who = approver(None)
+        .map(|a| a.caller())
+        .unwrap_or_else(|_| "human:unknown".into());
+    let session = Session::open(&global.options(), &Source::Live, None)
+        .await
+        .context("opening a session to follow the action")?;
+    let text = matches!(format, ShowFormat::Text);
+    let report = session
+        .follow_action(&who, id, timeout, &|t| {
+            if text {
+                eprintln!(
+                    "  {:>6.1}s  sync {:<10} health {:<12}{}{}",
+                    t.elapsed_ms as f64 / 1000.0,
+                    t.sync,
+                    t.health,
+                    t.revision
+                        .as_deref()
+                        .map(|r| format!(" at {}", r.get(..12).unwrap_or(r)))
+                        .unwrap_or_default(),
+                    t.message
+                        .as_deref()
+                        .map(|m| format!(" — {m}"))
+                        .unwrap_or_default()
+                );
+            }
+        })
+        .await
+        .map_err(failed)?;
+    match format {
+        ShowFormat::Json => print!("{}", output::json(&serde_json::to_value(&report)?)?),
+        ShowFormat::Yaml => print!("{}", output::yaml(&serde_json::to_value(&report)?)?),
+        ShowFormat::Text => println!("action {id} is {}: {}", report.action.state, report.summary),
+    }
+    Ok(match report.action.state {
+        State::Applied => ExitCode::SUCCESS,
+        State::Submitted => ExitCode::from(3),
+        _ => ExitCode::FAILURE,
+    })
 }
 
 /// A session for the actions commands: no skill is loaded (none runs);
@@ -99,6 +161,7 @@ fn state_of(filter: StateFilter) -> State {
         StateFilter::Rejected => State::Rejected,
         StateFilter::Expired => State::Expired,
         StateFilter::Applying => State::Applying,
+        StateFilter::Submitted => State::Submitted,
         StateFilter::Applied => State::Applied,
         StateFilter::Failed => State::Failed,
         StateFilter::Unknown => State::Unknown,
@@ -217,15 +280,31 @@ async fn approve(
     // row checked against its MAC, the write dry-run against the object.
     let review = session.review_action(id, &who).await.map_err(failed)?;
     let action = &review.action;
-    println!(
-        "The change to {} ({}; Guardian also sets {}={id}):",
-        action.target.label(),
-        review.preview.dry_run,
-        guardian_actions::ACTION_ANNOTATION
-    );
-    print!("{}", ensure_newline(&review.preview.diff));
-    println!("Equivalent kubectl:\n  {}", review.kubectl);
-    let prompt = format!("Apply this change to {}? [y/N] ", action.target.label());
+    let git = action.kind == guardian_actions::ActionKind::GitChange;
+    if git {
+        println!(
+            "The change in Git for {} (base commit {}):",
+            action.target.label(),
+            review.preview.resource_version
+        );
+        print!("{}", ensure_newline(&review.preview.diff));
+        println!("Checks: {}", review.preview.dry_run);
+        println!("On approval:\n  {}", review.kubectl);
+    } else {
+        println!(
+            "The change to {} ({}; Guardian also sets {}={id}):",
+            action.target.label(),
+            review.preview.dry_run,
+            guardian_actions::ACTION_ANNOTATION
+        );
+        print!("{}", ensure_newline(&review.preview.diff));
+        println!("Equivalent kubectl:\n  {}", review.kubectl);
+    }
+    let prompt = if git {
+        "Push this change on a new branch and open a pull request? [y/N] ".to_owned()
+    } else {
+        format!("Apply this change to {}? [y/N] ", action.target.label())
+    };
     if !yes {
         if !std::io::stdin().is_terminal() {
             anyhow::bail!(
@@ -237,7 +316,11 @@ async fn approve(
             return Ok(ExitCode::FAILURE);
         }
     }
-    eprintln!("Applying {id} to {} ...", action.target.label());
+    if git {
+        eprintln!("Pushing {id} and opening its pull request ...");
+    } else {
+        eprintln!("Applying {id} to {} ...", action.target.label());
+    }
     let report = session
         .apply_reviewed(id, &who, "approved at the command line", options)
         .await
@@ -252,6 +335,12 @@ async fn approve(
             println!(
                 "action {id} applied to {} ({health}): {detail}",
                 action.target.label()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ApplyOutcome::Submitted { detail } => {
+            println!(
+                "action {id} submitted: {detail}\nnext: once the pull request is merged, `guardian actions follow {id}` syncs (if needed) and verifies it"
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -318,6 +407,13 @@ fn render(a: &Action, shown: &Check) -> String {
     );
     line("Target:", &a.target.label());
     line(
+        "Lands in:",
+        match a.kind {
+            guardian_actions::ActionKind::GitChange => "Git (a branch and a pull request)",
+            guardian_actions::ActionKind::ClusterPatch => "the cluster (a patch)",
+        },
+    );
+    line(
         "Kind:",
         &format!("{} {}", a.target.api_version, a.target.kind),
     );
@@ -347,6 +443,13 @@ fn render(a: &Action, shown: &Check) -> String {
         }
     };
     match shown {
+        Check::Checked(p) if a.kind == guardian_actions::ActionKind::GitChange => diff(
+            format!(
+                "Files changed in Git (base commit {}):\n",
+                p.resource_version
+            ),
+            &p.diff,
+        ),
         Check::Checked(p) => diff(
             format!(
                 "Diff ({}; Guardian also sets {}={}):\n",
@@ -364,8 +467,25 @@ fn render(a: &Action, shown: &Check) -> String {
             out.push_str("Diff:            not shown: the action failed its integrity check\n")
         }
     }
+    if let Some(g) = &a.git {
+        for (k, v) in [
+            ("Branch:", g.branch.as_deref()),
+            ("Commit:", g.commit.as_deref()),
+            ("Pull request:", g.pull_request_url.as_deref()),
+            ("Merge commit:", g.merge_commit.as_deref()),
+            ("Sync action:", g.sync_action.as_deref()),
+        ] {
+            if let Some(v) = v {
+                out.push_str(&format!("{k:<17}{v}\n"));
+            }
+        }
+    }
     if a.integrity.is_verified() {
-        out.push_str(&format!("Equivalent kubectl:\n  {}\n", kubectl_command(a)));
+        let head = match a.kind {
+            guardian_actions::ActionKind::GitChange => "On approval",
+            guardian_actions::ActionKind::ClusterPatch => "Equivalent kubectl",
+        };
+        out.push_str(&format!("{head}:\n  {}\n", kubectl_command(a)));
     }
     out.push_str("History:\n");
     for t in &a.history {

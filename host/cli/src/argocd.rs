@@ -504,6 +504,51 @@ fn render_drift(report: &Value) -> String {
             &rows,
         ));
     }
+    if let Some(resources) = report["git_diff"]["resources"].as_array() {
+        let cut = |v: &Value| {
+            let t = match v {
+                Value::Null => "(absent)".to_owned(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if t.chars().count() > 60 {
+                format!("{}…", t.chars().take(59).collect::<String>())
+            } else {
+                t
+            }
+        };
+        let mut rows = Vec::new();
+        for r in resources {
+            let name = s(r, "resource");
+            if let Some(e) = r["error"].as_str() {
+                rows.push(vec![
+                    name.to_owned(),
+                    "-".into(),
+                    "-".into(),
+                    format!("not compared: {e}"),
+                ]);
+                continue;
+            }
+            for f in r["fields"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                rows.push(vec![
+                    name.to_owned(),
+                    s(f, "path").to_owned(),
+                    cut(&f["git"]),
+                    cut(&f["live"]),
+                ]);
+            }
+        }
+        out.push_str(&format!(
+            "\nField-level difference with Git ({} at {}):\n",
+            s(&report["git_diff"], "repository"),
+            s(&report["git_diff"], "revision").get(..12).unwrap_or("?")
+        ));
+        if rows.is_empty() {
+            out.push_str("  none: every field Git sets has the same value in the live objects\n");
+        } else {
+            out.push_str(&output::table(&["RESOURCE", "FIELD", "GIT", "LIVE"], &rows));
+        }
+    }
     if let Some(note) = report["note"].as_str() {
         out.push_str(&format!("\nnote: {}\n", wrap(note, 90, 6)));
     }

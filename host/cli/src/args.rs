@@ -320,6 +320,22 @@ pub enum ActionsCommand {
         #[arg(long, value_name = "PATH", hide = true)]
         snapshot: Option<PathBuf>,
     },
+    /// Follow a submitted Git change: read its pull request; once merged,
+    /// propose the Argo CD sync when the Application does not sync by
+    /// itself, then verify the Application reaches the merge commit, Synced
+    /// and Healthy, and record the outcome. Exit 0 when applied, 3 while it
+    /// still waits (open pull request, sync to approve, not yet healthy), 1
+    /// when it failed.
+    Follow {
+        /// The action id (`guardian actions list --state submitted`).
+        id: String,
+        /// How long to wait for the Application to verify [config
+        /// argocd.verify_timeout_seconds].
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+        #[arg(short, long, value_enum, default_value_t = ShowFormat::Text)]
+        output: ShowFormat,
+    },
     /// Reject a pending action; it can then never be applied.
     Reject {
         /// The action id (`guardian actions list` shows them).
@@ -349,6 +365,7 @@ pub enum StateFilter {
     Rejected,
     Expired,
     Applying,
+    Submitted,
     Applied,
     Failed,
     Unknown,

@@ -173,6 +173,22 @@ pub async fn review(
 ) -> Result<Review, DecisionError> {
     let action = store.verify(id, &who.label())?;
     refuse_final(&action)?;
+    if let Some(change) = action.verified_git_change()? {
+        // A Git change is reviewed as the commit it will push: the file
+        // diff from the bound bytes, the base commit, and the checks made
+        // when it was proposed (render, server-side dry run).
+        let preview = Preview {
+            resource_version: change.base_commit.clone(),
+            operations: Vec::new(),
+            diff: change.diff(),
+            dry_run: action.dry_run_result.clone(),
+        };
+        return Ok(Review {
+            kubectl: git_summary(&action, &change),
+            action,
+            preview,
+        });
+    }
     match guardian_actions::preview_write(broker, &action, &who.caller()).await {
         Ok(preview) => Ok(Review {
             kubectl: kubectl_command(&action),
@@ -248,10 +264,26 @@ pub fn reject(
     Ok(store.reject(id, who, reason)?)
 }
 
+/// What approving a Git change does, in one paragraph (in place of the
+/// kubectl command a cluster patch shows).
+pub fn git_summary(action: &Action, change: &guardian_actions::GitChange) -> String {
+    format!(
+        "git: push branch {branch} (parent {base}) to {repo} and open a pull request into {into}: {title}",
+        branch = guardian_actions::GitChange::branch(&action.id),
+        base = &change.base_commit,
+        repo = change.repo_url,
+        into = change.base_branch,
+        title = guardian_actions::pull_request_title(change),
+    )
+}
+
 /// The kubectl command equivalent to the apply: the stored patch behind a
 /// `test` of the approved resourceVersion (Guardian also sets the
 /// `guardian.dev/action-id` annotation).
 pub fn kubectl_command(action: &Action) -> String {
+    if let Ok(Some(change)) = action.verified_git_change() {
+        return git_summary(action, &change);
+    }
     let mut ops = vec![serde_json::json!({
         "op": "test", "path": "/metadata/resourceVersion", "value": action.resource_version,
     })];
@@ -328,6 +360,16 @@ impl crate::Session {
     ) -> Check {
         if !action.integrity.is_verified() {
             return Check::Withheld;
+        }
+        if let Ok(Some(change)) = action.verified_git_change() {
+            // The commit it pushes is fixed by its bound bytes: shown from
+            // them, whatever its state.
+            return Check::Checked(Preview {
+                resource_version: change.base_commit.clone(),
+                operations: Vec::new(),
+                diff: change.diff(),
+                dry_run: action.dry_run_result.replace('\n', "; "),
+            });
         }
         if !matches!(action.state, State::Pending | State::Approved) {
             return Check::AsProposed(format!("the action is {}", action.state));

@@ -237,10 +237,14 @@ impl crate::Session {
         };
         input["name"] = json!(name);
         input["namespace"] = json!(self.argocd_namespace(namespace));
-        Ok(self
+        let mut out = self
             .runtime()
             .call(caller, tool, &input.to_string())
-            .await?)
+            .await?;
+        if tool == DRIFT {
+            self.add_git_diff(caller, &mut out).await;
+        }
+        Ok(out)
     }
 
     /// Reads the Application until it verifies, fails, degrades or the

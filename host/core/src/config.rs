@@ -73,6 +73,12 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     #[serde(default)]
     pub argocd: crate::argocd::ArgocdConfig,
+    /// Registries Guardian may ask for an image's tags.
+    #[serde(default)]
+    pub registries: guardian_broker::RegistryOptions,
+    /// Git repositories and forges for changes to GitOps-managed objects.
+    #[serde(default)]
+    pub gitops: guardian_broker::GitOptions,
 }
 
 /// The `prometheus:` section.

@@ -99,6 +99,15 @@ impl crate::Session {
         }
         let request = &request;
         let mut report = diagnose(self.runtime(), caller, self.source(), request).await?;
+        // A tag that does not exist: the registry says which ones do (only
+        // for registries the config allows).
+        if !self.config().registries.allowed_hosts.is_empty()
+            && let Ok(broker) = self.broker()
+        {
+            let cx = CallContext::host_for(caller, "registry.tags");
+            let dry_run = analyze_context(self.runtime(), caller)?;
+            crate::gitops::complete_image_fixes(broker, &cx, &dry_run, &mut report).await;
+        }
         let mut proposed = Vec::new();
         if request.propose {
             let unavailable = |e: crate::ServiceError| DiagnoseError::Other(e.message);
@@ -474,13 +483,17 @@ pub(crate) async fn propose_report_fixes(
             .or(finding["cause"].as_str())
             .unwrap_or("")
             .to_owned();
+        // The finding without its fixes: what a Git change's message and
+        // pull request say about it.
+        let mut owner = finding.clone();
+        owner["fixes"] = json!([]);
         let Some(fixes) = finding["fixes"].as_array_mut() else {
             continue;
         };
         for fix in fixes {
             let passed = fix["dry_run"]["result"].as_str() == Some("passed");
             let needs_input = fix["requires_input"].as_bool() == Some(true);
-            let Some(patch) = fix.get("json_patch").filter(|p| p.is_array()) else {
+            let Some(patch) = fix.get("json_patch").filter(|p| p.is_array()).cloned() else {
                 continue;
             };
             if !passed || needs_input {
@@ -498,6 +511,46 @@ pub(crate) async fn propose_report_fixes(
                 (w, "") => w.to_owned(),
                 (w, d) => format!("{w}. Fix: {d}"),
             };
+            // A fix on an object a GitOps tool manages lands in Git when
+            // its source can be located; else the cluster patch stays, with
+            // the warning that self-heal will revert it.
+            if fix["gitops"].is_string() {
+                let git_cx = CallContext::host_for(&cx.caller, "gitops.propose");
+                match crate::gitops::managing_app(broker, &git_cx, &owner).await {
+                    Some(Ok(app)) => {
+                        match crate::gitops::propose_in_git(
+                            store,
+                            broker,
+                            &git_cx,
+                            proposer.clone(),
+                            &app,
+                            &owner,
+                            fix,
+                            action_target(broker, &target).await,
+                        )
+                        .await
+                        {
+                            Ok(action) => {
+                                fix["proposed_action"] = json!(action.id);
+                                fix["lands_in"] = json!("git");
+                                ids.push(action.id);
+                                continue;
+                            }
+                            Err(e) => {
+                                fix["git_error"] = json!(format!(
+                                    "{e}; the cluster patch is proposed instead, and self-heal will revert it"
+                                ));
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        fix["git_error"] = json!(format!(
+                            "the Application could not be read ({e}); the cluster patch is proposed instead, and self-heal may revert it"
+                        ));
+                    }
+                    None => {}
+                }
+            }
             let text = patch.to_string();
             match guardian_actions::propose(
                 store,
@@ -522,6 +575,21 @@ pub(crate) async fn propose_report_fixes(
         }
     }
     Ok(ids)
+}
+
+/// The action store's name for the object a fix patches.
+async fn action_target(broker: &Broker, target: &ObjectRef) -> guardian_actions::Target {
+    let resource = match broker.resolve(&target.kind).await {
+        Ok(kind) => kind.grant_name(),
+        Err(_) => target.kind.to_ascii_lowercase(),
+    };
+    guardian_actions::Target {
+        api_version: target.api_version.clone(),
+        kind: target.kind.clone(),
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        resource,
+    }
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {

@@ -30,6 +30,7 @@ pub mod diagnose;
 pub mod doctor;
 pub mod error;
 pub mod eval;
+pub mod gitops;
 pub mod proposals;
 pub mod rightsize;
 pub mod session;

@@ -154,13 +154,22 @@ impl Session {
             _ => (None, None, "no cluster".to_owned()),
         };
         let prometheus = config.prometheus.merged(&options.prometheus)?;
-        let broker = broker.map(|b| b.with_prometheus(prometheus));
+        let broker = broker.map(|b| {
+            b.with_prometheus(prometheus)
+                .with_registries(config.registries.clone())
+                .with_git(config.gitops.clone())
+        });
         if let Some(broker) = &broker {
             runtime.set_broker(broker.clone());
         }
         let actions = open_actions(options, audit.clone());
         if let Some(store) = &actions {
-            runtime.set_proposals(Arc::new(StoreProposals::new(Arc::clone(store))));
+            runtime.set_proposals(Arc::new(
+                StoreProposals::new(Arc::clone(store)).with_gitops(
+                    config.argocd.namespaces(),
+                    !config.gitops.repositories.is_empty(),
+                ),
+            ));
         }
         if let Some(sink) = progress {
             runtime.set_progress(sink);

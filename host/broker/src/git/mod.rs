@@ -452,7 +452,7 @@ impl Broker {
                 &req,
                 "deny",
                 permit.rule(),
-                &[reason.clone()],
+                std::slice::from_ref(&reason),
                 None,
                 started,
             );
