@@ -21,6 +21,7 @@ mod cli;
 mod common_fixes;
 mod deploy;
 mod diagnose;
+mod gitops;
 mod hostile;
 mod large_namespaces;
 mod live;

@@ -1,0 +1,470 @@
+//! The GitOps act path end to end, with real parts on loopback: the real
+//! kube-apiserver with Argo CD's CRDs and the test controller playing Argo
+//! CD's application controller, a real OCI registry (Debian's
+//! `docker-registry`, token auth), a real Git server (`git http-backend`)
+//! and a GitHub REST double.
+//!
+//! The design's case: a Deployment an Application manages cannot pull its
+//! image (the tag does not exist) → `guardian diagnose --propose` finds it,
+//! asks the registry which tags exist and proposes the closest one as a Git
+//! change to the Application's source → a person approves → branch
+//! `guardian/<id>` and a pull request → the test merges it and the
+//! controller syncs → `guardian actions follow` verifies Synced and Healthy
+//! at the merge commit → the action is `applied` with the pull request and
+//! the merge commit recorded. And `guardian argocd drift` compares Git with
+//! the live objects field by field.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use guardian_tests::argocd::{self, AppState, FakeArgo};
+use guardian_tests::forge::ForgeDouble;
+use guardian_tests::git::GitServer;
+use guardian_tests::kube::{ControlPlane, control_plane, read_dump};
+use guardian_tests::registry::Registry;
+use serde_json::{Value, json};
+
+use crate::cluster::{Env, of_app};
+use crate::support::example_snapshot;
+
+const GIT_TOKEN: &str = "e2e-git-Tok3n-4a1f9c";
+const FORGE_TOKEN: &str = "e2e-forge-Tok3n-8b2e7d";
+const BROKEN: &str = "v2.4.1";
+
+/// The tags the registry holds for `public/catalog`: the broken `v2.4.1`
+/// is not among them; `v2.4.2` is the closest, `v3.1.0` the newest stable.
+fn catalog_tags() -> Vec<String> {
+    let mut tags = Vec::new();
+    for minor in 0..4 {
+        for patch in 0..8 {
+            tags.push(format!("v1.{minor}.{patch}"));
+        }
+    }
+    for t in [
+        "v2.3.0",
+        "v2.4.0",
+        "v2.4.2",
+        "v2.5.0-rc.1",
+        "v3.0.0",
+        "v3.1.0",
+        "v3.2.0-beta.2",
+        "latest",
+    ] {
+        tags.push(t.to_owned());
+    }
+    tags
+}
+
+struct Case {
+    env: Env,
+    ns: String,
+    argo_ns: String,
+    config: PathBuf,
+    git: GitServer,
+    forge: ForgeDouble,
+    repo_url: String,
+    base: String,
+    image: String,
+    _registry: Registry,
+    _controller: FakeArgo,
+}
+
+impl Case {
+    fn guardian(&self, args: &[&str]) -> Command {
+        let mut cmd = self.env.guardian(&[]);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--audit")
+            .arg(self.env.path().join("audit.jsonl"))
+            .args(args)
+            .env("USER", "alice");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.guardian(args).output().expect("guardian runs")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(out.status.success(), "guardian {args:?}: {}", text(&out));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("guardian {args:?}: not JSON ({e}): {}", text(&out)))
+    }
+
+    fn audit(&self) -> String {
+        std::fs::read_to_string(self.env.path().join("audit.jsonl")).unwrap_or_default()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// The manifest of the catalog Deployment as its repository holds it: the
+/// fields of the live object a person writes, with comments.
+fn manifest(live: &Value) -> String {
+    let mut d = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": live["metadata"]["name"], "labels": live["metadata"]["labels"]},
+        "spec": live["spec"].clone(),
+    });
+    if let Some(spec) = d["spec"].as_object_mut() {
+        spec.remove("progressDeadlineSeconds");
+        spec.remove("revisionHistoryLimit");
+    }
+    let yaml = serde_yaml::to_string(&d).unwrap();
+    let image_line = yaml
+        .lines()
+        .find(|l| l.trim_start().starts_with("image:"))
+        .expect("an image line")
+        .to_owned();
+    format!(
+        "# The product catalog API.\n# Owned by the shop team; synced by Argo CD.\n{}",
+        yaml.replacen(&image_line, &format!("{image_line} # the release"), 1)
+    )
+}
+
+/// Sets up the design's case, or `None` when a part cannot run here (the
+/// test is then skipped, as the other real-part tests are).
+fn case(k: &ControlPlane) -> Option<Case> {
+    let registry = match Registry::start() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("skipped: no registry ({e:#})");
+            assert!(
+                std::env::var(guardian_tests::registry::REQUIRE_ENV).is_err(),
+                "the registry must run: {e:#}"
+            );
+            return None;
+        }
+    };
+    registry
+        .push_image("public/catalog", &catalog_tags())
+        .expect("images pushed");
+    let host = registry.host();
+    let image = format!("{host}/public/catalog");
+
+    // The catalog app of the example, its image in the loopback registry,
+    // managed by an Application (annotation tracking).
+    let ns = k.namespace("gitops");
+    let argo_ns = k.namespace("argocd");
+    let controller = FakeArgo::start(k, &argo_ns);
+    let dump = read_dump(&example_snapshot());
+    let mut objects: Vec<Value> = dump
+        .objects
+        .into_iter()
+        .filter(|o| o["metadata"]["namespace"] == "staging" && of_app(o, "catalog"))
+        .map(|o| {
+            let text = o
+                .to_string()
+                .replace("registry.example.com/shop/catalog", &image);
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect();
+    let deployment = objects
+        .iter_mut()
+        .find(|o| o["kind"] == "Deployment")
+        .expect("the catalog Deployment");
+    deployment["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
+        json!(format!("catalog:apps/Deployment:{ns}/catalog"));
+    let live = deployment.clone();
+    k.create_objects(&ns, "staging", &objects, false);
+
+    // Its repository: the manifest at apps/catalog on main.
+    let git = GitServer::start(Some(GIT_TOKEN));
+    let base = git.create_repo(
+        "shop/deploy",
+        &[
+            ("apps/catalog/deployment.yaml", &manifest(&live)),
+            ("README.md", "The shop's manifests.\n"),
+        ],
+    );
+    let repo_url = git.repo_url("shop/deploy");
+    let forge = ForgeDouble::github(FORGE_TOKEN);
+
+    let mut app = argocd::application_object("catalog", &argo_ns, &ns, AppState::SyncedHealthy);
+    app["spec"]["source"] =
+        json!({"repoURL": repo_url, "path": "apps/catalog", "targetRevision": "main"});
+    app["spec"]["syncPolicy"] = json!({"automated": {"prune": false, "selfHeal": true}});
+    app["status"]["sync"]["revision"] = json!(base);
+    app["status"]["sync"]["comparedTo"]["source"] = app["spec"]["source"].clone();
+    app["status"]["resources"] = json!([{
+        "group": "apps", "version": "v1", "kind": "Deployment", "namespace": ns,
+        "name": "catalog", "status": "Synced",
+        "health": {"status": "Degraded", "message": "Deployment \"catalog\" exceeded its progress deadline"}
+    }]);
+    k.apply(&serde_yaml::to_string(&app).unwrap());
+
+    let env = Env::new(k);
+    let config = write(
+        env.path(),
+        "config.yaml",
+        &format!(
+            "argocd:\n  namespaces: [{argo_ns}]\n  verify_timeout_seconds: 60\n  poll_interval_seconds: 0.5\n\
+             registries:\n  allowed_hosts: ['{host}']\n  insecure_http_hosts: ['{host}']\n  page_size: 10\n\
+             gitops:\n  repositories:\n    - url_prefix: '{git_url}'\n      credential:\n        token_file: '{git_token}'\n\
+             \x20 forges:\n    - kind: github\n      api_url: '{api}'\n      repo_prefix: '{git_url}'\n      token_file: '{forge_token}'\n",
+            git_url = git.url,
+            git_token = write(env.path(), "git-token", GIT_TOKEN).display(),
+            api = forge.api_url(),
+            forge_token = write(env.path(), "forge-token", FORGE_TOKEN).display(),
+        ),
+    );
+    Some(Case {
+        env,
+        ns,
+        argo_ns,
+        config,
+        git,
+        forge,
+        repo_url,
+        base,
+        image,
+        _registry: registry,
+        _controller: controller,
+    })
+}
+
+#[test]
+fn a_bad_image_tag_on_an_argo_managed_deployment_becomes_a_pull_request_then_a_verified_sync() {
+    let Some(k) = control_plane() else { return };
+    let Some(c) = case(k) else { return };
+
+    // 1. The finding, the tag from the registry, the Git change.
+    let report = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["reason"] == "ImagePullBackOff")
+        .unwrap_or_else(|| panic!("no ImagePullBackOff finding: {report:#}"));
+    assert_eq!(
+        finding["managed_by"]["application"], "catalog",
+        "{finding:#}"
+    );
+    let fix = finding["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["registry"].is_object())
+        .unwrap_or_else(|| panic!("no fix from the registry: {finding:#}"));
+    let wanted = format!("{}:v2.4.2", c.image);
+    assert!(
+        fix["description"].as_str().unwrap().contains(&wanted),
+        "{fix:#}"
+    );
+    assert_eq!(fix["registry"]["closest"], "v2.4.2", "{fix:#}");
+    assert_eq!(fix["registry"]["newest_stable"], "v3.1.0", "{fix:#}");
+    assert_eq!(fix["registry"]["tags"], catalog_tags().len(), "{fix:#}");
+    assert_eq!(fix["dry_run"]["result"], "passed", "{fix:#}");
+    assert_eq!(fix["lands_in"], "git", "{fix:#}");
+    let evidence = finding["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!(
+            "lists {} tags for public/catalog (4 pages); tag {BROKEN} is not among them",
+            catalog_tags().len()
+        )),
+        "{evidence}"
+    );
+    let id = fix["proposed_action"].as_str().unwrap().to_owned();
+
+    // 2. The action shows the file diff: only the image line changes, its
+    // comment kept.
+    let shown = c.json(&["actions", "show", &id, "-o", "json"]);
+    assert_eq!(shown["kind"], "git-change", "{shown:#}");
+    assert_eq!(shown["state"], "pending");
+    let diff = shown["review"]["diff"].as_str().unwrap();
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(changed.len(), 2, "{diff}");
+    assert!(
+        changed[0].starts_with('-')
+            && changed[0].ends_with(&format!("{}:{BROKEN} # the release", c.image)),
+        "{diff}"
+    );
+    assert!(
+        changed[1].starts_with('+') && changed[1].ends_with(&format!("{wanted} # the release")),
+        "{diff}"
+    );
+    let text_show = c.run(&["actions", "show", &id]);
+    let text_show = String::from_utf8_lossy(&text_show.stdout).into_owned();
+    assert!(text_show.contains("Lands in:        Git"), "{text_show}");
+    assert!(
+        text_show.contains("Files changed in Git (base commit"),
+        "{text_show}"
+    );
+    // Nothing reached Git or the forge before the approval.
+    assert_eq!(c.git.branches("shop/deploy").len(), 1);
+    assert!(c.forge.requests().is_empty());
+
+    // 3. Approved: branch and pull request, nothing on main.
+    let approved = c.run(&["actions", "approve", &id, "--yes"]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    let out = String::from_utf8_lossy(&approved.stdout);
+    assert!(out.contains(&format!("action {id} submitted")), "{out}");
+    let branch = format!("guardian/{id}");
+    let files = c.git.files("shop/deploy", &branch);
+    assert!(
+        files["apps/catalog/deployment.yaml"].contains(&format!("{wanted} # the release")),
+        "{files:?}"
+    );
+    assert_eq!(c.git.commit_of("shop/deploy", "main").unwrap(), c.base);
+    let requests = c.forge.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].path, "/repos/shop/deploy/pulls");
+    let body = &requests[0].body.as_ref().unwrap();
+    assert_eq!(body["head"], branch.as_str());
+    assert_eq!(body["base"], "main");
+    let pr_body = body["body"].as_str().unwrap();
+    for part in [
+        "## Root cause",
+        "does not exist in the registry",
+        "## Change",
+        "```diff",
+        "server-side dry run",
+        "passed",
+    ] {
+        assert!(
+            pr_body.contains(part),
+            "{part:?} not in the PR body:\n{pr_body}"
+        );
+    }
+    let commit_message = c
+        .git
+        .git("shop/deploy", &["log", "-1", "--format=%B", &branch]);
+    assert!(
+        commit_message.starts_with("deployment/catalog: Set the image of container `catalog`"),
+        "{commit_message}"
+    );
+    assert!(
+        commit_message.contains("Finding: imagepullbackoff/deployment/"),
+        "{commit_message}"
+    );
+
+    // Still open: follow says so and waits (exit 3).
+    let waiting = c.run(&["actions", "follow", &id]);
+    assert_eq!(waiting.status.code(), Some(3), "{}", text(&waiting));
+
+    // 4. Merged (fast-forward), and Argo CD's automated sync runs.
+    let head = c.git.commit_of("shop/deploy", &branch).unwrap();
+    c.git
+        .git("shop/deploy", &["update-ref", "refs/heads/main", &head]);
+    c.forge.merge(1, &head);
+    argocd::request_operation(
+        k,
+        &c.argo_ns,
+        "catalog",
+        &argocd::sync_operation(Some(&head)),
+    );
+    let followed = c.run(&["actions", "follow", &id, "--timeout", "60"]);
+    assert!(followed.status.success(), "{}", text(&followed));
+    let done = c.json(&["actions", "show", &id, "-o", "json"]);
+    assert_eq!(done["state"], "applied", "{done:#}");
+    assert_eq!(done["git"]["merge_commit"], head.as_str());
+    assert_eq!(
+        done["git"]["pull_request_url"],
+        format!("{}/shop/deploy/pull/1", c.forge.url)
+    );
+    assert!(
+        done["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("Synced and Healthy"),
+        "{done:#}"
+    );
+    // No credential anywhere Guardian wrote.
+    let audit = c.audit();
+    for secret in [
+        GIT_TOKEN,
+        FORGE_TOKEN,
+        guardian_tests::registry::password("puller"),
+    ] {
+        assert!(!audit.contains(secret), "a credential in the audit log");
+        assert!(!done.to_string().contains(secret));
+        assert!(!report.to_string().contains(secret));
+    }
+    // Every Git and forge write was decided with the approved action.
+    let lines: Vec<Value> = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let pushes: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["resource"]
+                .as_str()
+                .is_some_and(|r| r.contains("branches.git"))
+                || l["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with(&format!("#{branch}")))
+        })
+        .collect();
+    assert!(!pushes.is_empty(), "no audited push: {audit}");
+    let _ = &c.repo_url;
+}
+
+/// `argocd drift` compares what Git renders with the live objects, field by
+/// field: nothing when they agree (server defaults never count), the field
+/// and both values when someone changed the cluster.
+#[test]
+fn argocd_drift_compares_git_with_the_live_objects_field_by_field() {
+    let Some(k) = control_plane() else { return };
+    let Some(c) = case(k) else { return };
+    let drift = c.json(&["argocd", "drift", "catalog", "-n", &c.argo_ns, "-o", "json"]);
+    let resources = drift["git_diff"]["resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{drift:#}"));
+    assert_eq!(resources.len(), 1, "{drift:#}");
+    assert_eq!(resources[0]["fields"], json!([]), "{drift:#}");
+    assert_eq!(drift["git_diff"]["revision"], c.base.as_str());
+    assert!(
+        drift["note"]
+            .as_str()
+            .unwrap()
+            .contains("0 of 1 resources differ"),
+        "{drift:#}"
+    );
+    // Someone scales the Deployment by hand.
+    k.run(&[
+        "scale",
+        "deployment",
+        "catalog",
+        "-n",
+        &c.ns,
+        "--replicas",
+        "5",
+    ]);
+    let drift = c.json(&["argocd", "drift", "catalog", "-n", &c.argo_ns, "-o", "json"]);
+    let fields = &drift["git_diff"]["resources"][0]["fields"];
+    let replicas = fields
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/spec/replicas")
+        .unwrap_or_else(|| panic!("{drift:#}"));
+    assert_eq!(replicas["live"], 5);
+    assert_ne!(replicas["git"], 5);
+    let table = c.run(&["argocd", "drift", "catalog", "-n", &c.argo_ns]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("Field-level difference with Git"), "{table}");
+    assert!(table.contains("/spec/replicas"), "{table}");
+}
