@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Guardian needs beyond a Rust toolchain:
 # the wasm32-wasip2 target (skills are WebAssembly components), protoc
-# (the gRPC API), Prometheus (the right-sizing tests) and the image tools
+# (the gRPC API), Prometheus (the right-sizing tests), Debian's
+# docker-registry and openssl (the GitOps tests), and the image tools
 # (scripts/build-image.sh: musl, umoci, skopeo, docker-registry). Safe to run again;
 # does nothing that is already done.
 set -euo pipefail
@@ -49,6 +50,35 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
     fi
 fi
 
+# A real OCI registry for the GitOps tests (image tags from the registry):
+# Debian's docker-registry (CNCF distribution), started on loopback ports by
+# the tests with token auth; openssl makes the token signer's certificate.
+# Without them those tests say they were skipped (CI requires them).
+# The GitOps tests also serve repositories with git's own http-backend.
+registry_tools=""
+if [ ! -x /usr/lib/git-core/git-http-backend ]; then registry_tools=" git"; fi
+for pair in docker-registry:docker-registry openssl:openssl; do
+    if ! command -v "${pair%%:*}" >/dev/null 2>&1; then registry_tools="$registry_tools ${pair#*:}"; fi
+done
+if [ -n "$registry_tools" ]; then
+    echo "setup: installing the registry for the tests:$registry_tools" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if command -v apt-get >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        # shellcheck disable=SC2086 # one word per package
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $registry_tools >/dev/null
+        # The tests start their own registries on loopback ports; the
+        # package's system service (all interfaces, port 5000) is not wanted.
+        if command -v systemctl >/dev/null 2>&1; then
+            $sudo systemctl disable --now docker-registry >/dev/null 2>&1 || true
+        fi
+    else
+        echo "setup: please install$registry_tools with your package manager" >&2
+        exit 1
+    fi
+fi
+
 # The container image without a container engine (scripts/build-image.sh,
 # scripts/check-image.sh; run by hand, not by the tests): the musl target and
 # musl-gcc for a static binary, umoci to assemble the OCI image, skopeo and
@@ -61,7 +91,7 @@ if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
         echo "setup: could not add the musl target; scripts/build-image.sh needs it" >&2
 fi
 image_tools=""
-for pair in musl-gcc:musl-tools umoci:umoci skopeo:skopeo docker-registry:docker-registry jq:jq file:file; do
+for pair in musl-gcc:musl-tools umoci:umoci skopeo:skopeo jq:jq file:file; do
     if ! command -v "${pair%%:*}" >/dev/null 2>&1; then image_tools="$image_tools ${pair#*:}"; fi
 done
 if [ -n "$image_tools" ]; then
