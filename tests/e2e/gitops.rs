@@ -25,7 +25,7 @@ use guardian_tests::registry::Registry;
 use serde_json::{Value, json};
 
 use crate::cluster::{Env, of_app};
-use crate::support::example_snapshot;
+use crate::support::{McpStdio, example_snapshot};
 
 const GIT_TOKEN: &str = "e2e-git-Tok3n-4a1f9c";
 const FORGE_TOKEN: &str = "e2e-forge-Tok3n-8b2e7d";
@@ -140,6 +140,11 @@ fn manifest(live: &Value) -> String {
 /// Sets up the design's case, or `None` when a part cannot run here (the
 /// test is then skipped, as the other real-part tests are).
 fn case(k: &ControlPlane) -> Option<Case> {
+    case_with(k, true)
+}
+
+/// [`case`], the Application syncing automatically or not.
+fn case_with(k: &ControlPlane, automated: bool) -> Option<Case> {
     let registry = match Registry::start() {
         Ok(r) => r,
         Err(e) => {
@@ -198,7 +203,11 @@ fn case(k: &ControlPlane) -> Option<Case> {
     let mut app = argocd::application_object("catalog", &argo_ns, &ns, AppState::SyncedHealthy);
     app["spec"]["source"] =
         json!({"repoURL": repo_url, "path": "apps/catalog", "targetRevision": "main"});
-    app["spec"]["syncPolicy"] = json!({"automated": {"prune": false, "selfHeal": true}});
+    app["spec"]["syncPolicy"] = if automated {
+        json!({"automated": {"prune": false, "selfHeal": true}})
+    } else {
+        json!({})
+    };
     app["status"]["sync"]["revision"] = json!(base);
     app["status"]["sync"]["comparedTo"]["source"] = app["spec"]["source"].clone();
     app["status"]["resources"] = json!([{
@@ -360,9 +369,41 @@ fn a_bad_image_tag_on_an_argo_managed_deployment_becomes_a_pull_request_then_a_v
         "{commit_message}"
     );
 
-    // Still open: follow says so and waits (exit 3).
+    // Still open: follow says so and waits (exit 3); over MCP the same.
     let waiting = c.run(&["actions", "follow", &id]);
     assert_eq!(waiting.status.code(), Some(3), "{}", text(&waiting));
+    let mut cmd = c.guardian(&["mcp", "--identity", "tester"]);
+    cmd.env_remove("USER");
+    let mut mcp = McpStdio::start(cmd);
+    let listed = mcp.request("tools/list", json!({}));
+    let follow_tool = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "guardian__follow_action")
+        .cloned()
+        .unwrap_or_else(|| panic!("guardian__follow_action is an MCP tool: {listed:#}"));
+    assert_eq!(follow_tool["annotations"]["readOnlyHint"], false);
+    assert_eq!(follow_tool["annotations"]["destructiveHint"], false);
+    let followed = mcp.request(
+        "tools/call",
+        json!({"name": "guardian__follow_action", "arguments": {"id": id}}),
+    );
+    assert_eq!(
+        followed["result"]["structuredContent"]["pull_request"], "open",
+        "{followed:#}"
+    );
+    assert_eq!(
+        followed["result"]["structuredContent"]["action"]["state"], "submitted",
+        "{followed:#}"
+    );
+    let bad = mcp.request(
+        "tools/call",
+        json!({"name": "guardian__follow_action", "arguments": {"id": 7}}),
+    );
+    assert_eq!(bad["result"]["isError"], true, "{bad:#}");
+    assert!(bad.to_string().contains("id: the action id is required"), "{bad:#}");
+    drop(mcp);
 
     // 4. Merged (fast-forward), and Argo CD's automated sync runs.
     let head = c.git.commit_of("shop/deploy", &branch).unwrap();
@@ -467,4 +508,117 @@ fn argocd_drift_compares_git_with_the_live_objects_field_by_field() {
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("Field-level difference with Git"), "{table}");
     assert!(table.contains("/spec/replicas"), "{table}");
+}
+
+/// `ask --propose` (the built-in reasoner): its proposal on the
+/// Argo CD-managed Deployment goes to Git too, through the one proposal
+/// path every skill's `actions.propose` takes.
+#[test]
+fn ask_propose_on_an_argo_managed_deployment_proposes_a_git_change() {
+    let Some(k) = control_plane() else { return };
+    let Some(c) = case(k) else { return };
+    let question = format!("why is catalog failing in {}?", c.ns);
+    let out = c.run(&["ask", &question, "--propose", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<String> = answer.to_string()
+        .match_indices("act-")
+        .map(|(i, _)| answer.to_string()[i..i + 16].to_owned())
+        .collect();
+    assert!(!ids.is_empty(), "no proposal: {answer:#}");
+    let shown = c.json(&["actions", "show", &ids[0], "-o", "json"]);
+    assert_eq!(shown["kind"], "git-change", "{shown:#}");
+    assert!(
+        shown["patch"].as_str().unwrap().contains("apps/catalog/deployment.yaml"),
+        "{shown:#}"
+    );
+    // Nothing pushed before a person approves.
+    assert_eq!(c.git.branches("shop/deploy").len(), 1);
+}
+
+/// An Application that does not sync by itself: after the merge, `follow`
+/// proposes its sync (pending, for a person), and verifies once it ran.
+#[test]
+fn after_the_merge_a_manual_application_gets_a_proposed_sync_then_verifies() {
+    let Some(k) = control_plane() else { return };
+    let Some(c) = case_with(k, false) else { return };
+    let report = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
+    let id = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["fixes"].as_array().unwrap().iter())
+        .find(|f| f["registry"].is_object())
+        .and_then(|f| f["proposed_action"].as_str())
+        .unwrap_or_else(|| panic!("no Git change from the registry: {report:#}"))
+        .to_owned();
+    let approved = c.run(&["actions", "approve", &id, "--yes"]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    let branch = format!("guardian/{id}");
+    let head = c.git.commit_of("shop/deploy", &branch).unwrap();
+    c.git.git("shop/deploy", &["update-ref", "refs/heads/main", &head]);
+    c.forge.merge(1, &head);
+
+    // Merged: the sync is proposed, nothing synced yet.
+    let out = c.run(&["actions", "follow", &id, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let followed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sync = followed["sync_action"].as_str().unwrap_or_else(|| panic!("{followed:#}")).to_owned();
+    assert_ne!(sync, id);
+    let proposed = c.json(&["actions", "show", &sync, "-o", "json"]);
+    assert_eq!(proposed["state"], "pending");
+    assert_eq!(proposed["target"]["kind"], "Application");
+    assert!(proposed["patch"].as_str().unwrap().contains(&head), "{proposed:#}");
+    // Following again before the sync is approved changes nothing.
+    let again = c.run(&["actions", "follow", &id]);
+    assert_eq!(again.status.code(), Some(3), "{}", text(&again));
+    assert!(String::from_utf8_lossy(&again.stdout).contains(&format!("the sync {sync} is pending")));
+
+    // A person approves the sync; the controller runs it; follow verifies.
+    let synced = c.run(&["actions", "approve", &sync, "--yes"]);
+    assert!(synced.status.success(), "{}", text(&synced));
+    let done = c.run(&["actions", "follow", &id, "--timeout", "60"]);
+    assert!(done.status.success(), "{}", text(&done));
+    let shown = c.json(&["actions", "show", &id, "-o", "json"]);
+    assert_eq!(shown["state"], "applied", "{shown:#}");
+    assert_eq!(shown["git"]["sync_action"], sync.as_str());
+    assert_eq!(shown["git"]["merge_commit"], head.as_str());
+}
+
+/// When the object's source cannot be located in Git (here the Application
+/// points at a path that does not define it), the finding's fix says so and
+/// the cluster patch is proposed instead, with the warning that self-heal
+/// will revert it.
+#[test]
+fn a_source_that_cannot_be_located_keeps_the_cluster_patch_with_the_warning() {
+    let Some(k) = control_plane() else { return };
+    let Some(c) = case(k) else { return };
+    c.git.commit(
+        "shop/deploy",
+        "main",
+        &[("apps/other/service.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: other\n")],
+        "other: a Service",
+    );
+    let mut app = argocd::get_application(k, &c.argo_ns, "catalog");
+    app["spec"]["source"]["path"] = json!("apps/other");
+    if let Some(meta) = app["metadata"].as_object_mut() {
+        meta.remove("resourceVersion");
+        meta.remove("managedFields");
+    }
+    k.apply(&serde_yaml::to_string(&app).unwrap());
+    let report = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
+    let fix = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["fixes"].as_array().unwrap().iter())
+        .find(|f| f["registry"].is_object())
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .clone();
+    let why = fix["git_error"].as_str().unwrap_or_else(|| panic!("{fix:#}"));
+    assert!(why.contains("self-heal will revert it"), "{why}");
+    assert!(why.contains("apps/other"), "{why}");
+    let id = fix["proposed_action"].as_str().unwrap();
+    let shown = c.json(&["actions", "show", id, "-o", "json"]);
+    assert_eq!(shown["kind"], "cluster-patch", "{shown:#}");
 }
