@@ -402,7 +402,10 @@ fn a_bad_image_tag_on_an_argo_managed_deployment_becomes_a_pull_request_then_a_v
         json!({"name": "guardian__follow_action", "arguments": {"id": 7}}),
     );
     assert_eq!(bad["result"]["isError"], true, "{bad:#}");
-    assert!(bad.to_string().contains("id: the action id is required"), "{bad:#}");
+    assert!(
+        bad.to_string().contains("id: the action id is required"),
+        "{bad:#}"
+    );
     drop(mcp);
 
     // 4. Merged (fast-forward), and Argo CD's automated sync runs.
@@ -521,7 +524,8 @@ fn ask_propose_on_an_argo_managed_deployment_proposes_a_git_change() {
     let out = c.run(&["ask", &question, "--propose", "-o", "json"]);
     assert!(out.status.success(), "{}", text(&out));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<String> = answer.to_string()
+    let ids: Vec<String> = answer
+        .to_string()
         .match_indices("act-")
         .map(|(i, _)| answer.to_string()[i..i + 16].to_owned())
         .collect();
@@ -529,7 +533,10 @@ fn ask_propose_on_an_argo_managed_deployment_proposes_a_git_change() {
     let shown = c.json(&["actions", "show", &ids[0], "-o", "json"]);
     assert_eq!(shown["kind"], "git-change", "{shown:#}");
     assert!(
-        shown["patch"].as_str().unwrap().contains("apps/catalog/deployment.yaml"),
+        shown["patch"]
+            .as_str()
+            .unwrap()
+            .contains("apps/catalog/deployment.yaml"),
         "{shown:#}"
     );
     // Nothing pushed before a person approves.
@@ -556,23 +563,32 @@ fn after_the_merge_a_manual_application_gets_a_proposed_sync_then_verifies() {
     assert!(approved.status.success(), "{}", text(&approved));
     let branch = format!("guardian/{id}");
     let head = c.git.commit_of("shop/deploy", &branch).unwrap();
-    c.git.git("shop/deploy", &["update-ref", "refs/heads/main", &head]);
+    c.git
+        .git("shop/deploy", &["update-ref", "refs/heads/main", &head]);
     c.forge.merge(1, &head);
 
     // Merged: the sync is proposed, nothing synced yet.
     let out = c.run(&["actions", "follow", &id, "-o", "json"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let followed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let sync = followed["sync_action"].as_str().unwrap_or_else(|| panic!("{followed:#}")).to_owned();
+    let sync = followed["sync_action"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{followed:#}"))
+        .to_owned();
     assert_ne!(sync, id);
     let proposed = c.json(&["actions", "show", &sync, "-o", "json"]);
     assert_eq!(proposed["state"], "pending");
     assert_eq!(proposed["target"]["kind"], "Application");
-    assert!(proposed["patch"].as_str().unwrap().contains(&head), "{proposed:#}");
+    assert!(
+        proposed["patch"].as_str().unwrap().contains(&head),
+        "{proposed:#}"
+    );
     // Following again before the sync is approved changes nothing.
     let again = c.run(&["actions", "follow", &id]);
     assert_eq!(again.status.code(), Some(3), "{}", text(&again));
-    assert!(String::from_utf8_lossy(&again.stdout).contains(&format!("the sync {sync} is pending")));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains(&format!("the sync {sync} is pending"))
+    );
 
     // A person approves the sync; the controller runs it; follow verifies.
     let synced = c.run(&["actions", "approve", &sync, "--yes"]);
@@ -596,7 +612,10 @@ fn a_source_that_cannot_be_located_keeps_the_cluster_patch_with_the_warning() {
     c.git.commit(
         "shop/deploy",
         "main",
-        &[("apps/other/service.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: other\n")],
+        &[(
+            "apps/other/service.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: other\n",
+        )],
         "other: a Service",
     );
     let mut app = argocd::get_application(k, &c.argo_ns, "catalog");
@@ -615,10 +634,48 @@ fn a_source_that_cannot_be_located_keeps_the_cluster_patch_with_the_warning() {
         .find(|f| f["registry"].is_object())
         .unwrap_or_else(|| panic!("{report:#}"))
         .clone();
-    let why = fix["git_error"].as_str().unwrap_or_else(|| panic!("{fix:#}"));
+    let why = fix["git_error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{fix:#}"));
     assert!(why.contains("self-heal will revert it"), "{why}");
     assert!(why.contains("apps/other"), "{why}");
     let id = fix["proposed_action"].as_str().unwrap();
     let shown = c.json(&["actions", "show", id, "-o", "json"]);
     assert_eq!(shown["kind"], "cluster-patch", "{shown:#}");
+}
+
+/// gRPC `FollowAction`: an operator's call (it may propose the sync); an
+/// unknown or malformed action id is a clear error, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_follow_action_is_an_operators_call_with_clear_errors() {
+    use crate::serve_api::{ApiServer, BOB, CAROL, authed};
+    use guardian_api::proto;
+    let snap = example_snapshot();
+    let server = ApiServer::start(&["--snapshot", snap.to_str().unwrap()]);
+    let mut client = server.client().await;
+    let follow = |id: &str, token: &str| {
+        authed(
+            proto::FollowActionRequest {
+                id: id.into(),
+                timeout_seconds: 0.0,
+            },
+            token,
+        )
+    };
+    let denied = client
+        .follow_action(follow("act-aaaaaaaaaaaa", BOB))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    let missing = client
+        .follow_action(follow("act-aaaaaaaaaaaa", CAROL))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    let bad = client
+        .follow_action(follow("not-an-id", CAROL))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    assert!(bad.message().contains("not-an-id"), "{bad:?}");
 }
