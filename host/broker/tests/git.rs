@@ -202,6 +202,12 @@ async fn fetch_at_a_branch_a_tag_and_a_commit() {
 
     let at_tag = s.broker.git_fetch(&cx(), &url, "v1").await.unwrap();
     assert_eq!(at_tag.commit, first);
+    // The branch a change would be proposed into: the branch itself, the
+    // default branch for HEAD, none for a tag or a commit.
+    assert_eq!(at_main.branch.as_deref(), Some("main"));
+    assert_eq!(at_head.branch.as_deref(), Some("main"));
+    assert_eq!(at_commit.branch, None);
+    assert_eq!(at_tag.branch, None);
 
     let missing = s
         .broker

@@ -213,6 +213,16 @@ pub async fn propose_in_git(
         json_patch: fix["json_patch"].clone(),
         description: fix["description"].as_str().unwrap_or("").to_owned(),
     };
+    // A pull request merges into a branch: an Application that tracks a
+    // tag or a commit has none to propose into.
+    let Some(base_branch) = checkout.branch.clone() else {
+        return Err(GitProposeError::NotLocatable(format!(
+            "Application {} tracks {} of {}, which is not a branch: a pull request needs a branch to merge into",
+            app["metadata"]["name"].as_str().unwrap_or("?"),
+            src.target_revision,
+            src.repo_url
+        )));
+    };
     let edit = guardian_gitops::edit(checkout.dir.path(), &source, &object, &change)
         .map_err(|e| GitProposeError::NotLocatable(e.to_string()))?;
     let render = match &edit.render {
@@ -247,10 +257,7 @@ pub async fn propose_in_git(
     let checks = format!("- {render}\n- {dry_run}");
     let git = GitChange {
         repo_url: src.repo_url.clone(),
-        base_branch: checkout
-            .branch
-            .clone()
-            .unwrap_or(src.target_revision.clone()),
+        base_branch,
         base_commit: checkout.commit.clone(),
         files: edit
             .files
