@@ -531,7 +531,13 @@ fn ask_propose_on_an_argo_managed_deployment_proposes_a_git_change() {
         .collect();
     assert!(!ids.is_empty(), "no proposal: {answer:#}");
     let shown = c.json(&["actions", "show", &ids[0], "-o", "json"]);
-    assert_eq!(shown["kind"], "git-change", "{shown:#}");
+    assert_eq!(
+        shown["kind"],
+        "git-change",
+        "{}\nlog: {}",
+        shown["rationale"],
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         shown["patch"]
             .as_str()

@@ -839,6 +839,25 @@ pub fn resolve(question: &str, inv: &Inventory) -> Resolution {
         }
     }
 
+    // A namespace the question names narrows the hits when some are in it
+    // (`catalog in shop`: not the catalog of every other namespace).
+    if !r.namespaces.is_empty()
+        && r.hits.iter().any(|h| {
+            h.object
+                .namespace
+                .as_ref()
+                .is_some_and(|n| r.namespaces.contains(n))
+        })
+    {
+        let namespaces = r.namespaces.clone();
+        r.hits.retain(|h| {
+            h.object
+                .namespace
+                .as_ref()
+                .is_none_or(|n| namespaces.contains(n))
+        });
+    }
+
     // Kind words narrow the hits when they can.
     if !r.kinds.is_empty() && r.hits.iter().any(|h| r.kinds.contains(h.object.kind)) {
         let kinds = r.kinds.clone();
@@ -967,6 +986,29 @@ mod tests {
 
     fn names(r: &Resolution) -> Vec<String> {
         r.hits.iter().map(|h| h.object.display()).collect()
+    }
+
+    #[test]
+    fn a_namespace_the_question_names_narrows_the_objects_found_elsewhere() {
+        let mut inv = inv();
+        inv.namespaces
+            .extend(["shop".to_owned(), "blog".to_owned()]);
+        let r = resolve("why is web failing in shop?", &inv);
+        assert_eq!(names(&r), ["Deployment shop/web"]);
+        let r = resolve("why is web failing in namespace blog?", &inv);
+        assert_eq!(names(&r), ["Deployment blog/web"]);
+        // Named nowhere: every namespace's.
+        let r = resolve("why is web failing?", &inv);
+        assert_eq!(names(&r), ["Deployment shop/web", "Deployment blog/web"]);
+        // Nothing of that name in the namespace named: what was found stays.
+        let r = resolve("why is notifier failing in shop?", &inv);
+        assert_eq!(
+            names(&r),
+            [
+                "Deployment notifications/notifier",
+                "Service notifications/notifier"
+            ]
+        );
     }
 
     #[test]

@@ -223,8 +223,18 @@ pub async fn propose_in_git(
             src.repo_url
         )));
     };
-    let edit = guardian_gitops::edit(checkout.dir.path(), &source, &object, &change)
-        .map_err(|e| GitProposeError::NotLocatable(e.to_string()))?;
+    let edit =
+        guardian_gitops::edit(checkout.dir.path(), &source, &object, &change).map_err(|e| {
+            GitProposeError::NotLocatable(format!(
+                "{e} (Application {}/{}: {} at {}, path {}, destination namespace {})",
+                app["metadata"]["namespace"].as_str().unwrap_or("?"),
+                app["metadata"]["name"].as_str().unwrap_or("?"),
+                src.repo_url,
+                short(&checkout.commit),
+                if src.path.is_empty() { "." } else { &src.path },
+                src.destination_namespace.as_deref().unwrap_or("(none)")
+            ))
+        })?;
     let render = match &edit.render {
         guardian_gitops::Render::Rendered { objects, .. } => format!(
             "the edited manifests render ({objects} objects from {}{})",

@@ -131,14 +131,40 @@ impl Proposals for StoreProposals {
                 .await
                 {
                     Ok(action) => return Ok(action.id),
-                    Err(e) => tracing::warn!(
-                        "{} {} is managed by Argo CD but the change cannot go to Git ({e}); proposing the cluster patch, which self-heal may revert",
-                        target.kind,
-                        target.name
-                    ),
+                    Err(e) => {
+                        tracing::warn!(
+                            "{} {} is managed by Argo CD but the change cannot go to Git ({e}); proposing the cluster patch, which self-heal may revert",
+                            target.kind,
+                            target.name
+                        );
+                        // The person approving reads why on the action.
+                        let rationale = format!(
+                            "{rationale} (Not proposed in Git: {e}; an Argo CD Application manages {} {}, and its self-heal may revert this patch.)",
+                            target.kind, target.name
+                        );
+                        return self
+                            .propose_patch(broker, cx, target, json_patch, &rationale, proposer)
+                            .await;
+                    }
                 }
             }
         }
+        self.propose_patch(broker, cx, target, json_patch, rationale, proposer)
+            .await
+    }
+}
+
+impl StoreProposals {
+    /// The cluster patch: dry run, pending action.
+    async fn propose_patch(
+        &self,
+        broker: &Broker,
+        cx: &CallContext,
+        target: &ObjectRef,
+        json_patch: &str,
+        rationale: &str,
+        proposer: Proposer,
+    ) -> Result<String, ProposeRefusal> {
         guardian_actions::propose(
             &self.store,
             broker,

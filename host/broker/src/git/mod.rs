@@ -392,14 +392,21 @@ impl Broker {
         .await?;
         // Which branch the revision is: a change is proposed into it.
         let listed = git
-            .run(
+            .must(
                 root,
                 &["ls-remote", "--symref", "origin", "HEAD", "refs/heads/*"],
+                |e| {
+                    remote_error(url, "list its branches", e).unwrap_or_else(|| {
+                        BrokerError::Unavailable(format!(
+                            "git could not list the branches of {url}: {e}"
+                        ))
+                    })
+                },
             )
             .await?;
         let mut branch = None;
-        if listed.ok {
-            for line in listed.stdout.lines() {
+        {
+            for line in listed.lines() {
                 if revision == "HEAD"
                     && let Some(rest) = line.strip_prefix("ref: refs/heads/")
                     && let Some((target, "HEAD")) = rest.split_once('\t')
