@@ -31,6 +31,7 @@ pub mod doctor;
 pub mod error;
 pub mod eval;
 pub mod gitops;
+pub mod investigations;
 pub mod proposals;
 pub mod rightsize;
 pub mod session;
@@ -43,3 +44,6 @@ pub use error::{ErrorClass, ServiceError, parse_state};
 pub use rightsize::{Prices, RECOMMEND, RightsizeRequest, Rightsizing, RightsizingConfig};
 pub use session::{Options, Session, Source};
 pub use tools::ToolEntry;
+pub use investigations::{
+    AlertInfo, AlertmanagerConfig, Intake, Investigation, InvestigationState, InvestigationTarget,
+};
