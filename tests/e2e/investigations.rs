@@ -28,7 +28,12 @@ async fn investigations(server: &ApiServer) -> Vec<Value> {
 }
 
 /// Waits until `done` holds of the investigations (a minute at most).
-async fn wait_for(server: &ApiServer, am: Option<&Alertmanager>, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+async fn wait_for(
+    server: &ApiServer,
+    am: Option<&Alertmanager>,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let list = investigations(server).await;
@@ -97,9 +102,14 @@ async fn alerts_from_a_real_alertmanager_become_investigations() {
         ("severity", "critical"),
     ];
     am.fire(&pod).unwrap();
-    am.fire(&[("alertname", "KubeContainerOOMKilled"), ("namespace", ns.as_str()), ("deployment", "search")])
+    am.fire(&[
+        ("alertname", "KubeContainerOOMKilled"),
+        ("namespace", ns.as_str()),
+        ("deployment", "search"),
+    ])
+    .unwrap();
+    am.fire(&[("alertname", "Watchdog"), ("severity", "none")])
         .unwrap();
-    am.fire(&[("alertname", "Watchdog"), ("severity", "none")]).unwrap();
 
     let list = wait_for(&server, Some(&am), "three settled investigations", |l| {
         ["KubePodCrashLooping", "KubeContainerOOMKilled", "Watchdog"]
@@ -121,16 +131,28 @@ async fn alerts_from_a_real_alertmanager_become_investigations() {
     );
     let findings = crash["findings"].as_array().unwrap();
     assert!(
-        findings.iter().any(|f| f["reason"] == "CrashLoopBackOff" && f["object"]["name"] == "checkout"),
+        findings
+            .iter()
+            .any(|f| f["reason"] == "CrashLoopBackOff" && f["object"]["name"] == "checkout"),
         "{crash:#}"
     );
     // Only what concerns checkout: search's OOM is another alert's.
-    assert!(findings.iter().all(|f| f["object"]["name"] != "search"), "{crash:#}");
     assert!(
-        crash["scope_read"].as_str().unwrap().starts_with(&format!("namespace {ns}: ")),
+        findings.iter().all(|f| f["object"]["name"] != "search"),
         "{crash:#}"
     );
-    assert!(crash["alert"]["fingerprint"].as_str().is_some_and(|f| !f.is_empty()));
+    assert!(
+        crash["scope_read"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("namespace {ns}: ")),
+        "{crash:#}"
+    );
+    assert!(
+        crash["alert"]["fingerprint"]
+            .as_str()
+            .is_some_and(|f| !f.is_empty())
+    );
     assert_eq!(crash["alert"]["receiver"], "guardian");
 
     // The OOM alert's fixes were proposed as the alert's caller: pending,
@@ -138,7 +160,14 @@ async fn alerts_from_a_real_alertmanager_become_investigations() {
     let oom = by_alert(&list, "KubeContainerOOMKilled").unwrap();
     assert_eq!(oom["target"]["kind"], "Deployment");
     assert_eq!(oom["target"]["from"], "deployment");
-    assert!(oom["findings"].as_array().unwrap().iter().any(|f| f["reason"] == "OOMKilled"), "{oom:#}");
+    assert!(
+        oom["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["reason"] == "OOMKilled"),
+        "{oom:#}"
+    );
     let actions: Vec<String> = serde_json::from_value(oom["actions"].clone()).unwrap();
     assert!(!actions.is_empty(), "{oom:#}");
     let mut client = server.client().await;
@@ -153,8 +182,19 @@ async fn alerts_from_a_real_alertmanager_become_investigations() {
     }
     let search = k.run(&["get", "deployment", "search", "-n", &ns, "-o", "json"]);
     let search: Value = serde_json::from_str(&search).unwrap();
-    let before: Value = serde_json::from_str(&std::fs::read_to_string(crate::support::example_snapshot().join("staging/deployments.json")).unwrap()).unwrap();
-    let original = before["items"].as_array().unwrap().iter().find(|d| d["metadata"]["name"] == "search").unwrap();
+    let before: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crate::support::example_snapshot().join("staging/deployments.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let original = before["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["metadata"]["name"] == "search")
+        .unwrap();
     assert_eq!(
         search["spec"]["template"]["spec"]["containers"][0]["resources"],
         original["spec"]["template"]["spec"]["containers"][0]["resources"],
@@ -165,11 +205,20 @@ async fn alerts_from_a_real_alertmanager_become_investigations() {
     let watchdog = by_alert(&list, "Watchdog").unwrap();
     assert!(watchdog["target"].is_null());
     assert!(
-        watchdog["unmapped"].as_str().unwrap().contains("name no Kubernetes object"),
+        watchdog["unmapped"]
+            .as_str()
+            .unwrap()
+            .contains("name no Kubernetes object"),
         "{watchdog:#}"
     );
     assert!(watchdog["findings"].as_array().unwrap().is_empty());
-    assert!(watchdog["scope_read"].as_str().unwrap().starts_with("nothing was read"), "{watchdog:#}");
+    assert!(
+        watchdog["scope_read"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing was read"),
+        "{watchdog:#}"
+    );
 
     // The same alert again (Alertmanager's repeat) is the same investigation.
     am.fire(&pod).unwrap();
@@ -179,9 +228,15 @@ async fn alerts_from_a_real_alertmanager_become_investigations() {
     // Resolved: the investigation closes.
     am.resolve(&pod).unwrap();
     let crash_id = crash["id"].as_str().unwrap().to_owned();
-    let list = wait_for(&server, Some(&am), "the resolved alert closes its investigation", |l| {
-        l.iter().any(|i| i["id"] == crash_id.as_str() && i["state"] == "resolved")
-    })
+    let list = wait_for(
+        &server,
+        Some(&am),
+        "the resolved alert closes its investigation",
+        |l| {
+            l.iter()
+                .any(|i| i["id"] == crash_id.as_str() && i["state"] == "resolved")
+        },
+    )
     .await;
     let closed = list.iter().find(|i| i["id"] == crash_id.as_str()).unwrap();
     assert!(closed["resolved"].is_string(), "{closed:#}");
@@ -191,18 +246,32 @@ async fn alerts_from_a_real_alertmanager_become_investigations() {
     let state = server.dir.path().join("state");
     let out = crate::support::run_ok(
         crate::support::guardian(&server.dir.path().join("cache"))
-            .args(["investigations", "list", "--state", "resolved", "--state-dir"])
+            .args([
+                "investigations",
+                "list",
+                "--state",
+                "resolved",
+                "--state-dir",
+            ])
             .arg(&state),
     );
     assert!(out.starts_with("ID "), "{out}");
-    assert!(out.contains(&crash_id) && out.contains(&format!("Deployment {ns}/checkout")), "{out}");
+    assert!(
+        out.contains(&crash_id) && out.contains(&format!("Deployment {ns}/checkout")),
+        "{out}"
+    );
     assert!(!out.contains("Watchdog"), "{out}");
     let shown = crate::support::run_ok(
         crate::support::guardian(&server.dir.path().join("cache"))
             .args(["investigations", "show", &crash_id, "--state-dir"])
             .arg(&state),
     );
-    assert!(shown.contains(&format!("Target:      Deployment {ns}/checkout (from label pod (its owner))")), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "Target:      Deployment {ns}/checkout (from label pod (its owner))"
+        )),
+        "{shown}"
+    );
     assert!(shown.contains("CrashLoopBackOff"), "{shown}");
     let wid = watchdog["id"].as_str().unwrap();
     let shown = crate::support::run_ok(
@@ -210,8 +279,14 @@ async fn alerts_from_a_real_alertmanager_become_investigations() {
             .args(["investigations", "show", wid, "--state-dir"])
             .arg(&state),
     );
-    assert!(shown.contains("Target:      none — the alert's labels"), "{shown}");
-    assert!(shown.contains("No diagnosis: the alert could not be mapped"), "{shown}");
+    assert!(
+        shown.contains("Target:      none — the alert's labels"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("No diagnosis: the alert could not be mapped"),
+        "{shown}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -219,7 +294,10 @@ async fn the_webhook_refuses_bad_tokens_viewers_and_malformed_payloads() {
     if !Alertmanager::available() {
         return;
     }
-    let server = ApiServer::start(&["--snapshot", crate::support::example_snapshot().to_str().unwrap()]);
+    let server = ApiServer::start(&[
+        "--snapshot",
+        crate::support::example_snapshot().to_str().unwrap(),
+    ]);
     let base = format!("http://{}", server.http);
     let payload = json!({
         "version": "4", "status": "firing", "receiver": "guardian", "groupKey": "g",
@@ -229,17 +307,30 @@ async fn the_webhook_refuses_bad_tokens_viewers_and_malformed_payloads() {
 
     let (status, body) = post_json_as(&base, "/alertmanager", &payload, None).unwrap();
     assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
-    let (status, _) = post_json_as(&base, "/alertmanager", &payload, Some("not-a-token-anyone-issued")).unwrap();
+    let (status, _) = post_json_as(
+        &base,
+        "/alertmanager",
+        &payload,
+        Some("not-a-token-anyone-issued"),
+    )
+    .unwrap();
     assert_eq!(status, 401);
     let (status, body) = post_json_as(&base, "/alertmanager", &payload, Some(BOB)).unwrap();
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("operator role"));
     let bad = json!({"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"pod": 3}, "fingerprint": "f"}]});
-    let (status, body) = post_json_as(&base, "/alertmanager", &bad.to_string(), Some(CAROL)).unwrap();
+    let (status, body) =
+        post_json_as(&base, "/alertmanager", &bad.to_string(), Some(CAROL)).unwrap();
     assert_eq!(status, 400);
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["field"], "alerts[0].labels.pod", "{body}");
-    assert!(body["error"].as_str().unwrap().contains("expected a string"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("expected a string"),
+        "{body}"
+    );
     // Nothing was recorded for any of them.
     assert!(investigations(&server).await.is_empty());
 
@@ -250,16 +341,29 @@ async fn the_webhook_refuses_bad_tokens_viewers_and_malformed_payloads() {
         .filter(|l| l["event"] == "access" && l["channel"] == "alertmanager")
         .collect();
     assert_eq!(refused.len(), 3, "{audit:#?}");
-    assert!(refused.iter().any(|l| l["decision"] == "permission-denied" && l["caller"] == "alertmanager:bob"));
+    assert!(
+        refused
+            .iter()
+            .any(|l| l["decision"] == "permission-denied" && l["caller"] == "alertmanager:bob")
+    );
     let text = std::fs::read_to_string(server.dir.path().join("audit.jsonl")).unwrap();
     assert!(!text.contains(BOB) && !text.contains("not-a-token-anyone-issued"));
 
     // A real Alertmanager with a wrong token: refused, nothing recorded.
-    let am = Alertmanager::start(&format!("{base}/alertmanager"), "wrong-token-0123456789abcdef").unwrap();
-    am.fire(&[("alertname", "X"), ("node", "worker-1")]).unwrap();
+    let am = Alertmanager::start(
+        &format!("{base}/alertmanager"),
+        "wrong-token-0123456789abcdef",
+    )
+    .unwrap();
+    am.fire(&[("alertname", "X"), ("node", "worker-1")])
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !am.log().contains("401") {
-        assert!(Instant::now() < deadline, "Alertmanager never logged the 401: {}", am.log());
+        assert!(
+            Instant::now() < deadline,
+            "Alertmanager never logged the 401: {}",
+            am.log()
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert!(investigations(&server).await.is_empty());

@@ -56,10 +56,14 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<()> {
     let root = PathBuf::from(guardian_tests::REPO_ROOT);
     let mut guardian = root.join("target/debug/guardian");
-    let (mut alerts, mut distinct, mut seconds, mut rate, mut settle) = (500usize, 60usize, 60f64, 30u32, 5u64);
+    let (mut alerts, mut distinct, mut seconds, mut rate, mut settle) =
+        (500usize, 60usize, 60f64, 30u32, 5u64);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+        };
         match a.as_str() {
             "--guardian" => guardian = PathBuf::from(value()?),
             "--alerts" => alerts = value()?.parse()?,
@@ -74,9 +78,16 @@ fn run() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown option {other}\n{HELP}"),
         }
     }
-    anyhow::ensure!(guardian.is_file(), "{} not found: cargo build -p guardian-cli", guardian.display());
+    anyhow::ensure!(
+        guardian.is_file(),
+        "{} not found: cargo build -p guardian-cli",
+        guardian.display()
+    );
     let dir = tempfile::tempdir()?;
-    std::fs::write(dir.path().join("tokens.yaml"), format!("tokens:\n  - {{identity: am, role: operator, token: {TOKEN}}}\n"))?;
+    std::fs::write(
+        dir.path().join("tokens.yaml"),
+        format!("tokens:\n  - {{identity: am, role: operator, token: {TOKEN}}}\n"),
+    )?;
     std::fs::write(
         dir.path().join("config.yaml"),
         format!("alertmanager:\n  rate_limit_per_minute: {rate}\n  dedup_window_seconds: 600\n"),
@@ -84,7 +95,15 @@ fn run() -> anyhow::Result<()> {
     let mut child = Command::new(&guardian)
         .current_dir(&root)
         .env("GUARDIAN_CACHE_DIR", dir.path().join("cache"))
-        .args(["serve", "--snapshot", "examples/staging", "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--snapshot",
+            "examples/staging",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+        ])
         .arg("--config")
         .arg(dir.path().join("config.yaml"))
         .arg("--tokens-file")
@@ -115,7 +134,13 @@ fn run() -> anyhow::Result<()> {
             let (mut times, mut failed) = (Vec::new(), 0usize);
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                match guardian_tests::prometheus::http(&base, "GET", "/healthz", None, Duration::from_secs(10)) {
+                match guardian_tests::prometheus::http(
+                    &base,
+                    "GET",
+                    "/healthz",
+                    None,
+                    Duration::from_secs(10),
+                ) {
                     Ok((200, _)) => times.push(t.elapsed().as_secs_f64() * 1000.0),
                     _ => failed += 1,
                 }
@@ -125,7 +150,11 @@ fn run() -> anyhow::Result<()> {
         })
     };
 
-    let pods = ["checkout-kztvhqzmsz-drzl8", "search-0", "gateway-b6f62snvtq-gdxds"];
+    let pods = [
+        "checkout-kztvhqzmsz-drzl8",
+        "search-0",
+        "gateway-b6f62snvtq-gdxds",
+    ];
     let started = Instant::now();
     let gap = Duration::from_secs_f64(seconds / alerts as f64);
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
@@ -145,12 +174,15 @@ fn run() -> anyhow::Result<()> {
                         "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": format!("{n:016x}")}]
         });
         let t = Instant::now();
-        let (status, answer) = post_json_as(&base, "/alertmanager", &body.to_string(), Some(TOKEN))?;
+        let (status, answer) =
+            post_json_as(&base, "/alertmanager", &body.to_string(), Some(TOKEN))?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         *statuses.entry(status).or_default() += 1;
         if let Ok(v) = serde_json::from_slice::<Value>(&answer) {
             for a in v["alerts"].as_array().into_iter().flatten() {
-                *outcomes.entry(a["outcome"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+                *outcomes
+                    .entry(a["outcome"].as_str().unwrap_or("?").to_owned())
+                    .or_default() += 1;
             }
         }
         let next = started + gap * (i as u32 + 1);
@@ -170,15 +202,27 @@ fn run() -> anyhow::Result<()> {
         .arg(dir.path().join("state"))
         .output()?;
     let list: Vec<Value> = serde_json::from_slice(&out.stdout)?;
-    let diagnosed = list.iter().filter(|i| i["timing_ms"]["total"].is_u64()).count();
-    let mut diag_ms: Vec<f64> = list.iter().filter_map(|i| i["timing_ms"]["diagnose"].as_f64()).collect();
+    let diagnosed = list
+        .iter()
+        .filter(|i| i["timing_ms"]["total"].is_u64())
+        .count();
+    let mut diag_ms: Vec<f64> = list
+        .iter()
+        .filter_map(|i| i["timing_ms"]["diagnose"].as_f64())
+        .collect();
     let _ = child.kill();
     let _ = child.wait();
 
-    println!("alerts sent:            {alerts} in {:.1} s ({distinct} distinct fingerprints)", sent_in.as_secs_f64());
+    println!(
+        "alerts sent:            {alerts} in {:.1} s ({distinct} distinct fingerprints)",
+        sent_in.as_secs_f64()
+    );
     println!("HTTP statuses:          {statuses:?}");
     println!("outcomes:               {outcomes:?}");
-    println!("investigations stored:  {} (one per fingerprint expected: {distinct})", list.len());
+    println!(
+        "investigations stored:  {} (one per fingerprint expected: {distinct})",
+        list.len()
+    );
     println!(
         "diagnosed after {:.0} s:  {diagnosed} (rate limit {rate}/min; the rest deferred, queued)",
         sent_in.as_secs_f64() + settle as f64

@@ -73,7 +73,9 @@ impl Alertmanager {
     /// ready.
     pub fn start(webhook_url: &str, token: &str) -> anyhow::Result<Alertmanager> {
         let bin = binary().context("no Alertmanager binary")?;
-        let dir = tempfile::Builder::new().prefix("guardian-alertmanager").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("guardian-alertmanager")
+            .tempdir()?;
         let config = dir.path().join("alertmanager.yml");
         let yaml = json!({
             "route": {
@@ -93,11 +95,16 @@ impl Alertmanager {
             }],
         });
         std::fs::write(&config, serde_yaml::to_string(&yaml)?)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let log = std::fs::File::create(dir.path().join("alertmanager.log"))?;
         let child = Command::new(&bin)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             // No gossip: one instance, nothing listening beyond its API.
             .arg("--cluster.listen-address=")
@@ -114,14 +121,19 @@ impl Alertmanager {
         };
         let started = Instant::now();
         loop {
-            if let Ok((200, _)) = crate::prometheus::http(&am.url, "GET", "/-/ready", None, Duration::from_secs(2)) {
+            if let Ok((200, _)) =
+                crate::prometheus::http(&am.url, "GET", "/-/ready", None, Duration::from_secs(2))
+            {
                 return Ok(am);
             }
             if let Ok(Some(status)) = am.child.try_wait() {
                 bail!("Alertmanager exited ({status}); its log:\n{}", am.log());
             }
             if started.elapsed() > Duration::from_secs(30) {
-                bail!("Alertmanager was not ready within 30s; its log:\n{}", am.log());
+                bail!(
+                    "Alertmanager was not ready within 30s; its log:\n{}",
+                    am.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -143,7 +155,10 @@ impl Alertmanager {
         let body = alerts.to_string();
         let (status, answer) = post_json(&self.url, "/api/v2/alerts", &body)?;
         if status != 200 {
-            bail!("POST /api/v2/alerts: {status} {}", String::from_utf8_lossy(&answer));
+            bail!(
+                "POST /api/v2/alerts: {status} {}",
+                String::from_utf8_lossy(&answer)
+            );
         }
         Ok(())
     }
@@ -225,10 +240,16 @@ pub fn post_json_as(
     token: Option<&str>,
 ) -> anyhow::Result<(u16, Vec<u8>)> {
     use std::io::{Read, Write};
-    let host = base.strip_prefix("http://").context("only http:// URLs")?.trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(host).with_context(|| format!("cannot connect to {base}"))?;
+    let host = base
+        .strip_prefix("http://")
+        .context("only http:// URLs")?
+        .trim_end_matches('/');
+    let mut conn =
+        std::net::TcpStream::connect(host).with_context(|| format!("cannot connect to {base}"))?;
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         conn,
         "POST {path} HTTP/1.0\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -236,8 +257,15 @@ pub fn post_json_as(
     )?;
     let mut out = Vec::new();
     conn.read_to_end(&mut out)?;
-    let end = out.windows(4).position(|w| w == b"\r\n\r\n").context("no HTTP answer")?;
+    let end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no HTTP answer")?;
     let head = String::from_utf8_lossy(&out[..end]);
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("bad status line")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("bad status line")?;
     Ok((status, out[end + 4..].to_vec()))
 }

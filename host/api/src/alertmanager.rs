@@ -76,8 +76,8 @@ async fn receive(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -
     };
     let session = Arc::clone(&api.session);
     let name = identity.name.clone();
-    let taken = tokio::task::spawn_blocking(move || session.intake_alerts(&name, &notification))
-        .await;
+    let taken =
+        tokio::task::spawn_blocking(move || session.intake_alerts(&name, &notification)).await;
     match taken {
         Ok(Ok(intake)) => {
             let refused = intake.iter().filter(|i| i.outcome == "refused").count();
@@ -95,10 +95,7 @@ async fn receive(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -
                 answer(StatusCode::OK, body)
             }
         }
-        Ok(Err(e)) => answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"error": e.message}),
-        ),
+        Ok(Err(e)) => answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": e.message})),
         Err(e) => answer(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({"error": format!("the intake failed: {e}")}),

@@ -828,7 +828,8 @@ impl Guardian for GrpcService {
         &self,
         request: Request<proto::ListInvestigationsRequest>,
     ) -> Result<Response<proto::ListInvestigationsResponse>, Status> {
-        self.admit(&request, "ListInvestigations", Role::Viewer).await?;
+        self.admit(&request, "ListInvestigations", Role::Viewer)
+            .await?;
         let result = guardian_core::InvestigationState::parse(&request.get_ref().state)
             .and_then(|state| self.api.session.list_investigations(state))
             .map(|list| proto::ListInvestigationsResponse {
@@ -841,7 +842,8 @@ impl Guardian for GrpcService {
         &self,
         request: Request<proto::GetInvestigationRequest>,
     ) -> Result<Response<proto::Investigation>, Status> {
-        self.admit(&request, "GetInvestigation", Role::Viewer).await?;
+        self.admit(&request, "GetInvestigation", Role::Viewer)
+            .await?;
         let result = self
             .api
             .session
@@ -878,8 +880,16 @@ pub fn investigation_message(i: &guardian_core::Investigation) -> proto::Investi
         id: i.id.clone(),
         state: i.state.as_str().into(),
         started_by: i.started_by.clone(),
-        alertname: i.alert.as_ref().map(|a| a.alertname.clone()).unwrap_or_default(),
-        fingerprint: i.alert.as_ref().map(|a| a.fingerprint.clone()).unwrap_or_default(),
+        alertname: i
+            .alert
+            .as_ref()
+            .map(|a| a.alertname.clone())
+            .unwrap_or_default(),
+        fingerprint: i
+            .alert
+            .as_ref()
+            .map(|a| a.fingerprint.clone())
+            .unwrap_or_default(),
         target: i.target.as_ref().map(|t| proto::InvestigationTarget {
             kind: t.kind.clone(),
             namespace: t.namespace.clone(),

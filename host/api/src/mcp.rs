@@ -749,14 +749,21 @@ impl McpServer {
                 let id = &other["guardian://investigations/".len()..];
                 match self.api.session.get_investigation(id) {
                     Ok(i) => Ok(serde_json::to_string(&i).unwrap_or_default()),
-                    Err(e) if matches!(e.class, crate::ErrorClass::NotFound | crate::ErrorClass::InvalidArgument) => {
+                    Err(e)
+                        if matches!(
+                            e.class,
+                            crate::ErrorClass::NotFound | crate::ErrorClass::InvalidArgument
+                        ) =>
+                    {
                         Err(McpError::resource_not_found(e.message, None))
                     }
                     Err(e) => Err(internal(e)),
                 }
             }
             other => Err(McpError::resource_not_found(
-                format!("no resource {other}; resources: {FINDINGS_URI}, {PENDING_URI}, {INVESTIGATIONS_URI}, {INVESTIGATIONS_URI}/{{id}}"),
+                format!(
+                    "no resource {other}; resources: {FINDINGS_URI}, {PENDING_URI}, {INVESTIGATIONS_URI}, {INVESTIGATIONS_URI}/{{id}}"
+                ),
                 None,
             )),
         }

@@ -23,7 +23,9 @@ pub async fn run(global: &Global, cmd: InvestigationsCommand) -> anyhow::Result<
                 ListFormat::Json => print!("{}", output::json(&list)?),
                 ListFormat::Yaml => print!("{}", output::yaml(&list)?),
                 ListFormat::Table if list.is_empty() => {
-                    eprintln!("No investigations found (alerts reach Guardian at POST /alertmanager of `guardian serve`).");
+                    eprintln!(
+                        "No investigations found (alerts reach Guardian at POST /alertmanager of `guardian serve`)."
+                    );
                 }
                 ListFormat::Table => print!("{}", table(&list)),
             }
@@ -62,7 +64,10 @@ fn table(list: &[Investigation]) -> String {
             vec![
                 i.id.clone(),
                 i.state.as_str().into(),
-                i.alert.as_ref().map(|a| a.alertname.clone()).unwrap_or_else(|| "-".into()),
+                i.alert
+                    .as_ref()
+                    .map(|a| a.alertname.clone())
+                    .unwrap_or_else(|| "-".into()),
                 target(i),
                 i.findings.len().to_string(),
                 i.actions.len().to_string(),
@@ -71,7 +76,9 @@ fn table(list: &[Investigation]) -> String {
         })
         .collect();
     output::table(
-        &["ID", "STATE", "ALERT", "TARGET", "FINDINGS", "ACTIONS", "AGE"],
+        &[
+            "ID", "STATE", "ALERT", "TARGET", "FINDINGS", "ACTIONS", "AGE",
+        ],
         &rows,
     )
 }
@@ -80,7 +87,9 @@ fn age(rfc3339: &str) -> String {
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
         return "-".into();
     };
-    let s = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    let s = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
     match s {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m", s / 60),
@@ -96,8 +105,16 @@ fn text(i: &Investigation) -> String {
     let _ = writeln!(o, "Investigation {} ({})", i.id, i.state.as_str());
     let _ = writeln!(o, "Started by:  {}", i.started_by);
     if let Some(a) = &i.alert {
-        let _ = writeln!(o, "Alert:       {} ({}, fingerprint {})", a.alertname, a.status, a.fingerprint);
-        if let Some(s) = a.annotations.get("summary").or(a.annotations.get("description")) {
+        let _ = writeln!(
+            o,
+            "Alert:       {} ({}, fingerprint {})",
+            a.alertname, a.status, a.fingerprint
+        );
+        if let Some(s) = a
+            .annotations
+            .get("summary")
+            .or(a.annotations.get("description"))
+        {
             let _ = writeln!(o, "             {s}");
         }
         let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -118,7 +135,11 @@ fn text(i: &Investigation) -> String {
         let _ = writeln!(o, "Resolved:    {r}");
     }
     if !i.timing_ms.is_empty() {
-        let t: Vec<String> = i.timing_ms.iter().map(|(k, v)| format!("{k} {v} ms")).collect();
+        let t: Vec<String> = i
+            .timing_ms
+            .iter()
+            .map(|(k, v)| format!("{k} {v} ms"))
+            .collect();
         let _ = writeln!(o, "Timing:      {}", t.join(", "));
     }
     if let Some(e) = &i.error {
@@ -127,9 +148,16 @@ fn text(i: &Investigation) -> String {
     let _ = writeln!(o);
     if i.findings.is_empty() {
         if i.unmapped.is_some() {
-            let _ = writeln!(o, "No diagnosis: the alert could not be mapped to an object.");
+            let _ = writeln!(
+                o,
+                "No diagnosis: the alert could not be mapped to an object."
+            );
         } else if i.timing_ms.contains_key("diagnose") && i.error.is_none() {
-            let _ = writeln!(o, "No findings about the target in what was read ({}).", i.scope_read);
+            let _ = writeln!(
+                o,
+                "No findings about the target in what was read ({}).",
+                i.scope_read
+            );
         } else {
             let _ = writeln!(o, "No findings yet.");
         }
@@ -152,7 +180,10 @@ fn text(i: &Investigation) -> String {
         }
     }
     if !i.actions.is_empty() {
-        let _ = writeln!(o, "\nProposed actions (pending; approve with `guardian actions approve ID`):");
+        let _ = writeln!(
+            o,
+            "\nProposed actions (pending; approve with `guardian actions approve ID`):"
+        );
         for a in &i.actions {
             let _ = writeln!(o, "  {a}");
         }

@@ -88,7 +88,10 @@ mod tests {
             assert!(r.take(t0).is_ok(), "token {i}");
         }
         let wait = r.take(t0).unwrap_err();
-        assert!(wait <= Duration::from_secs(1) && wait > Duration::from_millis(900), "{wait:?}");
+        assert!(
+            wait <= Duration::from_secs(1) && wait > Duration::from_millis(900),
+            "{wait:?}"
+        );
         // One a second comes back.
         assert!(r.take(t0 + Duration::from_millis(1000)).is_ok());
         assert!(r.take(t0 + Duration::from_millis(1000)).is_err());
@@ -102,7 +105,13 @@ mod tests {
     fn duplicates_within_the_window_are_not_diagnosed_again() {
         let w = Duration::from_secs(300);
         assert_eq!(dedup(None, w), Dedup::New);
-        assert_eq!(dedup(Some(("inv-a".into(), Duration::from_secs(10))), w), Dedup::Duplicate("inv-a".into()));
-        assert_eq!(dedup(Some(("inv-a".into(), Duration::from_secs(301))), w), Dedup::Again("inv-a".into()));
+        assert_eq!(
+            dedup(Some(("inv-a".into(), Duration::from_secs(10))), w),
+            Dedup::Duplicate("inv-a".into())
+        );
+        assert_eq!(
+            dedup(Some(("inv-a".into(), Duration::from_secs(301))), w),
+            Dedup::Again("inv-a".into())
+        );
     }
 }

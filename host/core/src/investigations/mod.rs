@@ -101,7 +101,9 @@ impl InvestigationState {
             "failed" => Ok(Some(Self::Failed)),
             other => Err(ServiceError::new(
                 ErrorClass::InvalidArgument,
-                format!("unknown investigation state {other:?}; expected one of open, resolved, failed"),
+                format!(
+                    "unknown investigation state {other:?}; expected one of open, resolved, failed"
+                ),
             )),
         }
     }
@@ -175,8 +177,12 @@ pub struct Investigator {
 fn new_id() -> Result<String, ServiceError> {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ServiceError::new(ErrorClass::Internal, format!("no randomness for an id: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| {
+        ServiceError::new(
+            ErrorClass::Internal,
+            format!("no randomness for an id: {e}"),
+        )
+    })?;
     let mut bits = u64::from_le_bytes(bytes);
     let mut id = String::from("inv-");
     for _ in 0..12 {
@@ -189,7 +195,9 @@ fn new_id() -> Result<String, ServiceError> {
 /// Whether `s` has the shape of an investigation id.
 pub fn is_valid_id(s: &str) -> bool {
     s.strip_prefix("inv-").is_some_and(|r| {
-        r.len() == 12 && r.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+        r.len() == 12
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
     })
 }
 
@@ -222,7 +230,10 @@ impl Investigator {
     }
 
     fn enqueue(&self, id: String) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back(id);
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(id);
         self.wake.notify_one();
     }
 }
@@ -258,7 +269,9 @@ impl Session {
         if !is_valid_id(id) {
             return Err(ServiceError::new(
                 ErrorClass::InvalidArgument,
-                format!("{id:?} is not an investigation id (inv- and 12 characters; `guardian investigations list` shows them)"),
+                format!(
+                    "{id:?} is not an investigation id (inv- and 12 characters; `guardian investigations list` shows them)"
+                ),
             ));
         }
         self.investigator()?
@@ -293,7 +306,11 @@ impl Session {
             let open = inv.store.open_for(&fp).map_err(internal)?;
             if alert.status == AlertStatus::Resolved {
                 let Some((id, _)) = open else {
-                    out.push(Intake { fingerprint: fp, id: None, outcome: "unknown" });
+                    out.push(Intake {
+                        fingerprint: fp,
+                        id: None,
+                        outcome: "unknown",
+                    });
                     continue;
                 };
                 let at = now();
@@ -307,11 +324,18 @@ impl Session {
                     })
                     .map_err(internal)?;
                 tracing::info!(investigation = %id, fingerprint = %fp, "alert resolved; investigation closed");
-                out.push(Intake { fingerprint: fp, id: Some(id), outcome: "resolved" });
+                out.push(Intake {
+                    fingerprint: fp,
+                    id: Some(id),
+                    outcome: "resolved",
+                });
                 continue;
             }
             let age = open.map(|(id, ms)| {
-                (id, Duration::from_millis(u64::try_from(now_ms() - ms).unwrap_or(0)))
+                (
+                    id,
+                    Duration::from_millis(u64::try_from(now_ms() - ms).unwrap_or(0)),
+                )
             });
             match limit::dedup(age, window) {
                 Dedup::Duplicate(id) => {
@@ -323,11 +347,19 @@ impl Session {
                             None
                         })
                         .map_err(internal)?;
-                    out.push(Intake { fingerprint: fp, id: Some(id), outcome: "duplicate" });
+                    out.push(Intake {
+                        fingerprint: fp,
+                        id: Some(id),
+                        outcome: "duplicate",
+                    });
                 }
                 Dedup::Again(id) => {
                     if inv.queued() >= inv.config.max_queued {
-                        out.push(Intake { fingerprint: fp, id: Some(id), outcome: "refused" });
+                        out.push(Intake {
+                            fingerprint: fp,
+                            id: Some(id),
+                            outcome: "refused",
+                        });
                         continue;
                     }
                     let at = now();
@@ -340,7 +372,11 @@ impl Session {
                         .map_err(internal)?;
                     inv.store.touch_queued(&id, now_ms()).map_err(internal)?;
                     inv.enqueue(id.clone());
-                    out.push(Intake { fingerprint: fp, id: Some(id), outcome: "again" });
+                    out.push(Intake {
+                        fingerprint: fp,
+                        id: Some(id),
+                        outcome: "again",
+                    });
                 }
                 Dedup::New => {
                     let at = now();
@@ -364,27 +400,46 @@ impl Session {
                         Err(why) => {
                             record.scope_read = "nothing was read: the alert names no object Guardian can investigate".into();
                             record.unmapped = Some(why);
-                            inv.store.put(&record, Phase::Done, Some(now_ms())).map_err(internal)?;
-                            out.push(Intake { fingerprint: fp, id: Some(record.id), outcome: "unmapped" });
+                            inv.store
+                                .put(&record, Phase::Done, Some(now_ms()))
+                                .map_err(internal)?;
+                            out.push(Intake {
+                                fingerprint: fp,
+                                id: Some(record.id),
+                                outcome: "unmapped",
+                            });
                         }
                         Ok(t) => {
                             if inv.queued() >= inv.config.max_queued {
-                                out.push(Intake { fingerprint: fp, id: None, outcome: "refused" });
+                                out.push(Intake {
+                                    fingerprint: fp,
+                                    id: None,
+                                    outcome: "refused",
+                                });
                                 continue;
                             }
                             // Deferred: more is queued than the rate allows now.
-                            let available = inv.rate.lock().unwrap_or_else(|p| p.into_inner()).available(Instant::now());
+                            let available = inv
+                                .rate
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .available(Instant::now());
                             let deferred = inv.queued() as f64 + 1.0 > available;
                             record.scope_read = format!(
                                 "not read yet: queued for diagnosis{}",
                                 if deferred {
-                                    format!(" (deferred: at most {} diagnoses a minute)", inv.config.rate_limit_per_minute)
+                                    format!(
+                                        " (deferred: at most {} diagnoses a minute)",
+                                        inv.config.rate_limit_per_minute
+                                    )
                                 } else {
                                     String::new()
                                 }
                             );
                             record.target = Some(t);
-                            inv.store.put(&record, Phase::Queued, Some(now_ms())).map_err(internal)?;
+                            inv.store
+                                .put(&record, Phase::Queued, Some(now_ms()))
+                                .map_err(internal)?;
                             inv.enqueue(record.id.clone());
                             out.push(Intake {
                                 fingerprint: fp,
@@ -416,15 +471,25 @@ impl Session {
 }
 
 async fn work(session: Weak<Session>, inv: Arc<Investigator>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(inv.config.max_concurrent.max(1)));
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        inv.config.max_concurrent.max(1),
+    ));
     loop {
-        let next = inv.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let next = inv
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
         let Some(id) = next else {
             inv.wake.notified().await;
             continue;
         };
         loop {
-            let wait = inv.rate.lock().unwrap_or_else(|p| p.into_inner()).take(Instant::now());
+            let wait = inv
+                .rate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(Instant::now());
             match wait {
                 Ok(()) => break,
                 Err(d) => tokio::time::sleep(d).await,
@@ -558,13 +623,19 @@ async fn investigate(session: &Session, inv: &Investigator, id: &str) {
 /// what it could not read.
 fn scope_of(report: &Value, target: &InvestigationTarget) -> String {
     let summary = &report["summary"];
-    let scope = summary["scope"].as_str().map(str::to_owned).unwrap_or_else(|| {
-        target
-            .namespace
-            .as_deref()
-            .map_or("all namespaces".into(), |n| format!("namespace {n}"))
-    });
-    let mut s = format!("{scope}: {} objects", summary["objects_scanned"].as_u64().unwrap_or(0));
+    let scope = summary["scope"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            target
+                .namespace
+                .as_deref()
+                .map_or("all namespaces".into(), |n| format!("namespace {n}"))
+        });
+    let mut s = format!(
+        "{scope}: {} objects",
+        summary["objects_scanned"].as_u64().unwrap_or(0)
+    );
     let not_read: Vec<String> = summary["not_read"]
         .as_array()
         .into_iter()
@@ -572,7 +643,9 @@ fn scope_of(report: &Value, target: &InvestigationTarget) -> String {
         .flatten()
         .map(|v| match v {
             Value::String(s) => s.clone(),
-            other => other["resource"].as_str().map_or_else(|| other.to_string(), str::to_owned),
+            other => other["resource"]
+                .as_str()
+                .map_or_else(|| other.to_string(), str::to_owned),
         })
         .collect();
     if !not_read.is_empty() {
@@ -597,7 +670,10 @@ async fn pod_workload(
         match broker.get(&cx, &kind, Some(ns), name).await {
             Ok(v) => Some(v),
             Err(e) => {
-                tracing::info!("the owner of pod {ns}/{}: cannot read {resource} {name}: {e}", pod.name);
+                tracing::info!(
+                    "the owner of pod {ns}/{}: cannot read {resource} {name}: {e}",
+                    pod.name
+                );
                 None
             }
         }

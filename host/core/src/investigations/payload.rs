@@ -73,27 +73,41 @@ pub const MAX_ALERTS: usize = 1000;
 
 /// Parses a webhook body. Only version `"4"` is accepted.
 pub fn parse(body: &[u8]) -> Result<Notification, PayloadError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| err("body", format!("not JSON ({e}); expected Alertmanager's webhook payload (version 4)")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        err(
+            "body",
+            format!("not JSON ({e}); expected Alertmanager's webhook payload (version 4)"),
+        )
+    })?;
     let Some(obj) = value.as_object() else {
-        return Err(err("body", "expected a JSON object (Alertmanager's webhook payload, version 4)"));
+        return Err(err(
+            "body",
+            "expected a JSON object (Alertmanager's webhook payload, version 4)",
+        ));
     };
     let version = string(obj.get("version"), "version", true)?;
     if version != "4" {
         return Err(err(
             "version",
-            format!("version {version:?} is not supported; expected \"4\" (Alertmanager's webhook payload)"),
+            format!(
+                "version {version:?} is not supported; expected \"4\" (Alertmanager's webhook payload)"
+            ),
         ));
     }
     let status = status(obj.get("status"), "status")?;
-    let alerts_value = obj.get("alerts").ok_or_else(|| err("alerts", "missing; expected a list of alerts"))?;
+    let alerts_value = obj
+        .get("alerts")
+        .ok_or_else(|| err("alerts", "missing; expected a list of alerts"))?;
     let Some(list) = alerts_value.as_array() else {
         return Err(err("alerts", "expected a list of alerts"));
     };
     if list.len() > MAX_ALERTS {
         return Err(err(
             "alerts",
-            format!("{} alerts in one notification; at most {MAX_ALERTS} (set max_alerts on the receiver)", list.len()),
+            format!(
+                "{} alerts in one notification; at most {MAX_ALERTS} (set max_alerts on the receiver)",
+                list.len()
+            ),
         ));
     }
     let mut alerts = Vec::with_capacity(list.len());
@@ -120,7 +134,10 @@ fn alert(value: &Value, at: &str) -> Result<Alert, PayloadError> {
     let f = |name: &str| format!("{at}.{name}");
     let fingerprint = string(obj.get("fingerprint"), &f("fingerprint"), true)?;
     if fingerprint.is_empty() || fingerprint.len() > 128 {
-        return Err(err(f("fingerprint"), "expected Alertmanager's fingerprint (1 to 128 characters)"));
+        return Err(err(
+            f("fingerprint"),
+            "expected Alertmanager's fingerprint (1 to 128 characters)",
+        ));
     }
     let labels = map(obj.get("labels"), &f("labels"))?;
     Ok(Alert {
@@ -139,7 +156,10 @@ fn string(value: Option<&Value>, field: &str, required: bool) -> Result<String, 
         None | Some(Value::Null) if !required => Ok(String::new()),
         None | Some(Value::Null) => Err(err(field, "missing; expected a string")),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(err(field, format!("expected a string, found {}", kind(other)))),
+        Some(other) => Err(err(
+            field,
+            format!("expected a string, found {}", kind(other)),
+        )),
     }
 }
 
@@ -147,7 +167,10 @@ fn status(value: Option<&Value>, field: &str) -> Result<AlertStatus, PayloadErro
     match string(value, field, true)?.as_str() {
         "firing" => Ok(AlertStatus::Firing),
         "resolved" => Ok(AlertStatus::Resolved),
-        other => Err(err(field, format!("{other:?}; expected \"firing\" or \"resolved\""))),
+        other => Err(err(
+            field,
+            format!("{other:?}; expected \"firing\" or \"resolved\""),
+        )),
     }
 }
 
@@ -164,7 +187,10 @@ fn map(value: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>, P
                 )),
             })
             .collect(),
-        Some(other) => Err(err(field, format!("expected an object of strings, found {}", kind(other)))),
+        Some(other) => Err(err(
+            field,
+            format!("expected an object of strings, found {}", kind(other)),
+        )),
     }
 }
 
@@ -222,12 +248,24 @@ mod tests {
     #[test]
     fn a_malformed_payload_names_the_field() {
         let cases: Vec<(Value, &str)> = vec![
-            (json!({"version": "3", "status": "firing", "alerts": []}), "version"),
+            (
+                json!({"version": "3", "status": "firing", "alerts": []}),
+                "version",
+            ),
             (json!({"status": "firing", "alerts": []}), "version"),
-            (json!({"version": "4", "status": "burning", "alerts": []}), "status"),
+            (
+                json!({"version": "4", "status": "burning", "alerts": []}),
+                "status",
+            ),
             (json!({"version": "4", "status": "firing"}), "alerts"),
-            (json!({"version": "4", "status": "firing", "alerts": {}}), "alerts"),
-            (json!({"version": "4", "status": "firing", "alerts": [7]}), "alerts[0]"),
+            (
+                json!({"version": "4", "status": "firing", "alerts": {}}),
+                "alerts",
+            ),
+            (
+                json!({"version": "4", "status": "firing", "alerts": [7]}),
+                "alerts[0]",
+            ),
             (
                 json!({"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"a": 1}, "fingerprint": "f"}]}),
                 "alerts[0].labels.a",
@@ -256,6 +294,9 @@ mod tests {
         let mut many = sample();
         let one = many["alerts"][0].clone();
         many["alerts"] = Value::Array(vec![one; MAX_ALERTS + 1]);
-        assert_eq!(parse(many.to_string().as_bytes()).unwrap_err().field, "alerts");
+        assert_eq!(
+            parse(many.to_string().as_bytes()).unwrap_err().field,
+            "alerts"
+        );
     }
 }

@@ -86,7 +86,10 @@ impl Store {
                 .mode(0o600)
                 .open(&path)
                 .map_err(|x| e(format!("cannot open: {x}")))?;
-            let mode = file.metadata().map(|m| std::os::unix::fs::MetadataExt::mode(&m)).unwrap_or(0);
+            let mode = file
+                .metadata()
+                .map(|m| std::os::unix::fs::MetadataExt::mode(&m))
+                .unwrap_or(0);
             if mode & 0o077 != 0 {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                     .map_err(|x| e(format!("cannot make it private: {x}")))?;
@@ -120,14 +123,23 @@ impl Store {
 
     /// Inserts or replaces `inv` with its phase; `requeued` sets the time
     /// the dedup window counts from (ms since the epoch).
-    pub fn put(&self, inv: &Investigation, phase: Phase, queued_ms: Option<i64>) -> Result<(), StoreError> {
+    pub fn put(
+        &self,
+        inv: &Investigation,
+        phase: Phase,
+        queued_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
         let record = serde_json::to_string(inv).map_err(|x| self.err(x))?;
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|x| self.err(x))?;
         let old: Option<i64> = tx
-            .query_row("SELECT queued_ms FROM investigations WHERE id = ?1", [&inv.id], |r| r.get(0))
+            .query_row(
+                "SELECT queued_ms FROM investigations WHERE id = ?1",
+                [&inv.id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|x| self.err(x))?;
         let queued = queued_ms.or(old).unwrap_or(0);
@@ -160,20 +172,24 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|x| self.err(x))?;
         let row: Option<(String, String)> = tx
-            .query_row("SELECT record, phase FROM investigations WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT record, phase FROM investigations WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(|x| self.err(x))?;
         let Some((record, phase)) = row else {
             return Ok(None);
         };
         let mut inv: Investigation = serde_json::from_str(&record).map_err(|x| self.err(x))?;
-        let phase = f(&mut inv).map(Phase::as_str).unwrap_or(match phase.as_str() {
-            "queued" => "queued",
-            "running" => "running",
-            _ => "done",
-        });
+        let phase = f(&mut inv)
+            .map(Phase::as_str)
+            .unwrap_or(match phase.as_str() {
+                "queued" => "queued",
+                "running" => "running",
+                _ => "done",
+            });
         tx.execute(
             "UPDATE investigations SET state = ?2, phase = ?3, record = ?4 WHERE id = ?1",
             params![
@@ -191,7 +207,10 @@ impl Store {
     /// Sets the time the dedup window counts from.
     pub fn touch_queued(&self, id: &str, queued_ms: i64) -> Result<(), StoreError> {
         self.lock()
-            .execute("UPDATE investigations SET queued_ms = ?2 WHERE id = ?1", params![id, queued_ms])
+            .execute(
+                "UPDATE investigations SET queued_ms = ?2 WHERE id = ?1",
+                params![id, queued_ms],
+            )
             .map_err(|x| self.err(x))?;
         Ok(())
     }
@@ -213,7 +232,11 @@ impl Store {
     pub fn get(&self, id: &str) -> Result<Option<Investigation>, StoreError> {
         let record: Option<String> = self
             .lock()
-            .query_row("SELECT record FROM investigations WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT record FROM investigations WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|x| self.err(x))?;
         record
@@ -222,7 +245,10 @@ impl Store {
     }
 
     /// Newest first.
-    pub fn list(&self, state: Option<InvestigationState>) -> Result<Vec<Investigation>, StoreError> {
+    pub fn list(
+        &self,
+        state: Option<InvestigationState>,
+    ) -> Result<Vec<Investigation>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(
@@ -231,7 +257,9 @@ impl Store {
             )
             .map_err(|x| self.err(x))?;
         let rows = stmt
-            .query_map([state.map(InvestigationState::as_str)], |r| r.get::<_, String>(0))
+            .query_map([state.map(InvestigationState::as_str)], |r| {
+                r.get::<_, String>(0)
+            })
             .map_err(|x| self.err(x))?;
         let mut out = Vec::new();
         for r in rows {

@@ -136,7 +136,9 @@ pub fn findings_for(report: &Value, target: &InvestigationTarget) -> Vec<Value> 
         return all.into_iter().cloned().collect();
     }
     let is_target = |o: &Value| {
-        o["kind"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(&target.kind))
+        o["kind"]
+            .as_str()
+            .is_some_and(|k| k.eq_ignore_ascii_case(&target.kind))
             && o["name"].as_str() == Some(target.name.as_str())
             && (target.namespace.is_none()
                 || o["namespace"].as_str() == target.namespace.as_deref())
@@ -177,34 +179,61 @@ mod tests {
     use serde_json::json;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn labels_map_to_the_object_they_name() {
-        let t = map_labels(&labels(&[("namespace", "shop"), ("deployment", "checkout")])).unwrap();
-        assert_eq!((t.kind.as_str(), t.namespace.as_deref(), t.name.as_str(), t.from.as_str()),
-                   ("Deployment", Some("shop"), "checkout", "deployment"));
+        let t = map_labels(&labels(&[
+            ("namespace", "shop"),
+            ("deployment", "checkout"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                t.kind.as_str(),
+                t.namespace.as_deref(),
+                t.name.as_str(),
+                t.from.as_str()
+            ),
+            ("Deployment", Some("shop"), "checkout", "deployment")
+        );
         // kube-state-metrics' own service label does not win over the pod.
         let t = map_labels(&labels(&[
-            ("namespace", "shop"), ("pod", "checkout-7d9f-abcde"), ("service", "kube-state-metrics"),
-        ])).unwrap();
-        assert_eq!((t.kind.as_str(), t.name.as_str()), ("Pod", "checkout-7d9f-abcde"));
+            ("namespace", "shop"),
+            ("pod", "checkout-7d9f-abcde"),
+            ("service", "kube-state-metrics"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (t.kind.as_str(), t.name.as_str()),
+            ("Pod", "checkout-7d9f-abcde")
+        );
         for (label, kind) in LABELS {
             let t = map_labels(&labels(&[("namespace", "ns"), (label, "x")])).unwrap();
             assert_eq!(t.kind, *kind);
             assert_eq!(t.from, *label);
         }
         let t = map_labels(&labels(&[("node", "worker-1"), ("alertname", "NodeDown")])).unwrap();
-        assert_eq!((t.kind.as_str(), t.namespace, t.name.as_str()), ("Node", None, "worker-1"));
+        assert_eq!(
+            (t.kind.as_str(), t.namespace, t.name.as_str()),
+            ("Node", None, "worker-1")
+        );
         let t = map_labels(&labels(&[("namespace", "shop"), ("alertname", "X")])).unwrap();
         assert_eq!((t.kind.as_str(), t.name.as_str()), ("Namespace", "shop"));
     }
 
     #[test]
     fn unmappable_labels_say_why() {
-        let e = map_labels(&labels(&[("alertname", "Watchdog"), ("severity", "none")])).unwrap_err();
-        assert!(e.contains("name no Kubernetes object") && e.contains("alertname, severity"), "{e}");
+        let e =
+            map_labels(&labels(&[("alertname", "Watchdog"), ("severity", "none")])).unwrap_err();
+        assert!(
+            e.contains("name no Kubernetes object") && e.contains("alertname, severity"),
+            "{e}"
+        );
         let e = map_labels(&labels(&[("deployment", "checkout")])).unwrap_err();
         assert!(e.contains("no namespace label"), "{e}");
         let e = map_labels(&labels(&[("namespace", "shop"), ("pod", "Bad Name")])).unwrap_err();
@@ -216,7 +245,10 @@ mod tests {
         let pod = json!({"metadata": {"ownerReferences": [
             {"kind": "Node", "name": "n"},
             {"kind": "ReplicaSet", "name": "checkout-7d9f", "controller": true}]}});
-        assert_eq!(pod_owner(&pod), Some(("ReplicaSet".into(), "checkout-7d9f".into())));
+        assert_eq!(
+            pod_owner(&pod),
+            Some(("ReplicaSet".into(), "checkout-7d9f".into()))
+        );
         assert_eq!(pod_owner(&json!({"metadata": {}})), None);
     }
 
@@ -233,16 +265,29 @@ mod tests {
              "owner": {"kind": "Deployment", "namespace": "shop", "name": "checkout"}},
         ]});
         let t = InvestigationTarget {
-            kind: "Deployment".into(), namespace: Some("shop".into()), name: "checkout".into(), from: "deployment".into(),
+            kind: "Deployment".into(),
+            namespace: Some("shop".into()),
+            name: "checkout".into(),
+            from: "deployment".into(),
         };
         let ids: Vec<String> = findings_for(&report, &t)
             .iter()
             .map(|f| f["id"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(ids, ["a", "b", "c", "e"]);
-        let ns = InvestigationTarget { kind: "Namespace".into(), namespace: Some("shop".into()), name: "shop".into(), from: "namespace".into() };
+        let ns = InvestigationTarget {
+            kind: "Namespace".into(),
+            namespace: Some("shop".into()),
+            name: "shop".into(),
+            from: "namespace".into(),
+        };
         assert_eq!(findings_for(&report, &ns).len(), 5);
-        let other = InvestigationTarget { kind: "Deployment".into(), namespace: Some("other".into()), name: "checkout".into(), from: "deployment".into() };
+        let other = InvestigationTarget {
+            kind: "Deployment".into(),
+            namespace: Some("other".into()),
+            name: "checkout".into(),
+            from: "deployment".into(),
+        };
         assert!(findings_for(&report, &other).is_empty());
     }
 }
