@@ -27,6 +27,29 @@ if ! command -v protoc >/dev/null 2>&1; then
     fi
 fi
 
+# A real Alertmanager for the investigation tests: `prometheus-alertmanager`
+# sends webhooks to `guardian serve`. Without it those tests say they were
+# skipped.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1 && ! command -v alertmanager >/dev/null 2>&1; then
+    echo "setup: installing prometheus-alertmanager" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if command -v apt-get >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
+        # The tests start their own on loopback ports; the package's system
+        # service (all interfaces, port 9093) is not wanted.
+        if command -v systemctl >/dev/null 2>&1; then
+            $sudo systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true
+        fi
+    elif command -v brew >/dev/null 2>&1; then
+        brew install alertmanager
+    else
+        echo "setup: please install Alertmanager with your package manager" >&2
+        exit 1
+    fi
+fi
+
 # A real Prometheus for the right-sizing tests: `prometheus` serves usage
 # history that `promtool tsdb create-blocks-from openmetrics` writes. Without
 # it those tests say they were skipped.

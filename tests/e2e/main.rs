@@ -23,6 +23,7 @@ mod deploy;
 mod diagnose;
 mod gitops;
 mod hostile;
+mod investigations;
 mod large_namespaces;
 mod live;
 mod live_capture;

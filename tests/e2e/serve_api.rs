@@ -27,7 +27,7 @@ pub(crate) struct ApiServer {
     pub(crate) child: Killed,
     pub(crate) grpc: String,
     pub(crate) mcp: String,
-    http: String,
+    pub(crate) http: String,
     pub(crate) stderr: Arc<Mutex<Vec<String>>>,
     pub(crate) dir: tempfile::TempDir,
 }

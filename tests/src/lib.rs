@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+pub mod alertmanager;
 pub mod argocd;
 pub mod forge;
 pub mod generate;

@@ -88,6 +88,9 @@ impl Identity {
 pub enum Channel {
     Grpc,
     Mcp,
+    /// Alertmanager's webhook (`POST /alertmanager`): may propose, never
+    /// approve.
+    Alertmanager,
 }
 
 impl Channel {
@@ -95,6 +98,7 @@ impl Channel {
         match self {
             Channel::Grpc => "grpc",
             Channel::Mcp => "mcp",
+            Channel::Alertmanager => "alertmanager",
         }
     }
 
@@ -103,6 +107,7 @@ impl Channel {
         match self {
             Channel::Grpc => "automation",
             Channel::Mcp => "mcp",
+            Channel::Alertmanager => "alertmanager",
         }
     }
 }

@@ -823,6 +823,34 @@ impl Guardian for GrpcService {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
+
+    async fn list_investigations(
+        &self,
+        request: Request<proto::ListInvestigationsRequest>,
+    ) -> Result<Response<proto::ListInvestigationsResponse>, Status> {
+        self.admit(&request, "ListInvestigations", Role::Viewer)
+            .await?;
+        let result = guardian_core::InvestigationState::parse(&request.get_ref().state)
+            .and_then(|state| self.api.session.list_investigations(state))
+            .map(|list| proto::ListInvestigationsResponse {
+                investigations: list.iter().map(investigation_message).collect(),
+            });
+        done("ListInvestigations", result)
+    }
+
+    async fn get_investigation(
+        &self,
+        request: Request<proto::GetInvestigationRequest>,
+    ) -> Result<Response<proto::Investigation>, Status> {
+        self.admit(&request, "GetInvestigation", Role::Viewer)
+            .await?;
+        let result = self
+            .api
+            .session
+            .get_investigation(&request.get_ref().id)
+            .map(|i| investigation_message(&i));
+        done("GetInvestigation", result)
+    }
 }
 
 /// The findings of a report, summarised.
@@ -844,4 +872,38 @@ fn findings_of(report: &Value) -> Vec<proto::FindingSummary> {
                 .to_owned(),
         })
         .collect()
+}
+
+/// An investigation as the API shows it.
+pub fn investigation_message(i: &guardian_core::Investigation) -> proto::Investigation {
+    proto::Investigation {
+        id: i.id.clone(),
+        state: i.state.as_str().into(),
+        started_by: i.started_by.clone(),
+        alertname: i
+            .alert
+            .as_ref()
+            .map(|a| a.alertname.clone())
+            .unwrap_or_default(),
+        fingerprint: i
+            .alert
+            .as_ref()
+            .map(|a| a.fingerprint.clone())
+            .unwrap_or_default(),
+        target: i.target.as_ref().map(|t| proto::InvestigationTarget {
+            kind: t.kind.clone(),
+            namespace: t.namespace.clone(),
+            name: t.name.clone(),
+            from: t.from.clone(),
+        }),
+        unmapped: i.unmapped.clone(),
+        findings: findings_of(&serde_json::json!({ "findings": i.findings })),
+        scope_read: i.scope_read.clone(),
+        actions: i.actions.clone(),
+        created: i.created.clone(),
+        updated: i.updated.clone(),
+        resolved: i.resolved.clone(),
+        error: i.error.clone(),
+        investigation_json: serde_json::to_string(i).unwrap_or_default(),
+    }
 }

@@ -10,6 +10,7 @@
 //! or an MCP elicitation answered by the user), and only these adapters
 //! construct the `Approver` that says who.
 
+pub mod alertmanager;
 pub mod auth;
 pub mod grpc;
 pub mod mcp;

@@ -38,6 +38,8 @@ use crate::{Api, ApiError, metrics};
 pub const FINDINGS_URI: &str = "guardian://findings/latest";
 /// The URI of the pending actions resource.
 pub const PENDING_URI: &str = "guardian://actions/pending";
+/// The URI of the investigations list; one is `guardian://investigations/{id}`.
+pub const INVESTIGATIONS_URI: &str = "guardian://investigations";
 
 /// The host's own tool (not a skill's): `guardian doctor`.
 const DOCTOR: &str = "guardian.doctor";
@@ -694,6 +696,10 @@ impl McpServer {
                 .with_title("Pending actions")
                 .with_description("Proposed fixes waiting for a person to approve or reject them (`guardian actions list`).")
                 .with_mime_type("application/json"),
+            Resource::new(INVESTIGATIONS_URI, "investigations")
+                .with_title("Investigations")
+                .with_description("What Guardian found about each alert Alertmanager sent, newest first (`guardian investigations list -o json`); one is guardian://investigations/{id}. Read-only.")
+                .with_mime_type("application/json"),
         ]
     }
 
@@ -731,8 +737,33 @@ impl McpServer {
                     .collect();
                 Ok(Value::Array(list).to_string())
             }
+            INVESTIGATIONS_URI => {
+                let list = self
+                    .api
+                    .session
+                    .list_investigations(None)
+                    .map_err(internal)?;
+                Ok(serde_json::to_string(&list).unwrap_or_default())
+            }
+            other if other.starts_with("guardian://investigations/") => {
+                let id = &other["guardian://investigations/".len()..];
+                match self.api.session.get_investigation(id) {
+                    Ok(i) => Ok(serde_json::to_string(&i).unwrap_or_default()),
+                    Err(e)
+                        if matches!(
+                            e.class,
+                            crate::ErrorClass::NotFound | crate::ErrorClass::InvalidArgument
+                        ) =>
+                    {
+                        Err(McpError::resource_not_found(e.message, None))
+                    }
+                    Err(e) => Err(internal(e)),
+                }
+            }
             other => Err(McpError::resource_not_found(
-                format!("no resource {other}; resources: {FINDINGS_URI}, {PENDING_URI}"),
+                format!(
+                    "no resource {other}; resources: {FINDINGS_URI}, {PENDING_URI}, {INVESTIGATIONS_URI}, {INVESTIGATIONS_URI}/{{id}}"
+                ),
                 None,
             )),
         }

@@ -226,6 +226,7 @@ pub async fn serve(
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics_handler))
+            .route("/alertmanager", crate::alertmanager::route())
             .with_state(Arc::clone(&api));
         let stop = http_stop.clone();
         tokio::spawn(async move {

@@ -277,6 +277,14 @@ pub enum Command {
     /// Example: guardian mcp --snapshot examples/staging
     #[command(verbatim_doc_comment)]
     Mcp(McpArgs),
+    /// List and show investigations: what Guardian found about each alert
+    /// Alertmanager sent to `guardian serve` (POST /alertmanager).
+    ///
+    /// Examples:
+    ///   guardian investigations list --state open
+    ///   guardian investigations show inv-k3q7x2m9b4ta
+    #[command(subcommand, verbatim_doc_comment)]
+    Investigations(InvestigationsCommand),
     /// Print the version.
     Version,
 }
@@ -881,4 +889,24 @@ pub struct McpArgs {
     /// is mcp:NAME) [default: $USER].
     #[arg(long, value_name = "NAME")]
     pub identity: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvestigationsCommand {
+    /// List investigations, newest first.
+    List {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+        /// Only investigations in this state: open, resolved, failed.
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
+    },
+    /// Show one investigation: the alert, the target, what was read, the
+    /// findings and the actions proposed.
+    Show {
+        /// The investigation id (`guardian investigations list` shows them).
+        id: String,
+        #[arg(short, long, value_enum, default_value_t = ShowFormat::Text)]
+        output: ShowFormat,
+    },
 }

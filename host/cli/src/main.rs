@@ -13,6 +13,7 @@ mod ask;
 mod capture;
 mod diagnose;
 mod doctor;
+mod investigations;
 mod output;
 mod rightsize;
 mod serve;
@@ -58,6 +59,7 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Eval(args) => ask::eval(&cli.global, args).await,
         args::Command::Serve(args) => serve::serve(&cli.global, args).await,
         args::Command::Mcp(args) => serve::mcp(&cli.global, args).await,
+        args::Command::Investigations(cmd) => investigations::run(&cli.global, cmd).await,
         args::Command::Version => {
             println!("guardian {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -79,6 +79,10 @@ pub struct Config {
     /// Git repositories and forges for changes to GitOps-managed objects.
     #[serde(default)]
     pub gitops: guardian_broker::GitOptions,
+    /// Alertmanager's webhook: rate limit, dedup window, proposals
+    /// (`docs/investigations.md`).
+    #[serde(default)]
+    pub alertmanager: crate::investigations::AlertmanagerConfig,
 }
 
 /// The `prometheus:` section.

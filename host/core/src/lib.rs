@@ -31,6 +31,7 @@ pub mod doctor;
 pub mod error;
 pub mod eval;
 pub mod gitops;
+pub mod investigations;
 pub mod proposals;
 pub mod rightsize;
 pub mod session;
@@ -40,6 +41,9 @@ pub use argocd::{AppsRequest, Outcome as VerifyOutcome, Transition, Verification
 pub use config::Config;
 pub use diagnose::{ANALYZE, DiagnoseError, DiagnoseRequest, Diagnosis, merge, severity_rank};
 pub use error::{ErrorClass, ServiceError, parse_state};
+pub use investigations::{
+    AlertInfo, AlertmanagerConfig, Intake, Investigation, InvestigationState, InvestigationTarget,
+};
 pub use rightsize::{Prices, RECOMMEND, RightsizeRequest, Rightsizing, RightsizingConfig};
 pub use session::{Options, Session, Source};
 pub use tools::ToolEntry;

@@ -83,6 +83,8 @@ pub struct Session {
     snapshot: bool,
     config: Config,
     options: Options,
+    /// The investigations store and queue, opened on first use.
+    pub(crate) investigations: std::sync::OnceLock<Arc<crate::investigations::Investigator>>,
 }
 
 impl Session {
@@ -185,6 +187,7 @@ impl Session {
             snapshot: matches!(source, Source::Snapshot(_)),
             config,
             options: options.clone(),
+            investigations: Default::default(),
         })
     }
 
