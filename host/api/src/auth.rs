@@ -88,6 +88,8 @@ impl Identity {
 pub enum Channel {
     Grpc,
     Mcp,
+    /// Slack interactions (`POST /slack/interactions`).
+    Slack,
 }
 
 impl Channel {
@@ -95,6 +97,7 @@ impl Channel {
         match self {
             Channel::Grpc => "grpc",
             Channel::Mcp => "mcp",
+            Channel::Slack => "slack",
         }
     }
 
@@ -103,6 +106,7 @@ impl Channel {
         match self {
             Channel::Grpc => "automation",
             Channel::Mcp => "mcp",
+            Channel::Slack => "slack",
         }
     }
 }
@@ -260,6 +264,16 @@ impl Tokens {
     pub fn insert(&mut self, token: &str, identity: Identity) {
         self.by_hash
             .insert(Sha256::digest(token.as_bytes()).into(), identity);
+    }
+
+    /// The role of the identity named `name` (its highest, if several
+    /// tokens name it): how a Slack user mapped to `name` is authorised.
+    pub fn role_of(&self, name: &str) -> Option<Role> {
+        self.by_hash
+            .values()
+            .filter(|i| i.name == name)
+            .map(|i| i.role)
+            .max()
     }
 
     pub fn len(&self) -> usize {

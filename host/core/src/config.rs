@@ -79,6 +79,10 @@ pub struct Config {
     /// Git repositories and forges for changes to GitOps-managed objects.
     #[serde(default)]
     pub gitops: guardian_broker::GitOptions,
+    /// Slack (`guardian serve`): the section as written; `guardian-api`'s
+    /// `slack::SlackConfig` is its type and checks it (docs/slack.md).
+    #[serde(default)]
+    pub slack: Option<serde_json::Value>,
 }
 
 /// The `prometheus:` section.
