@@ -25,7 +25,10 @@ impl BotToken {
     /// Reads the token from `path` (surrounding whitespace trimmed).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| {
-            format!("cannot read the Slack bot token file {} (slack.bot_token_file)", path.display())
+            format!(
+                "cannot read the Slack bot token file {} (slack.bot_token_file)",
+                path.display()
+            )
         })?;
         let token = text.trim();
         anyhow::ensure!(
@@ -45,13 +48,24 @@ pub enum SlackError {
     Api { method: String, error: String },
     /// HTTP 429: wait `retry_after`.
     #[error("Slack {method}: rate limited; retrying after {}s", retry_after.as_secs())]
-    RateLimited { method: String, retry_after: Duration },
+    RateLimited {
+        method: String,
+        retry_after: Duration,
+    },
     /// Another HTTP status (5xx: Slack is unwell; retried).
     #[error("Slack {method}: HTTP {status}: {body}")]
-    Http { method: String, status: u16, body: String },
+    Http {
+        method: String,
+        status: u16,
+        body: String,
+    },
     /// Slack could not be reached; `sent`: the request may have arrived.
     #[error("Slack {method}: {error}")]
-    Transport { method: String, error: String, sent: bool },
+    Transport {
+        method: String,
+        error: String,
+        sent: bool,
+    },
 }
 
 /// What to do about an `ok: false` error code.
@@ -179,14 +193,20 @@ impl SlackClient {
         let answer: Value = serde_json::from_str(&text).map_err(|e| SlackError::Http {
             method: method.to_owned(),
             status,
-            body: format!("not JSON ({e}): {}", text.chars().take(200).collect::<String>()),
+            body: format!(
+                "not JSON ({e}): {}",
+                text.chars().take(200).collect::<String>()
+            ),
         })?;
         if answer["ok"] == Value::Bool(true) {
             Ok(answer)
         } else {
             Err(SlackError::Api {
                 method: method.to_owned(),
-                error: answer["error"].as_str().unwrap_or("unknown_error").to_owned(),
+                error: answer["error"]
+                    .as_str()
+                    .unwrap_or("unknown_error")
+                    .to_owned(),
             })
         }
     }
@@ -199,7 +219,8 @@ impl SlackClient {
         blocks: &Value,
         thread_ts: Option<&str>,
     ) -> Result<Posted, SlackError> {
-        let mut body = json!({"channel": channel, "text": text, "blocks": blocks, "unfurl_links": false});
+        let mut body =
+            json!({"channel": channel, "text": text, "blocks": blocks, "unfurl_links": false});
         if let Some(ts) = thread_ts {
             body["thread_ts"] = json!(ts);
         }
@@ -306,7 +327,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t");
         std::fs::write(&p, "xoxb-very-secret\n").unwrap();
-        let client = SlackClient::new("http://127.0.0.1:9/api/", BotToken::load(&p).unwrap()).unwrap();
+        let client =
+            SlackClient::new("http://127.0.0.1:9/api/", BotToken::load(&p).unwrap()).unwrap();
         let shown = format!("{client:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
         assert_eq!(client.base, "http://127.0.0.1:9/api");

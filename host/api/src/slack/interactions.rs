@@ -79,7 +79,10 @@ pub async fn handle(State(slack): State<Arc<Slack>>, headers: HeaderMap, body: B
         Ok(b) => b,
         Err(_) => {
             refuse_unsigned(&slack, "the body is larger than 1 MiB");
-            return text(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than 1 MiB");
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is larger than 1 MiB",
+            );
         }
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -91,7 +94,11 @@ pub async fn handle(State(slack): State<Arc<Slack>>, headers: HeaderMap, body: B
         &bytes,
         now,
     )
-    .and_then(|()| slack.seen.admit(header("x-slack-signature").unwrap_or(""), now));
+    .and_then(|()| {
+        slack
+            .seen
+            .admit(header("x-slack-signature").unwrap_or(""), now)
+    });
     if let Err(e) = verified {
         refuse_unsigned(&slack, &e.to_string());
         return text(StatusCode::UNAUTHORIZED, e.to_string());
@@ -112,12 +119,21 @@ pub async fn handle(State(slack): State<Arc<Slack>>, headers: HeaderMap, body: B
         REJECT => "reject",
         _ => return StatusCode::OK.into_response(),
     };
-    let user = payload.user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+    let user = payload
+        .user
+        .as_ref()
+        .map(|u| u.id.clone())
+        .unwrap_or_default();
     let channel = payload
         .channel
         .as_ref()
         .map(|c| c.id.clone())
-        .or_else(|| payload.container.as_ref().and_then(|c| c.channel_id.clone()))
+        .or_else(|| {
+            payload
+                .container
+                .as_ref()
+                .and_then(|c| c.channel_id.clone())
+        })
         .unwrap_or_default();
     let id = clicked.value.clone().unwrap_or_default().trim().to_owned();
     let click = Click {
@@ -203,8 +219,7 @@ fn authorise(slack: &Slack, click: &Click) -> Result<String, String> {
     // The button must be on a message Guardian posted for this action.
     let record = slack.db().get(&click.id).ok().flatten();
     let known = record.as_ref().is_some_and(|r| {
-        r.channel == click.channel
-            && (click.message_ts.is_none() || click.message_ts == r.ts)
+        r.channel == click.channel && (click.message_ts.is_none() || click.message_ts == r.ts)
     });
     let Some(identity) = slack.config.users.get(&click.user).cloned() else {
         return refuse(
@@ -230,7 +245,10 @@ fn authorise(slack: &Slack, click: &Click) -> Result<String, String> {
         None => {
             return refuse(
                 caller,
-                format!("{identity} has no token in the tokens file: to {} an action needs the approver role", click.decision),
+                format!(
+                    "{identity} has no token in the tokens file: to {} an action needs the approver role",
+                    click.decision
+                ),
             );
         }
     }
@@ -282,7 +300,11 @@ async fn decide(slack: &Slack, click: &Click, identity: &str) {
         ),
         Err(e) => {
             tracing::warn!(action = %click.id, "slack: {identity}'s {} of action {}: {e}", click.decision, click.id);
-            tell(slack, click, format!("Could not {} {}: {e}", click.decision, click.id));
+            tell(
+                slack,
+                click,
+                format!("Could not {} {}: {e}", click.decision, click.id),
+            );
         }
     }
 }

@@ -69,7 +69,11 @@ pub fn diff_block(diff: &str, id: &str) -> String {
         body.push('\n');
         shown += 1;
     }
-    format!("```\n{}\n```{}", body.trim_end_matches('\n'), note_for(shown))
+    format!(
+        "```\n{}\n```{}",
+        body.trim_end_matches('\n'),
+        note_for(shown)
+    )
 }
 
 /// The person who decided (approved, rejected, or failed it at review),
@@ -196,9 +200,15 @@ mod tests {
     fn a_short_diff_is_one_code_block_and_a_long_one_is_cut_with_a_note() {
         let short = diff_block("-  image: web:1\n+  image: web:2\n", "act-1");
         assert_eq!(short, "```\n-  image: web:1\n+  image: web:2\n```");
-        let long: String = (0..400).map(|i| format!("+  line {i}: {}\n", "x".repeat(40))).collect();
+        let long: String = (0..400)
+            .map(|i| format!("+  line {i}: {}\n", "x".repeat(40)))
+            .collect();
         let block = diff_block(&long, "act-1");
-        assert!(block.chars().count() <= SECTION_MAX, "{}", block.chars().count());
+        assert!(
+            block.chars().count() <= SECTION_MAX,
+            "{}",
+            block.chars().count()
+        );
         assert!(block.starts_with("```\n+  line 0:"), "{block}");
         assert!(block.contains("\n```\n_The diff is cut: "), "{block}");
         assert!(block.contains("of 400 lines shown"), "{block}");
@@ -281,18 +291,29 @@ mod tests {
         assert_eq!(buttons[1]["value"], action.id.as_str());
         for b in blocks {
             if let Some(t) = b["text"]["text"].as_str() {
-                let max = if b["type"] == "header" { HEADER_MAX } else { SECTION_MAX };
+                let max = if b["type"] == "header" {
+                    HEADER_MAX
+                } else {
+                    SECTION_MAX
+                };
                 assert!(t.chars().count() <= max);
             }
         }
         assert!(m.text.contains(&action.id));
 
-        let alice = guardian_actions::Approver::new(guardian_actions::Channel::Slack, "alice").unwrap();
+        let alice =
+            guardian_actions::Approver::new(guardian_actions::Channel::Slack, "alice").unwrap();
         let rejected = store
             .reject(&action.id, &alice, "rejected in Slack by alice (U1)")
             .unwrap();
         let m = action_message(&rejected);
-        assert!(!m.blocks.as_array().unwrap().iter().any(|b| b["type"] == "actions"));
+        assert!(
+            !m.blocks
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|b| b["type"] == "actions")
+        );
         let status = status_line(&rejected);
         assert!(
             status.contains("Rejected by alice (slack): rejected in Slack by alice (U1)"),
@@ -304,7 +325,8 @@ mod tests {
     fn a_stale_action_says_so_and_who_decided() {
         let (_dir, store) = store();
         let action = propose(&store, "x");
-        let alice = guardian_actions::Approver::new(guardian_actions::Channel::Slack, "alice").unwrap();
+        let alice =
+            guardian_actions::Approver::new(guardian_actions::Channel::Slack, "alice").unwrap();
         let reason = format!("{} (resourceVersion 7 is now 9)", guardian_actions::STALE);
         let failed = store
             .fail_unapplied(&action.id, &alice.label(), &reason)
@@ -317,7 +339,10 @@ mod tests {
 
     #[test]
     fn mrkdwn_is_escaped_and_fences_cannot_be_closed_by_the_diff() {
-        assert_eq!(escape("<!channel> & <@U1>"), "&lt;!channel&gt; &amp; &lt;@U1&gt;");
+        assert_eq!(
+            escape("<!channel> & <@U1>"),
+            "&lt;!channel&gt; &amp; &lt;@U1&gt;"
+        );
         let block = diff_block("a\n```\n<!here>", "act-1");
         assert_eq!(block.matches("```").count(), 2, "{block}");
         assert!(block.contains("&lt;!here&gt;"), "{block}");

@@ -193,6 +193,10 @@ impl Slack {
 
 /// The Slack adapter's router when `slack:` is configured (its notifier
 /// started), for `serve`.
-pub fn start(api: &Arc<Api>, gate: &Gate, stop: CancellationToken) -> anyhow::Result<Option<Router>> {
+pub fn start(
+    api: &Arc<Api>,
+    gate: &Gate,
+    stop: CancellationToken,
+) -> anyhow::Result<Option<Router>> {
     Ok(Slack::from_config(api, gate)?.map(|slack| slack.start(stop)))
 }

@@ -169,10 +169,7 @@ async fn sync_one(slack: &Slack, action: &Action) -> Result<(), SlackError> {
                 .client
                 .update(&r.channel, &ts, &message.text, &message.blocks)
                 .await?;
-            slack
-                .db()
-                .shown(&action.id, &now_shown)
-                .map_err(db_error)?;
+            slack.db().shown(&action.id, &now_shown).map_err(db_error)?;
             tracing::info!(action = %action.id, state = %action.state, "slack: message of action {} updated ({})", action.id, action.state);
             Ok(())
         }

@@ -120,18 +120,31 @@ mod tests {
         let now = 1_700_000_000;
         let ts = now.to_string();
         let sig = sign(SECRET, &ts, b"payload=1");
-        let v = |secret: &[u8], sig: &str, body: &[u8]| verify(secret, Some(&ts), Some(sig), body, now);
+        let v =
+            |secret: &[u8], sig: &str, body: &[u8]| verify(secret, Some(&ts), Some(sig), body, now);
         assert_eq!(v(SECRET, &sig, b"payload=1"), Ok(()));
-        assert_eq!(v(b"another secret", &sig, b"payload=1"), Err(SignatureError::Mismatch));
+        assert_eq!(
+            v(b"another secret", &sig, b"payload=1"),
+            Err(SignatureError::Mismatch)
+        );
         assert_eq!(v(SECRET, &sig, b"payload=2"), Err(SignatureError::Mismatch));
         // One flipped hex digit.
         let mut flipped = sig.clone().into_bytes();
         let last = flipped.len() - 1;
         flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
         let flipped = String::from_utf8(flipped).unwrap();
-        assert_eq!(v(SECRET, &flipped, b"payload=1"), Err(SignatureError::Mismatch));
-        assert_eq!(v(SECRET, &sig[3..], b"payload=1"), Err(SignatureError::Malformed));
-        assert_eq!(v(SECRET, "v0=zz", b"payload=1"), Err(SignatureError::Malformed));
+        assert_eq!(
+            v(SECRET, &flipped, b"payload=1"),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            v(SECRET, &sig[3..], b"payload=1"),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            v(SECRET, "v0=zz", b"payload=1"),
+            Err(SignatureError::Malformed)
+        );
         assert_eq!(
             verify(SECRET, None, Some(&sig), b"payload=1", now),
             Err(SignatureError::MissingTimestamp)
@@ -151,7 +164,10 @@ mod tests {
         let sent = 1_700_000_000_i64;
         let ts = sent.to_string();
         let sig = sign(SECRET, &ts, b"x");
-        assert_eq!(verify(SECRET, Some(&ts), Some(&sig), b"x", sent + 300), Ok(()));
+        assert_eq!(
+            verify(SECRET, Some(&ts), Some(&sig), b"x", sent + 300),
+            Ok(())
+        );
         assert_eq!(
             verify(SECRET, Some(&ts), Some(&sig), b"x", sent + 301),
             Err(SignatureError::TooOld { age: 301 })
