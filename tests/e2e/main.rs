@@ -39,5 +39,6 @@ mod rightsizing_live;
 mod scenarios;
 mod serve_api;
 mod service;
+mod slack;
 mod snapshot_load;
 mod unreadable_log;

@@ -128,6 +128,11 @@ impl ApiServer {
     fn http_get(&self, path: &str) -> (u16, String) {
         http_get(&self.http, path)
     }
+
+    /// The HTTP listener's address (`127.0.0.1:PORT`).
+    pub(crate) fn http_addr(&self) -> &str {
+        &self.http
+    }
 }
 
 /// A plain HTTP/1.1 GET over a TCP socket: what a Prometheus scraper or a

@@ -18,6 +18,7 @@ pub mod kube;
 pub mod openai;
 pub mod prometheus;
 pub mod registry;
+pub mod slack;
 pub mod usage_history;
 
 /// The directory holding `<name>.wasm` for every [`TEST_SKILLS`] entry, built

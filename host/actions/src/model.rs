@@ -191,6 +191,8 @@ pub enum Channel {
     GrpcApproval,
     /// An MCP elicitation answered by the user.
     McpElicitation,
+    /// A button clicked in Slack by a user the config maps to an approver.
+    Slack,
 }
 
 impl Channel {
@@ -200,13 +202,19 @@ impl Channel {
             Channel::Cli => "cli",
             Channel::GrpcApproval => "grpc-approval",
             Channel::McpElicitation => "mcp-elicitation",
+            Channel::Slack => "slack",
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Channel> {
-        [Channel::Cli, Channel::GrpcApproval, Channel::McpElicitation]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            Channel::Cli,
+            Channel::GrpcApproval,
+            Channel::McpElicitation,
+            Channel::Slack,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 

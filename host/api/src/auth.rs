@@ -91,6 +91,8 @@ pub enum Channel {
     /// Alertmanager's webhook (`POST /alertmanager`): may propose, never
     /// approve.
     Alertmanager,
+    /// Slack interactions (`POST /slack/interactions`).
+    Slack,
 }
 
 impl Channel {
@@ -99,6 +101,7 @@ impl Channel {
             Channel::Grpc => "grpc",
             Channel::Mcp => "mcp",
             Channel::Alertmanager => "alertmanager",
+            Channel::Slack => "slack",
         }
     }
 
@@ -108,6 +111,7 @@ impl Channel {
             Channel::Grpc => "automation",
             Channel::Mcp => "mcp",
             Channel::Alertmanager => "alertmanager",
+            Channel::Slack => "slack",
         }
     }
 }
@@ -265,6 +269,16 @@ impl Tokens {
     pub fn insert(&mut self, token: &str, identity: Identity) {
         self.by_hash
             .insert(Sha256::digest(token.as_bytes()).into(), identity);
+    }
+
+    /// The role of the identity named `name` (its highest, if several
+    /// tokens name it): how a Slack user mapped to `name` is authorised.
+    pub fn role_of(&self, name: &str) -> Option<Role> {
+        self.by_hash
+            .values()
+            .filter(|i| i.name == name)
+            .map(|i| i.role)
+            .max()
     }
 
     pub fn len(&self) -> usize {

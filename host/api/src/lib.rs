@@ -18,6 +18,7 @@ pub mod mcp_http;
 pub mod mcp_stdio;
 pub mod metrics;
 pub mod serve;
+pub mod slack;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -219,6 +219,15 @@ pub async fn serve(
         });
     }
 
+    // Slack (the config's `slack:`): its notifier, and its interactions
+    // route on the HTTP listener.
+    let slack = crate::slack::start(&api, &gate, shutdown.clone())?;
+    if slack.is_some() && http_listener.is_none() {
+        tracing::warn!(
+            "slack: no --http-listen, so Slack's button clicks (POST /slack/interactions) cannot arrive"
+        );
+    }
+
     // Health and metrics: up until the very end of the drain.
     let http_stop = tokio_util::sync::CancellationToken::new();
     let http_task = http_listener.map(|listener| {
@@ -228,6 +237,10 @@ pub async fn serve(
             .route("/metrics", get(metrics_handler))
             .route("/alertmanager", crate::alertmanager::route())
             .with_state(Arc::clone(&api));
+        let app = match slack {
+            Some(slack) => app.merge(slack),
+            None => app,
+        };
         let stop = http_stop.clone();
         tokio::spawn(async move {
             axum::serve(listener.tap_io(nodelay), app)

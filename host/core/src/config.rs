@@ -83,6 +83,10 @@ pub struct Config {
     /// (`docs/investigations.md`).
     #[serde(default)]
     pub alertmanager: crate::investigations::AlertmanagerConfig,
+    /// Slack (`guardian serve`): the section as written; `guardian-api`'s
+    /// `slack::SlackConfig` is its type and checks it (docs/slack.md).
+    #[serde(default)]
+    pub slack: Option<serde_json::Value>,
 }
 
 /// The `prometheus:` section.
