@@ -191,21 +191,29 @@ pub enum Channel {
     GrpcApproval,
     /// An MCP elicitation answered by the user.
     McpElicitation,
+    /// The web console's Approve button, pressed by a signed-in approver.
+    Web,
 }
 
 impl Channel {
-    /// `cli`, `grpc-approval`, `mcp-elicitation`.
+    /// `cli`, `grpc-approval`, `mcp-elicitation`, `web`.
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Cli => "cli",
             Channel::GrpcApproval => "grpc-approval",
             Channel::McpElicitation => "mcp-elicitation",
+            Channel::Web => "web",
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Channel> {
-        [Channel::Cli, Channel::GrpcApproval, Channel::McpElicitation]
-            .into_iter()
+        [
+            Channel::Cli,
+            Channel::GrpcApproval,
+            Channel::McpElicitation,
+            Channel::Web,
+        ]
+        .into_iter()
             .find(|c| c.as_str() == s)
     }
 }

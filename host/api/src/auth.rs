@@ -88,6 +88,8 @@ impl Identity {
 pub enum Channel {
     Grpc,
     Mcp,
+    /// The web console (`/console/`).
+    Web,
 }
 
 impl Channel {
@@ -95,6 +97,7 @@ impl Channel {
         match self {
             Channel::Grpc => "grpc",
             Channel::Mcp => "mcp",
+            Channel::Web => "web",
         }
     }
 
@@ -103,6 +106,7 @@ impl Channel {
         match self {
             Channel::Grpc => "automation",
             Channel::Mcp => "mcp",
+            Channel::Web => "web",
         }
     }
 }

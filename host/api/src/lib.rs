@@ -11,6 +11,7 @@
 //! construct the `Approver` that says who.
 
 pub mod auth;
+pub mod console;
 pub mod grpc;
 pub mod mcp;
 pub mod mcp_http;

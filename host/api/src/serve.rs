@@ -226,7 +226,9 @@ pub async fn serve(
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics_handler))
-            .with_state(Arc::clone(&api));
+            .with_state(Arc::clone(&api))
+            // The web console, under /console/.
+            .merge(crate::console::router(Arc::clone(&api), gate.clone()));
         let stop = http_stop.clone();
         tokio::spawn(async move {
             axum::serve(listener.tap_io(nodelay), app)
