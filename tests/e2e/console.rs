@@ -322,7 +322,10 @@ async fn an_approver_signs_in_sees_the_diff_and_approves_in_a_real_browser() {
     let verdict = text_of(&c, ".verdict").await;
     assert!(verdict.contains("dry-run"), "{verdict}");
     let facts = text_of(&c, "dl.facts").await;
-    assert!(facts.contains("approved-action"), "the policy decision: {facts}");
+    assert!(
+        facts.contains("approved-action"),
+        "the policy decision: {facts}"
+    );
     markup_is_text(
         &c,
         &[
@@ -351,7 +354,11 @@ async fn an_approver_signs_in_sees_the_diff_and_approves_in_a_real_browser() {
     wait_for_new_page(&c).await;
     let state = wait_for_state(&c, &server, &id, "applied").await;
     assert_eq!(state, "applied", "{}", body_text(&c).await);
-    assert_eq!(image(k, &ns), "nginx:1.1", "the object changed on the server");
+    assert_eq!(
+        image(k, &ns),
+        "nginx:1.1",
+        "the object changed on the server"
+    );
     let object = crate::cluster::web(k, &ns);
     assert_eq!(
         object["metadata"]["annotations"]["guardian.dev/action-id"], id,
@@ -360,7 +367,10 @@ async fn an_approver_signs_in_sees_the_diff_and_approves_in_a_real_browser() {
     let facts = text_of(&c, "dl.facts").await;
     assert!(facts.contains("human:alice (web)"), "{facts}");
     assert!(
-        c.find_all(Locator::Css("#approve")).await.unwrap().is_empty(),
+        c.find_all(Locator::Css("#approve"))
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing to approve once applied"
     );
     screenshot(&c, "action-applied.png").await;
@@ -534,15 +544,25 @@ async fn a_viewer_sees_no_approve_button_and_forged_posts_are_refused() {
         .await
         .unwrap();
     assert!(
-        text_of(&viewer, "table.diff td.add").await.contains("nginx:1.2")
+        text_of(&viewer, "table.diff td.add")
+            .await
+            .contains("nginx:1.2")
             || body_text(&viewer).await.contains("image: nginx:1.2")
     );
     assert!(
-        viewer.find_all(Locator::Css("#approve")).await.unwrap().is_empty(),
+        viewer
+            .find_all(Locator::Css("#approve"))
+            .await
+            .unwrap()
+            .is_empty(),
         "a viewer sees no Approve button"
     );
     assert!(
-        viewer.find_all(Locator::Css("#reject")).await.unwrap().is_empty(),
+        viewer
+            .find_all(Locator::Css("#reject"))
+            .await
+            .unwrap()
+            .is_empty(),
         "nor a Reject button"
     );
     let why = text_of(&viewer, "#no-decision").await;
@@ -612,7 +632,12 @@ async fn a_viewer_sees_no_approve_button_and_forged_posts_are_refused() {
         .unwrap();
     wait_for_new_page(&alice).await;
     assert!(
-        alice.current_url().await.unwrap().path().ends_with("/approve"),
+        alice
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/approve"),
         "the forged form reached the console"
     );
     let text = body_text(&alice).await;
@@ -646,7 +671,9 @@ async fn a_viewer_sees_no_approve_button_and_forged_posts_are_refused() {
     let refusals: Vec<Value> = server
         .audit()
         .into_iter()
-        .filter(|l| l["event"] == "access" && l["channel"] == "web" && l["method"] == method.as_str())
+        .filter(|l| {
+            l["event"] == "access" && l["channel"] == "web" && l["method"] == method.as_str()
+        })
         .collect();
     let by = |caller: &str, decision: &str, reason: &str| {
         refusals.iter().any(|l| {
@@ -655,13 +682,26 @@ async fn a_viewer_sees_no_approve_button_and_forged_posts_are_refused() {
                 && l["reason"].as_str().unwrap_or("").contains(reason)
         })
     };
-    assert!(by("web:bob", "permission-denied", "approver role"), "{refusals:#?}");
-    assert!(by("web:alice", "permission-denied", "CSRF token"), "{refusals:#?}");
     assert!(
-        by("web:alice", "permission-denied", "not sent from the console's own pages"),
+        by("web:bob", "permission-denied", "approver role"),
         "{refusals:#?}"
     );
-    assert!(by("", "permission-denied", "neither Origin nor Referer"), "{refusals:#?}");
+    assert!(
+        by("web:alice", "permission-denied", "CSRF token"),
+        "{refusals:#?}"
+    );
+    assert!(
+        by(
+            "web:alice",
+            "permission-denied",
+            "not sent from the console's own pages"
+        ),
+        "{refusals:#?}"
+    );
+    assert!(
+        by("", "permission-denied", "neither Origin nor Referer"),
+        "{refusals:#?}"
+    );
     assert!(by("", "unauthenticated", "not signed in"), "{refusals:#?}");
     // The refusals are in the action's own audit trail too.
     alice
@@ -692,7 +732,10 @@ async fn a_viewer_sees_no_approve_button_and_forged_posts_are_refused() {
         .await
         .unwrap();
     wait_for_new_page(&alice).await;
-    assert_eq!(wait_for_state(&alice, &server, &id, "applied").await, "applied");
+    assert_eq!(
+        wait_for_state(&alice, &server, &id, "applied").await,
+        "applied"
+    );
     assert_eq!(image(k, &ns), "nginx:1.2");
     alice.close().await.unwrap();
 }

@@ -153,8 +153,7 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(body) = get(port, "/status")
-                && serde_json::from_str::<Value>(&body)
-                    .is_ok_and(|v| v["value"]["ready"] == true)
+                && serde_json::from_str::<Value>(&body).is_ok_and(|v| v["value"]["ready"] == true)
             {
                 return Ok((child, url));
             }
@@ -181,10 +180,7 @@ impl Browser {
     /// run as root, as in CI), in a `width` × `height` window, with its own
     /// fresh profile, and nothing that would reach the network by itself.
     pub fn capabilities(&self, width: u32, height: u32) -> Map<String, Value> {
-        let profile = self
-            .dir
-            .path()
-            .join(format!("profile-{}", unique()));
+        let profile = self.dir.path().join(format!("profile-{}", unique()));
         let mut args = vec![
             "--headless=new".to_owned(),
             "--disable-gpu".to_owned(),

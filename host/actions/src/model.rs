@@ -214,7 +214,7 @@ impl Channel {
             Channel::Web,
         ]
         .into_iter()
-            .find(|c| c.as_str() == s)
+        .find(|c| c.as_str() == s)
     }
 }
 

@@ -49,18 +49,19 @@ pub fn rows(diff: &str) -> Vec<Row> {
     let mut in_hunk = false;
     let mut dels: Vec<(usize, String)> = Vec::new();
     let mut adds: Vec<(usize, String)> = Vec::new();
-    let flush = |out: &mut Vec<Row>, dels: &mut Vec<(usize, String)>, adds: &mut Vec<(usize, String)>| {
-        let n = dels.len().max(adds.len());
-        let mut d = dels.drain(..);
-        let mut a = adds.drain(..);
-        for _ in 0..n {
-            out.push(Row::Line {
-                old: d.next(),
-                new: a.next(),
-                changed: true,
-            });
-        }
-    };
+    let flush =
+        |out: &mut Vec<Row>, dels: &mut Vec<(usize, String)>, adds: &mut Vec<(usize, String)>| {
+            let n = dels.len().max(adds.len());
+            let mut d = dels.drain(..);
+            let mut a = adds.drain(..);
+            for _ in 0..n {
+                out.push(Row::Line {
+                    old: d.next(),
+                    new: a.next(),
+                    changed: true,
+                });
+            }
+        };
     for line in diff.lines() {
         if in_hunk && left == Some((0, 0)) {
             in_hunk = false;
@@ -141,8 +142,13 @@ pub fn rows(diff: &str) -> Vec<Row> {
 pub fn counts(rows: &[Row]) -> (usize, usize) {
     rows.iter().fold((0, 0), |(d, a), r| match r {
         Row::Line {
-            old, new, changed: true,
-        } => (d + usize::from(old.is_some()), a + usize::from(new.is_some())),
+            old,
+            new,
+            changed: true,
+        } => (
+            d + usize::from(old.is_some()),
+            a + usize::from(new.is_some()),
+        ),
         _ => (d, a),
     })
 }
@@ -287,7 +293,10 @@ mod tests {
         let diff = "--- a/<b>\n+++ b/<b>\n@@ -1 +1 @@\n-name: <script>alert(1)</script>\n+name: \"x\" & 'y'\n";
         let html = render(diff, "the <change>");
         assert!(!html.contains("<script>"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
         assert!(html.contains("&quot;x&quot; &amp; &#39;y&#39;"), "{html}");
         assert!(html.contains("a/&lt;b&gt;"), "{html}");
         assert!(html.contains("the &lt;change&gt;"), "{html}");

@@ -360,7 +360,10 @@ pub fn action(
     row(
         &mut dl,
         "Dry run (at proposal)",
-        &format!("<span class=\"pre\">{}</span>", esc(a.dry_run_result.trim())),
+        &format!(
+            "<span class=\"pre\">{}</span>",
+            esc(a.dry_run_result.trim())
+        ),
     );
     dl.push_str("</dl>");
     body.push_str(&format!(
@@ -686,7 +689,10 @@ mod tests {
             page.contains("<link rel=\"stylesheet\" href=\"/console/console.css\">"),
             "{page}"
         );
-        assert!(!page.contains("http://") && !page.contains("https://"), "{page}");
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "{page}"
+        );
         assert!(page.contains("aria-current=\"page\""), "{page}");
     }
 
@@ -707,7 +713,10 @@ mod tests {
         assert!(html.contains("pods ns/&lt;script&gt;"), "{html}");
         assert!(html.contains("action: new → pending"), "{html}");
         assert!(html.contains("refused: permission-denied"), "{html}");
-        assert!(html.contains("patch apps/v1/deployments ns/&lt;x&gt;"), "{html}");
+        assert!(
+            html.contains("patch apps/v1/deployments ns/&lt;x&gt;"),
+            "{html}"
+        );
         let none = audit_table(&Ok(AuditTrail {
             unavailable: Some("no audit log is kept".into()),
             ..AuditTrail::default()

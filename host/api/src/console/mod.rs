@@ -331,7 +331,11 @@ async fn not_found(State(c): State<Console>, headers: HeaderMap) -> Response {
     let who = c.signed_in(&headers).map(|(_, s)| s);
     page(
         StatusCode::NOT_FOUND,
-        html::error(who.as_ref(), "Not found", "There is no such page in the console."),
+        html::error(
+            who.as_ref(),
+            "Not found",
+            "There is no such page in the console.",
+        ),
     )
 }
 
@@ -607,8 +611,7 @@ async fn approve(
     };
     let now = Check::Checked(review.preview.clone());
     let digest = seen_digest(&now, &review.action.diff);
-    if form.seen.is_empty() || !session::constant_time_eq(form.seen.as_bytes(), digest.as_bytes())
-    {
+    if form.seen.is_empty() || !session::constant_time_eq(form.seen.as_bytes(), digest.as_bytes()) {
         return c
             .action_page(
                 StatusCode::CONFLICT,

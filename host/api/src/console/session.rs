@@ -158,7 +158,13 @@ pub fn is_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').next().unwrap_or("").trim().eq_ignore_ascii_case("https"))
+        .is_some_and(|v| {
+            v.split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("https")
+        })
 }
 
 /// A `Set-Cookie` value: `HttpOnly` and `SameSite=Strict` always, `Secure`
@@ -289,7 +295,10 @@ mod tests {
         assert_eq!(cookie(&h, COOKIE), Some("s3cr3t"));
         assert_eq!(cookie(&h, "b"), Some("2"));
         assert_eq!(cookie(&h, "guardian"), None);
-        assert_eq!(cookie(&headers(&[("cookie", "guardian-console=")]), COOKIE), None);
+        assert_eq!(
+            cookie(&headers(&[("cookie", "guardian-console=")]), COOKIE),
+            None
+        );
     }
 
     #[test]
@@ -368,8 +377,8 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.contains("Sec-Fetch-Site: same-site"), "{e}");
-        let e = check_same_origin(&headers(&[host, ("origin", "http://evil.example")]))
-            .unwrap_err();
+        let e =
+            check_same_origin(&headers(&[host, ("origin", "http://evil.example")])).unwrap_err();
         assert!(e.contains("http://evil.example"), "{e}");
         assert!(check_same_origin(&headers(&[host, ("origin", "null")])).is_err());
         // Without Origin, the Referer.
@@ -414,7 +423,10 @@ mod tests {
         security_headers(&mut h);
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(csp.starts_with("default-src 'none'"), "{csp}");
-        assert!(csp.contains("style-src 'self'") && !csp.contains("unsafe"), "{csp}");
+        assert!(
+            csp.contains("style-src 'self'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
         assert!(!csp.contains("script-src"), "no script at all: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert_eq!(h["x-frame-options"], "DENY");
