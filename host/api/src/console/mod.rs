@@ -212,38 +212,42 @@ impl Console {
         csrf: &str,
         method: &str,
         needed: Role,
-    ) -> Result<WebSession, Response> {
+    ) -> Result<WebSession, Box<Response>> {
         let who = self.signed_in(headers).map(|(_, s)| s);
         if let Err(why) = session::check_same_origin(headers) {
-            return Err(self.refuse(method, who.as_ref(), Refusal::PermissionDenied(why)));
+            return Err(Box::new(self.refuse(
+                method,
+                who.as_ref(),
+                Refusal::PermissionDenied(why),
+            )));
         }
         let Some(who) = who else {
-            return Err(self.refuse(
+            return Err(Box::new(self.refuse(
                 method,
                 None,
                 Refusal::Unauthenticated(
                     "not signed in (no console session, or it has ended): sign in again".into(),
                 ),
-            ));
+            )));
         };
         if !session::constant_time_eq(csrf.as_bytes(), who.csrf.as_bytes()) {
-            return Err(self.refuse(
+            return Err(Box::new(self.refuse(
                 method,
                 Some(&who),
                 Refusal::PermissionDenied(
                     "the form's CSRF token is missing or is not this session's; reload the page and try again".into(),
                 ),
-            ));
+            )));
         }
         if let Err(r) = self
             .0
             .gate
             .require(Channel::Web, method, &who.identity, needed)
         {
-            return Err(page(
+            return Err(Box::new(page(
                 StatusCode::FORBIDDEN,
                 html::error(Some(&who), "Refused", r.message()),
-            ));
+            )));
         }
         Ok(who)
     }
@@ -440,7 +444,7 @@ async fn logout(
         None => return see_other("/console/login"),
     };
     if let Err(r) = c.check_post(&headers, &form.csrf, "console logout", Role::Viewer) {
-        return r;
+        return *r;
     }
     c.0.sessions.remove(&id);
     let mut r = see_other("/console/login");
@@ -537,7 +541,7 @@ async fn approve(
     let method = format!("console approve {id}");
     let who = match c.check_post(&headers, &form.csrf, &method, Role::Approver) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if c.api().draining.is_cancelled() {
         return page(
@@ -667,7 +671,7 @@ async fn reject(
     let method = format!("console reject {id}");
     let who = match c.check_post(&headers, &form.csrf, &method, Role::Approver) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let approver = match Approver::new(ApprovalChannel::Web, &who.identity.name) {
         Ok(a) => a,
