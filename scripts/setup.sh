@@ -73,6 +73,22 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
     fi
 fi
 
+# A real browser for the web console's tests: Debian's headless Chromium,
+# driven through WebDriver by chromedriver (package chromium-driver). Without
+# them those tests say they were skipped (CI requires them).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "setup: installing the browser for the console tests (chromium, chromium-driver)" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if command -v apt-get >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "setup: please install chromium and its chromedriver with your package manager" >&2
+        exit 1
+    fi
+fi
+
 # A real OCI registry for the GitOps tests (image tags from the registry):
 # Debian's docker-registry (CNCF distribution), started on loopback ports by
 # the tests with token auth; openssl makes the token signer's certificate.

@@ -19,6 +19,7 @@ mod capture;
 mod cascades;
 mod cli;
 mod common_fixes;
+mod console;
 mod deploy;
 mod diagnose;
 mod gitops;

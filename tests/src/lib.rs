@@ -5,12 +5,14 @@
 //! stand-in for its application controller and Applications in given states
 //! on the real API server ([`argocd`]); a loopback Git server over `git
 //! http-backend` with token auth ([`git`]) and GitHub/GitLab REST doubles
-//! ([`forge`]).
+//! ([`forge`]); headless Chromium through chromedriver for the web console
+//! ([`browser`]).
 
 use std::path::PathBuf;
 
 pub mod alertmanager;
 pub mod argocd;
+pub mod browser;
 pub mod forge;
 pub mod generate;
 pub mod git;

@@ -193,16 +193,19 @@ pub enum Channel {
     McpElicitation,
     /// A button clicked in Slack by a user the config maps to an approver.
     Slack,
+    /// The web console's Approve button, pressed by a signed-in approver.
+    Web,
 }
 
 impl Channel {
-    /// `cli`, `grpc-approval`, `mcp-elicitation`.
+    /// `cli`, `grpc-approval`, `mcp-elicitation`, `web`.
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Cli => "cli",
             Channel::GrpcApproval => "grpc-approval",
             Channel::McpElicitation => "mcp-elicitation",
             Channel::Slack => "slack",
+            Channel::Web => "web",
         }
     }
 
@@ -212,6 +215,7 @@ impl Channel {
             Channel::GrpcApproval,
             Channel::McpElicitation,
             Channel::Slack,
+            Channel::Web,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)

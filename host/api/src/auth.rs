@@ -93,6 +93,8 @@ pub enum Channel {
     Alertmanager,
     /// Slack interactions (`POST /slack/interactions`).
     Slack,
+    /// The web console (`/console/`).
+    Web,
 }
 
 impl Channel {
@@ -102,6 +104,7 @@ impl Channel {
             Channel::Mcp => "mcp",
             Channel::Alertmanager => "alertmanager",
             Channel::Slack => "slack",
+            Channel::Web => "web",
         }
     }
 
@@ -112,6 +115,7 @@ impl Channel {
             Channel::Mcp => "mcp",
             Channel::Alertmanager => "alertmanager",
             Channel::Slack => "slack",
+            Channel::Web => "web",
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod alertmanager;
 pub mod auth;
+pub mod console;
 pub mod grpc;
 pub mod mcp;
 pub mod mcp_http;

@@ -236,7 +236,9 @@ pub async fn serve(
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics_handler))
             .route("/alertmanager", crate::alertmanager::route())
-            .with_state(Arc::clone(&api));
+            .with_state(Arc::clone(&api))
+            // The web console, under /console/.
+            .merge(crate::console::router(Arc::clone(&api), gate.clone()));
         let app = match slack {
             Some(slack) => app.merge(slack),
             None => app,

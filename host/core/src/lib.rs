@@ -10,6 +10,7 @@
 //! | rightsize (and propose its fixes) | [`Session::rightsize`] |
 //! | ask (the agent loop) | [`Session::ask`]; `guardian eval`: [`eval::run_corpus`] |
 //! | actions: list, show, review, approve, reject | [`Session::list_actions`] … [`Session::reject_action`] |
+//! | an action's audit trail (from the audit log) | [`Session::action_audit_trail`] |
 //! | Argo CD: apps, status, drift, sync (propose), verify | [`Session::argocd_apps`], [`Session::argocd_app`], [`Session::argocd_verify`] |
 //! | doctor (connection and RBAC) | [`Session::doctor`] |
 //! | snapshot capture | [`Session::capture`] |
@@ -24,6 +25,7 @@
 pub mod actions;
 pub mod argocd;
 pub mod ask;
+pub mod audit_trail;
 pub mod capture;
 pub mod config;
 pub mod diagnose;
