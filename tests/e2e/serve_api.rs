@@ -878,7 +878,11 @@ fn check_mcp_session(out: &Value) {
     assert!(out["prompt_text"].as_str().unwrap().contains("`staging`"));
     assert_eq!(
         out["resources"],
-        json!(["guardian://findings/latest", "guardian://actions/pending"])
+        json!([
+            "guardian://findings/latest",
+            "guardian://actions/pending",
+            "guardian://investigations"
+        ])
     );
     assert_eq!(out["pending"], json!([]));
 }
