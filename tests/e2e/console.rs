@@ -41,6 +41,12 @@ struct Server {
 
 impl Server {
     fn start(k: &ControlPlane) -> Server {
+        Server::start_with(k, None)
+    }
+
+    /// With the config file `config` written into its folder (the
+    /// Alertmanager intake's settings, say).
+    fn start_with(k: &ControlPlane, config: Option<&str>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = k.kubeconfig(dir.path());
         let tokens = dir.path().join("tokens.yaml");
@@ -52,6 +58,11 @@ impl Server {
         )
         .unwrap();
         let mut cmd = guardian(&dir.path().join("cache"));
+        if let Some(config) = config {
+            let path = dir.path().join("config.yaml");
+            std::fs::write(&path, config).unwrap();
+            cmd.arg("--config").arg(path);
+        }
         cmd.arg("serve")
             .arg("--kubeconfig")
             .arg(&kubeconfig)
@@ -777,4 +788,104 @@ async fn console_pages_carry_a_strict_content_security_policy() {
         !body.contains("http://") && !body.contains("https://"),
         "nothing loaded from elsewhere: {body}"
     );
+}
+
+/// The on-call flow through the console: a real Alertmanager fires an
+/// alert → the investigation (target, finding, proposal) on the console's
+/// investigations page → its proposal → approved in the browser → applied
+/// on the server, recorded `human:alice (web)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alerts_investigation_is_approved_through_the_console() {
+    use guardian_tests::alertmanager::Alertmanager;
+    let Some(k) = guardian_tests::kube::control_plane() else {
+        return;
+    };
+    if !Alertmanager::available() {
+        return;
+    }
+    let Some(b) = Browser::start_if_available() else {
+        return;
+    };
+    let ns =
+        crate::cluster::staging_copy(k, "console-oncall", |o| crate::cluster::of_app(o, "search"));
+    let limit = |k: &ControlPlane| -> Value {
+        let d: Value =
+            serde_json::from_str(&k.run(&["get", "deployment", "search", "-n", &ns, "-o", "json"]))
+                .unwrap();
+        d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"].clone()
+    };
+    let before = limit(k);
+    let server = Server::start_with(
+        k,
+        Some("alertmanager:\n  propose: true\n  rate_limit_per_minute: 60\n"),
+    );
+    // alice's approver token is Alertmanager's here (operator or above).
+    let am = Alertmanager::start(&server.url("/alertmanager"), ALICE).unwrap();
+    am.fire(&[
+        ("alertname", "KubeContainerOOMKilled"),
+        ("namespace", ns.as_str()),
+        ("deployment", "search"),
+    ])
+    .unwrap();
+
+    let c = browser_session(&b, 1280, 1400).await;
+    sign_in(&c, &server, ALICE).await;
+    // The investigation appears, with its proposal.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        c.goto(&server.url("/console/investigations"))
+            .await
+            .unwrap();
+        let body = body_text(&c).await;
+        if body.contains("KubeContainerOOMKilled") && !body.contains("No investigation yet") {
+            let links = c
+                .find_all(Locator::Css("table a[href^='/console/investigations/']"))
+                .await
+                .unwrap();
+            links[0].clone().click().await.unwrap();
+            let page = body_text(&c).await;
+            if page.contains("act-") {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no investigation with a proposal: {body}\n{}",
+            am.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let page = body_text(&c).await;
+    assert!(page.contains(&format!("Deployment {ns}/search")), "{page}");
+    assert!(page.contains("OOMKilled"), "{page}");
+    screenshot(&c, "investigation.png").await;
+    let link = c
+        .find(Locator::Css("a[href^='/console/actions/act-']"))
+        .await
+        .unwrap();
+    let href = link.attr("href").await.unwrap().unwrap();
+    let id = href.trim_start_matches("/console/actions/").to_owned();
+    link.click().await.unwrap();
+    wait_for_path(&c, &href).await;
+    assert_eq!(limit(k), before, "an alert proposes, never applies");
+    c.find(Locator::Css("#rollout"))
+        .await
+        .unwrap()
+        .select_by_value("0")
+        .await
+        .unwrap();
+    mark_page(&c).await;
+    c.find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_new_page(&c).await;
+    let state = wait_for_state(&c, &server, &id, "applied").await;
+    assert_eq!(state, "applied", "{}", body_text(&c).await);
+    assert_ne!(limit(k), before, "the fix is on the server");
+    let facts = text_of(&c, "dl.facts").await;
+    assert!(facts.contains("human:alice (web)"), "{facts}");
+    screenshot(&c, "investigation-action-applied.png").await;
 }

@@ -32,6 +32,7 @@ mod loading;
 mod mcp_hardening;
 mod metrics_sources;
 mod not_read;
+mod oncall;
 mod protected;
 mod questions;
 mod rightsizing;

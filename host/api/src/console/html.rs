@@ -31,9 +31,7 @@ pub fn esc(s: &str) -> String {
 /// The navigation: one entry per page, in order.
 const NAV: &[(&str, &str)] = &[
     ("Actions", "/console/"),
-    // INVESTIGATIONS: the investigations page (alerts and their findings,
-    // `Session::list_investigations`) takes its place here, as
-    // ("Investigations", "/console/investigations").
+    ("Investigations", "/console/investigations"),
 ];
 
 /// A whole page around `body`. `current` is the navigation entry it is
@@ -723,4 +721,106 @@ mod tests {
         }));
         assert!(none.contains("no audit log is kept"), "{none}");
     }
+}
+
+/// What an investigation's target is, in words.
+fn investigation_target(i: &guardian_core::Investigation) -> String {
+    match &i.target {
+        Some(t) => match &t.namespace {
+            Some(ns) => format!("{} {ns}/{}", t.kind, t.name),
+            None => format!("{} {}", t.kind, t.name),
+        },
+        None => format!(
+            "not mapped: {}",
+            i.unmapped.as_deref().unwrap_or("no target")
+        ),
+    }
+}
+
+/// The investigations, newest first: the alert, the target, the state, how
+/// many findings and proposals.
+pub fn investigations(who: &WebSession, list: &[guardian_core::Investigation]) -> String {
+    let mut body = String::from("<h1>Investigations</h1>\n");
+    if list.is_empty() {
+        body.push_str("<p>No investigation yet: none was started by an alert or a person.</p>");
+    } else {
+        body.push_str(
+            "<table><caption>Investigations, newest first</caption><thead><tr>\
+             <th scope=\"col\">Investigation</th><th scope=\"col\">Alert</th>\
+             <th scope=\"col\">Target</th><th scope=\"col\">State</th>\
+             <th scope=\"col\">Findings</th><th scope=\"col\">Proposed</th>\
+             <th scope=\"col\">Started</th></tr></thead><tbody>",
+        );
+        for i in list {
+            body.push_str(&format!(
+                "<tr><td><a href=\"/console/investigations/{id}\">{id}</a></td><td>{alert}</td>\
+                 <td>{target}</td><td>{state}</td><td>{findings}</td><td>{actions}</td><td>{created}</td></tr>",
+                id = esc(&i.id),
+                alert = esc(i.alert.as_ref().map(|a| a.alertname.as_str()).unwrap_or("-")),
+                target = esc(&investigation_target(i)),
+                state = esc(i.state.as_str()),
+                findings = i.findings.len(),
+                actions = i.actions.len(),
+                created = esc(&i.created),
+            ));
+        }
+        body.push_str("</tbody></table>");
+    }
+    layout("Investigations", Some(who), "Investigations", None, &body)
+}
+
+/// One investigation: the alert, the target, what was read, the findings
+/// with their root causes, and its proposals (each a link to its page).
+pub fn investigation(who: &WebSession, i: &guardian_core::Investigation) -> String {
+    let mut body = format!("<h1>Investigation {}</h1>\n<dl>", esc(&i.id));
+    row(&mut body, "State", &esc(i.state.as_str()));
+    row(&mut body, "Started by", &esc(&i.started_by));
+    if let Some(a) = &i.alert {
+        row(
+            &mut body,
+            "Alert",
+            &format!("{} ({})", esc(&a.alertname), esc(&a.status)),
+        );
+    }
+    row(&mut body, "Target", &esc(&investigation_target(i)));
+    row(&mut body, "Read", &esc(&i.scope_read));
+    if let Some(e) = &i.error {
+        row(&mut body, "Error", &esc(e));
+    }
+    body.push_str("</dl>\n<h2>Findings</h2>\n");
+    if i.findings.is_empty() {
+        body.push_str(&format!(
+            "<p>No finding about the target in what was read ({}).</p>",
+            esc(&i.scope_read)
+        ));
+    } else {
+        body.push_str("<ul>");
+        for f in &i.findings {
+            body.push_str(&format!(
+                "<li><strong>{}</strong> {} {}: {}</li>",
+                esc(f["reason"].as_str().unwrap_or("?")),
+                esc(f["object"]["kind"].as_str().unwrap_or("")),
+                esc(f["object"]["name"].as_str().unwrap_or("")),
+                esc(f["root_cause"]
+                    .as_str()
+                    .or(f["cause"].as_str())
+                    .unwrap_or("")),
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    body.push_str("\n<h2>Proposed</h2>\n");
+    if i.actions.is_empty() {
+        body.push_str("<p>Nothing was proposed.</p>");
+    } else {
+        body.push_str("<ul>");
+        for a in &i.actions {
+            body.push_str(&format!(
+                "<li><a href=\"/console/actions/{0}\">{0}</a></li>",
+                esc(a)
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    layout("Investigation", Some(who), "Investigations", None, &body)
 }

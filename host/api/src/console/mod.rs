@@ -78,6 +78,8 @@ pub fn router(api: Arc<Api>, gate: Gate) -> Router {
         .route("/console/console.css", get(css))
         .route("/console/login", get(login_form).post(login))
         .route("/console/logout", post(logout))
+        .route("/console/investigations", get(investigations))
+        .route("/console/investigations/{id}", get(investigation))
         .route("/console/actions/{id}", get(show))
         .route("/console/actions/{id}/audit", get(audit))
         .route("/console/actions/{id}/approve", post(approve))
@@ -509,6 +511,30 @@ async fn show(
     };
     c.action_page(StatusCode::OK, &who, id.trim(), notices, None)
         .await
+}
+
+async fn investigations(State(c): State<Console>, headers: HeaderMap) -> Response {
+    let Some((_, who)) = c.signed_in(&headers) else {
+        return see_other("/console/login");
+    };
+    match c.api().session.list_investigations(None) {
+        Ok(list) => page(StatusCode::OK, html::investigations(&who, &list)),
+        Err(e) => c.service_error(Some(&who), "The investigations cannot be listed", &e),
+    }
+}
+
+async fn investigation(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some((_, who)) = c.signed_in(&headers) else {
+        return see_other("/console/login");
+    };
+    match c.api().session.get_investigation(id.trim()) {
+        Ok(i) => page(StatusCode::OK, html::investigation(&who, &i)),
+        Err(e) => c.service_error(Some(&who), "No such investigation", &e),
+    }
 }
 
 async fn audit(State(c): State<Console>, headers: HeaderMap, Path(id): Path<String>) -> Response {

@@ -17,6 +17,7 @@ pub mod message;
 pub mod notifier;
 pub mod signature;
 pub mod store;
+pub mod threads;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -108,6 +109,11 @@ impl SlackConfig {
 /// with [`SlackDb::set_thread`]). `None`: a message of its own.
 pub trait ThreadOf: Send + Sync {
     fn thread_of(&self, action: &Action, db: &SlackDb) -> Option<String>;
+    /// Not yet: the action's thread is not there yet (its root message is
+    /// still to be posted); it is posted on a later pass.
+    fn wait(&self, _action: &Action, _db: &SlackDb) -> bool {
+        false
+    }
 }
 
 /// What the notifier and the interactions endpoint share.
@@ -171,7 +177,9 @@ impl Slack {
             wake: Notify::new(),
             deciding: Mutex::new(HashSet::new()),
             seen: signature::Seen::default(),
-            thread_of: None,
+            thread_of: Some(Box::new(threads::InvestigationThreads {
+                api: Arc::clone(api),
+            })),
         })))
     }
 

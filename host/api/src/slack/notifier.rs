@@ -68,6 +68,16 @@ pub async fn run(slack: Arc<Slack>, stop: CancellationToken) {
 
 /// One pass over the store; `Some(wait)` when Slack rate limited us.
 async fn pass(slack: &Slack, backoff: &mut HashMap<String, Backoff>) -> Option<Duration> {
+    // Investigations first: their proposals are threaded under them.
+    if let Err(e) = super::threads::post_investigations(slack).await {
+        if let Some(wait) = e.retry_after() {
+            tracing::warn!("{e}");
+            return Some(wait);
+        }
+        tracing::warn!(
+            "slack: an investigation was not posted ({e}); tried again on the next pass"
+        );
+    }
     let actions = match slack.api.session.list_actions(None) {
         Ok(a) => a,
         Err(e) => {
@@ -124,6 +134,13 @@ async fn sync_one(slack: &Slack, action: &Action) -> Result<(), SlackError> {
     let record = slack.db().get(&action.id).map_err(db_error)?;
     match record {
         None if action.state == State::Pending => {
+            if slack
+                .thread_of
+                .as_ref()
+                .is_some_and(|t| t.wait(action, &slack.db()))
+            {
+                return Ok(());
+            }
             let thread = slack
                 .thread_of
                 .as_ref()
@@ -176,7 +193,7 @@ async fn sync_one(slack: &Slack, action: &Action) -> Result<(), SlackError> {
     }
 }
 
-fn db_error(e: super::store::DbError) -> SlackError {
+pub(super) fn db_error(e: super::store::DbError) -> SlackError {
     SlackError::Transport {
         method: "slack.db".into(),
         error: e.to_string(),
