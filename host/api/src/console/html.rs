@@ -642,87 +642,6 @@ fn audit_table(trail: &Result<AuditTrail, String>) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::{Identity, Role};
-    use serde_json::json;
-
-    #[test]
-    fn esc_leaves_no_markup() {
-        assert_eq!(
-            esc("<script>alert(\"x\")</script> & 'y'"),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
-        );
-        assert_eq!(esc("plain-name"), "plain-name");
-    }
-
-    #[test]
-    fn ages_are_short() {
-        let now = Utc::now();
-        assert_eq!(age(&(now - chrono::TimeDelta::seconds(5)), &now), "5s");
-        assert_eq!(age(&(now - chrono::TimeDelta::minutes(5)), &now), "5m");
-        assert_eq!(age(&(now - chrono::TimeDelta::hours(5)), &now), "5h");
-        assert_eq!(age(&(now - chrono::TimeDelta::days(5)), &now), "5d");
-        assert_eq!(age(&(now + chrono::TimeDelta::days(1)), &now), "0s");
-    }
-
-    fn who() -> WebSession {
-        let sessions = super::super::session::Sessions::default();
-        sessions
-            .create(Identity {
-                name: "bob<i>".into(),
-                role: Role::Viewer,
-            })
-            .1
-    }
-
-    #[test]
-    fn the_layout_escapes_the_identity_and_loads_only_its_own_stylesheet() {
-        let page = layout("a <title>", Some(&who()), "Actions", None, "<p>body</p>");
-        assert!(page.contains("bob&lt;i&gt;"), "{page}");
-        assert!(page.contains("a &lt;title&gt; · Guardian"), "{page}");
-        assert!(!page.contains("<script"), "{page}");
-        assert!(
-            page.contains("<link rel=\"stylesheet\" href=\"/console/console.css\">"),
-            "{page}"
-        );
-        assert!(
-            !page.contains("http://") && !page.contains("https://"),
-            "{page}"
-        );
-        assert!(page.contains("aria-current=\"page\""), "{page}");
-    }
-
-    #[test]
-    fn audit_lines_are_escaped() {
-        let trail = Ok(AuditTrail {
-            action: "act-x".into(),
-            lines: vec![
-                json!({"time": "t", "event": "action", "from": null, "to": "pending", "who": "<b>who</b>", "target": "pods ns/<script>", "note": "n"}),
-                json!({"time": "t", "event": "access", "channel": "web", "method": "console approve act-x", "caller": "web:bob", "decision": "permission-denied", "reason": "<i>no</i>"}),
-                json!({"time": "t", "caller": "human:alice", "verb": "patch", "resource": "apps/v1/deployments", "namespace": "ns", "name": "<x>", "dry_run": false, "decision": "allow", "rule": "approved-action", "reasons": ["action act-x approved by human:alice"]}),
-            ],
-            omitted: 0,
-            unavailable: None,
-        });
-        let html = audit_table(&trail);
-        assert!(!html.contains("<script>") && !html.contains("<b>") && !html.contains("<i>"));
-        assert!(html.contains("pods ns/&lt;script&gt;"), "{html}");
-        assert!(html.contains("action: new → pending"), "{html}");
-        assert!(html.contains("refused: permission-denied"), "{html}");
-        assert!(
-            html.contains("patch apps/v1/deployments ns/&lt;x&gt;"),
-            "{html}"
-        );
-        let none = audit_table(&Ok(AuditTrail {
-            unavailable: Some("no audit log is kept".into()),
-            ..AuditTrail::default()
-        }));
-        assert!(none.contains("no audit log is kept"), "{none}");
-    }
-}
-
 /// What an investigation's target is, in words.
 fn investigation_target(i: &guardian_core::Investigation) -> String {
     match &i.target {
@@ -823,4 +742,85 @@ pub fn investigation(who: &WebSession, i: &guardian_core::Investigation) -> Stri
         body.push_str("</ul>");
     }
     layout("Investigation", Some(who), "Investigations", None, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Identity, Role};
+    use serde_json::json;
+
+    #[test]
+    fn esc_leaves_no_markup() {
+        assert_eq!(
+            esc("<script>alert(\"x\")</script> & 'y'"),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+        assert_eq!(esc("plain-name"), "plain-name");
+    }
+
+    #[test]
+    fn ages_are_short() {
+        let now = Utc::now();
+        assert_eq!(age(&(now - chrono::TimeDelta::seconds(5)), &now), "5s");
+        assert_eq!(age(&(now - chrono::TimeDelta::minutes(5)), &now), "5m");
+        assert_eq!(age(&(now - chrono::TimeDelta::hours(5)), &now), "5h");
+        assert_eq!(age(&(now - chrono::TimeDelta::days(5)), &now), "5d");
+        assert_eq!(age(&(now + chrono::TimeDelta::days(1)), &now), "0s");
+    }
+
+    fn who() -> WebSession {
+        let sessions = super::super::session::Sessions::default();
+        sessions
+            .create(Identity {
+                name: "bob<i>".into(),
+                role: Role::Viewer,
+            })
+            .1
+    }
+
+    #[test]
+    fn the_layout_escapes_the_identity_and_loads_only_its_own_stylesheet() {
+        let page = layout("a <title>", Some(&who()), "Actions", None, "<p>body</p>");
+        assert!(page.contains("bob&lt;i&gt;"), "{page}");
+        assert!(page.contains("a &lt;title&gt; · Guardian"), "{page}");
+        assert!(!page.contains("<script"), "{page}");
+        assert!(
+            page.contains("<link rel=\"stylesheet\" href=\"/console/console.css\">"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "{page}"
+        );
+        assert!(page.contains("aria-current=\"page\""), "{page}");
+    }
+
+    #[test]
+    fn audit_lines_are_escaped() {
+        let trail = Ok(AuditTrail {
+            action: "act-x".into(),
+            lines: vec![
+                json!({"time": "t", "event": "action", "from": null, "to": "pending", "who": "<b>who</b>", "target": "pods ns/<script>", "note": "n"}),
+                json!({"time": "t", "event": "access", "channel": "web", "method": "console approve act-x", "caller": "web:bob", "decision": "permission-denied", "reason": "<i>no</i>"}),
+                json!({"time": "t", "caller": "human:alice", "verb": "patch", "resource": "apps/v1/deployments", "namespace": "ns", "name": "<x>", "dry_run": false, "decision": "allow", "rule": "approved-action", "reasons": ["action act-x approved by human:alice"]}),
+            ],
+            omitted: 0,
+            unavailable: None,
+        });
+        let html = audit_table(&trail);
+        assert!(!html.contains("<script>") && !html.contains("<b>") && !html.contains("<i>"));
+        assert!(html.contains("pods ns/&lt;script&gt;"), "{html}");
+        assert!(html.contains("action: new → pending"), "{html}");
+        assert!(html.contains("refused: permission-denied"), "{html}");
+        assert!(
+            html.contains("patch apps/v1/deployments ns/&lt;x&gt;"),
+            "{html}"
+        );
+        let none = audit_table(&Ok(AuditTrail {
+            unavailable: Some("no audit log is kept".into()),
+            ..AuditTrail::default()
+        }));
+        assert!(none.contains("no audit log is kept"), "{none}");
+    }
 }
