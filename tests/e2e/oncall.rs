@@ -125,6 +125,8 @@ async fn an_alert_becomes_an_investigation_in_slack_and_one_click_applies_its_fi
         "{root_text}"
     );
     assert!(root_text.contains("Root cause"), "{root_text}");
+    assert!(root_text.contains("Evidence"), "{root_text}");
+    assert!(root_text.contains("OOMKilled"), "{root_text}");
     let root_ts = root.answer["ts"].as_str().unwrap().to_owned();
     let proposal = posts
         .iter()

@@ -81,7 +81,29 @@ pub fn investigation_message(inv: &Investigation) -> (String, Value) {
         format!("*State:* {}", inv.state.as_str()),
     ];
     match &cause {
-        Some(c) => lines.push(format!("*Root cause:* {}", escape(c))),
+        Some(c) => {
+            lines.push(format!("*Root cause:* {}", escape(c)));
+            // The evidence of the finding that names it, first lines.
+            let evidence: Vec<String> = inv
+                .findings
+                .iter()
+                .find(|f| {
+                    f["root_cause"].as_str() == Some(c.as_str())
+                        || f["cause"].as_str() == Some(c.as_str())
+                })
+                .and_then(|f| f["evidence"].as_array())
+                .map(|ev| {
+                    ev.iter()
+                        .filter_map(|e| e["text"].as_str())
+                        .take(5)
+                        .map(|t| format!("• {}", escape(&t.chars().take(300).collect::<String>())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !evidence.is_empty() {
+                lines.push(format!("*Evidence:*\n{}", evidence.join("\n")));
+            }
+        }
         None if inv.target.is_some() => lines.push(format!(
             "*Findings:* {} (none with a root cause)",
             inv.findings.len()
