@@ -835,7 +835,9 @@ pub struct ServeArgs {
     /// MCP over streamable HTTP, at path /mcp (`none` to turn it off).
     #[arg(long, default_value = "127.0.0.1:8765", value_name = "ADDR")]
     pub mcp_listen: String,
-    /// /healthz, /readyz and Prometheus /metrics (`none` to turn it off).
+    /// /healthz, /readyz, Prometheus /metrics, Alertmanager's webhook
+    /// (/alertmanager), the web console (/console/) and Slack's
+    /// interactions (/slack/interactions) (`none` to turn it off).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
     pub http_listen: String,
     /// Bearer tokens: a YAML file mapping each token (or its sha256) to an
