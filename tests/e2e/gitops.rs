@@ -58,6 +58,7 @@ fn catalog_tags() -> Vec<String> {
 struct Case {
     env: Env,
     ns: String,
+    /// Argo CD's namespace, or the Flux objects'.
     argo_ns: String,
     config: PathBuf,
     git: GitServer,
@@ -66,7 +67,17 @@ struct Case {
     base: String,
     image: String,
     _registry: Registry,
-    _controller: FakeArgo,
+    _controller: Option<FakeArgo>,
+}
+
+/// What manages the catalog Deployment in a [`Case`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Manager {
+    /// An Argo CD Application (annotation tracking), syncing automatically
+    /// or not.
+    Argo { automated: bool },
+    /// A Flux Kustomization of a GitRepository (its labels).
+    Flux,
 }
 
 impl Case {
@@ -132,7 +143,7 @@ fn manifest(live: &Value) -> String {
         .expect("an image line")
         .to_owned();
     format!(
-        "# The product catalog API.\n# Owned by the shop team; synced by Argo CD.\n{}",
+        "# The product catalog API.\n# Owned by the shop team; synced by GitOps.\n{}",
         yaml.replacen(&image_line, &format!("{image_line} # the release"), 1)
     )
 }
@@ -145,6 +156,11 @@ fn case(k: &ControlPlane) -> Option<Case> {
 
 /// [`case`], the Application syncing automatically or not.
 fn case_with(k: &ControlPlane, automated: bool) -> Option<Case> {
+    case_for(k, Manager::Argo { automated })
+}
+
+/// [`case`], the Deployment managed by `manager`.
+fn case_for(k: &ControlPlane, manager: Manager) -> Option<Case> {
     let registry = match Registry::start() {
         Ok(r) => r,
         Err(e) => {
@@ -165,8 +181,17 @@ fn case_with(k: &ControlPlane, automated: bool) -> Option<Case> {
     // The catalog app of the example, its image in the loopback registry,
     // managed by an Application (annotation tracking).
     let ns = k.namespace("gitops");
-    let argo_ns = k.namespace("argocd");
-    let controller = FakeArgo::start(k, &argo_ns);
+    let argo_ns = match manager {
+        Manager::Argo { .. } => k.namespace("argocd"),
+        Manager::Flux => k.namespace("flux"),
+    };
+    let controller = match manager {
+        Manager::Argo { .. } => Some(FakeArgo::start(k, &argo_ns)),
+        Manager::Flux => {
+            guardian_tests::flux::install_crds(k);
+            None
+        }
+    };
     let dump = read_dump(&example_snapshot());
     let mut objects: Vec<Value> = dump
         .objects
@@ -183,9 +208,20 @@ fn case_with(k: &ControlPlane, automated: bool) -> Option<Case> {
         .iter_mut()
         .find(|o| o["kind"] == "Deployment")
         .expect("the catalog Deployment");
-    deployment["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
-        json!(format!("catalog:apps/Deployment:{ns}/catalog"));
+    // What Git holds: the Deployment without what the GitOps tool adds.
     let live = deployment.clone();
+    match manager {
+        Manager::Argo { .. } => {
+            deployment["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
+                json!(format!("catalog:apps/Deployment:{ns}/catalog"));
+        }
+        Manager::Flux => {
+            let labels = guardian_tests::flux::labels(&argo_ns, "catalog");
+            for (key, value) in labels.as_object().unwrap() {
+                deployment["metadata"]["labels"][key] = value.clone();
+            }
+        }
+    }
     k.create_objects(&ns, "staging", &objects, false);
 
     // Its repository: the manifest at apps/catalog on main.
@@ -200,10 +236,28 @@ fn case_with(k: &ControlPlane, automated: bool) -> Option<Case> {
     let repo_url = git.repo_url("shop/deploy");
     let forge = ForgeDouble::github(FORGE_TOKEN);
 
+    if manager == Manager::Flux {
+        use guardian_tests::flux;
+        k.apply(
+            &serde_yaml::to_string(&flux::git_repository(&argo_ns, "shop", &repo_url, "main"))
+                .unwrap(),
+        );
+        k.apply(
+            &serde_yaml::to_string(&flux::kustomization(
+                &argo_ns,
+                "catalog",
+                "shop",
+                "./apps/catalog",
+                &ns,
+            ))
+            .unwrap(),
+        );
+        flux::applied(k, &argo_ns, "catalog", "main", &base, Ok(()));
+    }
     let mut app = argocd::application_object("catalog", &argo_ns, &ns, AppState::SyncedHealthy);
     app["spec"]["source"] =
         json!({"repoURL": repo_url, "path": "apps/catalog", "targetRevision": "main"});
-    app["spec"]["syncPolicy"] = if automated {
+    app["spec"]["syncPolicy"] = if manager == (Manager::Argo { automated: true }) {
         json!({"automated": {"prune": false, "selfHeal": true}})
     } else {
         json!({})
@@ -215,7 +269,9 @@ fn case_with(k: &ControlPlane, automated: bool) -> Option<Case> {
         "name": "catalog", "status": "Synced",
         "health": {"status": "Degraded", "message": "Deployment \"catalog\" exceeded its progress deadline"}
     }]);
-    k.apply(&serde_yaml::to_string(&app).unwrap());
+    if matches!(manager, Manager::Argo { .. }) {
+        k.apply(&serde_yaml::to_string(&app).unwrap());
+    }
 
     let env = Env::new(k);
     let config = write(
@@ -466,6 +522,207 @@ fn a_bad_image_tag_on_an_argo_managed_deployment_becomes_a_pull_request_then_a_v
     let _ = &c.repo_url;
 }
 
+/// The design's case with Flux: the catalog Deployment carries
+/// kustomize-controller's labels; its Kustomization takes `apps/catalog`
+/// from a GitRepository. The finding says Flux manages it, the fix from
+/// the registry becomes a Git change to the Kustomization's source, and
+/// after the merge there is no sync to propose: `follow` waits until the
+/// Kustomization reports the merge commit applied and Ready. A Flux
+/// controller is played by the test: it applies what the merged branch
+/// holds and writes the Kustomization's status.
+#[test]
+fn a_bad_image_tag_on_a_flux_managed_deployment_becomes_a_pull_request_then_flux_applies_it() {
+    use guardian_tests::flux;
+    let Some(k) = control_plane() else { return };
+    let Some(c) = case_for(k, Manager::Flux) else {
+        return;
+    };
+    let flux_ns = c.argo_ns.clone();
+
+    // 1. Flux is named as the owner, with its source; the fix lands in Git.
+    let report = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["reason"] == "ImagePullBackOff")
+        .unwrap_or_else(|| panic!("no ImagePullBackOff finding: {report:#}"));
+    let owner = &finding["managed_by"];
+    assert_eq!(owner["tool"], "flux", "{finding:#}");
+    assert_eq!(owner["kind"], "Kustomization", "{finding:#}");
+    assert_eq!(owner["application"], "catalog");
+    assert_eq!(owner["application_namespace"], flux_ns.as_str());
+    assert_eq!(owner["reverts_direct_patch"], true);
+    let note = owner["note"].as_str().unwrap();
+    assert!(
+        note.contains(&format!(
+            "Flux Kustomization {flux_ns}/catalog reconciles every 10m and corrects drift"
+        )) && note.contains(&format!(
+            "{} (branch main), path ./apps/catalog",
+            c.repo_url
+        )),
+        "{note}"
+    );
+    let fix = finding["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["registry"].is_object())
+        .unwrap_or_else(|| panic!("no fix from the registry: {finding:#}"));
+    let wanted = format!("{}:v2.4.2", c.image);
+    assert_eq!(fix["lands_in"], "git", "{fix:#}");
+    assert!(
+        fix["gitops"].as_str().unwrap().starts_with(&format!(
+            "Flux Kustomization {flux_ns}/catalog corrects drift"
+        )),
+        "{fix:#}"
+    );
+    let id = fix["proposed_action"].as_str().unwrap().to_owned();
+    let shown = c.json(&["actions", "show", &id, "-o", "json"]);
+    assert_eq!(shown["kind"], "git-change", "{shown:#}");
+    let diff = shown["review"]["diff"].as_str().unwrap();
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(changed.len(), 2, "{diff}");
+    assert!(
+        changed[1].ends_with(&format!("{wanted} # the release")),
+        "{diff}"
+    );
+
+    // 2. Approved: branch and pull request, nothing on main.
+    let approved = c.run(&["actions", "approve", &id, "--yes"]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    let branch = format!("guardian/{id}");
+    assert!(
+        c.git.files("shop/deploy", &branch)["apps/catalog/deployment.yaml"]
+            .contains(&format!("{wanted} # the release"))
+    );
+    assert_eq!(c.git.commit_of("shop/deploy", "main").unwrap(), c.base);
+    assert_eq!(c.forge.requests().len(), 1);
+
+    // 3. Merged. Before Flux reconciles, `follow` says it waits for it —
+    // no sync is proposed, the action stays submitted.
+    let head = c.git.commit_of("shop/deploy", &branch).unwrap();
+    c.git
+        .git("shop/deploy", &["update-ref", "refs/heads/main", &head]);
+    c.forge.merge(1, &head);
+    let waiting = c.run(&["actions", "follow", &id, "--timeout", "2", "-o", "json"]);
+    let waiting: Value = serde_json::from_slice(&waiting.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&waiting)));
+    assert!(waiting["sync_action"].is_null(), "{waiting:#}");
+    assert_eq!(waiting["action"]["state"], "submitted", "{waiting:#}");
+    let summary = waiting["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("not verified yet")
+            && summary.contains(&format!(
+                "Flux Kustomization {flux_ns}/catalog has not applied"
+            )),
+        "{summary}"
+    );
+
+    // 4. Flux reconciles: the merged manifest applied, the Kustomization
+    // Ready at the merge commit. `follow` verifies and settles.
+    let merged = c.git.files("shop/deploy", "main")["apps/catalog/deployment.yaml"].clone();
+    let mut object: Value = serde_yaml::from_str(&merged).unwrap();
+    for (key, value) in flux::labels(&flux_ns, "catalog").as_object().unwrap() {
+        object["metadata"]["labels"][key] = value.clone();
+    }
+    object["metadata"]["namespace"] = json!(c.ns);
+    k.apply(&serde_yaml::to_string(&object).unwrap());
+    flux::applied(k, &flux_ns, "catalog", "main", &head, Ok(()));
+    let followed = c.run(&["actions", "follow", &id, "--timeout", "30"]);
+    assert!(followed.status.success(), "{}", text(&followed));
+    let done = c.json(&["actions", "show", &id, "-o", "json"]);
+    assert_eq!(done["state"], "applied", "{done:#}");
+    assert_eq!(done["git"]["merge_commit"], head.as_str());
+    let outcome = done["outcome"].as_str().unwrap();
+    assert!(
+        outcome.contains(&format!(
+            "Flux Kustomization {flux_ns}/catalog applied {} and is Ready; its health checks passed",
+            &head[..12]
+        )),
+        "{done:#}"
+    );
+    let live = k.run(&[
+        "get",
+        "deployment",
+        "catalog",
+        "-n",
+        &c.ns,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(live.trim(), wanted);
+    // The reads of Flux's objects were decided and audited like any other.
+    let audit = c.audit();
+    assert!(
+        audit.contains("\"kustomize.toolkit.fluxcd.io/v1/kustomizations\"")
+            && audit.contains("\"source.toolkit.fluxcd.io/v1/gitrepositories\""),
+        "no audited Flux read"
+    );
+    for secret in [GIT_TOKEN, FORGE_TOKEN] {
+        assert!(!audit.contains(secret), "a credential in the audit log");
+    }
+}
+
+/// A Kustomization that cannot apply the merge (Ready=False at the merge
+/// commit, as kustomize-controller reports a failed health check) leaves
+/// the action `failed`, with Flux's reason.
+#[test]
+fn flux_failing_to_apply_the_merge_fails_the_action_with_its_reason() {
+    use guardian_tests::flux;
+    let Some(k) = control_plane() else { return };
+    let Some(c) = case_for(k, Manager::Flux) else {
+        return;
+    };
+    let flux_ns = c.argo_ns.clone();
+    let report = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
+    let id = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["fixes"].as_array().unwrap())
+        .find(|f| f["lands_in"] == "git")
+        .and_then(|f| f["proposed_action"].as_str())
+        .unwrap_or_else(|| panic!("no Git action: {report:#}"))
+        .to_owned();
+    let approved = c.run(&["actions", "approve", &id, "--yes"]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    let head = c
+        .git
+        .commit_of("shop/deploy", &format!("guardian/{id}"))
+        .unwrap();
+    c.git
+        .git("shop/deploy", &["update-ref", "refs/heads/main", &head]);
+    c.forge.merge(1, &head);
+    flux::applied(
+        k,
+        &flux_ns,
+        "catalog",
+        "main",
+        &head,
+        Err((
+            "HealthCheckFailed",
+            "health check failed after 5m0s: timeout waiting for: [Deployment/catalog status: 'InProgress']",
+        )),
+    );
+    let followed = c.run(&["actions", "follow", &id, "--timeout", "30"]);
+    let done = c.json(&["actions", "show", &id, "-o", "json"]);
+    assert_eq!(done["state"], "failed", "{}\n{done:#}", text(&followed));
+    let outcome = done["outcome"].as_str().unwrap_or_default().to_owned()
+        + done["error"].as_str().unwrap_or_default();
+    assert!(
+        outcome.contains("could not apply") && outcome.contains("HealthCheckFailed"),
+        "{done:#}"
+    );
+}
+
 /// `argocd drift` compares what Git renders with the live objects, field by
 /// field: nothing when they agree (server defaults never count), the field
 /// and both values when someone changed the cluster.
@@ -517,36 +774,53 @@ fn argocd_drift_compares_git_with_the_live_objects_field_by_field() {
 /// Argo CD-managed Deployment goes to Git too, through the one proposal
 /// path every skill's `actions.propose` takes.
 #[test]
-fn ask_propose_on_an_argo_managed_deployment_proposes_a_git_change() {
+fn ask_propose_on_a_gitops_managed_deployment_proposes_a_git_change() {
     let Some(k) = control_plane() else { return };
-    let Some(c) = case(k) else { return };
-    let question = format!("why is catalog failing in {}?", c.ns);
-    let out = c.run(&["ask", &question, "--propose", "-o", "json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<String> = answer
-        .to_string()
-        .match_indices("act-")
-        .map(|(i, _)| answer.to_string()[i..i + 16].to_owned())
-        .collect();
-    assert!(!ids.is_empty(), "no proposal: {answer:#}");
-    let shown = c.json(&["actions", "show", &ids[0], "-o", "json"]);
-    assert_eq!(
-        shown["kind"],
-        "git-change",
-        "{}\nlog: {}",
-        shown["rationale"],
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        shown["patch"]
-            .as_str()
-            .unwrap()
-            .contains("apps/catalog/deployment.yaml"),
-        "{shown:#}"
-    );
-    // Nothing pushed before a person approves.
-    assert_eq!(c.git.branches("shop/deploy").len(), 1);
+    // Argo CD's tracking annotation, and Flux's labels.
+    for manager in [Manager::Argo { automated: true }, Manager::Flux] {
+        let Some(c) = case_for(k, manager) else {
+            return;
+        };
+        let question = format!("why is catalog failing in {}?", c.ns);
+        let out = c.run(&["ask", &question, "--propose", "-o", "json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ids: Vec<String> = answer
+            .to_string()
+            .match_indices("act-")
+            .map(|(i, _)| answer.to_string()[i..i + 16].to_owned())
+            .collect();
+        assert!(!ids.is_empty(), "no proposal: {answer:#}");
+        let shown = c.json(&["actions", "show", &ids[0], "-o", "json"]);
+        assert_eq!(
+            shown["kind"],
+            "git-change",
+            "{}\nlog: {}",
+            shown["rationale"],
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            shown["patch"]
+                .as_str()
+                .unwrap()
+                .contains("apps/catalog/deployment.yaml"),
+            "{shown:#}"
+        );
+        let tool = if manager == Manager::Flux {
+            "flux"
+        } else {
+            "argocd"
+        };
+        assert!(
+            shown["patch"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("\"tool\":\"{tool}\"")),
+            "{shown:#}"
+        );
+        // Nothing pushed before a person approves.
+        assert_eq!(c.git.branches("shop/deploy").len(), 1);
+    }
 }
 
 /// An Application that does not sync by itself: after the merge, `follow`

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 pub mod alertmanager;
 pub mod argocd;
 pub mod browser;
+pub mod flux;
 pub mod forge;
 pub mod generate;
 pub mod git;

@@ -432,7 +432,7 @@ impl crate::Session {
 }
 
 impl Transition {
-    fn same_state(&self, other: &Transition) -> bool {
+    pub(crate) fn same_state(&self, other: &Transition) -> bool {
         (
             &self.sync,
             &self.health,

@@ -545,7 +545,10 @@ pub(crate) async fn propose_report_fixes(
                     }
                     Some(Err(e)) => {
                         fix["git_error"] = json!(format!(
-                            "the Application could not be read ({e}); the cluster patch is proposed instead, and self-heal may revert it"
+                            "the {} that manages it could not be read ({e}); the cluster patch is proposed instead, and it may be reverted",
+                            owner["managed_by"]["kind"]
+                                .as_str()
+                                .unwrap_or("Application")
                         ));
                     }
                     None => {}

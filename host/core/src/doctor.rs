@@ -16,6 +16,22 @@ use crate::{ErrorClass, ServiceError, Session};
 /// `argocd.namespaces`.
 const ARGOCD_GROUP: &str = "argoproj.io";
 
+/// Flux's API groups, and the resource that says Flux is installed.
+const FLUX_GROUPS: &[(&str, &str)] = &[
+    (
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+    ),
+    (
+        "helm.toolkit.fluxcd.io",
+        "helmreleases.helm.toolkit.fluxcd.io",
+    ),
+    (
+        "source.toolkit.fluxcd.io",
+        "gitrepositories.source.toolkit.fluxcd.io",
+    ),
+];
+
 /// What `doctor` found.
 #[derive(Clone, Debug, Serialize)]
 pub struct DoctorReport {
@@ -105,6 +121,13 @@ impl Session {
         // Argo CD's resources are needed where Applications live, not
         // cluster-wide; where Argo CD is not installed they are not needed.
         let argocd_served = broker.resolve("applications.argoproj.io").await.is_ok();
+        // Flux's, the same: each of its groups where it is served.
+        let mut flux_unserved: Vec<(&str, &str)> = Vec::new();
+        for (group, resource) in FLUX_GROUPS {
+            if broker.resolve(resource).await.is_err() {
+                flux_unserved.push((group, resource));
+            }
+        }
         let argocd_namespaces = self.config().argocd.namespaces();
         for skill in self.runtime().skills() {
             // The metrics grant reads metrics.k8s.io's pod usage too.
@@ -114,6 +137,17 @@ impl Session {
             }
             let needed = rbac::required_for_grants(&read, &skill.grants.propose);
             for permission in needed {
+                if let Some((group, resource)) =
+                    flux_unserved.iter().find(|(g, _)| *g == permission.group)
+                {
+                    let note = format!(
+                        "Flux is not installed (the cluster does not serve {resource}): {group} permissions were not checked"
+                    );
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                    continue;
+                }
                 let argocd = permission.group == ARGOCD_GROUP;
                 if argocd && !argocd_served {
                     let note = format!(

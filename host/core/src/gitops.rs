@@ -1,5 +1,5 @@
-//! The GitOps act path: a fix on an object an Argo CD Application manages
-//! lands in Git, as a change to the manifest the object comes from — a
+//! The GitOps act path: a fix on an object an Argo CD Application (or a
+//! Flux Kustomization, `flux.rs`) manages lands in Git, as a change to the manifest the object comes from — a
 //! branch and a pull request once a person approves — instead of a patch
 //! the Application's self-heal would revert.
 //!
@@ -101,6 +101,55 @@ pub fn app_source(app: &Value) -> Result<AppSourceInfo, GitProposeError> {
     })
 }
 
+/// What manages an object, read: an Argo CD Application, or a Flux
+/// Kustomization or HelmRelease (with its GitRepository).
+#[derive(Clone, Debug)]
+pub struct Managed {
+    /// `argocd` or `flux`.
+    pub tool: String,
+    /// `Application`, `Kustomization`, `HelmRelease`.
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// The object itself.
+    pub object: Value,
+    /// A Flux Kustomization's GitRepository.
+    pub repository: Option<Value>,
+}
+
+impl Managed {
+    /// An Argo CD Application object.
+    pub fn application(app: Value) -> Self {
+        Managed {
+            tool: "argocd".into(),
+            kind: "Application".into(),
+            namespace: app["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            name: app["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+            object: app,
+            repository: None,
+        }
+    }
+
+    /// `Application argocd/web`, `Flux Kustomization flux-system/shop`.
+    pub fn display(&self) -> String {
+        match self.tool.as_str() {
+            "flux" => format!("Flux {} {}/{}", self.kind, self.namespace, self.name),
+            _ => format!("Application {}/{}", self.namespace, self.name),
+        }
+    }
+
+    /// Where its manifests are in Git.
+    pub fn source_info(&self) -> Result<AppSourceInfo, GitProposeError> {
+        match self.tool.as_str() {
+            "flux" => crate::flux::source_info(&self.kind, &self.object, self.repository.as_ref()),
+            _ => app_source(&self.object),
+        }
+    }
+}
+
 /// The commit message: what changes and why, with the evidence.
 fn commit_message(finding: &Value, fix: &Value, target: &Target) -> String {
     let mut m = format!(
@@ -186,12 +235,12 @@ pub async fn propose_in_git(
     broker: &Broker,
     cx: &CallContext,
     proposer: Proposer,
-    app: &Value,
+    app: &Managed,
     finding: &Value,
     fix: &Value,
     target: Target,
 ) -> Result<guardian_actions::Action, GitProposeError> {
-    let src = app_source(app)?;
+    let src = app.source_info()?;
     let checkout = broker
         .git_fetch(cx, &src.repo_url, &src.target_revision)
         .await
@@ -217,8 +266,8 @@ pub async fn propose_in_git(
     // tag or a commit has none to propose into.
     let Some(base_branch) = checkout.branch.clone() else {
         return Err(GitProposeError::NotLocatable(format!(
-            "Application {} tracks {} of {}, which is not a branch: a pull request needs a branch to merge into",
-            app["metadata"]["name"].as_str().unwrap_or("?"),
+            "{} tracks {} of {}, which is not a branch: a pull request needs a branch to merge into",
+            app.display(),
             src.target_revision,
             src.repo_url
         )));
@@ -226,9 +275,8 @@ pub async fn propose_in_git(
     let edit =
         guardian_gitops::edit(checkout.dir.path(), &source, &object, &change).map_err(|e| {
             GitProposeError::NotLocatable(format!(
-                "{e} (Application {}/{}: {} at {}, path {}, destination namespace {})",
-                app["metadata"]["namespace"].as_str().unwrap_or("?"),
-                app["metadata"]["name"].as_str().unwrap_or("?"),
+                "{e} ({}: {} at {}, path {}, destination namespace {})",
+                app.display(),
                 src.repo_url,
                 short(&checkout.commit),
                 if src.path.is_empty() { "." } else { &src.path },
@@ -281,12 +329,9 @@ pub async fn propose_in_git(
         message: commit_message(finding, fix, &target),
         body: String::new(),
         app: Some(GitOpsApp {
-            tool: "argocd".into(),
-            namespace: app["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-            name: app["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+            tool: app.tool.clone(),
+            namespace: app.namespace.clone(),
+            name: app.name.clone(),
             automated: src.automated,
         }),
     };
@@ -319,24 +364,55 @@ pub async fn propose_in_git(
         .map_err(|e| GitProposeError::Failed(e.to_string()))
 }
 
-/// The Argo CD Application a finding's `managed_by` names, read through the
-/// broker.
+/// What a finding's `managed_by` names — the Argo CD Application, or the
+/// Flux Kustomization or HelmRelease and its GitRepository — read through
+/// the broker.
 pub async fn managing_app(
     broker: &Broker,
     cx: &CallContext,
     finding: &Value,
-) -> Option<Result<Value, BrokerError>> {
+) -> Option<Result<Managed, BrokerError>> {
     let owner = &finding["managed_by"];
-    if owner["tool"].as_str() != Some("argocd") {
-        return None;
-    }
     let name = owner["application"].as_str()?;
     let namespace = owner["application_namespace"].as_str()?;
-    let kind = match broker.resolve("applications.argoproj.io").await {
-        Ok(k) => k,
-        Err(e) => return Some(Err(e)),
-    };
-    Some(broker.get(cx, &kind, Some(namespace), name).await)
+    match owner["tool"].as_str()? {
+        "argocd" => {
+            let kind = match broker.resolve("applications.argoproj.io").await {
+                Ok(k) => k,
+                Err(e) => return Some(Err(e)),
+            };
+            Some(
+                broker
+                    .get(cx, &kind, Some(namespace), name)
+                    .await
+                    .map(Managed::application),
+            )
+        }
+        "flux" => {
+            let kind = owner["kind"].as_str().unwrap_or("Kustomization").to_owned();
+            Some(flux_managed(broker, cx, &kind, namespace, name).await)
+        }
+        _ => None,
+    }
+}
+
+/// The Flux applier `kind` `namespace/name`, read with its GitRepository.
+pub async fn flux_managed(
+    broker: &Broker,
+    cx: &CallContext,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Managed, BrokerError> {
+    let (object, repository) = crate::flux::read(broker, cx, kind, namespace, name).await?;
+    Ok(Managed {
+        tool: "flux".into(),
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        object,
+        repository,
+    })
 }
 
 /// The container a needs-input image fix is about: the first `` `name` ``
@@ -642,6 +718,19 @@ impl crate::Session {
                 verification: None,
             });
         };
+        if app.tool == "flux" {
+            return self
+                .follow_flux(
+                    caller,
+                    id,
+                    &app,
+                    &merge_commit,
+                    &url,
+                    verify_timeout,
+                    on_transition,
+                )
+                .await;
+        }
         let mut sync_action = action.git.as_ref().and_then(|g| g.sync_action.clone());
         if !app.automated {
             match &sync_action {
@@ -745,6 +834,82 @@ impl crate::Session {
             action,
             pull_request: "merged".into(),
             sync_action,
+            verification: Some(verification),
+            summary,
+        })
+    }
+}
+
+impl crate::Session {
+    /// After the merge of a change to a Flux Kustomization's source: Flux
+    /// reconciles by itself, so there is no sync to propose; verify that
+    /// it applied the merge commit and is Ready, and settle the action.
+    #[allow(clippy::too_many_arguments)]
+    async fn follow_flux(
+        &self,
+        caller: &str,
+        id: &str,
+        app: &GitOpsApp,
+        merge_commit: &str,
+        url: &str,
+        verify_timeout: Option<std::time::Duration>,
+        on_transition: &(dyn Fn(&crate::argocd::Transition) + Send + Sync),
+    ) -> Result<FollowReport, crate::ServiceError> {
+        use crate::argocd::Outcome;
+        use guardian_actions::{ApplyOutcome, Health};
+        let store = self.store()?;
+        let checked = self
+            .flux_verify(
+                caller,
+                &app.namespace,
+                &app.name,
+                merge_commit,
+                verify_timeout,
+                on_transition,
+            )
+            .await?;
+        let verification = checked.verification;
+        let (action, summary) = match verification.outcome {
+            Outcome::Verified => (
+                store.settle_submitted(
+                    id,
+                    caller,
+                    ApplyOutcome::Applied {
+                        health: if checked.health_checked {
+                            Health::Healthy
+                        } else {
+                            Health::Unchecked
+                        },
+                        detail: format!(
+                            "merged as {merge_commit} ({url}); {}",
+                            verification.summary
+                        ),
+                    },
+                )?,
+                format!("merged as {merge_commit}; {}", verification.summary),
+            ),
+            Outcome::TimedOut => (
+                store.get(id)?,
+                format!(
+                    "merged as {merge_commit}; not verified yet: {}; follow again",
+                    verification.summary
+                ),
+            ),
+            _ => (
+                store.settle_submitted(
+                    id,
+                    caller,
+                    ApplyOutcome::Failed {
+                        error: format!("merged as {merge_commit}, but {}", verification.summary),
+                    },
+                )?,
+                format!("merged as {merge_commit}, but {}", verification.summary),
+            ),
+        };
+        Ok(FollowReport {
+            action,
+            pull_request: "merged".into(),
+            sync_action: None,
             verification: Some(verification),
             summary,
         })

@@ -32,6 +32,7 @@ pub mod diagnose;
 pub mod doctor;
 pub mod error;
 pub mod eval;
+pub mod flux;
 pub mod gitops;
 pub mod investigations;
 pub mod proposals;

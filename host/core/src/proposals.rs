@@ -13,6 +13,8 @@ use guardian_broker::{Broker, CallContext, ObjectRef};
 use guardian_runtime::{Proposals, ProposeRefusal};
 use serde_json::{Value, json};
 
+use crate::gitops::Managed;
+
 /// Proposals into an action store: dry run, pending action, nothing more.
 pub struct StoreProposals {
     store: Arc<ActionStore>,
@@ -39,19 +41,25 @@ impl StoreProposals {
         self
     }
 
-    /// The Application that manages `target` (by its tracking-id
-    /// annotation), when one of the configured namespaces holds it.
+    /// What manages `target`: the Argo CD Application its tracking-id
+    /// annotation names, when one of the configured namespaces holds it,
+    /// or the Flux applier its labels name.
     async fn managing_app(
         &self,
         broker: &Broker,
         cx: &CallContext,
         target: &ObjectRef,
-    ) -> Option<Value> {
+    ) -> Option<Managed> {
         let kind = broker.resolve(&target.kind).await.ok()?;
         let object = broker
             .get(cx, &kind, target.namespace.as_deref(), &target.name)
             .await
             .ok()?;
+        if let Some((kind, ns, name)) = crate::flux::applier_of(&object) {
+            return crate::gitops::flux_managed(broker, cx, kind, &ns, &name)
+                .await
+                .ok();
+        }
         let tracking = object
             .pointer("/metadata/annotations")?
             .get("argocd.argoproj.io/tracking-id")?
@@ -69,7 +77,7 @@ impl StoreProposals {
         };
         for ns in namespaces {
             if let Ok(app) = broker.get(cx, &apps, Some(&ns), &app_name).await {
-                return Some(app);
+                return Some(Managed::application(app));
             }
         }
         None
@@ -133,14 +141,17 @@ impl Proposals for StoreProposals {
                     Ok(action) => return Ok(action.id),
                     Err(e) => {
                         tracing::warn!(
-                            "{} {} is managed by Argo CD but the change cannot go to Git ({e}); proposing the cluster patch, which self-heal may revert",
+                            "{} {} is managed by {} but the change cannot go to Git ({e}); proposing the cluster patch, which may be reverted",
                             target.kind,
-                            target.name
+                            target.name,
+                            app.display()
                         );
                         // The person approving reads why on the action.
                         let rationale = format!(
-                            "{rationale} (Not proposed in Git: {e}; an Argo CD Application manages {} {}, and its self-heal may revert this patch.)",
-                            target.kind, target.name
+                            "{rationale} (Not proposed in Git: {e}; {} manages {} {}, and may revert this patch.)",
+                            app.display(),
+                            target.kind,
+                            target.name
                         );
                         return self
                             .propose_patch(broker, cx, target, json_patch, &rationale, proposer)

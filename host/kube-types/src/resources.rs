@@ -260,6 +260,10 @@ const BUILTIN: &[Row] = &[
     ("argoproj.io/v1alpha1", "Application", "applications", &["app", "apps"], true, STANDARD_VERBS),
     ("argoproj.io/v1alpha1", "AppProject", "appprojects", &["appproj", "appprojs"], true, STANDARD_VERBS),
     ("argoproj.io/v1alpha1", "ApplicationSet", "applicationsets", &["appset", "appsets"], true, STANDARD_VERBS),
+    // Flux
+    ("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomizations", &["ks"], true, STANDARD_VERBS),
+    ("helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases", &["hr"], true, STANDARD_VERBS),
+    ("source.toolkit.fluxcd.io/v1", "GitRepository", "gitrepositories", &["gitrepo"], true, STANDARD_VERBS),
 ];
 
 /// The resource kinds a backend knows, in priority order, with kubectl's

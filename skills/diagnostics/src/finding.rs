@@ -141,27 +141,38 @@ pub struct Fix {
 /// object may be reverted by it, and the lasting change belongs in Git.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitOpsOwner {
-    /// `argocd`.
+    /// `argocd` or `flux`.
     pub tool: String,
-    /// The Application's name.
+    /// What manages the object: `Application` (Argo CD), `Kustomization`
+    /// or `HelmRelease` (Flux).
+    #[serde(default = "application_kind")]
+    pub kind: String,
+    /// The Application's (Kustomization's, HelmRelease's) name.
     pub application: String,
-    /// The namespace the Application lives in (Argo CD's, or one of the
-    /// namespaces it takes Applications from).
+    /// The namespace it lives in (Argo CD's, or one of the namespaces it
+    /// takes Applications from; for Flux, the one its labels name).
     pub application_namespace: String,
     /// How the object names its Application: `annotation`
     /// (`argocd.argoproj.io/tracking-id`) or `label`
-    /// (`app.kubernetes.io/instance`).
+    /// (`app.kubernetes.io/instance`; Flux's `kustomize.toolkit.fluxcd.io/*`
+    /// and `helm.toolkit.fluxcd.io/*`).
     pub tracking: String,
-    /// The Application syncs automatically (`spec.syncPolicy.automated`).
-    /// False when the Application could not be read (see `note`).
+    /// The Application syncs automatically (`spec.syncPolicy.automated`;
+    /// a Flux applier that is not suspended). False when it could not be
+    /// read (see `note`).
     pub automated: bool,
-    /// … and with `selfHeal`: it reverts changes made in the cluster.
+    /// … and with `selfHeal` (Flux: it corrects drift): it reverts changes
+    /// made in the cluster.
     pub self_heal: bool,
     /// A direct patch of the object is undone by the next self-heal.
     pub reverts_direct_patch: bool,
     /// What this means for a change, in one sentence; says so when the
     /// Application could not be read.
     pub note: String,
+}
+
+fn application_kind() -> String {
+    "Application".into()
 }
 
 /// One problem, with why and what to change.

@@ -9,6 +9,10 @@
 //!
 //! The Applications are read only when some object carries the annotation
 //! or the label, once per namespace per scan.
+//!
+//! Flux marks what it applies with labels naming the applier (a
+//! Kustomization or a HelmRelease, `flux.rs`): the applier and its
+//! GitRepository are read where the labels point, once each per scan.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +22,8 @@ use serde_json::Value;
 use crate::analyzers::argocd::app;
 use crate::ctx::{Cluster, Scope, name_of};
 use crate::finding::{Finding, GitOpsOwner, ObjRef};
+
+pub mod flux;
 
 /// Argo CD's annotation tracking: `<app>:<group>/<kind>:<namespace>/<name>`.
 pub const TRACKING_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
@@ -46,6 +52,8 @@ pub trait Source {
     fn object(&mut self, r: &ObjRef) -> Option<Value>;
     /// The Applications in `namespace`.
     fn applications(&mut self, namespace: &str) -> Result<Vec<Value>, AppsError>;
+    /// One Flux object (`flux::READS`).
+    fn flux(&mut self, resource: &str, namespace: &str, name: &str) -> Result<Value, AppsError>;
 }
 
 /// The host, through what the scan already loaded: a namespace's (or the
@@ -114,6 +122,19 @@ impl Source for Host<'_> {
                 not_served: matches!(e.kind, ErrorKind::NotFound | ErrorKind::Invalid),
             })
     }
+
+    fn flux(&mut self, resource: &str, namespace: &str, name: &str) -> Result<Value, AppsError> {
+        // One of `flux::READS`, as the marking names them.
+        let got = kube::get::<Value>(resource, Some(namespace), name);
+        got.map_err(|e| AppsError {
+            message: e.describe(),
+            // Not served: the host cannot resolve the resource type at all
+            // (an object that is missing is another matter).
+            not_served: matches!(e.kind, ErrorKind::Invalid | ErrorKind::NotFound)
+                && (e.message.contains("does not serve")
+                    || e.message.contains("unknown resource type")),
+        })
+    }
 }
 
 /// A pod's identity, labels, tracking annotation and owners, as an object.
@@ -162,6 +183,8 @@ struct Owner {
 pub struct Marker {
     namespaces: Vec<String>,
     apps: BTreeMap<String, Result<Vec<Value>, AppsError>>,
+    /// Flux objects read: (resource, namespace, name).
+    flux: BTreeMap<(String, String, String), Result<Value, AppsError>>,
     owners: BTreeMap<ObjRef, Option<Owner>>,
 }
 
@@ -172,6 +195,7 @@ impl Marker {
         Marker {
             namespaces,
             apps: BTreeMap::new(),
+            flux: BTreeMap::new(),
             owners: BTreeMap::new(),
         }
     }
@@ -198,16 +222,36 @@ impl Marker {
         }
     }
 
-    /// The Applications that could not be read (not counting a cluster
-    /// that does not serve them): `(namespace, error)`.
-    pub fn unreadable(&self) -> Vec<(String, String)> {
-        self.apps
+    /// The Applications and Flux objects that could not be read (not
+    /// counting a cluster that does not serve them): `(resource,
+    /// namespace, what could not be read and why)`.
+    pub fn unreadable(&self) -> Vec<(String, String, String)> {
+        let apps = self.apps.iter().filter_map(|(ns, r)| match r {
+            Err(e) if !e.not_served => Some((
+                "applications.argoproj.io".to_owned(),
+                ns.clone(),
+                format!(
+                    "{}: the Argo CD Applications there could not be read, so which findings GitOps manages is unknown",
+                    e.message
+                ),
+            )),
+            _ => None,
+        });
+        let flux = self
+            .flux
             .iter()
-            .filter_map(|(ns, r)| match r {
-                Err(e) if !e.not_served => Some((ns.clone(), e.message.clone())),
+            .filter_map(|((resource, ns, name), r)| match r {
+                Err(e) if !e.not_served => Some((
+                    resource.clone(),
+                    ns.clone(),
+                    format!(
+                        "{}: {resource} {name} could not be read, so what a direct change of the objects it applies becomes is unknown",
+                        e.message
+                    ),
+                )),
                 _ => None,
-            })
-            .collect()
+            });
+        apps.chain(flux).collect()
     }
 
     fn owner_of(&mut self, r: &ObjRef, src: &mut dyn Source) -> Option<Owner> {
@@ -239,6 +283,20 @@ impl Marker {
                 return Some(self.resolve(&t, None, src));
             }
         }
+        // Flux's labels name the applier itself: no Application name to
+        // confirm, unlike the instance label below.
+        for object in &chain {
+            if let Some(l) = flux::labelled(object) {
+                let cache = &mut self.flux;
+                let mut read = |resource: &str, ns: &str, name: &str| {
+                    cache
+                        .entry((resource.to_owned(), ns.to_owned(), name.to_owned()))
+                        .or_insert_with(|| src.flux(resource, ns, name))
+                        .clone()
+                };
+                return Some(flux::resolve(&l, &mut read));
+            }
+        }
         for object in &chain {
             let Some(ns) = object["metadata"]["namespace"].as_str() else {
                 continue;
@@ -266,6 +324,7 @@ impl Marker {
         let unknown = |note: String| Owner {
             owner: GitOpsOwner {
                 tool: "argocd".into(),
+                kind: "Application".into(),
                 application: t.app.clone(),
                 application_namespace: app_ns.clone(),
                 tracking: t.tracking.into(),
@@ -336,6 +395,7 @@ impl Marker {
         Owner {
             owner: GitOpsOwner {
                 tool: "argocd".into(),
+                kind: "Application".into(),
                 application: t.app.clone(),
                 application_namespace: app_ns,
                 tracking: t.tracking.into(),
@@ -353,6 +413,9 @@ impl Marker {
 /// What a fix of an object `owner` manages says.
 fn fix_text(owner: &Owner) -> String {
     let o = &owner.owner;
+    if o.tool == "flux" {
+        return flux::fix_text(owner);
+    }
     let app = format!(
         "Argo CD Application {}/{}",
         o.application_namespace, o.application

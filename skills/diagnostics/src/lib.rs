@@ -259,13 +259,11 @@ impl Tool for Analyze {
             loader.undeclared(&cluster, Some(ns));
             gitops.mark(&mut findings[first..], &mut gitops::Host::scope(&scope));
         }
-        for (namespace, error) in gitops.unreadable() {
+        for (resource, namespace, error) in gitops.unreadable() {
             loader.unavailable.push(Unavailable {
-                resource: "applications.argoproj.io".into(),
+                resource,
                 namespace: Some(namespace),
-                error: format!(
-                    "{error}: the Argo CD Applications there could not be read, so which findings GitOps manages is unknown"
-                ),
+                error,
             });
         }
         // Nothing of what was asked could be read: an error, never an empty

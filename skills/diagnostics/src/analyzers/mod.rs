@@ -547,7 +547,11 @@ mod tests {
     #[test]
     fn the_grant_is_what_the_analyzers_read() {
         let all = all_reads();
-        let mut read: BTreeSet<String> = OWN_READS.iter().map(|r| r.to_string()).collect();
+        let mut read: BTreeSet<String> = OWN_READS
+            .iter()
+            .chain(crate::gitops::flux::READS)
+            .map(|r| r.to_string())
+            .collect();
         for r in all.namespaced.iter().chain(&all.cluster).chain(&all.gets) {
             read.insert(r.to_string());
         }

@@ -11,6 +11,11 @@ struct Fake {
     objects: BTreeMap<ObjRef, Value>,
     apps: BTreeMap<String, Result<Vec<Value>, AppsError>>,
     app_reads: Vec<String>,
+    /// Flux objects by (resource, namespace, name); a missing one is
+    /// not found, unless `flux_unserved`.
+    flux: BTreeMap<(String, String, String), Result<Value, AppsError>>,
+    flux_unserved: bool,
+    flux_reads: Vec<String>,
 }
 
 impl Source for Fake {
@@ -21,6 +26,26 @@ impl Source for Fake {
     fn applications(&mut self, namespace: &str) -> Result<Vec<Value>, AppsError> {
         self.app_reads.push(namespace.to_owned());
         self.apps.get(namespace).cloned().unwrap_or(Ok(Vec::new()))
+    }
+
+    fn flux(&mut self, resource: &str, namespace: &str, name: &str) -> Result<Value, AppsError> {
+        self.flux_reads
+            .push(format!("{resource} {namespace}/{name}"));
+        if self.flux_unserved {
+            return Err(AppsError {
+                message: format!("not-found: the API server does not serve {resource}"),
+                not_served: true,
+            });
+        }
+        self.flux
+            .get(&(resource.to_owned(), namespace.to_owned(), name.to_owned()))
+            .cloned()
+            .unwrap_or_else(|| {
+                Err(AppsError {
+                    message: format!("not-found: {resource} \"{name}\" not found"),
+                    not_served: false,
+                })
+            })
     }
 }
 
@@ -109,6 +134,7 @@ fn the_tracking_annotation_names_the_application_in_the_argocd_namespace() {
         owner,
         &GitOpsOwner {
             tool: "argocd".into(),
+            kind: "Application".into(),
             application: "web".into(),
             application_namespace: "argocd".into(),
             tracking: "annotation".into(),
@@ -333,7 +359,16 @@ fn an_application_that_cannot_be_read_leaves_the_owner_named_and_its_policy_unkn
         if not_served {
             assert!(unreadable.is_empty(), "{unreadable:?}");
         } else {
-            assert_eq!(unreadable, [("argocd".to_owned(), error.to_owned())]);
+            assert_eq!(
+                unreadable,
+                [(
+                    "applications.argoproj.io".to_owned(),
+                    "argocd".to_owned(),
+                    format!(
+                        "{error}: the Argo CD Applications there could not be read, so which findings GitOps manages is unknown"
+                    )
+                )]
+            );
         }
     }
 
@@ -468,4 +503,216 @@ fn a_bare_pods_tracking_survives_the_typed_model() {
         object["metadata"]["annotations"].as_object().unwrap().len(),
         1
     );
+}
+
+// ----- Flux -----
+
+impl Fake {
+    fn flux_object(mut self, resource: &str, object: Value) -> Self {
+        let m = &object["metadata"];
+        self.flux.insert(
+            (
+                resource.to_owned(),
+                m["namespace"].as_str().unwrap().to_owned(),
+                m["name"].as_str().unwrap().to_owned(),
+            ),
+            Ok(object),
+        );
+        self
+    }
+}
+
+fn flux_labels(applier: &str, name: &str, namespace: &str) -> Value {
+    json!({
+        format!("{applier}.toolkit.fluxcd.io/name"): name,
+        format!("{applier}.toolkit.fluxcd.io/namespace"): namespace,
+    })
+}
+
+fn kustomization(name: &str, suspend: bool) -> Value {
+    json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"interval": "10m", "path": "./apps/shop", "prune": true, "suspend": suspend,
+                 "sourceRef": {"kind": "GitRepository", "name": "shop"}},
+    })
+}
+
+fn git_repository() -> Value {
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "shop", "namespace": "flux-system"},
+        "spec": {"url": "https://git.example.com/shop.git", "ref": {"branch": "main"}, "interval": "1m"},
+    })
+}
+
+#[test]
+fn flux_kustomization_labels_name_the_kustomization_and_its_git_repository() {
+    // The pod's ReplicaSet's Deployment carries the labels.
+    let mut src = Fake::default()
+        .with(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-1", "namespace": "shop",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d", "controller": true}]},
+        }))
+        .with(json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "web-5d", "namespace": "shop",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "controller": true}]},
+        }))
+        .with(deployment("web", json!({}), flux_labels("kustomize", "shop", "flux-system")))
+        .flux_object(flux::KUSTOMIZATIONS, kustomization("shop", false))
+        .flux_object(flux::GIT_REPOSITORIES, git_repository());
+    let mut f = [finding(obj("Pod", "web-1"), obj("Deployment", "web"))];
+    mark(&["argocd"], &mut src, &mut f);
+    let owner = f[0].managed_by.as_ref().expect("managed by Flux");
+    assert_eq!(owner.tool, "flux");
+    assert_eq!(owner.kind, "Kustomization");
+    assert_eq!(
+        (
+            owner.application.as_str(),
+            owner.application_namespace.as_str()
+        ),
+        ("shop", "flux-system")
+    );
+    assert_eq!(owner.tracking, "label");
+    assert!(owner.automated && owner.self_heal && owner.reverts_direct_patch);
+    assert_eq!(
+        owner.note,
+        "Flux Kustomization flux-system/shop reconciles every 10m and corrects drift: a change made directly in the cluster is reverted at its next reconciliation; the change belongs in Git (https://git.example.com/shop.git (branch main), path ./apps/shop)"
+    );
+    assert_eq!(
+        f[0].fixes[0].gitops.as_deref(),
+        Some(
+            "Flux Kustomization flux-system/shop corrects drift: a direct patch is reverted at its next reconciliation; change the manifest in Git (https://git.example.com/shop.git (branch main), path ./apps/shop) instead"
+        )
+    );
+    // No Argo CD Application was read for it; each Flux object once.
+    assert!(src.app_reads.is_empty(), "{:?}", src.app_reads);
+    assert_eq!(
+        src.flux_reads,
+        [
+            "kustomizations.kustomize.toolkit.fluxcd.io flux-system/shop",
+            "gitrepositories.source.toolkit.fluxcd.io flux-system/shop"
+        ]
+    );
+}
+
+#[test]
+fn a_suspended_kustomization_does_not_revert_a_direct_patch_until_resumed() {
+    let mut src = Fake::default()
+        .with(deployment(
+            "web",
+            json!({}),
+            flux_labels("kustomize", "shop", "flux-system"),
+        ))
+        .flux_object(flux::KUSTOMIZATIONS, kustomization("shop", true))
+        .flux_object(flux::GIT_REPOSITORIES, git_repository());
+    let mut f = [finding(obj("Deployment", "web"), obj("Deployment", "web"))];
+    mark(&[], &mut src, &mut f);
+    let owner = f[0].managed_by.as_ref().unwrap();
+    assert!(!owner.automated && !owner.reverts_direct_patch, "{owner:?}");
+    assert!(owner.note.contains("is suspended"), "{}", owner.note);
+    assert!(
+        f[0].fixes[0]
+            .gitops
+            .as_deref()
+            .unwrap()
+            .starts_with("Flux Kustomization flux-system/shop is suspended: a direct patch stays until it is resumed, which reverts it"),
+        "{:?}",
+        f[0].fixes[0].gitops
+    );
+}
+
+#[test]
+fn a_helm_release_corrects_drift_only_with_drift_detection_enabled() {
+    let release = |mode: &str| {
+        json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"interval": "5m", "driftDetection": {"mode": mode},
+                     "chart": {"spec": {"chart": "./charts/web",
+                         "sourceRef": {"kind": "GitRepository", "name": "shop", "namespace": "flux-system"}}}},
+        })
+    };
+    for (mode, reverts) in [("enabled", true), ("warn", false)] {
+        // The release's objects carry helm-controller's labels (and the
+        // HelmRelease itself a Kustomization's): the HelmRelease is the owner.
+        let mut labels = flux_labels("helm", "web", "shop");
+        labels["kustomize.toolkit.fluxcd.io/name"] = json!("apps");
+        labels["kustomize.toolkit.fluxcd.io/namespace"] = json!("flux-system");
+        let mut src = Fake::default()
+            .with(deployment("web", json!({}), labels))
+            .flux_object(flux::HELM_RELEASES, release(mode))
+            .flux_object(flux::GIT_REPOSITORIES, git_repository());
+        let mut f = [finding(obj("Deployment", "web"), obj("Deployment", "web"))];
+        mark(&[], &mut src, &mut f);
+        let owner = f[0].managed_by.as_ref().unwrap();
+        assert_eq!(owner.kind, "HelmRelease");
+        assert_eq!(owner.application, "web");
+        assert_eq!(owner.reverts_direct_patch, reverts, "{mode}: {owner:?}");
+        assert!(owner.automated);
+        assert!(
+            owner
+                .note
+                .ends_with("the change belongs in Git (https://git.example.com/shop.git (branch main), chart path ./charts/web)"),
+            "{}",
+            owner.note
+        );
+        let text = f[0].fixes[0].gitops.clone().unwrap();
+        assert!(
+            text.contains("change the release's values in Git"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_kustomization_is_said_and_not_taken_for_unmanaged() {
+    let mut src = Fake::default().with(deployment(
+        "web",
+        json!({}),
+        flux_labels("kustomize", "gone", "flux-system"),
+    ));
+    let mut m = Marker::new(vec![]);
+    let mut f = [finding(obj("Deployment", "web"), obj("Deployment", "web"))];
+    m.mark(&mut f, &mut src);
+    let owner = f[0].managed_by.as_ref().expect("still marked");
+    assert!(!owner.automated);
+    assert!(
+        owner.note.contains("could not be read") && owner.note.contains("may be reverted"),
+        "{}",
+        owner.note
+    );
+    let unreadable = m.unreadable();
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert_eq!(unreadable[0].0, flux::KUSTOMIZATIONS);
+    assert_eq!(unreadable[0].1, "flux-system");
+
+    // Where Flux is not installed at all, nothing is unreadable, and the
+    // note says Flux's resources are not served.
+    let mut src = Fake {
+        flux_unserved: true,
+        ..Fake::default()
+    }
+    .with(deployment(
+        "web",
+        json!({}),
+        flux_labels("kustomize", "shop", "flux-system"),
+    ));
+    let mut m = Marker::new(vec![]);
+    let mut f = [finding(obj("Deployment", "web"), obj("Deployment", "web"))];
+    m.mark(&mut f, &mut src);
+    assert!(m.unreadable().is_empty());
+    let note = &f[0].managed_by.as_ref().unwrap().note;
+    assert!(note.contains("does not serve"), "{note}");
+}
+
+#[test]
+fn objects_without_flux_labels_read_no_flux_object() {
+    let mut src = Fake::default().with(deployment("web", json!({}), json!({"app": "web"})));
+    let mut f = [finding(obj("Deployment", "web"), obj("Deployment", "web"))];
+    mark(&["argocd"], &mut src, &mut f);
+    assert!(f[0].managed_by.is_none());
+    assert!(src.flux_reads.is_empty());
 }

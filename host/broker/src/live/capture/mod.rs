@@ -96,6 +96,9 @@ const OPTIONAL_KINDS: &[&str] = &[
     "applications.argoproj.io",
     "appprojects.argoproj.io",
     "applicationsets.argoproj.io",
+    "kustomizations.kustomize.toolkit.fluxcd.io",
+    "helmreleases.helm.toolkit.fluxcd.io",
+    "gitrepositories.source.toolkit.fluxcd.io",
 ];
 
 /// The last lines of each container's log that a capture keeps.

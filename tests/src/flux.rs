@@ -1,0 +1,173 @@
+//! Flux on the real API server, for the GitOps tests: its CRDs
+//! (Kustomization, GitRepository — `tests/fixtures/flux-crds`, as Flux
+//! publishes them), and the objects kustomize-controller and
+//! source-controller would read and write. No Flux controller runs here:
+//! a test plays kustomize-controller itself — it applies what Git holds and
+//! writes the Kustomization's status ([`applied`]) — as the Argo CD tests
+//! play Argo CD's application controller.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::kube::ControlPlane;
+
+/// `tests/fixtures/flux-crds`.
+pub fn crds_dir() -> PathBuf {
+    Path::new(crate::REPO_ROOT).join("tests/fixtures/flux-crds")
+}
+
+/// Flux's Kustomization and GitRepository CRDs, applied server-side once
+/// per process, then waited for until a list of each is answered.
+pub fn install_crds(k: &ControlPlane) {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let dir = crds_dir();
+        let mut args: Vec<String> = vec!["apply".into(), "--server-side".into()];
+        for file in [
+            "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+            "source.toolkit.fluxcd.io_gitrepositories.yaml",
+        ] {
+            args.push("-f".into());
+            args.push(dir.join(file).display().to_string());
+        }
+        let mut attempt = 0;
+        loop {
+            let out = k.kubectl().args(&args).output().expect("kubectl runs");
+            if out.status.success() {
+                break;
+            }
+            attempt += 1;
+            assert!(
+                attempt < 5,
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(300 * attempt));
+        }
+        for crd in [
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+            "gitrepositories.source.toolkit.fluxcd.io",
+        ] {
+            k.wait_established(crd);
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let out = k
+                    .kubectl()
+                    .args(["get", crd, "-A", "--chunk-size=1"])
+                    .output()
+                    .expect("kubectl runs");
+                if out.status.success() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{crd} not served after 120 s: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+}
+
+/// The labels kustomize-controller puts on what Kustomization
+/// `namespace/name` applies.
+pub fn labels(namespace: &str, name: &str) -> Value {
+    json!({
+        "kustomize.toolkit.fluxcd.io/name": name,
+        "kustomize.toolkit.fluxcd.io/namespace": namespace,
+    })
+}
+
+/// A GitRepository on branch `branch` of `url`.
+pub fn git_repository(namespace: &str, name: &str, url: &str, branch: &str) -> Value {
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"url": url, "interval": "1m", "ref": {"branch": branch}},
+    })
+}
+
+/// A Kustomization of `path` from GitRepository `source` (same namespace),
+/// into `target_namespace`, waiting for health (`spec.wait`).
+pub fn kustomization(
+    namespace: &str,
+    name: &str,
+    source: &str,
+    path: &str,
+    target_namespace: &str,
+) -> Value {
+    json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "interval": "10m",
+            "path": path,
+            "prune": true,
+            "wait": true,
+            "targetNamespace": target_namespace,
+            "sourceRef": {"kind": "GitRepository", "name": source},
+        },
+    })
+}
+
+/// Writes what kustomize-controller reports after reconciling `commit` of
+/// `branch`: Ready (or not, with `reason` and `message`), the revision
+/// applied (or only attempted, when not Ready).
+pub fn applied(
+    k: &ControlPlane,
+    namespace: &str,
+    name: &str,
+    branch: &str,
+    commit: &str,
+    ready: Result<(), (&str, &str)>,
+) {
+    let generation = k
+        .run(&[
+            "get",
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+            name,
+            "-n",
+            namespace,
+            "-o",
+            "jsonpath={.metadata.generation}",
+        ])
+        .trim()
+        .parse::<i64>()
+        .unwrap_or(1);
+    let revision = format!("{branch}@sha1:{commit}");
+    let now = "2026-12-07T12:00:00Z";
+    let (condition, applied) = match ready {
+        Ok(()) => (
+            json!({"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+                   "message": format!("Applied revision: {revision}"), "lastTransitionTime": now,
+                   "observedGeneration": generation}),
+            Some(revision.clone()),
+        ),
+        Err((reason, message)) => (
+            json!({"type": "Ready", "status": "False", "reason": reason, "message": message,
+                   "lastTransitionTime": now, "observedGeneration": generation}),
+            None,
+        ),
+    };
+    let mut status = json!({
+        "observedGeneration": generation,
+        "lastAttemptedRevision": revision,
+        "conditions": [condition],
+    });
+    if let Some(applied) = applied {
+        status["lastAppliedRevision"] = json!(applied);
+    }
+    k.set_status(
+        namespace,
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        name,
+        &status,
+    );
+}
