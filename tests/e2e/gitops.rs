@@ -78,6 +78,8 @@ enum Manager {
     Argo { automated: bool },
     /// A Flux Kustomization of a GitRepository (its labels).
     Flux,
+    /// A Flux HelmRelease of a chart in a GitRepository (its labels).
+    FluxHelm,
 }
 
 impl Case {
@@ -148,6 +150,30 @@ fn manifest(live: &Value) -> String {
     )
 }
 
+const CHART_YAML: &str = "apiVersion: v2\nname: catalog\nversion: 0.1.0\n";
+
+/// The catalog Deployment as a chart: its template, and the values file
+/// holding its image (with comments) — what the live object was made from.
+fn chart(live: &Value) -> (String, String) {
+    let image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    let (repository, tag) = image.rsplit_once(':').unwrap();
+    let mut d = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": live["metadata"]["name"], "labels": live["metadata"]["labels"]},
+        "spec": live["spec"].clone(),
+    });
+    d["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("{{ .Values.image.repository }}:{{ .Values.image.tag }}");
+    let template = serde_yaml::to_string(&d).unwrap();
+    let values = format!(
+        "# The catalog API's values.\nreplicaCount: 1\nimage:\n  repository: {repository}\n  tag: {tag} # the release\n  pullPolicy: IfNotPresent\n"
+    );
+    (template, values)
+}
+
 /// Sets up the design's case, or `None` when a part cannot run here (the
 /// test is then skipped, as the other real-part tests are).
 fn case(k: &ControlPlane) -> Option<Case> {
@@ -183,11 +209,11 @@ fn case_for(k: &ControlPlane, manager: Manager) -> Option<Case> {
     let ns = k.namespace("gitops");
     let argo_ns = match manager {
         Manager::Argo { .. } => k.namespace("argocd"),
-        Manager::Flux => k.namespace("flux"),
+        Manager::Flux | Manager::FluxHelm => k.namespace("flux"),
     };
     let controller = match manager {
         Manager::Argo { .. } => Some(FakeArgo::start(k, &argo_ns)),
-        Manager::Flux => {
+        Manager::Flux | Manager::FluxHelm => {
             guardian_tests::flux::install_crds(k);
             None
         }
@@ -215,8 +241,12 @@ fn case_for(k: &ControlPlane, manager: Manager) -> Option<Case> {
             deployment["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
                 json!(format!("catalog:apps/Deployment:{ns}/catalog"));
         }
-        Manager::Flux => {
-            let labels = guardian_tests::flux::labels(&argo_ns, "catalog");
+        Manager::Flux | Manager::FluxHelm => {
+            let labels = if manager == Manager::Flux {
+                guardian_tests::flux::labels(&argo_ns, "catalog")
+            } else {
+                guardian_tests::flux::helm_labels(&argo_ns, "catalog")
+            };
             for (key, value) in labels.as_object().unwrap() {
                 deployment["metadata"]["labels"][key] = value.clone();
             }
@@ -226,13 +256,22 @@ fn case_for(k: &ControlPlane, manager: Manager) -> Option<Case> {
 
     // Its repository: the manifest at apps/catalog on main.
     let git = GitServer::start(Some(GIT_TOKEN));
-    let base = git.create_repo(
-        "shop/deploy",
-        &[
-            ("apps/catalog/deployment.yaml", &manifest(&live)),
+    let plain = manifest(&live);
+    let (chart, values) = chart(&live);
+    let files: Vec<(&str, &str)> = if manager == Manager::FluxHelm {
+        vec![
+            ("charts/catalog/Chart.yaml", CHART_YAML),
+            ("charts/catalog/values.yaml", &values),
+            ("charts/catalog/templates/deployment.yaml", &chart),
+            ("README.md", "The shop's charts.\n"),
+        ]
+    } else {
+        vec![
+            ("apps/catalog/deployment.yaml", &plain),
             ("README.md", "The shop's manifests.\n"),
-        ],
-    );
+        ]
+    };
+    let base = git.create_repo("shop/deploy", &files);
     let repo_url = git.repo_url("shop/deploy");
     let forge = ForgeDouble::github(FORGE_TOKEN);
 
@@ -253,6 +292,24 @@ fn case_for(k: &ControlPlane, manager: Manager) -> Option<Case> {
             .unwrap(),
         );
         flux::applied(k, &argo_ns, "catalog", "main", &base, Ok(()));
+    }
+    if manager == Manager::FluxHelm {
+        use guardian_tests::flux;
+        k.apply(
+            &serde_yaml::to_string(&flux::git_repository(&argo_ns, "shop", &repo_url, "main"))
+                .unwrap(),
+        );
+        k.apply(
+            &serde_yaml::to_string(&flux::helm_release(
+                &argo_ns,
+                "catalog",
+                "shop",
+                "./charts/catalog",
+                &ns,
+            ))
+            .unwrap(),
+        );
+        flux::released(k, &argo_ns, "catalog", "0.1.0", &base, Ok(()));
     }
     let mut app = argocd::application_object("catalog", &argo_ns, &ns, AppState::SyncedHealthy);
     app["spec"]["source"] =
@@ -669,6 +726,112 @@ fn a_bad_image_tag_on_a_flux_managed_deployment_becomes_a_pull_request_then_flux
     for secret in [GIT_TOKEN, FORGE_TOKEN] {
         assert!(!audit.contains(secret), "a credential in the audit log");
     }
+}
+
+/// Flux's HelmRelease: the catalog is released from a chart in the
+/// GitRepository, rebuilt on every commit, with no values of its own. The
+/// fix changes the chart's values file — only the tag's line, its comment
+/// kept — and after the merge `follow` waits until helm-controller reports
+/// the release of the chart built from the merge commit (`0.1.0+<sha12>`),
+/// deployed and Ready. A HelmRelease with values of its own keeps the
+/// cluster patch, saying why.
+#[test]
+fn a_flux_helm_releases_values_file_gets_the_tag_then_the_release_is_verified() {
+    use guardian_tests::flux;
+    let Some(k) = control_plane() else { return };
+    let Some(c) = case_for(k, Manager::FluxHelm) else {
+        return;
+    };
+    let flux_ns = c.argo_ns.clone();
+    let report = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["reason"] == "ImagePullBackOff")
+        .unwrap_or_else(|| panic!("no ImagePullBackOff finding: {report:#}"));
+    assert_eq!(finding["managed_by"]["tool"], "flux", "{finding:#}");
+    assert_eq!(finding["managed_by"]["kind"], "HelmRelease", "{finding:#}");
+    assert_eq!(
+        finding["managed_by"]["application_namespace"],
+        flux_ns.as_str()
+    );
+    let fix = finding["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["registry"].is_object())
+        .unwrap_or_else(|| panic!("no fix from the registry: {finding:#}"));
+    assert_eq!(fix["lands_in"], "git", "{fix:#}");
+    let id = fix["proposed_action"].as_str().unwrap().to_owned();
+    let shown = c.json(&["actions", "show", &id, "-o", "json"]);
+    let diff = shown["review"]["diff"].as_str().unwrap();
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            format!("-  tag: {BROKEN} # the release"),
+            "+  tag: v2.4.2 # the release".to_owned()
+        ],
+        "{diff}"
+    );
+    assert!(diff.contains("charts/catalog/values.yaml"), "{diff}");
+
+    // Approved, merged; helm-controller releases the chart of the merge.
+    let approved = c.run(&["actions", "approve", &id, "--yes"]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    let branch = format!("guardian/{id}");
+    let head = c.git.commit_of("shop/deploy", &branch).unwrap();
+    c.git
+        .git("shop/deploy", &["update-ref", "refs/heads/main", &head]);
+    c.forge.merge(1, &head);
+    let waiting = c.run(&["actions", "follow", &id, "--timeout", "2"]);
+    assert_eq!(waiting.status.code(), Some(3), "{}", text(&waiting));
+    flux::released(k, &flux_ns, "catalog", "0.1.0", &head, Ok(()));
+    let followed = c.run(&["actions", "follow", &id, "--timeout", "30"]);
+    assert!(followed.status.success(), "{}", text(&followed));
+    let done = c.json(&["actions", "show", &id, "-o", "json"]);
+    assert_eq!(done["state"], "applied", "{done:#}");
+    assert!(
+        done["outcome"].as_str().unwrap().contains(&format!(
+            "Flux HelmRelease {flux_ns}/catalog applied {} and is Ready; Helm waited until the release's resources were ready",
+            &head[..12]
+        )),
+        "{done:#}"
+    );
+
+    // Values of its own: the files do not decide, the cluster patch stays.
+    k.run(&[
+        "patch",
+        "helmreleases.helm.toolkit.fluxcd.io",
+        "catalog",
+        "-n",
+        &flux_ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"values":{"image":{"tag":"v2.4.1"}}}}"#,
+    ]);
+    let again = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
+    let fix = again["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["fixes"].as_array().unwrap())
+        .find(|f| f["registry"].is_object())
+        .unwrap_or_else(|| panic!("no fix from the registry: {again:#}"));
+    assert!(fix["lands_in"].is_null(), "{fix:#}");
+    let why = fix["git_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("sets values of its own") && why.contains("cluster patch is proposed instead"),
+        "{fix:#}"
+    );
 }
 
 /// A Kustomization that cannot apply the merge (Ready=False at the merge

@@ -56,11 +56,16 @@ pub struct GitFile {
 }
 
 /// Where the change goes after it lands in Git: the Argo CD Application
-/// to sync (when it does not sync automatically) and verify.
+/// to sync (when it does not sync automatically) and verify, or the Flux
+/// Kustomization or HelmRelease to verify.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitOpsApp {
-    /// `argocd` (or `flux`).
+    /// `argocd` or `flux`.
     pub tool: String,
+    /// Flux's applier kind: `Kustomization` or `HelmRelease` (absent for
+    /// Argo CD, and in actions stored before Flux: a Kustomization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     pub namespace: String,
     pub name: String,
     /// The Application syncs by itself once the change is merged.

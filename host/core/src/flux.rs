@@ -7,6 +7,12 @@
 //! Flux reconciles by itself: there is no sync to propose after a merge.
 //! A suspended Kustomization applies nothing until it is resumed, which
 //! `verify` says instead of waiting.
+//!
+//! A HelmRelease's change lands in Git only where Git decides the value:
+//! its chart in a GitRepository, rebuilt on every commit (`reconcileStrategy:
+//! Revision`), with no values of its own (`spec.values`, `valuesFrom`) that
+//! would override the chart's values files. Otherwise the cluster patch
+//! stays, with the reason.
 
 use std::time::{Duration, Instant};
 
@@ -43,9 +49,9 @@ pub fn applier_of(object: &Value) -> Option<(&'static str, String, String)> {
     None
 }
 
-/// Reads the applier `kind` `namespace/name` and, for a Kustomization, the
-/// GitRepository it takes its manifests from (`None` when its source is
-/// another kind, which [`source_info`] explains).
+/// Reads the applier `kind` `namespace/name` and the GitRepository it takes
+/// its manifests (a HelmRelease: its chart) from — `None` when its source is
+/// another kind, which [`source_info`] explains.
 pub async fn read(
     broker: &Broker,
     cx: &CallContext,
@@ -60,8 +66,12 @@ pub async fn read(
     };
     let k = broker.resolve(resource).await?;
     let object = broker.get(cx, &k, Some(namespace), name).await?;
-    let source_ref = &object["spec"]["sourceRef"];
-    if kind != "Kustomization" || source_ref["kind"].as_str() != Some("GitRepository") {
+    let source_ref = if kind == "HelmRelease" {
+        &object["spec"]["chart"]["spec"]["sourceRef"]
+    } else {
+        &object["spec"]["sourceRef"]
+    };
+    if source_ref["kind"].as_str() != Some("GitRepository") {
         return Ok((object, None));
     }
     let repo_ns = source_ref["namespace"]
@@ -86,9 +96,7 @@ pub fn source_info(
     let name = object["metadata"]["name"].as_str().unwrap_or("?");
     let spec = &object["spec"];
     if kind == "HelmRelease" {
-        return Err(GitProposeError::NotLocatable(format!(
-            "Flux HelmRelease {ns}/{name} deploys a Helm chart: the change belongs in the release's values (spec.values, spec.valuesFrom or the chart's values files), which Guardian does not edit"
-        )));
+        return helm_release_source(object, repo);
     }
     let Some(repo) = repo else {
         return Err(GitProposeError::NotLocatable(format!(
@@ -97,10 +105,27 @@ pub fn source_info(
             spec["sourceRef"]["name"].as_str().unwrap_or("?")
         )));
     };
+    let (repo_url, target_revision) = repository(repo, &format!("Flux Kustomization {ns}/{name}"))?;
+    let path = clean_path(spec["path"].as_str().unwrap_or(""));
+    Ok(AppSourceInfo {
+        repo_url,
+        target_revision,
+        path,
+        helm_value_files: Vec::new(),
+        // Without a kustomization.yaml of its own, kustomize-controller
+        // applies every manifest under the path, recursively.
+        recurse: true,
+        destination_namespace: spec["targetNamespace"].as_str().map(str::to_owned),
+        automated: spec["suspend"].as_bool() != Some(true),
+    })
+}
+
+/// A GitRepository's URL and the revision Flux checks out.
+fn repository(repo: &Value, of: &str) -> Result<(String, String), GitProposeError> {
     let repo_url = repo["spec"]["url"].as_str().unwrap_or("").to_owned();
     if repo_url.is_empty() {
         return Err(GitProposeError::NotLocatable(format!(
-            "the GitRepository of Flux Kustomization {ns}/{name} names no url"
+            "the GitRepository of {of} names no url"
         )));
     }
     let r = &repo["spec"]["ref"];
@@ -114,30 +139,83 @@ pub fn source_info(
         .or_else(|| pick("branch"))
         .unwrap_or("master")
         .to_owned();
-    let path = spec["path"]
-        .as_str()
-        .unwrap_or("")
-        .trim_start_matches("./")
-        .trim_matches('/');
+    Ok((repo_url, target_revision))
+}
+
+/// `./apps/shop/` → `apps/shop`; nothing → `.`.
+fn clean_path(path: &str) -> String {
+    let p = path.trim_start_matches("./").trim_matches('/');
+    if p.is_empty() { ".".into() } else { p.into() }
+}
+
+/// Where a HelmRelease's values are in Git, when Git decides them.
+fn helm_release_source(hr: &Value, repo: Option<&Value>) -> Result<AppSourceInfo, GitProposeError> {
+    let ns = hr["metadata"]["namespace"].as_str().unwrap_or("?");
+    let name = hr["metadata"]["name"].as_str().unwrap_or("?");
+    let who = format!("Flux HelmRelease {ns}/{name}");
+    let spec = &hr["spec"];
+    let chart = &spec["chart"]["spec"];
+    if spec["chartRef"].is_object() || !chart.is_object() {
+        return Err(GitProposeError::NotLocatable(format!(
+            "{who} takes a built chart ({} {}): the change belongs in the release's values (spec.values), which Guardian does not edit",
+            spec["chartRef"]["kind"].as_str().unwrap_or("chartRef"),
+            spec["chartRef"]["name"].as_str().unwrap_or("?")
+        )));
+    }
+    let chart_name = chart["chart"].as_str().unwrap_or("?");
+    let Some(repo) = repo else {
+        return Err(GitProposeError::NotLocatable(format!(
+            "{who} deploys chart {chart_name} from {} {}, not from Git: the change belongs in the release's values (spec.values), which Guardian does not edit",
+            chart["sourceRef"]["kind"].as_str().unwrap_or("?"),
+            chart["sourceRef"]["name"].as_str().unwrap_or("?")
+        )));
+    };
+    let inline = spec["values"].as_object().is_some_and(|v| !v.is_empty())
+        || spec["valuesFrom"].as_array().is_some_and(|v| !v.is_empty());
+    if inline {
+        return Err(GitProposeError::NotLocatable(format!(
+            "{who} sets values of its own (spec.values or spec.valuesFrom), which override the chart's values files: the change belongs there, in the HelmRelease's manifest, which Guardian does not edit"
+        )));
+    }
+    if chart["reconcileStrategy"].as_str() != Some("Revision") {
+        return Err(GitProposeError::NotLocatable(format!(
+            "{who} rebuilds its chart only when the chart's version changes (reconcileStrategy ChartVersion, the default): a values change in Git would not be released; set spec.chart.spec.reconcileStrategy: Revision, or change the values in the HelmRelease"
+        )));
+    }
+    let (repo_url, target_revision) = repository(repo, &who)?;
+    let path = clean_path(chart_name);
+    // Flux's valuesFiles are relative to the repository; the editor's, to
+    // the chart. Empty: the chart's values.yaml.
+    let mut value_files = Vec::new();
+    for file in chart["valuesFiles"].as_array().into_iter().flatten() {
+        let file = clean_path(file.as_str().unwrap_or(""));
+        let Some(relative) = file.strip_prefix(&format!("{path}/")) else {
+            return Err(GitProposeError::NotLocatable(format!(
+                "{who} takes the values file {file}, outside its chart's folder {path}: Guardian edits values files in the chart's folder only"
+            )));
+        };
+        value_files.push(relative.to_owned());
+    }
     Ok(AppSourceInfo {
         repo_url,
         target_revision,
-        path: if path.is_empty() {
-            ".".into()
-        } else {
-            path.into()
-        },
-        helm_value_files: Vec::new(),
-        // Without a kustomization.yaml of its own, kustomize-controller
-        // applies every manifest under the path, recursively.
-        recurse: true,
-        destination_namespace: spec["targetNamespace"].as_str().map(str::to_owned),
+        path,
+        helm_value_files: value_files,
+        recurse: false,
+        destination_namespace: Some(
+            spec["targetNamespace"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(ns)
+                .to_owned(),
+        ),
         automated: spec["suspend"].as_bool() != Some(true),
     })
 }
 
-/// Whether a Flux revision (`main@sha1:<sha>`, `sha1:<sha>`, or the older
-/// `main/<sha>`) is `commit` (a full sha, or a prefix of at least 7).
+/// Whether a Flux revision (`main@sha1:<sha>`, `sha1:<sha>`, the older
+/// `main/<sha>`, or a chart version built from a commit, `0.1.0+<sha12>`)
+/// is `commit` (a full sha, or a prefix of at least 7).
 pub fn is_revision(revision: &str, commit: &str) -> bool {
     if commit.len() < 7 {
         return false;
@@ -149,21 +227,34 @@ pub fn is_revision(revision: &str, commit: &str) -> bool {
 /// The commit of a Flux revision.
 fn sha_of(revision: &str) -> &str {
     revision
-        .rsplit_once(':')
+        .rsplit_once('+')
         .map(|(_, s)| s)
+        .or_else(|| revision.rsplit_once(':').map(|(_, s)| s))
         .or_else(|| revision.rsplit_once('/').map(|(_, s)| s))
         .unwrap_or(revision)
 }
 
-/// What one read of a Kustomization says.
+/// What one read of a Kustomization (or a HelmRelease) says.
 fn observe(ks: &Value, expected: &str, elapsed: Duration) -> (Transition, Seen) {
     let status = &ks["status"];
+    let helm = ks["kind"] == "HelmRelease";
     let ready = status["conditions"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
         .cloned()
         .unwrap_or(Value::Null);
-    let applied = status["lastAppliedRevision"].as_str().unwrap_or("");
+    // A HelmRelease: the release it last made (Helm's history, newest
+    // first), of a chart built from the commit.
+    let release = &status["history"][0];
+    let applied = if helm {
+        if release["status"] == "deployed" {
+            release["chartVersion"].as_str().unwrap_or("")
+        } else {
+            ""
+        }
+    } else {
+        status["lastAppliedRevision"].as_str().unwrap_or("")
+    };
     let attempted = status["lastAttemptedRevision"].as_str().unwrap_or("");
     let generation = ks["metadata"]["generation"].as_i64().unwrap_or(0);
     let observed = status["observedGeneration"].as_i64().unwrap_or(-1);
@@ -175,10 +266,15 @@ fn observe(ks: &Value, expected: &str, elapsed: Duration) -> (Transition, Seen) 
         applied: !applied.is_empty() && is_revision(applied, expected),
         attempted: !attempted.is_empty() && is_revision(attempted, expected),
         current: observed >= generation,
-        checks_health: ks["spec"]["wait"].as_bool() == Some(true)
-            || ks["spec"]["healthChecks"]
-                .as_array()
-                .is_some_and(|h| !h.is_empty()),
+        checks_health: if helm {
+            // Helm waits for the release's resources unless told not to.
+            ks["spec"]["upgrade"]["disableWait"].as_bool() != Some(true)
+        } else {
+            ks["spec"]["wait"].as_bool() == Some(true)
+                || ks["spec"]["healthChecks"]
+                    .as_array()
+                    .is_some_and(|h| !h.is_empty())
+        },
     };
     // In Argo CD's columns: `sync` says whether the expected revision is
     // applied, `health` is the Ready condition.
@@ -223,13 +319,16 @@ pub struct FluxVerification {
 }
 
 impl crate::Session {
-    /// Waits until Flux Kustomization `namespace/name` has applied `commit`
-    /// and is Ready: `Verified`; Ready=False at that revision: `Degraded`
-    /// (Flux could not apply it, or its health checks failed); a suspended
-    /// Kustomization or the deadline: `TimedOut`, with the reason.
+    /// Waits until Flux `kind` (Kustomization, HelmRelease)
+    /// `namespace/name` has applied `commit` and is Ready: `Verified`;
+    /// Ready=False at that revision: `Degraded` (Flux could not apply it,
+    /// or its health checks failed); suspended, or the deadline:
+    /// `TimedOut`, with the reason.
+    #[allow(clippy::too_many_arguments)]
     pub async fn flux_verify(
         &self,
         caller: &str,
+        kind: &str,
         namespace: &str,
         name: &str,
         commit: &str,
@@ -245,10 +344,13 @@ impl crate::Session {
         let interval = interval.max(Duration::from_millis(50));
         let broker = self.broker()?;
         let cx = CallContext::host_for(caller, "flux.verify");
-        let kind = broker.resolve(KUSTOMIZATIONS).await.map_err(|e| {
+        let helm = kind == "HelmRelease";
+        let resource = if helm { HELM_RELEASES } else { KUSTOMIZATIONS };
+        let display = format!("Flux {kind} {namespace}/{name}");
+        let resume = kind.to_ascii_lowercase();
+        let kind = broker.resolve(resource).await.map_err(|e| {
             crate::ServiceError::new(crate::error::host_class(e.kind_str()), e.to_string())
         })?;
-        let display = format!("Flux Kustomization {namespace}/{name}");
         let started = Instant::now();
         let mut transitions: Vec<Transition> = Vec::new();
         let (outcome, summary, status, checks_health) = loop {
@@ -271,17 +373,22 @@ impl crate::Session {
                 break (
                     Outcome::TimedOut,
                     format!(
-                        "{display} is suspended: it applies nothing until it is resumed (flux resume kustomization {name} -n {namespace}); follow again then"
+                        "{display} is suspended: it applies nothing until it is resumed (flux resume {resume} {name} -n {namespace}); follow again then"
                     ),
                     status,
                     seen.checks_health,
                 );
             }
             if seen.current && seen.applied && seen.ready == "True" {
-                let health = if seen.checks_health {
-                    "its health checks passed"
-                } else {
-                    "Flux checked no health (the Kustomization has neither spec.wait nor spec.healthChecks): the objects were applied"
+                let health = match (helm, seen.checks_health) {
+                    (false, true) => "its health checks passed",
+                    (false, false) => {
+                        "Flux checked no health (the Kustomization has neither spec.wait nor spec.healthChecks): the objects were applied"
+                    }
+                    (true, true) => "Helm waited until the release's resources were ready",
+                    (true, false) => {
+                        "Helm did not wait for the release's resources (spec.upgrade.disableWait): they were applied"
+                    }
                 };
                 break (
                     Outcome::Verified,
@@ -338,7 +445,7 @@ impl crate::Session {
                 summary,
                 expected_revision: Some(commit.to_owned()),
                 transitions,
-                status: json!({"kind": "Kustomization", "status": status}),
+                status: json!({"kind": if helm { "HelmRelease" } else { "Kustomization" }, "status": status}),
                 findings: Vec::new(),
                 diagnosed: Vec::new(),
                 problems: Vec::new(),
@@ -407,6 +514,82 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(hr.contains("release's values"), "{hr}");
+    }
+
+    #[test]
+    fn a_helm_releases_values_are_in_git_only_where_git_decides_them() {
+        let repo =
+            json!({"spec": {"url": "https://git.example.com/shop.git", "ref": {"branch": "main"}}});
+        let hr = |chart: Value, values: Value| {
+            json!({"kind": "HelmRelease", "metadata": {"name": "web", "namespace": "shop"},
+                   "spec": {"chart": {"spec": chart}, "values": values}})
+        };
+        let git_chart = json!({"chart": "./charts/web", "reconcileStrategy": "Revision",
+            "sourceRef": {"kind": "GitRepository", "name": "shop", "namespace": "flux-system"},
+            "valuesFiles": ["charts/web/values.yaml", "./charts/web/values-prod.yaml"]});
+        let info = source_info(
+            "HelmRelease",
+            &hr(git_chart.clone(), json!({})),
+            Some(&repo),
+        )
+        .unwrap();
+        assert_eq!(info.path, "charts/web");
+        assert_eq!(info.helm_value_files, ["values.yaml", "values-prod.yaml"]);
+        assert_eq!(info.target_revision, "main");
+        assert_eq!(info.destination_namespace.as_deref(), Some("shop"));
+
+        let refused = |chart: Value, values: Value, repo: Option<&Value>| {
+            source_info("HelmRelease", &hr(chart, values), repo)
+                .unwrap_err()
+                .to_string()
+        };
+        // Values of its own override the files.
+        let e = refused(
+            git_chart.clone(),
+            json!({"image": {"tag": "v1"}}),
+            Some(&repo),
+        );
+        assert!(e.contains("sets values of its own"), "{e}");
+        // The default strategy does not release a values change.
+        let mut by_version = git_chart.clone();
+        by_version
+            .as_object_mut()
+            .unwrap()
+            .remove("reconcileStrategy");
+        let e = refused(by_version, json!({}), Some(&repo));
+        assert!(e.contains("reconcileStrategy ChartVersion"), "{e}");
+        // A chart from a chart repository.
+        let e = refused(
+            json!({"chart": "redis", "sourceRef": {"kind": "HelmRepository", "name": "bitnami"}}),
+            json!({}),
+            None,
+        );
+        assert!(
+            e.contains("from HelmRepository bitnami, not from Git"),
+            "{e}"
+        );
+        // A values file outside the chart.
+        let mut outside = git_chart;
+        outside["valuesFiles"] = json!(["values/prod.yaml"]);
+        let e = refused(outside, json!({}), Some(&repo));
+        assert!(e.contains("outside its chart's folder"), "{e}");
+    }
+
+    #[test]
+    fn a_helm_release_is_judged_on_its_release_of_the_merge_commit() {
+        let sha = "4f1c2b9a0d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a";
+        let hr = json!({"kind": "HelmRelease", "metadata": {"generation": 3}, "spec": {},
+            "status": {"observedGeneration": 3, "lastAttemptedRevision": format!("0.1.0+{}", &sha[..12]),
+                "history": [{"chartVersion": format!("0.1.0+{}", &sha[..12]), "status": "deployed"}],
+                "conditions": [{"type": "Ready", "status": "True", "reason": "UpgradeSucceeded", "message": "m"}]}});
+        let (t, s) = observe(&hr, sha, Duration::ZERO);
+        assert!(s.applied && s.current && s.checks_health, "{t:?}");
+        assert_eq!(t.revision.as_deref(), Some(&sha[..12]));
+        // A failed release of it: attempted, not applied.
+        let mut failed = hr.clone();
+        failed["status"]["history"][0]["status"] = json!("failed");
+        let (_, s) = observe(&failed, sha, Duration::ZERO);
+        assert!(!s.applied && s.attempted);
     }
 
     #[test]

@@ -330,6 +330,7 @@ pub async fn propose_in_git(
         body: String::new(),
         app: Some(GitOpsApp {
             tool: app.tool.clone(),
+            kind: (app.tool == "flux").then(|| app.kind.clone()),
             namespace: app.namespace.clone(),
             name: app.name.clone(),
             automated: src.automated,
@@ -861,6 +862,7 @@ impl crate::Session {
         let checked = self
             .flux_verify(
                 caller,
+                app.kind.as_deref().unwrap_or("Kustomization"),
                 &app.namespace,
                 &app.name,
                 merge_commit,

@@ -148,6 +148,16 @@ pub(crate) fn edit(
                 ))
             })?;
             handled_tests.push(ptr.to_string());
+            // The container is found in the values by its image, not by
+            // its index: a pin of the same container's name holds on the
+            // live object (the dry run checks it), and names nothing here.
+            if let Some(name) = ptr
+                .strip_suffix("/image")
+                .map(|container| format!("{container}/name"))
+                && pinned(ops, &name).is_some()
+            {
+                handled_tests.push(name);
+            }
             let (old_name, old_tag) = split_image(old);
             let (new_name, new_tag) = split_image(new);
             let mut spots: Vec<(Spot, bool)> = Vec::new(); // (place, whole-image string?)

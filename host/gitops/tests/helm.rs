@@ -84,6 +84,35 @@ fn the_image_tag_is_changed_in_values_yaml() {
     );
 }
 
+/// Diagnostics pins the container's name beside its image (the fix names
+/// the container): the values find the container by its image, so that
+/// pin is the live object's, not the chart's; a pin of anything else still
+/// cannot be checked without rendering.
+#[test]
+fn a_pin_of_the_containers_name_beside_its_image_is_the_live_objects() {
+    let r = chart(VALUES);
+    let s = src("charts/web");
+    let obj = deployment(Some("shop"), "web");
+    let pinned = change(json!([
+        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "web"},
+        {"op": "test", "path": "/spec/template/spec/containers/0/image", "value": "registry.example/shop/web:1.4.0"},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "registry.example/shop/web:1.4.1"},
+    ]));
+    let e = edit(r.path(), &s, &obj, &pinned).unwrap();
+    assert_only_lines(
+        file(&e, "charts/web/values.yaml"),
+        &["  tag: \"1.4.0\""],
+        &["  tag: \"1.4.1\""],
+    );
+    let other = change(json!([
+        {"op": "test", "path": "/spec/template/spec/containers/0/imagePullPolicy", "value": "IfNotPresent"},
+        {"op": "test", "path": "/spec/template/spec/containers/0/image", "value": "registry.example/shop/web:1.4.0"},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "registry.example/shop/web:1.4.1"},
+    ]));
+    let err = edit(r.path(), &s, &obj, &other).unwrap_err().to_string();
+    assert!(err.contains("imagePullPolicy cannot be checked"), "{err}");
+}
+
 #[test]
 fn resources_are_changed_where_the_values_match_the_live_container() {
     let r = chart(VALUES);
