@@ -118,6 +118,26 @@ if [ -n "$registry_tools" ]; then
     fi
 fi
 
+# An SSH server for the GitOps tests of SSH keys (a fetch and a push over
+# ssh://, host keys checked): Debian's OpenSSH server, started by the tests
+# on a loopback port with their own configuration. The package's system
+# service (port 22, all interfaces) is not wanted.
+if [ ! -x /usr/sbin/sshd ]; then
+    echo "setup: installing openssh-server (the GitOps SSH tests)" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if command -v apt-get >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+        if command -v systemctl >/dev/null 2>&1; then
+            $sudo systemctl disable --now ssh >/dev/null 2>&1 || true
+        fi
+    else
+        echo "setup: please install an OpenSSH server (sshd) with your package manager" >&2
+        exit 1
+    fi
+fi
+
 # The container image without a container engine (scripts/build-image.sh,
 # scripts/check-image.sh; run by hand, not by the tests): the musl target and
 # musl-gcc for a static binary, umoci to assemble the OCI image, skopeo and

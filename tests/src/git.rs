@@ -105,6 +105,11 @@ impl GitServer {
         format!("{}{name}.git", self.url)
     }
 
+    /// The folder holding the bare repositories.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
     /// The bare repository `NAME.git`.
     pub fn repo_dir(&self, name: &str) -> PathBuf {
         self.root.path().join(format!("{name}.git"))
@@ -438,6 +443,139 @@ fn git_output(dir: &Path, args: &[&str]) -> Result<String, String> {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The environment variable that makes a missing SSH server a failure
+/// instead of a skip (CI sets it; `scripts/setup.sh` installs one).
+pub const REQUIRE_SSH_ENV: &str = "GUARDIAN_REQUIRE_SSH";
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A [`GitServer`]'s repositories over SSH: Debian's OpenSSH server on a
+/// loopback port, as the user running the tests, accepting one client key
+/// (public-key authentication only); git runs there as it does behind
+/// GitHub's or GitLab's SSH. Stopped when dropped.
+pub struct SshGit {
+    pub port: u16,
+    pub user: String,
+    /// The client's private key (OpenSSH format, no passphrase).
+    pub client_key: PathBuf,
+    /// `[127.0.0.1]:PORT <host key>`: what `ssh-keyscan` would find.
+    pub known_hosts: PathBuf,
+    /// Another key the server does not accept.
+    pub other_key: PathBuf,
+    root: PathBuf,
+    _dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl SshGit {
+    /// Serves `server`'s repositories over SSH, or says why it cannot
+    /// (no `sshd` here).
+    pub fn start(server: &GitServer) -> Result<SshGit, String> {
+        if !Path::new(SSHD).is_file() {
+            return Err(format!("{SSHD} is not installed (Debian's openssh-server)"));
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let d = dir.path();
+        for key in ["host_key", "client_key", "other_key"] {
+            let ok = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", key, "-f"])
+                .arg(d.join(key))
+                .status()
+                .map_err(|e| format!("ssh-keygen: {e}"))?
+                .success();
+            if !ok {
+                return Err(format!("ssh-keygen could not make {key}"));
+            }
+        }
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys"))
+            .map_err(|e| e.to_string())?;
+        // sshd run by root separates privileges into this folder.
+        if Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+        {
+            let _ = std::fs::create_dir_all("/run/sshd");
+        }
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            l.local_addr().map_err(|e| e.to_string())?.port()
+        };
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PermitRootLogin prohibit-password\nPidFile {d}/sshd.pid\nLogLevel ERROR\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).map_err(|e| e.to_string())?;
+        let host_key =
+            std::fs::read_to_string(d.join("host_key.pub")).map_err(|e| e.to_string())?;
+        let host_key: Vec<&str> = host_key.split_whitespace().take(2).collect();
+        std::fs::write(
+            d.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {}\n", host_key.join(" ")),
+        )
+        .map_err(|e| e.to_string())?;
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stderr(std::fs::File::create(d.join("sshd.log")).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("cannot start {SSHD}: {e}"))?;
+        let user = String::from_utf8_lossy(
+            &Command::new("id")
+                .arg("-un")
+                .output()
+                .map_err(|e| e.to_string())?
+                .stdout,
+        )
+        .trim()
+        .to_owned();
+        let ssh = SshGit {
+            port,
+            user,
+            client_key: d.join("client_key"),
+            known_hosts: d.join("known_hosts"),
+            other_key: d.join("other_key"),
+            root: server.root().to_owned(),
+            _dir: dir,
+            child,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                let log =
+                    std::fs::read_to_string(ssh._dir.path().join("sshd.log")).unwrap_or_default();
+                return Err(format!("sshd did not listen on {port}: {log}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(ssh)
+    }
+
+    /// `ssh://USER@127.0.0.1:PORT/`: the prefix of every repository URL.
+    pub fn url_prefix(&self) -> String {
+        format!("ssh://{}@127.0.0.1:{}/", self.user, self.port)
+    }
+
+    /// `ssh://USER@127.0.0.1:PORT/ROOT/NAME.git`.
+    pub fn repo_url(&self, name: &str) -> String {
+        format!(
+            "{}{}/{name}.git",
+            self.url_prefix(),
+            self.root.display().to_string().trim_start_matches('/')
+        )
+    }
+}
+
+impl Drop for SshGit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

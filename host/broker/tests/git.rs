@@ -805,3 +805,133 @@ async fn an_unknown_base_or_an_empty_change_pushes_nothing() {
     assert_eq!(lines[0]["error"], "not-found");
     assert_eq!(lines[1]["error"], "invalid");
 }
+
+/// SSH, as GitHub's and GitLab's: a real OpenSSH server on loopback. With
+/// the key and the host's key in `known_hosts_file`, a fetch and an
+/// approved push work; an unknown host key is refused (never trusted on
+/// first use) with the setting to fix; a key the server does not take is a
+/// denial. The private key is in no error and no audit line.
+#[tokio::test]
+async fn over_ssh_a_known_host_and_a_key_fetch_and_push_and_an_unknown_host_is_refused() {
+    use guardian_tests::git::{REQUIRE_SSH_ENV, SshGit};
+    let server = GitServer::start(Some(TOKEN));
+    let base = server.create_repo(
+        "shop",
+        &[
+            ("apps/web/deployment.yaml", "image: web:1.0\n"),
+            ("README.md", "shop\n"),
+        ],
+    );
+    let ssh = match SshGit::start(&server) {
+        Ok(ssh) => ssh,
+        Err(e) => {
+            assert!(
+                std::env::var(REQUIRE_SSH_ENV).is_err(),
+                "the SSH server must run: {e}"
+            );
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let url = ssh.repo_url("shop");
+    let private_key = std::fs::read_to_string(&ssh.client_key).unwrap();
+    let key_body: String = private_key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let with = |key: &Path, known: Option<&Path>| GitOptions {
+        repositories: vec![RepositoryAccess {
+            url_prefix: ssh.url_prefix(),
+            credential: Some(GitCredential::SshKey {
+                ssh_key_file: key.to_owned(),
+                known_hosts_file: known.map(Path::to_owned),
+            }),
+        }],
+        author_name: "Guardian Bot".into(),
+        author_email: "bot@guardian.test".into(),
+        ..Default::default()
+    };
+
+    // The key and the known host: fetch, and an approved push.
+    let dir = tempfile::tempdir().unwrap();
+    let (good, audit) = broker(
+        dir.path(),
+        Policy::defaults().unwrap(),
+        with(&ssh.client_key, Some(&ssh.known_hosts)),
+    );
+    let checkout = good.git_fetch(&cx(), &url, "main").await.unwrap();
+    assert_eq!(checkout.commit, base);
+    assert_eq!(checkout.branch.as_deref(), Some("main"));
+    let push = BranchPush {
+        url: url.clone(),
+        base_branch: "main".into(),
+        base_commit: base.clone(),
+        branch: "guardian/act-7".into(),
+        files: vec![("apps/web/deployment.yaml".into(), "image: web:1.1\n".into())],
+        message: "web: image 1.1".into(),
+    };
+    let pushed = good
+        .git_push_branch(&cx(), &approved(), &push)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.branches("shop").get("guardian/act-7"),
+        Some(&pushed.commit)
+    );
+    assert_eq!(
+        server.files("shop", "guardian/act-7")["apps/web/deployment.yaml"],
+        "image: web:1.1\n"
+    );
+    assert_eq!(server.commit_of("shop", "main").unwrap(), base);
+
+    // No known host key: refused before anything is sent, saying what to set.
+    let dir2 = tempfile::tempdir().unwrap();
+    let (unknown, _) = broker(
+        dir2.path(),
+        Policy::defaults().unwrap(),
+        with(&ssh.client_key, None),
+    );
+    let refused = unknown.git_fetch(&cx(), &url, "main").await.unwrap_err();
+    assert_eq!(refused.kind_str(), "denied", "{refused}");
+    assert!(
+        refused.to_string().contains("SSH host key")
+            && refused.to_string().contains("known_hosts_file"),
+        "{refused}"
+    );
+
+    // A key the server does not accept: a denial naming the credential.
+    let dir3 = tempfile::tempdir().unwrap();
+    let (other, _) = broker(
+        dir3.path(),
+        Policy::defaults().unwrap(),
+        with(&ssh.other_key, Some(&ssh.known_hosts)),
+    );
+    let denied = other.git_fetch(&cx(), &url, "main").await.unwrap_err();
+    assert_eq!(denied.kind_str(), "denied", "{denied}");
+    assert!(
+        denied.to_string().contains("refused the credential"),
+        "{denied}"
+    );
+    let second_push = BranchPush {
+        branch: "guardian/act-8".into(),
+        ..push
+    };
+    let denied_push = other
+        .git_push_branch(&cx(), &approved(), &second_push)
+        .await
+        .unwrap_err();
+    assert_eq!(denied_push.kind_str(), "denied", "{denied_push}");
+    assert!(!server.branches("shop").contains_key("guardian/act-8"));
+
+    // The private key is nowhere.
+    let audit = std::fs::read_to_string(audit).unwrap();
+    for text in [
+        audit,
+        refused.to_string(),
+        denied.to_string(),
+        denied_push.to_string(),
+        format!("{refused:?}{denied:?}"),
+    ] {
+        assert!(!text.contains(&key_body), "the private key leaked: {text}");
+    }
+}

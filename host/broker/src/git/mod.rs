@@ -226,6 +226,16 @@ fn fetch_error(url: &str, what: &str, stderr: &str) -> BrokerError {
 fn remote_error(url: &str, what: &str, stderr: &str) -> Option<BrokerError> {
     let lower = stderr.to_ascii_lowercase();
     let has = |s: &str| lower.contains(s);
+    if has("host key verification failed")
+        || has("no ed25519 host key is known")
+        || has("host key is known for")
+    {
+        return Some(BrokerError::Denied(format!(
+            "the SSH host key of {url} is not known (or has changed), so git refused to {what}: \
+             {stderr}; put the server's host key in a file (ssh-keyscan -p PORT HOST, checked \
+             against the server) and name it in gitops.repositories[].credential.known_hosts_file"
+        )));
+    }
     if has("authentication failed")
         || has("could not read username")
         || has("could not read password")

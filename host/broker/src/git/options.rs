@@ -66,6 +66,11 @@ pub enum GitCredential {
     },
     SshKey {
         ssh_key_file: PathBuf,
+        /// The server's host keys (`ssh-keyscan HOST`, checked): the host
+        /// must be in it (or in `/etc/ssh/ssh_known_hosts`); an unknown host
+        /// is refused, never trusted on first use.
+        #[serde(default)]
+        known_hosts_file: Option<PathBuf>,
     },
 }
 
@@ -165,7 +170,8 @@ mod tests {
         assert_eq!(
             o.repositories[1].credential,
             Some(GitCredential::SshKey {
-                ssh_key_file: "/k".into()
+                ssh_key_file: "/k".into(),
+                known_hosts_file: None,
             })
         );
         assert!(matches!(

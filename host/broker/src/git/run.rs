@@ -113,17 +113,36 @@ impl Git {
                 secret = Some(token);
                 askpass = Some(dir);
             }
-            Some(GitCredential::SshKey { ssh_key_file }) => {
+            Some(GitCredential::SshKey {
+                ssh_key_file,
+                known_hosts_file,
+            }) => {
                 if !ssh_key_file.is_file() {
                     return Err(BrokerError::Invalid(format!(
                         "the SSH key file {} ({key}) does not exist",
                         ssh_key_file.display()
                     )));
                 }
-                let command = format!(
-                    "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o BatchMode=yes",
+                // The host key must be known: from the configured file, else
+                // the system's; never accepted on first use.
+                let mut command = format!(
+                    "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes",
                     shell_quote(&ssh_key_file.to_string_lossy())
                 );
+                if let Some(known) = known_hosts_file {
+                    if !known.is_file() {
+                        return Err(BrokerError::Invalid(format!(
+                            "the SSH known-hosts file {} ({key}) does not exist",
+                            known.display()
+                        )));
+                    }
+                    command.push_str(&format!(
+                        " -o UserKnownHostsFile={}",
+                        shell_quote(&known.to_string_lossy())
+                    ));
+                } else {
+                    command.push_str(" -o UserKnownHostsFile=/dev/null");
+                }
                 set("GIT_SSH_COMMAND", &command);
                 set("GIT_ASKPASS", "/bin/false");
             }
