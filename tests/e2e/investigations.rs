@@ -287,6 +287,45 @@ async fn alerts_from_a_real_alertmanager_become_investigations() {
         shown.contains("No diagnosis: the alert could not be mapped"),
         "{shown}"
     );
+
+    // MCP clients read the same records as resources: the list, and one
+    // investigation in full — what the gRPC API returned for it.
+    let mut cmd = crate::support::guardian(&server.dir.path().join("cache"));
+    cmd.args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args(["mcp", "--identity", "tester", "--state-dir"])
+        .arg(&state);
+    let mut mcp = crate::support::McpStdio::start(cmd);
+    let read = |mcp: &mut crate::support::McpStdio, uri: &str| -> Value {
+        let answer = mcp.request("resources/read", json!({"uri": uri}));
+        let contents = &answer["result"]["contents"][0];
+        assert_eq!(contents["uri"], uri, "{answer:#}");
+        assert_eq!(contents["mimeType"], "application/json", "{answer:#}");
+        serde_json::from_str(contents["text"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {answer:#}"))
+    };
+    let all = read(&mut mcp, "guardian://investigations");
+    let ids: Vec<&str> = all
+        .as_array()
+        .unwrap_or_else(|| all["investigations"].as_array().expect("a list"))
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&crash_id.as_str()) && ids.contains(&wid),
+        "{all:#}"
+    );
+    let one = read(&mut mcp, &format!("guardian://investigations/{crash_id}"));
+    assert_eq!(&one, closed, "the MCP resource is the stored record");
+    let missing = mcp.request(
+        "resources/read",
+        json!({"uri": "guardian://investigations/inv-nope"}),
+    );
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("inv-nope")),
+        "{missing:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
