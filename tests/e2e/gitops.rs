@@ -931,6 +931,31 @@ fn argocd_drift_compares_git_with_the_live_objects_field_by_field() {
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("Field-level difference with Git"), "{table}");
     assert!(table.contains("/spec/replicas"), "{table}");
+
+    // The tool called directly — `skills call`, MCP's `argocd__drift` —
+    // carries the same comparison.
+    let input = json!({"name": "catalog", "namespace": c.argo_ns}).to_string();
+    let called = c.json(&[
+        "skills",
+        "call",
+        "argocd.drift",
+        "--input",
+        &input,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(called["git_diff"], drift["git_diff"], "{called:#}");
+    let mut cmd = c.guardian(&["mcp", "--identity", "tester"]);
+    cmd.env_remove("USER");
+    let mut mcp = McpStdio::start(cmd);
+    let answer = mcp.request(
+        "tools/call",
+        json!({"name": "argocd__drift", "arguments": {"name": "catalog", "namespace": c.argo_ns}}),
+    );
+    assert_eq!(
+        answer["result"]["structuredContent"]["git_diff"], drift["git_diff"],
+        "{answer:#}"
+    );
 }
 
 /// `ask --propose` (the built-in reasoner): its proposal on the

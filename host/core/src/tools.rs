@@ -59,6 +59,12 @@ impl Session {
         input: &str,
     ) -> Result<Value, CallError> {
         let input = if input.trim().is_empty() { "{}" } else { input };
-        self.runtime().call(caller, tool, input).await
+        let mut out = self.runtime().call(caller, tool, input).await?;
+        // `argocd.drift` answers with the live side only; the host adds
+        // Git's, whichever front end called it.
+        if tool == crate::argocd::DRIFT {
+            self.add_git_diff(caller, &mut out).await;
+        }
+        Ok(out)
     }
 }
