@@ -119,6 +119,37 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The `+`/`-` lines of a unified diff, without its file headers.
+fn changed_lines(diff: &str) -> Vec<&str> {
+    diff.lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect()
+}
+
+/// The catalog's ImagePullBackOff finding in a `diagnose` report.
+fn image_finding(report: &Value) -> &Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["reason"] == "ImagePullBackOff")
+        .unwrap_or_else(|| panic!("no ImagePullBackOff finding: {report:#}"))
+}
+
+/// A finding's fix with the registry's tag.
+fn registry_fix(finding: &Value) -> &Value {
+    finding["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["registry"].is_object())
+        .unwrap_or_else(|| panic!("no fix from the registry: {finding:#}"))
+}
+
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();
@@ -367,22 +398,12 @@ fn a_bad_image_tag_on_an_argo_managed_deployment_becomes_a_pull_request_then_a_v
 
     // 1. The finding, the tag from the registry, the Git change.
     let report = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
-    let finding = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["reason"] == "ImagePullBackOff")
-        .unwrap_or_else(|| panic!("no ImagePullBackOff finding: {report:#}"));
+    let finding = image_finding(&report);
     assert_eq!(
         finding["managed_by"]["application"], "catalog",
         "{finding:#}"
     );
-    let fix = finding["fixes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["registry"].is_object())
-        .unwrap_or_else(|| panic!("no fix from the registry: {finding:#}"));
+    let fix = registry_fix(finding);
     let wanted = format!("{}:v2.4.2", c.image);
     assert!(
         fix["description"].as_str().unwrap().contains(&wanted),
@@ -409,14 +430,7 @@ fn a_bad_image_tag_on_an_argo_managed_deployment_becomes_a_pull_request_then_a_v
     assert_eq!(shown["kind"], "git-change", "{shown:#}");
     assert_eq!(shown["state"], "pending");
     let diff = shown["review"]["diff"].as_str().unwrap();
-    let changed: Vec<&str> = diff
-        .lines()
-        .filter(|l| {
-            (l.starts_with('+') || l.starts_with('-'))
-                && !l.starts_with("+++")
-                && !l.starts_with("---")
-        })
-        .collect();
+    let changed = changed_lines(diff);
     assert_eq!(changed.len(), 2, "{diff}");
     assert!(
         changed[0].starts_with('-')
@@ -598,12 +612,7 @@ fn a_bad_image_tag_on_a_flux_managed_deployment_becomes_a_pull_request_then_flux
 
     // 1. Flux is named as the owner, with its source; the fix lands in Git.
     let report = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
-    let finding = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["reason"] == "ImagePullBackOff")
-        .unwrap_or_else(|| panic!("no ImagePullBackOff finding: {report:#}"));
+    let finding = image_finding(&report);
     let owner = &finding["managed_by"];
     assert_eq!(owner["tool"], "flux", "{finding:#}");
     assert_eq!(owner["kind"], "Kustomization", "{finding:#}");
@@ -620,12 +629,7 @@ fn a_bad_image_tag_on_a_flux_managed_deployment_becomes_a_pull_request_then_flux
         )),
         "{note}"
     );
-    let fix = finding["fixes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["registry"].is_object())
-        .unwrap_or_else(|| panic!("no fix from the registry: {finding:#}"));
+    let fix = registry_fix(finding);
     let wanted = format!("{}:v2.4.2", c.image);
     assert_eq!(fix["lands_in"], "git", "{fix:#}");
     assert!(
@@ -638,14 +642,7 @@ fn a_bad_image_tag_on_a_flux_managed_deployment_becomes_a_pull_request_then_flux
     let shown = c.json(&["actions", "show", &id, "-o", "json"]);
     assert_eq!(shown["kind"], "git-change", "{shown:#}");
     let diff = shown["review"]["diff"].as_str().unwrap();
-    let changed: Vec<&str> = diff
-        .lines()
-        .filter(|l| {
-            (l.starts_with('+') || l.starts_with('-'))
-                && !l.starts_with("+++")
-                && !l.starts_with("---")
-        })
-        .collect();
+    let changed = changed_lines(diff);
     assert_eq!(changed.len(), 2, "{diff}");
     assert!(
         changed[1].ends_with(&format!("{wanted} # the release")),
@@ -744,36 +741,19 @@ fn a_flux_helm_releases_values_file_gets_the_tag_then_the_release_is_verified() 
     };
     let flux_ns = c.argo_ns.clone();
     let report = c.json(&["diagnose", "-n", &c.ns, "--propose", "-o", "json"]);
-    let finding = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["reason"] == "ImagePullBackOff")
-        .unwrap_or_else(|| panic!("no ImagePullBackOff finding: {report:#}"));
+    let finding = image_finding(&report);
     assert_eq!(finding["managed_by"]["tool"], "flux", "{finding:#}");
     assert_eq!(finding["managed_by"]["kind"], "HelmRelease", "{finding:#}");
     assert_eq!(
         finding["managed_by"]["application_namespace"],
         flux_ns.as_str()
     );
-    let fix = finding["fixes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["registry"].is_object())
-        .unwrap_or_else(|| panic!("no fix from the registry: {finding:#}"));
+    let fix = registry_fix(finding);
     assert_eq!(fix["lands_in"], "git", "{fix:#}");
     let id = fix["proposed_action"].as_str().unwrap().to_owned();
     let shown = c.json(&["actions", "show", &id, "-o", "json"]);
     let diff = shown["review"]["diff"].as_str().unwrap();
-    let changed: Vec<&str> = diff
-        .lines()
-        .filter(|l| {
-            (l.starts_with('+') || l.starts_with('-'))
-                && !l.starts_with("+++")
-                && !l.starts_with("---")
-        })
-        .collect();
+    let changed = changed_lines(diff);
     assert_eq!(
         changed,
         [

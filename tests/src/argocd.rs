@@ -102,37 +102,20 @@ pub fn install_crds(k: &ControlPlane) {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let dir = crds_dir();
-        let mut args: Vec<String> = vec!["apply".into(), "--server-side".into()];
-        for file in [
+        let files = [
             "application-crd.yaml",
             "appproject-crd.yaml",
             "applicationset-crd.yaml",
-        ] {
-            let path = dir.join(file);
-            assert!(
-                path.is_file(),
+        ]
+        .map(|f| dir.join(f));
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+            panic!(
                 "Argo CD's CRDs are missing: {} (the shared fixtures are expected beside the \
                  repository, in ../shared/fixtures/argocd-crds)",
-                path.display()
+                missing.display()
             );
-            args.push("-f".into());
-            args.push(path.display().to_string());
         }
-        let mut attempt = 0;
-        loop {
-            let out = k.kubectl().args(&args).output().expect("kubectl runs");
-            if out.status.success() {
-                break;
-            }
-            attempt += 1;
-            assert!(
-                attempt < 5,
-                "kubectl {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(300 * attempt));
-        }
+        k.apply_server_side(&files);
         for plural in ["applications", "appprojects", "applicationsets"] {
             wait_served(k, plural);
         }

@@ -25,30 +25,14 @@ pub fn install_crds(k: &ControlPlane) {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let dir = crds_dir();
-        let mut args: Vec<String> = vec!["apply".into(), "--server-side".into()];
-        for file in [
-            "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-            "helm.toolkit.fluxcd.io_helmreleases.yaml",
-            "source.toolkit.fluxcd.io_gitrepositories.yaml",
-        ] {
-            args.push("-f".into());
-            args.push(dir.join(file).display().to_string());
-        }
-        let mut attempt = 0;
-        loop {
-            let out = k.kubectl().args(&args).output().expect("kubectl runs");
-            if out.status.success() {
-                break;
-            }
-            attempt += 1;
-            assert!(
-                attempt < 5,
-                "kubectl {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(300 * attempt));
-        }
+        k.apply_server_side(
+            &[
+                "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+                "helm.toolkit.fluxcd.io_helmreleases.yaml",
+                "source.toolkit.fluxcd.io_gitrepositories.yaml",
+            ]
+            .map(|f| dir.join(f)),
+        );
         for crd in [
             "kustomizations.kustomize.toolkit.fluxcd.io",
             "helmreleases.helm.toolkit.fluxcd.io",

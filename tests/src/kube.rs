@@ -645,6 +645,33 @@ impl ControlPlane {
 
     /// Waits until the CustomResourceDefinition `name` is `Established`
     /// (custom objects of it can be created, and discovery serves it).
+    /// `kubectl apply --server-side` of `files` (CRDs: some are too large
+    /// for the last-applied annotation), retried when a concurrent apply of
+    /// the same objects by another test conflicts.
+    pub fn apply_server_side(&self, files: &[PathBuf]) {
+        let mut args: Vec<String> = vec!["apply".into(), "--server-side".into()];
+        for file in files {
+            assert!(file.is_file(), "{} is missing", file.display());
+            args.push("-f".into());
+            args.push(file.display().to_string());
+        }
+        let mut attempt = 0;
+        loop {
+            let out = self.kubectl().args(&args).output().expect("kubectl runs");
+            if out.status.success() {
+                return;
+            }
+            attempt += 1;
+            assert!(
+                attempt < 5,
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(300 * attempt));
+        }
+    }
+
     pub fn wait_established(&self, name: &str) {
         self.run(&[
             "wait",

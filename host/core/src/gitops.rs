@@ -800,45 +800,66 @@ impl crate::Session {
             interval: None,
         };
         let verification = self.argocd_verify(caller, &request, on_transition).await?;
-        use crate::argocd::Outcome;
-        let (action, summary) = match verification.outcome {
-            Outcome::Verified => (
-                store.settle_submitted(
-                    id,
-                    caller,
-                    ApplyOutcome::Applied {
-                        health: Health::Healthy,
-                        detail: format!(
-                            "merged as {merge_commit} ({url}); Application {}/{} Synced and Healthy at it",
-                            app.namespace, app.name
-                        ),
-                    },
-                )?,
-                format!("merged as {merge_commit}; {}", verification.summary),
-            ),
-            Outcome::TimedOut => (
-                store.get(id)?,
-                format!("merged as {merge_commit}; not verified yet: {}; follow again", verification.summary),
-            ),
-            _ => (
-                store.settle_submitted(
-                    id,
-                    caller,
-                    ApplyOutcome::Failed {
-                        error: format!("merged as {merge_commit}, but {}", verification.summary),
-                    },
-                )?,
-                format!("merged as {merge_commit}, but {}", verification.summary),
-            ),
-        };
-        Ok(FollowReport {
-            action,
-            pull_request: "merged".into(),
+        let healthy = format!(
+            "merged as {merge_commit} ({url}); Application {}/{} Synced and Healthy at it",
+            app.namespace, app.name
+        );
+        settle_merged(
+            store,
+            caller,
+            id,
+            &merge_commit,
+            verification,
+            (Health::Healthy, healthy),
             sync_action,
-            verification: Some(verification),
-            summary,
-        })
+        )
     }
+}
+
+/// Settles a merged Git change on its verification: `applied` with
+/// `health` when verified, still `submitted` when it timed out (follow
+/// again), `failed` otherwise.
+fn settle_merged(
+    store: &ActionStore,
+    caller: &str,
+    id: &str,
+    merge_commit: &str,
+    verification: crate::argocd::Verification,
+    (health, detail): (guardian_actions::Health, String),
+    sync_action: Option<String>,
+) -> Result<FollowReport, crate::ServiceError> {
+    use crate::argocd::Outcome;
+    use guardian_actions::ApplyOutcome;
+    let (action, summary) = match verification.outcome {
+        Outcome::Verified => (
+            store.settle_submitted(id, caller, ApplyOutcome::Applied { health, detail })?,
+            format!("merged as {merge_commit}; {}", verification.summary),
+        ),
+        Outcome::TimedOut => (
+            store.get(id)?,
+            format!(
+                "merged as {merge_commit}; not verified yet: {}; follow again",
+                verification.summary
+            ),
+        ),
+        _ => (
+            store.settle_submitted(
+                id,
+                caller,
+                ApplyOutcome::Failed {
+                    error: format!("merged as {merge_commit}, but {}", verification.summary),
+                },
+            )?,
+            format!("merged as {merge_commit}, but {}", verification.summary),
+        ),
+    };
+    Ok(FollowReport {
+        action,
+        pull_request: "merged".into(),
+        sync_action,
+        verification: Some(verification),
+        summary,
+    })
 }
 
 impl crate::Session {
@@ -856,8 +877,7 @@ impl crate::Session {
         verify_timeout: Option<std::time::Duration>,
         on_transition: &(dyn Fn(&crate::argocd::Transition) + Send + Sync),
     ) -> Result<FollowReport, crate::ServiceError> {
-        use crate::argocd::Outcome;
-        use guardian_actions::{ApplyOutcome, Health};
+        use guardian_actions::Health;
         let store = self.store()?;
         let checked = self
             .flux_verify(
@@ -870,51 +890,24 @@ impl crate::Session {
                 on_transition,
             )
             .await?;
-        let verification = checked.verification;
-        let (action, summary) = match verification.outcome {
-            Outcome::Verified => (
-                store.settle_submitted(
-                    id,
-                    caller,
-                    ApplyOutcome::Applied {
-                        health: if checked.health_checked {
-                            Health::Healthy
-                        } else {
-                            Health::Unchecked
-                        },
-                        detail: format!(
-                            "merged as {merge_commit} ({url}); {}",
-                            verification.summary
-                        ),
-                    },
-                )?,
-                format!("merged as {merge_commit}; {}", verification.summary),
-            ),
-            Outcome::TimedOut => (
-                store.get(id)?,
-                format!(
-                    "merged as {merge_commit}; not verified yet: {}; follow again",
-                    verification.summary
-                ),
-            ),
-            _ => (
-                store.settle_submitted(
-                    id,
-                    caller,
-                    ApplyOutcome::Failed {
-                        error: format!("merged as {merge_commit}, but {}", verification.summary),
-                    },
-                )?,
-                format!("merged as {merge_commit}, but {}", verification.summary),
-            ),
+        let health = if checked.health_checked {
+            Health::Healthy
+        } else {
+            Health::Unchecked
         };
-        Ok(FollowReport {
-            action,
-            pull_request: "merged".into(),
-            sync_action: None,
-            verification: Some(verification),
-            summary,
-        })
+        let detail = format!(
+            "merged as {merge_commit} ({url}); {}",
+            checked.verification.summary
+        );
+        settle_merged(
+            store,
+            caller,
+            id,
+            merge_commit,
+            checked.verification,
+            (health, detail),
+            None,
+        )
     }
 }
 
