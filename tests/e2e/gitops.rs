@@ -974,6 +974,12 @@ fn ask_propose_on_a_gitops_managed_deployment_proposes_a_git_change() {
                 .contains("apps/catalog/deployment.yaml"),
             "{shown:#}"
         );
+        // The loop's diagnosis got the registry's tags, as `diagnose`
+        // does: its answer carries the registry's evidence.
+        assert!(
+            answer.to_string().contains("tag v2.4.1 is not among them"),
+            "{answer:#}"
+        );
         let tool = if manager == Manager::Flux {
             "flux"
         } else {

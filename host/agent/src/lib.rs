@@ -36,7 +36,7 @@ pub use llm::{LlmClient, LlmOverrides, LlmSettings};
 pub use report::{Event, EventSink, RunReport, RunStats, no_events};
 pub use run::{Agent, Mode, RunContext, RunOutput};
 pub use tokio_util::sync::CancellationToken;
-pub use tools::Toolbox;
+pub use tools::{ToolHook, Toolbox};
 
 /// The rank of a finding's severity (`info` 0 … `critical` 3), as the
 /// diagnostics report orders them.

@@ -532,6 +532,17 @@ fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub struct Toolbox {
     runtime: Arc<Runtime>,
     caller: String,
+    hook: Option<Arc<dyn ToolHook>>,
+}
+
+/// What the host adds to a tool's answer before the loop reads it — what
+/// the service layer adds for every front end (the registry's tags for an
+/// image tag that does not exist), so that the loop reasons on the same
+/// answer a person would get.
+#[async_trait::async_trait]
+pub trait ToolHook: Send + Sync {
+    /// Called after `tool` answered `value` to `caller`; may add to it.
+    async fn after(&self, caller: &str, tool: &str, value: &mut Value);
 }
 
 impl Toolbox {
@@ -539,7 +550,14 @@ impl Toolbox {
         Toolbox {
             runtime,
             caller: caller.to_owned(),
+            hook: None,
         }
+    }
+
+    /// Every answer passes through `hook` first.
+    pub fn with_hook(mut self, hook: Arc<dyn ToolHook>) -> Self {
+        self.hook = Some(hook);
+        self
     }
 
     pub fn caller(&self) -> &str {
@@ -576,7 +594,10 @@ impl Toolbox {
     /// Calls `skill.tool` with a JSON text input.
     pub async fn call(&self, qualified: &str, input: &str) -> ToolOutcome {
         let started = Instant::now();
-        let result = self.runtime.call(&self.caller, qualified, input).await;
+        let mut result = self.runtime.call(&self.caller, qualified, input).await;
+        if let (Ok(value), Some(hook)) = (&mut result, &self.hook) {
+            hook.after(&self.caller, qualified, value).await;
+        }
         let latency = started.elapsed();
         match result {
             Ok(value) => ToolOutcome {

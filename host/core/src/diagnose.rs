@@ -201,6 +201,28 @@ pub(crate) async fn namespaces(
 /// Who the host's own calls on behalf of a diagnosis are (listing the
 /// namespaces, proposing its fixes): `caller`, as `diagnostics.analyze`,
 /// with the diagnostics skill's grants.
+/// The agent loop's hook: a `diagnostics.analyze` answer gets the
+/// registry's tags where an image tag does not exist, as `diagnose` adds
+/// them for every front end.
+pub(crate) struct RegistryTags {
+    pub broker: Broker,
+    pub runtime: std::sync::Arc<Runtime>,
+}
+
+#[async_trait::async_trait]
+impl guardian_agent::ToolHook for RegistryTags {
+    async fn after(&self, caller: &str, tool: &str, value: &mut Value) {
+        if tool != format!("{DIAGNOSTICS_SKILL}.{ANALYZE_TOOL}") {
+            return;
+        }
+        let Ok(dry_run) = analyze_context(&self.runtime, caller) else {
+            return;
+        };
+        let cx = CallContext::host_for(caller, "registry.tags");
+        crate::gitops::complete_image_fixes(&self.broker, &cx, &dry_run, value).await;
+    }
+}
+
 fn analyze_context(runtime: &Runtime, caller: &str) -> Result<CallContext, DiagnoseError> {
     skill_context(runtime, caller, DIAGNOSTICS_SKILL, ANALYZE_TOOL)
 }

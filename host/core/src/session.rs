@@ -276,8 +276,19 @@ impl Session {
         propose: bool,
         namespace: Option<String>,
     ) -> guardian_agent::Agent {
+        let mut toolbox = guardian_agent::Toolbox::new(self.runtime.clone(), caller);
+        // What `diagnose` adds for every front end, the loop's diagnoses
+        // get too: the registry's tags for an image tag that does not exist.
+        if !self.config.registries.allowed_hosts.is_empty()
+            && let Some(broker) = &self.broker
+        {
+            toolbox = toolbox.with_hook(std::sync::Arc::new(crate::diagnose::RegistryTags {
+                broker: broker.clone(),
+                runtime: self.runtime.clone(),
+            }));
+        }
         guardian_agent::Agent {
-            toolbox: guardian_agent::Toolbox::new(self.runtime.clone(), caller),
+            toolbox,
             guards,
             mode,
             propose,
