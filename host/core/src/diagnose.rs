@@ -160,12 +160,11 @@ pub async fn diagnose(
         if let Some(node) = runtime.broker().and_then(|b| b.node_scope()) {
             scope.push_str(&format!(" (the pods of node {node} only)"));
             summary.insert("node".into(), json!(node));
-            summary.insert(
-                "notes".into(),
-                json!([format!(
-                    "node mode: read the pods of node {node} only (and that node); pods on                      other nodes were not read, so nothing is said about them"
-                )]),
+            let note = format!(
+                "node mode: read the pods of node {node} only (and that node); pods on other \
+                 nodes were not read, so nothing is said about them"
             );
+            summary.insert("notes".into(), json!([note]));
         }
         summary.insert("scope".into(), json!(scope));
     }
