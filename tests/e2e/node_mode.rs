@@ -94,8 +94,14 @@ fn summary(node: &str, ns: &str, pods: &[(&str, u64, u64)]) -> Value {
 }
 
 /// n1's figures: (pod, usageNanoCores, workingSetBytes).
-const N1_USAGE: &[(&str, u64, u64)] = &[("web-a", 12_345_678, 52_428_800), ("ok-a", 1_000_001, 7_340_032)];
-const N2_USAGE: &[(&str, u64, u64)] = &[("web-b", 500_000_000, 268_435_456), ("ok-b", 2_000_000, 1_048_576)];
+const N1_USAGE: &[(&str, u64, u64)] = &[
+    ("web-a", 12_345_678, 52_428_800),
+    ("ok-a", 1_000_001, 7_340_032),
+];
+const N2_USAGE: &[(&str, u64, u64)] = &[
+    ("web-b", 500_000_000, 268_435_456),
+    ("ok-b", 2_000_000, 1_048_576),
+];
 const N3_USAGE: &[(&str, u64, u64)] = &[("web-c", 3_000_000, 2_097_152)];
 
 fn crash_looping(pod: &str) -> Value {
@@ -234,15 +240,25 @@ fn a_node_daemon_diagnoses_its_own_nodes_pods_only_and_says_so() {
     let ns = &c.ns;
 
     // The whole cluster, read by one process: the three crash loops.
-    let whole = run_json(c.cli(None).args(["diagnose", "-n", ns, "-o", "json", "--no-dry-run"]));
+    let whole = run_json(
+        c.cli(None)
+            .args(["diagnose", "-n", ns, "-o", "json", "--no-dry-run"]),
+    );
     assert_eq!(
         finding_pods(&whole),
-        [format!("{ns}/web-a"), format!("{ns}/web-b"), format!("{ns}/web-c")],
+        [
+            format!("{ns}/web-a"),
+            format!("{ns}/web-b"),
+            format!("{ns}/web-c")
+        ],
         "{whole:#}"
     );
 
     // The daemon of n1: web-a only, and the scope says whose pods it read.
-    let one = run_json(c.cli(Some(1)).args(["diagnose", "-n", ns, "-o", "json", "--no-dry-run"]));
+    let one = run_json(
+        c.cli(Some(1))
+            .args(["diagnose", "-n", ns, "-o", "json", "--no-dry-run"]),
+    );
     assert_eq!(finding_pods(&one), [format!("{ns}/web-a")], "{one:#}");
     let summary = &one["summary"];
     let node = c.node(1);
@@ -255,20 +271,32 @@ fn a_node_daemon_diagnoses_its_own_nodes_pods_only_and_says_so() {
         "{summary:#}"
     );
     assert!(
-        summary["notes"].to_string().contains("pods on other nodes were not read"),
+        summary["notes"]
+            .to_string()
+            .contains("pods on other nodes were not read"),
         "{summary:#}"
     );
 
     // Every namespace: still only n1's pods among the findings.
-    let all = run_json(c.cli(Some(1)).args(["diagnose", "-A", "-o", "json", "--no-dry-run"]));
-    assert_eq!(finding_pods(&all), [format!("{ns}/web-a")], "{:#}", all["summary"]);
+    let all = run_json(
+        c.cli(Some(1))
+            .args(["diagnose", "-A", "-o", "json", "--no-dry-run"]),
+    );
+    assert_eq!(
+        finding_pods(&all),
+        [format!("{ns}/web-a")],
+        "{:#}",
+        all["summary"]
+    );
 
     // The audit log shows the scope: pod lists sent with the field
     // selector, every line of the daemon naming its node.
     let lines = c.audit_lines();
     let scoped: Vec<&Value> = lines
         .iter()
-        .filter(|l| l["verb"] == "list" && l["resource"] == "/v1/pods" && l["node"] == node.as_str())
+        .filter(|l| {
+            l["verb"] == "list" && l["resource"] == "/v1/pods" && l["node"] == node.as_str()
+        })
         .collect();
     assert!(!scoped.is_empty(), "no scoped pod list in the audit log");
     for line in &scoped {
@@ -280,7 +308,11 @@ fn a_node_daemon_diagnoses_its_own_nodes_pods_only_and_says_so() {
         );
     }
     // The table rendering: no all-clear about what was not read.
-    let (_, table, _) = output(c.cli(Some(2)).args(["diagnose", "-n", ns, "--no-dry-run", "--filter", "Service"]));
+    let (_, table, _) =
+        output(
+            c.cli(Some(2))
+                .args(["diagnose", "-n", ns, "--no-dry-run", "--filter", "Service"]),
+        );
     assert!(
         table.contains(&format!("the pods of node {} only", c.node(2))),
         "{table}"
@@ -299,14 +331,20 @@ fn a_node_daemon_refuses_another_nodes_pod_and_its_logs_by_name() {
                 .arg(input.to_string()),
         )
     };
-    let (code, out, err) = call("cluster.get", json!({"resource": "pods", "namespace": ns, "name": "web-a"}));
+    let (code, out, err) = call(
+        "cluster.get",
+        json!({"resource": "pods", "namespace": ns, "name": "web-a"}),
+    );
     assert_eq!(code, 0, "its own node's pod is read: {out}{err}");
     let expected = format!(
         "pod {ns}/web-b runs on node {}; this daemon reads node {}",
         c.node(2),
         c.node(1)
     );
-    let (code, out, err) = call("cluster.get", json!({"resource": "pods", "namespace": ns, "name": "web-b"}));
+    let (code, out, err) = call(
+        "cluster.get",
+        json!({"resource": "pods", "namespace": ns, "name": "web-b"}),
+    );
     assert_ne!(code, 0, "{out}");
     assert!(format!("{out}{err}").contains(&expected), "{out}{err}");
     let (code, out, err) = call("cluster.logs", json!({"namespace": ns, "pod": "web-b"}));
@@ -315,7 +353,10 @@ fn a_node_daemon_refuses_another_nodes_pod_and_its_logs_by_name() {
     // A list of nodes is the daemon's node.
     let (code, out, err) = call("cluster.list", json!({"resource": "nodes"}));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains(&c.node(1)) && !out.contains(&c.node(2)), "{out}");
+    assert!(
+        out.contains(&c.node(1)) && !out.contains(&c.node(2)),
+        "{out}"
+    );
     // Audited: the refused reads, as out-of-scope, naming the node.
     let lines = c.audit_lines();
     assert!(
@@ -350,7 +391,8 @@ fn usage_of(report: &Value) -> Vec<(String, String, u64, u64)> {
 }
 
 fn direct<'a>(cmd: &'a mut Command, ca: &Path) -> &'a mut Command {
-    cmd.args(["--kubelet", "direct", "--kubelet-ca-file"]).arg(ca)
+    cmd.args(["--kubelet", "direct", "--kubelet-ca-file"])
+        .arg(ca)
 }
 
 #[test]
@@ -367,13 +409,23 @@ fn node_usage_comes_from_its_own_kubelet() {
     let want = |pods: &[(&str, u64, u64)]| -> Vec<(String, String, u64, u64)> {
         let mut v: Vec<_> = pods
             .iter()
-            .map(|(p, nano, ws)| (p.to_string(), "app".to_owned(), nano.div_ceil(1_000_000), *ws))
+            .map(|(p, nano, ws)| {
+                (
+                    p.to_string(),
+                    "app".to_owned(),
+                    nano.div_ceil(1_000_000),
+                    *ws,
+                )
+            })
             .collect();
         v.sort();
         v
     };
     assert_eq!(usage_of(&report), want(N1_USAGE), "{report:#}");
-    assert_eq!(usage_of(&report)[0], ("ok-a".into(), "app".into(), 2, 7_340_032));
+    assert_eq!(
+        usage_of(&report)[0],
+        ("ok-a".into(), "app".into(), 2, 7_340_032)
+    );
     assert_eq!(report["node"], c.node(1).as_str());
     // n2's daemon: n2's figures.
     let report = run_json(direct(&mut c.cli(Some(2)), &ca).args(["usage", "-n", ns, "-o", "json"]));
@@ -384,7 +436,12 @@ fn node_usage_comes_from_its_own_kubelet() {
     );
     assert_eq!(usage_of(&report), want(&N1_USAGE[..1]), "{report:#}");
     // Only n1's and n2's kubelets were asked, each by its own daemon.
-    assert!(c.kubelets[0].requests().iter().all(|r| r == "/stats/summary"));
+    assert!(
+        c.kubelets[0]
+            .requests()
+            .iter()
+            .all(|r| r == "/stats/summary")
+    );
     assert_eq!(c.kubelets[2].requests(), Vec::<String>::new());
     // Decided and audited as a get of nodes/stats, naming the route.
     let lines = c.audit_lines();
@@ -393,7 +450,10 @@ fn node_usage_comes_from_its_own_kubelet() {
         .find(|l| l["resource"] == "/v1/nodes/stats" && l["name"] == c.node(1).as_str())
         .expect("the kubelet read is audited");
     assert_eq!(read["decision"], "allow", "{read}");
-    assert!(read["reasons"].to_string().contains("route direct"), "{read}");
+    assert!(
+        read["reasons"].to_string().contains("route direct"),
+        "{read}"
+    );
 
     // A kubelet that does not accept the token: 401, said as such.
     let (code, out, err) = output(direct(&mut c.cli(Some(3)), &ca).args(["usage", "-n", ns]));

@@ -1131,8 +1131,19 @@ impl ControlPlane {
                 std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
                 openssl(
                     &[
-                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                        "/CN=kubelet-ca", "-keyout", "ca.key", "-out", "ca.crt",
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=kubelet-ca",
+                        "-keyout",
+                        "ca.key",
+                        "-out",
+                        "ca.crt",
                     ],
                     &dir,
                 )?;
@@ -1163,17 +1174,37 @@ impl ControlPlane {
         let ca_key = ca.join("ca.key");
         openssl(
             &[
-                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kubelet", "-keyout",
-                "kubelet.key", "-out", "kubelet.csr",
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=kubelet",
+                "-keyout",
+                "kubelet.key",
+                "-out",
+                "kubelet.csr",
             ],
             &dir,
         )
         .unwrap();
         openssl(
             &[
-                "x509", "-req", "-in", "kubelet.csr", "-CA", ca_crt.to_str().unwrap(),
-                "-CAkey", ca_key.to_str().unwrap(), "-CAcreateserial", "-days", "2",
-                "-extfile", "ext.cnf", "-out", "kubelet.crt",
+                "x509",
+                "-req",
+                "-in",
+                "kubelet.csr",
+                "-CA",
+                ca_crt.to_str().unwrap(),
+                "-CAkey",
+                ca_key.to_str().unwrap(),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "kubelet.crt",
             ],
             &dir,
         )
@@ -1188,6 +1219,8 @@ impl ControlPlane {
         let script = dir.join("stats_kubelet.py");
         std::fs::write(&script, STATS_KUBELET_PY).unwrap();
         let port_file = dir.join("port");
+        // Never waited on: it exits by itself once the test process is gone.
+        #[allow(clippy::zombie_processes)]
         Command::new("python3")
             .arg(&script)
             .args(["kubelet.crt", "kubelet.key", "summary.json", "token"].map(|f| dir.join(f)))

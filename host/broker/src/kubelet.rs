@@ -106,7 +106,9 @@ pub(crate) fn nodes_kind() -> ResourceKind {
 }
 
 /// The HTTPS client of the direct route, and how it checks the kubelet.
-pub(crate) fn direct_client(options: &NodeOptions) -> Result<(reqwest::Client, String), BrokerError> {
+pub(crate) fn direct_client(
+    options: &NodeOptions,
+) -> Result<(reqwest::Client, String), BrokerError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -565,11 +567,17 @@ mod tests {
         let node = serde_json::json!({"status": {
             "addresses": [{"type": "Hostname", "address": "n1"}, {"type": "InternalIP", "address": "10.0.0.7"}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}});
-        assert_eq!(kubelet_address(&node, "n1").unwrap(), "https://10.0.0.7:10250");
+        assert_eq!(
+            kubelet_address(&node, "n1").unwrap(),
+            "https://10.0.0.7:10250"
+        );
         let v6 = serde_json::json!({"status": {
             "addresses": [{"type": "InternalIP", "address": "fd00::7"}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}});
-        assert_eq!(kubelet_address(&v6, "n1").unwrap(), "https://[fd00::7]:10250");
+        assert_eq!(
+            kubelet_address(&v6, "n1").unwrap(),
+            "https://[fd00::7]:10250"
+        );
         let none = serde_json::json!({"status": {"addresses": [{"type": "InternalIP", "address": "evil/path"}]}});
         assert!(kubelet_address(&none, "n1").is_err());
     }

@@ -50,8 +50,8 @@ pub use guardian_redact as redact;
 pub use guardian_snapshot::{LoadProblem, Snapshot};
 pub use host::AccessReview;
 pub use live::{ClusterOptions, ServerVersion, TokenUser};
-pub use node::{KubeletRoute, NodeOptions};
 pub use metrics::{ContainerUsage, MetricsSourceReport, PrometheusOptions};
+pub use node::{KubeletRoute, NodeOptions};
 pub use registry::{RegistryOptions, RegistryTags, TagSuggestion, suggest_tags};
 
 use backend::{Backend, SnapshotBackend};

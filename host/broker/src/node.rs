@@ -169,7 +169,11 @@ impl NodeScope {
     }
 
     /// Refuses `name` of `kind` when it is another node.
-    pub(crate) fn check_node_get(&self, kind: &ResourceKind, name: &str) -> Result<(), BrokerError> {
+    pub(crate) fn check_node_get(
+        &self,
+        kind: &ResourceKind,
+        name: &str,
+    ) -> Result<(), BrokerError> {
         if !is_core(kind, "nodes") || name == self.name {
             return Ok(());
         }
@@ -294,11 +298,11 @@ mod tests {
             .unwrap();
         assert_eq!(q.field_selector.as_deref(), Some("metadata.name=n1"));
         // Not the core group's pods, or another kind: untouched.
-        assert!(s.scope_list(&kind("metrics.k8s.io", "pods"), &own).is_none());
         assert!(
-            s.scope_list(&kind("apps", "deployments"), &own)
+            s.scope_list(&kind("metrics.k8s.io", "pods"), &own)
                 .is_none()
         );
+        assert!(s.scope_list(&kind("apps", "deployments"), &own).is_none());
     }
 
     #[test]
@@ -313,7 +317,9 @@ mod tests {
                 .starts_with("pod shop/web-1 runs on node n2; this daemon reads node n1"),
             "{err}"
         );
-        let err = s.check_pod(&json!({"spec": {}}), "shop", "pending").unwrap_err();
+        let err = s
+            .check_pod(&json!({"spec": {}}), "shop", "pending")
+            .unwrap_err();
         assert!(err.message().contains("not scheduled"), "{err}");
         assert!(s.check_node_get(&kind("", "nodes"), "n1").is_ok());
         let err = s.check_node_get(&kind("", "nodes"), "n2").unwrap_err();
@@ -358,7 +364,8 @@ mod tests {
     /// and its audit lines and policy input carry the node.
     #[tokio::test]
     async fn a_scoped_broker_reads_its_node_only() {
-        let node = |name: &str| json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}});
+        let node =
+            |name: &str| json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}});
         let (snapshot, problems) = crate::Snapshot::from_values(
             "two-nodes",
             vec![
@@ -395,8 +402,14 @@ mod tests {
             n
         };
         let all = ListQuery::default();
-        assert_eq!(names(whole.list(&cx, &pods, &all).await.unwrap()), ["web-0", "web-1", "web-2"]);
-        assert_eq!(names(broker.list(&cx, &pods, &all).await.unwrap()), ["web-0", "web-2"]);
+        assert_eq!(
+            names(whole.list(&cx, &pods, &all).await.unwrap()),
+            ["web-0", "web-1", "web-2"]
+        );
+        assert_eq!(
+            names(broker.list(&cx, &pods, &all).await.unwrap()),
+            ["web-0", "web-2"]
+        );
         let own = ListQuery {
             namespace: Some("shop".into()),
             field_selector: Some("metadata.name=web-1".into()),
@@ -407,7 +420,10 @@ mod tests {
         assert_eq!(names(broker.list(&cx, &nodes, &all).await.unwrap()), ["n1"]);
 
         assert!(broker.get(&cx, &pods, Some("shop"), "web-0").await.is_ok());
-        let err = broker.get(&cx, &pods, Some("shop"), "web-1").await.unwrap_err();
+        let err = broker
+            .get(&cx, &pods, Some("shop"), "web-1")
+            .await
+            .unwrap_err();
         assert_eq!(err.kind_str(), "out-of-scope", "{err}");
         assert!(
             err.message()
@@ -440,7 +456,9 @@ mod tests {
             "{scoped_list}"
         );
         assert!(
-            lines.iter().any(|l| l["verb"] == "logs" && l["error"] == "out-of-scope"),
+            lines
+                .iter()
+                .any(|l| l["verb"] == "logs" && l["error"] == "out-of-scope"),
             "{lines:#?}"
         );
         // The unscoped broker's lines carry no node.

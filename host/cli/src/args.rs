@@ -127,7 +127,12 @@ pub struct NodeFlags {
     /// --kubelet direct: do not verify the kubelet's certificate (as
     /// metrics-server's flag); only where its serving certificate is
     /// self-signed and the network is trusted.
-    #[arg(long, global = true, requires = "node", conflicts_with = "kubelet_ca_file")]
+    #[arg(
+        long,
+        global = true,
+        requires = "node",
+        conflicts_with = "kubelet_ca_file"
+    )]
     pub kubelet_insecure_tls: bool,
 }
 

@@ -245,10 +245,7 @@ impl LiveBackend {
         max_bytes: u64,
     ) -> Result<(http::StatusCode, Vec<u8>), BrokerError> {
         let resource = &permit.input().resource;
-        let expected = format!(
-            "/api/v1/nodes/{}/proxy/stats/summary",
-            permit.input().name
-        );
+        let expected = format!("/api/v1/nodes/{}/proxy/stats/summary", permit.input().name);
         if permit.verb() != "get" || resource.grant != "nodes/stats" || path != expected {
             return Err(BrokerError::Internal(format!(
                 "a permit for {} {} was used to proxy {path}",
