@@ -1018,8 +1018,9 @@ fn daemonset_is_the_deployments_pod_on_every_node_with_only_node_proxy_more() {
         ])
     );
 
-    // Its extra RBAC: `get` on nodes/proxy (the kubelet's /stats/summary),
-    // bound to the same service account, and nothing else.
+    // Its extra RBAC: `get` on nodes/proxy and nodes/stats (the kubelet's
+    // /stats/summary by either route), bound to the same service account,
+    // and nothing else.
     let rbac = Rbac::of(&nodes);
     let user = pod_user(&all);
     assert_eq!(
@@ -1032,7 +1033,10 @@ fn daemonset_is_the_deployments_pod_on_every_node_with_only_node_proxy_more() {
         .collect();
     assert_eq!(
         granted,
-        BTreeSet::from([(String::new(), "nodes/proxy".to_owned(), "get".to_owned())])
+        BTreeSet::from([
+            (String::new(), "nodes/proxy".to_owned(), "get".to_owned()),
+            (String::new(), "nodes/stats".to_owned(), "get".to_owned()),
+        ])
     );
 
     // The pod: the Deployment's, hardened the same, on every node.
@@ -1087,11 +1091,12 @@ fn daemonset_is_the_deployments_pod_on_every_node_with_only_node_proxy_more() {
             .collect()
     };
     assert_eq!(volume_names(pod), volume_names(dpod));
-    // `serve --node=$(NODE_NAME)` (the downward API), then the Deployment's
-    // arguments.
+    // `serve --node=$(NODE_NAME)` (the downward API) `--kubelet=proxy`,
+    // then the Deployment's arguments.
     let args = strings(&c["args"]);
     let mut expected = strings(&dc["args"]);
     expected.insert(1, "--node=$(NODE_NAME)".to_owned());
+    expected.insert(2, "--kubelet=proxy".to_owned());
     assert_eq!(args, expected);
     let env = c["env"].as_array().unwrap();
     assert_eq!(
@@ -1149,9 +1154,11 @@ fn daemonset_applies_and_guardian_doctor_finds_every_permission_granted() {
     let user = pod_user(&manifests());
     let (code, out) = doctor(k, &user, &config, dir.path());
     assert_eq!(code, Some(0), "doctor as {user}:\n{out}");
-    // And the node proxy, which no skill grant names.
-    let can = k.run(&["auth", "can-i", "get", "nodes/proxy", "--as", &user]);
-    assert_eq!(can.trim(), "yes");
+    // And the kubelet's stats by either route, which no skill grant names.
+    for resource in ["nodes/proxy", "nodes/stats"] {
+        let can = k.run(&["auth", "can-i", "get", resource, "--as", &user]);
+        assert_eq!(can.trim(), "yes", "get {resource}");
+    }
 }
 
 /// A volume as the kubelet lays it out, in a temporary directory.

@@ -31,6 +31,7 @@ mod live_capture;
 mod loading;
 mod mcp_hardening;
 mod metrics_sources;
+mod node_mode;
 mod not_read;
 mod oncall;
 mod protected;

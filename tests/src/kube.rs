@@ -1050,3 +1050,226 @@ fn parse_dump_logs(text: &str) -> Vec<PodLog> {
     }
     logs
 }
+
+// ----- a kubelet's Summary API, one stand-in per node ----------------------
+
+/// A kubelet stand-in serving the Summary API (`GET /stats/summary`) over
+/// HTTPS on loopback, from a JSON file it reads at each request, to
+/// requests that carry `Authorization: Bearer TOKEN` (anything else: 401,
+/// as a kubelet with webhook authentication answers an unknown token).
+/// Every other path is 404. Python's standard library only; it exits with
+/// the test process.
+const STATS_KUBELET_PY: &str = r#"
+import http.server, os, ssl, sys, threading, time
+cert, key, summary, token_file, port_file, parent = sys.argv[1:7]
+parent = int(parent)
+
+class Kubelet(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def answer(self, code, body, kind="text/plain"):
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        with open(os.path.join(os.path.dirname(port_file), "requests"), "a") as f:
+            f.write(self.path + "\n")
+        expected = "Bearer " + open(token_file).read().strip()
+        if self.headers.get("Authorization", "") != expected:
+            return self.answer(401, b"Unauthorized")
+        if self.path.split("?")[0] != "/stats/summary":
+            return self.answer(404, b"404 page not found")
+        self.answer(200, open(summary, "rb").read(), "application/json")
+
+def orphaned():
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(parent, 0)
+        except OSError:
+            os._exit(0)
+
+threading.Thread(target=orphaned, daemon=True).start()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Kubelet)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+"#;
+
+/// One node's Summary API stand-in ([`ControlPlane::stats_kubelet`]).
+#[derive(Debug)]
+pub struct StatsKubelet {
+    pub port: u16,
+    /// The CA that signed its serving certificate (for 127.0.0.1), for
+    /// `--kubelet-ca-file`.
+    pub ca_file: PathBuf,
+    dir: PathBuf,
+}
+
+impl StatsKubelet {
+    /// The paths it was asked for, in order.
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("requests"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Answers `summary` from now on.
+    pub fn set_summary(&self, summary: &serde_json::Value) {
+        std::fs::write(self.dir.join("summary.json"), summary.to_string()).unwrap();
+    }
+}
+
+static STATS_CA: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+static STATS_KUBELETS: AtomicU32 = AtomicU32::new(0);
+
+fn openssl(args: &[&str], dir: &Path) -> Result<(), String> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("openssl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "openssl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+impl ControlPlane {
+    /// The CA of the Summary API stand-ins: `kubelet-ca/ca.crt`, made once.
+    fn stats_ca(&self) -> PathBuf {
+        STATS_CA
+            .get_or_init(|| {
+                let dir = self.dir.join("kubelet-ca");
+                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                openssl(
+                    &[
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=kubelet-ca",
+                        "-keyout",
+                        "ca.key",
+                        "-out",
+                        "ca.crt",
+                    ],
+                    &dir,
+                )?;
+                Ok(dir)
+            })
+            .clone()
+            .unwrap_or_else(|e| panic!("the kubelet CA: {e}"))
+    }
+
+    /// Starts a kubelet stand-in serving `summary` as `/stats/summary` to
+    /// requests with the bearer `token`, over HTTPS with a certificate for
+    /// 127.0.0.1 signed by one CA ([`StatsKubelet::ca_file`]). Register it
+    /// in a Node's status (`addresses` InternalIP 127.0.0.1,
+    /// `daemonEndpoints.kubeletEndpoint.Port`). Needs `python3`, `openssl`.
+    pub fn stats_kubelet(&self, summary: &serde_json::Value, token: &str) -> StatsKubelet {
+        let ca = self.stats_ca();
+        let n = STATS_KUBELETS.fetch_add(1, Ordering::SeqCst);
+        let dir = self.dir.join(format!("stats-kubelet-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ext = dir.join("ext.cnf");
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ca_crt = ca.join("ca.crt");
+        let ca_key = ca.join("ca.key");
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=kubelet",
+                "-keyout",
+                "kubelet.key",
+                "-out",
+                "kubelet.csr",
+            ],
+            &dir,
+        )
+        .unwrap();
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "kubelet.csr",
+                "-CA",
+                ca_crt.to_str().unwrap(),
+                "-CAkey",
+                ca_key.to_str().unwrap(),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "kubelet.crt",
+            ],
+            &dir,
+        )
+        .unwrap();
+        std::fs::write(dir.join("token"), token).unwrap();
+        let kubelet = StatsKubelet {
+            port: 0,
+            ca_file: ca_crt,
+            dir: dir.clone(),
+        };
+        kubelet.set_summary(summary);
+        let script = dir.join("stats_kubelet.py");
+        std::fs::write(&script, STATS_KUBELET_PY).unwrap();
+        let port_file = dir.join("port");
+        // Never waited on: it exits by itself once the test process is gone.
+        #[allow(clippy::zombie_processes)]
+        Command::new("python3")
+            .arg(&script)
+            .args(["kubelet.crt", "kubelet.key", "summary.json", "token"].map(|f| dir.join(f)))
+            .arg(&port_file)
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("err")).unwrap())
+            .spawn()
+            .expect("python3 (the kubelet stand-in needs it)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                break text.trim().parse().expect("its port");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the kubelet stand-in did not start: {}",
+                std::fs::read_to_string(dir.join("err")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        StatsKubelet { port, ..kubelet }
+    }
+}

@@ -30,6 +30,10 @@ pub struct AuditRecord<'a> {
     /// What the backend said when an allowed call failed (`not-found`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
+    /// The node a node daemon (`guardian serve --node NAME`) reads; absent
+    /// when the whole cluster is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<&'a str>,
     /// Decision plus backend time.
     pub latency_us: u64,
 }

@@ -162,6 +162,7 @@ impl Broker {
             dry_run: req.dry_run,
             action: req.action.cloned(),
             grants: cx.grants.clone(),
+            node: self.node_scope().map(str::to_owned),
         }
     }
 
@@ -254,6 +255,7 @@ impl Broker {
             rule,
             reasons,
             error,
+            node: self.node_scope(),
             latency_us: started.elapsed().as_micros() as u64,
         });
     }

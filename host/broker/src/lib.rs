@@ -22,8 +22,10 @@ pub mod forge;
 mod gate;
 pub mod git;
 mod host;
+pub mod kubelet;
 pub mod live;
 pub mod metrics;
+mod node;
 pub mod registry;
 
 use std::path::Path;
@@ -49,6 +51,7 @@ pub use guardian_snapshot::{LoadProblem, Snapshot};
 pub use host::AccessReview;
 pub use live::{ClusterOptions, ServerVersion, TokenUser};
 pub use metrics::{ContainerUsage, MetricsSourceReport, PrometheusOptions};
+pub use node::{KubeletRoute, NodeOptions};
 pub use registry::{RegistryOptions, RegistryTags, TagSuggestion, suggest_tags};
 
 use backend::{Backend, SnapshotBackend};
@@ -71,6 +74,9 @@ pub struct Broker {
     git: Arc<git::GitOptions>,
     /// Which registries may be asked, and the client that asks them.
     registry: Arc<registry::RegistryState>,
+    /// The one node this broker reads (`guardian serve --node NAME`);
+    /// `None` reads the whole cluster.
+    node: Option<Arc<node::NodeScope>>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -100,6 +106,7 @@ impl Broker {
             metrics: Arc::new(metrics::MetricsState::new(Default::default())),
             git: Default::default(),
             registry: Default::default(),
+            node: None,
         })
     }
 
@@ -130,6 +137,7 @@ impl Broker {
             metrics: Arc::new(metrics::MetricsState::new(Default::default())),
             git: Default::default(),
             registry: Default::default(),
+            node: None,
         }
     }
 
@@ -187,7 +195,17 @@ impl Broker {
         self.call(
             cx,
             &Request::new("get", kind, namespace, name),
-            async |permit| self.backend.get(permit, kind, namespace, name).await,
+            async |permit| {
+                let Some(scope) = self.node.as_deref() else {
+                    return self.backend.get(permit, kind, namespace, name).await;
+                };
+                scope.check_node_get(kind, name)?;
+                let object = self.backend.get(permit, kind, namespace, name).await?;
+                if kind.group.is_empty() && kind.plural == "pods" {
+                    scope.check_pod(&object, namespace.unwrap_or_default(), name)?;
+                }
+                Ok(object)
+            },
             |object| self.mask_object(object),
         )
         .await
@@ -210,9 +228,18 @@ impl Broker {
         kind: &ResourceKind,
         query: &ListQuery,
     ) -> Result<SharedList, BrokerError> {
+        // A node daemon lists its node's pods (and node) only.
+        let scoped = self
+            .node
+            .as_deref()
+            .and_then(|scope| scope.scope_list(kind, query));
+        let (query, note) = match &scoped {
+            Some((narrowed, note)) => (narrowed, note.as_str()),
+            None => (query, ""),
+        };
         self.call(
             cx,
-            &Request::new("list", kind, query.namespace.as_deref(), ""),
+            &Request::new("list", kind, query.namespace.as_deref(), "").noting(note),
             async |permit| self.backend.list_shared(permit, kind, query).await,
             |list| self.mask_list(list),
         )
@@ -230,7 +257,11 @@ impl Broker {
         self.call(
             cx,
             &Request::new("logs", &pods, Some(namespace), pod).on("log"),
-            async |permit| self.backend.logs(permit, namespace, pod, query).await,
+            async |permit| {
+                // A node daemon reads the logs of its node's pods only.
+                self.pod_on_node(namespace, pod).await?;
+                self.backend.logs(permit, namespace, pod, query).await
+            },
             |text| self.mask_log(text),
         )
         .await

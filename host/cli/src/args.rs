@@ -71,6 +71,9 @@ pub struct Global {
     #[command(flatten)]
     pub prometheus: PrometheusFlags,
 
+    #[command(flatten)]
+    pub node: NodeFlags,
+
     /// More log output on stderr (-v info, -vv debug). GUARDIAN_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -90,7 +93,70 @@ impl Global {
             action_key_file: self.action_key_file.clone(),
             cluster: self.cluster.options(),
             prometheus: self.prometheus.options(),
+            node: self.node.options(),
         }
+    }
+}
+
+/// The node mode: read one node only (`guardian serve --node NAME` in a
+/// DaemonSet, with the name from the downward API; any command for trying
+/// it).
+#[derive(Clone, Debug, Default, Args)]
+pub struct NodeFlags {
+    /// Read this node only: its pods (lists carry the field selector
+    /// spec.nodeName=NODE; a pod on another node is refused by name), the
+    /// node itself, and pod usage from its kubelet's /stats/summary.
+    #[arg(long, global = true, value_name = "NODE")]
+    pub node: Option<String>,
+    /// How --node reaches its kubelet: `proxy` (the API server's node
+    /// proxy; RBAC get nodes/proxy) or `direct` (the kubelet at the node's
+    /// InternalIP and kubelet port, with the session's bearer token; the
+    /// kubelet checks get nodes/stats).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = KubeletRoute::Proxy,
+        requires = "node"
+    )]
+    pub kubelet: KubeletRoute,
+    /// --kubelet direct: PEM CA certificate(s) that verify the kubelets'
+    /// serving certificates.
+    #[arg(long, global = true, value_name = "FILE", requires = "node")]
+    pub kubelet_ca_file: Option<PathBuf>,
+    /// --kubelet direct: do not verify the kubelet's certificate (as
+    /// metrics-server's flag); only where its serving certificate is
+    /// self-signed and the network is trusted.
+    #[arg(
+        long,
+        global = true,
+        requires = "node",
+        conflicts_with = "kubelet_ca_file"
+    )]
+    pub kubelet_insecure_tls: bool,
+}
+
+/// `--kubelet`: the route to a node's kubelet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum KubeletRoute {
+    #[default]
+    Proxy,
+    Direct,
+}
+
+impl NodeFlags {
+    /// The node options of the session, when --node is given.
+    pub fn options(&self) -> Option<guardian_broker::NodeOptions> {
+        let name = self.node.clone()?;
+        Some(guardian_broker::NodeOptions {
+            name,
+            kubelet: match self.kubelet {
+                KubeletRoute::Proxy => guardian_broker::KubeletRoute::Proxy,
+                KubeletRoute::Direct => guardian_broker::KubeletRoute::Direct,
+            },
+            kubelet_ca_file: self.kubelet_ca_file.clone(),
+            kubelet_insecure_tls: self.kubelet_insecure_tls,
+        })
     }
 }
 
@@ -198,6 +264,15 @@ pub enum Command {
     ///   guardian rightsize -n shop --propose     # then: guardian actions list
     #[command(verbatim_doc_comment)]
     Rightsize(RightsizeArgs),
+    /// The current CPU and memory of each container (as `kubectl top pods
+    /// --containers`): from metrics.k8s.io, or — with --node — from that
+    /// node's kubelet (/stats/summary), for that node's pods.
+    ///
+    /// Examples:
+    ///   guardian usage -n shop
+    ///   guardian usage -A --node worker-1 --kubelet direct --kubelet-ca-file ca.crt -o json
+    #[command(verbatim_doc_comment)]
+    Usage(UsageArgs),
     /// Argo CD Applications, through the Kubernetes API (as `argocd --core`):
     /// their sync and health, why one fails, what drifted, a sync proposed
     /// for a person to approve, and its verification until Synced and
@@ -494,6 +569,27 @@ pub struct DiagnoseArgs {
     /// Nothing is applied.
     #[arg(long, conflicts_with = "no_dry_run")]
     pub propose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Only this namespace [default: the context's namespace].
+    #[arg(short, long, value_name = "NS", conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Only the pods matching this label selector (app=web,tier!=cache).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = UsageFormat::Table)]
+    pub output: UsageFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum UsageFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]

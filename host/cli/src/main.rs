@@ -19,6 +19,7 @@ mod rightsize;
 mod serve;
 mod skills;
 mod snapshot;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -52,6 +53,7 @@ async fn run(cli: args::Cli) -> anyhow::Result<ExitCode> {
         args::Command::Snapshot(cmd) => snapshot::run(&cli.global, cmd).await,
         args::Command::Diagnose(args) => diagnose::run(&cli.global, args).await,
         args::Command::Rightsize(args) => rightsize::run(&cli.global, args).await,
+        args::Command::Usage(args) => usage::run(&cli.global, args).await,
         args::Command::Argocd(args) => argocd::run(&cli.global, args).await,
         args::Command::Doctor { namespace } => doctor::run(&cli.global, namespace).await,
         args::Command::Actions(cmd) => actions::run(&cli.global, cmd).await,

@@ -151,13 +151,22 @@ pub async fn diagnose(
             json!(started.elapsed().as_millis() as u64),
         );
         summary.insert("source".into(), json!(source));
-        summary.insert(
-            "scope".into(),
-            json!(match &request.namespace {
-                Some(ns) => format!("namespace {ns}"),
-                None => "all namespaces".to_string(),
-            }),
-        );
+        let mut scope = match &request.namespace {
+            Some(ns) => format!("namespace {ns}"),
+            None => "all namespaces".to_string(),
+        };
+        // A node daemon read one node's pods: the scope says so, so that
+        // "no problems" is never said about pods it did not read.
+        if let Some(node) = runtime.broker().and_then(|b| b.node_scope()) {
+            scope.push_str(&format!(" (the pods of node {node} only)"));
+            summary.insert("node".into(), json!(node));
+            let note = format!(
+                "node mode: read the pods of node {node} only (and that node); pods on other \
+                 nodes were not read, so nothing is said about them"
+            );
+            summary.insert("notes".into(), json!([note]));
+        }
+        summary.insert("scope".into(), json!(scope));
     }
     Ok(report)
 }

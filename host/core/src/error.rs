@@ -63,7 +63,7 @@ impl ServiceError {
 /// The class of a broker error kind (`denied`, `unavailable`, …).
 pub fn host_class(kind: &str) -> ErrorClass {
     match kind {
-        "denied" => ErrorClass::PermissionDenied,
+        "denied" | "out-of-scope" => ErrorClass::PermissionDenied,
         "not-found" => ErrorClass::NotFound,
         "invalid" => ErrorClass::InvalidArgument,
         "conflict" => ErrorClass::FailedPrecondition,
@@ -105,7 +105,7 @@ impl From<DiagnoseError> for ServiceError {
             DiagnoseError::Call(e) => Self::from_call(e),
             DiagnoseError::NotRead { kind, message } => Self::new(
                 match *kind {
-                    "denied" => ErrorClass::PermissionDenied,
+                    "denied" | "out-of-scope" => ErrorClass::PermissionDenied,
                     "timeout" => ErrorClass::DeadlineExceeded,
                     _ => ErrorClass::Unavailable,
                 },

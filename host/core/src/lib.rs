@@ -39,6 +39,7 @@ pub mod proposals;
 pub mod rightsize;
 pub mod session;
 pub mod tools;
+pub mod usage;
 
 pub use argocd::{AppsRequest, Outcome as VerifyOutcome, Transition, Verification, VerifyRequest};
 pub use config::Config;

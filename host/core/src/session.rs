@@ -51,6 +51,10 @@ pub struct Options {
     /// `--prometheus-ca-file`); the config file's `prometheus:` fills in
     /// the rest.
     pub prometheus: PrometheusOptions,
+    /// The node mode (`--node NAME`, `--kubelet …`): the broker reads that
+    /// node's pods only, and pod usage from its kubelet. `None` reads the
+    /// whole cluster.
+    pub node: Option<guardian_broker::NodeOptions>,
 }
 
 /// Where a session reads the cluster from.
@@ -161,6 +165,18 @@ impl Session {
                 .with_registries(config.registries.clone())
                 .with_git(config.gitops.clone())
         });
+        // The node mode: this session reads one node.
+        let broker = match (broker, &options.node) {
+            (Some(b), Some(node)) => Some(
+                b.with_node_scope(node)
+                    .map_err(|e| anyhow::anyhow!("--node {}: {e}", node.name))?,
+            ),
+            (broker, _) => broker,
+        };
+        let described = match options.node.as_ref().filter(|_| broker.is_some()) {
+            Some(node) => format!("{described}, node {} only", node.name),
+            None => described,
+        };
         if let Some(broker) = &broker {
             runtime.set_broker(broker.clone());
         }

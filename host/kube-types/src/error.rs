@@ -44,6 +44,12 @@ pub enum BrokerError {
     /// a bug report with the message.
     #[error("{0}")]
     Internal(String),
+    /// The object lies outside the scope this Guardian reads: a node-mode
+    /// daemon (`guardian serve --node NAME`) asked about a pod on another
+    /// node. The message names both nodes; ask the other node's daemon, or
+    /// a Guardian without `--node`.
+    #[error("{0}")]
+    OutOfScope(String),
 }
 
 impl BrokerError {
@@ -59,6 +65,7 @@ impl BrokerError {
             Self::TooLarge(_) => "too-large",
             Self::Timeout(_) => "timeout",
             Self::Internal(_) => "internal",
+            Self::OutOfScope(_) => "out-of-scope",
         }
     }
 
@@ -72,7 +79,8 @@ impl BrokerError {
             | Self::Denied(m)
             | Self::TooLarge(m)
             | Self::Timeout(m)
-            | Self::Internal(m) => m,
+            | Self::Internal(m)
+            | Self::OutOfScope(m) => m,
         }
     }
 
@@ -97,6 +105,7 @@ mod tests {
             (BrokerError::TooLarge("a".into()), "too-large"),
             (BrokerError::Timeout("a".into()), "timeout"),
             (BrokerError::Internal("a".into()), "internal"),
+            (BrokerError::OutOfScope("a".into()), "out-of-scope"),
         ];
         for (err, kind) in cases {
             assert_eq!(err.kind_str(), kind);

@@ -138,6 +138,11 @@ pub struct PolicyInput {
     pub action: Option<ActionRef>,
     #[serde(default)]
     pub grants: GrantSets,
+    /// The node a node-mode daemon (`guardian serve --node NAME`) is
+    /// scoped to: its pod lists carry `spec.nodeName=NAME`. Absent when the
+    /// whole cluster is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl Default for Caller {

@@ -29,6 +29,8 @@ pub const METRICS_READS: &[&str] = &[
     "prometheus.metrics.guardian.dev",
     "pods.metrics.k8s.io",
     "nodes.metrics.k8s.io",
+    // A node daemon's pod usage: its kubelet's /stats/summary.
+    "nodes/stats",
 ];
 
 /// What a host call needs.
@@ -52,7 +54,8 @@ impl fmt::Display for Need {
 impl Grants {
     /// The grants as the policy input carries them. The `metrics` grant
     /// reaches policy as reads of what it covers: Prometheus queries
-    /// (`prometheus.metrics.guardian.dev`) and metrics.k8s.io usage.
+    /// (`prometheus.metrics.guardian.dev`), metrics.k8s.io usage and, for a
+    /// node daemon, the kubelet's stats (`nodes/stats`).
     pub fn as_sets(&self) -> guardian_broker::GrantSets {
         let mut read: Vec<String> = self.read.iter().cloned().collect();
         if self.metrics {
@@ -162,7 +165,8 @@ mod tests {
                 "pods",
                 "prometheus.metrics.guardian.dev",
                 "pods.metrics.k8s.io",
-                "nodes.metrics.k8s.io"
+                "nodes.metrics.k8s.io",
+                "nodes/stats"
             ]
         );
         assert_eq!(g(&["pods"], &[], false).as_sets().read, ["pods"]);

@@ -169,7 +169,8 @@ pub(crate) fn host_error(err: BrokerError) -> HostError {
         BrokerError::Invalid(_) => ErrorKind::Invalid,
         BrokerError::Conflict(_) => ErrorKind::Conflict,
         BrokerError::Unavailable(_) => ErrorKind::Unavailable,
-        BrokerError::Denied(_) => ErrorKind::Denied,
+        // Outside a node daemon's scope: refused, whatever is asked again.
+        BrokerError::Denied(_) | BrokerError::OutOfScope(_) => ErrorKind::Denied,
         BrokerError::TooLarge(_) => ErrorKind::TooLarge,
         BrokerError::Timeout(_) => ErrorKind::Timeout,
         BrokerError::Internal(_) => ErrorKind::Internal,

@@ -109,7 +109,9 @@ impl ApiError {
             BrokerError::Invalid(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             BrokerError::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
             BrokerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
-            BrokerError::Denied(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+            BrokerError::Denied(_) | BrokerError::OutOfScope(_) => {
+                (StatusCode::FORBIDDEN, "Forbidden")
+            }
             BrokerError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
             BrokerError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
             BrokerError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),

@@ -52,12 +52,24 @@ pub(crate) struct LiveBackend {
     inner: Arc<Inner>,
 }
 
+/// Where the session's bearer token is.
+enum Bearer {
+    Token(String),
+    /// Read at each use: a projected service account token rotates.
+    File(std::path::PathBuf),
+    /// Why there is none (client certificates, an exec plugin).
+    None(String),
+}
+
 struct Inner {
     client: kube::Client,
     target: Target,
     context: Option<String>,
     default_namespace: String,
     impersonating: Option<String>,
+    /// The bearer token the session authenticates with, for the kubelet's
+    /// direct route (never shown).
+    bearer: Bearer,
     discovery: tokio::sync::Mutex<Option<(Instant, Arc<Discovered>)>>,
 }
 
@@ -89,6 +101,18 @@ impl LiveBackend {
             .to_string();
         let default_namespace = resolved.config.default_namespace.clone();
         let impersonating = resolved.config.auth_info.impersonate.clone();
+        let bearer = {
+            use secrecy::ExposeSecret;
+            let auth = &resolved.config.auth_info;
+            match (&auth.token, &auth.token_file) {
+                (Some(token), _) => Bearer::Token(token.expose_secret().to_owned()),
+                (None, Some(file)) => Bearer::File(file.into()),
+                (None, None) => Bearer::None(format!(
+                    "{} authenticates without a bearer token (a client certificate or a                      credential plugin)",
+                    resolved.label
+                )),
+            }
+        };
         let client = kube::Client::try_from(resolved.config).map_err(|e| {
             BrokerError::Invalid(format!(
                 "cannot build a client for {} ({}): {e}; check the certificates and \
@@ -106,6 +130,7 @@ impl LiveBackend {
                 context: resolved.context,
                 default_namespace,
                 impersonating,
+                bearer,
                 discovery: tokio::sync::Mutex::new(None),
             }),
         })
@@ -195,6 +220,76 @@ impl LiveBackend {
             .send(request)
             .await
             .map_err(|e| errors::transport(&e, &self.inner.target))
+    }
+
+    /// The session's bearer token (for the kubelet's direct route), or why
+    /// there is none.
+    pub(crate) fn bearer_token(&self) -> Result<String, String> {
+        match &self.inner.bearer {
+            Bearer::Token(t) => Ok(t.clone()),
+            Bearer::File(path) => std::fs::read_to_string(path)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| format!("cannot read the token file {}: {e}", path.display())),
+            Bearer::None(why) => Err(why.clone()),
+        }
+    }
+
+    /// The kubelet's `/stats/summary` through the API server's node proxy
+    /// (`path` is `/api/v1/nodes/NODE/proxy/stats/summary`), with the
+    /// permit of that read: the status and at most `max_bytes` of the body
+    /// (64 KiB of an error).
+    pub(crate) async fn proxy_kubelet_stats(
+        &self,
+        permit: &Permit,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<(http::StatusCode, Vec<u8>), BrokerError> {
+        let resource = &permit.input().resource;
+        let expected = format!("/api/v1/nodes/{}/proxy/stats/summary", permit.input().name);
+        if permit.verb() != "get" || resource.grant != "nodes/stats" || path != expected {
+            return Err(BrokerError::Internal(format!(
+                "a permit for {} {} was used to proxy {path}",
+                permit.verb(),
+                resource.grant
+            )));
+        }
+        let request = http::Request::get(path)
+            .header("Accept", "application/json")
+            .body(kube::client::Body::from(Vec::new()))
+            .map_err(|e| BrokerError::Internal(format!("cannot build GET {path}: {e}")))?;
+        let response = self
+            .inner
+            .client
+            .send(request)
+            .await
+            .map_err(|e| errors::transport(&e, &self.inner.target))?;
+        let status = response.status();
+        let max = if status.is_success() {
+            max_bytes
+        } else {
+            64 << 10
+        };
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        use http_body_util::BodyExt;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                BrokerError::Unavailable(format!("the answer to GET {path} broke off: {e}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                bytes.extend_from_slice(&data);
+                if bytes.len() as u64 > max {
+                    if status.is_success() {
+                        return Err(BrokerError::TooLarge(format!(
+                            "GET {path} answered more than {max_bytes} bytes"
+                        )));
+                    }
+                    bytes.truncate(max as usize);
+                    break;
+                }
+            }
+        }
+        Ok((status, bytes))
     }
 
     async fn get_path(&self, path: &str, op: &Op) -> Result<Value, BrokerError> {

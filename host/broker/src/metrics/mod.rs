@@ -235,6 +235,10 @@ impl Broker {
         namespace: Option<&str>,
         label_selector: Option<&str>,
     ) -> Result<Vec<ContainerUsage>, BrokerError> {
+        // A node daemon reads its node's kubelet, not metrics.k8s.io.
+        if self.node.is_some() {
+            return self.node_pod_usage(cx, namespace, label_selector).await;
+        }
         let not_served = |detail: &str| match &self.live {
             Some(live) => BrokerError::Unavailable(format!(
                 "metrics.k8s.io is not served by this cluster ({}) (is metrics-server \
