@@ -13,6 +13,7 @@
 pub mod alertmanager;
 pub mod auth;
 pub mod console;
+pub mod fanout;
 pub mod grpc;
 pub mod mcp;
 pub mod mcp_http;

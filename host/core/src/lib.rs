@@ -34,6 +34,7 @@ pub mod error;
 pub mod eval;
 pub mod gitops;
 pub mod investigations;
+pub mod nodes;
 pub mod proposals;
 pub mod rightsize;
 pub mod session;
