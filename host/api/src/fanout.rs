@@ -89,7 +89,13 @@ pub async fn diagnose(
     if parts.is_empty() {
         let why: Vec<String> = not_read
             .iter()
-            .map(|n| format!("{}: {}", n["scope"].as_str().unwrap_or(""), n["error"].as_str().unwrap_or("")))
+            .map(|n| {
+                format!(
+                    "{}: {}",
+                    n["scope"].as_str().unwrap_or(""),
+                    n["error"].as_str().unwrap_or("")
+                )
+            })
             .collect();
         return Err(ServiceError::new(
             ErrorClass::Unavailable,
@@ -152,7 +158,11 @@ fn daemon_name(d: &ServiceEndpoint) -> String {
 }
 
 /// One daemon's report, or why it has none.
-async fn ask(daemon: &ServiceEndpoint, request: &DiagnoseRequest, fan: &FanOut) -> Result<Value, String> {
+async fn ask(
+    daemon: &ServiceEndpoint,
+    request: &DiagnoseRequest,
+    fan: &FanOut,
+) -> Result<Value, String> {
     let url = format!("http://{}", daemon.address);
     let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
         .map_err(|e| format!("{url} is not an address: {e}"))?

@@ -10,7 +10,8 @@ use crate::{ErrorClass, ServiceError, Session};
 /// One ready endpoint of a Service's named port.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServiceEndpoint {
-    /// `10.0.3.7:50051` (`[fd00::7]:50051` for IPv6).
+    /// `10.0.3.7:50051` (`[fd00::7]:50051` for IPv6; a name for a slice
+    /// of addressType FQDN).
     pub address: String,
     /// The node the endpoint runs on, when the slice says.
     pub node: Option<String>,
@@ -65,6 +66,8 @@ impl Session {
                 let Some(ip) = endpoint["addresses"][0].as_str() else {
                     continue;
                 };
+                // An IPv6 address in brackets; an IPv4 one or a name
+                // (addressType FQDN) as it is.
                 let address = if ip.contains(':') {
                     format!("[{ip}]:{port}")
                 } else {
