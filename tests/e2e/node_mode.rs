@@ -594,6 +594,38 @@ fn the_fan_out_merges_the_node_daemons_into_the_unscoped_answer() {
         "the EndpointSlices were listed through the broker"
     );
 
+    // The Deployment (`serve --fan-out`): its Diagnose call is the merge.
+    let deployment = crate::serve_api::ApiServer::start(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--context",
+        "guardian",
+        "--fan-out",
+        &format!("{ns}/guardian-node"),
+        "--fan-out-token-file",
+        token.to_str().unwrap(),
+    ]);
+    let answer = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut client = deployment.client().await;
+        client
+            .diagnose(crate::serve_api::authed(
+                guardian_api::proto::DiagnoseRequest {
+                    namespace: Some(ns.clone()),
+                    no_dry_run: true,
+                    ..Default::default()
+                },
+                crate::serve_api::BOB,
+            ))
+            .await
+            .expect("the Deployment answers Diagnose")
+            .into_inner()
+    });
+    let over_grpc: Value = serde_json::from_str(&answer.report_json).unwrap();
+    assert_eq!(by_object_and_reason(&over_grpc), expected, "{over_grpc:#}");
+    assert_eq!(over_grpc["summary"]["nodes"], summary["nodes"]);
+    assert!(answer.not_read.is_empty(), "{:?}", answer.not_read);
+    drop(deployment);
+
     // A daemon that does not answer is named as not read; the rest stands.
     let dead = crate::serve::closed_port().to_string();
     daemon_slice(k, ns, "guardian-node-dead", &format!("{ns}-n4"), &dead);

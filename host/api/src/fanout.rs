@@ -114,12 +114,21 @@ pub async fn diagnose(
             findings.retain(|f| seen.insert(f["id"].as_str().unwrap_or_default().to_owned()));
         }
     }
-    let nodes_read: Vec<String> = parts
+    let mut nodes_read: Vec<String> = parts
         .iter()
         .filter_map(|p| p["summary"]["node"].as_str().map(str::to_owned))
         .collect();
+    nodes_read.sort();
+    nodes_read.dedup();
+    // Every daemon reads the same namespaces (its node's pods in them).
+    let namespaces = parts
+        .iter()
+        .filter_map(|p| p["summary"]["namespaces"].as_u64())
+        .max()
+        .unwrap_or(0);
     let mut report = guardian_core::merge(parts);
     let summary = &mut report["summary"];
+    summary["namespaces"] = json!(namespaces);
     if !not_read.is_empty() {
         let mut all = summary["not_read"].as_array().cloned().unwrap_or_default();
         all.extend(not_read);

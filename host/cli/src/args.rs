@@ -990,6 +990,16 @@ pub struct ServeArgs {
     /// listener, once one is given, only those are.
     #[arg(long = "mcp-allowed-host", value_name = "HOST")]
     pub mcp_allowed_hosts: Vec<String>,
+    /// The Deployment of the node mode: Diagnose (gRPC) asks the node
+    /// daemons behind this headless Service, NAMESPACE/SERVICE
+    /// (guardian/guardian-node), and merges their answers; a daemon that
+    /// does not answer is reported as not read. A Diagnose that proposes
+    /// is still answered here.
+    #[arg(long, value_name = "NS/SERVICE", requires = "fan_out_token_file")]
+    pub fan_out: Option<String>,
+    /// The token the node daemons admit (a viewer), for --fan-out.
+    #[arg(long, value_name = "FILE", requires = "fan_out")]
+    pub fan_out_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
