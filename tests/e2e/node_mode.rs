@@ -461,6 +461,41 @@ fn node_usage_comes_from_its_own_kubelet() {
         "{read}"
     );
 
+    // A skill's `pod-usage` (rightsizing, with Prometheus down, takes the
+    // current usage as evidence) is answered from the kubelet too: decided
+    // for the skill as a get of nodes/stats, no metrics.k8s.io needed.
+    k.apply(&format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api, namespace: {ns}}}\n\
+         spec:\n  selector: {{matchLabels: {{app: api}}}}\n  template:\n    metadata: {{labels: {{app: api}}}}\n    \
+         spec:\n      containers:\n      - {{name: app, image: registry.example/api:1.0}}\n"
+    ));
+    let closed = format!("http://127.0.0.1:{}", crate::serve::closed_port());
+    let (code, out, err) = output(
+        direct(&mut c.cli(Some(1)), &ca)
+            .args([
+                "--prometheus",
+                &closed,
+                "skills",
+                "call",
+                "rightsizing.recommend",
+                "--input",
+            ])
+            .arg(json!({"namespace": ns}).to_string()),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("current usage (metrics.k8s.io)"), "{out}");
+    assert!(
+        c.audit_lines().iter().any(|l| l["skill"] == "rightsizing"
+            && l["resource"] == "/v1/nodes/stats"
+            && l["decision"] == "allow"
+            && l.get("error").is_none()),
+        "the skill's pod-usage read the kubelet: {out}\n{:#?}",
+        c.audit_lines()
+            .iter()
+            .filter(|l| l["skill"] == "rightsizing")
+            .collect::<Vec<_>>()
+    );
+
     // A kubelet that does not accept the token: 401, said as such.
     let (code, out, err) = output(direct(&mut c.cli(Some(3)), &ca).args(["usage", "-n", ns]));
     assert_ne!(code, 0, "{out}");
