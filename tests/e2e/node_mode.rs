@@ -20,6 +20,12 @@ use crate::support::{guardian, output};
 /// - n2: `web-b` (CrashLoopBackOff), `ok-b`;
 /// - n3: `web-c` (CrashLoopBackOff).
 ///
+/// The pods run as non-root without a service account token, so that no
+/// namespace-wide finding (which a
+/// node daemon makes from its node's pods only) is in the answers: the
+/// findings are the pods' own, and the merge of the node daemons' answers
+/// is well defined (docs/node-mode.md).
+///
 /// Guardian runs as the ServiceAccount `guardian` of `ns` (its token in
 /// the kubeconfig's context `guardian`, bound to cluster-admin here: the
 /// deploy tests hold the real RBAC). The stand-ins of n1 and n2 accept
@@ -180,7 +186,7 @@ fn setup(k: &ControlPlane, prefix: &str) -> NodeCluster {
     ] {
         pods.push_str(&format!(
             "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}, namespace: {ns}, labels: {{app: {app}}}}}\n\
-             spec:\n  nodeName: {ns}-n{n}\n  containers:\n  - {{name: app, image: registry.example/web:1.0, \
+             spec:\n  nodeName: {ns}-n{n}\n  automountServiceAccountToken: false\n  securityContext: {{runAsNonRoot: true, runAsUser: 10001}}\n  containers:\n  - {{name: app, image: registry.example/web:1.0, \
              resources: {{requests: {{cpu: 100m, memory: 64Mi}}}}}}\n"
         ));
     }
@@ -455,6 +461,41 @@ fn node_usage_comes_from_its_own_kubelet() {
         "{read}"
     );
 
+    // A skill's `pod-usage` (rightsizing, with Prometheus down, takes the
+    // current usage as evidence) is answered from the kubelet too: decided
+    // for the skill as a get of nodes/stats, no metrics.k8s.io needed.
+    k.apply(&format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api, namespace: {ns}}}\n\
+         spec:\n  selector: {{matchLabels: {{app: api}}}}\n  template:\n    metadata: {{labels: {{app: api}}}}\n    \
+         spec:\n      containers:\n      - {{name: app, image: registry.example/api:1.0}}\n"
+    ));
+    let closed = format!("http://127.0.0.1:{}", crate::serve::closed_port());
+    let (code, out, err) = output(
+        direct(&mut c.cli(Some(1)), &ca)
+            .args([
+                "--prometheus",
+                &closed,
+                "skills",
+                "call",
+                "rightsizing.recommend",
+                "--input",
+            ])
+            .arg(json!({"namespace": ns}).to_string()),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("current usage (metrics.k8s.io)"), "{out}");
+    assert!(
+        c.audit_lines().iter().any(|l| l["skill"] == "rightsizing"
+            && l["resource"] == "/v1/nodes/stats"
+            && l["decision"] == "allow"
+            && l.get("error").is_none()),
+        "the skill's pod-usage read the kubelet: {out}\n{:#?}",
+        c.audit_lines()
+            .iter()
+            .filter(|l| l["skill"] == "rightsizing")
+            .collect::<Vec<_>>()
+    );
+
     // A kubelet that does not accept the token: 401, said as such.
     let (code, out, err) = output(direct(&mut c.cli(Some(3)), &ca).args(["usage", "-n", ns]));
     assert_ne!(code, 0, "{out}");
@@ -485,4 +526,160 @@ fn node_usage_comes_from_its_own_kubelet() {
             && err.contains("--kubelet direct"),
         "{err}"
     );
+}
+
+/// The findings of a report as (kind, namespace, name, reason).
+fn by_object_and_reason(
+    report: &Value,
+) -> std::collections::BTreeSet<(String, String, String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let o = &f["object"];
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                s(&o["kind"]),
+                s(&o["namespace"]),
+                s(&o["name"]),
+                s(&f["reason"]),
+            )
+        })
+        .collect()
+}
+
+/// An EndpointSlice of the headless Service `guardian-node` in `ns`: one
+/// daemon at localhost:`port` on `node` (the API server refuses loopback
+/// IP addresses in a slice, so the address is the FQDN `localhost`).
+fn daemon_slice(k: &ControlPlane, ns: &str, name: &str, node: &str, port: &str) {
+    k.apply(&format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}\n  namespace: {ns}\n  \
+         labels: {{kubernetes.io/service-name: guardian-node}}\naddressType: FQDN\n\
+         endpoints:\n- addresses: [127.0.0.1]\n  nodeName: {node}\n  conditions: {{ready: true}}\n\
+         ports:\n- {{name: grpc, port: {port}, protocol: TCP}}\n"
+    ));
+}
+
+#[test]
+fn the_fan_out_merges_the_node_daemons_into_the_unscoped_answer() {
+    let Some(k) = control_plane() else { return };
+    let c = setup(k, "node-fan");
+    let ns = &c.ns;
+    let kubeconfig = c.kubeconfig.to_str().unwrap().to_owned();
+    // Three `guardian serve --node nX`, as the DaemonSet runs them.
+    let daemons: Vec<crate::serve_api::ApiServer> = (1..=3)
+        .map(|n| {
+            crate::serve_api::ApiServer::start(&[
+                "--kubeconfig",
+                &kubeconfig,
+                "--context",
+                "guardian",
+                "--node",
+                &c.node(n),
+            ])
+        })
+        .collect();
+    for (i, d) in daemons.iter().enumerate() {
+        let port = d.grpc.rsplit(':').next().unwrap();
+        daemon_slice(k, ns, &format!("guardian-node-{i}"), &c.node(i + 1), port);
+    }
+    let token = c._dir.path().join("fan-out-token");
+    std::fs::write(&token, crate::serve_api::BOB).unwrap();
+    let fan_out = |cmd: &mut Command| -> Value {
+        run_json(
+            cmd.args(["diagnose", "-n", ns, "--no-dry-run", "-o", "json"])
+                .args(["--fan-out", &format!("{ns}/guardian-node")])
+                .arg("--fan-out-token-file")
+                .arg(&token),
+        )
+    };
+
+    // The merge equals one unscoped process's answer, by object and reason.
+    let whole = run_json(
+        c.cli(None)
+            .args(["diagnose", "-n", ns, "--no-dry-run", "-o", "json"]),
+    );
+    let merged = fan_out(&mut c.cli(None));
+    let expected = by_object_and_reason(&whole);
+    assert_eq!(expected.len(), 3, "{whole:#}");
+    assert_eq!(by_object_and_reason(&merged), expected, "{merged:#}");
+    let summary = &merged["summary"];
+    assert_eq!(
+        summary["nodes"],
+        json!([c.node(1), c.node(2), c.node(3)]),
+        "{summary:#}"
+    );
+    assert!(summary.get("not_read").is_none(), "{summary:#}");
+    // Each daemon was asked with the token, and read its own node.
+    for (n, d) in daemons.iter().enumerate() {
+        let lines = d.audit();
+        assert!(
+            lines.iter().any(|l| l["verb"] == "list"
+                && l["resource"] == "/v1/pods"
+                && l["node"] == c.node(n + 1).as_str()),
+            "daemon {n}: {lines:#?}"
+        );
+    }
+    // The daemons were found through the broker: the listing is audited.
+    assert!(
+        c.audit_lines().iter().any(|l| l["verb"] == "list"
+            && l["resource"] == "discovery.k8s.io/v1/endpointslices"
+            && l["namespace"] == ns.as_str()),
+        "the EndpointSlices were listed through the broker"
+    );
+
+    // The Deployment (`serve --fan-out`): its Diagnose call is the merge.
+    let deployment = crate::serve_api::ApiServer::start(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--context",
+        "guardian",
+        "--fan-out",
+        &format!("{ns}/guardian-node"),
+        "--fan-out-token-file",
+        token.to_str().unwrap(),
+    ]);
+    let answer = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut client = deployment.client().await;
+        client
+            .diagnose(crate::serve_api::authed(
+                guardian_api::proto::DiagnoseRequest {
+                    namespace: Some(ns.clone()),
+                    no_dry_run: true,
+                    ..Default::default()
+                },
+                crate::serve_api::BOB,
+            ))
+            .await
+            .expect("the Deployment answers Diagnose")
+            .into_inner()
+    });
+    let over_grpc: Value = serde_json::from_str(&answer.report_json).unwrap();
+    assert_eq!(by_object_and_reason(&over_grpc), expected, "{over_grpc:#}");
+    assert_eq!(over_grpc["summary"]["nodes"], summary["nodes"]);
+    assert!(answer.not_read.is_empty(), "{:?}", answer.not_read);
+    drop(deployment);
+
+    // A daemon that does not answer is named as not read; the rest stands.
+    let dead = crate::serve::closed_port().to_string();
+    daemon_slice(k, ns, "guardian-node-dead", &format!("{ns}-n4"), &dead);
+    let partial = fan_out(&mut c.cli(None));
+    assert_eq!(by_object_and_reason(&partial), expected, "{partial:#}");
+    let not_read = partial["summary"]["not_read"].to_string();
+    assert!(
+        not_read.contains(&format!("node daemon 127.0.0.1:{dead} (node {ns}-n4)")),
+        "{not_read}"
+    );
+    // No daemon answering: an error, never an empty report.
+    drop(daemons);
+    let (code, out, err) = output(
+        c.cli(None)
+            .args(["diagnose", "-n", ns, "--no-dry-run", "-o", "json"])
+            .args(["--fan-out", &format!("{ns}/guardian-node")])
+            .arg("--fan-out-token-file")
+            .arg(&token),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("no node daemon of Service"), "{err}");
 }

@@ -1057,7 +1057,8 @@ fn parse_dump_logs(text: &str) -> Vec<PodLog> {
 /// HTTPS on loopback, from a JSON file it reads at each request, to
 /// requests that carry `Authorization: Bearer TOKEN` (anything else: 401,
 /// as a kubelet with webhook authentication answers an unknown token).
-/// Every other path is 404. Python's standard library only; it exits with
+/// Every other path is 404 (so a pod's log read through the API server
+/// finds no container). Python's standard library only; it exits with
 /// the test process.
 const STATS_KUBELET_PY: &str = r#"
 import http.server, os, ssl, sys, threading, time
@@ -1077,11 +1078,13 @@ class Kubelet(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         with open(os.path.join(os.path.dirname(port_file), "requests"), "a") as f:
             f.write(self.path + "\n")
+        # Only the Summary API is served (a log read through the API server
+        # finds nothing here).
+        if self.path.split("?")[0] != "/stats/summary":
+            return self.answer(404, b"404 page not found")
         expected = "Bearer " + open(token_file).read().strip()
         if self.headers.get("Authorization", "") != expected:
             return self.answer(401, b"Unauthorized")
-        if self.path.split("?")[0] != "/stats/summary":
-            return self.answer(404, b"404 page not found")
         self.answer(200, open(summary, "rb").read(), "application/json")
 
 def orphaned():

@@ -13,6 +13,7 @@
 pub mod alertmanager;
 pub mod auth;
 pub mod console;
+pub mod fanout;
 pub mod grpc;
 pub mod mcp;
 pub mod mcp_http;
@@ -64,6 +65,9 @@ pub struct Api {
     pub gate: Option<Gate>,
     /// Cancelled when the server starts draining: no new calls.
     pub draining: CancellationToken,
+    /// The Deployment's fan-out to the node daemons (`serve --fan-out`):
+    /// `Diagnose` asks them and merges their answers.
+    pub fan_out: Option<fanout::FanOut>,
 }
 
 impl Api {
@@ -73,7 +77,15 @@ impl Api {
             session: Arc::new(session),
             gate,
             draining: CancellationToken::new(),
+            fan_out: None,
         }
+    }
+
+    /// This API with `Diagnose` fanned out to the node daemons (a proposal
+    /// is still made here: the daemons only read).
+    pub fn with_fan_out(mut self, fan_out: fanout::FanOut) -> Self {
+        self.fan_out = Some(fan_out);
+        self
     }
 
     /// The skills runtime (loaded skills, reloads).
@@ -124,6 +136,21 @@ impl Api {
     ) -> Result<Diagnosis, ApiError> {
         let _flight = metrics::global().start();
         let started = Instant::now();
+        if let Some(fan) = self.fan_out.as_ref().filter(|_| !request.propose) {
+            let result = fanout::diagnose(&self.session, caller, &request, fan).await;
+            let code = if result.is_ok() { "ok" } else { "error" };
+            metrics::global().tool_call(
+                channel,
+                guardian_core::ANALYZE,
+                code,
+                false,
+                started.elapsed(),
+            );
+            return result.map(|report| Diagnosis {
+                report,
+                proposed: Vec::new(),
+            });
+        }
         let result = self.session.diagnose(caller, &request).await;
         metrics::global().tool_call(
             channel,

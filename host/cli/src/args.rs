@@ -569,6 +569,21 @@ pub struct DiagnoseArgs {
     /// Nothing is applied.
     #[arg(long, conflicts_with = "no_dry_run")]
     pub propose: bool,
+    /// Ask the node daemons (`serve --node`, deploy/daemonset) instead of
+    /// reading the cluster here: the ready endpoints (port `grpc`) of this
+    /// headless Service, NAMESPACE/SERVICE (guardian/guardian-node), each
+    /// asked for its node's diagnosis, the answers merged; a daemon that
+    /// does not answer is reported as not read.
+    #[arg(
+        long,
+        value_name = "NS/SERVICE",
+        requires = "fan_out_token_file",
+        conflicts_with_all = ["snapshot", "propose"]
+    )]
+    pub fan_out: Option<String>,
+    /// The token the node daemons admit (a viewer), for --fan-out.
+    #[arg(long, value_name = "FILE", requires = "fan_out")]
+    pub fan_out_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -975,6 +990,16 @@ pub struct ServeArgs {
     /// listener, once one is given, only those are.
     #[arg(long = "mcp-allowed-host", value_name = "HOST")]
     pub mcp_allowed_hosts: Vec<String>,
+    /// The Deployment of the node mode: Diagnose (gRPC) asks the node
+    /// daemons behind this headless Service, NAMESPACE/SERVICE
+    /// (guardian/guardian-node), and merges their answers; a daemon that
+    /// does not answer is reported as not read. A Diagnose that proposes
+    /// is still answered here.
+    #[arg(long, value_name = "NS/SERVICE", requires = "fan_out_token_file")]
+    pub fan_out: Option<String>,
+    /// The token the node daemons admit (a viewer), for --fan-out.
+    #[arg(long, value_name = "FILE", requires = "fan_out")]
+    pub fan_out_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

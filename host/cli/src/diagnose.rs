@@ -21,7 +21,11 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
         None => Source::Live,
     };
     let progress = std::io::stderr().is_terminal().then(progress_line);
-    let session = Session::open(&global.options(), &source, progress).await?;
+    let session = match &args.fan_out {
+        // The node daemons analyze; this process only lists them.
+        Some(_) => Session::open_without_skills(&global.options(), &source).await?,
+        None => Session::open(&global.options(), &source, progress).await?,
+    };
     // As kubectl: -n, else -A, else the context's namespace. A snapshot is
     // one capture, read whole unless -n narrows it.
     let namespace = match (&args.namespace, args.all_namespaces) {
@@ -37,7 +41,25 @@ pub async fn run(global: &crate::args::Global, args: DiagnoseArgs) -> anyhow::Re
         shards: 0,
         ..Default::default()
     };
-    let result = session.diagnose("human:cli", &request).await;
+    let result = match (&args.fan_out, &args.fan_out_token_file) {
+        (Some(target), Some(token_file)) => {
+            let token = std::fs::read_to_string(token_file).with_context(|| {
+                format!("reading the fan-out token file {}", token_file.display())
+            })?;
+            let fan = guardian_api::fanout::FanOut::parse(target, token)?;
+            match guardian_api::fanout::diagnose(&session, "human:cli", &request, &fan).await {
+                Ok(report) => Ok(guardian_core::Diagnosis {
+                    report,
+                    proposed: Vec::new(),
+                }),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        _ => session.diagnose("human:cli", &request).await,
+    };
     if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[2K");
     }

@@ -72,7 +72,13 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
         audit: session.audit().clone(),
         reviewer,
     };
-    let api = Arc::new(Api::new(session, Some(gate)));
+    let mut api = Api::new(session, Some(gate));
+    if let (Some(target), Some(token_file)) = (&args.fan_out, &args.fan_out_token_file) {
+        let token = std::fs::read_to_string(token_file)
+            .with_context(|| format!("reading the fan-out token file {}", token_file.display()))?;
+        api = api.with_fan_out(guardian_api::fanout::FanOut::parse(target, token)?);
+    }
+    let api = Arc::new(api);
     let reload = seconds(args.reload_interval, "--reload-interval")?;
     let serve_options = ServeOptions {
         grpc_listen: listen(&args.grpc_listen),

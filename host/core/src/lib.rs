@@ -35,6 +35,7 @@ pub mod eval;
 pub mod flux;
 pub mod gitops;
 pub mod investigations;
+pub mod nodes;
 pub mod proposals;
 pub mod rightsize;
 pub mod session;
