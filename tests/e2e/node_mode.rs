@@ -401,6 +401,81 @@ fn direct<'a>(cmd: &'a mut Command, ca: &Path) -> &'a mut Command {
         .arg(ca)
 }
 
+/// The usage operation on every front end: a node daemon's gRPC `Usage`
+/// (`serve --node n1 --kubelet direct`) and MCP's `guardian__usage` answer
+/// what the CLI does, from the node's kubelet.
+#[test]
+fn node_usage_is_the_same_over_grpc_and_mcp() {
+    let Some(k) = control_plane() else { return };
+    let c = setup(k, "node-usage-api");
+    let ns = &c.ns;
+    let ca = c.kubelets[0].ca_file.clone();
+    let cli = run_json(direct(&mut c.cli(Some(1)), &ca).args(["usage", "-n", ns, "-o", "json"]));
+    assert_eq!(usage_of(&cli).len(), N1_USAGE.len(), "{cli:#}");
+
+    let kubeconfig = c.kubeconfig.to_str().unwrap().to_owned();
+    let node = c.node(1);
+    let daemon = crate::serve_api::ApiServer::start(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--context",
+        "guardian",
+        "--node",
+        &node,
+        "--kubelet",
+        "direct",
+        "--kubelet-ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    let answer = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut client = daemon.client().await;
+        client
+            .usage(crate::serve_api::authed(
+                guardian_api::proto::UsageRequest {
+                    namespace: Some(ns.clone()),
+                    label_selector: None,
+                },
+                crate::serve_api::BOB,
+            ))
+            .await
+            .expect("a viewer reads the usage")
+            .into_inner()
+    });
+    let over_grpc: Value = serde_json::from_str(&answer.report_json).unwrap();
+    assert_eq!(usage_of(&over_grpc), usage_of(&cli), "{over_grpc:#}");
+    assert_eq!(over_grpc["node"], node.as_str());
+    drop(daemon);
+
+    let mut cmd = c.cli(Some(1));
+    direct(&mut cmd, &ca);
+    cmd.args(["mcp", "--identity", "tester"]);
+    let mut mcp = crate::support::McpStdio::start(cmd);
+    let listed = mcp.request("tools/list", json!({}));
+    let tool = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "guardian__usage")
+        .cloned()
+        .unwrap_or_else(|| panic!("guardian__usage is an MCP tool: {listed:#}"));
+    assert_eq!(tool["annotations"]["readOnlyHint"], true);
+    let called = mcp.request(
+        "tools/call",
+        json!({"name": "guardian__usage", "arguments": {"namespace": ns}}),
+    );
+    let over_mcp = &called["result"]["structuredContent"];
+    assert_eq!(usage_of(over_mcp), usage_of(&cli), "{called:#}");
+    let bad = mcp.request(
+        "tools/call",
+        json!({"name": "guardian__usage", "arguments": {"namespace": 7}}),
+    );
+    assert_eq!(bad["result"]["isError"], true, "{bad:#}");
+    assert!(
+        bad.to_string().contains("namespace: expected a string"),
+        "{bad:#}"
+    );
+}
+
 #[test]
 fn node_usage_comes_from_its_own_kubelet() {
     let Some(k) = control_plane() else { return };

@@ -274,6 +274,29 @@ impl Guardian for GrpcService {
         done("Doctor", result)
     }
 
+    async fn usage(
+        &self,
+        request: Request<proto::UsageRequest>,
+    ) -> Result<Response<proto::UsageResponse>, Status> {
+        let who = self.admit(&request, "Usage", Role::Viewer).await?;
+        let request = request.into_inner();
+        let namespace = request.namespace.filter(|n| !n.is_empty());
+        let selector = request.label_selector.filter(|s| !s.is_empty());
+        let result = self
+            .api
+            .session
+            .usage(
+                &who.caller(Channel::Grpc),
+                namespace.as_deref(),
+                selector.as_deref(),
+            )
+            .await
+            .map(|report| proto::UsageResponse {
+                report_json: serde_json::to_string(&report).unwrap_or_default(),
+            });
+        done("Usage", result)
+    }
+
     async fn list_tools(
         &self,
         request: Request<proto::ListToolsRequest>,

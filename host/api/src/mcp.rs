@@ -73,6 +73,35 @@ fn doctor_tool() -> Tool {
     .annotate(annotations)
 }
 
+/// `guardian__usage`: the current usage of each container.
+const USAGE: &str = "guardian.usage";
+
+fn usage_tool() -> Tool {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "namespace": {"type": "string", "description": "Only this namespace [every namespace]."},
+            "label_selector": {"type": "string", "description": "Only the pods matching this label selector (app=web,tier!=cache)."}
+        },
+        "additionalProperties": false
+    });
+    let Value::Object(schema) = schema else {
+        unreachable!("a JSON object")
+    };
+    let mut annotations = ToolAnnotations::new()
+        .read_only(true)
+        .destructive(false)
+        .idempotent(true)
+        .open_world(false);
+    annotations.title = Some(USAGE.to_owned());
+    Tool::new(
+        Cow::Borrowed("guardian__usage"),
+        Cow::Borrowed("The current CPU (millicores) and memory (working set bytes) of each container, as `kubectl top pods --containers`: from metrics.k8s.io, or — on a node daemon (serve --node) — from its node's kubelet, for that node's pods. Reads only."),
+        Arc::new(schema),
+    )
+    .annotate(annotations)
+}
+
 fn argocd_verify_tool() -> Tool {
     let schema = json!({
         "type": "object",
@@ -213,6 +242,7 @@ impl McpServer {
             })
             .collect();
         tools.push(doctor_tool());
+        tools.push(usage_tool());
         tools.push(argocd_verify_tool());
         tools.push(follow_action_tool());
         tools
@@ -252,6 +282,8 @@ impl McpServer {
             self.rightsize(&caller, &args).await
         } else if tool == DOCTOR {
             self.doctor(&caller, &args).await
+        } else if tool == USAGE {
+            self.usage(&caller, &args).await
         } else if tool == ARGOCD_VERIFY {
             self.argocd_verify(&caller, &args).await
         } else if tool == FOLLOW_ACTION {
@@ -427,6 +459,40 @@ impl McpServer {
             }
         };
         let report = self.api.session.doctor(caller, namespace).await?;
+        serde_json::to_value(report)
+            .map_err(|e| ApiError::new(crate::ErrorClass::Internal, e.to_string()))
+    }
+
+    /// `guardian__usage`: the session's usage operation.
+    async fn usage(&self, caller: &str, args: &Value) -> Result<Value, ApiError> {
+        let invalid = |m: String| ApiError::new(crate::ErrorClass::InvalidArgument, m);
+        let Some(fields) = args.as_object() else {
+            return Err(invalid(
+                "expected an object with `namespace` and `label_selector`, both optional".into(),
+            ));
+        };
+        let text = |key: &str| -> Result<Option<String>, ApiError> {
+            match fields.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
+                Some(other) => Err(invalid(format!("{key}: expected a string, not {other}"))),
+            }
+        };
+        let namespace = text("namespace")?;
+        let selector = text("label_selector")?;
+        if let Some(key) = fields
+            .keys()
+            .find(|k| !["namespace", "label_selector"].contains(&k.as_str()))
+        {
+            return Err(invalid(format!(
+                "{key}: unknown field; expected `namespace` and `label_selector`"
+            )));
+        }
+        let report = self
+            .api
+            .session
+            .usage(caller, namespace.as_deref(), selector.as_deref())
+            .await?;
         serde_json::to_value(report)
             .map_err(|e| ApiError::new(crate::ErrorClass::Internal, e.to_string()))
     }
