@@ -323,6 +323,22 @@ fn a_node_daemon_diagnoses_its_own_nodes_pods_only_and_says_so() {
         table.contains(&format!("the pods of node {} only", c.node(2))),
         "{table}"
     );
+
+    // A node that does not exist (a mistyped --node): an error, never
+    // "no problems" about pods that were never there to read.
+    let ghost = format!("{ns}-ghost");
+    for args in [
+        &["diagnose", "-A", "--no-dry-run"][..],
+        &["usage", "-A"][..],
+    ] {
+        let (code, out, err) = output(c.cli(None).args(["--node", &ghost]).args(args));
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(!out.contains("No problems"), "{out}");
+        assert!(
+            err.contains(&format!("node {ghost} does not exist")),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -224,6 +224,34 @@ impl Broker {
         self.node.as_deref().map(|n| n.name.as_str())
     }
 
+    /// Checks that the scoped node exists (a get of it, as Guardian itself,
+    /// decided and audited): a mistyped `--node` would otherwise read no
+    /// pod and find nothing wrong. Nothing to check without a scope.
+    pub async fn check_scoped_node(&self) -> Result<(), BrokerError> {
+        let Some(scope) = self.node.as_deref() else {
+            return Ok(());
+        };
+        let kind = self.backend.resolve("nodes").await?;
+        let cx = CallContext::guardian("node-scope", &["nodes"]);
+        let name = scope.name.as_str();
+        let req = crate::gate::Request::new("get", &kind, None, name);
+        let got = Box::pin(self.call(
+            &cx,
+            &req,
+            async |permit| self.backend.get(permit, &kind, None, name).await,
+            |_| {},
+        ))
+        .await;
+        match got {
+            Ok(_) => Ok(()),
+            Err(BrokerError::NotFound(_)) => Err(BrokerError::NotFound(format!(
+                "node {name} does not exist (kubectl get nodes lists them), so no pod of it was \
+                 read: check --node (in a DaemonSet, NODE_NAME from spec.nodeName)"
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Refuses `namespace/pod` when it is not on the scoped node: the pod
     /// is read as Guardian itself (decided and audited), and only its node
     /// is looked at.

@@ -130,6 +130,17 @@ pub async fn diagnose(
     request: &DiagnoseRequest,
 ) -> Result<Value, DiagnoseError> {
     let started = Instant::now();
+    // A node daemon's node must exist, or "no problems" would be said of
+    // pods that were never there to read.
+    if let Some(broker) = runtime.broker() {
+        broker
+            .check_scoped_node()
+            .await
+            .map_err(|e| DiagnoseError::NotRead {
+                kind: e.kind_str(),
+                message: e.to_string(),
+            })?;
+    }
     let mut report = match &request.namespace {
         // One namespace: the skill itself refuses a namespace it cannot read.
         Some(ns) => {

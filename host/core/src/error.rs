@@ -106,6 +106,7 @@ impl From<DiagnoseError> for ServiceError {
             DiagnoseError::NotRead { kind, message } => Self::new(
                 match *kind {
                     "denied" | "out-of-scope" => ErrorClass::PermissionDenied,
+                    "not-found" => ErrorClass::NotFound,
                     "timeout" => ErrorClass::DeadlineExceeded,
                     _ => ErrorClass::Unavailable,
                 },

@@ -33,13 +33,15 @@ impl Session {
         label_selector: Option<&str>,
     ) -> Result<UsageReport, ServiceError> {
         let broker = self.broker()?;
+        let failed = |e: guardian_broker::BrokerError| {
+            ServiceError::new(crate::error::host_class(e.kind_str()), e.to_string())
+        };
+        broker.check_scoped_node().await.map_err(failed)?;
         let cx = CallContext::host_for(caller, "usage");
         let mut containers = broker
             .pod_usage(&cx, namespace, label_selector)
             .await
-            .map_err(|e| {
-                ServiceError::new(crate::error::host_class(e.kind_str()), e.to_string())
-            })?;
+            .map_err(failed)?;
         containers.sort_by(|a, b| {
             (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container))
         });
