@@ -46,6 +46,28 @@ const DOCTOR: &str = "guardian.doctor";
 const ARGOCD_VERIFY: &str = "guardian.argocd_verify";
 const FOLLOW_ACTION: &str = "guardian.follow_action";
 
+/// One of the host's own tools (not a skill's): `schema` (a JSON object),
+/// its hints, and `title` (the dotted name the host knows it by).
+fn host_tool(
+    name: &'static str,
+    title: &str,
+    description: &'static str,
+    schema: Value,
+    annotations: ToolAnnotations,
+) -> Tool {
+    let Value::Object(schema) = schema else {
+        unreachable!("a JSON object")
+    };
+    let mut annotations = annotations;
+    annotations.title = Some(title.to_owned());
+    Tool::new(
+        Cow::Borrowed(name),
+        Cow::Borrowed(description),
+        Arc::new(schema),
+    )
+    .annotate(annotations)
+}
+
 /// `guardian__doctor`: whether the server reaches its cluster and may do
 /// what its skills need.
 fn doctor_tool() -> Tool {
@@ -57,20 +79,17 @@ fn doctor_tool() -> Tool {
         }},
         "additionalProperties": false
     });
-    let Value::Object(schema) = schema else {
-        unreachable!("a JSON object")
-    };
-    let mut annotations = ToolAnnotations::new()
+    let annotations = ToolAnnotations::new()
         .read_only(true)
         .destructive(false)
         .open_world(false);
-    annotations.title = Some(DOCTOR.to_owned());
-    Tool::new(
-        Cow::Borrowed("guardian__doctor"),
-        Cow::Borrowed("Checks that Guardian reaches its cluster and may do what its skills need: every permission their grants imply, by SelfSubjectAccessReview, and the minimal Role/ClusterRole for what is missing."),
-        Arc::new(schema),
+    host_tool(
+        "guardian__doctor",
+        DOCTOR,
+        "Checks that Guardian reaches its cluster and may do what its skills need: every permission their grants imply, by SelfSubjectAccessReview, and the minimal Role/ClusterRole for what is missing.",
+        schema,
+        annotations,
     )
-    .annotate(annotations)
 }
 
 /// `guardian__usage`: the current usage of each container.
@@ -85,21 +104,18 @@ fn usage_tool() -> Tool {
         },
         "additionalProperties": false
     });
-    let Value::Object(schema) = schema else {
-        unreachable!("a JSON object")
-    };
-    let mut annotations = ToolAnnotations::new()
+    let annotations = ToolAnnotations::new()
         .read_only(true)
         .destructive(false)
         .idempotent(true)
         .open_world(false);
-    annotations.title = Some(USAGE.to_owned());
-    Tool::new(
-        Cow::Borrowed("guardian__usage"),
-        Cow::Borrowed("The current CPU (millicores) and memory (working set bytes) of each container, as `kubectl top pods --containers`: from metrics.k8s.io, or — on a node daemon (serve --node) — from its node's kubelet, for that node's pods. Reads only."),
-        Arc::new(schema),
+    host_tool(
+        "guardian__usage",
+        USAGE,
+        "The current CPU (millicores) and memory (working set bytes) of each container, as `kubectl top pods --containers`: from metrics.k8s.io, or — on a node daemon (serve --node) — from its node's kubelet, for that node's pods. Reads only.",
+        schema,
+        annotations,
     )
-    .annotate(annotations)
 }
 
 fn argocd_verify_tool() -> Tool {
@@ -115,21 +131,18 @@ fn argocd_verify_tool() -> Tool {
         "required": ["name"],
         "additionalProperties": false
     });
-    let Value::Object(schema) = schema else {
-        unreachable!("a JSON object")
-    };
-    let mut annotations = ToolAnnotations::new()
+    let annotations = ToolAnnotations::new()
         .read_only(true)
         .destructive(false)
         .idempotent(true)
         .open_world(false);
-    annotations.title = Some(ARGOCD_VERIFY.to_owned());
-    Tool::new(
-        Cow::Borrowed("guardian__argocd_verify"),
-        Cow::Borrowed("Waits until an Argo CD Application reports the revision, Synced and Healthy, and returns each change seen; when the sync fails, the Application is Degraded or the deadline passes, returns diagnostics' findings on the resources that are not healthy. Reads only."),
-        Arc::new(schema),
+    host_tool(
+        "guardian__argocd_verify",
+        ARGOCD_VERIFY,
+        "Waits until an Argo CD Application reports the revision, Synced and Healthy, and returns each change seen; when the sync fails, the Application is Degraded or the deadline passes, returns diagnostics' findings on the resources that are not healthy. Reads only.",
+        schema,
+        annotations,
     )
-    .annotate(annotations)
 }
 
 fn follow_action_tool() -> Tool {
@@ -142,23 +155,20 @@ fn follow_action_tool() -> Tool {
         "required": ["id"],
         "additionalProperties": false
     });
-    let Value::Object(schema) = schema else {
-        unreachable!("a JSON object")
-    };
     // It may propose the Argo CD sync (pending, for a person to approve);
     // it never applies anything itself.
-    let mut annotations = ToolAnnotations::new()
+    let annotations = ToolAnnotations::new()
         .read_only(false)
         .destructive(false)
         .idempotent(true)
         .open_world(true);
-    annotations.title = Some(FOLLOW_ACTION.to_owned());
-    Tool::new(
-        Cow::Borrowed("guardian__follow_action"),
-        Cow::Borrowed("Follows a submitted Git change (a fix proposed as a pull request): reads the pull request; once merged, proposes the Argo CD sync when the Application does not sync by itself, then verifies the Application reaches the merge commit, Synced and Healthy, and records the outcome on the action."),
-        Arc::new(schema),
+    host_tool(
+        "guardian__follow_action",
+        FOLLOW_ACTION,
+        "Follows a submitted Git change (a fix proposed as a pull request): reads the pull request; once merged, proposes the Argo CD sync when the Application does not sync by itself, then verifies the Application reaches the merge commit, Synced and Healthy, and records the outcome on the action.",
+        schema,
+        annotations,
     )
-    .annotate(annotations)
 }
 
 /// One MCP session's handler.
